@@ -1,0 +1,194 @@
+"""The `vigil` command. Gateway subcommands live here; `train` and `evaluate` are loaded from the
+``train`` package only when asked for, so the gateway never imports TensorFlow.
+
+Every user-facing error is a :class:`edge.errors.VigilError`: one line on stderr, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edge import __version__
+from edge.bundle import load_bundle
+from edge.detector import load_detector
+from edge.errors import ConfigError, MissingExtraError, VigilError
+from edge.features.spec import FEATURE_SETS, FeatureSpec
+from edge.scoring import ClipScore, make_stream, open_source, score_file
+from edge.wav import load_mono
+
+DATA = Path(__file__).parent / "data"
+log = logging.getLogger("vigil")
+
+
+def _features(args: argparse.Namespace) -> int:
+    spec = FeatureSpec.default(args.set, sr=args.sr)
+    y = load_mono(args.file, sr=spec.sr, channel=args.channel)
+    features = spec.compute(y)
+    if features.shape[0] == 0:
+        raise ConfigError(f"{args.file}: {y.size / spec.sr:.3f} s is shorter than one {args.set!r} window "
+                          f"({spec.window_samples / spec.sr:.3f} s)")
+    np.save(args.out, features)
+    print(f"{args.out}: {features.shape[0]} windows x {features.shape[1]} {args.set} features (float32)")
+    return 0
+
+
+def _print_clip(result: ClipScore) -> None:
+    verdict = "ANOMALY" if result.anomalous else "normal"
+    print(f"{result.file}: {verdict} (clip score {result.clip_score:.4f}, threshold {result.threshold:.4f}; "
+          f"{len(result.window_scores)} windows, {len(result.events)} events)")
+
+
+def _score(args: argparse.Namespace) -> int:
+    bundle = load_bundle(args.bundle)
+    detector = load_detector(bundle, args.variant)
+    for path in args.files:
+        result = score_file(bundle, detector, path, channel=args.channel)
+        if args.json:
+            print(json.dumps(result.to_json()), flush=True)
+        else:
+            _print_clip(result)
+    return 0
+
+
+def _pin_to_one_core() -> int:
+    """Pin every thread of this process (BLAS pools included) to the first allowed CPU."""
+    cpu = min(os.sched_getaffinity(0))
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), {cpu})
+        except OSError:  # a thread may end while we walk the list
+            pass
+    return cpu
+
+
+def _bench(args: argparse.Namespace) -> int:
+    cpu = _pin_to_one_core() if args.one_core else None
+    bundle = load_bundle(args.bundle)
+    detector = load_detector(bundle, args.variant)
+    sources = [open_source(bundle, path, channel=args.channel) for path in args.files]
+    audio_s = sum(s.seconds for s in sources)
+    windows = events = 0
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for _ in range(args.repeat):
+        for source in sources:
+            stream = make_stream(bundle, detector)
+            for block in source.blocks():
+                events += len(stream.push(block).events)
+            events += len(stream.finish())
+            windows += stream.windows
+    cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
+    report = {
+        "bundle": str(args.bundle), "variant": args.variant or bundle.default_variant,
+        "files": len(sources), "audio_seconds": round(audio_s * args.repeat, 3),
+        "cpu_seconds": round(cpu_s, 4), "wall_seconds": round(wall_s, 4),
+        "real_time_factor": round(cpu_s / (audio_s * args.repeat), 6),
+        "windows": windows, "events": events, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "pinned_cpu": cpu,
+    }
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for key, value in report.items():
+            print(f"{key:18s} {value}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """Score the bundled sample clips with the bundled int8 model of their machine type."""
+    samples = sorted((DATA / "samples").glob("*/*.wav"))
+    if not samples:
+        raise VigilError(f"{DATA / 'samples'}: no bundled sample clips found")
+    if not args.json:
+        print(f"vigil {__version__}: scoring {len(samples)} bundled clips with the bundled int8 dense-AE models\n")
+    right = 0
+    for path in samples:
+        machine = path.parent.name
+        bundle = load_bundle(DATA / "bundles" / machine)
+        result = score_file(bundle, load_detector(bundle, "int8"), path)
+        truth = "anomaly" if path.name.startswith("anomaly") else "normal"
+        right += (truth == "anomaly") == result.anomalous
+        if args.json:
+            print(json.dumps({"machine_type": machine, "truth": truth, **result.to_json()}))
+        else:
+            verdict = "ANOMALY" if result.anomalous else "normal "
+            print(f"{machine:12s} {path.name:32s} truth {truth:8s} -> {verdict} score {result.clip_score:8.4f} "
+                  f"(threshold {result.threshold:.4f}, {len(result.events)} events)")
+    if not args.json:
+        print(f"\n{right} of {len(samples)} clips decided as labelled (clips unseen in training; "
+              "see README for AUCs on every clip)")
+    return 0
+
+
+def _train_passthrough(args: argparse.Namespace) -> int:
+    try:
+        module = importlib.import_module("train.cli")
+    except ImportError as exc:
+        raise MissingExtraError(f"`vigil {args.command}` needs the train extra ({exc.name} is missing): "
+                                "pip install 'vigil[train]'") from None
+    return int(module.main([args.command, *args.rest]))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vigil", description="Edge anomaly detection for body and machine signals.")
+    parser.add_argument("--version", action="version", version=f"vigil {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO) to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("features", help="compute a feature set for every window of a WAV")
+    p.add_argument("file", type=Path)
+    p.add_argument("--set", choices=FEATURE_SETS, required=True, help="seed: write-up windows; logmel: DCASE frames")
+    p.add_argument("--out", type=Path, required=True, help=".npy file for the (windows, dim) float32 array")
+    p.add_argument("--sr", type=int, default=16000, help="analysis sample rate in Hz (default 16000)")
+    p.add_argument("--channel", type=int, help="0-based channel to use (default: mix all channels)")
+    p.set_defaults(func=_features)
+
+    for name, func, text in (("score", _score, "score WAV files with a bundle (gateway code path)"),
+                             ("bench", _bench, "replay files through the live pipeline as fast as possible")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+        p.add_argument("--bundle", type=Path, required=True, help="bundle directory (manifest.json + .tflite)")
+        p.add_argument("--variant", choices=("int8", "float32"), help="model variant (default: the bundle's, int8)")
+        p.add_argument("--channel", type=int, help="0-based channel to use (default: mix all channels)")
+        p.add_argument("--json", action="store_true", help="JSON output (one object per line)")
+        p.set_defaults(func=func)
+        if name == "bench":
+            p.add_argument("--repeat", type=int, default=1, help="replay the files this many times")
+            p.add_argument("--all-cores", dest="one_core", action="store_false",
+                           help="do not pin the process to one CPU (pinned by default)")
+
+    p = sub.add_parser("demo", help="score the bundled sample clips with the bundled int8 models")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_demo)
+
+    for name, text in (("train", "train a detector and export a bundle (needs the train extra)"),
+                       ("evaluate", "evaluate a bundle on labelled clips (needs the train extra)")):
+        p = sub.add_parser(name, help=text, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=_train_passthrough)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="vigil: %(message)s")
+    try:
+        return int(args.func(args))
+    except VigilError as exc:
+        print(f"vigil: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

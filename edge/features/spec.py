@@ -1,0 +1,85 @@
+"""Feature specifications: every parameter of a feature set, stored in each model bundle.
+
+A spec tells a stream how many samples make one window (``window_samples``), how far windows
+step (``hop_samples``) and how to compute them (``compute``), so live streams, file replay and
+training all cut and compute windows the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from edge.errors import BundleError
+from edge.features import audio
+
+FEATURE_SETS = ("seed", "logmel")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One feature set and its parameters. Sample rate in Hz, lengths in samples unless named _s."""
+
+    set: str
+    sr: int = 16000
+    n_fft: int = 1024
+    hop_length: int = 512
+    n_mels: int = 128
+    frames: int = 5  # logmel: frames stacked per vector
+    window_s: float = 1.0  # seed: window length and hop in seconds
+    hop_s: float = 0.5
+    n_mfcc: int = 13
+
+    @classmethod
+    def default(cls, set_name: str, sr: int = 16000) -> FeatureSpec:
+        """The write-up's window set ("seed") or the DCASE 2020 baseline frames ("logmel")."""
+        if set_name == "seed":
+            return cls(set="seed", sr=sr, n_fft=2048, hop_length=512)
+        if set_name == "logmel":
+            return cls(set="logmel", sr=sr)
+        raise ValueError(f"unknown feature set {set_name!r} (expected one of {', '.join(FEATURE_SETS)})")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown or data.get("set") not in FEATURE_SETS:
+            raise BundleError(f"feature spec {data!r}: expected set in {FEATURE_SETS} and keys among {sorted(known)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def window_samples(self) -> int:
+        """Samples one feature vector depends on."""
+        if self.set == "seed":
+            return round(self.window_s * self.sr)
+        return self.n_fft + (self.frames - 1) * self.hop_length
+
+    @property
+    def hop_samples(self) -> int:
+        """Samples between the starts of consecutive vectors."""
+        return round(self.hop_s * self.sr) if self.set == "seed" else self.hop_length
+
+    @property
+    def dim(self) -> int:
+        return len(audio.SEED_NAMES) if self.set == "seed" else self.n_mels * self.frames
+
+    def n_windows(self, n_samples: int) -> int:
+        """Complete windows in a block of n_samples."""
+        return 0 if n_samples < self.window_samples else 1 + (n_samples - self.window_samples) // self.hop_samples
+
+    def compute(self, y: np.ndarray) -> np.ndarray:
+        """Features of every complete window of mono float32 y (n,): float32 (n_windows(n), dim)."""
+        if self.set == "seed":
+            return audio.seed_windows(
+                y, sr=self.sr, window_s=self.window_s, hop_s=self.hop_s, n_fft=self.n_fft,
+                hop_length=self.hop_length, n_mfcc=self.n_mfcc, n_mels=self.n_mels,
+            )
+        return audio.logmel_vectors(
+            y, sr=self.sr, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels,
+            frames_per_vector=self.frames,
+        )

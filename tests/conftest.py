@@ -1,0 +1,43 @@
+"""Shared fixtures: real DCASE clips from ../shared/data and one tiny trained bundle per session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DCASE = ROOT.parent / "shared" / "data" / "dcase2020-task2-dev-samples"
+VIGIL = [sys.executable, "-m", "edge.cli"]
+
+
+def run_vigil(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([*VIGIL, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"vigil {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def dcase() -> Path:
+    if not DCASE.is_dir():
+        pytest.fail(f"{DCASE} not found: the tests need ../shared/data beside the project")
+    return DCASE
+
+
+@pytest.fixture(scope="session")
+def clip_per_type(dcase: Path) -> dict[str, Path]:
+    """One normal clip per machine type."""
+    return {d.name: sorted(d.glob("*.wav"))[0] for d in sorted((dcase / "normal").iterdir())}
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(dcase: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dense-AE bundle for valve trained for 3 epochs through the CLI (seconds, not minutes)."""
+    out = tmp_path_factory.mktemp("bundle") / "valve"
+    run_vigil("train", "audio", str(dcase), "--machine-type", "valve", "--epochs", "3", "--out", str(out), check=True)
+    return out

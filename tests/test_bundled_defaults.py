@@ -1,0 +1,35 @@
+"""The embedded default: bundled int8 bundles and sample clips, and the main-job command."""
+
+from __future__ import annotations
+
+import json
+
+from edge.bundle import load_bundle
+from tests.conftest import ROOT, run_vigil
+
+DATA = ROOT / "edge" / "data"
+TYPES = {"fan", "pump", "slider", "valve", "toycar", "toyconveyor"}
+
+
+def test_one_verified_int8_bundle_per_machine_type() -> None:
+    assert {p.name for p in (DATA / "bundles").iterdir()} == TYPES
+    for machine in TYPES:
+        bundle = load_bundle(DATA / "bundles" / machine)
+        assert bundle.manifest["machine_type"] == machine and list(bundle.variants) == ["int8"]
+
+
+def test_samples_are_clips_the_bundles_never_saw() -> None:
+    for machine in TYPES:
+        manifest = load_bundle(DATA / "bundles" / machine).manifest
+        reserved = {f["file"] for f in manifest["provenance"]["reserved_test_files"]}
+        samples = {p.name for p in (DATA / "samples" / machine).glob("*.wav")}
+        assert len(samples) == 2 and samples <= reserved
+
+
+def test_demo_scores_every_sample() -> None:
+    out = run_vigil("demo", "--json", check=True)
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(rows) == 12 and {r["machine_type"] for r in rows} == TYPES
+    for row in rows:
+        assert row["decision"] == ("anomaly" if row["clip_score"] > row["threshold"] else "normal")
+        assert row["truth"] in ("normal", "anomaly")

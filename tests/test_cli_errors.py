@@ -1,0 +1,98 @@
+"""Bad input: a one-line error naming the file and what was expected, exit status 2, no traceback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io.wavfile
+
+from tests.conftest import ROOT, run_vigil
+
+BUNDLE = ROOT / "edge" / "data" / "bundles" / "valve"
+
+
+def assert_clean_error(args: list[str], *needles: str) -> str:
+    result = run_vigil(*args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vigil: error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.wav"
+    assert_clean_error(["score", "--bundle", str(BUNDLE), str(missing)], str(missing), "no such file")
+
+
+def test_not_a_wav(tmp_path: Path) -> None:
+    path = tmp_path / "notes.wav"
+    path.write_text("these are meeting notes, not audio\n")
+    assert_clean_error(["score", "--bundle", str(BUNDLE), str(path)], str(path), "expected RIFF/WAVE")
+
+
+def test_empty_wav(tmp_path: Path) -> None:
+    path = tmp_path / "empty.wav"
+    scipy.io.wavfile.write(path, 16000, np.zeros(0, dtype=np.int16))
+    assert_clean_error(["score", "--bundle", str(BUNDLE), str(path)], str(path), "no samples")
+
+
+def test_zero_byte_file(tmp_path: Path) -> None:
+    path = tmp_path / "zero.wav"
+    path.write_bytes(b"")
+    assert_clean_error(["score", "--bundle", str(BUNDLE), str(path)], str(path))
+
+
+def test_truncated_wav(tmp_path: Path, clip_per_type: dict[str, Path]) -> None:
+    path = tmp_path / "cut.wav"
+    path.write_bytes(clip_per_type["valve"].read_bytes()[:50_000])
+    assert_clean_error(["score", "--bundle", str(BUNDLE), str(path)], str(path), "truncated")
+
+
+def test_clip_shorter_than_one_window(tmp_path: Path) -> None:
+    path = tmp_path / "short.wav"
+    scipy.io.wavfile.write(path, 16000, (np.random.default_rng(0).standard_normal(1000) * 1000).astype(np.int16))
+    assert_clean_error(["score", "--bundle", str(BUNDLE), str(path)], str(path), "shorter than one analysis window")
+
+
+@pytest.fixture()
+def bundle_copy(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(BUNDLE, tmp_path / "bundle"))
+
+
+def test_bundle_with_wrong_checksum(bundle_copy: Path, clip_per_type: dict[str, Path]) -> None:
+    model = bundle_copy / "model_int8.tflite"
+    data = bytearray(model.read_bytes())
+    data[-1] ^= 0xFF
+    model.write_bytes(bytes(data))
+    assert_clean_error(["score", "--bundle", str(bundle_copy), str(clip_per_type["valve"])], str(model),
+                       "does not match")
+
+
+def test_bundle_with_unknown_format_version(bundle_copy: Path, clip_per_type: dict[str, Path]) -> None:
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    manifest["format_version"] = 99
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    assert_clean_error(["score", "--bundle", str(bundle_copy), str(clip_per_type["valve"])], "manifest.json",
+                       "format_version 99", "expected 1")
+
+
+def test_not_a_bundle(tmp_path: Path, clip_per_type: dict[str, Path]) -> None:
+    assert_clean_error(["score", "--bundle", str(tmp_path), str(clip_per_type["valve"])], str(tmp_path),
+                       "manifest.json")
+
+
+def test_training_on_a_folder_without_clips(tmp_path: Path) -> None:
+    assert_clean_error(["train", "audio", str(tmp_path), "--out", str(tmp_path / "b")], str(tmp_path),
+                       "normal_*.wav")
+
+
+def test_bad_option_value_is_named(tmp_path: Path) -> None:
+    assert_clean_error(["train", "audio", str(tmp_path), "--out", str(tmp_path / "b"), "--test-fraction", "1.5"],
+                       "--test-fraction 1.5")

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import numpy as np
+
+from edge.decider import Decider
+
+
+def feed(decider: Decider, scores: list[float]) -> list:
+    s = np.array(scores, dtype=np.float32)
+    return decider.update(s, np.arange(s.size) * 0.5, 1.0) + decider.flush()
+
+
+def test_debounce_ignores_short_bursts_and_reports_long_ones() -> None:
+    events = feed(Decider(1.0, on_windows=3, off_windows=2), [0, 2, 2, 0, 0, 2, 3, 5, 2, 0, 2, 0, 0, 0])
+    assert len(events) == 1
+    event = events[0]
+    assert event.start_s == 2.5 and event.peak_score == 5 and event.windows == 5
+    assert event.end_s == 5.0 + 1.0  # end of the last window over the threshold
+
+
+def test_open_event_is_flushed_at_end_of_stream() -> None:
+    decider = Decider(0.5, on_windows=1, off_windows=3)
+    assert decider.update(np.array([1.0, 1.0]), np.array([0.0, 1.0]), 1.0) == []
+    (event,) = decider.flush()
+    assert (event.start_s, event.end_s, event.windows) == (0.0, 2.0, 2)
+    assert decider.flush() == []
+
+
+def test_scores_at_threshold_are_not_anomalous() -> None:
+    assert feed(Decider(1.0, on_windows=1), [1.0, 1.0, 1.0]) == []

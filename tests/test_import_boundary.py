@@ -1,0 +1,28 @@
+"""The gateway package must never pull desktop-only packages in."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_importing_edge_loads_no_training_stack() -> None:
+    code = (
+        "import sys, edge, edge.cli, edge.stream, edge.scoring, edge.detector, edge.bundle, edge.sources, "
+        "edge.features.audio, edge.interpreter, firmware_bridge\n"
+        "bad = sorted(m for m in ('tensorflow', 'keras', 'sklearn', 'matplotlib', 'librosa', 'train') if m in sys.modules)\n"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_interpreter_factory_prefers_litert() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys; from edge.interpreter import interpreter_class; "
+         "print(interpreter_class()[1], 'tensorflow' in sys.modules)"],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )
+    assert out.stdout.split() == ["ai-edge-litert", "False"]
