@@ -7,6 +7,7 @@ Every user-facing error is a :class:`edge.errors.VigilError`: one line on stderr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
@@ -64,10 +65,8 @@ def _pin_to_one_core() -> int:
     """Pin every thread of this process (BLAS pools included) to the first allowed CPU."""
     cpu = min(os.sched_getaffinity(0))
     for tid in os.listdir("/proc/self/task"):
-        try:
+        with contextlib.suppress(OSError):  # a thread may end while we walk the list
             os.sched_setaffinity(int(tid), {cpu})
-        except OSError:  # a thread may end while we walk the list
-            pass
     return cpu
 
 
@@ -92,7 +91,8 @@ def _bench(args: argparse.Namespace) -> int:
         "files": len(sources), "audio_seconds": round(audio_s * args.repeat, 3),
         "cpu_seconds": round(cpu_s, 4), "wall_seconds": round(wall_s, 4),
         "real_time_factor": round(cpu_s / (audio_s * args.repeat), 6),
-        "windows": windows, "events": events, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "windows": windows, "events": events,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "pinned_cpu": cpu,
     }
     if args.json:

@@ -45,7 +45,7 @@ class Decider:
         The loop runs once per window (at most a few dozen per second), not per sample.
         """
         closed = []
-        for score, start in zip(scores.tolist(), starts_s.tolist()):
+        for score, start in zip(scores.tolist(), starts_s.tolist(), strict=True):
             over = score > self.threshold
             if self._open is None:
                 if over:

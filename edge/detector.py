@@ -85,7 +85,7 @@ class ReconstructionDetector(Detector):
             return np.empty(0, dtype=np.float32)
         x = (features - self._mean) * self._inv_std
         recon = self._model(x)
-        return np.mean(np.square(recon - x), axis=1, dtype=np.float32)
+        return np.asarray(np.mean(np.square(recon - x), axis=1, dtype=np.float32))
 
 
 _SCORE_KINDS = {"reconstruction_mse": ReconstructionDetector}
@@ -96,7 +96,9 @@ def load_detector(bundle: Bundle, variant: str | None = None, *, num_threads: in
     chosen = bundle.variant(variant)
     score_kind = bundle.manifest["detector"].get("score")
     if score_kind not in _SCORE_KINDS:
-        raise BundleError(f"{bundle.path}: detector score {score_kind!r} unknown (expected one of {sorted(_SCORE_KINDS)})")
+        raise BundleError(
+            f"{bundle.path}: detector score {score_kind!r} unknown (expected one of {sorted(_SCORE_KINDS)})"
+        )
     model = TFLiteModel(load_interpreter(chosen.path, num_threads=num_threads))
     mean, std = bundle.normalization()
     return _SCORE_KINDS[score_kind](model, mean, std, chosen.window_threshold, chosen.clip_threshold)

@@ -7,7 +7,13 @@ by name so that importing ``edge`` never pulls TensorFlow in.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +41,36 @@ def interpreter_class(prefer: str | None = None) -> tuple[type, str]:
     )
 
 
+log = logging.getLogger(__name__)
+_RUNTIME_CHATTER = ("INFO: Created TensorFlow Lite XNNPACK delegate",)
+
+
+@contextlib.contextmanager
+def _runtime_stderr_to_log() -> Iterator[None]:
+    """Route what the C++ runtime writes on fd 2 to the log, dropping its XNNPACK banner.
+
+    The runtime prints an INFO line on stderr when it first applies XNNPACK; a command's stderr
+    is reserved for its own one-line errors, so that line is dropped and anything else is logged.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            for line in capture.read().decode(errors="replace").splitlines():
+                if line.strip() and not line.startswith(_RUNTIME_CHATTER):
+                    log.warning("tflite: %s", line)
+
+
 def load_interpreter(model_path: Path, *, num_threads: int = 1, prefer: str | None = None) -> Any:
     """An Interpreter for model_path with tensors allocated; one thread by default (gateway)."""
     cls, _ = interpreter_class(prefer)
-    interpreter = cls(model_path=str(model_path), num_threads=num_threads)
-    interpreter.allocate_tensors()
+    with _runtime_stderr_to_log():
+        interpreter = cls(model_path=str(model_path), num_threads=num_threads)
+        interpreter.allocate_tensors()
     return interpreter

@@ -54,9 +54,9 @@ def read_wav(path: str | Path) -> Audio:
         raise InputFileError(f"{path}: truncated WAV ({exc})") from None
     except Exception as exc:  # scipy raises ValueError, struct.error, EOFError... on non-WAV bytes
         raise InputFileError(f"{path}: not a readable WAV file ({exc}); expected RIFF/WAVE PCM or float") from None
-    data = data.reshape(data.shape[0], -1)
-    if data.shape[0] == 0:
+    if data.size == 0:
         raise InputFileError(f"{path}: WAV holds no samples (expected audio data)")
+    data = data.reshape(data.shape[0], -1)
     if data.dtype == np.uint8:
         samples = (data.astype(np.float32) - 128.0) / 128.0
     elif data.dtype in _PCM_SCALE:  # 24-bit PCM arrives left-justified in int32

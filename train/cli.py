@@ -9,6 +9,7 @@ from pathlib import Path
 
 from edge.errors import ConfigError, MissingExtraError
 from train.audio import DETECTORS, AudioTrainConfig
+from train.dataset import discover_clips
 
 
 def _require_tensorflow() -> None:
@@ -16,7 +17,9 @@ def _require_tensorflow() -> None:
     try:
         import tensorflow  # noqa: F401
     except ImportError:
-        raise MissingExtraError("training needs TensorFlow: install the train extra (pip install 'vigil[train]')") from None
+        raise MissingExtraError(
+            "training needs TensorFlow: install the train extra (pip install 'vigil[train]')"
+        ) from None
 
 
 def _train_audio(args: argparse.Namespace) -> int:
@@ -28,6 +31,7 @@ def _train_audio(args: argparse.Namespace) -> int:
         raise ConfigError(f"--percentile {args.percentile}: expected a value in (0, 100]")
     if args.epochs < 1:
         raise ConfigError(f"--epochs {args.epochs}: expected at least 1")
+    discover_clips(args.dir, args.machine_type)  # refuse a bad folder before the slow TensorFlow import
     _require_tensorflow()
     from train.audio import train_audio
 
@@ -43,7 +47,8 @@ def _train_audio(args: argparse.Namespace) -> int:
         print(f"{args.out}: {manifest['name']}")
         for variant, m in manifest["metrics"].items():
             if isinstance(m, dict):
-                print(f"  {variant:8s} AUC {m['auc']} on {m['n_normal']} normal + {m['n_anomalous']} anomalous reserved clips")
+                print(f"  {variant:8s} AUC {m['auc']} on {m['n_normal']} normal + {m['n_anomalous']} "
+                      "anomalous reserved clips")
     return 0
 
 

@@ -77,7 +77,8 @@ def split_clips(clips: list[Clip], *, test_fraction: float, threshold_fraction: 
     by_id: dict[str | None, list[Clip]] = {}
     for clip in normals:
         by_id.setdefault(clip.machine_id, []).append(clip)
-    first, pool = [], []
+    first: list[Clip] = []
+    pool: list[Clip] = []
     for group in by_id.values():
         order = rng.permutation(len(group))
         first.append(group[order[0]])

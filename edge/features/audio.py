@@ -18,6 +18,7 @@ Both match librosa (the write-up's library) within the tolerances stated in
 from __future__ import annotations
 
 import functools
+import itertools
 
 import numpy as np
 import scipy.fft
@@ -25,7 +26,8 @@ import scipy.signal
 import scipy.sparse
 from numpy.lib.stride_tricks import sliding_window_view
 
-SEED_NAMES: tuple[str, ...] = tuple(f"mfcc_{i}" for i in range(13)) + (
+SEED_NAMES: tuple[str, ...] = (
+    *(f"mfcc_{i}" for i in range(13)),
     "spectral_centroid_hz",
     "spectral_rolloff_hz",
     "spectral_contrast_db",
@@ -49,7 +51,7 @@ def hann(n_fft: int) -> np.ndarray:
     return scipy.signal.get_window("hann", n_fft, fftbins=True).astype(np.float32)
 
 
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
     """Slaney mel scale (librosa's default, ``htk=False``)."""
     hz = np.asarray(hz, dtype=np.float64)
     f_sp = 200.0 / 3
@@ -143,7 +145,7 @@ def _contrast_bands(sr: int, n_fft: int, fmin: float, n_bands: int, quantile: fl
     octa = np.zeros(n_bands + 2)
     octa[1:] = fmin * (2.0 ** np.arange(0, n_bands + 1))
     bands = []
-    for k, (f_low, f_high) in enumerate(zip(octa[:-1], octa[1:])):
+    for k, (f_low, f_high) in enumerate(itertools.pairwise(octa)):
         band = (freq >= f_low) & (freq <= f_high)
         idx = np.flatnonzero(band)
         if k > 0:
