@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.io.wavfile
-import scipy.signal
 
 from edge.errors import InputFileError
 
@@ -82,6 +81,8 @@ def resample(y: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
     """Polyphase resampling of float32 (n,) from sr_from to sr_to Hz (anti-aliased, scipy)."""
     if sr_from == sr_to:
         return y
+    import scipy.signal  # only when needed: the import costs ~50 MB of resident memory
+
     g = math.gcd(sr_from, sr_to)
     return scipy.signal.resample_poly(y, sr_to // g, sr_from // g).astype(np.float32)
 
