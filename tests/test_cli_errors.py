@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io.wavfile
 
-from tests.conftest import ROOT, run_vigil
+from tests.conftest import ROOT, VIGIL, run_vigil
 
 BUNDLE = ROOT / "edge" / "data" / "bundles" / "valve"
 
@@ -96,3 +98,18 @@ def test_training_on_a_folder_without_clips(tmp_path: Path) -> None:
 def test_bad_option_value_is_named(tmp_path: Path) -> None:
     assert_clean_error(["train", "audio", str(tmp_path), "--out", str(tmp_path / "b"), "--test-fraction", "1.5"],
                        "--test-fraction 1.5")
+
+
+def test_training_without_tensorflow_names_the_extra(tmp_path: Path, dcase: Path) -> None:
+    """A gateway install has no TensorFlow: `vigil train` says which extra to install."""
+    blocker = tmp_path / "site" / "tensorflow"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('tensorflow is not installed')\n")
+    env_path = f"{blocker.parent}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+    result = subprocess.run([*VIGIL, "train", "audio", str(dcase), "--machine-type", "valve", "--out",
+                             str(tmp_path / "b")], capture_output=True, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": env_path}, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "vigil: error: training needs TensorFlow: install the train extra (pip install 'vigil[train]')"
+    )
