@@ -88,7 +88,28 @@ class ReconstructionDetector(Detector):
         return np.asarray(np.mean(np.square(recon - x), axis=1, dtype=np.float32))
 
 
-_SCORE_KINDS = {"reconstruction_mse": ReconstructionDetector}
+class OutputDetector(Detector):
+    """Detectors whose model outputs the score itself, (n, 1): K-means distance, GMM minus
+    log-likelihood, SVM minus decision function, GAN 1 - D(x)."""
+
+    def __init__(self, model: TFLiteModel, mean: np.ndarray, std: np.ndarray, window_threshold: float,
+                 clip_threshold: float) -> None:
+        self._model = model
+        self._mean = mean
+        self._inv_std = (1.0 / std).astype(np.float32)
+        self.window_threshold = window_threshold
+        self.clip_threshold = clip_threshold
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        if features.shape[0] == 0:
+            return np.empty(0, dtype=np.float32)
+        return np.ascontiguousarray(self._model((features - self._mean) * self._inv_std)[:, 0])
+
+
+_SCORE_KINDS: dict[str, type[ReconstructionDetector] | type[OutputDetector]] = {
+    "reconstruction_mse": ReconstructionDetector,
+    "model_output": OutputDetector,
+}
 
 
 def load_detector(bundle: Bundle, variant: str | None = None, *, num_threads: int = 1) -> Detector:

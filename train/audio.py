@@ -1,9 +1,10 @@
-"""`vigil train audio`: learn a machine-sound detector from normal clips and write a bundle.
+"""`vigil train audio`: learn machine-sound detectors from clips and write bundles.
 
-Protocol: the normal clips are split by clip (seeded) into fit, threshold and test sets; the
-model is fitted on the fit clips only; each variant's thresholds are percentiles of its own
-scores on the threshold clips, computed on the gateway code path; the test clips (reserved
-normals and every anomalous clip) are scored once for the metrics stored in the bundle.
+Protocol: the clips are split by clip (seeded) into fit, threshold and test sets (see
+``train.dataset.split_clips``); a detector is fitted on the fit clips only (the supervised SVM also
+on the fit share of the anomalous clips); each variant's thresholds are percentiles of its own
+scores on the threshold clips, computed on the gateway code path; the test clips are scored once
+for the metrics stored in the bundle.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +24,14 @@ import numpy as np
 from edge.bundle import FORMAT_VERSION, load_bundle, sha256_file, write_manifest
 from edge.detector import load_detector
 from edge.features.spec import FeatureSpec
+from edge.interpreter import load_interpreter
 from edge.scoring import score_file
 from edge.wav import load_mono
-from train.dataset import Clip, discover_clips, split_clips
+from train.dataset import Clip, Split, discover_clips, split_clips
+from train.detectors import DETECTOR_NAMES, DetectorKind, DetectorOptions, registry
 from train.metrics import clip_metrics
 
-DETECTORS = ("dense-ae",)
+DETECTORS = (*DETECTOR_NAMES, "all")
 
 
 @dataclass(frozen=True)
@@ -36,17 +40,40 @@ class AudioTrainConfig:
 
     detector: str = "dense-ae"
     machine_type: str | None = None
-    epochs: int = 50
-    batch_size: int = 512
-    seed: int = 0
+    options: DetectorOptions = field(default_factory=DetectorOptions)
     percentile: float = 95.0
     test_fraction: float = 0.25
     threshold_fraction: float = 0.2
+    anomaly_fit_fraction: float | None = None  # None: 0.5 when a supervised detector is trained, else 0
+
+    def kinds(self) -> list[DetectorKind]:
+        kinds = registry()
+        return list(kinds.values()) if self.detector == "all" else [kinds[self.detector]]
+
+    def split(self, clips: list[Clip], seed: int) -> Split:
+        fraction = self.anomaly_fit_fraction
+        if fraction is None:
+            fraction = 0.5 if any(k.supervised for k in self.kinds()) else 0.0
+        return split_clips(clips, test_fraction=self.test_fraction, threshold_fraction=self.threshold_fraction,
+                           seed=seed, anomaly_fit_fraction=fraction)
 
 
-def clip_features(clips: list[Clip], spec: FeatureSpec) -> np.ndarray:
-    """Features of all windows of all clips, stacked: (sum of windows, dim) float32."""
-    return np.concatenate([spec.compute(load_mono(c.path, sr=spec.sr)) for c in clips])
+class FeatureCache:
+    """Features per (clip, spec), computed once: (windows, dim) float32."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[Path, FeatureSpec], np.ndarray] = {}
+
+    def get(self, clip: Clip, spec: FeatureSpec) -> np.ndarray:
+        key = (clip.path, spec)
+        if key not in self._cache:
+            self._cache[key] = spec.compute(load_mono(clip.path, sr=spec.sr))
+        return self._cache[key]
+
+    def stack(self, clips: list[Clip], spec: FeatureSpec) -> np.ndarray:
+        if not clips:
+            return np.empty((0, spec.dim), dtype=np.float32)
+        return np.concatenate([self.get(c, spec) for c in clips])
 
 
 def _files(clips: list[Clip]) -> list[dict[str, str]]:
@@ -60,41 +87,53 @@ def score_clips(bundle_path: Path, variant: str, clips: list[Clip]) -> np.ndarra
     return np.array([score_file(bundle, detector, c.path).clip_score for c in clips])
 
 
-def train_audio(data_dir: Path, out: Path, config: AudioTrainConfig) -> dict[str, Any]:
-    """Train, export, threshold and test one bundle; returns its manifest."""
-    from train.dense_ae import fit_dense_ae
+def tensor_dtypes(model_path: Path) -> dict[str, int]:
+    """How many tensors of each dtype a TFLite model holds: shows whether anything stayed float or 16-bit."""
+    counts: dict[str, int] = {}
+    for detail in load_interpreter(model_path).get_tensor_details():
+        name = np.dtype(detail["dtype"]).name
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def train_bundle(kind: DetectorKind, split: Split, out: Path, config: AudioTrainConfig, cache: FeatureCache,
+                 source: str) -> dict[str, Any]:
+    """Fit one detector on a split, export float32 and int8, choose thresholds, test; write bundle `out`."""
     from train.export import to_tflite
 
-    if config.detector not in DETECTORS:
-        raise ValueError(f"unknown detector {config.detector!r}")
-    clips = discover_clips(data_dir, config.machine_type)
-    types = sorted({c.machine_type or "unknown" for c in clips})
-    split = split_clips(clips, test_fraction=config.test_fraction, threshold_fraction=config.threshold_fraction,
-                        seed=config.seed)
-    spec = FeatureSpec.default("logmel")
-    x = clip_features(split.fit, spec)
+    options = config.options
+    spec = FeatureSpec.default(kind.feature_set, sequence=kind.sequence(options))
+    x = cache.stack(split.fit, spec)
     mean = x.mean(axis=0)
-    std = np.maximum(x.std(axis=0), 1e-3)  # a constant bin must not blow up the standardized value
+    std = np.maximum(x.std(axis=0), 1e-3)  # a constant feature must not blow up the standardized value
     x_std = ((x - mean) / std).astype(np.float32)
+    anomalous = None
+    if kind.supervised:
+        anomalous = ((cache.stack(split.fit_anomalous, spec) - mean) / std).astype(np.float32)
+    _deterministic()
     started = time.time()
-    model, history = fit_dense_ae(x_std, epochs=config.epochs, batch_size=config.batch_size, seed=config.seed)
-    models = {"float32": to_tflite(model), "int8": to_tflite(model, representative=x_std, seed=config.seed)}
+    trained = kind.fit(x_std, anomalous, options)
+    seconds = time.time() - started
+    models = {"float32": to_tflite(trained.model),
+              "int8": to_tflite(trained.model, representative=trained.calibration, seed=options.seed)}
 
-    staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent if out.parent.exists() else None))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
     entries: dict[str, Any] = {}
     for name, blob in models.items():
         path = staging / f"model_{name}.tflite"
         path.write_bytes(blob)
         quant = "int8 weights and activations, int8 input/output" if name == "int8" else "float32"
-        entries[name] = {"file": path.name, "sha256": sha256_file(path), "bytes": len(blob),
-                         "quantization": quant, "threshold": {"window": 0.0, "clip": 0.0}}
+        entries[name] = {"file": path.name, "sha256": sha256_file(path), "bytes": len(blob), "quantization": quant,
+                         "tensor_dtypes": tensor_dtypes(path), "threshold": {"window": 0.0, "clip": 0.0}}
+    types = sorted({c.machine_type or "unknown" for c in split.fit})
     manifest: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
-        "name": f"{config.detector}-{'-'.join(types)}",
+        "name": f"{kind.name}-{'-'.join(types)}",
         "modality": "audio",
         "machine_type": types[0] if len(types) == 1 else None,
-        "detector": {"kind": config.detector, "score": "reconstruction_mse",
-                     "architecture": "640-128x4-8-128x4-640, BatchNorm+ReLU (DCASE 2020 baseline)"},
+        "detector": {"kind": kind.name, "score": trained.score, "description": kind.description,
+                     "supervised": kind.supervised, "params": trained.params},
         "features": spec.to_dict(),
         "normalization": {"mean": mean.tolist(), "std": std.tolist()},
         "default_variant": "int8",
@@ -103,18 +142,19 @@ def train_audio(data_dir: Path, out: Path, config: AudioTrainConfig) -> dict[str
                              "of": "scores of held-out normal clips, per variant (window and clip level)",
                              "clips": [c.path.name for c in split.threshold]},
         "decider": {"on_windows": 3, "off_windows": 3},
-        "training": {"epochs": config.epochs, "batch_size": config.batch_size, "loss": history,
-                     "seconds": round(time.time() - started, 1)},
+        "training": {"options": vars(options), "loss": trained.history, "seconds": round(seconds, 1),
+                     "windows": int(x.shape[0])},
         "provenance": {
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": config.seed,
-            "data_dir": str(data_dir), "fit_files": _files(split.fit), "threshold_files": _files(split.threshold),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": options.seed, "data_dir": source,
+            "fit_files": _files(split.fit + split.fit_anomalous), "threshold_files": _files(split.threshold),
             "reserved_test_files": _files(split.test), "versions": _versions(),
         },
     }
     write_manifest(staging, manifest)
 
     labels = np.array([c.label for c in split.test])
-    manifest["metrics"] = {"protocol": "reserved test clips (never fitted on nor used for the threshold)"}
+    manifest["metrics"] = {"protocol": "reserved test clips (never fitted on nor used for the threshold)",
+                           "files": [c.path.name for c in split.test], "labels": labels.tolist()}
     for name in models:
         bundle = load_bundle(staging)
         detector = load_detector(bundle, name)
@@ -123,7 +163,8 @@ def train_audio(data_dir: Path, out: Path, config: AudioTrainConfig) -> dict[str
         clip = float(np.percentile([h.clip_score for h in held], config.percentile))
         manifest["models"][name]["threshold"] = {"window": window, "clip": clip}
         write_manifest(staging, manifest)
-        manifest["metrics"][name] = clip_metrics(labels, score_clips(staging, name, split.test), clip)
+        scores = score_clips(staging, name, split.test)
+        manifest["metrics"][name] = {**clip_metrics(labels, scores, clip), "clip_scores": scores.tolist()}
     write_manifest(staging, manifest)
     if out.exists():
         shutil.rmtree(out)
@@ -131,9 +172,33 @@ def train_audio(data_dir: Path, out: Path, config: AudioTrainConfig) -> dict[str
     return manifest
 
 
+def train_audio(data_dir: Path, out: Path, config: AudioTrainConfig,
+                progress: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
+    """Train the configured detector(s) on one split of data_dir. One bundle at `out`, or with
+    detector "all" one bundle per kind at out/<kind>; returns the manifests by kind."""
+    clips = discover_clips(data_dir, config.machine_type)
+    split = config.split(clips, seed=config.options.seed)
+    cache = FeatureCache()
+    manifests = {}
+    for kind in config.kinds():
+        if progress:
+            progress(kind.name)
+        target = out / kind.name if config.detector == "all" else out
+        manifests[kind.name] = train_bundle(kind, split, target, config, cache, str(data_dir))
+    return manifests
+
+
+def _deterministic() -> None:
+    """Same seed, same model: TensorFlow's op determinism (kernels pick deterministic algorithms)."""
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+
+
 def _versions() -> dict[str, str]:
     import keras
+    import sklearn
     import tensorflow as tf
 
     return {"python": platform.python_version(), "numpy": np.__version__, "tensorflow": tf.__version__,
-            "keras": keras.__version__, "platform": sys.platform}
+            "keras": keras.__version__, "scikit-learn": sklearn.__version__, "platform": sys.platform}

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from edge.errors import ConfigError, MissingExtraError
 from train.audio import DETECTORS, AudioTrainConfig
 from train.dataset import discover_clips
+from train.detectors import DetectorOptions
 
 
 def _require_tensorflow() -> None:
@@ -22,48 +26,132 @@ def _require_tensorflow() -> None:
         ) from None
 
 
-def _train_audio(args: argparse.Namespace) -> int:
-    for name in ("test_fraction", "threshold_fraction"):
+@contextlib.contextmanager
+def _progress(total: int, quiet: bool) -> Iterator[Callable[[str], None] | None]:
+    """A tqdm bar on stderr when it is a terminal and output is not --json; else no progress."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, unit="model", file=sys.stderr) as bar:
+        started = False
+
+        def step(label: str) -> None:
+            nonlocal started
+            if started:
+                bar.update(1)
+            started = True
+            bar.set_description(label)
+
+        yield step
+        bar.update(1)
+
+
+def _config(args: argparse.Namespace) -> AudioTrainConfig:
+    """Validate the shared training options into an AudioTrainConfig."""
+    for name in ("test_fraction", "threshold_fraction", "anomaly_fit_fraction"):
         value = getattr(args, name)
-        if not 0 <= value < 1:
+        if value is not None and not 0 <= value < 1:
             raise ConfigError(f"--{name.replace('_', '-')} {value}: expected a fraction in [0, 1)")
-    if not 0 < args.percentile <= 100:
-        raise ConfigError(f"--percentile {args.percentile}: expected a value in (0, 100]")
-    if args.epochs < 1:
-        raise ConfigError(f"--epochs {args.epochs}: expected at least 1")
+    checks = [("percentile", 0 < args.percentile <= 100, "a value in (0, 100]"),
+              ("epochs", args.epochs >= 1, "at least 1"), ("clusters", args.clusters >= 1, "at least 1"),
+              ("components", args.components >= 1, "at least 1"), ("sequence", args.sequence >= 2, "at least 2")]
+    for name, ok, expected in checks:
+        if not ok:
+            raise ConfigError(f"--{name} {getattr(args, name)}: expected {expected}")
+    options = DetectorOptions(epochs=args.epochs, seed=args.seed, clusters=args.clusters, components=args.components,
+                              covariance=args.covariance, sequence=args.sequence)
+    return AudioTrainConfig(detector=args.detector, machine_type=args.machine_type, options=options,
+                            percentile=args.percentile, test_fraction=args.test_fraction,
+                            threshold_fraction=args.threshold_fraction, anomaly_fit_fraction=args.anomaly_fit_fraction)
+
+
+def _train_audio(args: argparse.Namespace) -> int:
+    config = _config(args)
     discover_clips(args.dir, args.machine_type)  # refuse a bad folder before the slow TensorFlow import
     _require_tensorflow()
     from train.audio import train_audio
 
-    config = AudioTrainConfig(detector=args.detector, machine_type=args.machine_type, epochs=args.epochs,
-                              seed=args.seed, percentile=args.percentile, test_fraction=args.test_fraction,
-                              threshold_fraction=args.threshold_fraction)
-    manifest = train_audio(args.dir, args.out, config)
-    summary = {"bundle": str(args.out), "metrics": manifest["metrics"],
-               "models": {k: {"bytes": v["bytes"], "threshold": v["threshold"]} for k, v in manifest["models"].items()}}
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print(f"{args.out}: {manifest['name']}")
-        for variant, m in manifest["metrics"].items():
-            if isinstance(m, dict):
-                print(f"  {variant:8s} AUC {m['auc']} on {m['n_normal']} normal + {m['n_anomalous']} "
-                      "anomalous reserved clips")
+    with _progress(len(config.kinds()), args.json) as progress:
+        manifests = train_audio(args.dir, args.out, config, progress)
+    for name, manifest in manifests.items():
+        path = args.out / name if args.detector == "all" else args.out
+        if args.json:
+            print(json.dumps({"bundle": str(path), "detector": name,
+                              "metrics": {v: {k: x for k, x in m.items() if k != "clip_scores"}
+                                          for v, m in manifest["metrics"].items() if isinstance(m, dict)},
+                              "models": {k: {"bytes": v["bytes"], "threshold": v["threshold"]}
+                                         for k, v in manifest["models"].items()}}))
+            continue
+        print(f"{path}: {manifest['name']}")
+        for variant in ("float32", "int8"):
+            m = manifest["metrics"][variant]
+            print(f"  {variant:8s} AUC {m['auc']} on {m['n_normal']} normal + {m['n_anomalous']} "
+                  "anomalous reserved clips")
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from train.evaluate import evaluate_audio
+    if args.bundle is not None:
+        from train.evaluate import evaluate_audio
 
-    result = evaluate_audio(args.bundle, args.dir, args.report, args.machine_type)
+        result = evaluate_audio(args.bundle, args.dir, args.report, args.machine_type)
+        if args.json:
+            print(json.dumps(result))
+        else:
+            print(f"report written to {args.report / 'report.md'}")
+            for variant, m in result["variants"].items():
+                print(f"  {variant:8s} AUC {m['auc']:.3f}  pAUC {m['pauc']:.3f}  F1 {m['f1']:.3f}  "
+                      f"({m['n_normal']} normal, {m['n_anomalous']} anomalous)")
+        return 0
+    config = _config(args)
+    if args.repeats < 1:
+        raise ConfigError(f"--repeats {args.repeats}: expected at least 1")
+    discover_clips(args.dir, args.machine_type)
+    _require_tensorflow()
+    from train.crossval import crossval_audio
+    from train.dataset import MACHINE_TYPES
+    from train.report import best_detector, write_report
+
+    types = [args.machine_type] if args.machine_type else [
+        t for t in MACHINE_TYPES if any(c.machine_type == t for c in discover_clips(args.dir))]
+    with _progress(len(types) * args.repeats * len(config.kinds()), args.json) as progress:
+        result = crossval_audio(args.dir, config, repeats=args.repeats, machine_types=types, progress=progress)
+    path = write_report(result, args.report)
+    summary = {machine: {"best": (best := best_detector(t["detectors"])),
+                         "auc_float32": t["detectors"][best]["float32"]["auc"]["mean"],
+                         "auc_int8": t["detectors"][best]["int8"]["auc"]["mean"]}
+               for machine, t in result["types"].items()}
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps({"report": str(path), "summary": summary}))
     else:
-        print(f"report written to {args.report / 'report.md'}")
-        for variant, m in result["variants"].items():
-            print(f"  {variant:8s} AUC {m['auc']:.3f}  pAUC {m['pauc']:.3f}  F1 {m['f1']:.3f}  "
-                  f"({m['n_normal']} normal, {m['n_anomalous']} anomalous)")
+        print(f"report written to {path}")
+        for machine, s in summary.items():
+            print(f"  {machine:12s} best {s['best']:9s} AUC float32 {s['auc_float32']:.3f} int8 {s['auc_int8']:.3f}")
     return 0
+
+
+def _training_options(p: argparse.ArgumentParser, detector_default: str) -> None:
+    p.add_argument("--detector", choices=DETECTORS, default=detector_default, help="detector kind, or all")
+    p.add_argument("--machine-type", help="use only clips under a folder of this machine type (e.g. fan)")
+    p.add_argument("--epochs", type=int, default=50, help="training epochs of the networks (default 50)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--clusters", type=int, default=1, help="kmeans: number of centres (the write-up: 1)")
+    p.add_argument("--components", type=int, default=1, help="gmm: mixture components")
+    p.add_argument("--covariance", choices=("full", "tied", "diag", "spherical"), default="full",
+                   help="gmm: covariance type")
+    p.add_argument("--sequence", type=int, default=10, help="lstm-ae: consecutive windows per sequence (10)")
+    p.add_argument("--percentile", type=float, default=95.0,
+                   help="threshold = this percentile of held-out normal scores (the write-up: 95)")
+    p.add_argument("--test-fraction", type=float, default=0.25,
+                   help="fraction of normal clips reserved for testing (never fitted or thresholded on)")
+    p.add_argument("--threshold-fraction", type=float, default=0.2,
+                   help="fraction of normal clips held out to choose the threshold")
+    p.add_argument("--anomaly-fit-fraction", type=float, default=None,
+                   help="fraction of anomalous clips the supervised svm fits on (default 0.5 when svm is "
+                        "trained, else 0); the rest are test clips")
+    p.add_argument("--json", action="store_true", help="JSON output, no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,26 +160,18 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a detector").add_subparsers(dest="modality", required=True)
     p = train.add_parser("audio", help="machine sound: WAVs named normal_*.wav / anomaly_*.wav under DIR")
     p.add_argument("dir", type=Path, metavar="DIR")
-    p.add_argument("--detector", choices=DETECTORS, default="dense-ae")
-    p.add_argument("--out", type=Path, required=True, help="bundle directory to write (replaced if present)")
-    p.add_argument("--machine-type", help="use only clips under a folder of this machine type (e.g. fan)")
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--percentile", type=float, default=95.0,
-                   help="threshold = this percentile of held-out normal scores (the write-up: 95)")
-    p.add_argument("--test-fraction", type=float, default=0.25,
-                   help="fraction of normal clips reserved for testing (never fitted or thresholded on)")
-    p.add_argument("--threshold-fraction", type=float, default=0.2,
-                   help="fraction of normal clips held out to choose the threshold")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--out", type=Path, required=True,
+                   help="bundle directory to write (replaced if present); with --detector all, one per kind inside")
+    _training_options(p, "dense-ae")
     p.set_defaults(func=_train_audio)
 
-    p = sub.add_parser("evaluate", help="evaluate a bundle on labelled clips it has not seen")
+    p = sub.add_parser("evaluate", help="evaluate a bundle, or train and test detectors on repeated splits")
     p.add_argument("dir", type=Path, metavar="DIR")
-    p.add_argument("--bundle", type=Path, required=True)
-    p.add_argument("--report", type=Path, required=True, help="folder for report.md, metrics.json, scores.csv, roc.png")
-    p.add_argument("--machine-type", help="default: the bundle's machine type")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--bundle", type=Path, help="evaluate this bundle on the clips it has not seen; without it, "
+                                               "train --detector on --repeats splits per machine type")
+    p.add_argument("--report", type=Path, required=True, help="folder for report.md, JSON and PNGs")
+    p.add_argument("--repeats", type=int, default=3, help="splits per machine type (without --bundle)")
+    _training_options(p, "all")
     p.set_defaults(func=_evaluate)
     return parser
 

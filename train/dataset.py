@@ -62,15 +62,18 @@ class Split:
     fit: list[Clip]
     threshold: list[Clip]
     test: list[Clip]
+    fit_anomalous: list[Clip]  # only supervised detectors fit on these; never in test
 
 
-def split_clips(clips: list[Clip], *, test_fraction: float, threshold_fraction: float, seed: int) -> Split:
+def split_clips(clips: list[Clip], *, test_fraction: float, threshold_fraction: float, seed: int,
+                anomaly_fit_fraction: float = 0.0) -> Split:
     """Seeded split of the normal clips by clip; every anomalous clip goes to the test set.
 
     One normal clip of every machine id goes to the fit set first (DCASE models each machine id;
     a model that never heard an id scores its normal sound as anomalous); the other normal clips
     are shuffled and dealt to test, threshold and fit. At least one normal clip is held out for
-    the threshold, and one for the test when test_fraction > 0.
+    the threshold, and one for the test when test_fraction > 0. A seeded anomaly_fit_fraction of
+    the anomalous clips is set aside for supervised fitting; the other anomalous clips are test clips.
     """
     rng = np.random.default_rng(seed)
     normals = [c for c in clips if c.label == 0]
@@ -91,5 +94,10 @@ def split_clips(clips: list[Clip], *, test_fraction: float, threshold_fraction: 
             f"{len(normals)} normal clips over {len(by_id)} machine ids cannot give a fit clip per id plus "
             f"threshold ({n_thr}) and test ({n_test}) clips: expected more normal clips or a smaller --test-fraction"
         )
-    test = pool[:n_test] + [c for c in clips if c.label == 1]
-    return Split(fit=first + pool[n_test + n_thr :], threshold=pool[n_test : n_test + n_thr], test=test)
+    anomalous = [c for c in clips if c.label == 1]
+    anomalous = [anomalous[i] for i in rng.permutation(len(anomalous))]
+    n_fit_anomalous = min(max(1, round(anomaly_fit_fraction * len(anomalous))), len(anomalous) - 1) \
+        if anomaly_fit_fraction > 0 else 0
+    test = pool[:n_test] + anomalous[n_fit_anomalous:]
+    return Split(fit=first + pool[n_test + n_thr :], threshold=pool[n_test : n_test + n_thr], test=test,
+                 fit_anomalous=anomalous[:n_fit_anomalous])

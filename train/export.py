@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,4 +31,5 @@ def to_tflite(model: Any, *, representative: np.ndarray | None = None, seed: int
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    return bytes(converter.convert())
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras prints "Saved artifact at ..." on stdout
+        return bytes(converter.convert())

@@ -31,14 +31,15 @@ class FeatureSpec:
     window_s: float = 1.0  # seed: window length and hop in seconds
     hop_s: float = 0.5
     n_mfcc: int = 13
+    sequence: int = 1  # vectors of this many consecutive windows, concatenated (the LSTM's input)
 
     @classmethod
-    def default(cls, set_name: str, sr: int = 16000) -> FeatureSpec:
+    def default(cls, set_name: str, sr: int = 16000, sequence: int = 1) -> FeatureSpec:
         """The write-up's window set ("seed") or the DCASE 2020 baseline frames ("logmel")."""
         if set_name == "seed":
-            return cls(set="seed", sr=sr, n_fft=2048, hop_length=512)
+            return cls(set="seed", sr=sr, n_fft=2048, hop_length=512, sequence=sequence)
         if set_name == "logmel":
-            return cls(set="logmel", sr=sr)
+            return cls(set="logmel", sr=sr, sequence=sequence)
         raise ValueError(f"unknown feature set {set_name!r} (expected one of {', '.join(FEATURE_SETS)})")
 
     @classmethod
@@ -53,11 +54,16 @@ class FeatureSpec:
         return asdict(self)
 
     @property
-    def window_samples(self) -> int:
-        """Samples one feature vector depends on."""
+    def base_window_samples(self) -> int:
+        """Samples one window of the set depends on (before stacking a sequence)."""
         if self.set == "seed":
             return round(self.window_s * self.sr)
         return self.n_fft + (self.frames - 1) * self.hop_length
+
+    @property
+    def window_samples(self) -> int:
+        """Samples one feature vector (a sequence of windows) depends on."""
+        return self.base_window_samples + (self.sequence - 1) * self.hop_samples
 
     @property
     def hop_samples(self) -> int:
@@ -66,14 +72,28 @@ class FeatureSpec:
 
     @property
     def dim(self) -> int:
-        return len(audio.SEED_NAMES) if self.set == "seed" else self.n_mels * self.frames
+        """Values per feature vector: per window (17 or n_mels * frames) times sequence."""
+        return self.sequence * (len(audio.SEED_NAMES) if self.set == "seed" else self.n_mels * self.frames)
 
     def n_windows(self, n_samples: int) -> int:
         """Complete windows in a block of n_samples."""
         return 0 if n_samples < self.window_samples else 1 + (n_samples - self.window_samples) // self.hop_samples
 
     def compute(self, y: np.ndarray) -> np.ndarray:
-        """Features of every complete window of mono float32 y (n,): float32 (n_windows(n), dim)."""
+        """Features of every complete window of mono float32 y (n,): float32 (n_windows(n), dim).
+
+        With sequence > 1, row i holds windows i .. i + sequence - 1 of the set, concatenated.
+        """
+        per_window = self._compute_windows(y)
+        if self.sequence == 1:
+            return per_window
+        n = per_window.shape[0] - self.sequence + 1
+        if n <= 0:
+            return np.empty((0, self.dim), dtype=np.float32)
+        stacked = audio.frames(per_window.T, self.sequence, 1)  # (per-window dim, n, sequence)
+        return np.ascontiguousarray(stacked.transpose(1, 2, 0).reshape(n, self.dim))
+
+    def _compute_windows(self, y: np.ndarray) -> np.ndarray:
         if self.set == "seed":
             return audio.seed_windows(
                 y, sr=self.sr, window_s=self.window_s, hop_s=self.hop_s, n_fft=self.n_fft,

@@ -1,0 +1,85 @@
+"""The detector registry: every kind `vigil train audio --detector NAME` can train.
+
+A detector kind says which features it reads (set and sequence length), whether it needs
+anomalous clips (supervised), and how to fit it. Fitting returns a float Keras model that maps
+standardized features (n, dim) either to a reconstruction (n, dim) or to a score (n, 1), plus the
+rows used to calibrate its int8 export.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DetectorOptions:
+    """Hyper-parameters from the command line (each detector reads the ones it has)."""
+
+    epochs: int = 50
+    seed: int = 0
+    clusters: int = 1  # kmeans (the write-up uses 1)
+    components: int = 1  # gmm
+    covariance: str = "full"  # gmm: full, tied, diag, spherical
+    sequence: int = 10  # lstm-ae: consecutive windows per sequence (the write-up uses 10)
+
+
+@dataclass
+class Trained:
+    """A fitted detector: float Keras model, how to read its output, loss curves, int8 calibration rows."""
+
+    model: Any
+    score: str  # "reconstruction_mse" or "model_output"
+    calibration: np.ndarray
+    history: dict[str, list[float]] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+FitFn = Callable[[np.ndarray, "np.ndarray | None", DetectorOptions], Trained]
+
+
+@dataclass(frozen=True)
+class DetectorKind:
+    name: str
+    feature_set: str
+    supervised: bool
+    fit: FitFn
+    description: str
+    sequence_option: bool = False  # reads DetectorOptions.sequence
+
+    def sequence(self, options: DetectorOptions) -> int:
+        return options.sequence if self.sequence_option else 1
+
+
+def registry() -> dict[str, DetectorKind]:
+    """All detector kinds, in the order reports list them (imports TensorFlow and scikit-learn)."""
+    from train.detectors import classical, networks
+
+    kinds = [
+        DetectorKind("dense-ae", "logmel", False, networks.fit_dense_ae,
+                     "DCASE 2020 baseline dense autoencoder on 640-value log-mel vectors"),
+        DetectorKind("kmeans", "seed", False, classical.fit_kmeans, "distance to the nearest K-means centre"),
+        DetectorKind("gmm", "seed", False, classical.fit_gmm, "minus the log-likelihood under a Gaussian mixture"),
+        DetectorKind("svm", "seed", True, classical.fit_svm,
+                     "RBF SVM trained on normal and anomalous clips; minus the decision function"),
+        DetectorKind("conv-ae", "seed", False, networks.fit_conv_ae, "Conv1D autoencoder on the 17 window features"),
+        DetectorKind("lstm-ae", "seed", False, networks.fit_lstm_ae,
+                     "LSTM autoencoder over sequences of consecutive window features", sequence_option=True),
+        DetectorKind("gan", "seed", False, networks.fit_gan, "GAN on normal windows; 1 - D(x)"),
+    ]
+    return {k.name: k for k in kinds}
+
+
+DETECTOR_NAMES = ("dense-ae", "kmeans", "gmm", "svm", "conv-ae", "lstm-ae", "gan")
+
+
+def headroom(x: np.ndarray) -> np.ndarray:
+    """Calibration rows for models that output a score: x, 2x and 4x (x is standardized, mean 0).
+
+    Calibrating on normal rows alone sets the int8 output range to normal scores, and every
+    anomaly then saturates at the top; pushing rows away from the mean leaves head-room.
+    """
+    return np.concatenate([x, 2.0 * x, 4.0 * x]).astype(np.float32)
