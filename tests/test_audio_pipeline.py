@@ -10,8 +10,12 @@ import pytest
 import scipy.stats
 
 from edge.bundle import load_bundle, sha256_file
-from edge.detector import load_detector
+from edge.decider import Decider
+from edge.detector import Detector, load_detector
+from edge.features.spec import FeatureSpec
 from edge.scoring import score_file
+from edge.sources import Block
+from edge.stream import Stream
 from edge.wav import load_mono
 from tests.conftest import run_vigil
 
@@ -107,3 +111,44 @@ def test_features_command_writes_npy(dcase: Path, tmp_path: Path) -> None:
     run_vigil("features", str(path), "--set", "seed", "--out", str(tmp_path / "f.npy"), check=True)
     features = np.load(tmp_path / "f.npy")
     assert features.shape == (19, 17) and features.dtype == np.float32
+
+
+class RecordingDetector(Detector):
+    """A test double that scores each vector by its sum and keeps what it was given."""
+
+    window_threshold = clip_threshold = float("inf")
+
+    def __init__(self) -> None:
+        self.seen: list[np.ndarray] = []
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        self.seen.append(features)
+        return features.sum(axis=1).astype(np.float32)
+
+
+def test_stream_builds_sequences_as_the_spec_does(dcase: Path) -> None:
+    """Streamed in 0.3 s blocks, a 10-window sequence spec yields exactly spec.compute's rows."""
+    spec = FeatureSpec.default("seed", sequence=10)
+    y = load_mono(sorted((dcase / "normal" / "pump").glob("*.wav"))[0], sr=16000)
+    detector = RecordingDetector()
+    stream = Stream(spec, detector, Decider(float("inf")))
+    for start in range(0, y.size, 4800):
+        stream.push(Block(start, y[start : start + 4800, None]))
+    streamed = np.concatenate(detector.seen)
+    whole = spec.compute(y)
+    assert streamed.shape == whole.shape == (10, 170) and stream.windows == 10
+    np.testing.assert_allclose(streamed, whole, rtol=1e-5, atol=1e-4)
+
+
+def test_windows_touching_missing_samples_are_skipped(dcase: Path) -> None:
+    spec = FeatureSpec.default("seed", sequence=3)
+    y = load_mono(sorted((dcase / "normal" / "pump").glob("*.wav"))[0], sr=16000)
+    missing = np.zeros(y.size, dtype=bool)
+    missing[40_000:40_010] = True  # inside base windows 4 and 5 (samples [32000, 48000) and [40000, 56000))
+    detector = RecordingDetector()
+    stream = Stream(spec, detector, Decider(float("inf")))
+    outs = [stream.push(Block(s, y[s : s + 8000, None], missing[s : s + 8000])) for s in range(0, y.size, 8000)]
+    starts = np.concatenate([o.starts for o in outs])
+    # the sequences of 3 that start at base windows 2..5 hold a dirty window
+    assert starts.tolist() == [0, 8000] + [8000 * k for k in range(6, 17)]
+    assert stream.skipped_windows == 4 and stream.windows == 17

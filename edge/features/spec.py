@@ -18,6 +18,15 @@ from edge.features import audio
 FEATURE_SETS = ("seed", "logmel")
 
 
+def features_of_sequences(per_window: np.ndarray, sequence: int) -> np.ndarray:
+    """Rows of `sequence` consecutive windows, concatenated: (n, d) -> (n - sequence + 1, sequence * d)."""
+    n, d = per_window.shape[0] - sequence + 1, per_window.shape[1]
+    if n <= 0:
+        return np.empty((0, sequence * d), dtype=np.float32)
+    stacked = audio.frames(per_window.T, sequence, 1)  # (d, n, sequence)
+    return np.ascontiguousarray(stacked.transpose(1, 2, 0).reshape(n, sequence * d))
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """One feature set and its parameters. Sample rate in Hz, lengths in samples unless named _s."""
@@ -85,13 +94,7 @@ class FeatureSpec:
         With sequence > 1, row i holds windows i .. i + sequence - 1 of the set, concatenated.
         """
         per_window = self._compute_windows(y)
-        if self.sequence == 1:
-            return per_window
-        n = per_window.shape[0] - self.sequence + 1
-        if n <= 0:
-            return np.empty((0, self.dim), dtype=np.float32)
-        stacked = audio.frames(per_window.T, self.sequence, 1)  # (per-window dim, n, sequence)
-        return np.ascontiguousarray(stacked.transpose(1, 2, 0).reshape(n, self.dim))
+        return per_window if self.sequence == 1 else features_of_sequences(per_window, self.sequence)
 
     def _compute_windows(self, y: np.ndarray) -> np.ndarray:
         if self.set == "seed":
