@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 
 from edge.errors import BundleError
+from edge.features.ecg import EcgSpec
 from edge.features.spec import FeatureSpec
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 VARIANTS = ("int8", "float32")
+MODALITIES = ("audio", "ecg", "kpi")
 
 
 def sha256_file(path: Path) -> str:
@@ -34,13 +36,20 @@ def sha256_file(path: Path) -> str:
 
 @dataclass(frozen=True)
 class ModelVariant:
-    """One verified model file of a bundle and the thresholds chosen for its scores."""
+    """The verified model file(s) of one variant and the thresholds chosen for its scores.
+
+    Most detectors have one file (role "model"); Donut has an encoder and a decoder.
+    """
 
     name: str
-    path: Path
+    paths: dict[str, Path]
     window_threshold: float
     clip_threshold: float
     quantization: str
+
+    @property
+    def path(self) -> Path:
+        return self.paths["model"]
 
 
 @dataclass(frozen=True)
@@ -49,8 +58,25 @@ class Bundle:
 
     path: Path
     manifest: dict[str, Any]
-    spec: FeatureSpec
     variants: dict[str, ModelVariant]
+
+    @property
+    def modality(self) -> str:
+        return str(self.manifest["modality"])
+
+    @property
+    def spec(self) -> FeatureSpec:
+        """The audio feature spec (audio bundles)."""
+        if self.modality != "audio":
+            raise BundleError(f"{self.path}: a {self.modality} bundle has no audio feature spec")
+        return FeatureSpec.from_dict(self.manifest["features"])
+
+    @property
+    def ecg_spec(self) -> EcgSpec:
+        """The ECG/KPI preparation spec (ecg and kpi bundles)."""
+        if self.modality not in ("ecg", "kpi"):
+            raise BundleError(f"{self.path}: an {self.modality} bundle has no ECG/KPI spec")
+        return EcgSpec.from_dict(self.manifest["features"])
 
     @property
     def name(self) -> str:
@@ -82,6 +108,19 @@ def _field(manifest: dict[str, Any], key: str, where: Path) -> Any:
     return manifest[key]
 
 
+def _verified(root: Path, entry: dict[str, Any]) -> Path:
+    model_path = root / entry["file"]
+    if not model_path.is_file():
+        raise BundleError(f"{model_path}: model file named in the manifest is missing")
+    actual = sha256_file(model_path)
+    if actual != entry["sha256"]:
+        raise BundleError(
+            f"{model_path}: sha256 {actual[:12]}... does not match the manifest's {entry['sha256'][:12]}... "
+            "(file corrupted or replaced)"
+        )
+    return model_path
+
+
 def load_bundle(path: str | Path) -> Bundle:
     """Read and verify a bundle directory: format version, every model's sha256, feature spec."""
     root = Path(path)
@@ -95,26 +134,24 @@ def load_bundle(path: str | Path) -> Bundle:
     version = _field(manifest, "format_version", manifest_path)
     if version != FORMAT_VERSION:
         raise BundleError(f"{manifest_path}: format_version {version!r} is not supported (expected {FORMAT_VERSION})")
-    spec = FeatureSpec.from_dict(_field(manifest, "features", manifest_path))
+    modality = _field(manifest, "modality", manifest_path)
+    if modality not in MODALITIES:
+        raise BundleError(f"{manifest_path}: modality {modality!r} unknown (expected one of {', '.join(MODALITIES)})")
+    features = _field(manifest, "features", manifest_path)
+    FeatureSpec.from_dict(features) if modality == "audio" else EcgSpec.from_dict(features)
     variants = {}
     for name, entry in _field(manifest, "models", manifest_path).items():
-        model_path = root / entry["file"]
-        if not model_path.is_file():
-            raise BundleError(f"{model_path}: model file named in the manifest is missing")
-        actual = sha256_file(model_path)
-        if actual != entry["sha256"]:
-            raise BundleError(
-                f"{model_path}: sha256 {actual[:12]}... does not match the manifest's {entry['sha256'][:12]}... "
-                "(file corrupted or replaced)"
-            )
+        files = entry.get("files") or {"model": entry}
+        paths = {role: _verified(root, f) for role, f in files.items()}
         threshold = entry["threshold"]
         variants[name] = ModelVariant(
-            name=name, path=model_path, window_threshold=float(threshold["window"]),
-            clip_threshold=float(threshold["clip"]), quantization=str(entry.get("quantization", name)),
+            name=name, paths=paths, window_threshold=float(threshold["window"]),
+            clip_threshold=float(threshold.get("clip", threshold["window"])),
+            quantization=str(entry.get("quantization", name)),
         )
     if manifest.get("default_variant") not in variants:
         raise BundleError(f"{manifest_path}: default_variant {manifest.get('default_variant')!r} names no model")
-    return Bundle(path=root, manifest=manifest, spec=spec, variants=variants)
+    return Bundle(path=root, manifest=manifest, variants=variants)
 
 
 def write_manifest(root: Path, manifest: dict[str, Any]) -> Path:

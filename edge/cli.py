@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge import __version__
+from edge import __version__, cli_series
 from edge.bundle import load_bundle
 from edge.detector import load_detector
 from edge.errors import ConfigError, MissingExtraError, VigilError
@@ -51,6 +51,8 @@ def _print_clip(result: ClipScore) -> None:
 
 def _score(args: argparse.Namespace) -> int:
     bundle = load_bundle(args.bundle)
+    if bundle.modality != "audio":
+        return cli_series.score(args, bundle)
     detector = load_detector(bundle, args.variant)
     for path in args.files:
         result = score_file(bundle, detector, path, channel=args.channel)
@@ -73,6 +75,8 @@ def _pin_to_one_core() -> int:
 def _bench(args: argparse.Namespace) -> int:
     cpu = _pin_to_one_core() if args.one_core else None
     bundle = load_bundle(args.bundle)
+    if bundle.modality != "audio":
+        return cli_series.bench(args, bundle, cpu)
     detector = load_detector(bundle, args.variant)
     sources = [open_source(bundle, path, channel=args.channel) for path in args.files]
     audio_s = sum(s.seconds for s in sources)
@@ -152,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", type=int, help="0-based channel to use (default: mix all channels)")
     p.set_defaults(func=_features)
 
-    for name, func, text in (("score", _score, "score WAV files with a bundle (gateway code path)"),
+    for name, func, text in (("score", _score, "score WAV, EDF or KPI CSV files with a bundle (gateway code path)"),
                              ("bench", _bench, "replay files through the live pipeline as fast as possible")):
         p = sub.add_parser(name, help=text)
         p.add_argument("files", nargs="+", type=Path, metavar="FILE")
@@ -160,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--variant", choices=("int8", "float32"), help="model variant (default: the bundle's, int8)")
         p.add_argument("--channel", type=int, help="0-based channel to use (default: mix all channels)")
         p.add_argument("--json", action="store_true", help="JSON output (one object per line)")
+        p.add_argument("--samples", type=int, help="Donut bundles: latent samples L (default: the bundle's)")
+        p.add_argument("--iterations", type=int, help="Donut bundles: MCMC imputation rounds (default: the bundle's)")
         p.set_defaults(func=func)
         if name == "bench":
             p.add_argument("--repeat", type=int, default=1, help="replay the files this many times")

@@ -36,21 +36,28 @@ class TFLiteModel:
 
     def __init__(self, interpreter: Any) -> None:
         self._interp = interpreter
-        self._in = interpreter.get_input_details()[0]
-        self._out = interpreter.get_output_details()[0]
+        self._details()
+
+    def _details(self) -> None:
+        self._in = self._interp.get_input_details()[0]
+        # the converter lists outputs in no fixed order; "...:k" names the model's k-th output
+        self._outs = sorted(self._interp.get_output_details(), key=lambda d: int(d["name"].rsplit(":", 1)[-1])
+                            if d["name"].rsplit(":", 1)[-1].isdigit() else 0)
         self._rows = int(self._in["shape"][0])
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """x: (n, ...) float32 -> model output (n, ...) float32."""
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        """x: (n, ...) float32 -> every model output, in the model's order, float32."""
         if x.shape[0] != self._rows:
             self._interp.resize_tensor_input(self._in["index"], list(x.shape), strict=False)
             self._interp.allocate_tensors()
-            self._in = self._interp.get_input_details()[0]
-            self._out = self._interp.get_output_details()[0]
-            self._rows = x.shape[0]
+            self._details()
         self._interp.set_tensor(self._in["index"], _quantize(x, self._in))
         self._interp.invoke()
-        return _dequantize(self._interp.get_tensor(self._out["index"]), self._out)
+        return [_dequantize(self._interp.get_tensor(d["index"]), d) for d in self._outs]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """x: (n, ...) float32 -> the model's first output (n, ...) float32."""
+        return self.run(x)[0]
 
 
 def _quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
