@@ -185,7 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("train", "evaluate"):
+        # handed over whole: argparse's REMAINDER would not take options that come first
+        args = argparse.Namespace(command=argv[0], rest=argv[1:], verbose=False, func=_train_passthrough)
+    else:
+        args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="vigil: %(message)s")
     try:
         return int(args.func(args))

@@ -5,7 +5,8 @@
 - float32 and int8 window scores rank-correlated: Spearman > 0.75 on the test clips;
 - anomalous clips score higher than normal clips (mean clip score) for at least one of two types;
 - the bundle round-trips: loaded from disk it verifies and reproduces the scores in its manifest;
-- every int8 model is integer-only (int8 tensors plus int32 biases and shapes, nothing float).
+- every quantized model is integer-only (int8 tensors plus int32 biases and shapes; the SVM's 16x8
+  model int16 activations and int64 biases), nothing float.
 """
 
 from __future__ import annotations
@@ -103,9 +104,11 @@ def test_bundle_round_trip(kind: str, trained: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("kind", DETECTOR_NAMES)
-def test_int8_models_are_integer_only(kind: str, trained: dict[str, Any]) -> None:
-    dtypes = trained["slider"][1][kind][1]["models"]["int8"]["tensor_dtypes"]
-    assert set(dtypes) <= {"int8", "int32"} and dtypes["int8"] > 0
+def test_quantized_models_are_integer_only(kind: str, trained: dict[str, Any]) -> None:
+    entry = trained["slider"][1][kind][1]["models"]["int8"]
+    allowed = {"int8", "int32"} | ({"int16", "int64"} if registry()[kind].quantization == "int16x8" else set())
+    assert set(entry["tensor_dtypes"]) <= allowed and entry["tensor_dtypes"]["int8"] > 0
+    assert entry["quantization"].startswith("int8 weights")
 
 
 def test_svm_never_fits_on_a_test_clip(trained: dict[str, Any]) -> None:

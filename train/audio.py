@@ -29,6 +29,7 @@ from edge.scoring import score_file
 from edge.wav import load_mono
 from train.dataset import Clip, Split, discover_clips, split_clips
 from train.detectors import DETECTOR_NAMES, DetectorKind, DetectorOptions, registry
+from train.export import QUANTIZATION
 from train.metrics import clip_metrics
 
 DETECTORS = (*DETECTOR_NAMES, "all")
@@ -115,7 +116,8 @@ def train_bundle(kind: DetectorKind, split: Split, out: Path, config: AudioTrain
     trained = kind.fit(x_std, anomalous, options)
     seconds = time.time() - started
     models = {"float32": to_tflite(trained.model),
-              "int8": to_tflite(trained.model, representative=trained.calibration, seed=options.seed)}
+              "int8": to_tflite(trained.model, representative=trained.calibration, seed=options.seed,
+                                quantization=kind.quantization)}
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
@@ -123,7 +125,7 @@ def train_bundle(kind: DetectorKind, split: Split, out: Path, config: AudioTrain
     for name, blob in models.items():
         path = staging / f"model_{name}.tflite"
         path.write_bytes(blob)
-        quant = "int8 weights and activations, int8 input/output" if name == "int8" else "float32"
+        quant = QUANTIZATION[kind.quantization] if name == "int8" else "float32"
         entries[name] = {"file": path.name, "sha256": sha256_file(path), "bytes": len(blob), "quantization": quant,
                          "tensor_dtypes": tensor_dtypes(path), "threshold": {"window": 0.0, "clip": 0.0}}
     types = sorted({c.machine_type or "unknown" for c in split.fit})

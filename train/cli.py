@@ -8,9 +8,12 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
+from edge.bundle import load_bundle
 from edge.errors import ConfigError, MissingExtraError
+from edge.features.ecg import EcgSpec
 from train.audio import DETECTORS, AudioTrainConfig
 from train.dataset import discover_clips
 from train.detectors import DetectorOptions
@@ -92,7 +95,63 @@ def _train_audio(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_series(args: argparse.Namespace) -> int:
+    """`vigil train ecg FILE.edf...` / `vigil train kpi FILE.csv...`: one Donut bundle."""
+    from edge.features.ecg import EcgSpec
+
+    if args.modality == "ecg":
+        spec = EcgSpec(channel=args.channel, block=args.block, window=args.window,
+                       label_threshold=args.label_threshold)
+    else:
+        spec = EcgSpec(channel="value", fs=1.0, block=1, window=args.window, label_threshold=0.0, unit="")
+    for name, value, low in (("block", spec.block, 1), ("window", spec.window, 2), ("epochs", args.epochs, 1),
+                             ("latent", args.latent, 1), ("samples", args.samples, 1)):
+        if value < low:
+            raise ConfigError(f"--{name} {value}: expected at least {low}")
+    from edge.series import load_series
+
+    if args.modality == "ecg":  # the model is trained at the recordings' rate: they must share one
+        rates = {_edf_rate(p, spec) for p in args.files}
+        if len(rates) > 1:
+            raise ConfigError(f"recordings at {sorted(rates)} Hz: expected one sample rate for all training files")
+        spec = replace(spec, fs=rates.pop())
+    series = [load_series(path, spec, args.modality) for path in args.files]
+    _require_tensorflow()
+    from train.donut import DonutConfig
+    from train.donut_bundle import train_donut_bundle
+
+    config = DonutConfig(latent=args.latent, max_epochs=args.epochs, seed=args.seed)
+    manifest = train_donut_bundle(series, spec, args.modality, args.out, config, percentile=args.percentile,
+                                  samples=args.samples, iterations=args.iterations)
+    summary = {"bundle": str(args.out), "best_epoch": manifest["training"]["best_epoch"],
+               "thresholds": {v: m["threshold"]["window"] for v, m in manifest["models"].items()}}
+    print(json.dumps(summary) if args.json else f"{args.out}: Donut, best epoch {summary['best_epoch']}, "
+          f"thresholds {summary['thresholds']}")
+    return 0
+
+
+def _edf_rate(path: Path, spec: EcgSpec) -> float:
+    from edge.edf import read_edf_channel
+
+    return read_edf_channel(path, spec.channel).fs
+
+
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.bundle is not None and load_bundle(args.bundle).modality != "audio":
+        from train.evaluate_series import evaluate_series
+
+        result = evaluate_series(args.bundle, args.inputs, args.report, inject_seed=args.inject_seed)
+        if args.json:
+            print(json.dumps(result))
+        else:
+            print(f"report written to {args.report / 'report.md'}")
+            for name, entry in result["files"].items():
+                for variant, m in entry.items():
+                    print(f"  {name} {variant:8s} AUC {m['auc']}  best F1 (adjusted) {m.get('best_f1_adjusted')}")
+        return 0
+    if len(args.inputs) != 1:
+        raise ConfigError(f"{len(args.inputs)} inputs given: machine-sound evaluation takes one folder of clips")
+    args.dir = args.inputs[0]
     if args.bundle is not None:
         from train.evaluate import evaluate_audio
 
@@ -165,8 +224,30 @@ def build_parser() -> argparse.ArgumentParser:
     _training_options(p, "dense-ae")
     p.set_defaults(func=_train_audio)
 
+    for modality, text in (("ecg", "fetal ECG: EDF recordings"), ("kpi", "KPI series: CSV timestamp,value[,label]")):
+        p = train.add_parser(modality, help=f"Donut on {text}")
+        p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+        p.add_argument("--out", type=Path, required=True, help="bundle directory to write (replaced if present)")
+        p.add_argument("--window", type=int, default=120, help="points per window (default 120)")
+        if modality == "ecg":
+            p.add_argument("--channel", default="Direct_1", help="EDF channel label (default Direct_1)")
+            p.add_argument("--block", type=int, default=60, help="samples averaged into one point (default 60)")
+            p.add_argument("--label-threshold", type=float, default=250.0,
+                           help="points with |x| >= this (uV) are labelled and left out of training (0: none)")
+        p.add_argument("--latent", type=int, default=5, help="latent dimensions (default 5)")
+        p.add_argument("--epochs", type=int, default=256, help="most epochs (the best validation epoch is kept)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--percentile", type=float, default=99.0,
+                       help="threshold = this percentile of validation point scores")
+        p.add_argument("--samples", type=int, default=64, help="latent samples L when scoring (default 64)")
+        p.add_argument("--iterations", type=int, default=10, help="MCMC imputation rounds (default 10)")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=_train_series, modality=modality)
+
     p = sub.add_parser("evaluate", help="evaluate a bundle, or train and test detectors on repeated splits")
-    p.add_argument("dir", type=Path, metavar="DIR")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="DIR|FILE",
+                   help="a folder of clips (audio), or EDF / CSV files (Donut bundles)")
+    p.add_argument("--inject-seed", type=int, help="EDF with a Donut bundle: inject seeded synthetic anomalies")
     p.add_argument("--bundle", type=Path, help="evaluate this bundle on the clips it has not seen; without it, "
                                                "train --detector on --repeats splits per machine type")
     p.add_argument("--report", type=Path, required=True, help="folder for report.md, JSON and PNGs")

@@ -9,12 +9,19 @@ from typing import Any
 
 import numpy as np
 
+QUANTIZATION = {
+    "int8": "int8 weights and activations, int8 input/output",
+    "int16x8": "int8 weights, int16 activations (TFLite 16x8), int16 input/output",
+}
 
-def to_tflite(model: Any, *, representative: np.ndarray | None = None, seed: int = 0) -> bytes:
-    """Convert a Keras model; with ``representative`` (n, dim) float32 rows, to full-integer int8.
 
-    int8 models take int8 inputs and give int8 outputs (TFLITE_BUILTINS_INT8 only), which is what
-    microcontrollers and the gateway's integer kernels run; calibration uses up to 500 rows.
+def to_tflite(model: Any, *, representative: np.ndarray | None = None, seed: int = 0,
+              quantization: str = "int8") -> bytes:
+    """Convert a Keras model; with ``representative`` (n, dim) float32 rows, to an integer-only model.
+
+    "int8": int8 inputs, outputs and activations (TFLITE_BUILTINS_INT8 only), what microcontrollers
+    and the gateway's integer kernels run. "int16x8": int16 activations with int8 weights, for models
+    whose sums of many small terms lose too much at 8 bits (the RBF SVM). Calibration: up to 500 rows.
     """
     import tensorflow as tf
 
@@ -28,8 +35,14 @@ def to_tflite(model: Any, *, representative: np.ndarray | None = None, seed: int
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = dataset
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        if quantization == "int8":
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = converter.inference_output_type = tf.int8
+        elif quantization == "int16x8":
+            ops = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+            converter.target_spec.supported_ops = [ops]
+            converter.inference_input_type = converter.inference_output_type = tf.int16
+        else:
+            raise ValueError(f"quantization {quantization!r} unknown (expected one of {sorted(QUANTIZATION)})")
     with contextlib.redirect_stdout(io.StringIO()):  # Keras prints "Saved artifact at ..." on stdout
         return bytes(converter.convert())

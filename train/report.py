@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from train.crossval import VARIANTS
+from train.detectors import registry
 
 
 def _plt() -> Any:
@@ -96,6 +97,9 @@ def write_report(result: dict[str, Any], out: Path) -> Path:
              f"Repeats: {result['repeats']}. Threshold: {result['percentile']}th percentile of held-out normal "
              f"clip scores. Options: `{json.dumps(result['options'])}`. Latency: `Detector.score` on one window "
              "(batch 1) on the gateway path (standardize, quantize, TFLite invoke, dequantize), features excluded.",
+             "", "Quantized variant (the `int8` rows): " + ", ".join(
+                 f"{k.name} {k.quantization}" for k in registry().values() if k.name in result["detectors"])
+             + " (16x8: int8 weights, int16 activations).",
              "", "## Summary", "",
              "| machine type | clips (normal + anomalous) | test clips per split | best detector "
              "| AUC float32 | AUC int8 |",
