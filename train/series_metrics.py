@@ -42,7 +42,7 @@ def point_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float, *, d
     out["auc"] = float(metrics.roc_auc_score(y, s))
     out["f1_at_threshold"] = _f1(s > threshold, y)
     out["f1_at_threshold_adjusted"] = _f1(adjust(s > threshold, y, delay), y)
-    grid = np.unique(np.quantile(s, np.linspace(0.5, 0.9999, candidates)))
-    out["best_f1"] = max(_f1(s > t, y) for t in grid)
-    out["best_f1_adjusted"] = max(_f1(adjust(s > t, y, delay), y) for t in grid)
+    grid = np.unique(np.quantile(s, np.linspace(0.0, 1.0, candidates)))  # "score >= t" for t among the scores
+    out["best_f1"] = max(_f1(s >= t, y) for t in grid)
+    out["best_f1_adjusted"] = max(_f1(adjust(s >= t, y, delay), y) for t in grid)
     return out
