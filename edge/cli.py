@@ -129,7 +129,9 @@ def _demo(args: argparse.Namespace) -> int:
                   f"(threshold {result.threshold:.4f}, {len(result.events)} events)")
     if not args.json:
         print(f"\n{right} of {len(samples)} clips decided as labelled (clips unseen in training; "
-              "see README for AUCs on every clip)")
+              "see README for AUCs on every clip)\n")
+    for path in sorted((DATA / "samples" / "ecg").glob("*.edf")):
+        cli_series.demo_ecg(path, load_bundle(DATA / "bundles" / "ecg-donut"), args.json)
     return 0
 
 

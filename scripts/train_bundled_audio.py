@@ -38,7 +38,8 @@ def ship_int8(full: Path, target: Path) -> None:
     target.mkdir(parents=True)
     manifest = json.loads((full / "manifest.json").read_text())
     manifest["models"] = {"int8": manifest["models"]["int8"]}
-    shutil.copy2(full / manifest["models"]["int8"]["file"], target)
+    for entry in manifest["models"]["int8"].get("files", {"model": manifest["models"]["int8"]}).values():
+        shutil.copy2(full / entry["file"], target)
     (target / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 

@@ -12,7 +12,7 @@ TYPES = {"fan", "pump", "slider", "valve", "toycar", "toyconveyor"}
 
 
 def test_one_verified_int8_bundle_per_machine_type() -> None:
-    assert {p.name for p in (DATA / "bundles").iterdir()} == TYPES
+    assert {p.name for p in (DATA / "bundles").iterdir()} == TYPES | {"ecg-donut"}
     for machine in TYPES:
         bundle = load_bundle(DATA / "bundles" / machine)
         assert bundle.manifest["machine_type"] == machine and list(bundle.variants) == ["int8"]
@@ -26,10 +26,25 @@ def test_samples_are_clips_the_bundles_never_saw() -> None:
         assert len(samples) == 2 and samples <= reserved
 
 
+def test_ecg_bundle_and_sample() -> None:
+    bundle = load_bundle(DATA / "bundles" / "ecg-donut")
+    assert bundle.modality == "ecg" and list(bundle.variants) == ["int8"]
+    assert set(bundle.variant().paths) == {"encoder", "decoder"}
+    fitted = {f["file"] for f in bundle.manifest["provenance"]["fit_files"]}
+    assert fitted == {"r01.edf", "r04.edf", "r07.edf", "r08.edf"}  # the sample is cut from r10
+    assert [p.name for p in (DATA / "samples" / "ecg").glob("*.edf")] == ["r10_60s.edf"]
+
+
 def test_demo_scores_every_sample() -> None:
     out = run_vigil("demo", "--json", check=True)
     rows = [json.loads(line) for line in out.stdout.splitlines()]
+    ecg = [r for r in rows if r.get("modality") == "ecg"]
+    rows = [r for r in rows if r.get("modality") != "ecg"]
     assert len(rows) == 12 and {r["machine_type"] for r in rows} == TYPES
+    (sample,) = ecg
+    assert sample["points"] == 1000 and sample["scored_points"] == 1000 - 119
+    for event in sample["events"]:
+        assert event["peak_score"] > sample["threshold"] and 0 <= event["start_s"] < event["end_s"] <= 60.1
     for row in rows:
         assert row["decision"] == ("anomaly" if row["clip_score"] > row["threshold"] else "normal")
         assert row["truth"] in ("normal", "anomaly")
