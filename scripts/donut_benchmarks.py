@@ -92,7 +92,7 @@ def main() -> None:
         ecg = ecg_benchmark(records, config, grid=GRID)
         (args.out / "fetal-ecg").mkdir(parents=True, exist_ok=True)
         (args.out / "fetal-ecg" / "results.json").write_text(json.dumps(ecg, indent=1) + "\n")
-        print("\n".join(ecg_tables(ecg, "L=64 it=10")))
+        print("\n".join(ecg_tables(ecg, "L=64 it=10")))  # the default then; now 16 (same AUC, a quarter the cost)
 
 
 if __name__ == "__main__":

@@ -156,4 +156,4 @@ def test_delayed_segment_adjustment() -> None:
 
 def test_ecg_spec_round_trips_through_the_bundle(ecg_bundle: Path) -> None:
     spec = load_bundle(ecg_bundle).ecg_spec
-    assert spec == EcgSpec() and load_bundle(ecg_bundle).manifest["scoring"] == {"samples": 64, "iterations": 10}
+    assert spec == EcgSpec() and load_bundle(ecg_bundle).manifest["scoring"] == {"samples": 16, "iterations": 10}

@@ -17,6 +17,7 @@ from edge.features.ecg import EcgSpec
 from train.audio import DETECTORS, AudioTrainConfig
 from train.dataset import discover_clips
 from train.detectors import DetectorOptions
+from train.donut_bundle import DEFAULT_ITERATIONS, DEFAULT_SAMPLES
 
 
 def _require_tensorflow() -> None:
@@ -239,8 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--percentile", type=float, default=99.0,
                        help="threshold = this percentile of validation point scores")
-        p.add_argument("--samples", type=int, default=64, help="latent samples L when scoring (default 64)")
-        p.add_argument("--iterations", type=int, default=10, help="MCMC imputation rounds (default 10)")
+        p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
+                       help=f"latent samples L when scoring (default {DEFAULT_SAMPLES}, from the cost/AUC table)")
+        p.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS, help="MCMC imputation rounds (default 10)")
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=_train_series, modality=modality)
 

@@ -23,7 +23,9 @@ from train.audio import _versions
 from train.donut import DonutConfig, fit_donut
 from train.export import to_tflite
 
-DEFAULT_SAMPLES = 64  # L: chosen from the cost/AUC table in README (Donut's paper uses 1024)
+# L: chosen from the cost/AUC table in README. On adfecgdb with injected anomalies, AUC was the same
+# (0.571-0.574) for L in {16, 64, 256, 1024} and cost grew with L; the paper uses 1024.
+DEFAULT_SAMPLES = 16
 DEFAULT_ITERATIONS = 10
 
 
