@@ -157,3 +157,25 @@ def test_delayed_segment_adjustment() -> None:
 def test_ecg_spec_round_trips_through_the_bundle(ecg_bundle: Path) -> None:
     spec = load_bundle(ecg_bundle).ecg_spec
     assert spec == EcgSpec() and load_bundle(ecg_bundle).manifest["scoring"] == {"samples": 16, "iterations": 10}
+
+
+def test_kpi_train_and_score_with_timestamps(tmp_path: Path) -> None:
+    """Donut's own form: timestamp,value,label with a gap; labelled and missing points stay out of training."""
+    t = np.arange(3000) * 300
+    keep = np.ones(3000, dtype=bool)
+    keep[1000:1010] = False  # ten missing timestamps, to be completed
+    values = np.sin(2 * np.pi * t / 86400) + 0.05 * np.random.default_rng(0).standard_normal(3000)
+    labels = np.zeros(3000, dtype=int)
+    labels[2000:2020] = 1
+    values[2000:2020] += 3
+    rows = [f"{a},{b:.5f},{c}" for a, b, c in zip(t[keep], values[keep], labels[keep], strict=True)]
+    csv = tmp_path / "kpi.csv"
+    csv.write_text("timestamp,value,label\n" + "\n".join(rows) + "\n")
+    bundle = tmp_path / "kpi"
+    run_vigil("train", "kpi", str(csv), "--epochs", "3", "--out", str(bundle), check=True)
+    out = run_vigil("score", "--bundle", str(bundle), str(csv), "--json", check=True)
+    points = json.loads(out.stdout)["points"]
+    assert len(points) == 3000 and points[5]["timestamp"] == 1500
+    assert [p["missing"] for p in points[998:1012]] == [False, False] + [True] * 10 + [False, False]
+    scores = np.array([np.nan if p["score"] is None else p["score"] for p in points])
+    assert np.nanmean(scores[2005:2020]) > np.nanmedian(scores)  # the labelled bump scores high
