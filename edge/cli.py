@@ -135,6 +135,22 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_c(args: argparse.Namespace) -> int:
+    from edge.export_c import export_c
+
+    for path in export_c(args.bundle, args.out):
+        print(path)
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from edge import simulate
+
+    summary = simulate.run(args)
+    print(json.dumps(summary) if args.json else "\n".join(f"{k:16s} {v}" for k, v in summary.items()))
+    return 0
+
+
 def _train_passthrough(args: argparse.Namespace) -> int:
     try:
         module = importlib.import_module("train.cli")
@@ -173,6 +189,27 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--repeat", type=int, default=1, help="replay the files this many times")
             p.add_argument("--all-cores", dest="one_core", action="store_false",
                            help="do not pin the process to one CPU (pinned by default)")
+
+    p = sub.add_parser("export-c", help="write a bundle's int8 model(s) as C headers for TensorFlow Lite Micro")
+    p.add_argument("bundle", type=Path, metavar="BUNDLE")
+    p.add_argument("--out", type=Path, required=True, help="folder for the headers")
+    p.set_defaults(func=_export_c)
+
+    p = sub.add_parser("simulate", help="turn an EDF recording into the wearable's BLE frames")
+    p.add_argument("file", type=Path, metavar="FILE.edf")
+    p.add_argument("--out", type=Path, required=True,
+                   help="frames file: each frame as a u16 little-endian length, then its bytes")
+    p.add_argument("--channels", default="Direct_1,Abdomen_1,Abdomen_2,Abdomen_3,Abdomen_4",
+                   help="comma-separated EDF channel labels (default: all five adfecgdb channels)")
+    p.add_argument("--format", choices=("int16", "int24"), default="int16")
+    p.add_argument("--uv-per-lsb", type=float, default=0.1, help="ADC resolution in uV (default 0.1)")
+    p.add_argument("--payload", type=int, default=244, help="ATT payload bytes (20 default MTU, 244 with DLE)")
+    for name in ("loss", "duplicate", "reorder", "corrupt"):
+        p.add_argument(f"--{name}", type=float, default=0.0, help=f"probability per frame ({name})")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--realtime", action="store_true", help="write frames at the device's rate, not at once")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_simulate)
 
     p = sub.add_parser("demo", help="score the bundled sample clips with the bundled int8 models")
     p.add_argument("--json", action="store_true")

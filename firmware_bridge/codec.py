@@ -20,6 +20,7 @@ from firmware_bridge.protocol import (
     FORMAT_INT24,
     HEADER,
     HEADER_SIZE,
+    INFO,
     MAX_CHANNELS,
     OVERHEAD,
     PROTOCOL_VERSION,
@@ -114,3 +115,39 @@ def decode(data: bytes) -> Frame:
         b = body.reshape(-1, 3).astype(np.int32)
         values = ((b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)) ^ 0x800000) - 0x800000  # sign-extend 24 bits
     return Frame(counter=counter, fmt=fmt, samples=values.reshape(sets, channels))
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """The info characteristic: firmware version, stream format, scale and channel labels."""
+
+    fw_version: tuple[int, int, int]
+    protocol: int
+    sample_rate: int
+    fmt: int
+    uv_per_lsb: float
+    labels: tuple[str, ...]
+
+    @property
+    def channels(self) -> int:
+        return len(self.labels)
+
+
+def encode_info(info: DeviceInfo) -> bytes:
+    fixed = INFO.pack(*info.fw_version, info.protocol, info.sample_rate, info.channels, info.fmt, info.uv_per_lsb)
+    return fixed + "\0".join(info.labels).encode("ascii")
+
+
+def decode_info(data: bytes) -> DeviceInfo:
+    if len(data) < INFO.size:
+        raise TooShort(f"info record of {len(data)} bytes, at least {INFO.size} expected")
+    major, minor, patch, proto, rate, channels, fmt, scale = INFO.unpack_from(data)
+    if proto != PROTOCOL_VERSION:
+        raise BadVersion(f"device speaks protocol {proto}, expected {PROTOCOL_VERSION}")
+    try:
+        labels = tuple(data[INFO.size :].decode("ascii").split("\0"))
+    except UnicodeDecodeError:
+        raise DecodeError("channel labels are not ASCII") from None
+    if len(labels) != channels or not 1 <= channels <= MAX_CHANNELS or fmt not in BYTES_PER_SAMPLE:
+        raise BadChannels(f"info says {channels} channels, format {fmt}, labels {labels}")
+    return DeviceInfo((major, minor, patch), proto, rate, fmt, scale, labels)

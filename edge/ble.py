@@ -1,0 +1,193 @@
+"""The wearable's ECG over Bluetooth LE (bleak): find, connect, subscribe, reassemble, reconnect.
+
+Frames are decoded at this boundary: a bad frame is counted by kind and logged, never fatal. The
+reassembler outlives a connection: the device keeps counting samples while the link is down, so
+after a reconnect the first frame's counter places the hole exactly, as missing samples. The
+device's sample counter is mapped to gateway time with drift tracking (ClockTracker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edge.errors import ConfigError
+from edge.sources import Block
+from firmware_bridge.codec import DecodeError, DeviceInfo, decode, decode_info
+from firmware_bridge.protocol import CMD_START, CONTROL_UUID, DATA_UUID, INFO_UUID
+from firmware_bridge.reassembly import Reassembler
+
+log = logging.getLogger(__name__)
+
+
+class ClockTracker:
+    """Least-squares fit of frame arrival time against the device's sample index (recent frames).
+
+    gateway_time(index) = intercept + slope * index; drift_ppm compares the device's clock with
+    its nominal rate (positive: the device samples slower than it says).
+    """
+
+    def __init__(self, nominal_rate: float, history: int = 512) -> None:
+        self.nominal_rate = nominal_rate
+        self._points: deque[tuple[float, float]] = deque(maxlen=history)
+        self.slope = 1.0 / nominal_rate
+        self.intercept: float | None = None
+
+    def update(self, index_end: int, arrival_s: float) -> None:
+        self._points.append((float(index_end), arrival_s))
+        if len(self._points) < 8:
+            self.intercept = arrival_s - index_end * self.slope
+            return
+        idx, t = np.array(self._points).T
+        self.slope = float(np.polyfit(idx - idx[0], t, 1)[0])
+        # frames arrive after they were sampled: the earliest arrivals bound the latency from below
+        self.intercept = float(np.min(t - self.slope * (idx - idx[0]))) - self.slope * idx[0]
+
+    def gateway_time(self, index: int) -> float:
+        if self.intercept is None:
+            raise ValueError("no frame seen yet")
+        return self.intercept + self.slope * index
+
+    @property
+    def drift_ppm(self) -> float:
+        return (self.slope * self.nominal_rate - 1.0) * 1e6
+
+
+@dataclass
+class LinkStats:
+    frames: int = 0
+    bad_frames: dict[str, int] = field(default_factory=dict)
+    connects: int = 0
+    disconnects: int = 0
+    reconnect_s: list[float] = field(default_factory=list)  # from a drop to data flowing again
+
+
+class BleEcgSource:
+    """Blocks of ECG in uV (n, channels) float32 with a missing mask, from one wearable.
+
+    The device is found by `address`, or by a name in `names`; with `allowlist` set, only those
+    addresses are accepted. Reconnects after a drop with exponential backoff (backoff_s[0] doubling
+    up to backoff_s[1]).
+    """
+
+    def __init__(self, *, address: str | None = None, names: Sequence[str] = (), allowlist: Sequence[str] = (),
+                 scan_timeout_s: float = 10.0, backoff_s: tuple[float, float] = (0.5, 30.0),
+                 reorder_window: int = 8) -> None:
+        if address is None and not names:
+            raise ConfigError("BLE source: give an address or at least one device name")
+        self.address = address.upper() if address else None
+        self.names = tuple(names)
+        self.allowlist = {a.upper() for a in allowlist}
+        self.scan_timeout_s = scan_timeout_s
+        self.backoff_s = backoff_s
+        self.reorder_window = reorder_window
+        self.stats = LinkStats()
+        self.info: DeviceInfo | None = None
+        self.clock: ClockTracker | None = None
+        self._reassembler: Reassembler | None = None
+        self._queue: asyncio.Queue[Block] = asyncio.Queue()
+        self._stopping = asyncio.Event()
+        self._dropped_at: float | None = None
+
+    def _accept(self, device: Any, adv: Any) -> bool:
+        address = str(device.address).upper()
+        if self.allowlist and address not in self.allowlist:
+            return False
+        return address == self.address if self.address else (device.name or adv.local_name) in self.names
+
+    async def _find(self) -> Any:
+        from bleak import BleakScanner
+
+        return await BleakScanner.find_device_by_filter(self._accept, timeout=self.scan_timeout_s)
+
+    def _on_data(self, _sender: Any, data: bytearray) -> None:
+        try:
+            frame = decode(bytes(data))
+        except DecodeError as exc:
+            self.stats.bad_frames[exc.kind] = self.stats.bad_frames.get(exc.kind, 0) + 1
+            log.warning("BLE %s: bad frame dropped (%s: %s)", self.address or self.names, exc.kind, exc)
+            return
+        assert self._reassembler is not None and self.info is not None and self.clock is not None
+        self.stats.frames += 1
+        if self._dropped_at is not None:
+            self.stats.reconnect_s.append(time.monotonic() - self._dropped_at)
+            self._dropped_at = None
+        for run in self._reassembler.push(frame):
+            self.clock.update(run.start + run.samples.shape[0], time.monotonic())
+            uv = run.samples.astype(np.float32) * np.float32(self.info.uv_per_lsb)
+            self._queue.put_nowait(Block(run.start, uv, run.missing))
+
+    async def _session(self) -> None:
+        from bleak import BleakClient
+        from bleak_retry_connector import establish_connection
+
+        device = await self._find()
+        if device is None:
+            raise TimeoutError(f"no device {self.address or self.names} seen in {self.scan_timeout_s} s")
+        dropped = asyncio.Event()
+        client = await establish_connection(BleakClient, device, device.name or device.address,
+                                            disconnected_callback=lambda _c: dropped.set(), max_attempts=3)
+        try:
+            info = decode_info(bytes(await client.read_gatt_char(INFO_UUID)))
+            if self.info is not None and info.labels != self.info.labels:
+                raise ConfigError(f"device {device.address} changed channels {self.info.labels} -> {info.labels}")
+            self.info = info
+            if self._reassembler is None:
+                self._reassembler = Reassembler(info.channels, window=self.reorder_window)
+                self.clock = ClockTracker(info.sample_rate)
+            self.stats.connects += 1
+            await client.start_notify(DATA_UUID, self._on_data)
+            await client.write_gatt_char(CONTROL_UUID, bytes([CMD_START]), response=True)
+            stop = asyncio.ensure_future(self._stopping.wait())
+            drop = asyncio.ensure_future(dropped.wait())
+            await asyncio.wait([stop, drop], return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            drop.cancel()
+        finally:
+            if client.is_connected:
+                await client.disconnect()
+        if not self._stopping.is_set():
+            self.stats.disconnects += 1
+            self._dropped_at = time.monotonic()
+            log.warning("BLE %s: link dropped, reconnecting", device.address)
+
+    async def run(self) -> None:
+        """Keep a session up until stop(): reconnect with backoff after every drop or failure."""
+        from bleak.exc import BleakError
+
+        delay = self.backoff_s[0]
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            try:
+                await self._session()
+            except (TimeoutError, OSError, BleakError, DecodeError) as exc:
+                log.warning("BLE %s: %s", self.address or self.names, exc)
+            if self._stopping.is_set():
+                break
+            delay = self.backoff_s[0] if time.monotonic() - started > 5 else min(delay * 2, self.backoff_s[1])
+            await asyncio.sleep(delay)
+
+    async def blocks(self) -> AsyncIterator[Block]:
+        """Blocks as they become final, until stop(); the reassembler's tail is flushed last."""
+        while not (self._stopping.is_set() and self._queue.empty()):
+            getter = asyncio.ensure_future(self._queue.get())
+            stopper = asyncio.ensure_future(self._stopping.wait())
+            done, _ = await asyncio.wait([getter, stopper], return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if getter in done:
+                yield getter.result()
+            else:
+                getter.cancel()
+        if self._reassembler is not None and self.info is not None:
+            for run in self._reassembler.flush():
+                yield Block(run.start, run.samples.astype(np.float32) * np.float32(self.info.uv_per_lsb), run.missing)
+
+    def stop(self) -> None:
+        self._stopping.set()
