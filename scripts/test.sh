@@ -2,6 +2,19 @@
 # The whole test suite: lint (ruff), types (mypy), then pytest. Installs what it needs into .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# System peers the tests start themselves: a D-Bus daemon (fake BlueZ for bleak), a C compiler
+# (firmware header and export-c checks). Installed from apt when missing and we may.
+missing=()
+command -v dbus-daemon >/dev/null || missing+=(dbus)
+command -v cc >/dev/null || missing+=(gcc libc6-dev)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "the tests need: ${missing[*]} (apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+fi
 bash scripts/venv.sh edge,train,dev
 .venv/bin/ruff check .
 .venv/bin/mypy

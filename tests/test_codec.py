@@ -68,7 +68,7 @@ def test_errors_are_typed() -> None:
     with pytest.raises(BadVersion):
         decode(bytes([9]) + good[1:])
     with pytest.raises(BadLength):
-        decode(good + b"\\x00")
+        decode(good + b"\x00")
     with pytest.raises(BadCrc):
         decode(good[:-1] + bytes([good[-1] ^ 1]))
 
