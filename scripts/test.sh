@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 # System peers the tests start themselves: a D-Bus daemon (fake BlueZ for bleak), a C compiler
 # (firmware header and export-c checks). Installed from apt when missing and we may.
 missing=()
-command -v dbus-daemon >/dev/null || missing+=(dbus)
+command -v dbus-daemon >/dev/null || missing+=(dbus-daemon)
 command -v cc >/dev/null || missing+=(gcc libc6-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
