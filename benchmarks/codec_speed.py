@@ -35,7 +35,8 @@ def main() -> None:
             total = t_decode + t_reassemble
             need = link_budget(1000, 5, fmt, payload)["frames_per_s"]
             report[f"{name}_payload{payload}"] = {
-                "frames": len(seq), "frames_per_s": round(len(seq) / total), "samples_per_s": round(counts.size / total),
+                "frames": len(seq), "frames_per_s": round(len(seq) / total),
+                "samples_per_s": round(counts.size / total),
                 "needed_frames_per_s": round(need, 1), "headroom_x": round(len(seq) / total / need, 1),
                 "decode_share": round(t_decode / total, 2)}
     print(json.dumps(report, indent=1))

@@ -28,27 +28,35 @@ log = logging.getLogger(__name__)
 
 
 class ClockTracker:
-    """Least-squares fit of frame arrival time against the device's sample index (recent frames).
+    """Maps the device's sample index to gateway time, tracking the device clock's drift.
 
-    gateway_time(index) = intercept + slope * index; drift_ppm compares the device's clock with
-    its nominal rate (positive: the device samples slower than it says).
+    Per second of device time, the earliest arrival (the least-delayed frame) is kept: the lower
+    envelope of arrival - index / nominal_rate. A line fitted over the last `history_s` seconds of
+    that envelope gives gateway_time(index) = intercept + slope * index; drift_ppm compares the
+    device's clock with its nominal rate (positive: the device samples slower than it says).
     """
 
-    def __init__(self, nominal_rate: float, history: int = 512) -> None:
+    def __init__(self, nominal_rate: float, history_s: int = 600) -> None:
         self.nominal_rate = nominal_rate
-        self._points: deque[tuple[float, float]] = deque(maxlen=history)
+        self._envelope: deque[list[float]] = deque(maxlen=history_s)  # [bucket, index, earliest residual]
         self.slope = 1.0 / nominal_rate
         self.intercept: float | None = None
 
     def update(self, index_end: int, arrival_s: float) -> None:
-        self._points.append((float(index_end), arrival_s))
-        if len(self._points) < 8:
-            self.intercept = arrival_s - index_end * self.slope
-            return
-        idx, t = np.array(self._points).T
-        self.slope = float(np.polyfit(idx - idx[0], t, 1)[0])
-        # frames arrive after they were sampled: the earliest arrivals bound the latency from below
-        self.intercept = float(np.min(t - self.slope * (idx - idx[0]))) - self.slope * idx[0]
+        residual = arrival_s - index_end / self.nominal_rate
+        bucket = index_end // max(1, int(self.nominal_rate))
+        if self._envelope and self._envelope[-1][0] == bucket:
+            if residual < self._envelope[-1][2]:
+                self._envelope[-1][1:] = [index_end, residual]
+        else:
+            self._envelope.append([bucket, index_end, residual])
+        _, idx, res = np.array(self._envelope).T
+        if len(idx) >= 3:
+            rate_error, offset = np.polyfit(idx - idx[0], res, 1)
+        else:
+            rate_error, offset = 0.0, float(res.min())
+        self.slope = 1.0 / self.nominal_rate + float(rate_error)
+        self.intercept = float(offset) - float(rate_error) * idx[0]
 
     def gateway_time(self, index: int) -> float:
         if self.intercept is None:

@@ -1,20 +1,17 @@
-"""A fake BlueZ D-Bus service for driving the real bleak BlueZ backend in tests without Bluetooth hardware.
+"""A fake BlueZ D-Bus service that lets the real (unmodified) bleak BlueZ backend run without Bluetooth hardware.
 
-Start a private bus with :class:`BusDaemon`, point ``DBUS_SYSTEM_BUS_ADDRESS`` at it *before* bleak first touches
-D-Bus, then run :class:`FakeBlueZ` on the same asyncio loop as bleak::
+Start a private bus with :class:`BusDaemon`, set ``DBUS_SYSTEM_BUS_ADDRESS`` to its address *before* bleak first
+touches D-Bus, then run :class:`FakeBlueZ` on the same asyncio loop as bleak::
 
     with BusDaemon() as daemon:
         os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = daemon.address
         fake = await FakeBlueZ.start(daemon.address)
         fake.add_peripheral("C0:FF:EE:00:00:01", "ECG", SERVICE_UUID, [FakeCharacteristic(DATA_UUID, ["notify"])])
-        ...  # BleakScanner / BleakClient as usual
+        ...  # BleakScanner / BleakClient as usual, e.g. after client.start_notify(DATA_UUID, cb):
         await fake.notify("C0:FF:EE:00:00:01", DATA_UUID, b"\\x01\\x02")
 
-The fake answers the raw D-Bus method calls itself (no ``ServiceInterface`` classes): every object lives in one
-``path -> interface -> property -> Variant`` store, which also backs ``GetManagedObjects`` and ``Properties.Get``.
-It implements what bleak 3.1 uses: ObjectManager on "/", Adapter1 discovery, Device1 Connect/Disconnect/Pair and
-GattCharacteristic1 ReadValue/WriteValue/StartNotify/StopNotify (bleak's default notification path; AcquireNotify
-is not offered, so ``NotifyAcquired`` is absent).
+Raw method calls are answered from one ``path -> interface -> property -> Variant`` store (which also backs
+GetManagedObjects and Properties), covering what bleak 3.1 uses; notifications use StartNotify, not AcquireNotify.
 """
 
 import asyncio
@@ -54,47 +51,48 @@ _BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Confi
 """
 
 Props = dict[str, Variant]
+Reply = tuple[str, list[Any]] | None  # a method handler's (signature, body); None means an empty reply
 
 
 class BusDaemon:
-    """A private ``dbus-daemon`` listening on ``<tmpdir>/bus.sock``; it is started by the constructor."""
+    """A permissive private ``dbus-daemon`` at ``address`` (``unix:path=<tmpdir>/bus.sock``), started on creation."""
 
     def __init__(self, timeout: float = 5.0) -> None:
-        self._dir = Path(tempfile.mkdtemp(prefix="fake-bluez-"))  # short path: unix sockets allow ~107 bytes
-        socket = self._dir / "bus.sock"
-        config = self._dir / "bus.conf"
+        self._dir = Path(tempfile.mkdtemp(prefix="fake-bluez-"))  # short path: unix socket paths max out at 107 bytes
+        socket, config, log = self._dir / "bus.sock", self._dir / "bus.conf", self._dir / "bus.log"
         config.write_text(_BUS_CONFIG.format(socket=socket))
         self.address = f"unix:path={socket}"
-        self._proc = subprocess.Popen(
-            ["dbus-daemon", f"--config-file={config}", "--nofork", "--print-address"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        with log.open("wb") as stderr:
+            self._proc = subprocess.Popen(
+                ["dbus-daemon", f"--config-file={config}", "--nofork", "--print-address"],
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+            )
         self.pid = self._proc.pid
         assert self._proc.stdout is not None
-        ready, _, _ = select.select([self._proc.stdout], [], [], timeout)  # the address is printed once listening
+        ready, _, _ = select.select([self._proc.stdout], [], [], timeout)  # it prints the address once listening
         if not ready or not self._proc.stdout.readline() or not socket.exists():
+            message = log.read_text(errors="replace")
             self.stop()
-            raise RuntimeError(f"dbus-daemon did not start within {timeout} s")
+            raise RuntimeError(f"dbus-daemon did not start within {timeout} s: {message}")
+
+    @property
+    def running(self) -> bool:
+        """Whether the daemon process is still alive."""
+        return self._proc.poll() is None
 
     def stop(self) -> None:
-        """Terminate the daemon (by its PID), wait for it and remove the temporary directory. Idempotent."""
-        if self._proc.poll() is None:
+        """Terminate the daemon by its PID, wait for it to exit and remove the temporary directory. Idempotent."""
+        if self.running:
             self._proc.terminate()
             try:
                 self._proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
-        for stream in (self._proc.stdout, self._proc.stderr):
-            if stream is not None:
-                stream.close()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
         shutil.rmtree(self._dir, ignore_errors=True)
-
-    @property
-    def running(self) -> bool:
-        """Whether the daemon process is still alive."""
-        return self._proc.poll() is None
 
     def __enter__(self) -> "BusDaemon":
         return self
@@ -105,17 +103,17 @@ class BusDaemon:
 
 @dataclass
 class FakeCharacteristic:
-    """One GATT characteristic. ``flags`` are BlueZ flags: "read", "write", "write-without-response", "notify", ...
+    """A GATT characteristic. ``flags`` are BlueZ flags such as "read", "write", "write-without-response", "notify".
 
-    ``value`` is what ReadValue returns (and is updated by writes and notifications); ``on_write`` is called
-    synchronously with the bytes of every WriteValue.
+    ``value`` is what ReadValue returns (writes and notifications update it); ``on_write`` is called synchronously,
+    on the event loop, with the bytes of every WriteValue.
     """
 
     uuid: str
     flags: list[str]
     value: bytes = b""
     on_write: Callable[[bytes], None] | None = None
-    path: str = field(default="", init=False)
+    path: str = field(default="", init=False)  # D-Bus object path, assigned by FakeBlueZ.add_peripheral
 
 
 @dataclass
@@ -128,32 +126,37 @@ class _Peripheral:
     connected: bool = False
     connect_count: int = 0
 
+    @property
+    def service_path(self) -> str:
+        return f"{self.path}/service0010"  # bleak takes handles from the last 4 hex digits of GATT object paths
 
-def _err(name: str, text: str) -> DBusError:
-    return DBusError(f"org.bluez.Error.{name}", text)
+
+def _device_path(address: str) -> str:
+    return f"{ADAPTER_PATH}/dev_{address.upper().replace(':', '_')}"
 
 
 class FakeBlueZ:
-    """The fake ``org.bluez`` service with a single powered central adapter, hci0. Use :meth:`start` to create it."""
+    """The fake ``org.bluez`` service: one powered central adapter (hci0) and the peripherals added to it."""
 
     def __init__(self, bus: MessageBus, advertise_interval: float) -> None:
+        """Use :meth:`start`, which connects the bus and owns the name."""
         self._bus = bus
         self._advertise_interval = advertise_interval
-        self._objects: dict[str, dict[str, Props]] = {}  # path -> interface -> property -> value
+        self._objects: dict[str, dict[str, Props]] = {}  # path -> interface -> property -> value (what is exported)
         self._peripherals: dict[str, _Peripheral] = {}  # by device object path
-        self._chars: dict[str, tuple[_Peripheral, FakeCharacteristic]] = {}  # by characteristic object path
-        self._discovering: set[str] = set()  # unique bus names of clients that called StartDiscovery
+        self._chars: dict[str, FakeCharacteristic] = {}  # by characteristic object path
+        self._discovering: set[str] = set()  # unique bus names of the clients that called StartDiscovery
         self._advertiser: asyncio.Task[None] | None = None
-        self._handlers: dict[tuple[str, str], Callable[[Message], tuple[str, list[Any]]]] = {
-            (OBJECT_MANAGER, "GetManagedObjects"): self._get_managed_objects,
+        self._handlers: dict[tuple[str, str], Callable[[Message], Reply]] = {  # (interface, member) -> handler
+            (OBJECT_MANAGER, "GetManagedObjects"): lambda m: ("a{oa{sa{sv}}}", [self._objects]),
             (PROPERTIES, "Get"): lambda m: ("v", [self._objects[m.path or ""][m.body[0]][m.body[1]]]),
             (PROPERTIES, "GetAll"): lambda m: ("a{sv}", [self._objects[m.path or ""].get(m.body[0], {})]),
             (PROPERTIES, "Set"): self._set_property,
-            (ADAPTER, "SetDiscoveryFilter"): lambda m: ("", []),  # filters are ignored; bleak filters UUIDs too
+            (ADAPTER, "SetDiscoveryFilter"): lambda m: None,  # ignored: bleak filters service UUIDs itself too
             (ADAPTER, "StartDiscovery"): self._start_discovery,
             (ADAPTER, "StopDiscovery"): self._stop_discovery,
-            (DEVICE, "Connect"): self._connect,
-            (DEVICE, "Disconnect"): self._disconnect,
+            (DEVICE, "Connect"): lambda m: self._connect(self._peripherals[m.path or ""]),
+            (DEVICE, "Disconnect"): lambda m: self._drop(self._peripherals[m.path or ""]),
             (DEVICE, "Pair"): self._pair,
             (CHARACTERISTIC, "ReadValue"): self._read_value,
             (CHARACTERISTIC, "WriteValue"): self._write_value,
@@ -165,14 +168,12 @@ class FakeBlueZ:
     async def start(cls, bus_address: str, advertise_interval: float = 0.1) -> "FakeBlueZ":
         """Connect to the bus at ``bus_address``, own ``org.bluez`` and export the adapter ``/org/bluez/hci0``.
 
-        While discovery is running, every disconnected peripheral "advertises" (an RSSI PropertiesChanged)
-        every ``advertise_interval`` seconds.
+        While any client is discovering, each disconnected peripheral "advertises" every ``advertise_interval`` s.
         """
         bus = await MessageBus(bus_address=bus_address, bus_type=BusType.SYSTEM).connect()
         self = cls(bus, advertise_interval)
         bus.add_message_handler(self._on_message)
-        reply = await bus.request_name("org.bluez")
-        if reply is not RequestNameReply.PRIMARY_OWNER:
+        if (reply := await bus.request_name("org.bluez")) is not RequestNameReply.PRIMARY_OWNER:
             bus.disconnect()
             raise RuntimeError(f"could not own org.bluez: {reply}")
         self._add(ADAPTER_PATH, ADAPTER, {
@@ -180,12 +181,12 @@ class FakeBlueZ:
             "Name": Variant("s", "fake-hci0"), "Alias": Variant("s", "fake-hci0"), "Class": Variant("u", 0),
             "Powered": Variant("b", True), "PowerState": Variant("s", "on"), "Discoverable": Variant("b", False),
             "Pairable": Variant("b", True), "Discovering": Variant("b", False), "UUIDs": Variant("as", []),
-            "Roles": Variant("as", ["central", "peripheral"]),
+            "Roles": Variant("as", ["central", "peripheral"]),  # bleak requires "central" and Powered
         })  # fmt: skip
         return self
 
     async def stop(self) -> None:
-        """Stop advertising and disconnect from the bus (releasing ``org.bluez``)."""
+        """Stop advertising and disconnect from the bus, which releases ``org.bluez``."""
         if self._advertiser is not None:
             self._advertiser.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -199,36 +200,38 @@ class FakeBlueZ:
     def add_peripheral(
         self, address: str, name: str, service_uuid: str, characteristics: list[FakeCharacteristic]
     ) -> None:
-        """Register a peripheral with one primary service. Its Device1 object appears once discovery starts."""
-        address = address.upper()
-        path = f"{ADAPTER_PATH}/dev_{address.replace(':', '_')}"
-        service_path = f"{path}/service0010"  # bleak parses handles from the last 4 hex digits of the path
+        """Add a peripheral with one primary service. Its Device1 object is exported when discovery first runs."""
+        p = _Peripheral(address.upper(), name, service_uuid.lower(), characteristics, _device_path(address))
         for i, char in enumerate(characteristics):
-            char.path = f"{service_path}/char{0x11 + 2 * i:04x}"
-        peripheral = _Peripheral(address, name, service_uuid.lower(), characteristics, path)
-        self._peripherals[path] = peripheral
-        self._chars.update({c.path: (peripheral, c) for c in characteristics})
+            char.path = f"{p.service_path}/char{0x11 + 2 * i:04x}"
+            self._chars[char.path] = char
+        self._peripherals[p.path] = p
 
     async def notify(self, address: str, char_uuid: str, data: bytes) -> bool:
-        """Send a notification (a ``Value`` PropertiesChanged) if the characteristic is notifying; True if sent."""
-        char = self._find_char(address, char_uuid)
+        """Notify ``data`` (a Value PropertiesChanged) if a client enabled notifications; True if it was sent."""
         if not self.is_notifying(address, char_uuid):
             return False
+        char = self._find_char(address, char_uuid)
         char.value = bytes(data)
-        await self._set(char.path, CHARACTERISTIC, Value=Variant("ay", char.value))
+        self._set(char.path, CHARACTERISTIC, Value=Variant("ay", char.value))
+        # Flow control: the daemon answers in order, so after this round trip it has taken the signal. Without it a
+        # burst fills the socket buffer and dbus-fast 5.2 treats the resulting EAGAIN as fatal, killing the bus.
+        pass
         return True
 
     async def disconnect(self, address: str) -> bool:
-        """Drop the link from the peripheral side (like a lost connection); False if it was not connected."""
-        return self._drop(self._find(address))
+        """Drop the link from the peripheral side (out of range, reset...); False if it was not connected."""
+        was_connected = self.is_connected(address)
+        self._drop(self._find(address))
+        return was_connected
 
     def is_notifying(self, address: str, char_uuid: str) -> bool:
-        """Whether a client has StartNotify'd the characteristic during the current connection."""
+        """Whether a client called StartNotify on the characteristic during the current connection."""
         props = self._objects.get(self._find_char(address, char_uuid).path, {}).get(CHARACTERISTIC)
         return bool(props and props["Notifying"].value)
 
     def connect_count(self, address: str) -> int:
-        """How many times Device1.Connect has succeeded for this peripheral."""
+        """How many times Device1.Connect has connected this peripheral."""
         return self._find(address).connect_count
 
     def is_connected(self, address: str) -> bool:
@@ -238,10 +241,10 @@ class FakeBlueZ:
     # ---- object store and signals ----
 
     def _find(self, address: str) -> _Peripheral:
-        return next(p for p in self._peripherals.values() if p.address == address.upper())
+        return self._peripherals[_device_path(address)]  # KeyError for an unknown address
 
     def _find_char(self, address: str, uuid: str) -> FakeCharacteristic:
-        return next(c for c in self._find(address).characteristics if c.uuid.lower() == uuid.lower())
+        return {c.uuid.lower(): c for c in self._find(address).characteristics}[uuid.lower()]
 
     def _add(self, path: str, interface: str, props: Props) -> None:
         self._objects[path] = {interface: props}
@@ -259,128 +262,104 @@ class FakeBlueZ:
     def _signal(self, path: str, iface: str, member: str, sig: str, body: list[Any]) -> "asyncio.Future[None]":
         return self._bus.send(Message.new_signal(path, iface, member, sig, body))
 
-    def _device_props(self, p: _Peripheral) -> Props:
-        return {
-            "Address": Variant("s", p.address), "AddressType": Variant("s", "public"), "Name": Variant("s", p.name),
-            "Alias": Variant("s", p.name), "Adapter": Variant("o", ADAPTER_PATH), "RSSI": Variant("n", -60),
-            "UUIDs": Variant("as", [p.service_uuid]), "ManufacturerData": Variant("a{qv}", {}),
-            "ServiceData": Variant("a{sv}", {}), "Paired": Variant("b", False), "Bonded": Variant("b", False),
-            "Trusted": Variant("b", False), "Blocked": Variant("b", False), "LegacyPairing": Variant("b", False),
-            "Connected": Variant("b", False), "ServicesResolved": Variant("b", False),
-        }  # fmt: skip
-
     # ---- discovery ----
 
     async def _advertise(self) -> None:
         while self._discovering:
             for p in self._peripherals.values():
                 if p.path not in self._objects:
-                    self._add(p.path, DEVICE, self._device_props(p))
+                    self._add(p.path, DEVICE, {
+                        "Address": Variant("s", p.address), "AddressType": Variant("s", "public"),
+                        "Name": Variant("s", p.name), "Alias": Variant("s", p.name),
+                        "Adapter": Variant("o", ADAPTER_PATH), "RSSI": Variant("n", -60),
+                        "UUIDs": Variant("as", [p.service_uuid]), "ManufacturerData": Variant("a{qv}", {}),
+                        "ServiceData": Variant("a{sv}", {}), "Paired": Variant("b", False),
+                        "Bonded": Variant("b", False), "Trusted": Variant("b", False), "Blocked": Variant("b", False),
+                        "LegacyPairing": Variant("b", False), "Connected": Variant("b", False),
+                        "ServicesResolved": Variant("b", False),
+                    })  # fmt: skip
                 elif not p.connected:
-                    self._set(p.path, DEVICE, RSSI=Variant("n", -60))  # what BlueZ does on each advertisement
+                    self._set(p.path, DEVICE, RSSI=Variant("n", -60))  # BlueZ does this on every advertisement
             await asyncio.sleep(self._advertise_interval)
 
-    def _start_discovery(self, msg: Message) -> tuple[str, list[Any]]:
+    def _start_discovery(self, msg: Message) -> None:
         self._discovering.add(msg.sender or "")
         self._set(ADAPTER_PATH, ADAPTER, Discovering=Variant("b", True))
         if self._advertiser is None or self._advertiser.done():
             self._advertiser = asyncio.get_running_loop().create_task(self._advertise())
-        return "", []
 
-    def _stop_discovery(self, msg: Message) -> tuple[str, list[Any]]:
+    def _stop_discovery(self, msg: Message) -> None:
         self._discovering.discard(msg.sender or "")
         if not self._discovering:
             self._set(ADAPTER_PATH, ADAPTER, Discovering=Variant("b", False))
-        return "", []
 
     # ---- connections and GATT ----
 
-    def _connect(self, msg: Message) -> tuple[str, list[Any]]:
-        p = self._peripherals[msg.path or ""]
-        if not p.connected:
-            p.connected, p.connect_count = True, p.connect_count + 1
-            self._set(p.path, DEVICE, Connected=Variant("b", True))
-            service_path = f"{p.path}/service0010"
-            self._add(service_path, SERVICE, {
-                "UUID": Variant("s", p.service_uuid), "Device": Variant("o", p.path), "Primary": Variant("b", True),
-                "Includes": Variant("ao", []),
-            })  # fmt: skip
-            for c in p.characteristics:
-                self._add(c.path, CHARACTERISTIC, {
-                    "UUID": Variant("s", c.uuid.lower()), "Service": Variant("o", service_path),
-                    "Value": Variant("ay", c.value), "Notifying": Variant("b", False), "Flags": Variant("as", c.flags),
-                    "MTU": Variant("q", 247),
-                })  # fmt: skip
-            self._set(p.path, DEVICE, ServicesResolved=Variant("b", True))
-        return "", []
-
-    def _drop(self, p: _Peripheral) -> bool:
-        """Disconnect: remove the GATT objects, then ServicesResolved=False and Connected=False (watched by bleak)."""
-        if not p.connected:
-            return False
-        p.connected = False
+    def _connect(self, p: _Peripheral) -> None:
+        """Connected=True, export the GATT objects, then ServicesResolved=True (what bleak waits for)."""
+        if p.connected:
+            return
+        p.connected, p.connect_count = True, p.connect_count + 1
+        self._set(p.path, DEVICE, Connected=Variant("b", True))
+        self._add(p.service_path, SERVICE, {
+            "UUID": Variant("s", p.service_uuid), "Device": Variant("o", p.path), "Primary": Variant("b", True),
+            "Includes": Variant("ao", []),
+        })  # fmt: skip
         for c in p.characteristics:
-            self._remove(c.path)
-        self._remove(f"{p.path}/service0010")
+            self._add(c.path, CHARACTERISTIC, {
+                "UUID": Variant("s", c.uuid.lower()), "Service": Variant("o", p.service_path),
+                "Value": Variant("ay", c.value), "Notifying": Variant("b", False), "Flags": Variant("as", c.flags),
+                "MTU": Variant("q", 247),
+            })  # fmt: skip
+        self._set(p.path, DEVICE, ServicesResolved=Variant("b", True))
+
+    def _drop(self, p: _Peripheral) -> None:
+        """Remove the GATT objects, then ServicesResolved=False and Connected=False (bleak's disconnect signal)."""
+        if not p.connected:
+            return
+        p.connected = False
+        for path in [c.path for c in p.characteristics] + [p.service_path]:
+            self._remove(path)
         self._set(p.path, DEVICE, ServicesResolved=Variant("b", False), Connected=Variant("b", False))
-        return True
 
-    def _disconnect(self, msg: Message) -> tuple[str, list[Any]]:
-        self._drop(self._peripherals[msg.path or ""])
-        return "", []
-
-    def _pair(self, msg: Message) -> tuple[str, list[Any]]:
+    def _pair(self, msg: Message) -> None:
         self._set(msg.path or "", DEVICE, Paired=Variant("b", True), Bonded=Variant("b", True))
-        return "", []
 
-    def _char(self, msg: Message) -> FakeCharacteristic:
-        return self._chars[msg.path or ""][1]
+    def _set_property(self, msg: Message) -> None:
+        self._set(msg.path or "", msg.body[0], **{msg.body[1]: msg.body[2]})
 
-    def _read_value(self, msg: Message) -> tuple[str, list[Any]]:
-        char = self._char(msg)
+    def _read_value(self, msg: Message) -> Reply:
+        char = self._chars[msg.path or ""]
         if "read" not in char.flags:
-            raise _err("NotPermitted", "Read not permitted")
+            raise DBusError("org.bluez.Error.NotPermitted", "Read not permitted")
         return "ay", [char.value]
 
-    def _write_value(self, msg: Message) -> tuple[str, list[Any]]:
-        char, data = self._char(msg), bytes(msg.body[0])
+    def _write_value(self, msg: Message) -> None:
+        char, data = self._chars[msg.path or ""], bytes(msg.body[0])
         if not {"write", "write-without-response"} & set(char.flags):
-            raise _err("NotPermitted", "Write not permitted")
+            raise DBusError("org.bluez.Error.NotPermitted", "Write not permitted")
         char.value = data
         if char.on_write is not None:
             char.on_write(data)
-        return "", []
 
-    def _set_notifying(self, msg: Message, on: bool) -> tuple[str, list[Any]]:
-        char = self._char(msg)
+    def _set_notifying(self, msg: Message, on: bool) -> None:
+        char = self._chars[msg.path or ""]
         if not {"notify", "indicate"} & set(char.flags):
-            raise _err("NotSupported", "Operation is not supported")
+            raise DBusError("org.bluez.Error.NotSupported", "Operation is not supported")
         self._set(char.path, CHARACTERISTIC, Notifying=Variant("b", on))
-        return "", []
-
-    # ---- D-Bus plumbing ----
-
-    def _get_managed_objects(self, msg: Message) -> tuple[str, list[Any]]:
-        return "a{oa{sa{sv}}}", [self._objects]
-
-    def _set_property(self, msg: Message) -> tuple[str, list[Any]]:
-        interface, name, value = msg.body
-        self._set(msg.path or "", interface, **{name: value})
-        return "", []
 
     def _on_message(self, msg: Message) -> Message | None:
-        """Answer method calls on org.bluez objects; other messages go to dbus-fast's default handling."""
+        """Answer method calls to org.bluez objects; anything else is left to dbus-fast's default handling."""
         if msg.message_type is not MessageType.METHOD_CALL or msg.interface is None or msg.member is None:
             return None
-        handler = self._handlers.get((msg.interface, msg.member))
-        if handler is None:
+        if (handler := self._handlers.get((msg.interface, msg.member))) is None:
             if msg.interface.startswith("org.bluez."):
                 raise DBusError(ErrorType.UNKNOWN_METHOD, f"{msg.interface}.{msg.member} is not faked")
             return None
-        known = msg.path in self._objects or (msg.path == "/" and msg.interface == OBJECT_MANAGER)
-        if not known or (msg.interface == DEVICE and msg.path not in self._peripherals):
-            raise DBusError(ErrorType.UNKNOWN_OBJECT, f"no object at {msg.path}")
-        signature, body = handler(msg)
+        interfaces = self._objects.get(msg.path or "", {})
+        if msg.interface not in interfaces and not ((msg.interface == PROPERTIES and interfaces) or msg.path == "/"):
+            raise DBusError(ErrorType.UNKNOWN_OBJECT, f"no {msg.interface} at {msg.path}")  # bleak checks this
+        signature, body = handler(msg) or ("", [])
         return Message.new_method_return(msg, signature, body)
 
 

@@ -160,6 +160,21 @@ def test_hundred_notifications_arrive_in_order(bus: BusDaemon) -> None:
     run(bus, scenario)
 
 
+def test_a_burst_of_notifications_does_not_overrun_the_bus(bus: BusDaemon) -> None:
+    """Without the flow control in FakeBlueZ.notify, ~170 back-to-back signals would kill the fake's bus."""
+
+    async def scenario(world: World) -> None:
+        frames = ecg_frames(1000, 2000)
+        async with BleakClient(ECG_ADDR, timeout=TIMEOUT) as client:
+            got = Collector()
+            await client.start_notify(DATA, got)
+            await send(world.fake, ECG_ADDR, DATA, frames)
+            assert await got.wait_for(len(frames)) == frames
+            assert await client.read_gatt_char(INFO) == bytearray(INFO_VALUE)  # both buses still alive
+
+    run(bus, scenario)
+
+
 def test_forced_disconnect_then_reconnect(bus: BusDaemon) -> None:
     async def scenario(world: World) -> None:
         disconnected = asyncio.Event()
@@ -193,9 +208,7 @@ def test_forced_disconnect_then_reconnect(bus: BusDaemon) -> None:
 
 def test_heart_rate_service_can_be_subscribed(bus: BusDaemon) -> None:
     async def scenario(world: World) -> None:
-        device = await BleakScanner.find_device_by_filter(
-            lambda d, ad: HR_SERVICE in ad.service_uuids, timeout=TIMEOUT
-        )
+        device = await BleakScanner.find_device_by_filter(lambda d, ad: HR_SERVICE in ad.service_uuids, timeout=TIMEOUT)
         assert device is not None
         assert device.address == HRM_ADDR
         async with BleakClient(device, timeout=TIMEOUT) as client:
