@@ -216,7 +216,7 @@ class FakeBlueZ:
         self._set(char.path, CHARACTERISTIC, Value=Variant("ay", char.value))
         # Flow control: the daemon answers in order, so after this round trip it has taken the signal. Without it a
         # burst fills the socket buffer and dbus-fast 5.2 treats the resulting EAGAIN as fatal, killing the bus.
-        pass
+        await self._bus.call(Message("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetId"))
         return True
 
     async def disconnect(self, address: str) -> bool:
