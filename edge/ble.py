@@ -18,6 +18,15 @@ from typing import Any
 
 import numpy as np
 
+from edge.ble_standard import (
+    HEART_RATE_MEASUREMENT,
+    PMD_CONTROL,
+    PMD_DATA,
+    PMD_START_ECG,
+    POLAR_ECG_RATE_HZ,
+    parse_heart_rate,
+    parse_pmd_ecg,
+)
 from edge.errors import ConfigError
 from edge.sources import Block
 from firmware_bridge.codec import DecodeError, DeviceInfo, decode, decode_info
@@ -77,17 +86,16 @@ class LinkStats:
     reconnect_s: list[float] = field(default_factory=list)  # from a drop to data flowing again
 
 
-class BleEcgSource:
-    """Blocks of ECG in uV (n, channels) float32 with a missing mask, from one wearable.
+class BleLink:
+    """One BLE peripheral kept subscribed: find, connect (bleak-retry-connector), reconnect, stop.
 
     The device is found by `address`, or by a name in `names`; with `allowlist` set, only those
     addresses are accepted. Reconnects after a drop with exponential backoff (backoff_s[0] doubling
-    up to backoff_s[1]).
+    up to backoff_s[1]). Subclasses subscribe in `_subscribe` and put Blocks on `_queue`.
     """
 
     def __init__(self, *, address: str | None = None, names: Sequence[str] = (), allowlist: Sequence[str] = (),
-                 scan_timeout_s: float = 10.0, backoff_s: tuple[float, float] = (0.5, 30.0),
-                 reorder_window: int = 8) -> None:
+                 scan_timeout_s: float = 10.0, backoff_s: tuple[float, float] = (0.5, 30.0)) -> None:
         if address is None and not names:
             raise ConfigError("BLE source: give an address or at least one device name")
         self.address = address.upper() if address else None
@@ -95,11 +103,7 @@ class BleEcgSource:
         self.allowlist = {a.upper() for a in allowlist}
         self.scan_timeout_s = scan_timeout_s
         self.backoff_s = backoff_s
-        self.reorder_window = reorder_window
         self.stats = LinkStats()
-        self.info: DeviceInfo | None = None
-        self.clock: ClockTracker | None = None
-        self._reassembler: Reassembler | None = None
         self._queue: asyncio.Queue[Block] = asyncio.Queue()
         self._stopping = asyncio.Event()
         self._dropped_at: float | None = None
@@ -110,49 +114,33 @@ class BleEcgSource:
             return False
         return address == self.address if self.address else (device.name or adv.local_name) in self.names
 
-    async def _find(self) -> Any:
-        from bleak import BleakScanner
+    def _bad(self, exc: DecodeError) -> None:
+        """Count and log a bad notification at the boundary; the stream goes on."""
+        self.stats.bad_frames[exc.kind] = self.stats.bad_frames.get(exc.kind, 0) + 1
+        log.warning("BLE %s: bad frame dropped (%s: %s)", self.address or self.names, exc.kind, exc)
 
-        return await BleakScanner.find_device_by_filter(self._accept, timeout=self.scan_timeout_s)
-
-    def _on_data(self, _sender: Any, data: bytearray) -> None:
-        try:
-            frame = decode(bytes(data))
-        except DecodeError as exc:
-            self.stats.bad_frames[exc.kind] = self.stats.bad_frames.get(exc.kind, 0) + 1
-            log.warning("BLE %s: bad frame dropped (%s: %s)", self.address or self.names, exc.kind, exc)
-            return
-        assert self._reassembler is not None and self.info is not None and self.clock is not None
+    def _good(self) -> None:
         self.stats.frames += 1
         if self._dropped_at is not None:
             self.stats.reconnect_s.append(time.monotonic() - self._dropped_at)
             self._dropped_at = None
-        for run in self._reassembler.push(frame):
-            self.clock.update(run.start + run.samples.shape[0], time.monotonic())
-            uv = run.samples.astype(np.float32) * np.float32(self.info.uv_per_lsb)
-            self._queue.put_nowait(Block(run.start, uv, run.missing))
+
+    async def _subscribe(self, client: Any) -> None:
+        raise NotImplementedError
 
     async def _session(self) -> None:
-        from bleak import BleakClient
+        from bleak import BleakClient, BleakScanner
         from bleak_retry_connector import establish_connection
 
-        device = await self._find()
+        device = await BleakScanner.find_device_by_filter(self._accept, timeout=self.scan_timeout_s)
         if device is None:
             raise TimeoutError(f"no device {self.address or self.names} seen in {self.scan_timeout_s} s")
         dropped = asyncio.Event()
         client = await establish_connection(BleakClient, device, device.name or device.address,
                                             disconnected_callback=lambda _c: dropped.set(), max_attempts=3)
         try:
-            info = decode_info(bytes(await client.read_gatt_char(INFO_UUID)))
-            if self.info is not None and info.labels != self.info.labels:
-                raise ConfigError(f"device {device.address} changed channels {self.info.labels} -> {info.labels}")
-            self.info = info
-            if self._reassembler is None:
-                self._reassembler = Reassembler(info.channels, window=self.reorder_window)
-                self.clock = ClockTracker(info.sample_rate)
+            await self._subscribe(client)
             self.stats.connects += 1
-            await client.start_notify(DATA_UUID, self._on_data)
-            await client.write_gatt_char(CONTROL_UUID, bytes([CMD_START]), response=True)
             stop = asyncio.ensure_future(self._stopping.wait())
             drop = asyncio.ensure_future(dropped.wait())
             await asyncio.wait([stop, drop], return_when=asyncio.FIRST_COMPLETED)
@@ -182,8 +170,12 @@ class BleEcgSource:
             delay = self.backoff_s[0] if time.monotonic() - started > 5 else min(delay * 2, self.backoff_s[1])
             await asyncio.sleep(delay)
 
+    def _tail(self) -> list[Block]:
+        """Blocks still held when the source stops."""
+        return []
+
     async def blocks(self) -> AsyncIterator[Block]:
-        """Blocks as they become final, until stop(); the reassembler's tail is flushed last."""
+        """Blocks as they become final, until stop(); what is still held is flushed last."""
         while not (self._stopping.is_set() and self._queue.empty()):
             getter = asyncio.ensure_future(self._queue.get())
             stopper = asyncio.ensure_future(self._stopping.wait())
@@ -193,9 +185,116 @@ class BleEcgSource:
                 yield getter.result()
             else:
                 getter.cancel()
-        if self._reassembler is not None and self.info is not None:
-            for run in self._reassembler.flush():
-                yield Block(run.start, run.samples.astype(np.float32) * np.float32(self.info.uv_per_lsb), run.missing)
+        for block in self._tail():
+            yield block
 
     def stop(self) -> None:
         self._stopping.set()
+
+
+class BleEcgSource(BleLink):
+    """The vigil wearable: blocks of ECG in uV (n, channels) float32 with a missing mask."""
+
+    def __init__(self, *, reorder_window: int = 8, **link: Any) -> None:
+        super().__init__(**link)
+        self.reorder_window = reorder_window
+        self.info: DeviceInfo | None = None
+        self.clock: ClockTracker | None = None
+        self._reassembler: Reassembler | None = None
+
+    def _on_data(self, _sender: Any, data: bytearray) -> None:
+        try:
+            frame = decode(bytes(data))
+        except DecodeError as exc:
+            self._bad(exc)
+            return
+        assert self._reassembler is not None and self.info is not None and self.clock is not None
+        self._good()
+        for run in self._reassembler.push(frame):
+            self.clock.update(run.start + run.samples.shape[0], time.monotonic())
+            uv = run.samples.astype(np.float32) * np.float32(self.info.uv_per_lsb)
+            self._queue.put_nowait(Block(run.start, uv, run.missing))
+
+    async def _subscribe(self, client: Any) -> None:
+        info = decode_info(bytes(await client.read_gatt_char(INFO_UUID)))
+        if self.info is not None and info.labels != self.info.labels:
+            raise ConfigError(f"device {client.address} changed channels {self.info.labels} -> {info.labels}")
+        self.info = info
+        if self._reassembler is None:
+            self._reassembler = Reassembler(info.channels, window=self.reorder_window)
+            self.clock = ClockTracker(info.sample_rate)
+        await client.start_notify(DATA_UUID, self._on_data)
+        await client.write_gatt_char(CONTROL_UUID, bytes([CMD_START]), response=True)
+
+    def _tail(self) -> list[Block]:
+        if self._reassembler is None or self.info is None:
+            return []
+        scale = np.float32(self.info.uv_per_lsb)
+        return [Block(r.start, r.samples.astype(np.float32) * scale, r.missing) for r in self._reassembler.flush()]
+
+
+class HeartRateSource(BleLink):
+    """A standard heart-rate strap (Heart Rate Service): RR intervals as a KPI stream, one point per
+    beat, in ms; Block.start counts beats. `times_s` holds each block's arrival (monotonic s)."""
+
+    def __init__(self, **link: Any) -> None:
+        super().__init__(**link)
+        self.beats = 0
+        self.last_bpm: int | None = None
+        self.times_s: list[float] = []
+
+    def _on_measurement(self, _sender: Any, data: bytearray) -> None:
+        try:
+            hr = parse_heart_rate(bytes(data))
+        except DecodeError as exc:
+            self._bad(exc)
+            return
+        self._good()
+        self.last_bpm = hr.bpm
+        if hr.rr_s:
+            rr_ms = (np.asarray(hr.rr_s, dtype=np.float32) * 1000)[:, None]
+            self._queue.put_nowait(Block(self.beats, rr_ms))
+            self.times_s.append(time.monotonic())
+            self.beats += len(hr.rr_s)
+
+    async def _subscribe(self, client: Any) -> None:
+        await client.start_notify(HEART_RATE_MEASUREMENT, self._on_measurement)
+
+
+class PolarEcgSource(BleLink):
+    """A Polar H10's ECG (PMD service, 130 Hz, uV): blocks (n, 1), placed by the sensor's timestamps.
+
+    Each frame's timestamp is that of its last sample; a frame that lands later than the next
+    expected index leaves the samples in between missing, and an overlap (timestamp jitter) is trimmed.
+    """
+
+    def __init__(self, **link: Any) -> None:
+        super().__init__(**link)
+        self._origin_ns: int | None = None  # timestamp of sample index 0
+        self.next_index = 0
+
+    def _on_pmd(self, _sender: Any, data: bytearray) -> None:
+        try:
+            frame = parse_pmd_ecg(bytes(data))
+        except DecodeError as exc:
+            self._bad(exc)
+            return
+        self._good()
+        n = frame.uv.size
+        if self._origin_ns is None:
+            self._origin_ns = frame.timestamp_ns - round((n - 1) * 1e9 / POLAR_ECG_RATE_HZ)
+        end = round((frame.timestamp_ns - self._origin_ns) * POLAR_ECG_RATE_HZ / 1e9) + 1
+        start = end - n
+        uv = frame.uv.astype(np.float32)[:, None]
+        if start > self.next_index:  # frames were lost in between
+            gap = start - self.next_index
+            self._queue.put_nowait(Block(self.next_index, np.zeros((gap, 1), np.float32), np.ones(gap, bool)))
+        elif start < self.next_index:
+            uv, start = uv[self.next_index - start :], self.next_index
+        if uv.size:
+            self._queue.put_nowait(Block(start, uv, np.zeros(uv.shape[0], bool)))
+            self.next_index = start + uv.shape[0]
+
+    async def _subscribe(self, client: Any) -> None:
+        await client.start_notify(PMD_DATA, self._on_pmd)
+        await client.write_gatt_char(PMD_CONTROL, PMD_START_ECG, response=True)

@@ -152,3 +152,84 @@ def test_clock_tracker_recovers_drift_and_offset() -> None:
     assert tracker.drift_ppm == pytest.approx(50, abs=10)
     # mapped times sit at the earliest latency (20 ms) above the sampling instant, within a few ms
     assert tracker.gateway_time(23 * 2999) - (100.0 + true_slope * 23 * 2999) == pytest.approx(0.02, abs=0.005)
+
+
+HR_ADDRESS = "C0:FF:EE:00:01:80"
+POLAR_ADDRESS = "A0:9E:1A:00:00:10"
+
+
+def test_heart_rate_strap_rr_intervals(bus: BusDaemon) -> None:
+    """A standard Heart Rate Service strap: RR intervals arrive as beats, in ms, in order."""
+    from edge.ble import HeartRateSource
+    from edge.ble_standard import HEART_RATE_MEASUREMENT, HEART_RATE_SERVICE
+
+    rr = np.random.default_rng(2).integers(400, 1200, size=60)  # in 1/1024 s
+
+    async def scenario() -> tuple[HeartRateSource, list[Any]]:
+        fake = await FakeBlueZ.start(bus.address)
+        fake.add_peripheral(HR_ADDRESS, "HRM-Pro", HEART_RATE_SERVICE,
+                            [FakeCharacteristic(HEART_RATE_MEASUREMENT, ["notify"])])
+        source = HeartRateSource(names=["HRM-Pro"], scan_timeout_s=5, backoff_s=(0.05, 0.5))
+        runner = asyncio.create_task(source.run())
+        for _ in range(200):
+            if fake.is_notifying(HR_ADDRESS, HEART_RATE_MEASUREMENT):
+                break
+            await asyncio.sleep(0.02)
+        for pair in rr.reshape(-1, 2):  # uint8 bpm, RR present
+            await fake.notify(HR_ADDRESS, HEART_RATE_MEASUREMENT, bytes([0x10, 70]) + pair.astype("<u2").tobytes())
+        await fake.notify(HR_ADDRESS, HEART_RATE_MEASUREMENT, bytes([0x11, 70]))  # truncated: counted, not fatal
+        await asyncio.sleep(0.2)
+        source.stop()
+        blocks = [b async for b in source.blocks()]
+        await asyncio.wait_for(runner, 5)
+        await fake.stop()
+        return source, blocks
+
+    source, blocks = asyncio.run(scenario())
+    got = np.concatenate([b.samples[:, 0] for b in blocks])
+    np.testing.assert_allclose(got, rr / 1024 * 1000, rtol=1e-6)
+    assert [b.start for b in blocks] == list(range(0, 60, 2)) and source.stats.bad_frames == {"too_short": 1}
+    assert source.last_bpm == 70
+
+
+def test_polar_ecg_placed_by_timestamps(bus: BusDaemon) -> None:
+    """Polar H10 PMD ECG at 130 Hz: a lost frame leaves exactly its samples missing."""
+    from edge.ble import PolarEcgSource
+    from edge.ble_standard import PMD_CONTROL, PMD_DATA, PMD_SERVICE, PMD_START_ECG
+
+    uv = np.random.default_rng(3).integers(-2000, 2000, size=73 * 20)
+    started = []
+
+    def pmd_frame(k: int) -> bytes:
+        samples = uv[73 * k : 73 * (k + 1)]
+        ts = 10**12 + round((73 * (k + 1) - 1) * 1e9 / 130)  # the last sample's time
+        body = b"".join(int(v & 0xFFFFFF).to_bytes(3, "little") for v in samples)
+        return bytes([0x00]) + ts.to_bytes(8, "little") + bytes([0x00]) + body
+
+    async def scenario() -> list[Any]:
+        fake = await FakeBlueZ.start(bus.address)
+        fake.add_peripheral(POLAR_ADDRESS, "Polar H10 0000ABCD", PMD_SERVICE, [
+            FakeCharacteristic(PMD_CONTROL, ["write"], on_write=started.append),
+            FakeCharacteristic(PMD_DATA, ["notify"])])
+        source = PolarEcgSource(address=POLAR_ADDRESS, scan_timeout_s=5, backoff_s=(0.05, 0.5))
+        runner = asyncio.create_task(source.run())
+        for _ in range(200):
+            if started:
+                break
+            await asyncio.sleep(0.02)
+        for k in range(20):
+            if k != 7:  # frame 7 is lost on the air
+                await fake.notify(POLAR_ADDRESS, PMD_DATA, pmd_frame(k))
+        await asyncio.sleep(0.2)
+        source.stop()
+        blocks = [b async for b in source.blocks()]
+        await asyncio.wait_for(runner, 5)
+        await fake.stop()
+        return blocks
+
+    blocks = asyncio.run(scenario())
+    assert started == [PMD_START_ECG]  # the sensor was asked for ECG at 130 Hz, 14 bits
+    samples = np.concatenate([b.samples[:, 0] for b in blocks])
+    missing = np.concatenate([b.missing if b.missing is not None else np.zeros(len(b.samples), bool) for b in blocks])
+    assert samples.shape == (73 * 20,) and missing.sum() == 73 and missing[73 * 7 : 73 * 8].all()
+    np.testing.assert_array_equal(samples[~missing], uv[~missing])
