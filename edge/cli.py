@@ -151,6 +151,57 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from edge.config import load_config
+    from edge.service import Service, embedded_default
+
+    config = load_config(args.config) if args.config else embedded_default(args.state_dir)
+    if args.config and args.state_dir:
+        from dataclasses import replace
+
+        config = replace(config, state_dir=args.state_dir, jsonl=args.state_dir / config.jsonl.name)
+    if not args.config:
+        print(f"vigil run: no --config, running the embedded default (bundled recordings replayed in real time); "
+              f"events in {config.jsonl}", file=sys.stderr)
+    return asyncio.run(Service(config).run())
+
+
+def _devices(args: argparse.Namespace) -> int:
+    """Audio inputs (PortAudio) and, unless --no-ble, BLE devices seen in a short scan."""
+    try:
+        import sounddevice as sd
+
+        inputs = [(i, d["name"], d["max_input_channels"], d["default_samplerate"])
+                  for i, d in enumerate(sd.query_devices()) if d["max_input_channels"] > 0]
+    except OSError as exc:  # no PortAudio library
+        inputs = []
+        print(f"audio: unavailable ({exc})")
+    print("audio inputs:" if inputs else "audio inputs: none")
+    for index, name, channels, rate in inputs:
+        print(f"  [{index}] {name} ({channels} ch, {rate:g} Hz)")
+    if args.no_ble:
+        return 0
+    import asyncio
+
+    async def scan() -> list[tuple[str, str, int]]:
+        from bleak import BleakScanner
+
+        found = await BleakScanner.discover(timeout=args.scan_s, return_adv=True)
+        return [(d.address, d.name or adv.local_name or "", adv.rssi) for d, adv in found.values()]
+
+    try:
+        devices = asyncio.run(scan())
+    except Exception as exc:  # no adapter, no BlueZ: say so and go on
+        print(f"BLE: unavailable ({type(exc).__name__}: {exc})")
+        return 0
+    print("BLE devices:" if devices else "BLE devices: none seen")
+    for address, name, rssi in sorted(devices, key=lambda d: -d[2]):
+        print(f"  {address} {name!r} RSSI {rssi} dBm")
+    return 0
+
+
 def _train_passthrough(args: argparse.Namespace) -> int:
     try:
         module = importlib.import_module("train.cli")
@@ -211,6 +262,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_simulate)
 
+    p = sub.add_parser("run", help="the gateway service: every configured stream scored, events to log and MQTT")
+    p.add_argument("--config", type=Path, help="TOML config (default: the embedded demo of bundled recordings)")
+    p.add_argument("--state-dir", type=Path, help="outbox and event log folder (default: the config's)")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("devices", help="list audio inputs and nearby BLE devices")
+    p.add_argument("--scan-s", type=float, default=5.0, help="BLE scan time in seconds")
+    p.add_argument("--no-ble", action="store_true", help="audio inputs only")
+    p.set_defaults(func=_devices)
+
     p = sub.add_parser("demo", help="score the bundled sample clips with the bundled int8 models")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_demo)
@@ -230,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         args = argparse.Namespace(command=argv[0], rest=argv[1:], verbose=False, func=_train_passthrough)
     else:
         args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="vigil: %(message)s")
+    level = logging.INFO if args.verbose or args.command == "run" else logging.WARNING
+    logging.basicConfig(level=level, format="vigil: %(message)s")
     try:
         return int(args.func(args))
     except VigilError as exc:

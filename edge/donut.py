@@ -3,7 +3,9 @@
 score(point t) = - mean over L samples z ~ q(z|x) of log p(x_t | z), for the window x ending at t,
 after `iterations` rounds of MCMC imputation of the window's missing points (each round: z ~ q(z|x),
 x' ~ p(x|z), missing points of x replaced by x'). As Donut's reference, missing points enter as 0.
-All noise comes from one seeded NumPy generator, so scores are reproducible.
+The noise of each window comes from a generator seeded by (seed, purpose, the window's index in
+its stream), so a point's score does not depend on how windows were batched: a live stream scored
+point by point and the same recording scored at once give the same scores.
 """
 
 from __future__ import annotations
@@ -30,34 +32,44 @@ class DonutScorer:
         self.encoder, self.decoder = encoder, decoder
         self.std_epsilon = np.float32(std_epsilon)
         self.samples, self.iterations = samples, iterations
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
         self.batch = batch
 
-    def _sample_z(self, x: np.ndarray, n_samples: int) -> np.ndarray:
+    def _noise(self, first: int, n: int, shape: tuple[int, ...], purpose: int) -> np.ndarray:
+        """Standard normal noise (n, *shape), window k's drawn from its own (seed, purpose, index) stream."""
+        return np.stack([np.random.default_rng((self.seed, purpose, first + k)).standard_normal(shape, np.float32)
+                         for k in range(n)]) if n else np.empty((0, *shape), np.float32)
+
+    def _sample_z(self, x: np.ndarray, n_samples: int, first: int, purpose: int) -> np.ndarray:
         z_mean, z_raw = self.encoder.run(x)
         z_std = _std(z_raw, self.std_epsilon)
-        noise = self.rng.standard_normal((n_samples, *z_mean.shape), dtype=np.float32)
+        noise = self._noise(first, x.shape[0], (n_samples, z_mean.shape[1]), purpose).transpose(1, 0, 2)
         return z_mean[None] + z_std[None] * noise  # (S, n, K)
 
-    def impute(self, x: np.ndarray, missing: np.ndarray) -> np.ndarray:
-        """MCMC imputation of missing points: x (n, W) float32, missing (n, W) bool -> x (n, W)."""
+    def impute(self, x: np.ndarray, missing: np.ndarray, first: int = 0) -> np.ndarray:
+        """MCMC imputation of missing points: x (n, W) float32, missing (n, W) bool -> x (n, W).
+
+        first: the stream index of the first window (it picks the windows' noise streams).
+        """
         x = np.where(missing, np.float32(0.0), x).astype(np.float32)
         if not missing.any():
             return x
-        for _ in range(self.iterations):
-            z = self._sample_z(x, 1)[0]
+        for it in range(self.iterations):
+            z = self._sample_z(x, 1, first, 2 + 2 * it)[0]
             x_mean, x_raw = self.decoder.run(z)
-            noise = self.rng.standard_normal(x_mean.shape, dtype=np.float32)
-            x_new = x_mean + _std(x_raw, self.std_epsilon) * noise
+            x_new = x_mean + _std(x_raw, self.std_epsilon) * self._noise(first, x.shape[0], x.shape[1:], 3 + 2 * it)
             x = np.where(missing, x_new, x)
         return x
 
-    def score(self, x: np.ndarray, missing: np.ndarray) -> np.ndarray:
-        """Anomaly scores (n,) of the last point of each window x (n, W), higher = more anomalous."""
+    def score(self, x: np.ndarray, missing: np.ndarray, first: int = 0) -> np.ndarray:
+        """Anomaly scores (n,) of the last point of each window x (n, W), higher = more anomalous.
+
+        first: the stream index of the first window (reproducible noise whatever the batching).
+        """
         out = np.empty(x.shape[0], dtype=np.float32)
         for i in range(0, x.shape[0], self.batch):
-            xb = self.impute(x[i : i + self.batch], missing[i : i + self.batch])
-            z = self._sample_z(xb, self.samples)  # (L, n, K)
+            xb = self.impute(x[i : i + self.batch], missing[i : i + self.batch], first + i)
+            z = self._sample_z(xb, self.samples, first + i, 1)  # (L, n, K)
             x_mean, x_raw = self.decoder.run(z.reshape(-1, z.shape[-1]))
             mean_last = x_mean[:, -1].reshape(self.samples, -1)
             std_last = _std(x_raw[:, -1], self.std_epsilon).reshape(self.samples, -1)

@@ -82,6 +82,11 @@ class Stream:
 
     def _push(self, samples: np.ndarray, missing: np.ndarray | None) -> StreamOutput:
         self.ring.write(samples, missing)
+        return self.process()
+
+    def process(self) -> StreamOutput:
+        """Score every window completed by what the ring buffer holds (a microphone writes into the
+        ring from its own thread; the service calls this from its loop)."""
         features, starts, clean = self._new_base_windows()
         seq = self.spec.sequence
         if seq > 1:

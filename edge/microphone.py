@@ -1,0 +1,75 @@
+"""The microphone source (sounddevice/PortAudio): the callback writes into the stream's ring buffer.
+
+The callback runs on PortAudio's thread and only copies into the preallocated ring (slice
+assignments, no allocation); the service's loop scores what arrived. An input overflow (samples
+the gateway could not take in time) is counted, and the samples lost - measured with PortAudio's
+ADC timestamps - are written as missing, so later samples keep their true place.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from edge.errors import ConfigError
+from edge.stream import Stream
+
+log = logging.getLogger(__name__)
+
+
+def find_input(device: str | int | None) -> int | None:
+    """A PortAudio input device index by index or by (part of) its name; None: the default input."""
+    import sounddevice as sd
+
+    if device is None:
+        return None
+    inputs = [(i, d["name"]) for i, d in enumerate(sd.query_devices()) if d["max_input_channels"] > 0]
+    if isinstance(device, int):
+        if device not in {i for i, _ in inputs}:
+            raise ConfigError(f"microphone device {device}: no such input (inputs: {inputs})")
+        return device
+    matches = [i for i, name in inputs if device.lower() in name.lower()]
+    if not matches:
+        raise ConfigError(f"microphone device {device!r}: no input with that name (inputs: {inputs})")
+    return matches[0]
+
+
+class Microphone:
+    """Feeds `stream`'s ring buffer from an input device at the stream's sample rate, mono."""
+
+    def __init__(self, stream: Stream, *, device: str | int | None = None, channel: int | None = None,
+                 blocksize: int = 1024) -> None:
+        import sounddevice as sd
+
+        self.stream = stream
+        self.channel = channel or 0
+        self.overflows = 0
+        self.lost_samples = 0
+        self._expected_adc: float | None = None
+        self._zeros = np.zeros((stream.ring.capacity, 1), dtype=np.float32)
+        self._lost_mask = np.ones(stream.ring.capacity, dtype=bool)
+        sr = stream.spec.sr
+        self._sr = sr
+        self._pa = sd.InputStream(device=find_input(device), channels=self.channel + 1, samplerate=sr,
+                                  dtype="float32", blocksize=blocksize, callback=self._callback)
+
+    def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        adc = float(time_info.inputBufferAdcTime)
+        if status.input_overflow:
+            self.overflows += 1
+            if self._expected_adc is not None and adc > 0:
+                lost = min(round((adc - self._expected_adc) * self._sr), self.stream.ring.capacity)
+                if lost > 0:  # the samples PortAudio dropped: missing, at their place
+                    self.stream.ring.write(self._zeros[:lost], self._lost_mask[:lost])
+                    self.lost_samples += lost
+        self.stream.ring.write(indata[:, self.channel : self.channel + 1])
+        self._expected_adc = adc + frames / self._sr if adc > 0 else None
+
+    def start(self) -> None:
+        self._pa.start()
+
+    def stop(self) -> None:
+        self._pa.stop()
+        self._pa.close()
