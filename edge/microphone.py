@@ -50,10 +50,12 @@ class Microphone:
         self._expected_adc: float | None = None
         self._zeros = np.zeros((stream.ring.capacity, 1), dtype=np.float32)
         self._lost_mask = np.ones(stream.ring.capacity, dtype=bool)
+        self._scaled = np.zeros((blocksize, 1), dtype=np.float32)  # int16 -> float32, in place
         sr = stream.spec.sr
         self._sr = sr
+        # int16: what sound cards deliver natively, scaled as WAV files are (x / 32768)
         self._pa = sd.InputStream(device=find_input(device), channels=self.channel + 1, samplerate=sr,
-                                  dtype="float32", blocksize=blocksize, callback=self._callback)
+                                  dtype="int16", blocksize=blocksize, callback=self._callback)
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         adc = float(time_info.inputBufferAdcTime)
@@ -64,7 +66,9 @@ class Microphone:
                 if lost > 0:  # the samples PortAudio dropped: missing, at their place
                     self.stream.ring.write(self._zeros[:lost], self._lost_mask[:lost])
                     self.lost_samples += lost
-        self.stream.ring.write(indata[:, self.channel : self.channel + 1])
+        scaled = self._scaled[:frames]
+        np.multiply(indata[:, self.channel : self.channel + 1], np.float32(1 / 32768), out=scaled)
+        self.stream.ring.write(scaled)
         self._expected_adc = adc + frames / self._sr if adc > 0 else None
 
     def start(self) -> None:

@@ -3,13 +3,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # System peers the tests start themselves: a D-Bus daemon (fake BlueZ for bleak), a C compiler
-# (firmware header and export-c checks), mosquitto (MQTT), PortAudio (sounddevice, with an ALSA
-# file device as the microphone). Installed from apt when missing and we may.
+# (firmware header and export-c checks), mosquitto (MQTT), PortAudio and PulseAudio (sounddevice, a
+# PulseAudio null sink as the microphone). Installed from apt when missing and we may.
 missing=()
 command -v dbus-daemon >/dev/null || missing+=(dbus-daemon)
 command -v cc >/dev/null || missing+=(gcc libc6-dev)
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing+=(mosquitto)
 ldconfig -p | grep -q libportaudio.so.2 || missing+=(libportaudio2)
+command -v pulseaudio >/dev/null || missing+=(pulseaudio pulseaudio-utils libasound2-plugins)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -1,0 +1,119 @@
+"""The microphone source through a real capture path with no sound card: a PulseAudio null sink.
+
+The test starts its own PulseAudio daemon (stopped by PID) with a 16 kHz mono null sink whose
+monitor is the default source; vigil records from the ALSA "pulse" device with sounddevice while
+paplay plays a bundled WAV into the sink. The capture must hold the WAV sample-exact after the
+leading silence (PulseAudio may drop the first fragment while its idle source resumes), and the live
+pipeline's window scores must equal file replay of the WAV as the microphone heard it: tolerance
+1e-4 relative.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io.wavfile
+import scipy.signal
+
+from tests.conftest import ROOT
+
+SAMPLE = sorted((ROOT / "edge" / "data" / "samples" / "slider").glob("normal_*.wav"))[0]
+BUNDLE = ROOT / "edge" / "data" / "bundles" / "slider"
+
+CAPTURE = textwrap.dedent("""
+    import json, subprocess, sys, time
+    import numpy as np
+    from edge.bundle import load_bundle
+    from edge.detector import load_detector
+    from edge.microphone import Microphone
+    from edge.scoring import make_stream
+    bundle = load_bundle(sys.argv[1])
+    stream = make_stream(bundle, load_detector(bundle, "int8"))
+    captured = []
+    write = stream.ring.write
+    def tee(samples, missing=None):  # the test keeps a copy of what the microphone delivered
+        captured.append(samples.copy())
+        write(samples, missing)
+    stream.ring.write = tee
+    mic = Microphone(stream, device="pulse", blocksize=512)
+    mic.start()
+    scores = []
+    def process_for(seconds):  # the service's loop: score what arrived, every 50 ms
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            scores.extend(stream.process().scores.tolist())
+    process_for(0.5)
+    player = subprocess.Popen(["paplay", "--device=nullsink", sys.argv[2]])
+    while player.poll() is None:
+        process_for(0.2)
+    assert player.returncode == 0
+    process_for(1.0)
+    mic.stop()
+    scores += stream.process().scores.tolist()
+    np.save(sys.argv[3], np.concatenate(captured)[:, 0])
+    print(json.dumps({"scores": scores, "overflows": mic.overflows, "lost": mic.lost_samples}))
+""")
+
+
+@pytest.fixture()
+def pulse(tmp_path: Path) -> Iterator[dict[str, str]]:
+    binary = shutil.which("pulseaudio")
+    assert binary and shutil.which("paplay"), "apt-get install pulseaudio pulseaudio-utils libasound2-plugins"
+    socket = tmp_path / "native"
+    config = tmp_path / "default.pa"
+    config.write_text(f"load-module module-native-protocol-unix auth-anonymous=1 socket={socket}\n"
+                      "load-module module-null-sink sink_name=nullsink rate=16000 channels=1\n"
+                      "set-default-source nullsink.monitor\n")
+    env = {**os.environ, "HOME": str(tmp_path), "PULSE_SERVER": f"unix:{socket}", "XDG_RUNTIME_DIR": str(tmp_path)}
+    proc = subprocess.Popen([binary, "-n", "-F", str(config), "--daemonize=no", "--exit-idle-time=-1",
+                             "--use-pid-file=no", "--disallow-exit"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert socket.exists(), "PulseAudio did not start"
+        yield env
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_captured_stream_scores_like_file_replay(pulse: dict[str, str], tmp_path: Path) -> None:
+    from edge.bundle import load_bundle
+    from edge.detector import load_detector
+    from edge.scoring import score_file
+
+    out = subprocess.run([sys.executable, "-c", CAPTURE, str(BUNDLE), str(SAMPLE), str(tmp_path / "cap.npy")],
+                         capture_output=True, text=True, cwd=ROOT, env=pulse, timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    captured = np.load(tmp_path / "cap.npy")
+    sr, wav = scipy.io.wavfile.read(SAMPLE)
+    x = wav.astype(np.float32) / 32768
+    # The capture may begin with silence (recording started first) and PulseAudio may drop the first
+    # fragment as the idle source resumes: find where the capture enters the WAV by cross-correlation.
+    lead = int(np.flatnonzero(captured)[0])
+    corr = scipy.signal.correlate(x, captured[lead : lead + 8000], mode="valid", method="fft")
+    skip = int(np.argmax(corr))
+    n = x.size - skip
+    np.testing.assert_array_equal(captured[lead : lead + n], x[skip:])  # from there on, sample-exact
+    heard = tmp_path / "heard.wav"  # the WAV as the microphone heard it
+    scipy.io.wavfile.write(heard, sr, np.concatenate([np.zeros(lead, np.int16), wav[skip:]]))
+    bundle = load_bundle(BUNDLE)
+    replay = score_file(bundle, load_detector(bundle, "int8"), heard).window_scores
+    live = np.array(result["scores"])[: replay.size]
+    assert live.size == replay.size
+    np.testing.assert_allclose(live, replay, rtol=1e-4, atol=1e-6)
+    assert result["overflows"] == 0 and result["lost"] == 0
