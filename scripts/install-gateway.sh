@@ -41,7 +41,7 @@ if [ "$root" = "" ] || [ -f "$root/etc/passwd" ]; then
     ropt=(); [ -n "$root" ] && ropt=(--root "$root")
     groups=(); for g in audio bluetooth; do grep -q "^$g:" "$root/etc/group" && groups+=("$g"); done
     extra=(); [ ${#groups[@]} -gt 0 ] && extra=(--groups "$(IFS=,; echo "${groups[*]}")")
-    act "create system user vigil" useradd "${ropt[@]}" --system --no-create-home --home-dir /var/lib/vigil \
+    act "create system user vigil" useradd "${ropt[@]}" --system --user-group --no-create-home --home-dir /var/lib/vigil \
       --shell /usr/sbin/nologin "${extra[@]}" vigil
   fi
 else

@@ -9,10 +9,11 @@ missing=()
 command -v dbus-daemon >/dev/null || missing+=(dbus-daemon)
 command -v cc >/dev/null || missing+=(gcc libc6-dev)
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing+=(mosquitto)
-ldconfig -p | grep -q libportaudio.so.2 || missing+=(libportaudio2)
+{ ldconfig -p 2>/dev/null || /sbin/ldconfig -p; } | grep -q libportaudio.so.2 || missing+=(libportaudio2)
 command -v pulseaudio >/dev/null || missing+=(pulseaudio pulseaudio-utils libasound2-plugins)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
   else
     echo "the tests need: ${missing[*]} (apt-get install ${missing[*]})" >&2
