@@ -9,6 +9,7 @@ ADC timestamps - are written as missing, so later samples keep their true place.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,7 @@ class Microphone:
         self.channel = channel or 0
         self.overflows = 0
         self.lost_samples = 0
+        self.epoch_s: float | None = None  # wall clock of the stream's sample 0 (set by the first callback)
         self._expected_adc: float | None = None
         self._zeros = np.zeros((stream.ring.capacity, 1), dtype=np.float32)
         self._lost_mask = np.ones(stream.ring.capacity, dtype=bool)
@@ -58,6 +60,8 @@ class Microphone:
                                   dtype="int16", blocksize=blocksize, callback=self._callback)
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        if self.epoch_s is None:
+            self.epoch_s = time.time() - frames / self._sr
         adc = float(time_info.inputBufferAdcTime)
         if status.input_overflow:
             self.overflows += 1

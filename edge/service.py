@@ -138,6 +138,8 @@ class Service:
         mic.start()
         while True:
             await asyncio.sleep(0.05)
+            if mic.epoch_s is not None:
+                runner.epoch_s = mic.epoch_s  # event times from the first sample's arrival
             out = stream.process()
             self._progress(runner, out.scores.size)
             self._emit(runner, out.events)
@@ -177,9 +179,13 @@ class Service:
         stream = EcgStream(bundle, donut_scorer(bundle, cfg.variant),
                            _decider(bundle, bundle.variant(cfg.variant).window_threshold))
         link = asyncio.create_task(source.run())
+        first = True
         try:
             async for block in source.blocks():
                 assert source.info is not None
+                if first:  # wall clock of the device's sample 0, from the first block's arrival
+                    runner.epoch_s = time.time() - (block.start + block.samples.shape[0]) / spec.fs
+                    first = False
                 if source.info.labels.count(spec.channel) != 1 or source.info.sample_rate != spec.fs:
                     raise ConfigError(f"stream {cfg.name}: device offers {source.info.labels} at "
                                       f"{source.info.sample_rate} Hz; the bundle needs {spec.channel} "
