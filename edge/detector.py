@@ -76,8 +76,8 @@ def _dequantize(y: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
 
 
-class ReconstructionDetector(Detector):
-    """Autoencoder detector: score = mean squared reconstruction error of standardized features."""
+class _TFLiteDetector(Detector):
+    """A TFLite model on features standardized with the bundle's statistics."""
 
     def __init__(self, model: TFLiteModel, mean: np.ndarray, std: np.ndarray, window_threshold: float,
                  clip_threshold: float) -> None:
@@ -90,30 +90,28 @@ class ReconstructionDetector(Detector):
     def score(self, features: np.ndarray) -> np.ndarray:
         if features.shape[0] == 0:
             return np.empty(0, dtype=np.float32)
-        x = (features - self._mean) * self._inv_std
-        recon = self._model(x)
-        return np.asarray(np.mean(np.square(recon - x), axis=1, dtype=np.float32))
+        return self._score((features - self._mean) * self._inv_std)
+
+    @abstractmethod
+    def _score(self, x: np.ndarray) -> np.ndarray: ...
 
 
-class OutputDetector(Detector):
+class ReconstructionDetector(_TFLiteDetector):
+    """Autoencoder detector: score = mean squared reconstruction error of standardized features."""
+
+    def _score(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(np.mean(np.square(self._model(x) - x), axis=1, dtype=np.float32))
+
+
+class OutputDetector(_TFLiteDetector):
     """Detectors whose model outputs the score itself, (n, 1): K-means distance, GMM minus
     log-likelihood, SVM minus decision function, GAN 1 - D(x)."""
 
-    def __init__(self, model: TFLiteModel, mean: np.ndarray, std: np.ndarray, window_threshold: float,
-                 clip_threshold: float) -> None:
-        self._model = model
-        self._mean = mean
-        self._inv_std = (1.0 / std).astype(np.float32)
-        self.window_threshold = window_threshold
-        self.clip_threshold = clip_threshold
-
-    def score(self, features: np.ndarray) -> np.ndarray:
-        if features.shape[0] == 0:
-            return np.empty(0, dtype=np.float32)
-        return np.ascontiguousarray(self._model((features - self._mean) * self._inv_std)[:, 0])
+    def _score(self, x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(self._model(x)[:, 0])
 
 
-_SCORE_KINDS: dict[str, type[ReconstructionDetector] | type[OutputDetector]] = {
+_SCORE_KINDS: dict[str, type[_TFLiteDetector]] = {
     "reconstruction_mse": ReconstructionDetector,
     "model_output": OutputDetector,
 }
