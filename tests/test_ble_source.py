@@ -233,3 +233,20 @@ def test_polar_ecg_placed_by_timestamps(bus: BusDaemon) -> None:
     missing = np.concatenate([b.missing if b.missing is not None else np.zeros(len(b.samples), bool) for b in blocks])
     assert samples.shape == (73 * 20,) and missing.sum() == 73 and missing[73 * 7 : 73 * 8].all()
     np.testing.assert_array_equal(samples[~missing], uv[~missing])
+
+
+def test_devices_command_lists_nearby_ble_devices(bus: BusDaemon) -> None:
+    import subprocess
+    import sys
+
+    async def scenario() -> str:
+        fake = await FakeBlueZ.start(bus.address)
+        Wearable(fake, seconds=1)
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "edge.cli", "devices", "--scan-s", "1.5",
+                                                    cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, _ = await proc.communicate()
+        await fake.stop()
+        return out.decode()
+
+    out = asyncio.run(scenario())
+    assert f"{ADDRESS} 'vigil-wearable'" in out

@@ -117,3 +117,9 @@ def test_captured_stream_scores_like_file_replay(pulse: dict[str, str], tmp_path
     assert live.size == replay.size
     np.testing.assert_allclose(live, replay, rtol=1e-4, atol=1e-6)
     assert result["overflows"] == 0 and result["lost"] == 0
+
+
+def test_devices_lists_the_capture_path(pulse: dict[str, str]) -> None:
+    out = subprocess.run([sys.executable, "-m", "edge.cli", "devices", "--no-ble"], capture_output=True, text=True,
+                         cwd=ROOT, env=pulse, timeout=60, check=True)
+    assert "audio inputs:" in out.stdout and "pulse" in out.stdout

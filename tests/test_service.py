@@ -240,3 +240,28 @@ def test_installer_is_idempotent_into_a_target_root(tmp_path: Path) -> None:
                             capture_output=True, text=True, check=True)
     assert "write " not in second.stdout and "create" not in second.stdout  # nothing to do the second time
     assert second.stdout.count("unchanged") >= 4
+
+
+def test_embedded_default_runs_and_its_events_follow_the_schema(service: tuple[NotifySocket, list],
+                                                                tmp_path: Path) -> None:
+    import jsonschema
+
+    from edge.events import schema
+
+    notify, procs = service
+    environ = {**os.environ, "NOTIFY_SOCKET": str(notify.path), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--state-dir", str(tmp_path / "state")],
+                            cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs.append(proc)
+    notify.wait_for("READY=1", 30)
+    log = tmp_path / "state" / "events.jsonl"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (log.exists() and log.read_text().count("\n") >= 2):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(events) >= 2 and {e["stream"] for e in events} <= {"fan-replay", "slider-replay", "fetal-ecg-replay"}
+    for event in events:
+        jsonschema.validate(event, schema())
+    assert "embedded default" in proc.stderr.read()
