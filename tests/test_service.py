@@ -111,7 +111,7 @@ def service(tmp_path: Path) -> Iterator[tuple[NotifySocket, list[subprocess.Pope
 
 
 def start(config: Path, notify: NotifySocket, procs: list[subprocess.Popen[str]], **env: str) -> subprocess.Popen[str]:
-    environ = {**os.environ, "NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "400000",
+    environ = {**os.environ, "NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "1000000",
                "TF_CPP_MIN_LOG_LEVEL": "3", **env}
     proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(config)], cwd=ROOT,
                             env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -123,10 +123,10 @@ def test_notify_ready_watchdog_and_stopping(service: tuple[NotifySocket, list], 
     notify, procs = service
     proc = start(write_config(tmp_path / "ok.toml", [audio_stream()], tmp_path / "state"), notify, procs)
     ready = notify.wait_for("READY=1", 30)
-    notify.collect(2.0)
+    notify.collect(3.0)
     dogs = [t for t, m in notify.messages if m == "WATCHDOG=1" and t > ready]
-    assert len(dogs) >= 6  # every WATCHDOG_USEC / 2 = 0.2 s while the stream progresses
-    assert max(b - a for a, b in pairwise(dogs)) < 0.45
+    assert len(dogs) >= 4  # about every WATCHDOG_USEC / 2 = 0.5 s while the stream progresses
+    assert max(b - a for a, b in pairwise([ready, *dogs])) < 1.0  # never a WatchdogSec without a ping
     assert any(m.startswith("STATUS=1 streams (slider") for _, m in notify.messages)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
@@ -145,7 +145,7 @@ def test_no_watchdog_once_a_stream_stalls(service: tuple[NotifySocket, list], tm
     ready = notify.wait_for("READY=1", 30)
     notify.collect(3.0)
     dogs = [t for t, m in notify.messages if m == "WATCHDOG=1"]
-    assert all(t < ready + 1.3 for t in dogs)  # fed only until the BLE stream counts as stalled (1 s)
+    assert all(t < ready + 1.6 for t in dogs)  # fed only until the BLE stream counts as stalled (1 s)
     assert any("STALLED: wearable" in m for _, m in notify.messages)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
