@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import signal
 import time
@@ -58,10 +59,11 @@ def _decider(bundle: Bundle, threshold: float) -> Decider:
 def prepare(config: StreamConfig) -> Runner:
     """Load and verify a stream's bundle (raises a VigilError naming what is wrong)."""
     bundle = load_bundle(config.bundle)
-    variant = bundle.variant(config.variant)
-    first = next(iter(bundle.manifest["models"][variant.name].get("files", {"model": None})))
-    entry = bundle.manifest["models"][variant.name]
-    sha = entry["files"][first]["sha256"] if "files" in entry else entry["sha256"]
+    entry = bundle.manifest["models"][bundle.variant(config.variant).name]
+    if "files" in entry:  # several models (Donut's encoder and decoder): one hash of their hashes
+        sha = hashlib.sha256("".join(f["sha256"] for _, f in sorted(entry["files"].items())).encode()).hexdigest()
+    else:
+        sha = entry["sha256"]
     if config.kind == "file" and (config.path is None or not config.path.is_file()):
         raise ConfigError(f"stream {config.name}: path {config.path} is not a file")
     if config.kind == "ble-ecg" and bundle.modality != "ecg":
