@@ -179,6 +179,14 @@ def test_kpi_train_and_score_with_timestamps(tmp_path: Path) -> None:
     assert [p["missing"] for p in points[998:1012]] == [False, False] + [True] * 10 + [False, False]
     scores = np.array([np.nan if p["score"] is None else p["score"] for p in points])
     assert np.nanmean(scores[2005:2020]) > np.nanmedian(scores)  # the labelled bump scores high
+    report = tmp_path / "report"
+    run_vigil("evaluate", "--bundle", str(bundle), str(csv), "--report", str(report), check=True)
+    metrics = json.loads((report / "metrics.json").read_text())["files"]["kpi.csv"]
+    for variant in ("float32", "int8"):
+        m = metrics[variant]
+        assert m["anomalous_points"] == 20 and m["auc"] > 0.9  # the CSV's label column is the truth
+        assert m["best_f1_adjusted"] >= m["best_f1"]  # the delayed-segment adjustment only adds detections
+    assert (report / "kpi_int8.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_live_ecg_stream_scores_equal_whole_file_scores(ecg_bundle: Path) -> None:
