@@ -1,4 +1,6 @@
-"""Wire protocol between the wearable's firmware and the gateway (see issue 5; not built yet).
+"""The wire protocol between the wearable's firmware and the gateway (see PROTOCOL.md).
 
-Depends on numpy only; ``edge`` imports it, never the other way round.
+protocol.py defines it once; codec.py encodes and decodes frames, reassembly.py places them in
+the stream, simulator.py plays a recording as the wearable would, cheader.py generates the C
+header and test vectors for firmware. Depends on NumPy only; ``edge`` imports it, never the reverse.
 """
