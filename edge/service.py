@@ -14,6 +14,7 @@ import hashlib
 import logging
 import signal
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from edge.events import make_record
 from edge.scoring import make_stream
 from edge.series import donut_scorer
 from edge.sinks import JsonlSink, MqttSink
+from edge.sources import Block
 from edge.systemd import Notifier
 from edge.wav import load_mono
 
@@ -49,6 +51,20 @@ class Runner:
     events: int = 0
     task: asyncio.Task[None] | None = None
     closer: Any = None
+
+
+async def _paced(total: int, block: int, rate: float, *, realtime: bool, loop: bool) -> AsyncIterator[tuple[int, int]]:
+    """File replay: (absolute stream index, index in the recording) of each block, released when the
+    wall clock reaches the block's end (realtime) or at once; a looped recording continues the stream."""
+    offset, t0 = 0, time.monotonic()
+    while True:
+        for start in range(0, total, block):
+            delay = t0 + (offset + start + block) / rate - time.monotonic() if realtime else 0.0
+            await asyncio.sleep(max(0.0, delay))  # also yields to the other streams when not paced
+            yield offset + start, start
+        offset += total
+        if not loop:
+            return
 
 
 def _decider(bundle: Bundle, threshold: float) -> Decider:
@@ -110,23 +126,11 @@ class Service:
         assert cfg.path is not None
         y = load_mono(cfg.path, sr=bundle.spec.sr, channel=cfg.channel)
         block = bundle.spec.sr // 4
-        offset = 0  # absolute index: a looped file continues the same stream
         stream = make_stream(bundle, detector)
-        from edge.sources import Block
-
-        t0 = time.monotonic()
-        while True:
-            for start in range(0, y.size, block):
-                if cfg.realtime:
-                    await asyncio.sleep(max(0.0, t0 + (offset + start + block) / bundle.spec.sr - time.monotonic()))
-                out = stream.push(Block(offset + start, y[start : start + block, None]))
-                self._progress(runner, out.scores.size)
-                self._emit(runner, out.events)
-                if not cfg.realtime:
-                    await asyncio.sleep(0)
-            offset += y.size
-            if not cfg.loop:
-                break
+        async for absolute, start in _paced(y.size, block, bundle.spec.sr, realtime=cfg.realtime, loop=cfg.loop):
+            out = stream.push(Block(absolute, y[start : start + block, None]))
+            self._progress(runner, out.scores.size)
+            self._emit(runner, out.events)
         self._emit(runner, stream.finish())
 
     async def _microphone(self, runner: Runner) -> None:
@@ -157,17 +161,12 @@ class Service:
             raise ConfigError(f"{cfg.path}: {channel.fs:g} Hz, the bundle expects {spec.fs:g} Hz")
         threshold = bundle.variant(cfg.variant).window_threshold
         stream = EcgStream(bundle, donut_scorer(bundle, cfg.variant), _decider(bundle, threshold))
-        block, offset, t0 = int(spec.fs // 10), 0, time.monotonic()
-        while True:
-            for start in range(0, channel.samples.size, block):
-                if cfg.realtime:
-                    await asyncio.sleep(max(0.0, t0 + (offset + start + block) / spec.fs - time.monotonic()))
-                out = stream.push(offset + start, channel.samples[start : start + block])
-                self._progress(runner, out.scores.size)
-                self._emit(runner, out.events)
-            offset += channel.samples.size
-            if not cfg.loop:
-                break
+        block = int(spec.fs // 10)
+        async for absolute, start in _paced(channel.samples.size, block, spec.fs, realtime=cfg.realtime,
+                                            loop=cfg.loop):
+            out = stream.push(absolute, channel.samples[start : start + block])
+            self._progress(runner, out.scores.size)
+            self._emit(runner, out.events)
         self._emit(runner, stream.finish())
 
     async def _ble_ecg(self, runner: Runner) -> None:
