@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from firmware_bridge.codec import DecodeError, TooShort
+from firmware_bridge.codec import DecodeError, TooShort, int24_le
 
 HEART_RATE_SERVICE = "0000180d-0000-1000-8000-00805f9b34fb"
 HEART_RATE_MEASUREMENT = "00002a37-0000-1000-8000-00805f9b34fb"
@@ -80,7 +80,6 @@ def parse_pmd_ecg(data: bytes) -> PolarEcgFrame:
     body = np.frombuffer(data, dtype=np.uint8, offset=10)
     if body.size % 3:
         raise DecodeError(f"PMD ECG body of {body.size} bytes, expected a multiple of 3")
-    b = body.reshape(-1, 3).astype(np.int32)
-    uv = ((b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)) ^ 0x800000) - 0x800000
+    uv = int24_le(body)
     (timestamp,) = struct.unpack_from("<Q", data, 1)
     return PolarEcgFrame(timestamp, uv)

@@ -68,6 +68,12 @@ class Frame:
         return int(self.samples.shape[0])
 
 
+def int24_le(body: np.ndarray) -> np.ndarray:
+    """Packed little-endian signed 24-bit values, uint8 (3n,) -> int32 (n,), vectorized."""
+    b = body.reshape(-1, 3).astype(np.int32)
+    return ((b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)) ^ 0x800000) - 0x800000  # sign-extend 24 bits
+
+
 def crc16(data: bytes) -> int:
     """CRC-16/CCITT-FALSE (binascii's C implementation of poly 0x1021, here with init 0xFFFF)."""
     return binascii.crc_hqx(data, CRC_INIT)
@@ -109,11 +115,7 @@ def decode(data: bytes) -> Frame:
     if crc16(data[:-CRC_SIZE]) != stored:
         raise BadCrc(f"CRC {stored:#06x} does not match the frame")
     body = np.frombuffer(data, dtype=np.uint8, offset=HEADER_SIZE, count=len(data) - OVERHEAD)
-    if fmt == FORMAT_INT16:
-        values = body.view("<i2").astype(np.int32)
-    else:
-        b = body.reshape(-1, 3).astype(np.int32)
-        values = ((b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)) ^ 0x800000) - 0x800000  # sign-extend 24 bits
+    values = body.view("<i2").astype(np.int32) if fmt == FORMAT_INT16 else int24_le(body)
     return Frame(counter=counter, fmt=fmt, samples=values.reshape(sets, channels))
 
 
