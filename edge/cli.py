@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge import __version__, calibrate, cli_series
+from edge import __version__, calibrate, cli_series, record
 from edge.bundle import load_bundle
 from edge.detector import load_detector
 from edge.errors import ConfigError, MissingExtraError, VigilError
@@ -273,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_devices)
 
     calibrate.add_parser(sub)
+    record.add_parser(sub)
 
     p = sub.add_parser("demo", help="score the bundled sample clips with the bundled int8 models")
     p.add_argument("--json", action="store_true")

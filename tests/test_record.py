@@ -1,0 +1,142 @@
+"""`vigil record`: the microphone to WAV/FLAC through a real PulseAudio null sink, and the wearable
+over BLE (fake BlueZ, real bleak) to EDF+, both started by the tests and stopped by PID.
+
+Files must hold exactly the requested length, consecutive clips must be contiguous (the played WAV
+comes out sample-exact across the file boundary), lost BLE samples must be 0 and annotated exactly,
+and an existing file must never be replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.io.wavfile
+import scipy.signal
+
+from tests.conftest import ROOT
+from tests.fake_bluez import BusDaemon, FakeBlueZ
+from tests.test_ble_source import ADDRESS, LABELS, UV_PER_LSB, Wearable
+from tests.test_microphone import pulse  # noqa: F401  # the PulseAudio fixture
+
+SAMPLE = sorted((ROOT / "edge" / "data" / "samples" / "fan").glob("normal_*.wav"))[0]
+
+
+def _record(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "edge.cli", "record", "--device", "pulse", *args, "--json"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac"])
+def test_microphone_clips_are_exact_and_never_overwrite(pulse: dict[str, str], tmp_path: Path,  # noqa: F811
+                                                        fmt: str) -> None:
+    import soundfile
+
+    out = tmp_path / "rec"
+    out.mkdir()
+    mine = out / f"clip_0000.{fmt}"
+    mine.write_bytes(b"not vigil's")
+    recorder = _record(pulse, "--out", str(out), "--seconds", "2", "--clips", "3", "--format", fmt)
+    assert recorder.stderr is not None and "recording" in recorder.stderr.readline()  # capture is running
+    player = subprocess.Popen(["paplay", "--device=nullsink", str(SAMPLE)], env=pulse)
+    try:
+        stdout, stderr = recorder.communicate(timeout=60)
+    finally:
+        player.wait(30)
+    assert recorder.returncode == 0, stderr
+    files = [Path(p) for p in json.loads(stdout)["files"]]
+    assert [p.name for p in files] == [f"clip_0001.{fmt}", f"clip_0002.{fmt}", f"clip_0003.{fmt}"]
+    assert mine.read_bytes() == b"not vigil's"
+    clips = []
+    for path in files:
+        info = soundfile.info(str(path))
+        assert (info.samplerate, info.channels, info.frames, info.subtype) == (16000, 1, 32000, "PCM_16")
+        clips.append(soundfile.read(str(path), dtype="int16")[0])
+    heard = np.concatenate(clips)
+    _, wav = scipy.io.wavfile.read(SAMPLE)
+    lead = int(np.flatnonzero(heard)[0])  # recording starts before the player: leading silence
+    corr = scipy.signal.correlate(wav.astype(float), heard[lead : lead + 8000].astype(float), mode="valid",
+                                  method="fft")
+    skip = int(np.argmax(corr))
+    n = min(heard.size - lead, wav.size - skip)
+    # PulseAudio's timing is not asserted (the null sink may run ahead); what was heard must be the WAV,
+    # sample-exact, across a file boundary: consecutive clips lose and repeat nothing
+    assert any(lead + 1000 < b < lead + n - 1000 for b in (32000, 64000)), (lead, n)
+    np.testing.assert_array_equal(heard[lead : lead + n], wav[skip : skip + n])
+
+
+def test_refuses_bad_lengths(tmp_path: Path) -> None:
+    for args in (["--clips", "0"], ["--seconds", "0"], ["--ble", "vigil-wearable", "--seconds", "1.5"]):
+        result = subprocess.run([sys.executable, "-m", "edge.cli", "record", "--out", str(tmp_path / "r"), *args],
+                                capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert result.returncode == 2 and result.stderr.startswith("vigil: error: --")
+        assert result.stderr.count("\n") == 1
+
+
+@pytest.fixture()
+def bus() -> Any:
+    daemon = BusDaemon()
+    os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = daemon.address
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+def test_wearable_to_edf_with_lost_samples_annotated(bus: BusDaemon, tmp_path: Path) -> None:
+    import pyedflib
+
+    from edge.ble import BleEcgSource
+    from edge.record import record_ble
+
+    (tmp_path / "ecg_0000.edf").write_bytes(b"not vigil's")
+
+    async def scenario() -> tuple[Wearable, Any]:
+        fake = await FakeBlueZ.start(bus.address)
+        wearable = Wearable(fake, seconds=8, seed=3)
+        source = BleEcgSource(address=ADDRESS, scan_timeout_s=5, backoff_s=(0.05, 0.5))
+        device = asyncio.create_task(wearable.stream(disconnect_at=10_000, down_frames=0))
+        result = await record_ble(source, tmp_path, seconds=3, clips=2, timeout_s=60)
+        device.cancel()
+        await fake.stop()
+        return wearable, result
+
+    wearable, result = asyncio.run(scenario())
+    assert (tmp_path / "ecg_0000.edf").read_bytes() == b"not vigil's"
+    assert [p.name for p in result.files] == ["ecg_0001.edf", "ecg_0002.edf"]
+    per = 23
+    delivered = np.zeros(len(wearable.counts), dtype=bool)
+    for i in wearable.delivered:
+        delivered[i * per : (i + 1) * per] = True
+    offset = 0
+    for path in result.files:
+        reader = pyedflib.EdfReader(str(path))
+        try:
+            assert reader.getSignalLabels() == list(LABELS)
+            assert {reader.getPhysicalDimension(i) for i in range(5)} == {"uV"}
+            assert reader.getNSamples().tolist() == [3000] * 5 and reader.getSampleFrequency(0) == 1000
+            digital = np.stack([reader.readSignal(i, digital=True) for i in range(5)], axis=1)
+            physical = reader.readSignal(0)
+            onsets, durations, texts = reader.readAnnotations()
+        finally:
+            reader.close()
+        got = delivered[offset : offset + 3000]
+        expected = wearable.counts[offset : offset + 3000]
+        np.testing.assert_array_equal(digital[got], expected[got])  # exact ADC counts where delivered
+        assert not digital[~got].any()  # lost: 0
+        np.testing.assert_allclose(physical, digital[:, 0] * UV_PER_LSB, atol=UV_PER_LSB)
+        lost = np.zeros(3000, dtype=bool)
+        for onset, duration in zip(onsets, durations, strict=True):
+            start = round(onset * 1000)
+            lost[start : start + round(duration * 1000)] = True
+        np.testing.assert_array_equal(lost, ~got)  # annotations cover exactly the lost samples
+        assert all("samples lost" in t for t in texts)
+        offset += 3000
+    assert result.lost == int((~delivered[:6000]).sum()) > 0
