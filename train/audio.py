@@ -27,7 +27,7 @@ from edge.features.spec import FeatureSpec
 from edge.interpreter import load_interpreter
 from edge.scoring import score_file
 from edge.wav import load_mono
-from train.dataset import Clip, Split, discover_clips, split_clips
+from train.dataset import DEFAULT_CLIP_SECONDS, Clip, Split, discover_clips, split_clips
 from train.detectors import DETECTOR_NAMES, DetectorKind, DetectorOptions, registry
 from train.export import QUANTIZATION
 from train.metrics import clip_metrics
@@ -46,6 +46,7 @@ class AudioTrainConfig:
     test_fraction: float = 0.25
     threshold_fraction: float = 0.2
     anomaly_fit_fraction: float | None = None  # None: 0.5 when a supervised detector is trained, else 0
+    clip_seconds: float = DEFAULT_CLIP_SECONDS  # longer recordings are cut into clips of about this length
 
     def kinds(self) -> list[DetectorKind]:
         kinds = registry()
@@ -178,7 +179,7 @@ def train_audio(data_dir: Path, out: Path, config: AudioTrainConfig,
                 progress: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
     """Train the configured detector(s) on one split of data_dir. One bundle at `out`, or with
     detector "all" one bundle per kind at out/<kind>; returns the manifests by kind."""
-    clips = discover_clips(data_dir, config.machine_type)
+    clips = discover_clips(data_dir, config.machine_type, clip_seconds=config.clip_seconds)
     split = config.split(clips, seed=config.options.seed)
     cache = FeatureCache()
     manifests = {}

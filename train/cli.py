@@ -68,12 +68,13 @@ def _config(args: argparse.Namespace) -> AudioTrainConfig:
                               covariance=args.covariance, sequence=args.sequence)
     return AudioTrainConfig(detector=args.detector, machine_type=args.machine_type, options=options,
                             percentile=args.percentile, test_fraction=args.test_fraction,
-                            threshold_fraction=args.threshold_fraction, anomaly_fit_fraction=args.anomaly_fit_fraction)
+                            threshold_fraction=args.threshold_fraction, anomaly_fit_fraction=args.anomaly_fit_fraction,
+                            clip_seconds=args.clip_seconds)
 
 
 def _train_audio(args: argparse.Namespace) -> int:
     config = _config(args)
-    discover_clips(args.dir, args.machine_type)  # refuse a bad folder before the slow TensorFlow import
+    discover_clips(args.dir, args.machine_type, clip_seconds=args.clip_seconds)  # refuse a bad folder before TF
     _require_tensorflow()
     from train.audio import train_audio
 
@@ -211,6 +212,8 @@ def _training_options(p: argparse.ArgumentParser, detector_default: str) -> None
     p.add_argument("--anomaly-fit-fraction", type=float, default=None,
                    help="fraction of anomalous clips the supervised svm fits on (default 0.5 when svm is "
                         "trained, else 0); the rest are test clips")
+    p.add_argument("--clip-seconds", type=float, default=10.0,
+                   help="recordings longer than this are cut into clips of about this length in s (default 10)")
     p.add_argument("--json", action="store_true", help="JSON output, no progress bar")
 
 
@@ -218,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vigil")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a detector").add_subparsers(dest="modality", required=True)
-    p = train.add_parser("audio", help="machine sound: WAVs named normal_*.wav / anomaly_*.wav under DIR")
+    p = train.add_parser("audio", help="machine sound: a folder of normal recordings (WAV/FLAC, any names; "
+                        "DCASE normal_*/anomaly_* names give labels)")
     p.add_argument("dir", type=Path, metavar="DIR")
     p.add_argument("--out", type=Path, required=True,
                    help="bundle directory to write (replaced if present); with --detector all, one per kind inside")
