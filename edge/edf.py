@@ -26,6 +26,21 @@ class EdfChannel:
     annotation_onsets_s: np.ndarray
     annotation_texts: tuple[str, ...]
     labels: tuple[str, ...]  # every channel label in the file
+    lost: np.ndarray | None = None  # (n,) bool: inside a LOST_MARK annotation (`vigil record`), or None
+
+
+LOST_MARK = "samples lost (written as 0)"  # how `vigil record` annotates samples the BLE link lost
+
+
+def lost_mask(n: int, fs: float, onsets: np.ndarray, durations: np.ndarray, texts: list[str]) -> np.ndarray | None:
+    """(n,) bool: the samples covered by LOST_MARK annotations; None when there are none."""
+    marks = [(o, d) for o, d, t in zip(onsets, durations, texts, strict=True) if LOST_MARK in str(t)]
+    if not marks:
+        return None
+    mask = np.zeros(n, dtype=bool)
+    for onset, duration in marks:
+        mask[round(onset * fs) : round((onset + duration) * fs)] = True
+    return mask
 
 
 def read_edf_channel(path: str | Path, label: str) -> EdfChannel:
@@ -44,10 +59,13 @@ def read_edf_channel(path: str | Path, label: str) -> EdfChannel:
         if label not in labels:
             raise InputFileError(f"{path}: no channel labelled {label!r} (channels: {', '.join(labels)})")
         index = labels.index(label)
-        onsets, _durations, texts = reader.readAnnotations()
-        return EdfChannel(path=path, label=label, fs=float(reader.getSampleFrequency(index)),
-                          unit=reader.getPhysicalDimension(index), samples=reader.readSignal(index),
+        onsets, durations, texts = reader.readAnnotations()
+        fs = float(reader.getSampleFrequency(index))
+        samples = reader.readSignal(index)
+        return EdfChannel(path=path, label=label, fs=fs,
+                          unit=reader.getPhysicalDimension(index), samples=samples,
                           annotation_onsets_s=np.asarray(onsets, dtype=float),
-                          annotation_texts=tuple(str(t) for t in texts), labels=labels)
+                          annotation_texts=tuple(str(t) for t in texts), labels=labels,
+                          lost=lost_mask(samples.size, fs, np.asarray(onsets), np.asarray(durations), list(texts)))
     finally:
         reader.close()

@@ -8,8 +8,9 @@
   signal per device channel with its label, in uV, the digital values being the device's ADC
   counts (physical = counts x uV/LSB from the device info), 1 s data records. EDF has no missing
   value: a sample the link lost is written as 0 and every run of lost samples gets an EDF+
-  annotation "vigil: N samples lost (written as 0)" at its onset with its duration, so a reader
-  can mask them (``edge.edf`` reads annotations). Contiguous runs only would break the time axis.
+  annotation "vigil: N samples lost (written as 0)" at its onset with its duration;
+  ``edge.edf`` reads them back as lost samples, and Donut scoring/training treats them as missing.
+  (Writing only the contiguous runs, as separate files, would lose the time axis between them.)
 
 Names are ``PREFIX_0000.EXT``, ``PREFIX_0001.EXT``...: each name is claimed with an exclusive
 create, so an existing file is skipped, never replaced. A clip cut short (Ctrl-C, link lost for
@@ -31,6 +32,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from edge.edf import LOST_MARK
 from edge.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -140,8 +142,14 @@ def record_microphone(out_dir: Path, *, device: str | int | None, seconds: float
     frames = round(seconds * sr)
     tap = _Tap(sr, capacity=max(frames, sr))
     writer = AudioClipWriter(out_dir, sr=sr, frames=frames, clips=clips, fmt=fmt, prefix=prefix)
-    mic = Microphone(tap, device=device, channel=channel, blocksize=blocksize)  # type: ignore[arg-type]
-    mic.start()
+    try:
+        mic = Microphone(tap, device=device, channel=channel, blocksize=blocksize)  # type: ignore[arg-type]
+        mic.start()
+    except ConfigError:
+        raise
+    except Exception as exc:  # no PortAudio (OSError), or the device refuses the rate/channels (PortAudioError)
+        raise ConfigError(f"microphone {device or 'default input'}: {str(exc).strip()} (expected an input that "
+                          f"records {sr} Hz; see `vigil devices`)") from None
     print(f"vigil: recording {clips} x {frames / sr:g} s from {device or 'the default input'} into {out_dir} "
           "(Ctrl-C stops)", file=sys.stderr, flush=True)
     try:
@@ -221,8 +229,8 @@ class EdfClipWriter:
             (s0, _, n0), (_, e1, n1) = gaps[i], gaps[i + 1]
             gaps[i : i + 2] = [(s0, e1, n0 + n1)]
         for start, end, runs in gaps:
-            what = f"{end - start} samples lost" if runs == 1 else f"{runs} runs of lost samples in {end - start}"
-            self._writer.writeAnnotation(start / self.rate, (end - start) / self.rate, f"vigil: {what} (written as 0)")
+            what = f"{end - start}" if runs == 1 else f"{runs} runs in {end - start}"
+            self._writer.writeAnnotation(start / self.rate, (end - start) / self.rate, f"vigil: {what} {LOST_MARK}")
         self.result.gaps += len(self._gaps)
         self._gaps = []
 

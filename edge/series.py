@@ -43,7 +43,7 @@ def ecg_series(path: str | Path, spec: EcgSpec) -> Series:
     if channel.samples.size < spec.block * spec.window:
         raise InputFileError(f"{path}: {channel.samples.size} samples, shorter than one window "
                              f"({spec.block * spec.window} samples)")
-    points, missing = block_means(channel.samples, None, spec.block)
+    points, missing = block_means(channel.samples, channel.lost, spec.block)  # lost samples: missing
     labels = rule_labels(points, missing, spec.label_threshold)
     return Series(Path(path), points, missing, labels, np.arange(points.size) * spec.block, "index")
 

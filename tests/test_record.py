@@ -94,6 +94,7 @@ def test_wearable_to_edf_with_lost_samples_annotated(bus: BusDaemon, tmp_path: P
     import pyedflib
 
     from edge.ble import BleEcgSource
+    from edge.edf import read_edf_channel
     from edge.record import record_ble
 
     (tmp_path / "ecg_0000.edf").write_bytes(b"not vigil's")
@@ -138,5 +139,8 @@ def test_wearable_to_edf_with_lost_samples_annotated(bus: BusDaemon, tmp_path: P
             lost[start : start + round(duration * 1000)] = True
         np.testing.assert_array_equal(lost, ~got)  # annotations cover exactly the lost samples
         assert all("samples lost" in t for t in texts)
+        channel = read_edf_channel(path, LABELS[0])  # read back: the lost samples are known again
+        assert channel.lost is not None
+        np.testing.assert_array_equal(channel.lost, ~got)
         offset += 3000
     assert result.lost == int((~delivered[:6000]).sum()) > 0
