@@ -170,6 +170,21 @@ def record_microphone(out_dir: Path, *, device: str | int | None, seconds: float
     return writer.result
 
 
+def _exact_bound(digital: int, scale: float, step: int) -> tuple[int, int | float]:
+    """(digital, physical) range end whose physical value digital x scale is written exactly in the
+    8 characters of an EDF header field, moving the digital end inwards (by `step`) if it must, so
+    that physical = counts x scale holds exactly (a 24-bit range at 0.5 uV/LSB: 4194303.5 would be
+    cut to 8 characters; 8388606 x 0.5 = 4194303 fits)."""
+    for d in range(digital, digital - int(digital / 10), step):  # within 10 % of the full range
+        value = d * scale
+        for decimals in range(8):
+            rounded = round(value, decimals)
+            text = str(int(rounded)) if rounded == int(rounded) else str(rounded)
+            if len(text) <= 8 and abs(rounded - value) <= 1e-9 * max(1.0, abs(value)):
+                return d, int(text) if "." not in text else float(text)
+    return digital, digital * scale  # no exact 8-character value near the end: edflib rounds it
+
+
 class EdfClipWriter:
     """Consecutive blocks of the wearable, (n, channels) uV + missing (n,), into EDF+/BDF+ files of
     exactly `seconds` (whole seconds: EDF data records of 1 s)."""
@@ -182,7 +197,9 @@ class EdfClipWriter:
         self.frames = seconds * self.rate
         self.bdf = info.fmt == FORMAT_INT24
         self.ext = "bdf" if self.bdf else "edf"
-        self.digital = (-(1 << 23), (1 << 23) - 1) if self.bdf else (-32768, 32767)
+        full = (-(1 << 23), (1 << 23) - 1) if self.bdf else (-32768, 32767)
+        self.scale = float(f"{info.uv_per_lsb:.7g}")  # the device sends float32: 0.1 arrives as 0.10000000149
+        self.bounds = (_exact_bound(full[0], self.scale, +1), _exact_bound(full[1], self.scale, -1))
         self.result = Recorded(frames=self.frames)
         self._pending = np.empty((0, info.channels), dtype=np.int32)
         self._writer: Any = None
@@ -203,11 +220,10 @@ class EdfClipWriter:
         handle.close()  # the name is ours; edflib writes it
         kind = pyedflib.FILETYPE_BDFPLUS if self.bdf else pyedflib.FILETYPE_EDFPLUS
         self._writer = pyedflib.EdfWriter(str(self._path), self.info.channels, file_type=kind)
-        lo, hi = self.digital
-        scale = float(self.info.uv_per_lsb)
+        (lo, p_lo), (hi, p_hi) = self.bounds
         self._writer.setSignalHeaders([{
-            "label": label, "dimension": "uV", "sample_frequency": self.rate, "physical_min": round(lo * scale, 3),
-            "physical_max": round(hi * scale, 3), "digital_min": lo, "digital_max": hi, "transducer": "",
+            "label": label, "dimension": "uV", "sample_frequency": self.rate, "physical_min": p_lo,
+            "physical_max": p_hi, "digital_min": lo, "digital_max": hi, "transducer": "",
             "prefilter": ""} for label in self.info.labels])
         self._writer.set_number_of_annotation_signals(ANNOTATION_SLOTS)
         self._writer.setEquipment("vigil_wearable_fw_{}.{}.{}".format(*self.info.fw_version))
@@ -236,8 +252,7 @@ class EdfClipWriter:
 
     def write(self, uv: np.ndarray, missing: np.ndarray | None) -> None:
         """Append a block: uV (n, channels) float32, missing (n,) bool or None."""
-        scale = float(self.info.uv_per_lsb)
-        counts = np.round(uv / scale).astype(np.int32)
+        counts = np.round(uv / self.scale).clip(self.bounds[0][0], self.bounds[1][0]).astype(np.int32)
         lost = np.zeros(counts.shape[0], bool) if missing is None else missing.astype(bool)
         counts[lost] = 0
         self.result.lost += int(lost.sum())
@@ -251,8 +266,9 @@ class EdfClipWriter:
             counts, lost = counts[take:], lost[take:]
             whole = self._pending.shape[0] // self.rate * self.rate
             for start in range(0, whole, self.rate):  # one data record: channel after channel
-                self._writer.blockWriteDigitalSamples(np.ascontiguousarray(
-                    self._pending[start : start + self.rate].T).ravel())
+                record = np.ascontiguousarray(self._pending[start : start + self.rate].T).ravel()
+                if self._writer.blockWriteDigitalSamples(record) < 0:  # edflib refused the header or the write
+                    raise ConfigError(f"{self._path}: edflib could not write a data record (header {self.bounds})")
             self._pending = self._pending[whole:]
             if self._written == self.frames:
                 self._annotate_gap(self.frames)

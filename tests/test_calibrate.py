@@ -122,3 +122,26 @@ def test_donut_window_threshold_from_a_normal_series(tmp_path: Path) -> None:
     assert over <= 0.05 < over + 2 / kept.size
     assert bundle.variant("int8").clip_threshold == threshold
     assert threshold != pytest.approx(load_bundle(ECG).variant("int8").window_threshold)
+
+
+@pytest.mark.parametrize("bundle", [FAN, ECG])
+def test_stored_scores_of_a_training_run(bundle: Path, tmp_path: Path) -> None:
+    """The shape `vigil train` writes (audio: clip and window; Donut: window only) is calibrated from."""
+    copy = tmp_path / "b"
+    shutil.copytree(bundle, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    rng = np.random.default_rng(0)
+    scores = {"window": rng.normal(size=200).tolist()}
+    if bundle == FAN:
+        scores["clip"] = rng.normal(size=10).tolist()
+    manifest["calibration"] = {"normal_scores": {"int8": scores}, "rule": {"kind": "percentile", "value": 95.0},
+                               "source": "out-of-fold k=5 by clip"}
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    run_vigil("calibrate", str(copy), "--fpr", "0.1", "--force", check=True)
+    variant = load_bundle(copy).variant("int8")
+    window = np.sort(scores["window"])
+    assert variant.window_threshold == window[-21]  # 20 of 200 above
+    assert variant.clip_threshold == (np.sort(scores["clip"])[-2] if bundle == FAN else variant.window_threshold)
+    history = load_bundle(copy).manifest["calibration"]["history"]
+    assert history[0]["rule"] == {"kind": "percentile", "value": 95.0}
+    assert history[0]["source"] == "out-of-fold k=5 by clip"

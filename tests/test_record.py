@@ -144,3 +144,39 @@ def test_wearable_to_edf_with_lost_samples_annotated(bus: BusDaemon, tmp_path: P
         np.testing.assert_array_equal(channel.lost, ~got)
         offset += 3000
     assert result.lost == int((~delivered[:6000]).sum()) > 0
+
+
+def test_more_gaps_than_edf_annotation_slots_are_merged_not_dropped(tmp_path: Path) -> None:
+    """edflib keeps ANNOTATION_SLOTS annotations per 1 s record: 40 gaps in 2 s become 8 annotations
+    that still cover every lost sample."""
+    import pyedflib
+
+    from edge.record import ANNOTATION_SLOTS, EdfClipWriter
+    from firmware_bridge.codec import DeviceInfo
+    from firmware_bridge.protocol import FORMAT_INT24
+
+    info = DeviceInfo((1, 0, 0), 1, 500, FORMAT_INT24, 0.5, ("A", "B"))
+    writer = EdfClipWriter(tmp_path, info, seconds=2, clips=1, prefix="x")
+    rng = np.random.default_rng(4)
+    counts = rng.integers(-(1 << 23), 1 << 23, size=(1000, 2))
+    lost = np.zeros(1000, dtype=bool)
+    for start in range(5, 1000, 25):  # 40 runs of 3 lost samples
+        lost[start : start + 3] = True
+    for a in range(0, 1000, 128):  # blocks that cut through runs
+        writer.write(counts[a : a + 128] * np.float32(0.5), lost[a : a + 128])
+    assert writer.done and writer.result.lost == 120 and writer.result.files[0].suffix == ".bdf"
+    reader = pyedflib.EdfReader(str(writer.result.files[0]))
+    try:
+        digital = reader.readSignal(1, digital=True)
+        physical = reader.readSignal(1)
+        onsets, durations, _ = reader.readAnnotations()
+    finally:
+        reader.close()
+    np.testing.assert_array_equal(digital[~lost], counts[~lost, 1])  # 24-bit counts exact
+    inside = np.abs(counts[:, 1]) < (1 << 23) - 2  # the header's range ends at 8388606 x 0.5 = 4194303 (8 chars)
+    np.testing.assert_allclose(physical[~lost & inside], counts[~lost & inside, 1] * 0.5, rtol=1e-12, atol=1e-6)
+    assert len(onsets) == 2 * ANNOTATION_SLOTS
+    covered = np.zeros(1000, dtype=bool)
+    for onset, duration in zip(onsets, durations, strict=True):
+        covered[round(onset * 500) : round((onset + duration) * 500)] = True
+    assert covered[lost].all() and covered.sum() < 1000
