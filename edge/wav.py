@@ -44,6 +44,8 @@ def read_wav(path: str | Path) -> Audio:
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"{path}: no such file (expected a WAV recording)")
+    if path.suffix.lower() == ".flac":  # as `vigil record --format flac` writes
+        return _read_flac(path)
     try:
         with warnings.catch_warnings():
             # scipy only warns on a truncated data chunk; a recording cut short is refused instead
@@ -64,6 +66,19 @@ def read_wav(path: str | Path) -> Audio:
         samples = data.astype(np.float32, copy=False)
     else:
         raise InputFileError(f"{path}: unsupported WAV sample type {data.dtype} (expected PCM or float)")
+    return Audio(path=path, sr=int(sr), samples=samples)
+
+
+def _read_flac(path: Path) -> Audio:
+    """A FLAC file (libsndfile) as float32 (n, channels), scaled as WAV PCM is (x / 2^(bits-1))."""
+    import soundfile
+
+    try:
+        samples, sr = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # libsndfile names what it could not read
+        raise InputFileError(f"{path}: not a readable FLAC file ({str(exc).strip()})") from None
+    if samples.size == 0:
+        raise InputFileError(f"{path}: FLAC holds no samples (expected audio data)")
     return Audio(path=path, sr=int(sr), samples=samples)
 
 

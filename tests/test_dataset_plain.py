@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from edge.wav import load_mono
 from tests.conftest import ROOT, run_vigil
 from train.dataset import discover_clips
 
@@ -43,10 +44,10 @@ def test_plain_folder_is_cut_into_exact_clips(plain: Path) -> None:
     whole = soundfile.read(str(plain / "Recording 2026-11-25 morning.wav"), dtype="int16")[0]
     np.testing.assert_array_equal(np.concatenate([soundfile.read(str(c.path), dtype="int16")[0] for c in parts]),
                                   whole)
-    flac = next(c for c in clips if c.source is not None and c.source.suffix == ".FLAC")
-    assert flac.path.suffix == ".wav" and flac.offset_s == 0.0
-    np.testing.assert_array_equal(soundfile.read(str(flac.path), dtype="int16")[0],
-                                  soundfile.read(str(plain / "take.FLAC"), dtype="int16")[0])
+    flac = next(c for c in clips if c.path.suffix == ".FLAC")
+    assert flac.source is None and flac.offset_s == 0.0
+    slider = sorted(SLIDER.glob("normal_*.wav"))[4]  # what the FLAC was made from
+    np.testing.assert_array_equal(load_mono(flac.path, sr=16000), load_mono(slider, sr=16000))
     assert len(discover_clips(plain, clip_seconds=20.0)) == 5  # 40 s -> two clips of 20 s
     with pytest.raises(Exception, match="no recordings under a folder of machine type 'fan'"):
         discover_clips(plain, "fan")
@@ -67,5 +68,5 @@ def test_plain_folder_trains(plain: Path, tmp_path: Path) -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     provenance = manifest["provenance"]
     names = [f["file"] for key in ("fit_files", "threshold_files", "reserved_test_files") for f in provenance[key]]
-    assert len(names) == 7 and sum(".part" in n for n in names) == 4 and "take.wav" in names
+    assert len(names) == 7 and sum(".part" in n for n in names) == 4 and "take.FLAC" in names
     run_vigil("score", "--bundle", str(out), str(plain / "evening_take#3.wav"), check=True)

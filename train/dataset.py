@@ -6,8 +6,8 @@ length (WAV or FLAC, in any sub-folders). A file named as DCASE names them (``no
 normal recording. A recording much longer than ``clip_seconds`` is cut into consecutive clips of
 about ``clip_seconds`` (n = round(length / clip_seconds) equal parts), so that the split by clip
 (and out-of-fold thresholds) has several clips to work with; parts of one recording keep its
-machine id. Cut parts and FLAC files become WAV files in a temporary folder, deleted at exit, so
-that every later step (features, scoring on the gateway path) reads plain WAV clips.
+machine id. Cut parts are WAV files in a temporary folder, deleted at exit; every later step
+(features, scoring on the gateway path) reads clips through ``edge.wav`` (WAV or FLAC).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ _BLOCK = 1 << 16  # frames read at a time when cutting: memory does not grow wit
 class Clip:
     """One clip: label 0 normal / 1 anomaly (from its name), machine type from its folders.
 
-    ``path`` is a WAV to read; for a part of a longer (or FLAC) recording, ``source`` is that
+    ``path`` is the WAV or FLAC to read; for a part of a longer recording, ``source`` is that
     recording and ``offset_s`` where the part starts in it.
     """
 
@@ -66,8 +66,8 @@ def _scratch_dir() -> Path:
 
 
 def _cut(path: Path, clip_seconds: float) -> list[tuple[Path, float]]:
-    """(WAV path, offset in s) of each clip of a recording: the file itself when it is a WAV of about
-    clip_seconds or less, else WAV parts written block by block (same sample type, exact samples)."""
+    """(path, offset in s) of each clip of a recording: the file itself when it is about clip_seconds
+    long or less, else WAV parts written block by block (same sample type, exact samples)."""
     import soundfile
 
     try:
@@ -77,7 +77,7 @@ def _cut(path: Path, clip_seconds: float) -> list[tuple[Path, float]]:
     if info.frames == 0:
         raise InputFileError(f"{path}: holds no samples (expected a recording)")
     parts = max(1, round(info.frames / info.samplerate / clip_seconds))
-    if parts == 1 and path.suffix.lower() == ".wav":
+    if parts == 1:
         return [(path, 0.0)]
     bounds = np.linspace(0, info.frames, parts + 1).round().astype(int)
     float_data = info.subtype in ("FLOAT", "DOUBLE")
