@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -42,6 +43,8 @@ from edge.errors import BundleError, ConfigError, InputFileError
 from edge.names import label_of, machine_id_of, machine_type_of
 
 log = logging.getLogger(__name__)
+
+CLIP_SECONDS = 10.0  # as `vigil train audio --clip-seconds`: longer recordings are scored as clips of this length
 
 @dataclass(frozen=True)
 class Rule:
@@ -103,17 +106,31 @@ def _check_audio_recording(bundle: Bundle, path: Path) -> None:
                              f"{', '.join(sorted(ids))}")
 
 
-def audio_scores(bundle: Bundle, files: list[Path], variant: str) -> tuple[np.ndarray, np.ndarray]:
-    """Clip scores (n_files,) and pooled window scores (total windows,) of one variant, gateway path."""
+def audio_scores(bundle: Bundle, files: list[Path], variant: str, clip_seconds: float = CLIP_SECONDS,
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Clip scores (n_clips,) and pooled window scores (total windows,) of one variant on the gateway
+    path (file source -> stream -> detector, as `vigil score`). A recording longer than about
+    clip_seconds is scored as `vigil train audio` cuts it: round(length / clip_seconds) equal
+    consecutive clips, each through a fresh stream, so that clip scores are means over clips of the
+    length the clip threshold is for."""
     from edge.detector import load_detector
-    from edge.scoring import score_file
+    from edge.scoring import make_stream, open_source
 
     detector = load_detector(bundle, variant)
     clips, windows = [], []
     for path in files:
-        result = score_file(bundle, detector, path)
-        clips.append(result.clip_score)
-        windows.append(result.window_scores)
+        source = open_source(bundle, path)
+        whole = source.samples
+        parts = max(1, round(whole.shape[0] / source.sr / clip_seconds))
+        bounds = np.linspace(0, whole.shape[0], parts + 1).round().astype(int)
+        for a, b in itertools.pairwise(bounds.tolist()):
+            source.samples = whole[a:b]  # the source replays this clip only
+            stream = make_stream(bundle, detector)
+            scores = np.concatenate([stream.push(block).scores for block in source.blocks()])
+            stream.finish()
+            if scores.size:
+                clips.append(float(scores.mean()))
+                windows.append(scores)
     return np.array(clips, dtype=np.float64), np.concatenate(windows).astype(np.float64)
 
 
@@ -143,7 +160,8 @@ def _hash(path: Path) -> str:
     return sha256_file(path) if path.is_file() else hashlib.sha256(b"").hexdigest()
 
 
-def new_scores(bundle: Bundle, files: list[Path]) -> dict[str, dict[str, list[float]]]:
+def new_scores(bundle: Bundle, files: list[Path], clip_seconds: float = CLIP_SECONDS,
+               ) -> dict[str, dict[str, list[float]]]:
     """normal_scores per variant from recordings, scored on the gateway path."""
     fitted = {f.get("sha256") for f in bundle.manifest.get("provenance", {}).get("fit_files", [])}
     for path in files:
@@ -155,11 +173,26 @@ def new_scores(bundle: Bundle, files: list[Path]) -> dict[str, dict[str, list[fl
     result: dict[str, dict[str, list[float]]] = {}
     for variant in bundle.variants:
         if bundle.modality == "audio":
-            clip, window = audio_scores(bundle, files, variant)
+            clip, window = audio_scores(bundle, files, variant, clip_seconds)
             result[variant] = {"clip": _keep(clip), "window": _keep(window)}
         else:
             result[variant] = {"window": _keep(series_scores(bundle, files, variant))}
     return result
+
+
+def _expand(files: list[Path], modality: str) -> list[Path]:
+    """Files as given; a folder stands for the recordings in it (and below), sorted."""
+    suffixes = {"audio": (".wav", ".flac"), "ecg": (".edf", ".bdf"), "kpi": (".csv",)}[modality]
+    out: list[Path] = []
+    for path in files:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
+            if not found:
+                raise InputFileError(f"{path}: no recordings in this folder (expected {' or '.join(suffixes)} files)")
+            out.extend(found)
+        else:
+            out.append(path)
+    return out
 
 
 def stored_scores(bundle: Bundle) -> dict[str, dict[str, list[float]]]:
@@ -176,11 +209,12 @@ def stored_scores(bundle: Bundle) -> dict[str, dict[str, list[float]]]:
     return {v: stored[v] for v in bundle.variants}
 
 
-def calibrated_manifest(bundle: Bundle, rule: Rule, files: list[Path]) -> dict[str, Any]:
+def calibrated_manifest(bundle: Bundle, rule: Rule, files: list[Path], clip_seconds: float = CLIP_SECONDS,
+                        ) -> dict[str, Any]:
     """A copy of the bundle's manifest with thresholds chosen by `rule` (recordings, or stored scores)."""
     manifest = copy.deepcopy(bundle.manifest)
     previous = manifest.get("calibration", {})
-    scores = new_scores(bundle, files) if files else stored_scores(bundle)
+    scores = new_scores(bundle, files, clip_seconds) if files else stored_scores(bundle)
     history = [*previous.get("history", []), {
         "rule": previous.get("rule", manifest.get("threshold_method")), "source": previous.get("source", "training"),
         "date": previous.get("date", manifest.get("provenance", {}).get("created")),
@@ -190,15 +224,19 @@ def calibrated_manifest(bundle: Bundle, rule: Rule, files: list[Path]) -> dict[s
         window = rule.threshold(np.asarray(entry["window"]))
         clip = rule.threshold(np.asarray(entry["clip"])) if entry.get("clip") else window
         manifest["models"][variant]["threshold"] = {"window": window, "clip": clip}
-    unit = "clip(s)" if bundle.modality == "audio" else "recording(s)"
+    first = scores[next(iter(scores))]
     if files:
-        source = f"vigil calibrate: {len(files)} normal {unit}, scored on the gateway path"
+        n_clips = len(first.get("clip") or []) if bundle.modality == "audio" else len(files)
+        unit = f"{len(files)} normal recording(s)" + (f" ({n_clips} clips)" if bundle.modality == "audio" else "")
+        source = f"vigil calibrate: {unit}, scored on the gateway path"
         clips = [{"file": p.name, "sha256": _hash(p)} for p in files]
     else:
         source = f"vigil calibrate: stored normal scores ({previous.get('source', 'training')})"
         clips = previous.get("clips", [])
+        n_clips = previous.get("n_clips", len(first.get("clip") or clips))
     manifest["calibration"] = {"normal_scores": scores, "rule": rule.to_json(), "source": source,
-                               "clips": clips, "n_clips": len(clips), "date": _now(), "history": history}
+                               "clips": clips, "n_files": len(clips), "n_clips": n_clips, "date": _now(),
+                               "history": history}
     level = "clip scores and pooled window scores" if bundle.modality == "audio" else \
         "scores of points ending a full window, missing and labelled points excluded"
     manifest["threshold_method"] = {"method": rule.kind, rule.kind: rule.value, "of": f"{level}; {source}"}
@@ -239,12 +277,14 @@ def write_calibrated(bundle: Bundle, manifest: dict[str, Any], *, out: Path | No
 
 
 def calibrate(bundle_path: Path, files: list[Path], rule: Rule, *, out: Path | None = None,
-              force: bool = False) -> tuple[Bundle, dict[str, Any]]:
+              force: bool = False, clip_seconds: float = CLIP_SECONDS) -> tuple[Bundle, dict[str, Any]]:
     """Re-choose every variant's thresholds; returns (the original bundle, the new manifest)."""
     bundle = load_bundle(bundle_path)
     if out is None and not force:  # refuse before the scoring work
         write_calibrated(bundle, {}, out=None, force=False)
-    manifest = calibrated_manifest(bundle, rule, files)
+    if not clip_seconds > 0:
+        raise ConfigError(f"--clip-seconds {clip_seconds:g}: expected a length in s above 0")
+    manifest = calibrated_manifest(bundle, rule, _expand(files, bundle.modality), clip_seconds)
     write_calibrated(bundle, manifest, out=out, force=force)
     return bundle, manifest
 
@@ -254,20 +294,24 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("calibrate", help="re-choose a bundle's thresholds from normal recordings (no retraining)")
     p.add_argument("bundle", type=Path, metavar="BUNDLE")
     p.add_argument("files", nargs="*", type=Path, metavar="FILE",
-                   help="normal recordings of the same machine (WAV; EDF or KPI CSV for Donut bundles); "
-                        "none: use the normal scores stored in the bundle")
+                   help="normal recordings of the same machine, or folders of them (WAV/FLAC; EDF or KPI CSV "
+                        "for Donut bundles); none: use the normal scores stored in the bundle")
     rule = p.add_mutually_exclusive_group(required=True)
     rule.add_argument("--fpr", type=float, help="false-positive rate on the normal scores, e.g. 0.01")
     rule.add_argument("--percentile", type=float, help="percentile of the normal scores, e.g. 99")
     p.add_argument("--out", type=Path, help="write the calibrated bundle here (must not exist)")
     p.add_argument("--force", action="store_true", help="without --out: update BUNDLE's manifest in place")
+    p.add_argument("--clip-seconds", type=float, default=CLIP_SECONDS,
+                   help="audio: longer recordings are scored as consecutive clips of about this length "
+                        f"(default {CLIP_SECONDS:g}, as vigil train audio)")
     p.add_argument("--json", action="store_true", help="one JSON object: old and new thresholds per variant")
     p.set_defaults(func=run)
 
 
 def run(args: Any) -> int:
     rule = Rule("fpr", args.fpr) if args.fpr is not None else Rule("percentile", args.percentile)
-    bundle, manifest = calibrate(args.bundle, args.files, rule, out=args.out, force=args.force)
+    bundle, manifest = calibrate(args.bundle, args.files, rule, out=args.out, force=args.force,
+                                 clip_seconds=args.clip_seconds)
     target = args.out or args.bundle
     report: dict[str, Any] = {"bundle": str(target), "rule": rule.to_json(),
                               "source": manifest["calibration"]["source"], "variants": {}}

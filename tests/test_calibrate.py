@@ -145,3 +145,24 @@ def test_stored_scores_of_a_training_run(bundle: Path, tmp_path: Path) -> None:
     history = load_bundle(copy).manifest["calibration"]["history"]
     assert history[0]["rule"] == {"kind": "percentile", "value": 95.0}
     assert history[0]["source"] == "out-of-fold k=5 by clip"
+
+
+def test_a_long_recording_is_scored_as_clips(fan_clips: list[Path], tmp_path: Path) -> None:
+    """40 s in one file (4 DCASE clips end to end) gives the clip and window scores of the 4 clips,
+    so that a clip threshold is chosen on clips of the length it decides; a folder stands for its files."""
+    import soundfile
+
+    folder = tmp_path / "site"
+    folder.mkdir()
+    long = np.concatenate([soundfile.read(str(c), dtype="int16")[0] for c in fan_clips[:4]])
+    soundfile.write(str(folder / "one long take.wav"), long, 16000, subtype="PCM_16")
+    run_vigil("calibrate", str(FAN), str(folder), "--fpr", "0.1", "--out", str(tmp_path / "a"), check=True)
+    run_vigil("calibrate", str(FAN), *map(str, fan_clips[:4]), "--fpr", "0.1", "--out", str(tmp_path / "b"),
+              check=True)
+    a, b = (load_bundle(tmp_path / x).manifest["calibration"] for x in "ab")
+    assert a["n_files"] == 1 and a["n_clips"] == 4 == b["n_clips"]
+    for level in ("clip", "window"):
+        np.testing.assert_allclose(a["normal_scores"]["int8"][level], b["normal_scores"]["int8"][level], rtol=1e-6)
+    run_vigil("calibrate", str(FAN), str(folder), "--fpr", "0.1", "--clip-seconds", "40", "--out",
+              str(tmp_path / "c"), check=True)
+    assert load_bundle(tmp_path / "c").manifest["calibration"]["n_clips"] == 1
