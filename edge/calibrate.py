@@ -46,9 +46,10 @@ log = logging.getLogger(__name__)
 
 CLIP_SECONDS = 10.0  # as `vigil train audio --clip-seconds`: longer recordings are scored as clips of this length
 
+
 @dataclass(frozen=True)
 class Rule:
-    """How a threshold is chosen from normal scores: kind "fpr" (value in (0, 1)) or "percentile" ((0, 100])."""
+    """How a threshold is chosen from normal scores: kind "fpr" (value in [0, 1)) or "percentile" ((0, 100])."""
 
     kind: str
     value: float
