@@ -65,6 +65,34 @@ class Recorded:
                 "gaps": self.gaps}
 
 
+class Aligner:
+    """Blocks numbered by their source into one gapless sequence: a block that starts after the next
+    expected sample leaves the samples in between lost (returned as zeros, marked missing); a block
+    that overlaps what was already taken is trimmed. Recording starts at the first block's start."""
+
+    def __init__(self) -> None:
+        self.next: int | None = None
+
+    def align(self, start: int, samples: np.ndarray, missing: np.ndarray | None,
+              ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """[(samples (n, channels), missing (n,) bool)] to append, in order."""
+        if self.next is None:
+            self.next = start
+        out = []
+        if start > self.next:
+            gap = start - self.next
+            out.append((np.zeros((gap, samples.shape[1]), samples.dtype), np.ones(gap, dtype=bool)))
+        elif start < self.next:  # already taken (a repeated block): keep what is new only
+            cut = min(self.next - start, samples.shape[0])
+            samples = samples[cut:]
+            missing = None if missing is None else missing[cut:]
+            start += cut
+        if samples.shape[0]:
+            out.append((samples, np.zeros(samples.shape[0], bool) if missing is None else missing.astype(bool)))
+        self.next = max(self.next, start + samples.shape[0])
+        return out
+
+
 class AudioClipWriter:
     """Consecutive int16 mono samples into files of exactly `frames` frames (WAV or FLAC, PCM 16)."""
 
@@ -127,10 +155,12 @@ class _Tap:
         self.spec = type("Spec", (), {"sr": sr})()
         self.ring = self
         self.capacity = capacity
-        self.blocks: queue.Queue[tuple[np.ndarray, np.ndarray | None]] = queue.Queue()
+        self.written = 0  # sample index of the next block
+        self.blocks: queue.Queue[tuple[int, np.ndarray, np.ndarray | None]] = queue.Queue()
 
     def write(self, samples: np.ndarray, missing: np.ndarray | None = None) -> None:
-        self.blocks.put((samples[:, 0].copy(), None if missing is None else missing.copy()))
+        self.blocks.put((self.written, samples.copy(), None if missing is None else missing.copy()))
+        self.written += samples.shape[0]
 
 
 def record_microphone(out_dir: Path, *, device: str | int | None, seconds: float, clips: int, sr: int = 16000,
@@ -152,16 +182,19 @@ def record_microphone(out_dir: Path, *, device: str | int | None, seconds: float
                           f"records {sr} Hz; see `vigil devices`)") from None
     print(f"vigil: recording {clips} x {frames / sr:g} s from {device or 'the default input'} into {out_dir} "
           "(Ctrl-C stops)", file=sys.stderr, flush=True)
+    aligner = Aligner()
     try:
         while not writer.done:
             try:
-                samples, missing = tap.blocks.get(timeout=0.5)
+                start, samples, missing = tap.blocks.get(timeout=0.5)
             except queue.Empty:
                 continue
-            if missing is not None:  # dropped by the sound card: zeros at their place
-                writer.result.lost += int(missing.sum())
-                writer.result.gaps += 1
-            writer.write(np.round(samples * 32768).clip(-32768, 32767).astype(np.int16))
+            for part, lost in aligner.align(start, samples, missing):
+                if lost.any():  # dropped by the sound card: zeros at their place
+                    writer.result.lost += int(lost.sum())
+                    writer.result.gaps += 1
+                    part = np.where(lost[:, None], np.float32(0), part)
+                writer.write(np.round(part[:, 0] * 32768).clip(-32768, 32767).astype(np.int16))
     except BaseException:
         writer.abort()
         raise
@@ -305,10 +338,12 @@ async def record_ble(source: Any, out_dir: Path, *, seconds: int, clips: int, pr
     writers: list[EdfClipWriter] = []
 
     async def collect() -> None:
+        aligner = Aligner()
         async for block in source.blocks():
             if not writers:
                 writers.append(EdfClipWriter(out_dir, source.info, seconds=seconds, clips=clips, prefix=prefix))
-            writers[0].write(block.samples, block.missing)
+            for samples, lost in aligner.align(block.start, block.samples, block.missing):
+                writers[0].write(samples, lost)
             if writers[0].done:
                 return
 

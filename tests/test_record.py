@@ -181,3 +181,18 @@ def test_more_gaps_than_edf_annotation_slots_are_merged_not_dropped(tmp_path: Pa
     for onset, duration in zip(onsets, durations, strict=True):
         covered[round(onset * 500) : round((onset + duration) * 500)] = True
     assert covered[lost].all() and covered.sum() < 1000
+
+
+def test_aligner_places_blocks_by_their_start() -> None:
+    """Sources number samples: a later start leaves lost samples (zeros, missing), an overlap is trimmed."""
+    from edge.record import Aligner
+
+    aligner = Aligner()
+    parts = aligner.align(100, np.ones((3, 2), np.float32), None)
+    parts += aligner.align(105, np.full((2, 2), 2, np.float32), np.array([False, True]))
+    parts += aligner.align(106, np.full((3, 2), 3, np.float32), None)  # first sample already taken
+    samples = np.concatenate([p[0] for p in parts])
+    missing = np.concatenate([p[1] for p in parts])
+    np.testing.assert_array_equal(samples[:, 0], [1, 1, 1, 0, 0, 2, 2, 3, 3])
+    np.testing.assert_array_equal(missing, [0, 0, 0, 1, 1, 0, 1, 0, 0])
+    assert aligner.next == 109
