@@ -96,7 +96,7 @@ def test_wearable_to_edf_with_lost_samples_annotated(bus: BusDaemon, tmp_path: P
 
     from edge.ble import BleEcgSource
     from edge.edf import read_edf_channel
-    from edge.record import record_ble
+    from edge.record_edf import record_ble
 
     (tmp_path / "ecg_0000.edf").write_bytes(b"not vigil's")
 
@@ -152,7 +152,7 @@ def test_more_gaps_than_edf_annotation_slots_are_merged_not_dropped(tmp_path: Pa
     that still cover every lost sample."""
     import pyedflib
 
-    from edge.record import ANNOTATION_SLOTS, EdfClipWriter
+    from edge.record_edf import ANNOTATION_SLOTS, EdfClipWriter
     from firmware_bridge.codec import DeviceInfo
     from firmware_bridge.protocol import FORMAT_INT24
 
