@@ -1,4 +1,5 @@
-"""Typed reads from one TOML table, naming the key path in every error (``streams[1].kind``).
+"""Typed reads from one table (TOML config, JSON manifest), naming the key path in every error
+(``streams[1].kind``, ``models.int8.threshold.window``).
 
 Keys a table may hold are declared first (``expect``): a key nobody reads is refused by name, with
 the closest known key suggested, before a misspelt required key could read as missing.
@@ -12,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from edge.errors import ConfigError
+from edge.errors import ConfigError, VigilError
 
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 _TOPIC_LEVEL = re.compile(r"^[^/+#\x00]{1,64}$")
@@ -21,17 +22,20 @@ _TOPIC_LEVEL = re.compile(r"^[^/+#\x00]{1,64}$")
 def describe(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
     names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
-             dict: "a table"}
+             dict: "a table", type(None): "null"}
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
 class Table:
-    """One TOML table at ``where``; ``base`` resolves relative paths."""
+    """One table at ``where``; ``base`` resolves relative paths; errors are ``error`` (ConfigError)."""
 
-    def __init__(self, table: Any, where: str, base: Path) -> None:
+    def __init__(self, table: Any, where: str, base: Path, error: type[VigilError] = ConfigError) -> None:
         if not isinstance(table, dict):
-            raise ConfigError(f"{where}: expected a table, found {table!r}")
-        self.table, self.where, self.base = table, where, base
+            raise error(f"{where or 'top level'}: expected a table, found {table!r}")
+        self.table, self.where, self.base, self.error = table, where, base, error
+
+    def table_at(self, key: str, default: Any = ...) -> Table:
+        return Table(self.get(key, dict, default), self.key(key), self.base, self.error)
 
     def key(self, key: str) -> str:
         return f"{self.where}.{key}" if self.where else key
@@ -41,21 +45,21 @@ class Table:
         for key in sorted(set(self.table) - set(keys)):
             close = difflib.get_close_matches(key, sorted(keys), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"{self.where or 'top level'}: unknown key {key!r} (known: {', '.join(sorted(keys))}"
+            raise self.error(f"{self.where or 'top level'}: unknown key {key!r} (known: {', '.join(sorted(keys))}"
                               f"{hint})")
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., *, choices: tuple[Any, ...] = ()) -> Any:
         path = self.key(key)
         if key not in self.table:
             if default is ...:
-                raise ConfigError(f"{path}: missing (expected {describe(kind)})")
+                raise self.error(f"{path}: missing (expected {describe(kind)})")
             return default
         value = self.table[key]
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-            raise ConfigError(f"{path}: {value!r} is not {describe(kind)}")
+            raise self.error(f"{path}: {value!r} is not {describe(kind)}")
         if choices and value not in choices:
-            raise ConfigError(f"{path}: {value!r} is not one of {', '.join(map(str, choices))}")
+            raise self.error(f"{path}: {value!r} is not one of {', '.join(map(str, choices))}")
         return value
 
     def positive(self, key: str, default: float | int, kind: type = float) -> Any:
@@ -63,7 +67,7 @@ class Table:
         value = self.get(key, (int, float) if kind is float else int, default)
         if value <= 0:
             noun = "number" if kind is float else "integer"
-            raise ConfigError(f"{self.key(key)}: {value!r} (expected a positive {noun})")
+            raise self.error(f"{self.key(key)}: {value!r} (expected a positive {noun})")
         return kind(value)
 
     def path(self, key: str, default: Any = ...) -> Path | None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.config_table import Table
 from edge.errors import BundleError
 
 FORMAT_VERSION = 1
@@ -24,33 +25,6 @@ MODALITIES = ("audio", "ecg", "kpi")
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "bundle.schema.json"
 _KNOWN = {"format_version", "name", "modality", "machine_type", "detector", "features", "normalization",
           "default_variant", "models", "decider", "scoring", "provenance"}
-
-
-class _Table:
-    """Typed reads from one JSON object, naming ``where.key`` in every error."""
-
-    def __init__(self, data: Any, where: str, source: Path) -> None:
-        if not isinstance(data, dict):
-            raise BundleError(f"{source}: {where or 'manifest'}: {data!r} is not an object")
-        self.data, self.where, self.source = data, where, source
-
-    def path(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
-        if key not in self.data:
-            if default is ...:
-                raise BundleError(f"{self.source}: manifest field {self.path(key)!r} is missing")
-            return default
-        value = self.data[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-            names = " or ".join(k.__name__ for k in kinds)
-            raise BundleError(f"{self.source}: manifest field {self.path(key)!r} is {value!r} (expected {names})")
-        return value
-
-    def table(self, key: str, default: Any = ...) -> _Table:
-        return _Table(self.get(key, dict, default), self.path(key), self.source)
 
 
 @dataclass(frozen=True)
@@ -118,14 +92,14 @@ class Manifest:
         return self.raw
 
 
-def _model(entry: _Table) -> ModelEntry:
-    roles = entry.table("files") if "files" in entry.data else None
+def _model(entry: Table) -> ModelEntry:
+    roles = entry.table_at("files") if "files" in entry.table else None
     files = {}
-    for role, table in ((r, roles.table(r)) for r in roles.data) if roles else [("model", entry)]:
+    for role, table in ((r, roles.table_at(r)) for r in roles.table) if roles else [("model", entry)]:
         files[role] = ModelFile(table.get("file", str), table.get("sha256", str), table.get("bytes", int, None))
     if not files:
-        raise BundleError(f"{entry.source}: manifest field {entry.path('files')!r} names no file")
-    threshold = entry.table("threshold")
+        raise BundleError(f"{entry.key('files')}: names no file (expected encoder, decoder... or model)")
+    threshold = entry.table_at("threshold")
     window = float(threshold.get("window", (int, float)))
     clip = threshold.get("clip", (int, float), None)
     return ModelEntry(files, window, None if clip is None else float(clip),
@@ -134,32 +108,32 @@ def _model(entry: _Table) -> ModelEntry:
 
 def parse_manifest(data: Any, source: Path) -> Manifest:
     """Check and type a manifest object; raises BundleError naming the file and the field."""
-    top = _Table(data, "", source)
+    try:
+        return _parse(Table(data, "", source.parent, BundleError), source.parent.name)
+    except BundleError as exc:
+        raise BundleError(f"{source}: {exc}") from None
+
+
+def _parse(top: Table, default_name: str) -> Manifest:
     version = top.get("format_version", int)
     if version != FORMAT_VERSION:
-        raise BundleError(f"{source}: format_version {version!r} is not supported (expected {FORMAT_VERSION})")
-    modality = top.get("modality", str)
-    if modality not in MODALITIES:
-        raise BundleError(f"{source}: modality {modality!r} unknown (expected one of {', '.join(MODALITIES)})")
-    detector = top.table("detector")
+        raise BundleError(f"format_version {version!r} is not supported (expected {FORMAT_VERSION})")
+    modality = top.get("modality", str, choices=MODALITIES)
+    detector = top.table_at("detector")
     kind = detector.get("kind", str)
-    norm = top.table("normalization")
+    norm = top.table_at("normalization")
     mean = np.asarray(norm.get("mean", (int, float, list)), dtype=np.float64)
     std = np.asarray(norm.get("std", (int, float, list)), dtype=np.float64)
     if mean.shape != std.shape or (std <= 0).any():
-        raise BundleError(f"{source}: normalization mean {mean.shape} and std {std.shape} (expected the same "
-                          "shape, std > 0)")
-    models_table = top.table("models")
-    models = {name: _model(models_table.table(name)) for name in models_table.data}
+        raise BundleError(f"normalization: mean {mean.shape} and std {std.shape} (expected the same shape, std > 0)")
+    models_table = top.table_at("models")
+    models = {name: _model(models_table.table_at(name)) for name in models_table.table}
     default = top.get("default_variant", str)
     if default not in models:
-        raise BundleError(f"{source}: default_variant {default!r} names no model (models: {', '.join(models)})")
-    decider = top.table("decider", {})
-    settings = DeciderSettings(decider.get("on_windows", int, 3), decider.get("off_windows", int, 3))
-    if settings.on_windows < 1 or settings.off_windows < 1:
-        raise BundleError(f"{source}: decider {settings} (expected on_windows and off_windows >= 1)")
-    machine = top.get("machine_type", (str, type(None)), None)
-    return Manifest(version, top.get("name", str, source.parent.name), modality, kind,
-                    detector.get("score", str, kind), detector.get("params", dict, {}), top.get("features", dict),
-                    mean, std, default, models, settings, top.get("scoring", dict, {}), machine,
-                    top.get("provenance", dict, {}), data)
+        raise BundleError(f"default_variant: {default!r} names no model (models: {', '.join(models)})")
+    decider = top.table_at("decider", {})
+    settings = DeciderSettings(decider.positive("on_windows", 3, int), decider.positive("off_windows", 3, int))
+    return Manifest(version, top.get("name", str, default_name), modality, kind, detector.get("score", str, kind),
+                    detector.get("params", dict, {}), top.get("features", dict), mean, std, default, models,
+                    settings, top.get("scoring", dict, {}), top.get("machine_type", (str, type(None)), None),
+                    top.get("provenance", dict, {}), top.table)

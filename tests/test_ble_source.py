@@ -243,3 +243,25 @@ def test_devices_command_lists_nearby_ble_devices(bus: BusDaemon) -> None:
 
     out = asyncio.run(scenario())
     assert f"{ADDRESS} 'vigil-wearable'" in out
+
+
+def test_a_device_without_the_bundles_lead_fails_the_source_with_its_address(bus: BusDaemon,
+                                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """A device-side error is logged with the device and the reason, and the source ends (no hang)."""
+
+    async def scenario() -> BleEcgSource:
+        fake = await FakeBlueZ.start(bus.address)
+        Wearable(fake, seconds=1)
+        source = BleEcgSource(address=ADDRESS, scan_timeout_s=5, backoff_s=(0.05, 0.5), channel="Direct_9",
+                              rate=1000.0)
+        await source.start()
+        blocks = [b async for b in source.blocks()]  # ends by itself
+        await asyncio.wait_for(source.stop(), 5)
+        await fake.stop()
+        assert blocks == []
+        return source
+
+    with caplog.at_level("ERROR", logger="edge.ble"):
+        source = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert source.failure is not None and ADDRESS in source.failure and "Direct_9" in source.failure
+    assert any(ADDRESS in r.getMessage() and "Direct_9" in r.getMessage() for r in caplog.records)

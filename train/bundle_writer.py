@@ -33,9 +33,10 @@ class BundleWriter:
         if self.staging.exists():
             shutil.rmtree(self.staging)
 
-    def add_model(self, variant: str, blob: bytes, role: str = "model") -> dict[str, Any]:
-        """Write one model file; returns its manifest entry {file, sha256, bytes}."""
-        path = self.staging / f"{role}_{variant}.tflite"
+    def add_model(self, variant: str, blob: bytes, role: str = "model", suffix: str = ".tflite") -> dict[str, Any]:
+        """Write one model file (``<role>_<variant><suffix>``: a NumPy-scored kind may store .npy arrays);
+        returns its manifest entry {file, sha256, bytes}."""
+        path = self.staging / f"{role}_{variant}{suffix}"
         path.write_bytes(blob)
         return {"file": path.name, "sha256": sha256_file(path), "bytes": len(blob)}
 
