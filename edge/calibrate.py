@@ -40,6 +40,7 @@ import numpy as np
 
 from edge.bundle import MANIFEST, Bundle, load_bundle, sha256_file, write_manifest
 from edge.errors import BundleError, ConfigError, InputFileError
+from edge.manifest import parse_manifest
 from edge.names import label_of, machine_id_of, machine_type_of
 
 log = logging.getLogger(__name__)
@@ -95,11 +96,11 @@ def _check_audio_recording(bundle: Bundle, path: Path) -> None:
                              "audio (calibrate with recordings of the same machine and microphone setup)")
     if label_of(path) == 1:
         raise InputFileError(f"{path}: named as an anomalous clip; calibration needs normal recordings")
-    expected = bundle.manifest.get("machine_type")
+    expected = bundle.manifest.machine_type
     found = machine_type_of(path)
     if expected and found and found != expected:
         raise InputFileError(f"{path}: a {found} recording; bundle {bundle.path} is for machine type {expected}")
-    fitted = bundle.manifest.get("provenance", {}).get("fit_files", [])
+    fitted = bundle.manifest.provenance.get("fit_files", [])
     ids = {i for i in (machine_id_of(Path(f["file"])) for f in fitted) if i}
     found_id = machine_id_of(path)
     if ids and found_id and found_id not in ids:
@@ -115,19 +116,19 @@ def audio_scores(bundle: Bundle, files: list[Path], variant: str, clip_seconds: 
     consecutive clips, each through a fresh stream, so that clip scores are means over clips of the
     length the clip threshold is for."""
     from edge.detector import load_detector
-    from edge.scoring import make_stream, open_source
+    from edge.scoring import make_stream, open_wav
 
     detector = load_detector(bundle, variant)
     clips, windows = [], []
     for path in files:
-        source = open_source(bundle, path)
-        whole = source.samples
-        parts = max(1, round(whole.shape[0] / source.sr / clip_seconds))
+        recording = open_wav(bundle, path)
+        whole = recording.samples
+        parts = max(1, round(whole.shape[0] / recording.rate / clip_seconds))
         bounds = np.linspace(0, whole.shape[0], parts + 1).round().astype(int)
         for a, b in itertools.pairwise(bounds.tolist()):
-            source.samples = whole[a:b]  # the source replays this clip only
+            recording.samples = whole[a:b]  # the recording replays this clip only
             stream = make_stream(bundle, detector)
-            scores = np.concatenate([stream.push(block).scores for block in source.blocks()])
+            scores = np.concatenate([stream.push(block).scores for block in recording.blocks()])
             stream.finish()
             if scores.size:
                 clips.append(float(scores.mean()))
@@ -164,7 +165,7 @@ def _hash(path: Path) -> str:
 def new_scores(bundle: Bundle, files: list[Path], clip_seconds: float = CLIP_SECONDS,
                ) -> dict[str, dict[str, list[float]]]:
     """normal_scores per variant from recordings, scored on the gateway path."""
-    fitted = {f.get("sha256") for f in bundle.manifest.get("provenance", {}).get("fit_files", [])}
+    fitted = {f.get("sha256") for f in bundle.manifest.provenance.get("fit_files", [])}
     for path in files:
         if bundle.modality == "audio":
             _check_audio_recording(bundle, path)
@@ -198,7 +199,7 @@ def _expand(files: list[Path], modality: str) -> list[Path]:
 
 def stored_scores(bundle: Bundle) -> dict[str, dict[str, list[float]]]:
     """The normal score distribution the bundle keeps, checked to cover every variant."""
-    stored = bundle.manifest.get("calibration", {}).get("normal_scores")
+    stored = bundle.manifest.raw.get("calibration", {}).get("normal_scores")
     if not stored:
         raise BundleError(f"{bundle.path}: manifest has no calibration.normal_scores (a bundle written before "
                           "vigil kept its normal scores); expected normal recordings to calibrate on")
@@ -213,7 +214,7 @@ def stored_scores(bundle: Bundle) -> dict[str, dict[str, list[float]]]:
 def calibrated_manifest(bundle: Bundle, rule: Rule, files: list[Path], clip_seconds: float = CLIP_SECONDS,
                         ) -> dict[str, Any]:
     """A copy of the bundle's manifest with thresholds chosen by `rule` (recordings, or stored scores)."""
-    manifest = copy.deepcopy(bundle.manifest)
+    manifest = copy.deepcopy(bundle.manifest.to_dict())
     previous = manifest.get("calibration", {})
     scores = new_scores(bundle, files, clip_seconds) if files else stored_scores(bundle)
     history = [*previous.get("history", []), {
@@ -241,6 +242,7 @@ def calibrated_manifest(bundle: Bundle, rule: Rule, files: list[Path], clip_seco
     level = "clip scores and pooled window scores" if bundle.modality == "audio" else \
         "scores of points ending a full window, missing and labelled points excluded"
     manifest["threshold_method"] = {"method": rule.kind, rule.kind: rule.value, "of": f"{level}; {source}"}
+    parse_manifest(manifest, bundle.path / MANIFEST)  # the typed manifest checks every field before anything is written
     return manifest
 
 
@@ -320,7 +322,7 @@ def run(args: Any) -> int:
         scores = manifest["calibration"]["normal_scores"][variant]
         new = entry["threshold"]
         report["variants"][variant] = {
-            "old": bundle.manifest["models"][variant]["threshold"], "new": new,
+            "old": bundle.manifest.raw["models"][variant]["threshold"], "new": new,
             "normal_over_threshold": {level: float(np.mean(np.asarray(scores[level]) > new[level]))
                                       for level in ("clip", "window") if scores.get(level)},
         }

@@ -1,6 +1,6 @@
 """`vigil record`: capture training data on the gateway, never overwriting a file.
 
-- Microphone (``edge.microphone.Microphone``, int16 from PortAudio) to WAV or FLAC (libsndfile via
+- Microphone (``edge.microphone.MicrophoneSource``, int16 from PortAudio) to WAV or FLAC (libsndfile via
   soundfile), 16-bit PCM, mono, ``--clips`` files of exactly ``--seconds`` each at ``--sr`` Hz. The
   clips are consecutive: the first sample of a clip follows the last of the one before. Samples the
   sound card dropped (input overflow) are written as 0 at their place and counted.
@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import queue
 import re
 import sys
 from dataclasses import dataclass, field
@@ -136,59 +135,38 @@ class AudioClipWriter:
                         self._written / self.sr, self.frames / self.sr)
 
 
-class _Tap:
-    """Stands in for a Stream so that Microphone's callback hands its blocks to a queue: the same
-    capture code as `vigil run`, with file writing kept off PortAudio's thread."""
-
-    def __init__(self, sr: int, capacity: int) -> None:
-        self.spec = type("Spec", (), {"sr": sr})()
-        self.ring = self
-        self.capacity = capacity
-        self.written = 0  # sample index of the next block
-        self.blocks: queue.Queue[tuple[int, np.ndarray, np.ndarray | None]] = queue.Queue()
-
-    def write(self, samples: np.ndarray, missing: np.ndarray | None = None) -> None:
-        self.blocks.put((self.written, samples.copy(), None if missing is None else missing.copy()))
-        self.written += samples.shape[0]
-
-
-def record_microphone(out_dir: Path, *, device: str | int | None, seconds: float, clips: int, sr: int = 16000,
-                      fmt: str = "wav", prefix: str = "clip", channel: int | None = None,
-                      blocksize: int = 1024) -> Recorded:
-    """Record `clips` consecutive files of `seconds` from an input device (see the module docstring)."""
-    from edge.microphone import Microphone
+async def record_microphone(out_dir: Path, *, device: str | int | None, seconds: float, clips: int,
+                            sr: int = 16000, fmt: str = "wav", prefix: str = "clip", channel: int | None = None,
+                            blocksize: int = 1024) -> Recorded:
+    """Record `clips` consecutive files of `seconds` from an input device (see the module docstring),
+    through the microphone Source `vigil run` uses."""
+    from edge.microphone import MicrophoneConfig, MicrophoneSource
+    from edge.sources import Needs
 
     frames = round(seconds * sr)
-    tap = _Tap(sr, capacity=max(frames, sr))
     writer = AudioClipWriter(out_dir, sr=sr, frames=frames, clips=clips, fmt=fmt, prefix=prefix)
-    try:
-        mic = Microphone(tap, device=device, channel=channel, blocksize=blocksize)  # type: ignore[arg-type]
-        mic.start()
-    except ConfigError:
-        raise
-    except Exception as exc:  # no PortAudio (OSError), or the device refuses the rate/channels (PortAudioError)
-        raise ConfigError(f"microphone {device or 'default input'}: {str(exc).strip()} (expected an input that "
-                          f"records {sr} Hz; see `vigil devices`)") from None
+    source = MicrophoneSource(MicrophoneConfig(device, channel or 0, blocksize), Needs("audio", float(sr)))
+    await source.start()  # errors name the device (VigilError)
     print(f"vigil: recording {clips} x {frames / sr:g} s from {device or 'the default input'} into {out_dir} "
           "(Ctrl-C stops)", file=sys.stderr, flush=True)
     aligner = Aligner()
     try:
-        while not writer.done:
-            try:
-                start, samples, missing = tap.blocks.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            for part, lost in aligner.align(start, samples, missing):
+        async for block in source.blocks():
+            for part, lost in aligner.align(block.start, block.samples, block.missing):
                 if lost.any():  # dropped by the sound card: zeros at their place
                     writer.result.lost += int(lost.sum())
                     writer.result.gaps += 1
                     part = np.where(lost[:, None], np.float32(0), part)
                 writer.write(np.round(part[:, 0] * 32768).clip(-32768, 32767).astype(np.int16))
+            if writer.done:
+                break
     except BaseException:
         writer.abort()
         raise
     finally:
-        mic.stop()
+        await source.stop()
+    if not writer.done:
+        writer.abort()
     return writer.result
 
 
@@ -227,8 +205,9 @@ def run(args: Any) -> int:
                                         prefix=args.prefix or "ecg", timeout_s=args.timeout))
     else:
         device: str | int | None = int(args.device) if args.device and args.device.isdigit() else args.device
-        result = record_microphone(args.out, device=device, seconds=args.seconds, clips=args.clips, sr=args.sr,
-                                   fmt=args.format, prefix=args.prefix or "clip", channel=args.channel)
+        result = asyncio.run(record_microphone(args.out, device=device, seconds=args.seconds, clips=args.clips,
+                                               sr=args.sr, fmt=args.format, prefix=args.prefix or "clip",
+                                               channel=args.channel))
     if args.json:
         print(json.dumps(result.to_json()))
     else:

@@ -158,8 +158,9 @@ class EdfClipWriter:
 
 async def record_ble(source: Any, out_dir: Path, *, seconds: int, clips: int, prefix: str = "ecg",
                      timeout_s: float | None = None) -> Recorded:
-    """Run a BleEcgSource and write what it delivers into EDF files (see the module docstring)."""
-    runner = asyncio.create_task(source.run())
+    """Run a BleEcgSource (every channel of the device) and write what it delivers into EDF files
+    (see the module docstring)."""
+    await source.start()
     writers: list[EdfClipWriter] = []
 
     async def collect() -> None:
@@ -174,15 +175,18 @@ async def record_ble(source: Any, out_dir: Path, *, seconds: int, clips: int, pr
 
     try:
         await asyncio.wait_for(collect(), timeout_s)
+        if not writers or not writers[0].done:  # the source ended: the device broke the contract
+            raise ConfigError(f"BLE {source.device}: recording stopped ({source.failure or 'source ended'})")
     except TimeoutError:
+        if writers:
+            writers[0].abort()
         done = len(writers[0].result.files) if writers else 0
-        raise ConfigError(f"BLE {source.address or ', '.join(source.names)}: {done} of {clips} files recorded "
-                          f"in {timeout_s:g} s (--timeout); is the wearable on and in range?") from None
+        raise ConfigError(f"BLE {source.device}: {done} of {clips} files recorded in {timeout_s:g} s "
+                          "(--timeout); is the wearable on and in range?") from None
     except BaseException:
         if writers:
             writers[0].abort()
         raise
     finally:
-        source.stop()
-        await asyncio.wait_for(runner, 30)
-    return writers[0].result if writers else Recorded()
+        await asyncio.wait_for(source.stop(), 30)
+    return writers[0].result

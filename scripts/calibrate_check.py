@@ -36,7 +36,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     bundle = load_bundle(BUNDLE)
-    fitted = {f["sha256"] for f in bundle.manifest["provenance"]["fit_files"]}
+    fitted = {f["sha256"] for f in bundle.manifest.provenance["fit_files"]}
     normals = [p for p in sorted((DATA / "dcase2020-slider-id00-train").glob("normal_*.wav"))
                if sha256_file(p) not in fitted]
     anomalies = sorted((DATA / "dcase2020-task2-dev-samples" / "anomalous" / "slider").glob("anomaly_id_00_*.wav")) \
