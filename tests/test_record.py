@@ -177,6 +177,11 @@ def test_more_gaps_than_edf_annotation_slots_are_merged_not_dropped(tmp_path: Pa
     inside = np.abs(counts[:, 1]) < (1 << 23) - 2  # the header's range ends at 8388606 x 0.5 = 4194303 (8 chars)
     np.testing.assert_allclose(physical[~lost & inside], counts[~lost & inside, 1] * 0.5, rtol=1e-12, atol=1e-6)
     assert len(onsets) == 2 * ANNOTATION_SLOTS
+    from edge.recordings import EdfRecording
+
+    replay = EdfRecording(writer.result.files[0], label="B", fs=500.0)  # `vigil run`'s file source
+    missing = np.concatenate([b.missing for b in replay.blocks()])
+    assert missing[lost].all() and missing.sum() < 1000  # lost samples replay as missing
     covered = np.zeros(1000, dtype=bool)
     for onset, duration in zip(onsets, durations, strict=True):
         covered[round(onset * 500) : round((onset + duration) * 500)] = True
