@@ -29,12 +29,12 @@ class EdfChannel:
     lost: np.ndarray | None = None  # (n,) bool: inside a LOST_MARK annotation (`vigil record`), or None
 
 
-LOST_MARK = "samples lost (written as 0)"  # how `vigil record` annotates samples the BLE link lost
+LOST_MARK = "vigil: lost samples"  # how `vigil record` annotations of samples the BLE link lost begin
 
 
 def lost_mask(n: int, fs: float, onsets: np.ndarray, durations: np.ndarray, texts: list[str]) -> np.ndarray | None:
     """(n,) bool: the samples covered by LOST_MARK annotations; None when there are none."""
-    marks = [(o, d) for o, d, t in zip(onsets, durations, texts, strict=True) if LOST_MARK in str(t)]
+    marks = [(o, d) for o, d, t in zip(onsets, durations, texts, strict=True) if str(t).startswith(LOST_MARK)]
     if not marks:
         return None
     mask = np.zeros(n, dtype=bool)

@@ -3,7 +3,7 @@
 One signal per device channel with its label, in uV, the digital values being the device's ADC
 counts (physical = counts x uV/LSB from the device info, the header's range written exactly), data
 records of 1 s. EDF has no missing value: a sample the link lost is written as 0 and every run of
-lost samples gets an EDF+ annotation "vigil: N samples lost (written as 0)" at its onset with its
+lost samples gets an EDF+ annotation "vigil: lost samples (written as 0)" at its onset with its
 duration; ``edge.edf`` reads them back as lost samples, and Donut scoring/training treats them as
 missing. (Writing only the contiguous runs, as separate files, would lose the time axis between
 them.) File naming and never-overwrite rules are those of ``edge.record``.
@@ -102,10 +102,10 @@ class EdfClipWriter:
             i = int(np.argmin([b[0] - a[1] for a, b in itertools.pairwise(gaps)]))
             (s0, _, n0), (_, e1, n1) = gaps[i], gaps[i + 1]
             gaps[i : i + 2] = [(s0, e1, n0 + n1)]
-        for start, end, runs in gaps:
-            what = f"{end - start}" if runs == 1 else f"{runs} runs in {end - start}"
-            self._writer.writeAnnotation(start / self.rate, (end - start) / self.rate, f"vigil: {what} {LOST_MARK}")
-        self.result.gaps += len(self._gaps)
+        for start, end, runs in gaps:  # edflib keeps 40 characters of a description
+            what = "(written as 0)" if runs == 1 else f"({runs} runs, as 0)"
+            self._writer.writeAnnotation(start / self.rate, (end - start) / self.rate, f"{LOST_MARK} {what}")
+        self.result.gaps += sum(runs for _, _, runs in gaps)
         self._gaps = []
 
     def write(self, uv: np.ndarray, missing: np.ndarray | None) -> None:
