@@ -113,10 +113,10 @@ def register_source(cls: S) -> S:
 
 
 def source_kinds() -> dict[str, type[Source]]:
-    if not _KINDS:
-        for module in _MODULES:
-            importlib.import_module(module)
-    return dict(_KINDS)
+    """Every registered kind, by name (each module holding kinds is imported on the first call)."""
+    for module in _MODULES:
+        importlib.import_module(module)  # cached after the first time
+    return dict(sorted(_KINDS.items()))
 
 
 def open_source(kind: str, config: SourceConfig, needs: Needs) -> Source:
