@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import itertools
 import json
 import logging
 import os
@@ -117,22 +116,30 @@ def audio_scores(bundle: Bundle, files: list[Path], variant: str, clip_seconds: 
     length the clip threshold is for."""
     from edge.detector import load_detector
     from edge.scoring import make_stream, open_wav
+    from edge.sources import Block
 
     detector = load_detector(bundle, variant)
     clips, windows = [], []
     for path in files:
         recording = open_wav(bundle, path)
-        whole = recording.samples
-        parts = max(1, round(whole.shape[0] / recording.rate / clip_seconds))
-        bounds = np.linspace(0, whole.shape[0], parts + 1).round().astype(int)
-        for a, b in itertools.pairwise(bounds.tolist()):
-            recording.samples = whole[a:b]  # the recording replays this clip only
-            stream = make_stream(bundle, detector)
-            scores = np.concatenate([stream.push(block).scores for block in recording.blocks()])
-            stream.finish()
-            if scores.size:
-                clips.append(float(scores.mean()))
-                windows.append(scores)
+        parts = max(1, round(recording.frames / recording.rate / clip_seconds))
+        bounds = np.linspace(0, recording.frames, parts + 1).round().astype(int).tolist()
+        k, stream, scores = 0, make_stream(bundle, detector), []
+        for block in recording.blocks():  # one pass; a block that spans a clip boundary is split there
+            start, samples, missing = block.start, block.samples, block.missing
+            while samples.shape[0]:
+                take = min(samples.shape[0], bounds[k + 1] - start)
+                part = Block(start - bounds[k], samples[:take], None if missing is None else missing[:take])
+                scores.append(stream.push(part).scores)
+                start, samples = start + take, samples[take:]
+                missing = None if missing is None else missing[take:]
+                if start == bounds[k + 1]:  # clip k is complete: its score, then a fresh stream
+                    stream.finish()
+                    clip = np.concatenate(scores)
+                    if clip.size:
+                        clips.append(float(clip.mean()))
+                        windows.append(clip)
+                    k, stream, scores = k + 1, make_stream(bundle, detector), []
     return np.array(clips, dtype=np.float64), np.concatenate(windows).astype(np.float64)
 
 
