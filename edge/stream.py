@@ -9,6 +9,7 @@ block that overlaps what was received is trimmed.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -137,6 +138,8 @@ class Stage(Protocol):
 
 
 _STAGES: dict[str, list[Callable[[Bundle], Stage | None]]] = {}
+# modules that register stages, imported on the first stages_for (e.g. "edge.fetal.stage")
+STAGE_MODULES: tuple[str, ...] = ()
 
 
 def register_stage(modality: str) -> Callable[[Callable[[Bundle], Stage | None]], Callable[[Bundle], Stage | None]]:
@@ -151,4 +154,7 @@ def register_stage(modality: str) -> Callable[[Callable[[Bundle], Stage | None]]
 
 
 def stages_for(bundle: Bundle) -> list[Stage]:
+    """The stages registered for the bundle's modality, built for this bundle."""
+    for module in STAGE_MODULES:
+        importlib.import_module(module)  # cached after the first time
     return [s for factory in _STAGES.get(bundle.modality, []) if (s := factory(bundle)) is not None]
