@@ -27,6 +27,7 @@ from edge.ble_standard import (
     parse_heart_rate,
     parse_pmd_ecg,
 )
+from edge.devices import describe_ble_error, is_host_problem
 from edge.errors import ConfigError
 from edge.sources import Block
 from firmware_bridge.codec import DecodeError, DeviceInfo, decode, decode_info
@@ -107,6 +108,7 @@ class BleLink:
         self._queue: asyncio.Queue[Block] = asyncio.Queue()
         self._stopping = asyncio.Event()
         self._dropped_at: float | None = None
+        self.problem: str | None = None  # why the last attempt failed (None once data flows)
 
     def _accept(self, device: Any, adv: Any) -> bool:
         address = str(device.address).upper()
@@ -121,6 +123,7 @@ class BleLink:
 
     def _good(self) -> None:
         self.stats.frames += 1
+        self.problem = None
         if self._dropped_at is not None:
             self.stats.reconnect_s.append(time.monotonic() - self._dropped_at)
             self._dropped_at = None
@@ -164,7 +167,11 @@ class BleLink:
             try:
                 await self._session()
             except (TimeoutError, OSError, BleakError, DecodeError) as exc:
-                log.warning("BLE %s: %s", self.address or self.names, exc)
+                problem = describe_ble_error(exc)
+                if problem != self.problem:  # once per change, not at every retry
+                    log.log(logging.DEBUG if is_host_problem(problem) else logging.WARNING,  # the service says it
+                            "BLE %s: %s", self.address or self.names, problem)
+                self.problem = problem
             if self._stopping.is_set():
                 break
             delay = self.backoff_s[0] if time.monotonic() - started > 5 else min(delay * 2, self.backoff_s[1])

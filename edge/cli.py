@@ -162,6 +162,13 @@ def _run(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         config = replace(config, state_dir=args.state_dir, jsonl=args.state_dir / config.jsonl.name)
+    if args.http:
+        from dataclasses import replace
+
+        from edge.web.settings import HttpSettings, parse_listen
+
+        token = config.http.token if config.http is not None else None
+        config = replace(config, http=HttpSettings(*parse_listen(args.http, "--http"), token))
     if not args.config:
         print(f"vigil run: no --config, running the embedded default (bundled recordings replayed in real time); "
               f"events in {config.jsonl}", file=sys.stderr)
@@ -194,12 +201,33 @@ def _devices(args: argparse.Namespace) -> int:
     try:
         devices = asyncio.run(scan())
     except Exception as exc:  # no adapter, no BlueZ: say so and go on
-        print(f"BLE: unavailable ({type(exc).__name__}: {exc})")
+        from edge.devices import describe_ble_error
+
+        print(f"BLE: {describe_ble_error(exc)}")
         return 0
     print("BLE devices:" if devices else "BLE devices: none seen")
     for address, name, rssi in sorted(devices, key=lambda d: -d[2]):
         print(f"  {address} {name!r} RSSI {rssi} dBm")
     return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    """The running service's state, from the status file it rewrites in its state directory."""
+    from edge.health import format_status, read_status
+
+    if args.state_dir is not None:
+        state_dir = args.state_dir
+    elif args.config is not None:
+        from edge.config import load_config
+
+        state_dir = load_config(args.config).state_dir
+    else:
+        from edge.service import embedded_default
+
+        state_dir = embedded_default().state_dir
+    text, alive = format_status(read_status(state_dir))
+    print(text)
+    return 0 if alive else 1
 
 
 def _train_passthrough(args: argparse.Namespace) -> int:
@@ -265,7 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="the gateway service: every configured stream scored, events to log and MQTT")
     p.add_argument("--config", type=Path, help="TOML config (default: the embedded demo of bundled recordings)")
     p.add_argument("--state-dir", type=Path, help="outbox and event log folder (default: the config's)")
+    p.add_argument("--http", metavar="HOST:PORT", help="serve the live page and /metrics there (default: [http] "
+                   "in the config, else none; 127.0.0.1 keeps it on this machine)")
     p.set_defaults(func=_run)
+
+    p = sub.add_parser("status", help="the running service's state (from the status file in its state directory)")
+    p.add_argument("--config", type=Path, help="the service's TOML config (its state_dir is read)")
+    p.add_argument("--state-dir", type=Path, help="the service's state directory (overrides --config)")
+    p.set_defaults(func=_status)
 
     p = sub.add_parser("devices", help="list audio inputs and nearby BLE devices")
     p.add_argument("--scan-s", type=float, default=5.0, help="BLE scan time in seconds")

@@ -15,6 +15,7 @@ from typing import Any
 
 from edge.errors import ConfigError
 from edge.sinks import MqttSettings
+from edge.web.settings import HttpSettings, parse_listen
 
 STREAM_KINDS = ("file", "microphone", "ble-ecg")
 
@@ -47,6 +48,7 @@ class ServiceConfig:
     mqtt: MqttSettings | None = None
     status_interval_s: float = 10.0
     source: Path | None = field(default=None, compare=False)
+    http: HttpSettings | None = None  # the live page and /metrics
 
 
 class _Reader:
@@ -131,17 +133,25 @@ def parse_config(data: dict[str, Any], base: Path, source: Path | None = None) -
         mqtt = MqttSettings(host=m.get("host", str), port=m.get("port", int, 1883), gateway=gateway,
                             username=m.get("username", str, None), password=m.get("password", str, None),
                             tls_ca=m.get("tls_ca", str, None), tls_cert=m.get("tls_cert", str, None),
-                            tls_key=m.get("tls_key", str, None), keepalive_s=m.get("keepalive_s", int, 30))
+                            tls_key=m.get("tls_key", str, None), keepalive_s=m.get("keepalive_s", int, 30),
+                            discovery=m.get("discovery", bool, False),
+                            discovery_prefix=m.get("discovery_prefix", str, "homeassistant"))
         m.done()
         if not 0 < mqtt.port < 65536:
             raise ConfigError(f"mqtt.port: {mqtt.port} (expected 1..65535)")
+    http = None
+    if "http" in data:
+        h = _Reader(top.get("http", dict), "http")
+        host, port = parse_listen(h.get("listen", str, "127.0.0.1:8321"), "http.listen")
+        http = HttpSettings(host, port, h.get("token", str, None))
+        h.done()
     raw_streams = top.get("streams", list)
     streams = tuple(_stream(s, f"streams[{i}]", base) for i, s in enumerate(raw_streams))
     top.done()
     names = [s.name for s in streams]
     if not streams or len(set(names)) != len(names):
         raise ConfigError(f"streams: names {names} (expected at least one stream, each name unique)")
-    return ServiceConfig(gateway, state_dir, streams, jsonl, max_bytes, backups, mqtt, status_interval, source)
+    return ServiceConfig(gateway, state_dir, streams, jsonl, max_bytes, backups, mqtt, status_interval, source, http)
 
 
 def load_config(path: Path) -> ServiceConfig:

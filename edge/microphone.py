@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.errors import ConfigError
+from edge.devices import DeviceMissing, no_audio_input
 from edge.stream import Stream
 
 log = logging.getLogger(__name__)
@@ -24,16 +24,18 @@ def find_input(device: str | int | None) -> int | None:
     """A PortAudio input device index by index or by (part of) its name; None: the default input."""
     import sounddevice as sd
 
-    if device is None:
-        return None
     inputs = [(i, d["name"]) for i, d in enumerate(sd.query_devices()) if d["max_input_channels"] > 0]
+    if device is None:
+        if not inputs:
+            raise no_audio_input(None)
+        return None
     if isinstance(device, int):
         if device not in {i for i, _ in inputs}:
-            raise ConfigError(f"microphone device {device}: no such input (inputs: {inputs})")
+            raise no_audio_input(device)
         return device
     matches = [i for i, name in inputs if device.lower() in name.lower()]
     if not matches:
-        raise ConfigError(f"microphone device {device!r}: no input with that name (inputs: {inputs})")
+        raise no_audio_input(device)
     return matches[0]
 
 
@@ -42,7 +44,10 @@ class Microphone:
 
     def __init__(self, stream: Stream, *, device: str | int | None = None, channel: int | None = None,
                  blocksize: int = 1024) -> None:
-        import sounddevice as sd
+        try:
+            import sounddevice as sd
+        except OSError as exc:  # no PortAudio library
+            raise DeviceMissing(f"no audio input device {device!r} (PortAudio not found: {exc})") from None
 
         self.stream = stream
         self.channel = channel or 0
@@ -56,8 +61,12 @@ class Microphone:
         sr = stream.spec.sr
         self._sr = sr
         # int16: what sound cards deliver natively, scaled as WAV files are (x / 32768)
-        self._pa = sd.InputStream(device=find_input(device), channels=self.channel + 1, samplerate=sr,
-                                  dtype="int16", blocksize=blocksize, callback=self._callback)
+        index = find_input(device)
+        try:
+            self._pa = sd.InputStream(device=index, channels=self.channel + 1, samplerate=sr,
+                                      dtype="int16", blocksize=blocksize, callback=self._callback)
+        except sd.PortAudioError as exc:  # no default input, the device went away, or it cannot record so
+            raise DeviceMissing(f"{no_audio_input(device)}: {exc}") from None
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         if self.epoch_s is None:

@@ -25,6 +25,7 @@ from edge.bundle import Bundle, load_bundle
 from edge.config import ServiceConfig, StreamConfig, load_config
 from edge.decider import Decider, Event
 from edge.detector import load_detector
+from edge.devices import RETRY_S, DeviceMissing
 from edge.edf import read_edf_channel
 from edge.errors import ConfigError, VigilError
 from edge.events import make_record
@@ -32,6 +33,7 @@ from edge.scoring import make_stream
 from edge.series import donut_scorer
 from edge.sinks import JsonlSink, MqttSink
 from edge.sources import Block
+from edge.stream_state import StreamState
 from edge.systemd import Notifier
 from edge.wav import load_mono
 
@@ -51,6 +53,8 @@ class Runner:
     events: int = 0
     task: asyncio.Task[None] | None = None
     closer: Any = None
+    state: StreamState | None = None  # health and recent output, for the status lines, page and metrics
+    source: Any = None  # a BLE link: its problem and reconnects are read into `state`
 
 
 async def _paced(total: int, block: int, rate: float, *, realtime: bool, loop: bool) -> AsyncIterator[tuple[int, int]]:
@@ -87,7 +91,8 @@ def prepare(config: StreamConfig) -> Runner:
                           f"{bundle.modality}")
     if config.kind == "microphone" and bundle.modality != "audio":
         raise ConfigError(f"stream {config.name}: a microphone stream needs an audio bundle")
-    return Runner(config, bundle, sha)
+    threshold = bundle.variant(config.variant).window_threshold if bundle.modality == "ecg" else float("nan")
+    return Runner(config, bundle, sha, state=StreamState(config.name, config.kind, bundle.modality, threshold))
 
 
 class Service:
@@ -100,6 +105,10 @@ class Service:
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self.total_events = 0
+        from edge.observe import Observers
+
+        self.observers = Observers(config, lambda: [r.state for r in self.runners.values() if r.state],
+                                   lambda: self.mqtt)
 
     # --- events -------------------------------------------------------------------------
     def _emit(self, runner: Runner, events: list[Event]) -> None:
@@ -110,9 +119,22 @@ class Service:
             for sink in self.sinks:
                 sink.emit(record)
             runner.events += 1
+            if runner.state is not None:
+                runner.state.on_event(event.start_s, event.end_s, event.peak_score)
             self.total_events += 1
             log.info("event %s on %s: %.1f-%.1f s, peak %.3g", record.event_id, runner.config.name,
                      event.start_s, event.end_s, event.peak_score)
+
+    @staticmethod
+    def _observe(runner: Runner, stream: Any, start: int, samples: np.ndarray, rate: float,
+                 missing: np.ndarray | None, out: Any) -> None:
+        """What the stream took and made, into its StreamState (a few numpy reductions per block)."""
+        state = runner.state
+        if state is None:
+            return
+        state.threshold = stream.decider.threshold
+        state.on_block(start, samples, rate, missing)
+        state.on_scores(out.starts / rate, out.scores, anomaly=stream.decider._open is not None)
 
     def _progress(self, runner: Runner, windows: int) -> None:
         if windows:
@@ -129,6 +151,7 @@ class Service:
         stream = make_stream(bundle, detector)
         async for absolute, start in _paced(y.size, block, bundle.spec.sr, realtime=cfg.realtime, loop=cfg.loop):
             out = stream.push(Block(absolute, y[start : start + block, None]))
+            self._observe(runner, stream, absolute, y[start : start + block], bundle.spec.sr, None, out)
             self._progress(runner, out.scores.size)
             self._emit(runner, out.events)
         self._emit(runner, stream.finish())
@@ -142,11 +165,17 @@ class Service:
         runner.closer = mic.stop
         runner.epoch_s = time.time()
         mic.start()
+        seen = 0
         while True:
             await asyncio.sleep(0.05)
             if mic.epoch_s is not None:
                 runner.epoch_s = mic.epoch_s  # event times from the first sample's arrival
+            end = stream.ring.end  # read before scoring: the callback thread writes on
             out = stream.process()
+            seen = max(seen, stream.ring.start)
+            span, gaps = stream.ring.view(seen, end - seen)
+            self._observe(runner, stream, seen, span[:, 0], stream.spec.sr, gaps, out)
+            seen = end
             self._progress(runner, out.scores.size)
             self._emit(runner, out.events)
 
@@ -165,6 +194,7 @@ class Service:
         async for absolute, start in _paced(channel.samples.size, block, spec.fs, realtime=cfg.realtime,
                                             loop=cfg.loop):
             out = stream.push(absolute, channel.samples[start : start + block])
+            self._observe(runner, stream, absolute, channel.samples[start : start + block], spec.fs, None, out)
             self._progress(runner, out.scores.size)
             self._emit(runner, out.events)
         self._emit(runner, stream.finish())
@@ -176,7 +206,7 @@ class Service:
         cfg, bundle = runner.config, runner.bundle
         spec = bundle.ecg_spec
         source = BleEcgSource(address=cfg.address, names=cfg.names, allowlist=cfg.allowlist)
-        runner.closer = source.stop
+        runner.closer, runner.source = source.stop, source
         stream = EcgStream(bundle, donut_scorer(bundle, cfg.variant),
                            _decider(bundle, bundle.variant(cfg.variant).window_threshold))
         link = asyncio.create_task(source.run())
@@ -193,6 +223,7 @@ class Service:
                                       f"at {spec.fs:g} Hz")
                 column = block.samples[:, source.info.labels.index(spec.channel)].astype(np.float64)
                 out = stream.push(block.start, column, block.missing)
+                self._observe(runner, stream, block.start, column, spec.fs, block.missing, out)
                 self._progress(runner, out.scores.size)
                 self._emit(runner, out.events)
         finally:
@@ -206,14 +237,37 @@ class Service:
         if handler is None:
             raise ConfigError(f"stream {runner.config.name}: kind {runner.config.kind} cannot feed a "
                               f"{runner.bundle.modality} bundle")
-        try:
-            await handler(runner)
-        except asyncio.CancelledError:
-            raise
-        except VigilError as exc:
-            log.error("stream %s stopped: %s", runner.config.name, exc)
-        except Exception:
-            log.exception("stream %s failed", runner.config.name)
+        state = runner.state
+        assert state is not None
+        while True:
+            try:
+                await handler(runner)
+                state.set_state("done")
+                return
+            except asyncio.CancelledError:
+                raise
+            except DeviceMissing as exc:  # said by edge.health once per change; retried (edge.devices)
+                state.set_state("dead", str(exc))
+                await asyncio.sleep(RETRY_S)
+            except VigilError as exc:
+                state.set_state("dead", str(exc))
+                return
+            except Exception as exc:
+                log.exception("stream %s failed", runner.config.name)
+                state.set_state("dead", f"{type(exc).__name__}: {exc}")
+                return
+
+    def _refresh(self) -> None:
+        """BLE links' problems and reconnects into their streams' state."""
+        for runner in self.runners.values():
+            source, state = runner.source, runner.state
+            if source is None or state is None:
+                continue
+            state.reconnects = source.stats.disconnects
+            if source.problem and state.state != "dead":
+                state.set_state("dead", source.problem)
+            elif not source.problem and state.state == "dead" and source.stats.frames:
+                state.set_state("running")
 
     # --- lifecycle ------------------------------------------------------------------------
     def _start_streams(self, runners: dict[str, Runner]) -> None:
@@ -241,6 +295,7 @@ class Service:
         if self.config.mqtt is not None:
             self.mqtt = MqttSink(self.config.mqtt, self.config.state_dir)
             self.sinks.append(self.mqtt)
+        self.observers.attach_mqtt(self.mqtt)
 
     def _close_sinks(self) -> None:
         for sink in self.sinks:
@@ -249,8 +304,11 @@ class Service:
 
     def stalled(self) -> list[str]:
         now = time.monotonic()
+        # a dead stream (named, with why, by edge.health) does not stop the watchdog: a restart would
+        # not bring the missing device back; a stream that hangs without saying why does
         return [n for n, r in self.runners.items() if now - r.progress_s > r.config.stall_s
-                and not (r.task is not None and r.task.done() and not r.config.loop and r.config.kind == "file")]
+                and not (r.task is not None and r.task.done() and not r.config.loop and r.config.kind == "file")
+                and not (r.state is not None and r.state.state == "dead")]
 
     def status_line(self) -> str:
         outbox = f", outbox {len(self.mqtt.outbox)}" if self.mqtt is not None else ""
@@ -276,6 +334,7 @@ class Service:
         await self._stop_streams()
         self._close_sinks()
         self.config = new
+        self.observers.use(new)
         self._open_sinks()
         self._start_streams(runners)
         log.info("SIGHUP: reloaded %s (%d streams)", source, len(runners))
@@ -288,6 +347,7 @@ class Service:
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload.set)
         self._open_sinks()
+        await self.observers.start()
         self._start_streams(runners)
         self.notifier.ready(self.status_line())
         log.info("vigil running: %s", self.status_line())
@@ -302,6 +362,8 @@ class Service:
                 await self._reload_config()
             if self.mqtt is not None:
                 self.mqtt.pump()
+            self._refresh()
+            self.observers.tick()
             now = time.monotonic()
             if watchdog and now - last_dog >= watchdog / 2 and not self.stalled():
                 self.notifier.watchdog()
@@ -312,6 +374,7 @@ class Service:
         self.notifier.stopping()
         log.info("stopping: closing open events and flushing sinks")
         await self._stop_streams()
+        await self.observers.stop()
         self._close_sinks()
         return 0
 

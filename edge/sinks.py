@@ -14,6 +14,7 @@ import logging
 import logging.handlers
 import queue
 import sqlite3
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -96,6 +97,8 @@ class MqttSettings:
     keepalive_s: int = 30
     outbox: str = "outbox.sqlite"
     max_inflight: int = 100
+    discovery: bool = False  # Home Assistant MQTT discovery (edge.ha_discovery)
+    discovery_prefix: str = "homeassistant"
 
 
 class MqttSink:
@@ -118,6 +121,8 @@ class MqttSink:
         self._generation = 0  # bumps on every (re)connect: in-flight ids of an old connection are void
         self._pumped_generation = 0
         self.delivered = 0
+        self.state = "connecting"  # connected | unreachable: why | refused: why | disconnected: why
+        self.on_connected: list[Any] = []  # called on paho's thread after every (re)connect
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"vigil-{settings.gateway}",
                              clean_session=True)
         if settings.username is not None:
@@ -129,23 +134,35 @@ class MqttSink:
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_publish = self._on_publish
         self._client = client
         client.connect_async(settings.host, settings.port, keepalive=settings.keepalive_s)
         client.loop_start()
 
     def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
-        if reason.is_failure:
-            log.warning("MQTT %s:%d refused: %s", self.settings.host, self.settings.port, reason)
+        if reason.is_failure:  # said once per change by edge.health, not at every retry
+            self.state = f"refused: {reason}"
             return
         self._generation += 1
         client.publish(self.status_topic, json.dumps({"state": "online", "time": time.time()}), qos=1, retain=True)
+        for hook in self.on_connected:
+            hook()
         self._connected.set()
-        log.info("MQTT connected to %s:%d", self.settings.host, self.settings.port)
+        self.state = "connected"
+
+    def _on_connect_fail(self, _client: Any, _userdata: Any) -> None:
+        exc = sys.exception()  # paho calls this inside its `except OSError`: the reason is the handled one
+        self.state = f"unreachable: {exc or 'connection failed'}"
 
     def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
         self._connected.clear()
-        log.warning("MQTT disconnected (%s); events wait in the outbox", reason)
+        if self.state == "connected":
+            self.state = f"disconnected: {reason}; events wait in the outbox"
+
+    def publish(self, topic: str, payload: str, retain: bool) -> None:
+        """Best effort, QoS 0 (Home Assistant states and configs): nothing kept while disconnected."""
+        self._client.publish(topic, payload, qos=0, retain=retain)
 
     def _on_publish(self, _client: Any, _userdata: Any, mid: int, _reason: Any, _props: Any) -> None:
         self._acks.put(mid)
