@@ -85,7 +85,7 @@ class LivePage:
         """Gateway health and every stream; with `seen` (trace counts a client has), only new points."""
         streams = []
         for s in self._states():
-            cursor = (seen or {}).setdefault(s.name, {})
+            cursor = (seen if seen is not None else {}).setdefault(s.name, {})
             entry: dict[str, Any] = s.summary()
             entry["history_s"] = s.history_s
             for key in ("signal", "scores", "fhr", "recent_events"):

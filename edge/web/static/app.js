@@ -2,7 +2,7 @@
 "use strict";
 const token = new URLSearchParams(location.search).get("token");
 const q = token ? "?token=" + encodeURIComponent(token) : "";
-const W = () => Math.max(520, Math.min(900, document.getElementById("streams").clientWidth - 40));
+const W = (sec) => Math.max(300, sec.clientWidth - 28);
 const cards = {};
 
 function el(tag, cls, text) {
@@ -30,6 +30,7 @@ function makeCard(s) {
   const sec = el("section", "stream");
   sec.id = "stream-" + s.name;
   sec.dataset.stream = s.name;
+  document.getElementById("streams").append(sec);  // first, so that its width is known
   const h = el("h2");
   h.append(el("span", "name", s.name), el("span", "badge", s.state), el("span", "alarm", "ANOMALY"));
   const health = el("div", "health");
@@ -40,7 +41,7 @@ function makeCard(s) {
   sec.append(sigDiv, el("p", "label", "score (line) against its threshold (dashed); events shaded"));
   const scDiv = el("div", "plot score");
   sec.append(scDiv);
-  const opts = (height, series, extra) => Object.assign({width: W(), height, legend: {show: false},
+  const opts = (height, series, extra) => Object.assign({width: W(sec), height, legend: {show: false},
     scales: {x: {time: false}}, series: [{}].concat(series), axes: [{}, {size: 60}]}, extra || {});
   card.sigPlot = new uPlot(opts(110, [{stroke: "#4a7", width: 1}, {stroke: "#4a7", width: 1}],
     {bands: [{series: [2, 1], fill: "rgba(70,170,110,0.25)"}]}), card.sig, sigDiv);
@@ -55,7 +56,6 @@ function makeCard(s) {
       y: {range: [50, 210]}}}), card.fhr, fDiv);
   }
   sec.append(el("p", "label", "events"), card.list);
-  document.getElementById("streams").append(sec);
   return card;
 }
 
