@@ -113,7 +113,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--http", action="store_true", help="serve the live page, nobody looking")
     parser.add_argument("--page", action="store_true", help="serve the live page with one page open")
-    parser.add_argument("--profile", type=Path, help="py-spy profile of the service: flame graph (.svg) or collapsed stacks (.txt)")
+    parser.add_argument("--profile", type=Path,
+                        help="py-spy profile of the service: flame graph (.svg) or collapsed stacks (.txt)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="vigil-live-"))
     pulse, env = start_pulse(tmp)
