@@ -126,7 +126,7 @@ class BleLink:
         self.scan_timeout_s = scan_timeout_s
         self.backoff_s = backoff_s
         self.stats = LinkStats()
-        self._queue: asyncio.Queue[Block] = asyncio.Queue()
+        self._queue: asyncio.Queue[Block | None] = asyncio.Queue()
         self._stopping = asyncio.Event()
         self._dropped_at: float | None = None
         self.problem: str | None = None  # why the last attempt failed (None once data flows)
@@ -204,19 +204,16 @@ class BleLink:
 
     async def blocks(self) -> AsyncIterator[Block]:
         """Blocks as they become final, until stop(); what is still held is flushed last."""
-        while not (self._stopping.is_set() and self._queue.empty()):
-            getter = asyncio.ensure_future(self._queue.get())
-            stopper = asyncio.ensure_future(self._stopping.wait())
-            done, _ = await asyncio.wait([getter, stopper], return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            if getter in done:
-                yield getter.result()
-            else:
-                getter.cancel()
+        # stop() queues a None after what is already there: one await per block, no helper tasks
+        # (two tasks per block at 43 blocks/s were a tenth of the service's own CPU at the live load)
+        while (block := await self._queue.get()) is not None:
+            yield block
         for block in self._tail():
             yield block
 
     def stop(self) -> None:
+        if not self._stopping.is_set():
+            self._queue.put_nowait(None)
         self._stopping.set()
 
 

@@ -165,7 +165,8 @@ class Service:
         runner.closer = mic.stop
         runner.epoch_s = time.time()
         mic.start()
-        seen = 0
+        seen, state = 0, runner.state
+        assert state is not None
         while True:
             await asyncio.sleep(0.05)
             if mic.epoch_s is not None:
@@ -173,8 +174,11 @@ class Service:
             end = stream.ring.end  # read before scoring: the callback thread writes on
             out = stream.process()
             seen = max(seen, stream.ring.start)
-            span, gaps = stream.ring.view(seen, end - seen)
-            self._observe(runner, stream, seen, span[:, 0], stream.spec.sr, gaps, out)
+            # the samples themselves only for an open page's envelope; PortAudio's losses from the microphone
+            span = stream.ring.view(seen, end - seen)[0][:, 0] if state.watched else np.empty(0, np.float32)
+            self._observe(runner, stream, seen, span, stream.spec.sr, None, out)
+            state.count(end - seen - span.size)
+            state.missing_samples = mic.lost_samples
             seen = end
             self._progress(runner, out.scores.size)
             self._emit(runner, out.events)

@@ -85,6 +85,8 @@ class LivePage:
         """Gateway health and every stream; with `seen` (trace counts a client has), only new points."""
         streams = []
         for s in self._states():
+            if seen is not None:
+                s.watch(3 * self.tick_s)
             cursor = (seen if seen is not None else {}).setdefault(s.name, {})
             entry: dict[str, Any] = s.summary()
             entry["history_s"] = s.history_s
