@@ -1,11 +1,12 @@
 """Missing hardware in one line: no audio input, no BlueZ, no Bluetooth adapter.
 
-The service's choice (README, "When a device is missing"): it keeps running. The stream is
-reported dead with the reason (one warning per change, the status file, the page, /metrics) and
-retried, the microphone every ``RETRY_S`` seconds and BLE with its backoff, so a USB microphone
-plugged in later or bluetoothd started later resumes the stream without a restart. A dead stream
-does not stop the systemd watchdog: a restart would not bring the hardware, and the other streams
-go on.
+The service's choice (README, "When a device is missing"): it keeps running its other streams. The
+stream is reported dead with the reason (one warning per change, the status file, the page,
+/metrics) and retried in-process, the microphone every ``RETRY_S`` seconds and BLE with its backoff,
+so a USB microphone plugged in or bluetoothd started soon after resumes the stream. The watchdog
+stays strict: a stream without progress for its ``stall_s`` stops it, so under systemd a device
+missing for longer ends in a restart (Restart=on-failure after WatchdogSec), which retries too and
+shows up in the journal; give an optional device a long ``stall_s`` to avoid that.
 """
 
 from __future__ import annotations

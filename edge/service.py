@@ -308,11 +308,8 @@ class Service:
 
     def stalled(self) -> list[str]:
         now = time.monotonic()
-        # a dead stream (named, with why, by edge.health) does not stop the watchdog: a restart would
-        # not bring the missing device back; a stream that hangs without saying why does
         return [n for n, r in self.runners.items() if now - r.progress_s > r.config.stall_s
-                and not (r.task is not None and r.task.done() and not r.config.loop and r.config.kind == "file")
-                and not (r.state is not None and r.state.state == "dead")]
+                and not (r.task is not None and r.task.done() and not r.config.loop and r.config.kind == "file")]
 
     def status_line(self) -> str:
         outbox = f", outbox {len(self.mqtt.outbox)}" if self.mqtt is not None else ""
