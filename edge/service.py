@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import logging
 import signal
@@ -349,6 +350,9 @@ class Service:
         loop.add_signal_handler(signal.SIGHUP, self._reload.set)
         self._open_sinks()
         await self.observers.start()
+        # what is loaded now lives as long as the process: out of the collector's reach, so that its
+        # full passes stop rescanning the interpreter, numpy and LiteRT (4 % of the live load's CPU)
+        gc.freeze()
         self._start_streams(runners)
         self.notifier.ready(self.status_line())
         log.info("vigil running: %s", self.status_line())
