@@ -77,6 +77,8 @@ class Observers:
 
     def tick(self) -> None:
         now = time.monotonic()
+        for state in self._states():
+            state.follow_link()
         self.health.check()
         sink = self._mqtt()
         if self.discovery is not None and sink is not None and sink.connected:

@@ -59,6 +59,7 @@ class StreamState:
     anomaly: bool = False  # an event is open now
     last_progress: float = field(default_factory=time.monotonic)
     watched_until: float = 0.0  # monotonic time until which a page wants the signal envelope
+    link: Any = None  # a BLE link (edge.ble.BleLink): its problem and reconnects are followed
     signal: Trace = field(init=False)  # (time_s, min, max)
     scores: Trace = field(init=False)  # (time_s, score)
     fhr: Trace = field(init=False)  # (time_s, bpm): fed by the beat stage of ECG streams
@@ -80,6 +81,17 @@ class StreamState:
     def set_state(self, state: str, reason: str = "") -> None:
         assert state in STATES, state
         self.state, self.reason = state, reason
+
+    def follow_link(self) -> None:
+        """A BLE link's failures make the stream dead (with why) until data flows again."""
+        link = self.link
+        if link is None:
+            return
+        self.reconnects = link.stats.disconnects
+        if link.problem and self.state != "dead":
+            self.set_state("dead", link.problem)
+        elif not link.problem and self.state == "dead" and link.stats.frames:
+            self.set_state("running")
 
     def watch(self, seconds: float) -> None:
         """A page looks: keep the signal envelope for the next `seconds`."""
