@@ -248,7 +248,9 @@ class BleEcgSource(BleLink):
         if self._reassembler is None:
             self._reassembler = Reassembler(info.channels, window=self.reorder_window)
             self.clock = ClockTracker(info.sample_rate)
-        await client.start_notify(DATA_UUID, self._on_data)
+        # AcquireNotify where BlueZ offers it: notifications on a socket, not as D-Bus signals that bleak
+        # unmarshals and dispatches (three quarters of the live ECG link's CPU with StartNotify)
+        await client.start_notify(DATA_UUID, self._on_data, bluez={"use_start_notify": False})
         await client.write_gatt_char(CONTROL_UUID, bytes([CMD_START]), response=True)
 
     def _tail(self) -> list[Block]:

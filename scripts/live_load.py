@@ -4,7 +4,8 @@ Usage: .venv/bin/python scripts/live_load.py [--seconds 60] [--http | --page] [-
 
 Starts its own PulseAudio null sink (the microphone: the slider anomaly clip played in a loop),
 a private dbus-daemon with the fake BlueZ (the wearable: adfecgdb r01, 5 channels at 1 kHz, 23
-sets per frame at the real frame rate, record r10, never trained on), and `vigil run` pinned to
+sets per frame at the real frame rate, record r10, never trained on; AcquireNotify offered as real
+BlueZ does, --start-notify for D-Bus signals instead), and `vigil run` pinned to
 one CPU. Prints the service's CPU percent, peak RSS, and for every event the latency from the
 arrival of the last sample of the event (its `end`) to the event's line in the log. --http serves
 the live page and /metrics (nobody looking); --page also keeps one page's live feed (SSE) open and
@@ -113,6 +114,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--http", action="store_true", help="serve the live page, nobody looking")
     parser.add_argument("--page", action="store_true", help="serve the live page with one page open")
+    parser.add_argument("--start-notify", action="store_true",
+                        help="the fake BlueZ without AcquireNotify: notifications as D-Bus signals")
     parser.add_argument("--profile", type=Path,
                         help="py-spy profile of the service: flame graph (.svg) or collapsed stacks (.txt)")
     args = parser.parse_args()
@@ -162,7 +165,8 @@ address = "{ADDRESS}"\n""")
 
     async def run() -> tuple[float, float]:
         nonlocal service
-        fake = await FakeBlueZ.start(bus.address)  # the wearable is on the air before the service looks
+        # the wearable is on the air before the service looks; BlueZ offers AcquireNotify as real BlueZ does
+        fake = await FakeBlueZ.start(bus.address, acquire_notify=not args.start_notify)
         service = launch()
         watcher = asyncio.create_task(watch())
         await asyncio.sleep(3)  # models loaded, sources up
