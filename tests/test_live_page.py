@@ -80,6 +80,8 @@ def test_embedded_default_serves_page_and_metrics_and_stops_cleanly(embedded: Se
             "vigil_process_resident_memory_bytes", "vigil_process_cpu_seconds_total"} <= series
     windows = {m[0]: float(m[1]) for m in re.findall(r'vigil_windows_total\{stream="([^"]+)"\} (\S+)', text)}
     assert set(windows) == {"fan-replay", "slider-replay", "fetal-ecg-replay"} and windows["fan-replay"] > 0
+    assert all(not s["signal"] for s in json.loads(embedded.get("/api/state")[2])["streams"])  # nobody looked
+    time.sleep(1.0)  # the envelope is kept while someone looks
     status, _, body = embedded.get("/api/state")
     state = json.loads(body)
     assert [s["name"] for s in state["streams"]] == ["fan-replay", "slider-replay", "fetal-ecg-replay"]

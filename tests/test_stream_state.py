@@ -16,6 +16,9 @@ def test_envelope_is_min_max_per_bucket_across_blocks_and_bounded() -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal(16000 * 30).astype(np.float32)  # 30 s at 16 kHz, longer than the 10 s kept
     state = StreamState("mic", "microphone", "audio", 1.0)
+    state.on_block(0, x[:16000], 16000)
+    assert state.signal.count == 0 and state.samples == 16000  # nobody looks: counted, no envelope
+    state.watch(60)
     for start in range(0, x.size, 1000):  # blocks that do not line up with the 320-sample buckets
         state.on_block(start, x[start : start + 1000], 16000)
     rows = np.array(state.signal.rows)
@@ -23,13 +26,14 @@ def test_envelope_is_min_max_per_bucket_across_blocks_and_bounded() -> None:
     first = round(float(rows[0, 0]) * 16000)
     np.testing.assert_array_equal(rows[:, 1], x[first : first + 500 * 320].reshape(500, 320).min(axis=1))
     np.testing.assert_array_equal(rows[:, 2], x[first : first + 500 * 320].reshape(500, 320).max(axis=1))
-    assert state.samples == x.size and state.state == "running"
+    assert state.samples == x.size + 16000 and state.state == "running"
 
 
 def test_readers_get_only_new_points_and_missing_is_counted() -> None:
     state = StreamState("ecg", "ble-ecg", "ecg", 6.7)
     missing = np.zeros(1000, bool)
     missing[:100] = True
+    state.watch(60)
     state.on_block(0, np.zeros(1000), 1000, missing)
     seen = state.signal.count
     assert seen == 50 and state.signal.since(seen) == []

@@ -85,8 +85,7 @@ class LivePage:
         """Gateway health and every stream; with `seen` (trace counts a client has), only new points."""
         streams = []
         for s in self._states():
-            if seen is not None:
-                s.watch(3 * self.tick_s)
+            s.watch(3 * self.tick_s if seen is not None else 10.0)  # a poller of /api/state looks too
             cursor = (seen if seen is not None else {}).setdefault(s.name, {})
             entry: dict[str, Any] = s.summary()
             entry["history_s"] = s.history_s
