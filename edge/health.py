@@ -22,11 +22,22 @@ log = logging.getLogger("vigil.health")
 STATUS_FILE = "status.json"
 
 
+def summary(state: StreamState) -> dict[str, Any]:
+    """One stream's counters and state, JSON-ready (the status file, the page's health line)."""
+    score = state.last_score
+    return {"name": state.name, "kind": state.kind, "modality": state.modality, "state": state.state,
+            "reason": state.reason or "", "windows": state.windows, "events": state.events,
+            "samples": state.samples, "missing_samples": state.missing_samples,
+            "missing_percent": round(100 * state.missing_fraction, 2), "reconnects": state.reconnects,
+            "threshold": state.threshold, "last_score": None if score != score else round(score, 6),
+            "anomaly": state.anomaly}
+
+
 def stream_line(state: StreamState, outbox: int | None, broker: str) -> str:
     """One line: `name: state, N windows, N events, missing P %, outbox N, broker S`."""
     head = f"{state.name}: {state.state}" + (f" ({state.reason})" if state.reason else "")
     outbox_part = f", outbox {outbox}" if outbox is not None else ""
-    return (f"{head}, {state.windows} windows, {state.events} events, missing {100 * state.missing_ratio:.1f} %"
+    return (f"{head}, {state.windows} windows, {state.events} events, missing {100 * state.missing_fraction:.1f} %"
             f"{outbox_part}, broker {broker}")
 
 
@@ -45,20 +56,14 @@ class Health:
         self._seen: dict[str, str] = {}  # what was last said per subject: said again only when it changes
 
     def check(self) -> list[str]:
-        """Warn once per change of the broker's or a stream's state; returns the warnings logged."""
+        """Warn once per change of a stream's waiting state (a BLE link retrying its device, with why);
+        the MQTT sink says its own changes, the service says a failed stream."""
         said = []
-        broker = self._broker()
-        kind, prev = broker.split(":")[0], self._seen.get("broker", "connected")
-        if kind != prev and kind not in ("off", "connecting"):  # a new error text alone is no new state
-            said.append(f"MQTT {self.broker_name} {'connected again' if kind == 'connected' else broker}")
-        if kind != "connecting":
-            self._seen["broker"] = kind
         for state in self._states():
-            key = f"stream:{state.name}"
-            now = f"{state.state}:{state.reason}"
-            if state.state == "dead" and self._seen.get(key) != now:
-                said.append(f"stream {state.name} dead: {state.reason}")
-            elif state.state == "running" and self._seen.get(key, "").startswith("dead"):
+            key, now = state.name, f"{state.state}:{state.reason}"
+            if state.state == "waiting" and self._seen.get(key) != now:
+                said.append(f"stream {state.name} waiting: {state.reason}")
+            elif state.state == "running" and self._seen.get(key, "").startswith("waiting"):
                 said.append(f"stream {state.name} running again")
             self._seen[key] = now
         for line in said:
@@ -77,7 +82,7 @@ class Health:
 
     def snapshot(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "time": time.time(), "gateway": self.gateway, "broker": self._broker(),
-                "outbox": self._outbox(), "streams": [s.summary() for s in self._states()]}
+                "outbox": self._outbox(), "streams": [summary(s) for s in self._states()]}
 
     def write(self) -> None:
         path = self.state_dir / STATUS_FILE
@@ -128,3 +133,19 @@ def format_status(data: dict[str, Any], now: float | None = None) -> tuple[str, 
                      f"missing {s['missing_percent']:.1f} %, reconnects {s['reconnects']}, "
                      f"score {score} / threshold {s['threshold']:.4g}" + (" ANOMALY" if s.get("anomaly") else ""))
     return "\n".join(lines), alive
+
+
+def status_command(config: Path | None, state_dir: Path | None) -> int:
+    """`vigil status`: exit 0 while the service runs, 1 if its last status file is left by a dead one."""
+    if state_dir is None:
+        if config is not None:
+            from edge.config import load_config
+
+            state_dir = load_config(config).state_dir
+        else:
+            from edge.service import embedded_default
+
+            state_dir = embedded_default().state_dir
+    text, alive = format_status(read_status(state_dir))
+    print(text)
+    return 0 if alive else 1

@@ -33,7 +33,7 @@ class Observers:
     # --- gateway-level readings, shared by the status lines, the page and /metrics ---------------
     def broker(self) -> str:
         sink = self._mqtt()
-        return "off" if sink is None else str(sink.state)
+        return "off" if sink is None else str(sink.state)  # connecting, connected, unreachable, ...
 
     def outbox(self) -> int | None:
         """Events waiting for the broker (a COUNT(*) on the outbox: cached for a second)."""
@@ -77,8 +77,12 @@ class Observers:
 
     def tick(self) -> None:
         now = time.monotonic()
-        for state in self._states():
-            state.follow_link()
+        for state in self._states():  # a BLE link retrying its device: "waiting", with why
+            problem = state.source_health.get("problem")
+            if problem and state.state in ("starting", "running", "waiting") and state.reason != problem:
+                state.set("waiting", problem)
+            elif not problem and state.state == "waiting":
+                state.set("running")
         self.health.check()
         sink = self._mqtt()
         if self.discovery is not None and sink is not None and sink.connected:

@@ -125,7 +125,7 @@ def test_chromium_sees_an_event_appear(tmp_path: Path) -> None:
     config.write_text(f'[gateway]\nname = "page-test"\nstate_dir = "{tmp_path / "state"}"\nstatus_interval_s = 1\n'
                       f'[http]\ntoken = "t0k"\nlisten = "127.0.0.1:{port}"\n'
                       f'[[streams]]\nname = "slider-1"\nkind = "file"\nbundle = "{DATA / "bundles" / "slider"}"\n'
-                      f'path = "{WAV}"\nloop = true\n'
+                      f'path = "{WAV}"\n'  # replayed once: its event closes at the end (looped, it would stay open)
                       f'[[streams]]\nname = "fetal-ecg"\nkind = "file"\nbundle = "{DATA / "bundles" / "ecg-donut"}"\n'
                       f'path = "{DATA / "samples" / "ecg" / "r10_60s.edf"}"\nloop = true\n')
     service = Service(["--config", str(config)], port, tmp_path)

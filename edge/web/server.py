@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from edge.health import summary
 from edge.stream_state import StreamState
 
 log = logging.getLogger("vigil.web")
@@ -82,20 +83,24 @@ class LivePage:
                                                            "charset=utf-8"})
 
     def snapshot(self, seen: dict[str, dict[str, int]] | None = None) -> dict[str, Any]:
-        """Gateway health and every stream; with `seen` (trace counts a client has), only new points."""
+        """Gateway health and every stream; with `seen` (row counts a client has), only new rows."""
         streams = []
         for s in self._states():
             s.watch(3 * self.tick_s if seen is not None else 10.0)  # a poller of /api/state looks too
             cursor = (seen if seen is not None else {}).setdefault(s.name, {})
-            entry: dict[str, Any] = s.summary()
+            entry: dict[str, Any] = summary(s)
             entry["history_s"] = s.history_s
-            for key in ("signal", "scores", "fhr", "recent_events"):
-                trace = getattr(s, key)
-                rows = trace.since(cursor.get(key, 0)) if seen is not None else list(trace.rows)
-                if key == "scores" and seen is not None and key not in cursor and rows:  # first message
-                    rows = [r for r in rows if r[0] >= rows[-1][0] - SCORE_HISTORY_S]
-                cursor[key] = trace.count
-                entry[key] = _rows(rows)
+            traces: dict[str, tuple[Any, int, Any]] = {  # rows kept, rows ever, row -> list
+                "signal": (s.signal.rows, s.signal.count, list), "fhr": (s.fhr.rows, s.fhr.count, list),
+                "scores": (s.recent_scores, s.windows, list),
+                "recent_events": (s.recent_events, s.events, lambda r: [r.start_s, r.end_s, r.peak_score])}
+            for key, (rows, count, row) in traces.items():
+                new = len(rows) if seen is None else min(count - cursor.get(key, 0), len(rows))
+                picked = [row(r) for r in list(rows)[len(rows) - new :]] if new > 0 else []
+                if key == "scores" and key not in cursor and picked:  # a page's first message: the plot's span
+                    picked = [r for r in picked if r[0] >= picked[-1][0] - SCORE_HISTORY_S]
+                cursor[key] = count
+                entry[key] = _rows(picked)
             streams.append(entry)
         return {"gateway": self._gateway(), "streams": streams, "score_history_s": SCORE_HISTORY_S}
 
