@@ -115,10 +115,12 @@ def register_source(cls: S) -> S:
 
 
 def source_kinds() -> dict[str, type[Source]]:
-    if not _KINDS:
-        for module in _MODULES:
-            importlib.import_module(module)
-    return dict(_KINDS)
+    """Every kind, in _MODULES order whatever was imported first (a test importing edge.ble alone
+    must not hide the microphone)."""
+    for module in _MODULES:
+        importlib.import_module(module)  # once each; then a dict lookup
+    order = {m: i for i, m in enumerate(_MODULES)}
+    return dict(sorted(_KINDS.items(), key=lambda kv: order.get(kv[1].__module__, len(order))))
 
 
 def open_source(kind: str, config: SourceConfig, needs: Needs) -> Source:
