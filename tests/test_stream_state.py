@@ -1,59 +1,86 @@
-"""Per-stream state for the page: the signal envelope is exact, bounded and kept only while someone
-looks; readers get only what is new; the FHR slot (fed by a beat stage) reaches /metrics and Home
-Assistant's state."""
+"""Per-stream state (what status lines, `vigil status` and pages read), fed by the service's stream loop."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
 
-import numpy as np
+from edge.config import parse_config
+from edge.events import EventRecord
+from edge.service import Service, prepare
+from edge.sinks import Sink
+from tests.conftest import ROOT
 
-from edge.ha_discovery import state_payload
-from edge.metrics import Metrics
-from edge.stream_state import StreamState
-
-
-def state(name: str = "mic", modality: str = "audio", threshold: float = 1.0) -> StreamState:
-    return StreamState(name, "microphone", modality, "dense-ae", "int8", threshold)
-
-
-def test_envelope_is_min_max_per_bucket_across_blocks_bounded_and_only_while_watched() -> None:
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(16000 * 30).astype(np.float32)  # 30 s at 16 kHz, longer than the 10 s kept
-    s = state()
-    s.envelope(0, x[:16000], 16000)
-    assert s.signal.count == 0  # nobody looks: nothing computed
-    s.watch(60)
-    for start in range(0, x.size, 1000):  # blocks that do not line up with the 320-sample buckets
-        s.envelope(start, x[start : start + 1000, None], 16000)
-    rows = np.array(s.signal.rows)
-    assert rows.shape == (500, 3) and s.signal.count == x.size // 320  # 10 s x 50 points/s kept
-    first = round(float(rows[0, 0]) * 16000)
-    np.testing.assert_array_equal(rows[:, 1], x[first : first + 500 * 320].reshape(500, 320).min(axis=1))
-    np.testing.assert_array_equal(rows[:, 2], x[first : first + 500 * 320].reshape(500, 320).max(axis=1))
+DATA = ROOT / "edge" / "data"
+WAV = sorted((DATA / "samples" / "slider").glob("anomaly_*.wav"))[0]
 
 
-def test_readers_get_only_new_points() -> None:
-    s = state("ecg", "ecg", 6.7)
-    s.watch(60)
-    s.envelope(0, np.zeros(1000), 1000)
-    seen = s.signal.count
-    assert seen == 50 and s.signal.since(seen) == []
-    s.envelope(1000, np.ones(100), 1000)
-    assert [r[0] for r in s.signal.since(seen)] == [1.0, 1.02, 1.04, 1.06, 1.08]
-    s.envelope(5000, np.ones(100), 1000)  # a jump: the partial bucket is dropped, rows restart at the new place
-    assert s.signal.since(seen + 5)[0][0] == 5.0
+class ListSink(Sink):
+    """A sink is one class: this one keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.records: list[EventRecord] = []
+
+    def emit(self, record: EventRecord) -> None:
+        self.records.append(record)
 
 
-def test_fhr_slot_reaches_metrics_and_home_assistant() -> None:
-    s = state("wearable-1", "ecg", 6.7)
-    assert json.loads(state_payload(s))["fhr_bpm"] is None
-    assert "vigil_fhr_beats_per_minute{" not in Metrics(lambda: [s], lambda: None, lambda: None).render().decode()
-    s.on_fhr(np.array([10.0, 10.4]), np.array([141.0, 143.5]))
-    s.scored(np.array([10.0]), np.array([7.5], np.float32))
-    s.anomaly = True
-    text = Metrics(lambda: [s], lambda: 3, lambda: True).render().decode()
-    assert 'vigil_fhr_beats_per_minute{stream="wearable-1"} 143.5' in text
-    assert 'vigil_anomaly{stream="wearable-1"} 1.0' in text and "vigil_outbox_events 3.0" in text
-    assert json.loads(state_payload(s)) == {"anomaly": "ON", "score": 7.5, "threshold": 6.7, "fhr_bpm": 143.5,
-                                            "state": "starting"}
+def test_a_replayed_file_fills_its_state_and_every_sink(tmp_path: Path) -> None:
+    config = parse_config({"gateway": {"name": "gw", "state_dir": str(tmp_path)}, "streams": [
+        {"name": "slider", "kind": "file", "bundle": str(DATA / "bundles" / "slider"), "path": str(WAV),
+         "realtime": False}]}, tmp_path)
+    service = Service(config)
+    sink = ListSink()
+    service.sinks = [sink]
+    runner = prepare(config.streams[0])
+    service.runners = {"slider": runner}
+    asyncio.run(service._run_stream(runner))
+    state = json.loads(json.dumps(service.states()[0].snapshot()))  # plain JSON types only
+    assert state["state"] == "ended" and state["reason"] == "end of input"
+    assert state["windows"] == runner.stream.windows > 100 and state["events"] == len(sink.records) >= 1
+    assert state["stream_seconds"] == 5.0 and state["missing_fraction"] == 0.0
+    assert len(state["recent_scores"]) == min(600, state["windows"])
+    assert state["recent_events"] == [r.event_id for r in sink.records]
+    assert state["threshold"] == runner.bundle.variant().window_threshold and state["variant"] == "int8"
+    assert service.stalled() == []  # a file that ended is not a stalled stream
+
+
+def test_a_registered_stage_sees_every_block_and_its_events_reach_the_sinks(tmp_path: Path) -> None:
+    """How a further analysis (a fetal-beat stage on ECG) plugs in: one factory per modality."""
+    import numpy as np
+
+    from edge import stream as stream_module
+    from edge.decider import Event
+    from edge.sources import Block
+    from edge.stream import StreamOutput, register_stage
+
+    class CountingStage:
+        detector, model_sha256 = "block-counter", "0" * 64
+
+        def __init__(self) -> None:
+            self.samples = 0
+
+        def push(self, block: Block) -> StreamOutput:
+            self.samples += block.samples.shape[0]
+            return StreamOutput(np.empty(0, np.float32), np.empty(0, np.int64))
+
+        def finish(self) -> list[Event]:
+            return [Event(0.0, self.samples / 16000, 1.0, 0.5, 1)]
+
+    made: list[CountingStage] = []
+    factory = register_stage("audio")(lambda bundle: made.append(CountingStage()) or made[-1])
+    try:
+        config = parse_config({"gateway": {"name": "gw", "state_dir": str(tmp_path)}, "streams": [
+            {"name": "slider", "kind": "file", "bundle": str(DATA / "bundles" / "slider"), "path": str(WAV),
+             "realtime": False}]}, tmp_path)
+        service = Service(config)
+        sink = ListSink()
+        service.sinks = [sink]
+        runner = prepare(config.streams[0])
+        asyncio.run(service._run_stream(runner))
+    finally:
+        stream_module._STAGES["audio"].remove(factory)
+    (stage_event,) = [r for r in sink.records if r.detector == "block-counter"]
+    assert made[0].samples == 80000 and stage_event.end_s == 5.0 and stage_event.model_sha256 == "0" * 64
+    assert any(r.detector == "dense-ae" for r in sink.records)  # the stream's own events still flow
