@@ -59,8 +59,9 @@ class Retained:
         self.lock = threading.Lock()
 
         def on_message(_c: Any, _u: Any, m: Any) -> None:
-            with self.lock:
-                self.messages[m.topic] = (m.payload.decode(), bool(m.retain))
+            with self.lock:  # the latest payload; retained: whether the broker had kept one for us
+                kept = self.messages.get(m.topic, ("", False))[1]
+                self.messages[m.topic] = (m.payload.decode(), kept or bool(m.retain))
 
         self.client.on_message = on_message
         self.client.connect("127.0.0.1", port)
