@@ -111,9 +111,20 @@ class OutputDetector(_TFLiteDetector):
         return np.ascontiguousarray(self._model(x)[:, 0])
 
 
+class ProjectionNormDetector(_TFLiteDetector):
+    """Distance detectors whose model projects (n, d) -> (n, k): score = Euclidean norm of the
+    projection (Mahalanobis: the whitened offset from the normal mean). The sum of squares runs
+    in NumPy on dequantized values, so it is never clipped by an int8 output range."""
+
+    def _score(self, x: np.ndarray) -> np.ndarray:
+        y = self._model(x)
+        return np.sqrt(np.einsum("ij,ij->i", y, y, dtype=np.float32))
+
+
 _SCORE_KINDS: dict[str, type[_TFLiteDetector]] = {
     "reconstruction_mse": ReconstructionDetector,
     "model_output": OutputDetector,
+    "projection_norm": ProjectionNormDetector,
 }
 
 

@@ -32,7 +32,7 @@ class Trained:
     """A fitted detector: float Keras model, how to read its output, loss curves, int8 calibration rows."""
 
     model: Any
-    score: str  # "reconstruction_mse" or "model_output"
+    score: str  # "reconstruction_mse", "model_output" or "projection_norm"
     calibration: np.ndarray
     history: dict[str, list[float]] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
@@ -57,9 +57,13 @@ class DetectorKind:
 
 def registry() -> dict[str, DetectorKind]:
     """All detector kinds, in the order reports list them (imports TensorFlow and scikit-learn)."""
-    from train.detectors import classical, networks
+    from train.detectors import classical, fewshot, networks
 
     kinds = [
+        DetectorKind("maha", "logmel-stats", False, fewshot.fit_mahalanobis,
+                     "Mahalanobis distance (Ledoit-Wolf shrinkage) of per-band log-mel mean and std to normal windows"),
+        DetectorKind("knn", "logmel-stats", False, fewshot.fit_knn,
+                     "distance to the nearest normal window (per-band log-mel mean and std)"),
         DetectorKind("dense-ae", "logmel", False, networks.fit_dense_ae,
                      "DCASE 2020 baseline dense autoencoder on 640-value log-mel vectors"),
         DetectorKind("kmeans", "seed", False, classical.fit_kmeans, "distance to the nearest K-means centre"),
@@ -77,7 +81,7 @@ def registry() -> dict[str, DetectorKind]:
     return {k.name: k for k in kinds}
 
 
-DETECTOR_NAMES = ("dense-ae", "kmeans", "gmm", "svm", "conv-ae", "lstm-ae", "gan")
+DETECTOR_NAMES = ("maha", "knn", "dense-ae", "kmeans", "gmm", "svm", "conv-ae", "lstm-ae", "gan")
 
 
 def headroom(x: np.ndarray) -> np.ndarray:
