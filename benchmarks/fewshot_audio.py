@@ -2,7 +2,8 @@
 
 Usage (from the project root; each run < 10 min on one core):
   nice -n 10 .venv/bin/python -m benchmarks.fewshot_audio types [--repeats 2] [--detectors maha,knn,kmeans]
-  nice -n 10 .venv/bin/python -m benchmarks.fewshot_audio curve [--repeats 5]
+  nice -n 10 .venv/bin/python -m benchmarks.fewshot_audio curve [--repeats 3]
+  nice -n 10 .venv/bin/python -m benchmarks.fewshot_audio curve --sizes 10 --no-auto --detectors gmm,conv-ae,dense-ae
 
 types: per machine type of dcase2020-task2-dev-samples + dcase2020-task2-lite, the normal clips
   are dealt into 5 folds by clip (each machine id spread over the folds, seeded per repeat); each
@@ -143,7 +144,7 @@ def curve(args: argparse.Namespace) -> dict:
     cache = FeatureCache()
     kinds = registry()
     res: dict = {}
-    for n in (5, 10, 20, 40, 75):
+    for n in args.sizes:
         reps = 1 if n == 75 else (3 if n == 40 else args.repeats)
         for r in range(reps):
             fit = [train[i] for i in np.sort(np.random.default_rng(100 * n + r).permutation(75)[:n])]
@@ -151,10 +152,13 @@ def curve(args: argparse.Namespace) -> dict:
             for name in args.detectors:
                 print(f"curve n={n} r{r} {name}", file=sys.stderr)
                 scores[name] = fit_score(name, fit, groups, cache, seed=r)
-            chosen, _ = select_detector([kinds[d] for d in args.detectors], fit, lambda c: load_mono(c.path, sr=16000),
-                                        16000, seed=r, options=DetectorOptions(seed=r, epochs=20))
-            scores["auto"] = scores[chosen]
-            res.setdefault(n, {"chosen": []})["chosen"].append(chosen)
+            res.setdefault(n, {"chosen": []})
+            if args.auto:
+                chosen, _ = select_detector([kinds[d] for d in args.detectors], fit,
+                                            lambda c: load_mono(c.path, sr=16000), 16000, seed=r,
+                                            options=DetectorOptions(seed=r, epochs=20))
+                scores["auto"] = scores[chosen]
+                res[n]["chosen"].append(chosen)
             for name, s in scores.items():
                 for v in VARIANTS:
                     for g in ("real", *FAULT_KINDS):
@@ -166,12 +170,13 @@ def curve(args: argparse.Namespace) -> dict:
     print(f"| n clips | draws | detector | AUC real f32 | AUC real int8 | {kinds_header} |")
     print("|---|---|---|---|---|" + "---|" * len(FAULT_KINDS))
     for n, t in res.items():
-        for name in [*args.detectors, "auto"]:
+        for name in [*args.detectors, *(["auto"] if args.auto else [])]:
             v = t[name]
             cells = " | ".join(_fmt(v["int8"][k]) for k in FAULT_KINDS)
             print(f"| {n} | {len(v['int8']['real'])} | {name} | {_fmt(v['float32']['real'])} | "
                   f"{_fmt(v['int8']['real'])} | {cells} |")
-        print(f"| {n} | | auto chose | {', '.join(t['chosen'])} | | |" + " |" * (len(FAULT_KINDS) - 2))
+        if args.auto:
+            print(f"| {n} | | auto chose | {', '.join(t['chosen'])} | | |" + " |" * (len(FAULT_KINDS) - 2))
     return {str(k): v for k, v in res.items()}
 
 
@@ -180,9 +185,12 @@ def main() -> None:
     parser.add_argument("protocol", choices=("types", "curve"))
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--detectors", default="maha,knn,kmeans")
+    parser.add_argument("--sizes", default="5,10,20,40,75", help="curve: numbers of training clips")
+    parser.add_argument("--no-auto", dest="auto", action="store_false", help="curve: skip the per-draw selection")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
     args.detectors = args.detectors.split(",")
+    args.sizes = [int(n) for n in args.sizes.split(",")]
     result = types(args) if args.protocol == "types" else curve(args)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

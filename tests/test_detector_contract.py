@@ -26,8 +26,9 @@ from train.dataset import Split, discover_clips
 from train.detectors import DETECTOR_NAMES, DetectorOptions, registry
 
 TYPES = ("slider", "toycar")
-# a reserved test share so the contract sees normal test clips; 2 folds keep the out-of-fold thresholds fast
-CONFIG = AudioTrainConfig(detector="all", options=DetectorOptions(epochs=3), test_fraction=0.25, folds=2)
+# a reserved test share so the contract sees normal test clips; one fit per kind (in-sample thresholds:
+# the out-of-fold protocol is tested in test_fewshot.py)
+CONFIG = AudioTrainConfig(detector="all", options=DetectorOptions(epochs=3), test_fraction=0.25, folds=1)
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +76,9 @@ def test_scores_are_shaped_as_the_windows(kind: str, trained: dict[str, Any]) ->
 
 @pytest.mark.parametrize("kind", DETECTOR_NAMES)
 def test_int8_ranks_windows_like_float32(kind: str, trained: dict[str, Any]) -> None:
+    if registry()[kind].default_variant == "float32":  # the bundle must then say so and ship float32
+        assert trained["slider"][1][kind][1]["default_variant"] == "float32"
+        return
     for machine in TYPES:
         split, bundles = trained[machine]
         f32 = np.concatenate(window_scores(bundles[kind][0], "float32", split))

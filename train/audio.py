@@ -50,7 +50,7 @@ class AudioTrainConfig:
     machine_type: str | None = None
     options: DetectorOptions = field(default_factory=DetectorOptions)
     percentile: float = 95.0
-    folds: int = 5
+    folds: int = 5  # 1: thresholds from the fitted clips' own scores (quick runs; optimistic)
     test_fraction: float = 0.0
     anomaly_fit_fraction: float | None = None  # None: 0.5 when a supervised detector is trained, else 0
 
@@ -167,7 +167,7 @@ def _fit_write(kind: DetectorKind, fit: list[Clip], fit_anomalous: list[Clip], s
                      "supervised": kind.supervised, "params": trained.params},
         "features": spec.to_dict(),
         "normalization": {"mean": mean.tolist(), "std": std.tolist()},
-        "default_variant": "int8",
+        "default_variant": kind.default_variant,
         "models": entries,
         "decider": {"on_windows": 3, "off_windows": 3},
         "training": {"options": vars(options), "loss": trained.history, "seconds": round(seconds, 1),
@@ -181,20 +181,28 @@ def out_of_fold_scores(kind: DetectorKind, split: Split, config: AudioTrainConfi
                        workdir: Path) -> dict[str, dict[str, Any]]:
     """Per variant: every fit clip's window scores and clip score from a model that never saw it."""
     folds = folds_by_clip(len(split.fit), config.folds, config.options.seed)
-    out: dict[str, dict[str, Any]] = {v: {"clip": np.zeros(len(split.fit)), "window": [None] * len(split.fit)}
-                                      for v in ("float32", "int8")}
+    acc = _empty_scores(len(split.fit))
     for f, held in enumerate(folds):
         fold_dir = workdir / f"fold{f}"
         fold_dir.mkdir()
         rest = [c for i, c in enumerate(split.fit) if i not in set(held.tolist())]
         _fit_write(kind, rest, split.fit_anomalous, fold_dir, config, cache)
-        bundle = load_bundle(fold_dir)
-        for variant, acc in out.items():
-            detector = load_detector(bundle, variant)
-            for i in held:
-                result = score_file(bundle, detector, split.fit[i].path)
-                acc["clip"][i], acc["window"][i] = result.clip_score, result.window_scores
-    return {v: {"clip": acc["clip"], "window": np.concatenate(acc["window"])} for v, acc in out.items()}
+        _score_into(fold_dir, split.fit, held, acc)
+    return {v: {"clip": a["clip"], "window": np.concatenate(a["window"])} for v, a in acc.items()}
+
+
+def _empty_scores(n: int) -> dict[str, dict[str, Any]]:
+    return {v: {"clip": np.zeros(n), "window": [None] * n} for v in ("float32", "int8")}
+
+
+def _score_into(bundle_dir: Path, clips: list[Clip], indices: np.ndarray, acc: dict[str, dict[str, Any]]) -> None:
+    """Score clips[i] for i in indices with every variant of a bundle (gateway path) into acc."""
+    bundle = load_bundle(bundle_dir)
+    for variant, a in acc.items():
+        detector = load_detector(bundle, variant)
+        for i in indices:
+            result = score_file(bundle, detector, clips[i].path)
+            a["clip"][i], a["window"][i] = result.clip_score, result.window_scores
 
 
 def calibration_entry(oof: dict[str, dict[str, Any]], percentile: float, source: str) -> dict[str, Any]:
@@ -214,11 +222,17 @@ def train_bundle(kind: DetectorKind, split: Split, out: Path, config: AudioTrain
     """Fit one detector on every fit clip; thresholds from out-of-fold scores; write bundle `out`."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
-    with tempfile.TemporaryDirectory(prefix=".folds-", dir=out.parent) as workdir:
-        oof = out_of_fold_scores(kind, split, config, cache, Path(workdir))
+    if config.folds >= 2:
+        with tempfile.TemporaryDirectory(prefix=".folds-", dir=out.parent) as workdir:
+            oof = out_of_fold_scores(kind, split, config, cache, Path(workdir))
+        k = len(folds_by_clip(len(split.fit), config.folds, config.options.seed))
+        how = f"out-of-fold k={k} by clip (seed {config.options.seed}), {len(split.fit)} normal clips"
     manifest = _fit_write(kind, split.fit, split.fit_anomalous, staging, config, cache)
-    k = len(folds_by_clip(len(split.fit), config.folds, config.options.seed))
-    how = f"out-of-fold k={k} by clip (seed {config.options.seed}), {len(split.fit)} normal clips"
+    if config.folds < 2:  # quick runs only: scores of the fitted clips themselves, optimistic
+        acc = _empty_scores(len(split.fit))
+        _score_into(staging, split.fit, np.arange(len(split.fit)), acc)
+        oof = {v: {"clip": a["clip"], "window": np.concatenate(a["window"])} for v, a in acc.items()}
+        how = f"in-sample (--folds 1, optimistic), {len(split.fit)} normal clips"
     manifest["calibration"] = calibration_entry(oof, config.percentile, how)
     for variant, s in oof.items():
         manifest["models"][variant]["threshold"] = {"window": float(np.percentile(s["window"], config.percentile)),

@@ -61,7 +61,7 @@ def _config(args: argparse.Namespace) -> AudioTrainConfig:
     checks = [("percentile", 0 < args.percentile <= 100, "a value in (0, 100]"),
               ("epochs", args.epochs >= 1, "at least 1"), ("clusters", args.clusters >= 1, "at least 1"),
               ("components", args.components >= 1, "at least 1"), ("sequence", args.sequence >= 2, "at least 2"),
-              ("folds", args.folds >= 2, "at least 2")]
+              ("folds", args.folds >= 1, "at least 1")]
     for name, ok, expected in checks:
         if not ok:
             raise ConfigError(f"--{name} {getattr(args, name)}: expected {expected}")
@@ -208,7 +208,8 @@ def _training_options(p: argparse.ArgumentParser, detector_default: str) -> None
     p.add_argument("--percentile", type=float, default=95.0,
                    help="threshold = this percentile of out-of-fold normal scores (the write-up: 95)")
     p.add_argument("--folds", type=int, default=5,
-                   help="k of the k-fold by clip whose out-of-fold normal scores set the thresholds (default 5)")
+                   help="k of the k-fold by clip whose out-of-fold normal scores set the thresholds (default 5; "
+                        "1: the fitted clips' own scores, quick but optimistic)")
     p.add_argument("--test-fraction", type=float, default=None,
                    help="fraction of normal clips reserved for testing, never fitted on (default: 0 for "
                         "train, every normal clip is learnt from; 0.25 for evaluate)")

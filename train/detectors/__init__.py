@@ -50,6 +50,7 @@ class DetectorKind:
     description: str
     sequence_option: bool = False  # reads DetectorOptions.sequence
     quantization: str = "int8"  # of the quantized variant: "int8" or "int16x8" (see train.export)
+    default_variant: str = "int8"  # what the gateway runs; "float32" where the quantized model measurably loses
 
     def sequence(self, options: DetectorOptions) -> int:
         return options.sequence if self.sequence_option else 1
@@ -62,8 +63,13 @@ def registry() -> dict[str, DetectorKind]:
     kinds = [
         DetectorKind("maha", "logmel-stats", False, fewshot.fit_mahalanobis,
                      "Mahalanobis distance (Ledoit-Wolf shrinkage) of per-band log-mel mean and std to normal windows"),
+        # float32 by default: ||x||^2 - 2 x.b + ||b||^2 is a difference of large terms, and int8
+        # activations left a handful of distinct window scores (Spearman 0.66 against float32 on
+        # toycar; clip AUC off by up to 0.08 in benchmarks/fewshot_audio.py types); the 16x8
+        # quantizer has no SQRT kernel, and without it ranked slider windows backwards (-0.36)
         DetectorKind("knn", "logmel-stats", False, fewshot.fit_knn,
-                     "distance to the nearest normal window (per-band log-mel mean and std)"),
+                     "distance to the nearest normal window (per-band log-mel mean and std)",
+                     default_variant="float32"),
         DetectorKind("dense-ae", "logmel", False, networks.fit_dense_ae,
                      "DCASE 2020 baseline dense autoencoder on 640-value log-mel vectors"),
         DetectorKind("kmeans", "seed", False, classical.fit_kmeans, "distance to the nearest K-means centre"),
