@@ -37,6 +37,7 @@ from edge.bundle import load_bundle
 from edge.detector import load_detector
 from edge.wav import load_mono
 from train.audio import AudioTrainConfig, FeatureCache, _fit_write
+from train.bundle_writer import BundleWriter
 from train.dataset import Clip, discover_clips
 from train.detectors import DetectorOptions, registry
 from train.faults import FAULT_KINDS, inject
@@ -53,9 +54,9 @@ def fit_score(kind_name: str, fit: list[Clip], tests: dict[str, list[np.ndarray]
     kind = registry()[kind_name]
     config = AudioTrainConfig(detector=kind_name, options=DetectorOptions(seed=seed, epochs=20))
     out: dict[str, dict[str, np.ndarray]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        _fit_write(kind, fit, [], Path(tmp), config, cache)
-        bundle = load_bundle(tmp)
+    with tempfile.TemporaryDirectory() as tmp, BundleWriter(Path(tmp) / "bundle") as writer:
+        _fit_write(kind, fit, [], writer, config, cache)  # scored from staging, never committed
+        bundle = load_bundle(writer.staging)
         for variant in VARIANTS:
             det = load_detector(bundle, variant)
             out[variant] = {g: np.array([float(det.score(bundle.spec.compute(y)).mean()) for y in ys])

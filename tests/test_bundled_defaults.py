@@ -15,12 +15,12 @@ def test_one_verified_int8_bundle_per_machine_type() -> None:
     assert {p.name for p in (DATA / "bundles").iterdir()} == TYPES | {"ecg-donut"}
     for machine in TYPES:
         bundle = load_bundle(DATA / "bundles" / machine)
-        assert bundle.manifest["machine_type"] == machine and list(bundle.variants) == ["int8"]
+        assert bundle.manifest.machine_type == machine and list(bundle.variants) == ["int8"]
 
 
 def test_samples_are_clips_the_bundles_never_saw() -> None:
     for machine in TYPES:
-        provenance = load_bundle(DATA / "bundles" / machine).manifest["provenance"]
+        provenance = load_bundle(DATA / "bundles" / machine).manifest.provenance
         fitted = {f["sha256"] for f in provenance["fit_files"] + provenance["threshold_files"]}
         shipped = provenance["demo_samples"]
         samples = {p.name for p in (DATA / "samples" / machine).glob("*.wav")}
@@ -32,7 +32,7 @@ def test_ecg_bundle_and_sample() -> None:
     bundle = load_bundle(DATA / "bundles" / "ecg-donut")
     assert bundle.modality == "ecg" and list(bundle.variants) == ["int8"]
     assert set(bundle.variant().paths) == {"encoder", "decoder"}
-    fitted = {f["file"] for f in bundle.manifest["provenance"]["fit_files"]}
+    fitted = {f["file"] for f in bundle.manifest.provenance["fit_files"]}
     assert fitted == {"r01.edf", "r04.edf", "r07.edf", "r08.edf"}  # the sample is cut from r10
     assert [p.name for p in (DATA / "samples" / "ecg").glob("*.edf")] == ["r10_60s.edf"]
 

@@ -14,7 +14,6 @@ reserved normal clips if any, else with the out-of-fold normal clip scores.
 from __future__ import annotations
 
 import platform
-import shutil
 import sys
 import tempfile
 import time
@@ -25,13 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import FORMAT_VERSION, load_bundle, sha256_file, write_manifest
+from edge.bundle import FORMAT_VERSION, load_bundle
 from edge.detector import load_detector
 from edge.errors import InputFileError
 from edge.features.spec import FeatureSpec
 from edge.interpreter import load_interpreter
 from edge.scoring import score_file
 from edge.wav import load_mono
+from train.bundle_writer import BundleWriter
 from train.dataset import Clip, Split, discover_clips, split_clips
 from train.detectors import DETECTOR_NAMES, DetectorKind, DetectorOptions, registry
 from train.export import QUANTIZATION
@@ -128,10 +128,10 @@ def tensor_dtypes(model_path: Path) -> dict[str, int]:
     return counts
 
 
-def _fit_write(kind: DetectorKind, fit: list[Clip], fit_anomalous: list[Clip], staging: Path,
+def _fit_write(kind: DetectorKind, fit: list[Clip], fit_anomalous: list[Clip], writer: BundleWriter,
                config: AudioTrainConfig, cache: FeatureCache) -> dict[str, Any]:
-    """Fit on `fit` (and `fit_anomalous` if supervised), export float32 and int8 into `staging` with a
-    loadable manifest (zero thresholds); returns that manifest."""
+    """Fit on `fit` (and `fit_anomalous` if supervised), export float32 and int8 into the writer's
+    staging folder with a loadable manifest (zero thresholds); returns that manifest."""
     from train.export import to_tflite
 
     options = config.options
@@ -152,11 +152,10 @@ def _fit_write(kind: DetectorKind, fit: list[Clip], fit_anomalous: list[Clip], s
                                 quantization=kind.quantization)}
     entries: dict[str, Any] = {}
     for name, blob in models.items():
-        path = staging / f"model_{name}.tflite"
-        path.write_bytes(blob)
         quant = QUANTIZATION[kind.quantization] if name == "int8" else "float32"
-        entries[name] = {"file": path.name, "sha256": sha256_file(path), "bytes": len(blob), "quantization": quant,
-                         "tensor_dtypes": tensor_dtypes(path), "threshold": {"window": 0.0, "clip": 0.0}}
+        entry = writer.add_model(name, blob)
+        entries[name] = {**entry, "quantization": quant, "tensor_dtypes": tensor_dtypes(writer.path(entry["file"])),
+                         "threshold": {"window": 0.0, "clip": 0.0}}
     types = sorted({c.machine_type or "unknown" for c in fit})
     manifest: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
@@ -173,7 +172,7 @@ def _fit_write(kind: DetectorKind, fit: list[Clip], fit_anomalous: list[Clip], s
         "training": {"options": vars(options), "loss": trained.history, "seconds": round(seconds, 1),
                      "windows": int(x.shape[0])},
     }
-    write_manifest(staging, manifest)
+    writer.write(manifest)
     return manifest
 
 
@@ -183,11 +182,10 @@ def out_of_fold_scores(kind: DetectorKind, split: Split, config: AudioTrainConfi
     folds = folds_by_clip(len(split.fit), config.folds, config.options.seed)
     acc = _empty_scores(len(split.fit))
     for f, held in enumerate(folds):
-        fold_dir = workdir / f"fold{f}"
-        fold_dir.mkdir()
         rest = [c for i, c in enumerate(split.fit) if i not in set(held.tolist())]
-        _fit_write(kind, rest, split.fit_anomalous, fold_dir, config, cache)
-        _score_into(fold_dir, split.fit, held, acc)
+        with BundleWriter(workdir / f"fold{f}") as writer:  # never committed: scored from staging
+            _fit_write(kind, rest, split.fit_anomalous, writer, config, cache)
+            _score_into(writer.staging, split.fit, held, acc)
     return {v: {"clip": a["clip"], "window": np.concatenate(a["window"])} for v, a in acc.items()}
 
 
@@ -221,47 +219,46 @@ def train_bundle(kind: DetectorKind, split: Split, out: Path, config: AudioTrain
                  source: str) -> dict[str, Any]:
     """Fit one detector on every fit clip; thresholds from out-of-fold scores; write bundle `out`."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
     if config.folds >= 2:
         with tempfile.TemporaryDirectory(prefix=".folds-", dir=out.parent) as workdir:
             oof = out_of_fold_scores(kind, split, config, cache, Path(workdir))
         k = len(folds_by_clip(len(split.fit), config.folds, config.options.seed))
         how = f"out-of-fold k={k} by clip (seed {config.options.seed}), {len(split.fit)} normal clips"
-    manifest = _fit_write(kind, split.fit, split.fit_anomalous, staging, config, cache)
-    if config.folds < 2:  # quick runs only: scores of the fitted clips themselves, optimistic
-        acc = _empty_scores(len(split.fit))
-        _score_into(staging, split.fit, np.arange(len(split.fit)), acc)
-        oof = {v: {"clip": a["clip"], "window": np.concatenate(a["window"])} for v, a in acc.items()}
-        how = f"in-sample (--folds 1, optimistic), {len(split.fit)} normal clips"
-    manifest["calibration"] = calibration_entry(oof, config.percentile, how)
-    for variant, s in oof.items():
-        manifest["models"][variant]["threshold"] = {"window": float(np.percentile(s["window"], config.percentile)),
-                                                    "clip": float(np.percentile(s["clip"], config.percentile))}
-    manifest["threshold_method"] = {"method": "percentile", "percentile": config.percentile,
-                                    "of": f"{how}: window and clip scores per variant"}
-    manifest["provenance"] = {
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": config.options.seed,
-        "data_dir": source, "fit_files": _files(split.fit + split.fit_anomalous), "threshold_files": [],
-        "reserved_test_files": _files(split.test), "versions": _versions()}
-    write_manifest(staging, manifest)
-    test_normal = [c for c in split.test if c.label == 0]
-    anomalous = [c for c in split.test if c.label == 1]
-    manifest["metrics"] = {
-        "protocol": ("reserved normal test clips" if test_normal else "out-of-fold normal clip scores")
-        + " vs anomalous clips never fitted on (scored by the final model)",
-        "files": [c.path.name for c in (test_normal or split.fit) + anomalous]}
-    if anomalous:
-        labels = np.array([0] * len(test_normal or split.fit) + [1] * len(anomalous))
-        manifest["metrics"]["labels"] = labels.tolist()
-        for name in oof:
-            normal = score_clips(staging, name, test_normal) if test_normal else oof[name]["clip"]
-            scores = np.concatenate([normal, score_clips(staging, name, anomalous)])
-            threshold = manifest["models"][name]["threshold"]["clip"]
-            manifest["metrics"][name] = {**clip_metrics(labels, scores, threshold), "clip_scores": scores.tolist()}
-    write_manifest(staging, manifest)
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
+    with BundleWriter(out) as writer:
+        manifest = _fit_write(kind, split.fit, split.fit_anomalous, writer, config, cache)
+        staging = writer.staging
+        if config.folds < 2:  # quick runs only: scores of the fitted clips themselves, optimistic
+            acc = _empty_scores(len(split.fit))
+            _score_into(staging, split.fit, np.arange(len(split.fit)), acc)
+            oof = {v: {"clip": a["clip"], "window": np.concatenate(a["window"])} for v, a in acc.items()}
+            how = f"in-sample (--folds 1, optimistic), {len(split.fit)} normal clips"
+        manifest["calibration"] = calibration_entry(oof, config.percentile, how)
+        for variant, s in oof.items():
+            manifest["models"][variant]["threshold"] = {"window": float(np.percentile(s["window"], config.percentile)),
+                                                        "clip": float(np.percentile(s["clip"], config.percentile))}
+        manifest["threshold_method"] = {"method": "percentile", "percentile": config.percentile,
+                                        "of": f"{how}: window and clip scores per variant"}
+        manifest["provenance"] = {
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": config.options.seed,
+            "data_dir": source, "fit_files": _files(split.fit + split.fit_anomalous), "threshold_files": [],
+            "reserved_test_files": _files(split.test), "versions": _versions()}
+        writer.write(manifest)
+        test_normal = [c for c in split.test if c.label == 0]
+        anomalous = [c for c in split.test if c.label == 1]
+        manifest["metrics"] = {
+            "protocol": ("reserved normal test clips" if test_normal else "out-of-fold normal clip scores")
+            + " vs anomalous clips never fitted on (scored by the final model)",
+            "files": [c.path.name for c in (test_normal or split.fit) + anomalous]}
+        if anomalous:
+            labels = np.array([0] * len(test_normal or split.fit) + [1] * len(anomalous))
+            manifest["metrics"]["labels"] = labels.tolist()
+            for name in oof:
+                normal = score_clips(staging, name, test_normal) if test_normal else oof[name]["clip"]
+                scores = np.concatenate([normal, score_clips(staging, name, anomalous)])
+                threshold = manifest["models"][name]["threshold"]["clip"]
+                manifest["metrics"][name] = {**clip_metrics(labels, scores, threshold), "clip_scores": scores.tolist()}
+        writer.write(manifest)
+        writer.commit()
     return manifest
 
 
