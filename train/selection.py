@@ -4,6 +4,11 @@ The normal clips are halved by clip (seeded); each candidate is fitted (float, i
 half and scores the other half clean and with each synthetic fault of ``train.faults`` injected;
 the candidate with the best mean AUC (clean vs faulty clip scores) over the fault kinds wins.
 No real anomalous clip is looked at.
+
+Measured (benchmarks/fewshot_audio.py curve, probable slider id 00, candidates maha, knn, kmeans):
+it did not help, so `vigil train audio` does not select: with 5 clips it picked the write-up's
+K-means once and lost AUC on the real anomalies (0.95 against 1.00 for maha); from 10 clips it
+mostly picked knn, equal to maha on the real anomalies. It stays here for the benchmark.
 """
 
 from __future__ import annotations
