@@ -1,7 +1,8 @@
 """The microphone source (sounddevice/PortAudio): blocks of int16 audio scaled as WAV files are.
 
 The callback runs on PortAudio's thread: it scales the block into float32 and hands it to the event
-loop (``call_soon_threadsafe``). An input overflow (samples the gateway could not take in time) is
+loop (``call_soon_threadsafe``); a loop more than ``max_queued`` blocks behind drops blocks, which
+the stream then marks missing. An input overflow (samples the gateway could not take in time) is
 counted, and the samples lost - measured with PortAudio's ADC timestamps - are skipped in the
 sample index, so the stream marks them missing and later samples keep their true place.
 """
@@ -17,7 +18,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from edge.config_table import Table
-from edge.errors import ConfigError, InputFileError
+from edge.devices import no_audio_input
+from edge.errors import ConfigError
 from edge.sources import Block, Needs, Source, SourceConfig, register_source
 
 log = logging.getLogger(__name__)
@@ -32,11 +34,11 @@ def find_input(device: str | int | None) -> int | None:
     inputs = [(i, d["name"]) for i, d in enumerate(sd.query_devices()) if d["max_input_channels"] > 0]
     if isinstance(device, int):
         if device not in {i for i, _ in inputs}:
-            raise ConfigError(f"microphone device {device}: no such input (inputs: {inputs})")
+            raise no_audio_input(device)
         return device
     matches = [i for i, name in inputs if device.lower() in name.lower()]
     if not matches:
-        raise ConfigError(f"microphone device {device!r}: no input with that name (inputs: {inputs})")
+        raise no_audio_input(device)
     return matches[0]
 
 
@@ -67,6 +69,8 @@ class MicrophoneSource(Source):
         self.config, self.sr = config, int(needs.rate)
         self.overflows = 0
         self.lost_samples = 0
+        self.dropped_blocks = 0
+        self.max_queued = 64  # blocks (about 4 s at 1024 samples, 16 kHz)
         self._next = 0  # sample index of the next block
         self._expected_adc: float | None = None
         self._queue: asyncio.Queue[Block | None] = asyncio.Queue()
@@ -77,7 +81,7 @@ class MicrophoneSource(Source):
         try:
             import sounddevice as sd
         except OSError as exc:  # no PortAudio library
-            raise InputFileError(f"microphone: audio unavailable ({exc})") from None
+            raise no_audio_input(self.config.device, f"PortAudio not found ({exc})") from None
         self._loop = asyncio.get_running_loop()
         try:
             # int16: what sound cards deliver natively, scaled as WAV files are (x / 32768)
@@ -86,7 +90,7 @@ class MicrophoneSource(Source):
                                       callback=self._callback)
             self._pa.start()
         except sd.PortAudioError as exc:
-            raise InputFileError(f"microphone {self.config.device or 'default input'}: {exc}") from None
+            raise no_audio_input(self.config.device, str(exc)) from None
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         adc = float(time_info.inputBufferAdcTime)
@@ -103,7 +107,15 @@ class MicrophoneSource(Source):
         self._next += frames
         self._expected_adc = adc + frames / self.sr if adc > 0 else None
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, block)
+            self._loop.call_soon_threadsafe(self._offer, block)
+
+    def _offer(self, block: Block) -> None:
+        """On the loop: queue the block, or drop it when the loop is this far behind (memory stays
+        bounded; the dropped samples become missing at their place, as overflows do)."""
+        if self._queue.qsize() >= self.max_queued:
+            self.dropped_blocks += 1
+            return
+        self._queue.put_nowait(block)
 
     async def blocks(self) -> AsyncIterator[Block]:
         while (block := await self._queue.get()) is not None:
@@ -117,4 +129,4 @@ class MicrophoneSource(Source):
         self._queue.put_nowait(None)
 
     def health(self) -> dict[str, Any]:
-        return {"overflows": self.overflows, "lost_samples": self.lost_samples}
+        return {"overflows": self.overflows, "lost_samples": self.lost_samples, "dropped_blocks": self.dropped_blocks}
