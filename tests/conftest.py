@@ -39,5 +39,6 @@ def clip_per_type(dcase: Path) -> dict[str, Path]:
 def tiny_bundle(dcase: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A dense-AE bundle for valve trained for 3 epochs through the CLI (seconds, not minutes)."""
     out = tmp_path_factory.mktemp("bundle") / "valve"
-    run_vigil("train", "audio", str(dcase), "--machine-type", "valve", "--epochs", "3", "--out", str(out), check=True)
+    run_vigil("train", "audio", str(dcase), "--machine-type", "valve", "--detector", "dense-ae", "--epochs", "3",
+              "--folds", "2", "--test-fraction", "0.25", "--out", str(out), check=True)
     return out
