@@ -173,9 +173,10 @@ def new_scores(bundle: Bundle, files: list[Path], clip_seconds: float = CLIP_SEC
                ) -> dict[str, dict[str, list[float]]]:
     """normal_scores per variant from recordings, scored on the gateway path."""
     fitted = {f.get("sha256") for f in bundle.manifest.provenance.get("fit_files", [])}
-    for path in files:
-        if bundle.modality == "audio":
+    if bundle.modality == "audio":  # every recording checked before anything else is said
+        for path in files:
             _check_audio_recording(bundle, path)
+    for path in files:
         if path.is_file() and _hash(path) in fitted:
             log.warning("%s: the bundle was fitted on this recording; its scores are optimistic "
                         "(the threshold will be low)", path)

@@ -1,7 +1,7 @@
 """How well `vigil calibrate` transfers: thresholds chosen on some normal clips of a machine, tested on
 others of the same machine (false-positive rate) and on its real anomalous clips (recall).
 
-The bundled slider model (int8, trained on 4 DCASE dev clips of ids 00-06) is calibrated with
+The bundled slider model (int8; its fit clips are listed in its manifest) is calibrated with
 `--fpr F` on `--calibrate` seeded clips of the 75 normal slider id 00 training clips
 (../shared/data/dcase2020-slider-id00-train; any clip the bundle was fitted on is left out); the
 other normal clips and the 4 anomalous id 00 clips (dev samples + lite) are then decided with the

@@ -1,7 +1,8 @@
 """`vigil calibrate`: thresholds re-chosen from normal recordings on the gateway path, bundles stay valid.
 
-The bundled fan model (int8) is calibrated on the 9 normal fan clips of the DCASE samples; `vigil
-score` of the calibrated bundle must then decide exactly as the rule says on those clips.
+The bundled fan model (int8, machine id 06) is calibrated on the 6 normal id 06 fan clips of the
+DCASE samples and lite sets; `vigil score` of the calibrated bundle must then decide exactly as the
+rule says on those clips.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ ECG = ROOT / "edge" / "data" / "bundles" / "ecg-donut"
 
 @pytest.fixture(scope="module")
 def fan_clips(dcase: Path) -> list[Path]:
-    clips = sorted((dcase / "normal" / "fan").glob("normal_*.wav"))
-    assert len(clips) == 9
+    clips = sorted((dcase / "normal" / "fan").glob("normal_id_06_*.wav")) + sorted(
+        (dcase.parent / "dcase2020-task2-lite" / "normal" / "fan").glob("normal_id_06_*.wav"))
+    assert len(clips) == 6
     return clips
 
 
@@ -45,7 +47,7 @@ def test_fpr_rule_moves_the_decisions(calibrated: Path, fan_clips: list[Path]) -
     windows = np.concatenate([r["window_scores"] for r in rows])
     manifest = json.loads((calibrated / "manifest.json").read_text())
     threshold = manifest["models"]["int8"]["threshold"]
-    # floor(0.2 * 9) = 1 clip may be above: exactly one is, and the threshold is an observed score
+    # floor(0.2 * 6) = 1 clip may be above: exactly one is, and the threshold is an observed score
     assert sum(r["decision"] == "anomaly" for r in rows) == 1
     assert np.min(np.abs(clip_scores - threshold["clip"])) < 1e-9
     over = float(np.mean(windows > threshold["window"] + 1e-6))
@@ -59,9 +61,9 @@ def test_manifest_records_the_rule_and_stays_valid(calibrated: Path, fan_clips: 
     entry = bundle.manifest.raw["models"]["int8"]
     assert sha256_file(calibrated / entry["file"]) == entry["sha256"]
     cal = bundle.manifest.raw["calibration"]
-    assert cal["rule"] == {"kind": "fpr", "value": 0.2} and cal["n_clips"] == 9
+    assert cal["rule"] == {"kind": "fpr", "value": 0.2} and cal["n_clips"] == 6
     assert [c["sha256"] for c in cal["clips"]] == [sha256_file(p) for p in fan_clips]
-    assert len(cal["normal_scores"]["int8"]["clip"]) == 9 and cal["date"].startswith("20")
+    assert len(cal["normal_scores"]["int8"]["clip"]) == 6 and cal["date"].startswith("20")
     assert cal["history"][0]["thresholds"]["int8"] == json.loads((FAN / "manifest.json").read_text())[
         "models"]["int8"]["threshold"]
 
@@ -76,7 +78,7 @@ def test_recalibrate_from_stored_scores_in_place(calibrated: Path, tmp_path: Pat
     manifest = load_bundle(copy).manifest.raw
     assert manifest["models"]["int8"]["threshold"] == {"clip": pytest.approx(np.percentile(stored["clip"], 50)),
                                                        "window": pytest.approx(np.percentile(stored["window"], 50))}
-    assert len(manifest["calibration"]["history"]) == 2 and manifest["calibration"]["n_clips"] == 9
+    assert len(manifest["calibration"]["history"]) == 2 and manifest["calibration"]["n_clips"] == 6
     assert sorted(p.name for p in copy.iterdir()) == sorted(p.name for p in calibrated.iterdir())
 
 
@@ -87,19 +89,26 @@ def test_mismatched_recordings_are_refused(dcase: Path, fan_clips: list[Path], t
     fast = tmp_path / "fan" / "normal_id_00_44k.wav"
     fast.parent.mkdir()
     scipy.io.wavfile.write(fast, 44100, scipy.signal.resample_poly(wav, 441, 160).astype(np.int16))
-    other_id = tmp_path / "fan" / "normal_id_99_00000000.wav"
+    other_id = tmp_path / "fan" / "normal_id_00_00000000.wav"
     shutil.copy(fan_clips[0], other_id)
     anomaly = sorted((dcase / "anomalous" / "fan").glob("*.wav"))[0]
-    for bad, words in ((pump, ["pump", "fan"]), (fast, ["44100 Hz", "16000 Hz"]), (other_id, ["id_99"]),
+    for bad, words in ((pump, ["pump", "fan"]), (fast, ["44100 Hz", "16000 Hz"]), (other_id, ["id_00", "id_06"]),
                        (anomaly, ["anomalous"])):
-        result = run_vigil("calibrate", str(FAN), str(fan_clips[1]), str(bad), "--fpr", "0.1", "--out", str(out))
+        result = run_vigil("calibrate", str(FAN), str(fan_clips[2]), str(bad), "--fpr", "0.1", "--out", str(out))
         assert result.returncode == 2, bad
         assert result.stderr.startswith("vigil: error: ") and result.stderr.count("\n") == 1, result.stderr
         assert all(w in result.stderr for w in words), result.stderr
         assert not out.exists()
-    # no stored scores in the bundled fan model: recordings are needed
-    result = run_vigil("calibrate", str(FAN), "--fpr", "0.1", "--out", str(out))
+    # a bundle written before bundles kept their normal scores: recordings are needed
+    old = tmp_path / "old"
+    shutil.copytree(FAN, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["calibration"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    result = run_vigil("calibrate", str(old), "--fpr", "0.1", "--out", str(out))
     assert result.returncode == 2 and "normal_scores" in result.stderr and not out.exists()
+    run_vigil("calibrate", str(old), str(fan_clips[1]), "--fpr", "0.1", "--out", str(out), check=True)
+    shutil.rmtree(out)
     out.mkdir()
     (out / "mine.txt").write_text("keep")
     result = run_vigil("calibrate", str(FAN), str(fan_clips[1]), "--fpr", "0.1", "--out", str(out))
