@@ -17,36 +17,35 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from edge import __version__, cli_series
 from edge.bundle import load_bundle
 from edge.detector import load_detector
 from edge.errors import ConfigError, MissingExtraError, VigilError
 from edge.features.spec import FEATURE_SETS, FeatureSpec
 from edge.scoring import ClipScore, make_stream, open_source, score_file
-from edge.wav import load_mono
+from edge.text import DefaultsHelpFormatter, plural
 
 DATA = Path(__file__).parent / "data"
 log = logging.getLogger("vigil")
 
 
 def _features(args: argparse.Namespace) -> int:
+    from edge.feature_file import npy_path, write_features
+    from edge.outputs import check_file
+
+    if args.sr <= 0:
+        raise ConfigError(f"--sr {args.sr}: expected a positive sample rate in Hz")
+    check_file(npy_path(args.out), force=args.force, what=".npy file")
     spec = FeatureSpec.default(args.set, sr=args.sr)
-    y = load_mono(args.file, sr=spec.sr, channel=args.channel)
-    features = spec.compute(y)
-    if features.shape[0] == 0:
-        raise ConfigError(f"{args.file}: {y.size / spec.sr:.3f} s is shorter than one {args.set!r} window "
-                          f"({spec.window_samples / spec.sr:.3f} s)")
-    np.save(args.out, features)
-    print(f"{args.out}: {features.shape[0]} windows x {features.shape[1]} {args.set} features (float32)")
+    path, n = write_features(args.file, spec, args.out, channel=args.channel)
+    print(f"{path}: {n} {plural(n, 'window')} x {spec.dim} {args.set} features (float32)")
     return 0
 
 
 def _print_clip(result: ClipScore) -> None:
     verdict = "ANOMALY" if result.anomalous else "normal"
     print(f"{result.file}: {verdict} (clip score {result.clip_score:.4f}, threshold {result.threshold:.4f}; "
-          f"{len(result.window_scores)} windows, {len(result.events)} events)")
+          f"{plural(len(result.window_scores), 'window')}, {plural(len(result.events), 'event')})")
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -73,6 +72,8 @@ def _pin_to_one_core() -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.repeat < 1:
+        raise ConfigError(f"--repeat {args.repeat}: expected at least 1")
     cpu = _pin_to_one_core() if args.one_core else None
     bundle = load_bundle(args.bundle)
     if bundle.modality != "audio":
@@ -137,7 +138,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _export_c(args: argparse.Namespace) -> int:
     from edge.export_c import export_c
+    from edge.outputs import prepare_dir
 
+    prepare_dir(args.out, "headers", force=args.force)
     for path in export_c(args.bundle, args.out):
         print(path)
     return 0
@@ -145,7 +148,9 @@ def _export_c(args: argparse.Namespace) -> int:
 
 def _simulate(args: argparse.Namespace) -> int:
     from edge import simulate
+    from edge.outputs import check_file
 
+    check_file(args.out, force=args.force, what="frames file")
     summary = simulate.run(args)
     print(json.dumps(summary) if args.json else "\n".join(f"{k:16s} {v}" for k, v in summary.items()))
     return 0
@@ -211,11 +216,20 @@ def _train_passthrough(args: argparse.Namespace) -> int:
     return int(module.main([args.command, *args.rest]))
 
 
+class _SubParser(argparse.ArgumentParser):
+    """Subcommand parsers show every default in --help too."""
+
+    def __init__(self, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vigil", description="Edge anomaly detection for body and machine signals.")
+    parser = argparse.ArgumentParser(prog="vigil", description="Edge anomaly detection for body and machine signals.",
+                                     formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--version", action="version", version=f"vigil {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO) to stderr")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_SubParser)
 
     p = sub.add_parser("features", help="compute a feature set for every window of a WAV")
     p.add_argument("file", type=Path)
@@ -223,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help=".npy file for the (windows, dim) float32 array")
     p.add_argument("--sr", type=int, default=16000, help="analysis sample rate in Hz (default 16000)")
     p.add_argument("--channel", type=int, help="0-based channel to use (default: mix all channels)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=_features)
 
     for name, func, text in (("score", _score, "score WAV, EDF or KPI CSV files with a bundle (gateway code path)"),
@@ -244,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export-c", help="write a bundle's int8 model(s) as C headers for TensorFlow Lite Micro")
     p.add_argument("bundle", type=Path, metavar="BUNDLE")
     p.add_argument("--out", type=Path, required=True, help="folder for the headers")
+    p.add_argument("--force", action="store_true", help="replace headers an earlier export-c wrote there")
     p.set_defaults(func=_export_c)
 
     p = sub.add_parser("simulate", help="turn an EDF recording into the wearable's BLE frames")
@@ -260,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--realtime", action="store_true", help="write frames at the device's rate, not at once")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=_simulate)
 
     p = sub.add_parser("run", help="the gateway service: every configured stream scored, events to log and MQTT")
@@ -300,6 +317,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `vigil score ... | head`: the reader left; stop quietly, as cat does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+        return 141
 
 
 if __name__ == "__main__":

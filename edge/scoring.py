@@ -59,7 +59,7 @@ def open_source(bundle: Bundle, path: str | Path, *, channel: int | None = None,
     """A file source at the bundle's sample rate, refusing a clip shorter than one window."""
     source = WavFileSource(path, sr=bundle.spec.sr, channel=channel, realtime=realtime)
     need = bundle.spec.window_samples
-    if source.samples.shape[0] < need:
+    if source.n_samples < need:
         raise InputFileError(
             f"{path}: {source.seconds:.3f} s of audio is shorter than one analysis window "
             f"({need / bundle.spec.sr:.3f} s for feature set {bundle.spec.set!r})"

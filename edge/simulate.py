@@ -14,6 +14,8 @@ from edge.errors import ConfigError
 from firmware_bridge.protocol import FORMAT_INT16, FORMAT_INT24, link_budget, sets_per_frame
 from firmware_bridge.simulator import Impairments, frames, impair, to_counts
 
+MAX_ATT_PAYLOAD = 514  # the largest ATT MTU (517) less the 3-byte notification header
+
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     labels = [label.strip() for label in args.channels.split(",") if label.strip()]
@@ -25,6 +27,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if not 0 <= getattr(args, name) <= 1:
             raise ConfigError(f"--{name} {getattr(args, name)}: expected a probability in [0, 1]")
     fmt = FORMAT_INT16 if args.format == "int16" else FORMAT_INT24
+    if args.payload > MAX_ATT_PAYLOAD:
+        raise ConfigError(f"--payload {args.payload}: a BLE notification carries at most {MAX_ATT_PAYLOAD} bytes "
+                          "(ATT MTU 517 - 3)")
     if sets_per_frame(args.payload, len(labels), fmt) < 1:
         raise ConfigError(f"--payload {args.payload}: too small for one set of {len(labels)} {args.format} samples")
     uv = np.stack([c.samples for c in channels], axis=1)

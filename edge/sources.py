@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.wav import load_mono
+from edge.audio_file import AudioFile, rechunk
 
 
 @dataclass(frozen=True)
@@ -26,29 +26,34 @@ class Block:
 
 
 class WavFileSource:
-    """Replays a WAV file in blocks, at real time (``realtime=True``) or as fast as possible.
+    """Replays an audio file in blocks, at real time (``realtime=True``) or as fast as possible.
 
-    The file is decoded, mixed down or channel-picked and resampled to ``sr`` once, up front:
-    blocks are then views of that array.
+    The file is read block by block (:class:`edge.audio_file.AudioFile`), mixed down or
+    channel-picked and resampled to ``sr`` on the way: memory does not grow with the file.
     """
 
     def __init__(self, path: str | Path, *, sr: int, channel: int | None = None, block_s: float = 0.25,
                  realtime: bool = False) -> None:
         self.path = Path(path)
         self.sr = sr
-        self.samples = load_mono(self.path, sr=sr, channel=channel)
+        self.channel = channel
+        with AudioFile(self.path, sr_out=sr, channel=channel) as audio:  # opened once to refuse bad files now
+            self.n_samples = audio.frames_out
         self.block = max(1, round(block_s * sr))
         self.realtime = realtime
 
     @property
     def seconds(self) -> float:
-        return self.samples.shape[0] / self.sr
+        return self.n_samples / self.sr
 
     def blocks(self) -> Iterator[Block]:
         t0 = time.monotonic()
-        for start in range(0, self.samples.shape[0], self.block):
-            if self.realtime:  # a block is released once the wall clock has reached its end
-                delay = t0 + (start + self.block) / self.sr - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            yield Block(start=start, samples=self.samples[start : start + self.block, None])
+        with AudioFile(self.path, sr_out=self.sr, channel=self.channel) as audio:
+            start = 0
+            for samples in rechunk(audio.blocks(), self.block):
+                if self.realtime:  # a block is released once the wall clock has reached its end
+                    delay = t0 + (start + self.block) / self.sr - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                yield Block(start=start, samples=samples[:, None])
+                start += samples.shape[0]
