@@ -213,7 +213,7 @@ def _train_passthrough(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise MissingExtraError(f"`vigil {args.command}` needs the train extra ({exc.name} is missing): "
                                 "pip install 'vigil[train]'") from None
-    return int(module.main([args.command, *args.rest]))
+    return int(module.main([args.command, *args.rest], verbose=args.verbose))
 
 
 class _SubParser(argparse.ArgumentParser):
@@ -303,9 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    verbose = argv[:1] in (["-v"], ["--verbose"]) and argv[1:2] in (["train"], ["evaluate"])
+    argv = argv[1:] if verbose else argv
     if argv and argv[0] in ("train", "evaluate"):
         # handed over whole: argparse's REMAINDER would not take options that come first
-        args = argparse.Namespace(command=argv[0], rest=argv[1:], verbose=False, func=_train_passthrough)
+        args = argparse.Namespace(command=argv[0], rest=argv[1:], verbose=verbose, func=_train_passthrough)
     else:
         args = build_parser().parse_args(argv)
     level = logging.INFO if args.verbose or args.command == "run" else logging.WARNING

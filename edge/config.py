@@ -2,7 +2,8 @@
 
 Every error names the key (as a path like ``streams[1].kind``), the value found and what was
 expected. Relative paths are resolved against the config file's folder; the state directory
-defaults to systemd's $STATE_DIRECTORY, else ./vigil-state.
+defaults to systemd's $STATE_DIRECTORY, else the user's state directory ($XDG_STATE_HOME/vigil,
+~/.local/state/vigil).
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def parse_config(data: dict[str, Any], base: Path, source: Path | None = None) -
     top = _Reader(data, "")
     gw = _Reader(top.get("gateway", dict), "gateway")
     gateway = gw.get("name", str)
-    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0] or "vigil-state"
+    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0] or str(user_state_dir())
     state_dir = _path(base, gw.get("state_dir", str, state))
     status_interval = float(gw.get("status_interval_s", (int, float), 10.0))
     gw.done()
@@ -155,3 +156,13 @@ def load_config(path: Path) -> ServiceConfig:
         return parse_config(data, path.parent.resolve(), path)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def user_state_dir() -> Path:
+    """Where a service run by hand keeps its outbox and events: $XDG_STATE_HOME/vigil or ~/.local/state/vigil
+    (systemd's $STATE_DIRECTORY wins when set), never the current folder."""
+    systemd = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if systemd:
+        return Path(systemd)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "vigil"

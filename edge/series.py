@@ -54,7 +54,13 @@ def kpi_series(path: str | Path) -> Series:
 
 
 def load_series(path: str | Path, spec: EcgSpec, modality: str) -> Series:
-    return ecg_series(path, spec) if modality == "ecg" else kpi_series(path)
+    if modality == "ecg":
+        return ecg_series(path, spec)
+    series = kpi_series(path)
+    if series.values.size < spec.window:
+        raise InputFileError(f"{path}: {series.values.size} points, shorter than one window "
+                             f"({spec.window} points)")
+    return series
 
 
 def donut_scorer(bundle: Bundle, variant: str | None = None, *, samples: int | None = None,

@@ -10,7 +10,6 @@ for the metrics stored in the bundle.
 from __future__ import annotations
 
 import platform
-import shutil
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ from edge.bundle import FORMAT_VERSION, load_bundle, sha256_file, write_manifest
 from edge.detector import load_detector
 from edge.features.spec import FeatureSpec
 from edge.interpreter import load_interpreter
+from edge.outputs import publish_dir
 from edge.scoring import score_file
 from edge.wav import load_mono
 from train.dataset import Clip, Split, discover_clips, split_clips
@@ -168,9 +168,7 @@ def train_bundle(kind: DetectorKind, split: Split, out: Path, config: AudioTrain
         scores = score_clips(staging, name, split.test)
         manifest["metrics"][name] = {**clip_metrics(labels, scores, clip), "clip_scores": scores.tolist()}
     write_manifest(staging, manifest)
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
+    publish_dir(staging, out)
     return manifest
 
 

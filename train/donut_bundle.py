@@ -7,7 +7,6 @@ gradient steps never see; it also chose the epoch), excluding labelled and missi
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
 from dataclasses import replace
@@ -18,10 +17,12 @@ import numpy as np
 
 from edge.bundle import FORMAT_VERSION, load_bundle, sha256_file, write_manifest
 from edge.features.ecg import EcgSpec, standardize
+from edge.outputs import publish_dir
 from edge.series import Series, donut_scorer, score_series
 from train.audio import _versions
 from train.donut import DonutConfig, fit_donut
 from train.export import to_tflite
+from train.held_out import series_held_out
 
 # L: chosen from the cost/AUC table in README. On adfecgdb with injected anomalies, AUC was the same
 # (0.571-0.574) for L in {16, 64, 256, 1024} and cost grew with L; the paper uses 1024.
@@ -86,15 +87,18 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
     for variant in ("float32", "int8"):
         bundle = load_bundle(staging)
         scorer = donut_scorer(bundle, variant)
-        held = []
+        held, tails = [], []
         for s in series:
             cut = len(s.values) - int(len(s.values) * config.valid_fraction) - spec.window + 1
             scores = score_series(bundle, scorer, s)[max(cut, 0) :]
             keep = ~(s.missing | s.labels)[max(cut, 0) :] & ~np.isnan(scores)
             held.append(scores[keep])
-        manifest["models"][variant]["threshold"] = {"window": float(np.percentile(np.concatenate(held), percentile))}
+            tails.append((s.labels[max(cut, 0) :], s.missing[max(cut, 0) :], scores))
+        threshold = float(np.percentile(np.concatenate(held), percentile))
+        manifest["models"][variant]["threshold"] = {"window": threshold}
+        manifest["models"][variant]["held_out"] = {  # what the threshold catches on the held-out tails
+            k: sum(series_held_out(lab, mis, sc, threshold)[k] for lab, mis, sc in tails)
+            for k in ("normal", "anomalous", "detected", "false_alarms")}
         write_manifest(staging, manifest)
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
+    publish_dir(staging, out)
     return manifest
