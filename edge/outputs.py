@@ -19,9 +19,10 @@ from edge.errors import ConfigError
 
 MANIFEST = "manifest.json"
 # entries a vigil output of each kind may hold (file suffixes; folders are checked recursively)
+_NOUN = {"bundle": "vigil bundle", "report": "vigil report", "headers": "set of vigil C headers"}
 _SUFFIXES = {
     "bundle": (".tflite", ".json"),
-    "report": (".md", ".json", ".png", ".csv", ".txt"),
+    "report": (".md", ".json", ".png", ".csv"),
     "headers": (".h",),
 }
 
@@ -66,7 +67,7 @@ def check_dir(path: Path, kind: str, *, force: bool, option: str = "--out") -> N
     this kind (only with force). Nothing is removed here.
     """
     if path.exists() and not path.is_dir():
-        raise ConfigError(f"{option} {path}: is a file; expected a folder for the {kind}")
+        raise ConfigError(f"{option} {path}: is a file; expected a folder for the {_NOUN[kind]}")
     if not path.exists():
         parent = next((p for p in path.parents if p.exists()), None)
         if parent is not None and not parent.is_dir():
@@ -78,11 +79,11 @@ def check_dir(path: Path, kind: str, *, force: bool, option: str = "--out") -> N
     if foreign or not _is_kind(path, kind):
         listed = ", ".join(foreign[:4] or sorted(p.name for p in path.iterdir())[:4])
         more = len(foreign) - 4
-        raise ConfigError(f"{option} {path}: folder holds files that are not a vigil {kind} ({listed}"
+        raise ConfigError(f"{option} {path}: folder holds files that are not a {_NOUN[kind]} ({listed}"
                           f"{f' and {more} more' if more > 0 else ''}); expected an empty or new folder, "
                           "nothing was changed")
     if not force:
-        raise ConfigError(f"{option} {path}: holds a vigil {kind}; pass --force to replace it, "
+        raise ConfigError(f"{option} {path}: holds a {_NOUN[kind]}; pass --force to replace it, "
                           "or name a new folder")
 
 
@@ -91,7 +92,7 @@ def clear_dir(path: Path, kind: str) -> None:
     if not path.is_dir():
         return
     if _foreign(path, kind):
-        raise ConfigError(f"{path}: now holds files that are not a vigil {kind}; nothing was removed")
+        raise ConfigError(f"{path}: now holds files that are not a {_NOUN[kind]}; nothing was removed")
     for entry in path.iterdir():
         if entry.is_dir():
             shutil.rmtree(entry)
