@@ -23,7 +23,7 @@ from edge.detector import load_detector
 from edge.errors import ConfigError, MissingExtraError, VigilError
 from edge.features.spec import FEATURE_SETS, FeatureSpec
 from edge.scoring import ClipScore, make_stream, open_source, score_file
-from edge.text import DefaultsHelpFormatter, plural
+from edge.text import DefaultsParser, plural
 
 DATA = Path(__file__).parent / "data"
 log = logging.getLogger("vigil")
@@ -38,7 +38,7 @@ def _features(args: argparse.Namespace) -> int:
     check_file(npy_path(args.out), force=args.force, what=".npy file")
     spec = FeatureSpec.default(args.set, sr=args.sr)
     path, n = write_features(args.file, spec, args.out, channel=args.channel)
-    print(f"{path}: {n} {plural(n, 'window')} x {spec.dim} {args.set} features (float32)")
+    print(f"{path}: {plural(n, 'window')} x {spec.dim} {args.set} features (float32)")
     return 0
 
 
@@ -216,20 +216,11 @@ def _train_passthrough(args: argparse.Namespace) -> int:
     return int(module.main([args.command, *args.rest], verbose=args.verbose))
 
 
-class _SubParser(argparse.ArgumentParser):
-    """Subcommand parsers show every default in --help too."""
-
-    def __init__(self, **kwargs: object) -> None:
-        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vigil", description="Edge anomaly detection for body and machine signals.",
-                                     formatter_class=DefaultsHelpFormatter)
+    parser = DefaultsParser(prog="vigil", description="Edge anomaly detection for body and machine signals.")
     parser.add_argument("--version", action="version", version=f"vigil {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO) to stderr")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_SubParser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=DefaultsParser)
 
     p = sub.add_parser("features", help="compute a feature set for every window of a WAV")
     p.add_argument("file", type=Path)

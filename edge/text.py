@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:
@@ -25,7 +26,21 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if ("default" in text or default in (None, False, argparse.SUPPRESS) or action.required
-                or not action.option_strings):
+        if ("(default" in text or default in (None, False, argparse.SUPPRESS) or action.required
+                or not action.option_strings or action.nargs == 0):
             return text
         return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
+
+
+class DefaultsParser(argparse.ArgumentParser):
+    """An ArgumentParser whose --help shows every default, even of options given no help text."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        super().__init__(**kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        if action.help is None and action.option_strings and action.nargs != 0:
+            action.help = "(default: %(default)s)"  # argparse shows no help line at all for help=None
+        return action

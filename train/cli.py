@@ -16,7 +16,7 @@ from edge.bundle import load_bundle
 from edge.errors import ConfigError, MissingExtraError
 from edge.features.ecg import EcgSpec
 from edge.outputs import check_dir, prepare_dir
-from edge.text import DefaultsHelpFormatter, number
+from edge.text import DefaultsParser, number
 from train.audio import DETECTORS, AudioTrainConfig
 from train.dataset import discover_clips
 from train.detectors import DetectorOptions
@@ -247,19 +247,11 @@ def _training_options(p: argparse.ArgumentParser, detector_default: str) -> None
     p.add_argument("--force", action="store_true", help="replace an existing vigil bundle or report at --out/--report")
 
 
-class _SubParser(argparse.ArgumentParser):
-    """Subcommand parsers show every default in --help too."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
-        super().__init__(**kwargs)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vigil", formatter_class=DefaultsHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_SubParser)
+    parser = DefaultsParser(prog="vigil")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=DefaultsParser)
     train = sub.add_parser("train", help="train a detector").add_subparsers(dest="modality", required=True,
-                                                                             parser_class=_SubParser)
+                                                                             parser_class=DefaultsParser)
     p = train.add_parser("audio", help="machine sound: WAVs named normal_*.wav / anomaly_*.wav under DIR")
     p.add_argument("dir", type=Path, metavar="DIR")
     p.add_argument("--out", type=Path, required=True,
