@@ -36,7 +36,8 @@ while [ $# -gt 0 ]; do
     *) echo "aarch64-check.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
-python="${PYTHON:-python3}"
+python="${PYTHON:-$here/.venv/bin/python}"  # the host interpreter: builds the wheel, runs pip and the x86 reference
+[ -x "$python" ] || python=python3
 mkdir -p "$work"
 say() { echo "aarch64-check: $*" >&2; }
 

@@ -51,6 +51,7 @@ def test_installed_service_starts_as_its_user(target_root: Path) -> None:
     install = subprocess.run(["bash", str(ROOT / "scripts/install-gateway.sh"), "--root", str(root), "--python",
                               "/usr/bin/python3", "--pip-args", "--no-deps"], capture_output=True, text=True)
     assert install.returncode == 0, install.stdout + install.stderr
+    assert "project.license" not in install.stderr  # no setuptools deprecation boxes while installing
 
     config = root / "etc/vigil/vigil.toml"
     group = next(line.split(":") for line in (root / "etc/group").read_text().splitlines()
