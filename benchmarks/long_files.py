@@ -52,7 +52,7 @@ def make_wav(path: Path, seconds: int) -> Path:
 
 
 def measure(argv: list[str], cwd: Path) -> dict[str, float]:
-    """Run one process; its wall time (s), peak RSS (MB) and exit status."""
+    """Run one process; its wall and CPU time (s, user + system), peak RSS (MB) and exit status."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": "1"}
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -62,7 +62,8 @@ def measure(argv: list[str], cwd: Path) -> dict[str, float]:
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         print(f"failed ({code}): {' '.join(argv)}\n{err[-2000:]}", file=sys.stderr)
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "exit": code}
+    return {"wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "exit": code}
 
 
 def main() -> None:
@@ -92,7 +93,7 @@ def main() -> None:
                 if not args.json:
                     r = rows[-1]
                     print(f"{minutes:5d} min  {name:9s} peak RSS {r['peak_rss_mb']:8.1f} MB  wall {r['wall_s']:7.2f} s"
-                          f"{'' if r['exit'] == 0 else '  FAILED'}", flush=True)
+                          f"  cpu {r['cpu_s']:7.2f} s{'' if r['exit'] == 0 else '  FAILED'}", flush=True)
             wav.unlink()
         if not args.skip_librosa:
             wav = make_wav(folder / "ratio.wav", args.ratio_minutes * 60)
@@ -100,11 +101,13 @@ def main() -> None:
             ref = measure([sys.executable, "-c", LIBROSA, str(wav), str(folder / "l.npy")], ROOT)
             diff = float(np.max(np.abs(np.load(folder / "v.npy") - np.load(folder / "l.npy"))))
             ratio = {"minutes": args.ratio_minutes, "librosa": ref, "vigil": ours,
-                     "wall_ratio": round(ref["wall_s"] / ours["wall_s"], 1), "max_abs_diff": diff}
+                     "wall_ratio": round(ref["wall_s"] / ours["wall_s"], 1),
+                     "cpu_ratio": round(ref["cpu_s"] / ours["cpu_s"], 1), "max_abs_diff": diff}
             if not args.json:
-                print(f"\n{args.ratio_minutes} min, seed features, whole processes: librosa {ref['wall_s']} s "
-                      f"({ref['peak_rss_mb']} MB), vigil {ours['wall_s']} s ({ours['peak_rss_mb']} MB): "
-                      f"{ratio['wall_ratio']}x; max |difference| {diff:.3g}")
+                print(f"\n{args.ratio_minutes} min, seed features, whole processes: librosa {ref['wall_s']} s wall, "
+                      f"{ref['cpu_s']} s CPU ({ref['peak_rss_mb']} MB); vigil {ours['wall_s']} s wall, "
+                      f"{ours['cpu_s']} s CPU ({ours['peak_rss_mb']} MB): {ratio['wall_ratio']}x wall, {ratio['cpu_ratio']}x CPU; "
+                      f"max |difference| {diff:.3g}")
     if args.json:
         print(json.dumps({"rows": rows, "ratio": ratio}))
 

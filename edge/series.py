@@ -15,9 +15,9 @@ import numpy as np
 from edge.bundle import Bundle
 from edge.detector import TFLiteModel
 from edge.donut import DonutScorer
-from edge.edf import read_edf_channel
+from edge.edf_blocks import EdfFile, edf_block_means
 from edge.errors import InputFileError
-from edge.features.ecg import EcgSpec, block_means, rule_labels, standardize
+from edge.features.ecg import EcgSpec, rule_labels, standardize
 from edge.interpreter import load_interpreter
 from edge.kpi import read_kpi_csv
 
@@ -35,15 +35,16 @@ class Series:
 
 
 def ecg_series(path: str | Path, spec: EcgSpec) -> Series:
-    """An EDF channel as block-mean points; refuses another sample rate than the spec's."""
-    channel = read_edf_channel(path, spec.channel)
-    if channel.fs != spec.fs:
-        raise InputFileError(f"{path}: channel {spec.channel} is sampled at {channel.fs:g} Hz; the model was "
-                             f"trained at {spec.fs:g} Hz (resample the recording first)")
-    if channel.samples.size < spec.block * spec.window:
-        raise InputFileError(f"{path}: {channel.samples.size} samples, shorter than one window "
-                             f"({spec.block * spec.window} samples)")
-    points, missing = block_means(channel.samples, None, spec.block)
+    """An EDF channel as block-mean points, read in blocks; refuses another sample rate than the spec's."""
+    with EdfFile(path) as edf:
+        fs, n = edf.fs(spec.channel), edf.n_samples(spec.channel)
+        if fs != spec.fs:
+            raise InputFileError(f"{path}: channel {spec.channel} is sampled at {fs:g} Hz; the model was "
+                                 f"trained at {spec.fs:g} Hz (resample the recording first)")
+        if n < spec.block * spec.window:
+            raise InputFileError(f"{path}: {n} samples, shorter than one window ({spec.block * spec.window} samples)")
+        points = edf_block_means(edf, spec.channel, spec.block)
+    missing = np.zeros(points.size, dtype=bool)
     labels = rule_labels(points, missing, spec.label_threshold)
     return Series(Path(path), points, missing, labels, np.arange(points.size) * spec.block, "index")
 

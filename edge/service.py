@@ -14,18 +14,19 @@ import hashlib
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edge.audio_file import AudioFile, rechunk
 from edge.bundle import Bundle, load_bundle
 from edge.config import ServiceConfig, StreamConfig, load_config
 from edge.decider import Decider, Event
 from edge.detector import load_detector
-from edge.edf import read_edf_channel
+from edge.edf_blocks import EdfFile
 from edge.errors import ConfigError, VigilError
 from edge.events import make_record
 from edge.scoring import make_stream
@@ -33,7 +34,6 @@ from edge.series import donut_scorer
 from edge.sinks import JsonlSink, MqttSink
 from edge.sources import Block
 from edge.systemd import Notifier
-from edge.wav import load_mono
 
 log = logging.getLogger("vigil.service")
 
@@ -53,16 +53,18 @@ class Runner:
     closer: Any = None
 
 
-async def _paced(total: int, block: int, rate: float, *, realtime: bool, loop: bool) -> AsyncIterator[tuple[int, int]]:
-    """File replay: (absolute stream index, index in the recording) of each block, released when the
-    wall clock reaches the block's end (realtime) or at once; a looped recording continues the stream."""
-    offset, t0 = 0, time.monotonic()
+async def _paced_blocks(read: Callable[[], Iterator[np.ndarray]], rate: float, *, realtime: bool,
+                        loop: bool) -> AsyncIterator[tuple[int, np.ndarray]]:
+    """File replay from a block reader (the file is never held whole): (absolute stream index,
+    samples) of each block, released when the wall clock reaches the block's end (realtime) or at
+    once; a looped recording is read again and continues the stream."""
+    absolute, t0 = 0, time.monotonic()
     while True:
-        for start in range(0, total, block):
-            delay = t0 + (offset + start + block) / rate - time.monotonic() if realtime else 0.0
+        for samples in read():
+            delay = t0 + (absolute + samples.shape[0]) / rate - time.monotonic() if realtime else 0.0
             await asyncio.sleep(max(0.0, delay))  # also yields to the other streams when not paced
-            yield offset + start, start
-        offset += total
+            yield absolute, samples
+            absolute += samples.shape[0]
         if not loop:
             return
 
@@ -124,11 +126,15 @@ class Service:
         cfg, bundle = runner.config, runner.bundle
         detector = load_detector(bundle, cfg.variant)
         assert cfg.path is not None
-        y = load_mono(cfg.path, sr=bundle.spec.sr, channel=cfg.channel)
-        block = bundle.spec.sr // 4
+        path, block, sr, channel = cfg.path, bundle.spec.sr // 4, bundle.spec.sr, cfg.channel
+
+        def read() -> Iterator[np.ndarray]:
+            with AudioFile(path, sr_out=sr, channel=channel) as audio:
+                yield from rechunk(audio.blocks(), block)
+
         stream = make_stream(bundle, detector)
-        async for absolute, start in _paced(y.size, block, bundle.spec.sr, realtime=cfg.realtime, loop=cfg.loop):
-            out = stream.push(Block(absolute, y[start : start + block, None]))
+        async for absolute, samples in _paced_blocks(read, sr, realtime=cfg.realtime, loop=cfg.loop):
+            out = stream.push(Block(absolute, samples[:, None]))
             self._progress(runner, out.scores.size)
             self._emit(runner, out.events)
         self._emit(runner, stream.finish())
@@ -156,15 +162,21 @@ class Service:
         cfg, bundle = runner.config, runner.bundle
         spec = bundle.ecg_spec
         assert cfg.path is not None
-        channel = read_edf_channel(cfg.path, spec.channel)
-        if channel.fs != spec.fs:
-            raise ConfigError(f"{cfg.path}: {channel.fs:g} Hz, the bundle expects {spec.fs:g} Hz")
+        path = cfg.path
+        with EdfFile(path) as edf:
+            fs = edf.fs(spec.channel)
+        if fs != spec.fs:
+            raise ConfigError(f"{cfg.path}: {fs:g} Hz, the bundle expects {spec.fs:g} Hz")
         threshold = bundle.variant(cfg.variant).window_threshold
         stream = EcgStream(bundle, donut_scorer(bundle, cfg.variant), _decider(bundle, threshold))
         block = int(spec.fs // 10)
-        async for absolute, start in _paced(channel.samples.size, block, spec.fs, realtime=cfg.realtime,
-                                            loop=cfg.loop):
-            out = stream.push(absolute, channel.samples[start : start + block])
+
+        def read() -> Iterator[np.ndarray]:
+            with EdfFile(path) as edf:
+                yield from rechunk(edf.blocks(spec.channel), block)
+
+        async for absolute, samples in _paced_blocks(read, spec.fs, realtime=cfg.realtime, loop=cfg.loop):
+            out = stream.push(absolute, samples)
             self._progress(runner, out.scores.size)
             self._emit(runner, out.events)
         self._emit(runner, stream.finish())

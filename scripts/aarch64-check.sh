@@ -50,7 +50,9 @@ say "$(qemu-aarch64-static --version | head -1)"
 
 # 2. a Bookworm arm64 sysroot holding CPython 3.11 (private apt state: the host is not changed)
 sysroot="$work/sysroot"
-if [ ! -x "$sysroot/usr/bin/python3.11" ]; then
+# what Raspberry Pi OS always has: CPython 3.11 and the C++ runtime the LiteRT wheels link against
+base_packages="python3.11 libpython3.11-stdlib python3-distutils libstdc++6 libgcc-s1 libgomp1"
+if [ "$(cat "$sysroot/.packages" 2>/dev/null)" != "$base_packages" ]; then
   apt_dir="$work/apt"
   mkdir -p "$apt_dir/state/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/debs" "$sysroot"
   sed -n 's/^URIs: //p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1 > "$apt_dir/mirror"
@@ -63,12 +65,13 @@ if [ ! -x "$sysroot/usr/bin/python3.11" ]; then
   say "fetching Debian bookworm arm64 package lists"
   apt-get "${opts[@]}" update -q >/dev/null
   packages="$(apt-cache "${opts[@]}" depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
-      --no-replaces --no-enhances python3.11 libpython3.11-stdlib python3-distutils \
+      --no-replaces --no-enhances $base_packages \
     | grep '^[a-z0-9]' | grep -v -e '^debconf' -e '^perl' -e '^dpkg$' -e '^install-info' | sort -u)"
   say "downloading $(echo "$packages" | wc -w) arm64 packages (python3.11 and its libraries)"
   (cd "$apt_dir/debs" && apt-get "${opts[@]}" download $packages >/dev/null 2>&1 || \
      for p in $packages; do apt-get "${opts[@]}" download "$p" >/dev/null 2>&1 || say "skipped $p"; done)
   for deb in "$apt_dir"/debs/*.deb; do dpkg -x "$deb" "$sysroot"; done
+  echo "$base_packages" > "$sysroot/.packages"
 fi
 py_arm=(qemu-aarch64-static -L "$sysroot" "$sysroot/usr/bin/python3.11")
 say "sysroot: $("${py_arm[@]}" -c 'import platform, sys; print(platform.machine(), sys.version.split()[0])')"
