@@ -106,8 +106,8 @@ def main() -> None:
             if not args.json:
                 print(f"\n{args.ratio_minutes} min, seed features, whole processes: librosa {ref['wall_s']} s wall, "
                       f"{ref['cpu_s']} s CPU ({ref['peak_rss_mb']} MB); vigil {ours['wall_s']} s wall, "
-                      f"{ours['cpu_s']} s CPU ({ours['peak_rss_mb']} MB): {ratio['wall_ratio']}x wall, {ratio['cpu_ratio']}x CPU; "
-                      f"max |difference| {diff:.3g}")
+                      f"{ours['cpu_s']} s CPU ({ours['peak_rss_mb']} MB): {ratio['wall_ratio']}x wall, "
+                      f"{ratio['cpu_ratio']}x CPU; max |difference| {diff:.3g}")
     if args.json:
         print(json.dumps({"rows": rows, "ratio": ratio}))
 
