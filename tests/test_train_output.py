@@ -33,3 +33,21 @@ def test_train_kpi_prints_held_out_counts_and_verbose_shows_noise(tmp_path: Path
         assert re.search(r"threshold -?\d+\.\d{4}: no labelled anomalous points held out, flags \d+ of \d+ normal "
                          r"points \(\d+ %\)", line), line
     assert any(word in out.stderr for word in NOISE), out.stderr  # -v shows TensorFlow's own lines
+
+
+def test_quiet_training_still_shows_vigils_own_notices() -> None:
+    """Native stderr (where TensorFlow's C++ logs go) is held back; vigil's log lines are not."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = ("import logging, os, warnings\n"
+            "logging.basicConfig(format='vigil: %(message)s')\n"
+            "from train.quiet import quiet_native\n"
+            "with quiet_native(False):\n"
+            "    logging.getLogger('edge').warning('resampling notice')\n"
+            "    os.write(2, b'I0000 oneDNN custom operations are on\\n')\n"
+            "    warnings.warn('No artists with labels found to put in legend')\n")
+    err = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stderr
+    assert "vigil: resampling notice" in err and "oneDNN" not in err and "No artists" not in err, err

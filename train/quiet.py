@@ -40,6 +40,10 @@ def quiet_native(verbose: bool) -> Iterator[None]:
     saved_stderr = sys.stderr
     wrapper = io.TextIOWrapper(os.fdopen(os.dup(saved_fd), "wb", buffering=0), write_through=True)
     sys.stderr = wrapper
+    handlers = [h for h in logging.getLogger().handlers  # vigil's own notices must still be seen
+                if isinstance(h, logging.StreamHandler) and h.stream is saved_stderr]
+    for handler in handlers:
+        handler.setStream(wrapper)
     failed = False
     try:
         with warnings.catch_warnings():
@@ -53,6 +57,8 @@ def quiet_native(verbose: bool) -> Iterator[None]:
     finally:
         sys.stderr.flush()
         sys.stderr = saved_stderr
+        for handler in handlers:
+            handler.setStream(saved_stderr)
         wrapper.close()
         os.dup2(saved_fd, 2)
         os.close(saved_fd)
