@@ -127,7 +127,7 @@ def _demo(args: argparse.Namespace) -> int:
         else:
             verdict = "ANOMALY" if result.anomalous else "normal "
             print(f"{machine:12s} {path.name:32s} truth {truth:8s} -> {verdict} score {result.clip_score:8.4f} "
-                  f"(threshold {result.threshold:.4f}, {len(result.events)} events)")
+                  f"(threshold {result.threshold:.4f}, {plural(len(result.events), 'event')})")
     if not args.json:
         print(f"\n{right} of {len(samples)} clips decided as labelled (clips unseen in training; "
               "see README for AUCs on every clip)\n")
