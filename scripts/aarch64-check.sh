@@ -15,10 +15,12 @@
 # edge.cli demo --json`, once per CPU model. binfmt_misc is not needed: qemu runs the interpreter
 # directly (-L maps the sysroot), and the demo starts no other arm64 program.
 #
-# Each run's outcome is one row: ok (demo decided the clips, same decisions as x86), or the
-# failure: "emulator" when qemu itself reports a fault (SIGILL/SIGSEGV inside qemu, "qemu:
-# uncaught target signal", unsupported syscall/instruction), "import" or "runtime" when Python
-# reports an error (a real problem on a Pi too). The table goes to --report (markdown).
+# Each run's outcome is one row: "ok" (the demo ran and decided every clip as on x86), "differs"
+# (it ran, other decisions), "crash" (killed by a signal: a fault in the emulator or in the
+# library, which only a real Pi can tell apart; a crash with one -cpu model and not another points
+# at code paths for CPU features, e.g. -cpu max offers SVE/i8mm that a Pi 4's Cortex-A72 lacks),
+# "import" or "runtime" when Python reports an error (a real problem on a Pi too). The table goes
+# to --report (markdown).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 work="${TMPDIR:-/tmp}/vigil-aarch64"
@@ -109,10 +111,11 @@ print(" ".join(rows))')"
     if [ "$status" = 0 ] && [ "$got" = "$expected" ]; then
       kind="ok: same decisions as x86"
     elif [ "$status" = 0 ]; then
-      kind="runtime: decisions differ from x86 ($got)"
+      kind="differs: decisions differ from x86 ($got)"
     elif echo "$out" | grep -q -e "qemu: uncaught target signal" -e "qemu:.*Illegal" -e "qemu: unhandled" \
          || [ "$status" -ge 128 ]; then
-      kind="emulator: $(echo "$out" | grep -m1 -e qemu -e Segmentation -e Illegal || echo "signal $((status - 128))")"
+      kind="crash under qemu-user: $(echo "$out" | grep -m1 -e qemu -e Segmentation -e Illegal \
+             || echo "signal $((status - 128))")"
     elif echo "$out" | grep -q -e "ImportError" -e "ModuleNotFoundError"; then
       kind="import: $(echo "$out" | grep -m1 -e ImportError -e ModuleNotFoundError)"
     else
