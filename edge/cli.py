@@ -272,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="the gateway service: every configured stream scored, events to log and MQTT")
     p.add_argument("--config", type=Path, help="TOML config (default: the embedded demo of bundled recordings)")
-    p.add_argument("--state-dir", type=Path, help="outbox and event log folder (default: the config's)")
+    p.add_argument("--state-dir", type=Path, help="outbox and event log folder (default: the config's "
+                   "state_dir, else $STATE_DIRECTORY, else ~/.local/state/vigil)")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("devices", help="list audio inputs and nearby BLE devices")
