@@ -67,9 +67,9 @@ def main() -> None:
         full = args.out / "bundles" / machine
         full.parent.mkdir(parents=True, exist_ok=True)
         vigil("train", "audio", str(args.data), "--machine-type", machine, "--out", str(full),
-              "--epochs", str(args.epochs), "--seed", str(args.seed), "--json")
+              "--epochs", str(args.epochs), "--seed", str(args.seed), "--json", "--force")
         result = json.loads(vigil("evaluate", str(args.data), "--bundle", str(full), "--report",
-                                  str(args.out / "reports" / machine), "--json"))
+                                  str(args.out / "reports" / machine), "--json", "--force"))
         manifest = json.loads((full / "manifest.json").read_text())
         ship_int8(full, ROOT / "edge/data/bundles" / machine)
         ship_samples(manifest, args.data, machine, ROOT / "edge/data/samples" / machine)
