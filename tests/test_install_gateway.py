@@ -120,3 +120,19 @@ def test_installed_service_starts_as_its_user(target_root: Path) -> None:
         sock.close()
     assert "READY=1" in messages, f"no READY=1 from {exec_start} (exit {proc.returncode}):\n{err[-3000:]}"
     assert "PermissionError" not in err and "bundle" not in err.lower(), err[-3000:]
+
+
+def test_installer_deploys_the_bundles_it_is_given(target_root: Path, tmp_path: Path) -> None:
+    """--bundles DIR: each DIR/NAME/manifest.json folder is deployed; a folder without one is refused."""
+    root = target_root
+    (root / "etc").mkdir()
+    mine = tmp_path / "mine"
+    shutil.copytree(ROOT / "edge/data/bundles/fan", mine / "press-7")
+    script = str(ROOT / "scripts/install-gateway.sh")
+    empty = subprocess.run(["bash", script, "--root", str(root), "--dry-run", "--bundles", str(tmp_path / "none")],
+                           capture_output=True, text=True)
+    assert empty.returncode == 2 and "holds no bundle folders" in empty.stderr
+    dry = subprocess.run(["bash", script, "--root", str(root), "--dry-run", "--bundles", str(mine)],
+                         capture_output=True, text=True, check=True)
+    assert f"would: write {root}/opt/vigil/bundles/press-7/manifest.json" in dry.stdout
+    assert "bundles/pump" not in dry.stdout
