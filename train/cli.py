@@ -155,9 +155,10 @@ def _train_series(args: argparse.Namespace) -> int:
 
 
 def _edf_rate(path: Path, spec: EcgSpec) -> float:
-    from edge.edf import read_edf_channel
+    from edge.edf_blocks import EdfFile
 
-    return read_edf_channel(path, spec.channel).fs
+    with EdfFile(path) as edf:  # the header only: the samples are read later, in blocks
+        return edf.fs(spec.channel)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
