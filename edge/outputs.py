@@ -11,7 +11,6 @@ Every check runs at the command level, before any slow work.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -106,21 +105,6 @@ def prepare_dir(path: Path, kind: str, *, force: bool, option: str = "--out") ->
     clear_dir(path, kind)
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def publish_dir(staging: Path, out: Path, kind: str = "bundle") -> None:
-    """Move a finished output from its staging folder (a mkdtemp, mode 0700) to `out`.
-
-    The folder gets the permissions of one made with mkdir (umask applied); an existing `out`
-    must be a vigil output of this kind or empty (the command checked it), else nothing moves.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)
-    if out.exists():
-        clear_dir(out, kind)
-        out.rmdir()
-    staging.rename(out)
 
 
 def check_file(path: Path, *, force: bool, option: str = "--out", what: str = "file") -> None:

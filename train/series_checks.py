@@ -50,7 +50,7 @@ def _has_label_column(path: Path) -> bool:
 def check_series_inputs(bundle: Bundle, files: list[Path], labels: Path | None,
                         allow_seen: bool) -> dict[Path, list[tuple[int, int]]] | None:
     """Refuse seen recordings and unlabelled KPI CSVs; return NAB windows per file when --labels is given."""
-    seen = {f["sha256"]: f["file"] for f in bundle.manifest.get("provenance", {}).get("fit_files", [])}
+    seen = {f["sha256"]: f["file"] for f in bundle.manifest.provenance.get("fit_files", [])}
     for path in files:
         if path.is_file() and not allow_seen and (name := seen.get(sha256_file(path))):
             raise ConfigError(f"{path}: the bundle was trained on this recording ({name}, same sha256); "
