@@ -5,6 +5,8 @@ A Recording yields the blocks of one pass over a file at the rate and channel a 
 label at its own rate (another rate is refused), a KPI CSV's completed points with their missing
 mask. The ``file`` source replays a recording paced at real time (or as fast as possible) and
 optionally looped, the stream index continuing across loops: a file replays like a live input.
+WAV and EDF are read from the file block by block as they are replayed (edge.audio_file,
+edge.edf_blocks): memory does not grow with the recording.
 """
 
 from __future__ import annotations
