@@ -85,7 +85,27 @@ put "$here/edge/data/example.toml" "$root/etc/vigil/vigil.toml.example" 0644
 if [ -f "$root/etc/vigil/vigil.toml" ]; then
   echo "unchanged: $root/etc/vigil/vigil.toml (yours)"
 else
-  put "$here/edge/data/example.toml" "$root/etc/vigil/vigil.toml" 0640
+  # the template's streams whose bundle is not deployed are commented out: the service must start
+  live="$(mktemp)"
+  awk -v root="$root" '
+    function flush(   i) {
+      for (i = 1; i <= n; i++) print (skip ? "# " buf[i] : buf[i])
+      if (skip) printf "install-gateway.sh: stream left out of vigil.toml (bundle %s not deployed)\n", miss > "/dev/stderr"
+      n = 0; skip = 0
+    }
+    /^\[/ { flush(); instream = ($0 ~ /^\[\[streams\]\]/) }
+    instream {
+      buf[++n] = $0
+      if ($0 ~ /^bundle *= *"/) {
+        b = $0; sub(/^bundle *= *"/, "", b); sub(/".*/, "", b)
+        if (system("test -f \"" root b "/manifest.json\"") != 0) { skip = 1; miss = b }
+      }
+      next
+    }
+    { print }
+    END { flush() }' "$here/edge/data/example.toml" > "$live"
+  put "$live" "$root/etc/vigil/vigil.toml" 0640
+  rm -f "$live"
 fi
 gid="$(awk -F: '$1 == "vigil" {print $3}' "$root/etc/group" 2>/dev/null || true)"
 config="$root/etc/vigil/vigil.toml"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.io.wavfile
 
-from edge import cli
+from edge import cli, cli_audio
 from edge.scoring import ClipScore
 from tests.conftest import run_vigil
 from train import cli as train_cli
@@ -58,7 +58,7 @@ def test_state_dir_is_the_users_not_the_current_folder(tmp_path: Path, monkeypat
 
 def test_counts_are_worded_for_one_and_many(capsys: pytest.CaptureFixture[str]) -> None:
     one = ClipScore("a.wav", 10.0, np.zeros(1), np.zeros(1), 0.5, 1.0, 1.0, events=[object()])  # type: ignore[list-item]
-    cli._print_clip(one)
+    cli_audio._print_clip(one)
     assert "1 window, 1 event)" in capsys.readouterr().out
 
 
