@@ -115,9 +115,10 @@ def register_source(cls: S) -> S:
 
 
 def source_kinds() -> dict[str, type[Source]]:
-    if not _KINDS:
-        for module in _MODULES:
-            importlib.import_module(module)
+    # every module, not only while the registry is empty: importing one of them elsewhere first
+    # (edge.scoring imports edge.recordings) must not hide the others' kinds
+    for module in _MODULES:
+        importlib.import_module(module)
     return dict(_KINDS)
 
 
