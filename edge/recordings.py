@@ -27,15 +27,15 @@ from edge.sources import Block, Needs, Source, SourceConfig, register_source
 
 class Recording:
     """One pass over a file: ``blocks()`` of ``block`` samples from index 0, read from the file as
-    they are needed (memory does not grow with the file); ``n_samples`` at ``rate`` Hz."""
+    they are needed (memory does not grow with the file); ``frames`` at ``rate`` Hz."""
 
     rate: float
     block: int
-    n_samples: int
+    frames: int
 
     @property
     def seconds(self) -> float:
-        return self.n_samples / self.rate
+        return self.frames / self.rate
 
     def blocks(self) -> Iterator[Block]:
         start = 0
@@ -59,7 +59,7 @@ class WavRecording(Recording):
 
         self.path, self.rate, self.channel, self.sr = Path(path), float(sr), channel, sr
         with AudioFile(self.path, sr_out=sr, channel=channel) as audio:  # opened now to refuse a bad file now
-            self.n_samples = audio.frames_out
+            self.frames = audio.frames_out
         self.block = max(1, round(block_s * sr))
 
     def _pieces(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
@@ -78,7 +78,7 @@ class EdfRecording(Recording):
 
         self.path, self.label = Path(path), label
         with EdfFile(self.path) as edf:
-            rate, self.n_samples = edf.fs(label), edf.n_samples(label)
+            rate, self.frames = edf.fs(label), edf.n_samples(label)
         if rate != fs:
             raise InputFileError(f"{path}: channel {label} is sampled at {rate:g} Hz; the bundle expects "
                                  f"{fs:g} Hz (resample the recording first)")
@@ -103,10 +103,10 @@ class CsvRecording(Recording):
         self.path = Path(path)
         kpi = read_kpi_csv(self.path)
         self.rate, self.values, self.missing, self.block = 1.0 / kpi.interval_s, kpi.values, kpi.missing, block
-        self.n_samples = int(kpi.values.shape[0])
+        self.frames = int(kpi.values.shape[0])
 
     def _pieces(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-        for start in range(0, self.n_samples, self.block):
+        for start in range(0, self.frames, self.block):
             yield self.values[start : start + self.block], self.missing[start : start + self.block]
 
 
@@ -166,6 +166,6 @@ class FileSource(Source):
                 delay = t0 + end / recording.rate - time.monotonic() if self.config.realtime else 0.0
                 await asyncio.sleep(max(0.0, delay))
                 yield Block(offset + block.start, block.samples, block.missing)
-            offset += recording.n_samples
+            offset += recording.frames
             if not self.config.loop:
                 return
