@@ -4,7 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # System peers the tests start themselves: a D-Bus daemon (fake BlueZ for bleak), a C compiler
 # (firmware header and export-c checks), mosquitto (MQTT), PortAudio and PulseAudio (sounddevice, a
-# PulseAudio null sink as the microphone). Installed from apt when missing and we may.
+# PulseAudio null sink as the microphone), Debian's chromium (the live page seen in a real headless
+# browser, driven by playwright from the dev extra; no browser is ever downloaded by a test tool).
+# Installed from apt when missing and we may.
 missing=()
 why=()
 need() {  # need "PACKAGES" "WHY": queue apt packages and say why the tests want them
@@ -19,6 +21,7 @@ command -v pulseaudio >/dev/null \
   || need "pulseaudio pulseaudio-utils libasound2-plugins" "a PulseAudio null sink as the test microphone"
 command -v unshare >/dev/null && command -v chroot >/dev/null || need "util-linux coreutils" \
   "unshare and chroot: the installed service is started as its user in a temporary root"
+[ -x /usr/bin/chromium ] || need "chromium" "the live status page seen in a real headless browser (playwright drives it)"
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test.sh: installing with apt-get (system packages the tests start or load):" >&2
