@@ -109,23 +109,25 @@ def demo(*, as_json: bool) -> int:
     if not samples:
         raise VigilError(f"{DATA / 'samples'}: no bundled sample clips found")
     if not as_json:
-        print(f"vigil {__version__}: scoring {len(samples)} bundled clips with the bundled int8 dense-AE models\n")
-    right = 0
+        print(f"vigil {__version__}: scoring {len(samples)} bundled clips with the bundled int8 models\n")
+    right = {"normal": [0, 0], "anomaly": [0, 0]}  # per truth: decided as labelled, clips
     for path in samples:
         machine = path.parent.name
         bundle = load_bundle(DATA / "bundles" / machine)
         result = score_file(bundle, load_detector(bundle, "int8"), path)
         truth = "anomaly" if path.name.startswith("anomaly") else "normal"
-        right += (truth == "anomaly") == result.anomalous
+        right[truth][0] += (truth == "anomaly") == result.anomalous
+        right[truth][1] += 1
         if as_json:
             print(json.dumps({"machine_type": machine, "truth": truth, **result.to_json()}))
         else:
             verdict = "ANOMALY" if result.anomalous else "normal "
-            print(f"{machine:12s} {path.name:32s} truth {truth:8s} -> {verdict} score {result.clip_score:8.4f} "
-                  f"(threshold {result.threshold:.4f}, {plural(len(result.events), 'event')})")
+            print(f"{machine:12s} {bundle.detector_kind:5s} {path.name:30s} truth {truth:8s} -> {verdict} score "
+                  f"{result.clip_score:8.3f} (threshold {result.threshold:.3f}, {plural(len(result.events), 'event')})")
     if not as_json:
-        print(f"\n{right} of {len(samples)} clips decided as labelled (clips unseen in training; "
-              "see README for AUCs on every clip)\n")
+        (nr, nn), (ar, an) = right["normal"], right["anomaly"]
+        print(f"\n{nr + ar} of {len(samples)} clips decided as labelled: {nr} of {nn} normal clips called normal, "
+              f"{ar} of {an} anomalous clips called anomalous (clips never used in training; see README for AUCs)\n")
     for path in sorted((DATA / "samples" / "ecg").glob("*.edf")):
         cli_series.demo_ecg(path, load_bundle(DATA / "bundles" / "ecg-donut"), as_json)
     return 0

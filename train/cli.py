@@ -17,7 +17,7 @@ from edge.errors import ConfigError, MissingExtraError
 from edge.features.ecg import EcgSpec
 from edge.outputs import check_dir, prepare_dir
 from edge.text import DefaultsParser, number
-from train.audio import DETECTORS, AudioTrainConfig
+from train.audio import DEFAULT_DETECTOR, DETECTORS, AudioTrainConfig
 from train.dataset import discover_clips
 from train.detectors import DetectorOptions
 from train.donut_bundle import DEFAULT_ITERATIONS, DEFAULT_SAMPLES
@@ -59,13 +59,14 @@ def _progress(total: int, quiet: bool) -> Iterator[Callable[[str], None] | None]
 
 def _config(args: argparse.Namespace) -> AudioTrainConfig:
     """Validate the shared training options into an AudioTrainConfig."""
-    for name in ("test_fraction", "threshold_fraction", "anomaly_fit_fraction"):
+    for name in ("test_fraction", "anomaly_fit_fraction"):
         value = getattr(args, name)
         if value is not None and not 0 <= value < 1:
             raise ConfigError(f"--{name.replace('_', '-')} {value}: expected a fraction in [0, 1)")
     checks = [("percentile", 0 < args.percentile <= 100, "a value in (0, 100]"),
               ("epochs", args.epochs >= 1, "at least 1"), ("clusters", args.clusters >= 1, "at least 1"),
-              ("components", args.components >= 1, "at least 1"), ("sequence", args.sequence >= 2, "at least 2")]
+              ("components", args.components >= 1, "at least 1"), ("sequence", args.sequence >= 2, "at least 2"),
+              ("folds", args.folds >= 1, "at least 1")]
     for name, ok, expected in checks:
         if not ok:
             raise ConfigError(f"--{name} {getattr(args, name)}: expected {expected}")
@@ -75,8 +76,10 @@ def _config(args: argparse.Namespace) -> AudioTrainConfig:
     options = DetectorOptions(epochs=args.epochs, seed=args.seed, clusters=args.clusters, components=args.components,
                               covariance=args.covariance, sequence=args.sequence)
     return AudioTrainConfig(detector=args.detector, machine_type=args.machine_type, options=options,
-                            percentile=args.percentile, test_fraction=args.test_fraction,
-                            threshold_fraction=args.threshold_fraction, anomaly_fit_fraction=args.anomaly_fit_fraction)
+                            percentile=args.percentile, folds=args.folds,
+                            test_fraction=args.test_fraction if args.test_fraction is not None else
+                            (0.25 if args.command == "evaluate" else 0.0),
+                            anomaly_fit_fraction=args.anomaly_fit_fraction)
 
 
 def _kinds(detector: str) -> list[Any]:
@@ -236,11 +239,13 @@ def _training_options(p: argparse.ArgumentParser, detector_default: str) -> None
                    help="gmm: covariance type")
     p.add_argument("--sequence", type=int, default=10, help="lstm-ae: consecutive windows per sequence (10)")
     p.add_argument("--percentile", type=float, default=95.0,
-                   help="threshold = this percentile of held-out normal scores (the write-up: 95)")
-    p.add_argument("--test-fraction", type=float, default=0.25,
-                   help="fraction of normal clips reserved for testing (never fitted or thresholded on)")
-    p.add_argument("--threshold-fraction", type=float, default=0.2,
-                   help="fraction of normal clips held out to choose the threshold")
+                   help="threshold = this percentile of out-of-fold normal scores (the write-up: 95)")
+    p.add_argument("--folds", type=int, default=5,
+                   help="k of the k-fold by clip whose out-of-fold normal scores set the thresholds (default 5; "
+                        "1: the fitted clips' own scores, quick but optimistic)")
+    p.add_argument("--test-fraction", type=float, default=None,
+                   help="fraction of normal clips reserved for testing, never fitted on (default: 0 for "
+                        "train, every normal clip is learnt from; 0.25 for evaluate)")
     p.add_argument("--anomaly-fit-fraction", type=float, default=None,
                    help="fraction of anomalous clips the supervised svm fits on (default 0.5 when svm is "
                         "trained, else 0); the rest are test clips")
@@ -258,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True,
                    help="bundle directory to write (a vigil bundle there is replaced with --force); "
                         "with --detector all, one per kind inside")
-    _training_options(p, "dense-ae")
+    _training_options(p, DEFAULT_DETECTOR)
     p.set_defaults(func=_train_audio)
 
     for modality, text in (("ecg", "fetal ECG: EDF recordings"), ("kpi", "KPI series: CSV timestamp,value[,label]")):

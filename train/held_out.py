@@ -37,14 +37,20 @@ def held_out_lines(manifest: dict[str, Any]) -> list[str]:
     """One line per variant: AUC (audio), threshold, detection rate and false alarms at it."""
     audio = manifest.get("modality") == "audio"
     unit = ("clip", "clips") if audio else ("point", "points")
-    where = "reserved test clips" if audio else "held-out points (last part of each training series)"
+    metrics = manifest.get("metrics", {})
+    where = (metrics.get("protocol", "reserved test clips") if audio
+             else "held-out points (last part of each training series)")
     lines = []
     for variant, model in manifest["models"].items():
         threshold = model["threshold"]["clip" if audio else "window"]
-        if audio:
-            m = manifest["metrics"][variant]
-            counts = audio_held_out(manifest["metrics"]["labels"], m["clip_scores"], threshold)
+        if audio and isinstance(metrics.get(variant), dict) and "labels" in metrics:
+            m = metrics[variant]
+            counts = audio_held_out(metrics["labels"], m["clip_scores"], threshold)
             head = f"{variant:8s} AUC {number(m['auc'])}, threshold {number(threshold, 4)}"
+        elif audio:
+            lines.append(f"{variant:8s} threshold {number(threshold, 4)}: no anomalous clips held out, so no "
+                         "detection rate (add anomaly_*.wav clips the model is not fitted on)")
+            continue
         else:
             counts = model.get("held_out")
             head = f"{variant:8s} threshold {number(threshold, 4)}"
