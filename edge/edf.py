@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,3 +70,29 @@ def read_edf_channel(path: str | Path, label: str) -> EdfChannel:
                           lost=lost_mask(samples.size, fs, np.asarray(onsets), np.asarray(durations), list(texts)))
     finally:
         reader.close()
+
+
+def lost_runs(reader: Any, fs: float) -> list[tuple[int, int]]:
+    """[start, end) sample ranges of LOST_MARK annotations (an open pyedflib reader; annotations only)."""
+    onsets, durations, texts = reader.readAnnotations()
+    return [(round(o * fs), round((o + d) * fs)) for o, d, t in zip(onsets, durations, texts, strict=True)
+            if str(t).startswith(LOST_MARK)]
+
+
+def lost_points(reader: Any, fs: float, block: int, n_points: int) -> np.ndarray:
+    """(n_points,) bool: points of `block` samples that hold a sample inside a LOST_MARK annotation
+    (memory follows the points, not the samples)."""
+    points = np.zeros(n_points, dtype=bool)
+    for first, end in lost_runs(reader, fs):
+        points[first // block : -(-end // block)] = True
+    return points
+
+
+def lost_in(runs: list[tuple[int, int]], offset: int, n: int) -> np.ndarray | None:
+    """(n,) bool for samples [offset, offset + n) inside the runs, or None when none is."""
+    mask = None
+    for first, end in runs:
+        if first < offset + n and end > offset:
+            mask = np.zeros(n, dtype=bool) if mask is None else mask
+            mask[max(first - offset, 0) : min(end - offset, n)] = True
+    return mask

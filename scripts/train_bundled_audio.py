@@ -104,7 +104,7 @@ def main() -> None:
         link(held + anomalous, work / "unseen" / machine, args.data)
         full = args.out / "bundles" / machine
         full.parent.mkdir(parents=True, exist_ok=True)
-        vigil("train", "audio", str(work / "fit"), "--out", str(full), "--seed", str(args.seed), "--json")
+        vigil("train", "audio", str(work / "fit"), "--out", str(full), "--seed", str(args.seed), "--json", "--force")
         manifest = json.loads((full / "manifest.json").read_text())
         manifest["machine_type"], manifest["machine_id"] = machine, ident
         (full / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
