@@ -183,6 +183,12 @@ def test_more_gaps_than_edf_annotation_slots_are_merged_not_dropped(tmp_path: Pa
     replay = EdfRecording(writer.result.files[0], label="B", fs=500.0)  # `vigil run`'s file source
     missing = np.concatenate([b.missing for b in replay.blocks()])
     assert missing[lost].all() and missing.sum() < 1000  # lost samples replay as missing
+    from edge.features.ecg import EcgSpec
+    from edge.series import load_series
+
+    series = load_series(writer.result.files[0], EcgSpec(channel="B", fs=500.0, block=10, window=20), "ecg")
+    np.testing.assert_array_equal(series.missing, lost.reshape(100, 10).any(axis=1) | series.missing)
+    assert series.missing[lost.reshape(100, 10).any(axis=1)].all() and not series.missing.all()
     covered = np.zeros(1000, dtype=bool)
     for onset, duration in zip(onsets, durations, strict=True):
         covered[round(onset * 500) : round((onset + duration) * 500)] = True
