@@ -2,6 +2,9 @@
 
 A Series is one recording as points: values (n,) in the recording's unit, missing (n,) and
 labels (n,) bool, and where each point sits (sample index for EDF, timestamp for CSV).
+Every point is scored: a KPI file that continues the training series (its first timestamp is one
+interval after the bundle's stored `warmup` tail) is scored with that tail as context; otherwise
+the first window - 1 points are scored at their own positions in the file's first window.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import sys
 
 import numpy as np
 
@@ -19,7 +24,7 @@ from edge.edf import read_edf_channel
 from edge.errors import InputFileError
 from edge.features.ecg import EcgSpec, block_means, rule_labels, standardize
 from edge.interpreter import load_interpreter
-from edge.kpi import read_kpi_csv
+from edge.kpi import KpiColumns, read_kpi_csv
 
 
 @dataclass(frozen=True)
@@ -48,13 +53,17 @@ def ecg_series(path: str | Path, spec: EcgSpec) -> Series:
     return Series(Path(path), points, missing, labels, np.arange(points.size) * spec.block, "index")
 
 
-def kpi_series(path: str | Path) -> Series:
-    kpi = read_kpi_csv(path)
+def kpi_series(path: str | Path, columns: KpiColumns | None = None) -> Series:
+    """A KPI CSV as points; NaN/inf/empty values become missing points, said once on stderr."""
+    kpi = read_kpi_csv(path, columns)
+    if kpi.nonfinite:
+        print(f"vigil: notice: {path}: {kpi.nonfinite} NaN, inf or empty values (first at line "
+              f"{kpi.first_nonfinite_line}) read as missing points", file=sys.stderr)
     return Series(Path(path), kpi.values, kpi.missing, kpi.labels, kpi.timestamps, "timestamp")
 
 
-def load_series(path: str | Path, spec: EcgSpec, modality: str) -> Series:
-    return ecg_series(path, spec) if modality == "ecg" else kpi_series(path)
+def load_series(path: str | Path, spec: EcgSpec, modality: str, columns: KpiColumns | None = None) -> Series:
+    return ecg_series(path, spec) if modality == "ecg" else kpi_series(path, columns)
 
 
 def donut_scorer(bundle: Bundle, variant: str | None = None, *, samples: int | None = None,
@@ -69,16 +78,33 @@ def donut_scorer(bundle: Bundle, variant: str | None = None, *, samples: int | N
                        std_epsilon=float(bundle.manifest["detector"]["params"]["std_epsilon"]))
 
 
+def warmup_context(bundle: Bundle, series: Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """The bundle's stored training tail (values, missing) (window - 1,) if `series` continues it, else None."""
+    warm = bundle.manifest.get("warmup")
+    if not warm or series.position_name != "timestamp" or not series.position.size:
+        return None
+    if int(series.position[0]) != int(warm["next_timestamp"]):
+        return None
+    return np.asarray(warm["values"], dtype=np.float64), np.asarray(warm["missing"], dtype=bool)
+
+
 def score_series(bundle: Bundle, scorer: DonutScorer, series: Series) -> np.ndarray:
-    """Scores (n,) of every point (NaN for the first window - 1 points, which end no full window)."""
+    """Scores (n,) of every point; see the module docstring for the first window - 1 points."""
     norm = bundle.manifest["normalization"]
     window = int(bundle.manifest["features"]["window"])
-    x = standardize(series.values, float(norm["mean"]), float(norm["std"]), series.missing)
+    values, missing = series.values, series.missing
+    context = warmup_context(bundle, series)
+    if context is not None:
+        values, missing = np.concatenate([context[0], values]), np.concatenate([context[1], missing])
+    elif values.size < window:
+        raise InputFileError(f"{series.path}: {values.size} points, shorter than one window ({window} points)")
+    x = standardize(values, float(norm["mean"]), float(norm["std"]), missing)
     windows = np.lib.stride_tricks.sliding_window_view(x, window)
-    gaps = np.lib.stride_tricks.sliding_window_view(series.missing, window)
-    scores = np.full(series.values.shape, np.nan, dtype=np.float32)
-    scores[window - 1 :] = scorer.score(windows, gaps)
-    return scores
+    gaps = np.lib.stride_tricks.sliding_window_view(missing, window)
+    scores = scorer.score(windows, gaps)
+    if context is None:
+        scores = np.concatenate([scorer.score_head(windows[0], gaps[0])[:-1], scores])
+    return scores.astype(np.float32)
 
 
 def points_json(series: Series, scores: np.ndarray, threshold: float) -> dict[str, Any]:
