@@ -235,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="JSON output (one object per line)")
         p.add_argument("--samples", type=int, help="Donut bundles: latent samples L (default: the bundle's)")
         p.add_argument("--iterations", type=int, help="Donut bundles: MCMC imputation rounds (default: the bundle's)")
+        p.add_argument("--columns", help="KPI CSV: TIMESTAMP,VALUE[,LABEL] column names or 0-based positions "
+                       "(default: timestamp,value,label by name, or by position without a header)")
         p.set_defaults(func=func)
         if name == "bench":
             p.add_argument("--repeat", type=int, default=1, help="replay the files this many times")

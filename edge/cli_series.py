@@ -12,7 +12,13 @@ import numpy as np
 
 from edge.bundle import Bundle
 from edge.decider import Decider
+from edge.kpi import KpiColumns
 from edge.series import donut_scorer, load_series, points_json, score_series
+
+
+def _columns(args: argparse.Namespace) -> KpiColumns | None:
+    text = getattr(args, "columns", None)
+    return KpiColumns.parse(text) if text else None
 
 
 def score(args: argparse.Namespace, bundle: Bundle) -> int:
@@ -21,7 +27,7 @@ def score(args: argparse.Namespace, bundle: Bundle) -> int:
     scorer = donut_scorer(bundle, args.variant, samples=args.samples, iterations=args.iterations)
     threshold = bundle.variant(args.variant).window_threshold
     for path in args.files:
-        series = load_series(path, spec, bundle.modality)
+        series = load_series(path, spec, bundle.modality, _columns(args))
         scores = score_series(bundle, scorer, series)
         if args.json:
             print(json.dumps(points_json(series, scores, threshold)), flush=True)
@@ -58,7 +64,7 @@ def bench(args: argparse.Namespace, bundle: Bundle, cpu: int | None) -> int:
     """Donut scoring of whole recordings as fast as possible: real-time factor on one core."""
     spec = bundle.ecg_spec
     scorer = donut_scorer(bundle, args.variant, samples=args.samples, iterations=args.iterations)
-    series = [load_series(path, spec, bundle.modality) for path in args.files]
+    series = [load_series(path, spec, bundle.modality, _columns(args)) for path in args.files]
     cpu0 = time.process_time()
     for _ in range(args.repeat):
         for s in series:

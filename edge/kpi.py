@@ -73,10 +73,17 @@ def _parse_time(text: str) -> int:
 
 
 def _is_header(row: list[str]) -> bool:
+    """A header has no number in any field and no time in the first (a data row may lack its value)."""
+    for field in row:
+        try:
+            float(field)
+            return False
+        except ValueError:
+            pass
     try:
-        float(row[1] if len(row) > 1 else row[0])
+        _parse_time(row[0])
         return False
-    except ValueError:
+    except (ValueError, IndexError):
         return True
 
 
@@ -148,8 +155,8 @@ def read_kpi_csv(path: str | Path, columns: KpiColumns | None = None) -> KpiSeri
         line = int(np.argmax(steps < 0)) + 1 + offset
         raise InputFileError(f"{path}: line {line}: timestamp goes backwards (expected sorted timestamps)")
     if (steps == 0).any():
-        row = int(np.argmax(steps == 0)) + 1
-        raise InputFileError(f"{path}: line {row + offset}: duplicate timestamp {ts[row]} "
+        dup = int(np.argmax(steps == 0)) + 1
+        raise InputFileError(f"{path}: line {dup + offset}: duplicate timestamp {ts[dup]} "
                              "(expected unique timestamps)")
     interval = int(steps.min())
     if ((ts - ts[0]) % interval).any():

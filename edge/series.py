@@ -9,11 +9,10 @@ the first window - 1 points are scored at their own positions in the file's firs
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import sys
 
 import numpy as np
 

@@ -59,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     todo = [(k, p) for k, p in series_files(args.data, args.set)
             if (not args.series or any(k.startswith(s) or s in k for s in args.series))
             and not out_path(args, k).exists()]
+    if args.smallest_first:
+        todo.sort(key=lambda kp: kp[1].stat().st_size)
     for key, _ in todo:
         if time.time() - started > args.budget_min * 60:
             print(f"budget of {args.budget_min} min spent; {len(todo)} series were to do; rerun to continue")
@@ -135,6 +137,7 @@ def main() -> int:
     parser.add_argument("--patience", type=int, default=30)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--float32-only", action="store_true")
+    parser.add_argument("--smallest-first", action="store_true", help="run: the shortest series first")
     parser.add_argument("--budget-min", type=float, default=9.0, help="start no new series after this many minutes")
     args = parser.parse_args()
     return {"run": run, "one": one, "table": table}[args.command](args)

@@ -116,18 +116,28 @@ def _train_series(args: argparse.Namespace) -> int:
         if len(rates) > 1:
             raise ConfigError(f"recordings at {sorted(rates)} Hz: expected one sample rate for all training files")
         spec = replace(spec, fs=rates.pop())
-    series = [load_series(path, spec, args.modality) for path in args.files]
+    from edge.kpi import KpiColumns
+
+    columns = KpiColumns.parse(args.columns) if getattr(args, "columns", None) else None
+    series = [load_series(path, spec, args.modality, columns) for path in args.files]
     _require_tensorflow()
     from train.donut import DonutConfig
     from train.donut_bundle import train_donut_bundle
 
     config = DonutConfig(latent=args.latent, max_epochs=args.epochs, seed=args.seed)
     manifest = train_donut_bundle(series, spec, args.modality, args.out, config, percentile=args.percentile,
-                                  samples=args.samples, iterations=args.iterations)
+                                  samples=args.samples, iterations=args.iterations,
+                                  use_labels=not args.ignore_labels, progress=sys.stderr.isatty())
+    rule = manifest["calibration"]["rule"]
     summary = {"bundle": str(args.out), "best_epoch": manifest["training"]["best_epoch"],
-               "thresholds": {v: m["threshold"]["window"] for v, m in manifest["models"].items()}}
-    print(json.dumps(summary) if args.json else f"{args.out}: Donut, best epoch {summary['best_epoch']}, "
-          f"thresholds {summary['thresholds']}")
+               "seconds": manifest["training"]["seconds"],
+               "thresholds": {v: m["threshold"]["window"] for v, m in manifest["models"].items()}, "rule": rule}
+    how = (f"maximising the delay-{rule['value']} adjusted F1 on {rule['validation_segments']} labelled validation "
+           f"segments (validation F1 {rule['validation_f1']:.2f})" if rule["kind"] == "adjusted-f1" else
+           f"the {rule['value']:g}th percentile of validation scores (no labelled anomalies there)")
+    print(json.dumps(summary) if args.json else f"{args.out}: Donut, best epoch {summary['best_epoch'] + 1}, "
+          f"trained in {summary['seconds']:.0f} s; thresholds "
+          + ", ".join(f"{v} {t:.3f}" for v, t in summary["thresholds"].items()) + f", by {how}")
     return 0
 
 
@@ -139,16 +149,25 @@ def _edf_rate(path: Path, spec: EcgSpec) -> float:
 
 def _evaluate(args: argparse.Namespace) -> int:
     if args.bundle is not None and load_bundle(args.bundle).modality != "audio":
+        from edge.kpi import KpiColumns
         from train.evaluate_series import evaluate_series
 
-        result = evaluate_series(args.bundle, args.inputs, args.report, inject_seed=args.inject_seed)
+        result = evaluate_series(args.bundle, args.inputs, args.report, inject_seed=args.inject_seed,
+                                 columns=KpiColumns.parse(args.columns) if args.columns else None,
+                                 labels_json=args.labels)
         if args.json:
             print(json.dumps(result))
         else:
             print(f"report written to {args.report / 'report.md'}")
             for name, entry in result["files"].items():
                 for variant, m in entry.items():
-                    print(f"  {name} {variant:8s} AUC {m['auc']}  best F1 (adjusted) {m.get('best_f1_adjusted')}")
+                    if m["auc"] is None:
+                        print(f"  {name} {variant:8s} no figures: the file has no labelled anomalies (give a label "
+                              "column, or NAB windows with --labels)")
+                        continue
+                    print(f"  {name} {variant:8s} AUC {m['auc']:.3f}  best F1 (adjusted, upper bound) "
+                          f"{m['best_f1_adjusted']:.3f}  F1 at the bundle's threshold (adjusted) "
+                          f"{m['f1_at_threshold_adjusted']:.3f}")
         return 0
     if len(args.inputs) != 1:
         raise ConfigError(f"{len(args.inputs)} inputs given: machine-sound evaluation takes one folder of clips")
@@ -239,7 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--epochs", type=int, default=256, help="most epochs (the best validation epoch is kept)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--percentile", type=float, default=99.0,
-                       help="threshold = this percentile of validation point scores")
+                       help="without labelled validation anomalies: threshold = this percentile of validation "
+                            "point scores (default 99)")
+        p.add_argument("--ignore-labels", action="store_true",
+                       help="choose the threshold by --percentile even when the validation part has labels")
+        if modality == "kpi":
+            p.add_argument("--columns", help="TIMESTAMP,VALUE[,LABEL]: column names or 0-based positions "
+                           "(default: timestamp,value,label by name, or by position without a header)")
         p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
                        help=f"latent samples L when scoring (default {DEFAULT_SAMPLES}, from the cost/AUC table)")
         p.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS, help="MCMC imputation rounds (default 10)")
@@ -254,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                "train --detector on --repeats splits per machine type")
     p.add_argument("--report", type=Path, required=True, help="folder for report.md, JSON and PNGs")
     p.add_argument("--repeats", type=int, default=3, help="splits per machine type (without --bundle)")
+    p.add_argument("--labels", type=Path, metavar="WINDOWS.json",
+                   help="KPI CSV: NAB label windows (labels/combined_windows.json) instead of a label column")
+    p.add_argument("--columns", help="KPI CSV: TIMESTAMP,VALUE[,LABEL] column names or 0-based positions")
     _training_options(p, "all")
     p.set_defaults(func=_evaluate)
     return parser

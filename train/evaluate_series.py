@@ -1,7 +1,8 @@
 """`vigil evaluate --bundle DONUT_BUNDLE FILE...`: point metrics and the write-up's plots.
 
-Labels: a KPI CSV's label column; for EDF, the write-up's rule (|x| >= the bundle's label
-threshold after block averaging), or with --inject-seed the seeded synthetic anomalies of
+Labels: a KPI CSV's label column, or NAB's label windows (`--labels combined_windows.json`: the
+windows of the key ending with the file's folder/name, or its name); for EDF, the write-up's rule
+(|x| >= the bundle's label threshold after block averaging), or with --inject-seed the seeded synthetic anomalies of
 train.ecg_inject (then AUC is also given per anomaly kind).
 """
 
@@ -14,8 +15,10 @@ from typing import Any
 import numpy as np
 
 from edge.bundle import load_bundle
+from edge.errors import InputFileError
+from edge.kpi import KpiColumns
 from edge.series import Series, donut_scorer, load_series, score_series
-from train.series_bench import injected_test_series, per_kind_auc
+from train.series_bench import injected_test_series, nab_labels, per_kind_auc
 from train.series_metrics import point_metrics
 
 
@@ -46,8 +49,24 @@ def _runs(labels: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
 
 
+def _nab_series(series: Series, windows_path: Path) -> Series:
+    """The series with its labels from NAB's windows file (key: folder/name.csv, or the name alone)."""
+    try:
+        windows = json.loads(windows_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputFileError(f"{windows_path}: not a readable NAB label windows JSON ({exc})") from None
+    path = series.path
+    keys = [k for k in windows if k == f"{path.parent.name}/{path.name}"] or \
+        [k for k in windows if Path(k).name == path.name]
+    if len(keys) != 1:
+        raise InputFileError(f"{windows_path}: {len(keys)} entries for {path.parent.name}/{path.name} (expected one)")
+    labels = nab_labels(path, series.position, windows, keys[0])
+    return Series(series.path, series.values, series.missing, labels, series.position, series.position_name)
+
+
 def evaluate_series(bundle_path: Path, files: list[Path], report: Path, *, inject_seed: int | None = None,
-                    samples: int | None = None, iterations: int | None = None) -> dict[str, Any]:
+                    samples: int | None = None, iterations: int | None = None, columns: KpiColumns | None = None,
+                    labels_json: Path | None = None) -> dict[str, Any]:
     bundle = load_bundle(bundle_path)
     spec = bundle.ecg_spec
     report.mkdir(parents=True, exist_ok=True)
@@ -61,7 +80,9 @@ def evaluate_series(bundle_path: Path, files: list[Path], report: Path, *, injec
         if inject_seed is not None and bundle.modality == "ecg":
             series, kinds = injected_test_series(path, spec, inject_seed)
         else:
-            series = load_series(path, spec, bundle.modality)
+            series = load_series(path, spec, bundle.modality, columns)
+            if labels_json is not None and bundle.modality == "kpi":
+                series = _nab_series(series, labels_json)
         entry: dict[str, Any] = {}
         for variant in bundle.variants:
             scores = score_series(bundle, donut_scorer(bundle, variant, samples=samples, iterations=iterations), series)

@@ -1,10 +1,12 @@
 """Two published unsupervised baselines for KPI series, scored point by point from past data only.
 
 - Rolling robust z-score: |x_t - median| / (1.4826 MAD) of the previous `window` non-missing points.
-- Spectral residual (Ren et al., "Time-Series Anomaly Detection Service at Microsoft", KDD 2019):
-  for the `window` points ending at t, extended by m = 5 points extrapolated from the mean slope
-  of the last m, the saliency map S = |IFFT(exp(R + iP))| with R = log amplitude minus its q = 3
-  moving average; score(t) = (S_t - mean of the z = 21 previous S) / that mean, as in the paper.
+- Spectral residual (Ren et al., "Time-Series Anomaly Detection Service at Microsoft", KDD 2019),
+  as Microsoft's reference code (anomalydetector, msanomalydetector/spectral_residual.py) does it:
+  the `window` points ending at t, extended by m = 5 copies of a prediction from the 6 points
+  before t (so a spike at t does not raise its own extension); the saliency map S = |IFFT(exp(R +
+  iP))| with R = log amplitude minus its trailing q = 3 mean; score(t) = |S_t - mean of the z = 21
+  S ending at t| / that mean.
 Missing points are forward-filled for spectral residual (it needs a continuous signal) and get
 no score (NaN) from either method, as the metrics leave missing points out.
 """
@@ -48,16 +50,16 @@ def spectral_residual(values: np.ndarray, missing: np.ndarray, window: int = 720
     views = np.lib.stride_tricks.sliding_window_view(x, window)  # row k ends at point k + window - 1
     for a in range(0, views.shape[0], chunk):
         w = views[a : a + chunk]
-        steps = np.arange(1, extend + 1)
-        slope = np.mean((w[:, -1:] - w[:, -1 - steps]) / steps, axis=1)
-        ext = w[:, -extend:-extend + 1] + slope[:, None] * extend  # the paper's x_{n+1}, repeated m times
-        seq = np.concatenate([w, np.repeat(ext, extend, axis=1)], axis=1)
+        before = w[:, -extend - 2 : -1]  # x_{t-6} .. x_{t-1}
+        slopes = (before[:, -1:] - before[:, :-1]) / np.arange(extend, 0, -1)
+        ext = before[:, 1] + slopes.sum(axis=1)  # the reference's predict_next
+        seq = np.concatenate([w, np.repeat(ext[:, None], extend, axis=1)], axis=1)
         spectrum = np.fft.fft(seq, axis=1)
         amplitude = np.maximum(np.abs(spectrum), 1e-8)
         log_amp = np.log(amplitude)
-        smooth = uniform_filter1d(log_amp, size=q, axis=1, mode="nearest")
+        smooth = uniform_filter1d(log_amp, size=q, axis=1, mode="nearest", origin=(q - 1) // 2)  # trailing mean
         saliency = np.abs(np.fft.ifft(np.exp(log_amp - smooth) * spectrum / amplitude, axis=1))
         s_t = saliency[:, window - 1]
-        local = saliency[:, window - 1 - z : window - 1].mean(axis=1)
-        out[np.arange(a, a + w.shape[0]) + window - 1] = (s_t - local) / np.maximum(local, 1e-8)
+        local = saliency[:, window - z : window].mean(axis=1)
+        out[np.arange(a, a + w.shape[0]) + window - 1] = np.abs(s_t - local) / np.maximum(local, 1e-8)
     return np.where(missing, np.nan, out)
