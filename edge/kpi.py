@@ -103,9 +103,8 @@ def _resolve(path: Path, header: list[str] | None, columns: KpiColumns) -> tuple
         return names.index(col)
 
     ts, value = find(columns.timestamp, "timestamp"), find(columns.value, "value")
-    label = None if columns.label is None else find(columns.label, "label")
-    if label is not None and columns.label == "label" and names is not None and "label" not in names:
-        label = None
+    default_absent = columns.label == "label" and names is not None and "label" not in names
+    label = None if columns.label is None or default_absent else find(columns.label, "label")
     return ts, value, label
 
 

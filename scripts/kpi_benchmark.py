@@ -65,9 +65,16 @@ def run(args: argparse.Namespace) -> int:
         if time.time() - started > args.budget_min * 60:
             print(f"budget of {args.budget_min} min spent; {len(todo)} series were to do; rerun to continue")
             break
+        lock = out_path(args, key).with_suffix(".lock")  # two drivers may share the work
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.open("x").close()
+        except FileExistsError:
+            continue
         t0 = time.time()
         cmd = [sys.executable, __file__, "one", "--key", key, *_shared(args)]
         result = subprocess.run(cmd, capture_output=True, text=True)
+        lock.unlink()
         status = "ok" if result.returncode == 0 else "FAILED: " + result.stderr.strip().splitlines()[-1]
         print(f"{key}: {status} ({time.time() - t0:.0f} s)", flush=True)
     return 0

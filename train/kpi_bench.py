@@ -109,7 +109,7 @@ def run_series(path: Path, config: DonutConfig, *, nab_windows: dict[str, Any] |
             cpu0 = time.process_time()
             scores = score_series(bundle, scorer, test)
             cpu = time.process_time() - cpu0
-            kept[f"test_{variant}"] = (scores, test.labels & ~test.missing)
+            kept[f"test_{variant}"] = (np.where(test.missing, np.nan, scores), test.labels & ~test.missing)
             threshold = manifest["models"][variant]["threshold"]["window"]
             vs, vl = kept[variant]
             old = float(np.percentile(vs[~vl], 99.0))  # the rule before this change: 99th percentile
