@@ -113,7 +113,8 @@ def table(args: argparse.Namespace) -> int:
         old = r.get("donut_float32", {}).get("f1_at_p99_adjusted")
         if key in labelled and old is not None:
             sums.setdefault("old", []).append(old)
-        cells += [fmt(old), fmt(r.get("donut_int8", {}).get("real_time_factor"), 6)]
+        rtf = r.get("donut_int8", {}).get("real_time_factor")
+        cells += [fmt(old), "n/a" if rtf is None else f"{rtf:.1e}"]
         lines.append("| " + " | ".join(cells) + " |")
     mean = [f"**mean of {len(labelled)} with test anomalies**", "", "",
             fmt(float(np.mean([r["train_seconds"] for r in rows.values()])) if rows else None, 0), ""]
