@@ -171,3 +171,19 @@ def test_baselines_rank_a_spike_first_from_past_data_only(method: object) -> Non
     later = values.copy()
     later[2700:] += 100.0  # the future does not change a score
     assert method(later, missing)[2500] == pytest.approx(scores[2500])  # type: ignore[operator]
+
+
+def test_evaluate_takes_nab_label_windows(kpi_bundle: Path, tmp_path: Path) -> None:
+    nab = ROOT.parent / "shared" / "data" / "nab"
+    csv = nab / "data" / "artificialWithAnomaly" / "art_daily_jumpsup.csv"
+    windows = json.loads((nab / "labels" / "combined_windows.json").read_text())
+    (start, end), = windows["artificialWithAnomaly/art_daily_jumpsup.csv"]
+    out = run_vigil("evaluate", "--bundle", str(kpi_bundle), str(csv), "--labels",
+                    str(nab / "labels" / "combined_windows.json"), "--report", str(tmp_path / "r"), "--json",
+                    check=True)
+    m = json.loads(out.stdout)["files"]["art_daily_jumpsup.csv"]["int8"]
+    rows = csv.read_text().splitlines()[1:]
+    inside = sum(start.split(".")[0] <= r.split(",")[0] <= end.split(".")[0] for r in rows)
+    assert m["anomalous_points"] == inside > 0 and m["auc"] is not None
+    plain = run_vigil("evaluate", "--bundle", str(kpi_bundle), str(csv), "--report", str(tmp_path / "p"), check=True)
+    assert "no labelled anomalies" in plain.stdout
