@@ -106,7 +106,8 @@ def _train_series(args: argparse.Namespace) -> int:
     else:
         spec = EcgSpec(channel="value", fs=1.0, block=1, window=args.window, label_threshold=0.0, unit="")
     for name, value, low in (("block", spec.block, 1), ("window", spec.window, 2), ("epochs", args.epochs, 1),
-                             ("latent", args.latent, 1), ("samples", args.samples, 1)):
+                             ("latent", args.latent, 1), ("samples", args.samples, 1),
+                             ("patience", args.patience, 1)):
         if value < low:
             raise ConfigError(f"--{name} {value}: expected at least {low}")
     from edge.series import load_series
@@ -124,7 +125,7 @@ def _train_series(args: argparse.Namespace) -> int:
     from train.donut import DonutConfig
     from train.donut_bundle import train_donut_bundle
 
-    config = DonutConfig(latent=args.latent, max_epochs=args.epochs, seed=args.seed)
+    config = DonutConfig(latent=args.latent, max_epochs=args.epochs, patience=args.patience, seed=args.seed)
     manifest = train_donut_bundle(series, spec, args.modality, args.out, config, percentile=args.percentile,
                                   samples=args.samples, iterations=args.iterations,
                                   use_labels=not args.ignore_labels, progress=sys.stderr.isatty())
@@ -255,7 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--label-threshold", type=float, default=250.0,
                            help="points with |x| >= this (uV) are labelled and left out of training (0: none)")
         p.add_argument("--latent", type=int, default=5, help="latent dimensions (default 5)")
-        p.add_argument("--epochs", type=int, default=256, help="most epochs (the best validation epoch is kept)")
+        epochs, patience = (100, 10) if modality == "kpi" else (256, 30)  # KPI: the measured cut (README)
+        p.add_argument("--epochs", type=int, default=epochs,
+                       help=f"most epochs (default {epochs}; the paper: 256); the best validation epoch is kept")
+        p.add_argument("--patience", type=int, default=patience,
+                       help=f"stop after this many epochs without a better validation loss (default {patience})")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--percentile", type=float, default=99.0,
                        help="without labelled validation anomalies: threshold = this percentile of validation "
