@@ -5,6 +5,8 @@ Each series runs in its own process and is cached as JSON under out/kpi-bench/TA
 benchmark runs in parts (stop it any time; a rerun skips what is done); `table` assembles them.
 
   nice -n 10 .venv/bin/python scripts/kpi_benchmark.py run --set aiops [--series PREFIX...] [--budget-min 9]
+  .venv/bin/python scripts/kpi_benchmark.py refresh --set aiops   # re-apply the current threshold rule
+  .venv/bin/python scripts/kpi_benchmark.py rules --set aiops     # threshold rules on validation halves
   .venv/bin/python scripts/kpi_benchmark.py table --set aiops
 Options --epochs/--patience/--batch change the Donut configuration (with --tag to keep runs apart).
 """
@@ -47,10 +49,70 @@ def one(args: argparse.Namespace) -> int:
 
     config = DonutConfig(max_epochs=args.epochs, patience=args.patience, batch_size=args.batch)
     (key, path), = [(k, p) for k, p in series_files(args.data, args.set) if k == args.key]
-    windows = json.loads((args.data / "nab" / "labels" / "combined_windows.json").read_text()) \
-        if args.set == "nab" else None
+    windows = _nab_windows(args)
     variants = ("float32", "int8") if not args.float32_only else ("float32",)
     run_to_json(path, out_path(args, key), config, nab_windows=windows, nab_key=key, variants=variants)
+    return 0
+
+
+def _nab_windows(args: argparse.Namespace) -> dict[str, Any] | None:
+    return json.loads((args.data / "nab" / "labels" / "combined_windows.json").read_text()) \
+        if args.set == "nab" else None
+
+
+def refresh(args: argparse.Namespace) -> int:
+    """Re-apply the current threshold rule to every cached series (see train.kpi_bench.refresh)."""
+    from train.kpi_bench import refresh as refresh_one
+
+    windows = _nab_windows(args)
+    for key, path in series_files(args.data, args.set):
+        out = out_path(args, key)
+        if out.exists() and out.with_suffix(".npz").exists():
+            refresh_one(path, out, 0.3, nab_windows=windows, nab_key=key)
+            print(f"{key}: refreshed", flush=True)
+    return 0
+
+
+RULES = ("p99", "p99.9", "f1_low_end", "f1_middle", "f1_low_end_capped_p99.9")
+
+
+def _rule_thresholds(s: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    from train.series_metrics import adjusted_f1_curve, segments
+
+    normal = s[~y]
+    out = {"p99": float(np.percentile(normal, 99)), "p99.9": float(np.percentile(normal, 99.9))}
+    if segments(y):
+        cand, f1 = adjusted_f1_curve(s, y, 7)
+        k = j = int(np.argmax(f1))
+        while j + 1 < len(cand) and f1[j + 1] == f1[k]:
+            j += 1
+        low = float(cand[j + 1]) if j + 1 < len(cand) else float(cand[j]) - 1.0
+        out |= {"f1_low_end": low, "f1_middle": float(np.sinh((np.arcsinh(cand[k]) + np.arcsinh(low)) / 2)),
+                "f1_low_end_capped_p99.9": min(low, out["p99.9"])}
+    return out
+
+
+def rules(args: argparse.Namespace) -> int:
+    """Threshold rules compared on training data only: chosen on the first half of each series'
+    validation part (float32 scores), scored (adjusted F1) on its second half."""
+    from train.kpi_bench import f1_adjusted_at
+
+    means: dict[str, list[float]] = {r: [] for r in RULES}
+    for key, _ in series_files(args.data, args.set):
+        npz = out_path(args, key).with_suffix(".npz")
+        if not npz.exists():
+            continue
+        stored = np.load(npz)
+        s, y = stored["float32_scores"], stored["float32_labels"].astype(bool)
+        half = len(s) // 2
+        if not y[:half].any() or not y[half:].any():
+            continue
+        thresholds = _rule_thresholds(s[:half], y[:half])
+        row = {r: f1_adjusted_at(s[half:], y[half:], t) for r, t in thresholds.items()}
+        for r, f in row.items():
+            means[r].append(float(f or 0.0))
+        print(key[:24], " ".join(f"{r} {f:.3f}" for r, f in row.items() if f is not None))
+    print("mean over", len(means["p99"]), "series:", " ".join(f"{r} {np.mean(v):.3f}" for r, v in means.items() if v))
     return 0
 
 
@@ -134,7 +196,7 @@ def table(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=("run", "one", "table"))
+    parser.add_argument("command", choices=("run", "one", "table", "refresh", "rules"))
     parser.add_argument("--set", choices=tuple(SETS), default="aiops")
     parser.add_argument("--series", nargs="*", default=[], help="only series whose key starts with / contains these")
     parser.add_argument("--key", help="(one) the series key")
@@ -148,7 +210,7 @@ def main() -> int:
     parser.add_argument("--smallest-first", action="store_true", help="run: the shortest series first")
     parser.add_argument("--budget-min", type=float, default=9.0, help="start no new series after this many minutes")
     args = parser.parse_args()
-    return {"run": run, "one": one, "table": table}[args.command](args)
+    return {"run": run, "one": one, "table": table, "refresh": refresh, "rules": rules}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -110,15 +110,18 @@ def test_threshold_from_validation_labels_and_calibration_record(kpi_bundle: Pat
     assert "validation part" in calibration["source"]
 
 
-def test_choose_threshold_catches_the_validation_segment_with_margin() -> None:
+def test_choose_threshold_catches_the_validation_segment_under_a_tail_cap() -> None:
     rng = np.random.default_rng(0)
     scores = rng.normal(0.0, 1.0, 2000)
     labels = np.zeros(2000, dtype=bool)
     labels[1000:1020] = True
     scores[1003] = 9.0  # caught within the delay of 7 points
-    threshold, rule = choose_threshold(scores, labels)
-    assert rule["kind"] == "adjusted-f1" and rule["validation_f1"] > 0.5
-    assert scores[~labels].max() < threshold < 9.0
+    threshold, rule = choose_threshold(scores, labels, percentile=99.9)
+    assert rule["kind"] == "adjusted-f1" and rule["validation_f1"] > 0.5 and rule["capped"]
+    assert threshold == pytest.approx(np.percentile(scores[~labels], 99.9)) and threshold < 9.0  # the cap binds
+    loose, rule = choose_threshold(scores, labels, percentile=100.0)  # no cap: the low end of the best F1
+    below = np.sort(scores[scores < 9.0])[-1]
+    assert rule["capped"] is False and loose == pytest.approx(below) and (scores > loose).sum() == 1
     plain, rule = choose_threshold(scores, np.zeros(2000, dtype=bool), percentile=99.0)
     assert rule == {"kind": "percentile", "value": 99.0} and plain == pytest.approx(np.percentile(scores, 99))
 

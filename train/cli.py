@@ -134,7 +134,9 @@ def _train_series(args: argparse.Namespace) -> int:
                "seconds": manifest["training"]["seconds"],
                "thresholds": {v: m["threshold"]["window"] for v, m in manifest["models"].items()}, "rule": rule}
     how = (f"maximising the delay-{rule['value']} adjusted F1 on {rule['validation_segments']} labelled validation "
-           f"segments (validation F1 {rule['validation_f1']:.2f})" if rule["kind"] == "adjusted-f1" else
+           f"segments (validation F1 {rule['validation_f1']:.2f}"
+           f"{', capped at the ' + format(rule['cap_percentile'], 'g') + 'th percentile' if rule['capped'] else ''})"
+           if rule["kind"] == "adjusted-f1" else
            f"the {rule['value']:g}th percentile of validation scores (no labelled anomalies there)")
     print(json.dumps(summary) if args.json else f"{args.out}: Donut, best epoch {summary['best_epoch'] + 1}, "
           f"trained in {summary['seconds']:.0f} s; thresholds "
@@ -262,9 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--patience", type=int, default=patience,
                        help=f"stop after this many epochs without a better validation loss (default {patience})")
         p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--percentile", type=float, default=99.0,
-                       help="without labelled validation anomalies: threshold = this percentile of validation "
-                            "point scores (default 99)")
+        p.add_argument("--percentile", type=float, default=99.9,
+                       help="threshold = this percentile of normal validation point scores (default 99.9); "
+                            "with labelled validation anomalies, the cap of the F1-optimal threshold")
         p.add_argument("--ignore-labels", action="store_true",
                        help="choose the threshold by --percentile even when the validation part has labels")
         if modality == "kpi":

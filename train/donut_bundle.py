@@ -25,7 +25,7 @@ from edge.series import Series, donut_scorer, score_series
 from train.audio import _versions
 from train.donut import DonutConfig, fit_donut
 from train.export import to_tflite
-from train.series_threshold import choose_threshold, normal_window
+from train.series_threshold import DEFAULT_PERCENTILE, choose_threshold, normal_window
 
 # L: chosen from the cost/AUC table in README. On adfecgdb with injected anomalies, AUC was the same
 # (0.571-0.574) for L in {16, 64, 256, 1024} and cost grew with L; the paper uses 1024.
@@ -43,7 +43,7 @@ def _calibration(models: Any, x: np.ndarray, seed: int) -> tuple[np.ndarray, np.
 
 
 def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: Path, config: DonutConfig, *,
-                       percentile: float = 99.0, samples: int = DEFAULT_SAMPLES,
+                       percentile: float = DEFAULT_PERCENTILE, samples: int = DEFAULT_SAMPLES,
                        iterations: int = DEFAULT_ITERATIONS, use_labels: bool = True,
                        progress: bool = False, keep_validation: dict[str, Any] | None = None) -> dict[str, Any]:
     """Fit Donut on the series, export encoder and decoder (float32, int8), threshold, write `out`.

@@ -137,3 +137,29 @@ def run_to_json(path: Path, out: Path, config: DonutConfig, **kwargs: Any) -> di
     row["config"] = {k: v for k, v in vars(replace(config)).items() if not isinstance(v, tuple)}
     out.write_text(json.dumps(row, indent=1) + "\n")
     return row
+
+
+def refresh(path: Path, out: Path, valid_fraction: float, *, nab_windows: dict[str, Any] | None = None,
+            nab_key: str = "") -> dict[str, Any]:
+    """Re-apply the current threshold rule to a cached run: Donut from its stored validation and test
+    scores (the bundle's threshold is a function of those alone), the baselines recomputed. The
+    figures as first run are kept under "as_run"."""
+    row: dict[str, Any] = json.loads(out.read_text())
+    stored = np.load(out.with_suffix(".npz"))
+    series = load_labelled(path, nab_windows, nab_key)
+    train, test = split(series)
+    for variant in ("float32", "int8"):
+        if f"donut_{variant}" not in row:
+            continue
+        threshold, rule = choose_threshold(stored[f"{variant}_scores"], stored[f"{variant}_labels"].astype(bool),
+                                           delay=DELAY)
+        entry = row[f"donut_{variant}"]
+        entry.setdefault("as_run", {k: entry[k] for k in ("threshold", "f1_at_threshold_adjusted")})
+        scores = np.where(test.missing, np.nan, stored[f"test_{variant}_scores"])
+        entry.update({k: v for k, v in _figures(scores, test, threshold).items()
+                      if k in ("threshold", "f1_at_threshold_adjusted")})
+        row["rule"] = rule
+    for name in ("robust_zscore", "spectral_residual"):
+        row[name] = baseline(name, series, len(train.values), valid_fraction)
+    out.write_text(json.dumps(row, indent=1) + "\n")
+    return row
