@@ -164,7 +164,8 @@ def table(args: argparse.Namespace) -> int:
     sums: dict[str, list[float]] = {}
     labelled = {k: r for k, r in rows.items() if r["test_anomalous"] > 0}
     for key, r in rows.items():
-        cells = [key[:24], f"{r['points']} ({r['test_points']}, {r['test_anomalous']})", f"{r['interval_s']} s",
+        cells = [key.split("__")[-1][:30], f"{r['points']} ({r['test_points']}, {r['test_anomalous']})",
+                 f"{r['interval_s']} s",
                  fmt(r["train_seconds"], 0), f"{r['epochs']} (best {r['best_epoch'] + 1})"]
         for name, _ in methods:
             m = r.get(name, {})
