@@ -13,6 +13,8 @@ no score (NaN) from either method, as the metrics leave missing points out.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 MAD_TO_STD = 1.4826
@@ -26,8 +28,10 @@ def rolling_robust_zscore(values: np.ndarray, missing: np.ndarray, window: int =
     past = np.lib.stride_tricks.sliding_window_view(x, window)[:-1]  # row k: points k .. k + window - 1
     for a in range(0, past.shape[0], chunk):  # blocks: memory does not grow with the series
         block = past[a : a + chunk]
-        med = np.nanmedian(block, axis=1)
-        mad = np.nanmedian(np.abs(block - med[:, None]), axis=1) * MAD_TO_STD
+        with warnings.catch_warnings():  # a window of only missing points has no median: NaN, as meant
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(block, axis=1)
+            mad = np.nanmedian(np.abs(block - med[:, None]), axis=1) * MAD_TO_STD
         t = np.arange(a, a + block.shape[0]) + window
         out[t] = np.abs(x[t] - med) / np.maximum(np.nan_to_num(mad, nan=0.0), 1e-9)
     return np.where(missing, np.nan, out)
