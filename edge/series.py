@@ -17,12 +17,10 @@ from typing import Any
 import numpy as np
 
 from edge.bundle import Bundle
-from edge.detector import TFLiteModel
-from edge.donut import DonutScorer
+from edge.detector import Detector, load_detector
 from edge.edf import read_edf_channel
 from edge.errors import InputFileError
-from edge.features.ecg import EcgSpec, block_means, rule_labels, standardize
-from edge.interpreter import load_interpreter
+from edge.features.ecg import EcgSpec, block_means, rule_labels
 from edge.kpi import KpiColumns, read_kpi_csv
 
 
@@ -66,20 +64,14 @@ def load_series(path: str | Path, spec: EcgSpec, modality: str, columns: KpiColu
 
 
 def donut_scorer(bundle: Bundle, variant: str | None = None, *, samples: int | None = None,
-                 iterations: int | None = None, seed: int = 0) -> DonutScorer:
-    """The gateway's Donut scorer for a bundle variant; L and MCMC iterations default to the bundle's."""
-    chosen = bundle.variant(variant)
-    scoring = bundle.manifest["scoring"]
-    return DonutScorer(TFLiteModel(load_interpreter(chosen.paths["encoder"])),
-                       TFLiteModel(load_interpreter(chosen.paths["decoder"])),
-                       samples=samples or int(scoring["samples"]),
-                       iterations=int(scoring["iterations"]) if iterations is None else iterations, seed=seed,
-                       std_epsilon=float(bundle.manifest["detector"]["params"]["std_epsilon"]))
+                 iterations: int | None = None, seed: int = 0) -> Detector:
+    """The gateway's Donut detector for a bundle variant; L and MCMC iterations default to the bundle's."""
+    return load_detector(bundle, variant, samples=samples, iterations=iterations, seed=seed)
 
 
 def warmup_context(bundle: Bundle, series: Series) -> tuple[np.ndarray, np.ndarray] | None:
     """The bundle's stored training tail (values, missing) (window - 1,) if `series` continues it, else None."""
-    warm = bundle.manifest.get("warmup")
+    warm = bundle.manifest.raw.get("warmup")
     if not warm or series.position_name != "timestamp" or not series.position.size:
         return None
     if int(series.position[0]) != int(warm["next_timestamp"]):
@@ -87,23 +79,23 @@ def warmup_context(bundle: Bundle, series: Series) -> tuple[np.ndarray, np.ndarr
     return np.asarray(warm["values"], dtype=np.float64), np.asarray(warm["missing"], dtype=bool)
 
 
-def score_series(bundle: Bundle, scorer: DonutScorer, series: Series) -> np.ndarray:
+def score_series(bundle: Bundle, detector: Detector, series: Series) -> np.ndarray:
     """Scores (n,) of every point; see the module docstring for the first window - 1 points."""
-    norm = bundle.manifest["normalization"]
-    window = int(bundle.manifest["features"]["window"])
+    window = bundle.ecg_spec.window
     values, missing = series.values, series.missing
     context = warmup_context(bundle, series)
     if context is not None:
         values, missing = np.concatenate([context[0], values]), np.concatenate([context[1], missing])
     elif values.size < window:
         raise InputFileError(f"{series.path}: {values.size} points, shorter than one window ({window} points)")
-    x = standardize(values, float(norm["mean"]), float(norm["std"]), missing)
-    windows = np.lib.stride_tricks.sliding_window_view(x, window)
+    windows = np.lib.stride_tricks.sliding_window_view(values, window)
     gaps = np.lib.stride_tricks.sliding_window_view(missing, window)
-    scores = scorer.score(windows, gaps)
+    scores = detector.score(windows, gaps)
     if context is None:
-        scores = np.concatenate([scorer.score_head(windows[0], gaps[0])[:-1], scores])
-    return scores.astype(np.float32)
+        head = getattr(detector, "score_head", None)  # Donut reconstructs every position of a window
+        first = head(windows[0], gaps[0])[:-1] if head is not None else np.full(window - 1, np.nan, np.float32)
+        scores = np.concatenate([first, scores])
+    return np.asarray(scores, dtype=np.float32)
 
 
 def points_json(series: Series, scores: np.ndarray, threshold: float) -> dict[str, Any]:

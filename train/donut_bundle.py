@@ -10,8 +10,6 @@ window - 1 points ("warmup"), so a file that continues the series is scored from
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -19,10 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import FORMAT_VERSION, load_bundle, sha256_file, write_manifest
+from edge.bundle import FORMAT_VERSION, sha256_file
+from edge.detector import load_detector
 from edge.features.ecg import EcgSpec, standardize
-from edge.series import Series, donut_scorer, score_series
+from edge.series import Series, score_series
 from train.audio import _versions
+from train.bundle_writer import BundleWriter
 from train.donut import DonutConfig, fit_donut
 from train.export import to_tflite
 from train.series_threshold import DEFAULT_PERCENTILE, choose_threshold, normal_window
@@ -62,65 +62,59 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
     windows = np.concatenate([np.lib.stride_tricks.sliding_window_view(v, spec.window) for v in values])
     enc_rows, dec_rows = _calibration(models, windows.astype(np.float32), config.seed)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
-    entries: dict[str, Any] = {}
-    for variant in ("float32", "int8"):
-        files = {}
-        for role, model, rows in (("encoder", models.encoder, enc_rows), ("decoder", models.decoder, dec_rows)):
-            blob = to_tflite(model, representative=rows if variant == "int8" else None, seed=config.seed)
-            path = staging / f"{role}_{variant}.tflite"
-            path.write_bytes(blob)
-            files[role] = {"file": path.name, "sha256": sha256_file(path), "bytes": len(blob)}
-        entries[variant] = {"files": files, "threshold": {"window": 0.0},
-                            "quantization": "float32" if variant == "float32" else
-                            "int8 weights and activations, int8 input/output"}
-    manifest: dict[str, Any] = {
-        "format_version": FORMAT_VERSION, "name": f"donut-{modality}", "modality": modality,
-        "detector": {"kind": "donut", "score": "minus reconstruction log-probability of the last point",
-                     "params": {k: v for k, v in vars(config).items() if k != "seed"}},
-        "features": spec.to_dict(),
-        "normalization": {"mean": mean, "std": std},
-        "scoring": {"samples": samples, "iterations": iterations},
-        "default_variant": "int8", "models": entries,
-        "training": {"loss": models.history, "best_epoch": models.best_epoch, "seconds": round(seconds, 1)},
-        "provenance": {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": config.seed,
-                       "fit_files": [{"file": s.path.name, "sha256": sha256_file(s.path)} for s in series],
-                       "versions": _versions()},
-    }
-    if modality == "kpi":
-        last = series[-1]
-        manifest["warmup"] = {"values": [float(v) for v in last.values[-(spec.window - 1) :]],
-                              "missing": [bool(m) for m in last.missing[-(spec.window - 1) :]],
-                              "next_timestamp": int(2 * last.position[-1] - last.position[-2])}
-    write_manifest(staging, manifest)
-    calibration: dict[str, Any] = {"normal_scores": {}}
-    for variant in ("float32", "int8"):
-        bundle = load_bundle(staging)
-        scorer = donut_scorer(bundle, variant)
-        held, truth = [], []
-        for s in series:
-            cut = len(s.values) - int(len(s.values) * config.valid_fraction)
-            start = max(cut - spec.window + 1, 0)  # the window before the validation part is its context
-            part = Series(s.path, s.values[start:], s.missing[start:], s.labels[start:], s.position[start:],
-                          s.position_name)
-            scores = score_series(bundle, scorer, part)[cut - start :]
-            keep = ~s.missing[cut:]
-            held.append(scores[keep])
-            truth.append(s.labels[cut:][keep] & use_labels)
-        scores, labels = np.concatenate(held), np.concatenate(truth)
-        if keep_validation is not None:
-            keep_validation[variant] = (scores, labels)
-        threshold, rule = choose_threshold(scores, labels, percentile=percentile)
-        manifest["models"][variant]["threshold"] = {"window": threshold}
-        calibration["normal_scores"][variant] = {"window": normal_window(scores, labels, config.seed)}
-        calibration["rule"] = rule  # the variants share the rule; each has its own threshold and scores
-        calibration["source"] = (f"validation part of the training series (last {config.valid_fraction:.0%} by "
-                                 f"time, {scores.size} scored points, {int(labels.sum())} labelled), missing "
-                                 "points left out")
-    manifest["calibration"] = calibration
-    write_manifest(staging, manifest)
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
+    with BundleWriter(out) as writer:
+        entries: dict[str, Any] = {}
+        for variant in ("float32", "int8"):
+            files = {}
+            for role, model, rows in (("encoder", models.encoder, enc_rows), ("decoder", models.decoder, dec_rows)):
+                blob = to_tflite(model, representative=rows if variant == "int8" else None, seed=config.seed)
+                files[role] = writer.add_model(variant, blob, role)
+            entries[variant] = {"files": files, "threshold": {"window": 0.0},
+                                "quantization": "float32" if variant == "float32" else
+                                "int8 weights and activations, int8 input/output"}
+        manifest: dict[str, Any] = {
+            "format_version": FORMAT_VERSION, "name": f"donut-{modality}", "modality": modality,
+            "detector": {"kind": "donut", "score": "minus reconstruction log-probability of the last point",
+                         "params": {k: v for k, v in vars(config).items() if k != "seed"}},
+            "features": spec.to_dict(),
+            "normalization": {"mean": mean, "std": std},
+            "scoring": {"samples": samples, "iterations": iterations},
+            "default_variant": "int8", "models": entries,
+            "training": {"loss": models.history, "best_epoch": models.best_epoch, "seconds": round(seconds, 1)},
+            "provenance": {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": config.seed,
+                           "fit_files": [{"file": s.path.name, "sha256": sha256_file(s.path)} for s in series],
+                           "versions": _versions()},
+        }
+        if modality == "kpi":
+            last = series[-1]
+            manifest["warmup"] = {"values": [float(v) for v in last.values[-(spec.window - 1) :]],
+                                  "missing": [bool(m) for m in last.missing[-(spec.window - 1) :]],
+                                  "next_timestamp": int(2 * last.position[-1] - last.position[-2])}
+        bundle = writer.write(manifest)
+        calibration: dict[str, Any] = {"normal_scores": {}}
+        for variant in ("float32", "int8"):
+            scorer = load_detector(bundle, variant)
+            held, truth = [], []
+            for s in series:
+                cut = len(s.values) - int(len(s.values) * config.valid_fraction)
+                start = max(cut - spec.window + 1, 0)  # the window before the validation part is its context
+                part = Series(s.path, s.values[start:], s.missing[start:], s.labels[start:], s.position[start:],
+                              s.position_name)
+                scores = score_series(bundle, scorer, part)[cut - start :]
+                keep = ~s.missing[cut:]
+                held.append(scores[keep])
+                truth.append(s.labels[cut:][keep] & use_labels)
+            scores, labels = np.concatenate(held), np.concatenate(truth)
+            if keep_validation is not None:
+                keep_validation[variant] = (scores, labels)
+            threshold, rule = choose_threshold(scores, labels, percentile=percentile)
+            manifest["models"][variant]["threshold"] = {"window": threshold}
+            calibration["normal_scores"][variant] = {"window": normal_window(scores, labels, config.seed)}
+            calibration["rule"] = rule  # the variants share the rule; each has its own threshold and scores
+            calibration["source"] = (f"validation part of the training series (last {config.valid_fraction:.0%} "
+                                     f"by time, {scores.size} scored points, {int(labels.sum())} labelled), "
+                                     "missing points left out")
+        manifest["calibration"] = calibration
+        writer.write(manifest)
+        writer.commit()
     return manifest
