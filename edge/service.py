@@ -16,7 +16,7 @@ import contextlib
 import logging
 import signal
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from edge.errors import ConfigError, VigilError
 from edge.events import make_record
 from edge.sinks import JsonlSink, MqttSink, Sink
 from edge.sources import Source, needs_of, open_source, source_kinds
-from edge.stream import Stream
+from edge.stream import Stage, Stream, stages_for
 from edge.stream_state import StreamState
 from edge.systemd import Notifier
 
@@ -44,6 +44,7 @@ class Runner:
     source: Source
     stream: Stream
     state: StreamState
+    stages: list[Stage] = field(default_factory=list)  # further analyses of the same blocks
     task: asyncio.Task[None] | None = None
 
 
@@ -58,7 +59,7 @@ def prepare(config: StreamConfig) -> Runner:
     stream = Stream(bundle.window_spec, detector, Decider.from_bundle(bundle, variant.name))
     state = StreamState(config.name, config.kind, bundle.modality, bundle.detector_kind, variant.name,
                         variant.window_threshold)
-    return Runner(config, bundle, open_source(config.kind, config.source, needs), stream, state)
+    return Runner(config, bundle, open_source(config.kind, config.source, needs), stream, state, stages_for(bundle))
 
 
 class Service:
@@ -72,12 +73,13 @@ class Service:
         self.total_events = 0
 
     # --- events -------------------------------------------------------------------------
-    def _emit(self, runner: Runner, events: list[Event]) -> None:
+    def _emit(self, runner: Runner, events: list[Event], stage: Stage | None = None) -> None:
         state = runner.state
+        detector = state.detector if stage is None else stage.detector
+        sha = runner.bundle.variant(state.variant).sha256 if stage is None else stage.model_sha256
         for event in events:
-            record = make_record(event, gateway=self.config.gateway, stream=state.name, detector=state.detector,
-                                 model_sha256=runner.bundle.variant(state.variant).sha256,
-                                 stream_epoch_s=state.epoch_s or time.time())
+            record = make_record(event, gateway=self.config.gateway, stream=state.name, detector=detector,
+                                 model_sha256=sha, stream_epoch_s=state.epoch_s or time.time())
             for sink in self.sinks:
                 sink.emit(record)
             state.evented(record)
@@ -102,6 +104,8 @@ class Service:
                 state.stream_seconds, state.samples = stream.seconds, stream.ring.end
                 state.missing_samples = stream.missing_samples
                 self._emit(runner, out.events)
+                for stage in runner.stages:
+                    self._emit(runner, stage.push(block).events, stage)
             if source.failure is not None:
                 state.set("failed", source.failure)
             else:
@@ -118,6 +122,8 @@ class Service:
             log.exception("stream %s failed", state.name)
         finally:
             self._emit(runner, stream.finish())
+            for stage in runner.stages:
+                self._emit(runner, stage.finish(), stage)
             state.source_health = source.health()
             with contextlib.suppress(Exception):
                 await source.stop()
