@@ -134,7 +134,7 @@ def _train_series(args: argparse.Namespace) -> int:
                "seconds": manifest["training"]["seconds"],
                "thresholds": {v: m["threshold"]["window"] for v, m in manifest["models"].items()}, "rule": rule}
     how = (f"maximising the delay-{rule['value']} adjusted F1 on {rule['validation_segments']} labelled validation "
-           f"segments (validation F1 {rule['validation_f1']:.2f}"
+           f"segment(s) (validation F1 {rule['validation_f1']:.2f}"
            f"{', capped at the ' + format(rule['cap_percentile'], 'g') + 'th percentile' if rule['capped'] else ''})"
            if rule["kind"] == "adjusted-f1" else
            f"the {rule['value']:g}th percentile of validation scores (no labelled anomalies there)")
