@@ -188,5 +188,9 @@ def test_evaluate_takes_nab_label_windows(kpi_bundle: Path, tmp_path: Path) -> N
     rows = csv.read_text().splitlines()[1:]
     inside = sum(start.split(".")[0] <= r.split(",")[0] <= end.split(".")[0] for r in rows)
     assert m["anomalous_points"] == inside > 0 and m["auc"] is not None
-    plain = run_vigil("evaluate", "--bundle", str(kpi_bundle), str(csv), "--report", str(tmp_path / "p"), check=True)
-    assert "no labelled anomalies" in plain.stdout
+    plain = run_vigil("evaluate", "--bundle", str(kpi_bundle), str(csv), "--report", str(tmp_path / "p"))
+    assert plain.returncode == 2 and "no label column" in plain.stderr
+    headerless = head(SMALL, 3000, tmp_path / "aiops.csv", start=5000)  # labels by position, no header
+    out = run_vigil("evaluate", "--bundle", str(kpi_bundle), str(headerless), "--report", str(tmp_path / "h"),
+                    "--json", check=True)
+    assert json.loads(out.stdout)["files"]["aiops.csv"]["int8"]["anomalous_points"] > 0

@@ -25,6 +25,7 @@ from train.audio import _versions
 from train.bundle_writer import BundleWriter
 from train.donut import DonutConfig, fit_donut
 from train.export import to_tflite
+from train.held_out import series_held_out
 from train.series_threshold import DEFAULT_PERCENTILE, choose_threshold, normal_window
 
 # L: chosen from the cost/AUC table in README. On adfecgdb with injected anomalies, AUC was the same
@@ -94,7 +95,7 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
         calibration: dict[str, Any] = {"normal_scores": {}}
         for variant in ("float32", "int8"):
             scorer = load_detector(bundle, variant)
-            held, truth = [], []
+            held, truth, tails = [], [], []
             for s in series:
                 cut = len(s.values) - int(len(s.values) * config.valid_fraction)
                 start = max(cut - spec.window + 1, 0)  # the window before the validation part is its context
@@ -104,11 +105,15 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
                 keep = ~s.missing[cut:]
                 held.append(scores[keep])
                 truth.append(s.labels[cut:][keep] & use_labels)
+                tails.append((s.labels[cut:], s.missing[cut:], scores))
             scores, labels = np.concatenate(held), np.concatenate(truth)
             if keep_validation is not None:
                 keep_validation[variant] = (scores, labels)
             threshold, rule = choose_threshold(scores, labels, percentile=percentile)
             manifest["models"][variant]["threshold"] = {"window": threshold}
+            manifest["models"][variant]["held_out"] = {  # what the threshold catches on the validation parts
+                k: sum(series_held_out(lab, mis, sc, threshold)[k] for lab, mis, sc in tails)
+                for k in ("normal", "anomalous", "detected", "false_alarms")}
             calibration["normal_scores"][variant] = {"window": normal_window(scores, labels, config.seed)}
             calibration["rule"] = rule  # the variants share the rule; each has its own threshold and scores
             calibration["source"] = (f"validation part of the training series (last {config.valid_fraction:.0%} "

@@ -9,16 +9,17 @@ train.ecg_inject (then AUC is also given per anomaly kind).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edge.bundle import load_bundle
-from edge.errors import InputFileError
 from edge.kpi import KpiColumns
 from edge.series import Series, donut_scorer, load_series, score_series
-from train.series_bench import injected_test_series, nab_labels, per_kind_auc
+from train.series_bench import injected_test_series, per_kind_auc
+from train.series_checks import window_labels
 from train.series_metrics import point_metrics, segments
 
 
@@ -44,29 +45,17 @@ def _plot(path: Path, series: Series, scores: np.ndarray, threshold: float, titl
     plt.close(fig)
 
 
-def _nab_series(series: Series, windows_path: Path) -> Series:
-    """The series with its labels from NAB's windows file (key: folder/name.csv, or the name alone)."""
-    try:
-        windows = json.loads(windows_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputFileError(f"{windows_path}: not a readable NAB label windows JSON ({exc})") from None
-    path = series.path
-    keys = [k for k in windows if k == f"{path.parent.name}/{path.name}"] or \
-        [k for k in windows if Path(k).name == path.name]
-    if len(keys) != 1:
-        raise InputFileError(f"{windows_path}: {len(keys)} entries for {path.parent.name}/{path.name} (expected one)")
-    labels = nab_labels(path, series.position, windows, keys[0])
-    return Series(series.path, series.values, series.missing, labels, series.position, series.position_name)
-
-
 def evaluate_series(bundle_path: Path, files: list[Path], report: Path, *, inject_seed: int | None = None,
-                    samples: int | None = None, iterations: int | None = None, columns: KpiColumns | None = None,
-                    labels_json: Path | None = None) -> dict[str, Any]:
+                    samples: int | None = None, iterations: int | None = None,
+                    labels: dict[Path, list[tuple[int, int]]] | None = None,
+                    columns: KpiColumns | None = None) -> dict[str, Any]:
+    """Score each file with every variant; labels: the CSV's column, the EDF rule, injected anomalies,
+    or NAB windows (epoch seconds) per file. columns: a KPI CSV's columns (edge.kpi.KpiColumns)."""
     bundle = load_bundle(bundle_path)
     spec = bundle.ecg_spec
     report.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"bundle": str(bundle_path), "labels": "injected" if inject_seed is not None else
-                              ("rule" if bundle.modality == "ecg" else "csv"), "files": {}}
+                              ("rule" if bundle.modality == "ecg" else "nab windows" if labels else "csv"), "files": {}}
     lines = [f"# Evaluation of {bundle.name}", "", f"Labels: {result['labels']}. Delayed-segment adjustment: 7 points.",
              "", "| file | variant | points | anomalous | AUC | best F1 | best F1 (adjusted) | F1 at threshold "
              "| F1 at threshold (adjusted) |", "|---|---|---|---|---|---|---|---|---|"]
@@ -76,8 +65,8 @@ def evaluate_series(bundle_path: Path, files: list[Path], report: Path, *, injec
             series, kinds = injected_test_series(path, spec, inject_seed)
         else:
             series = load_series(path, spec, bundle.modality, columns)
-            if labels_json is not None and bundle.modality == "kpi":
-                series = _nab_series(series, labels_json)
+            if labels is not None:
+                series = replace(series, labels=window_labels(series.position, labels[path]))
         entry: dict[str, Any] = {}
         for variant in bundle.variants:
             scores = score_series(bundle, donut_scorer(bundle, variant, samples=samples, iterations=iterations), series)
