@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,12 +18,19 @@ from tests.conftest import ROOT, VIGIL
 BUNDLE = ROOT / "edge" / "data" / "bundles" / "fan"
 
 
+# ru_maxrss counts a forked child's pages before it execs: measured from pytest's own (large) process it
+# reports pytest's size. A small launcher process forks the command instead and reads its children's peak.
+LAUNCH = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, "
+          "stderr=subprocess.PIPE); sys.stderr.buffer.write(p.stderr); "
+          "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
 def peak_rss_mb(*args: str) -> float:
-    proc = subprocess.Popen([*VIGIL, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    _, status, usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, proc.stderr.read().decode() if proc.stderr else ""
-    return usage.ru_maxrss / 1024
+    proc = subprocess.run([sys.executable, "-c", LAUNCH, *VIGIL, *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True)
+    status, kilobytes = proc.stdout.split()
+    assert status == "0", proc.stderr
+    return int(kilobytes) / 1024
 
 
 @pytest.fixture(scope="module")
