@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge import __version__, cli_series
+from edge import __version__, cli_beats, cli_series
 from edge.bundle import load_bundle
 from edge.detector import load_detector
 from edge.errors import ConfigError, MissingExtraError, VigilError
@@ -240,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--repeat", type=int, default=1, help="replay the files this many times")
             p.add_argument("--all-cores", dest="one_core", action="store_false",
                            help="do not pin the process to one CPU (pinned by default)")
+
+    cli_beats.add_parser(sub)
 
     p = sub.add_parser("export-c", help="write a bundle's int8 model(s) as C headers for TensorFlow Lite Micro")
     p.add_argument("bundle", type=Path, metavar="BUNDLE")

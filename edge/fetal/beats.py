@@ -26,7 +26,7 @@ PREP_BAND_HZ = (1.0, 100.0)
 class BeatParams:
     core_s: float = 6.0
     margin_s: float = 3.0
-    cancel: str = "tspca"
+    cancel: str = "ts-scaled"
     components: int = 2
     fetal: FetalParams = field(default_factory=FetalParams)
 

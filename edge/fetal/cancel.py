@@ -1,7 +1,7 @@
 """Maternal ECG cancellation by template subtraction, per lead.
 
 Each maternal beat is cut from 0.35 to 0.65 of the median maternal RR around its fiducial point
-(so consecutive cuts tile the cycle: P wave, QRS and T wave are all subtracted). Methods:
+(so consecutive cuts tile the cycle: P wave, QRS and T wave are all subtracted). Methods (``none`` for a direct fetal lead such as a scalp electrode):
 
 - ``ts``: the mean beat (template) subtracted as is;
 - ``ts-scaled``: the template fitted to each beat by least squares (gain and offset);
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-METHODS = ("ts", "ts-scaled", "tspca")
+METHODS = ("none", "ts", "ts-scaled", "tspca")
 
 
 def cancel_maternal(x: np.ndarray, peaks: np.ndarray, fs: float, *, method: str = "tspca",
@@ -25,7 +25,7 @@ def cancel_maternal(x: np.ndarray, peaks: np.ndarray, fs: float, *, method: str 
     if method not in METHODS:
         raise ValueError(f"cancellation method {method!r}: expected one of {', '.join(METHODS)}")
     n = x.shape[0]
-    if peaks.size < 3:
+    if method == "none" or peaks.size < 3:
         return x.copy()
     rr = float(np.median(np.diff(peaks)))
     pre, post = round(0.35 * rr), round(0.65 * rr)

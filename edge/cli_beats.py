@@ -1,0 +1,83 @@
+"""`vigil beats FILE...`: fetal and maternal beats, FHR and signal quality of abdominal recordings.
+
+One JSON object per line and file with --json; a readable summary otherwise; --plot draws the
+leads with beats marked and the FHR trace with quality events shaded (matplotlib, desktop only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from edge.errors import ConfigError
+from edge.fetal.analyze import BeatsResult, analyze
+from edge.fetal.beats import BeatParams
+from edge.fetal.cancel import METHODS
+from edge.fetal.records import open_recording
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("beats", help="fetal/maternal beats, FHR and signal quality of abdominal ECG (EDF or WFDB)")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                   help="EDF recording, or WFDB record (.hea path or path without extension)")
+    p.add_argument("--channels", help="comma-separated lead labels (default: every Abdomen_* lead)")
+    p.add_argument("--cancel", choices=METHODS, default=BeatParams().cancel,
+                   help="maternal cancellation (default %(default)s; none for a direct fetal lead)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line and file")
+    p.add_argument("--plot", type=Path, metavar="OUT.png", help="draw leads, beats and FHR (one file only)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.plot is not None and len(args.files) != 1:
+        raise ConfigError(f"--plot {args.plot}: draws one recording, got {len(args.files)} files")
+    if args.plot is not None and args.plot.suffix.lower() != ".png":
+        raise ConfigError(f"--plot {args.plot}: expected a .png file name")
+    channels = [c.strip() for c in args.channels.split(",") if c.strip()] if args.channels else None
+    params = BeatParams(cancel=args.cancel)
+    for path in args.files:
+        rec = open_recording(path, channels)
+        try:
+            result = analyze(rec, params)
+            if args.plot is not None:
+                from edge.fetal.plot import plot_beats
+
+                plot_beats(rec, result, args.plot)
+        finally:
+            rec.close()
+        if args.json:
+            print(json.dumps(result.to_json()), flush=True)
+        else:
+            print(summary(result), flush=True)
+    return 0
+
+
+def summary(r: BeatsResult) -> str:
+    bpm = np.array([p.bpm for p in r.fhr])
+    mrr = np.diff(r.maternal) / r.fs
+    lines = [f"{r.file}: {r.seconds:.1f} s at {r.fs:g} Hz, leads {', '.join(r.labels)}",
+             f"  fetal beats    {r.fetal.size:6d}   FHR median {_med(bpm)} bpm "
+             f"(5-95 %: {_pct(bpm, 5)}-{_pct(bpm, 95)}), {len(r.fhr)} intervals kept",
+             f"  maternal beats {r.maternal.size:6d}   MHR median {_med(60 / mrr) if mrr.size else '-'} bpm"]
+    overall = [q for q in r.quality if getattr(q, "lead", None) is None]
+    if overall:
+        kinds = sorted({q.kind for q in overall})
+        worst = {k: max(q.score for q in overall if q.kind == k) for k in kinds}
+        secs = {k: sum(q.end_s - q.start_s for q in overall if q.kind == k) for k in kinds}
+        lines.append("  quality: " + "; ".join(f"{k} {secs[k]:.1f} s (worst {worst[k]:.2f})" for k in kinds))
+    else:
+        lines.append("  quality: no segment flagged")
+    for e in r.events:
+        lines.append(f"  event {e}")
+    return "\n".join(lines)
+
+
+def _med(v: np.ndarray) -> str:
+    return f"{np.median(v):.1f}" if v.size else "-"
+
+
+def _pct(v: np.ndarray, q: float) -> str:
+    return f"{np.percentile(v, q):.0f}" if v.size else "-"
