@@ -26,7 +26,7 @@ PREP_BAND_HZ = (1.0, 100.0)
 class BeatParams:
     core_s: float = 6.0
     margin_s: float = 3.0
-    cancel: str = "ts-scaled"
+    cancel: str = "ts"
     components: int = 2
     fetal: FetalParams = field(default_factory=FetalParams)
 
@@ -46,7 +46,7 @@ def process_window(x: np.ndarray, fs: float, params: BeatParams) -> tuple[np.nda
     xf = notch_mains(bandpass(x - np.median(x, axis=0), fs, *PREP_BAND_HZ), fs)
     maternal = detect_maternal(xf, fs)
     residual = cancel_maternal(xf, maternal, fs, method=params.cancel, components=params.components)
-    fetal = detect_fetal(residual, fs, params.fetal)
+    fetal = detect_fetal(residual, fs, params.fetal, maternal)
     return maternal, fetal, residual
 
 

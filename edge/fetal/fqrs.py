@@ -41,36 +41,46 @@ def envelopes(residual: np.ndarray, fs: float, params: FetalParams) -> tuple[np.
     return y, e / robust_scale(e)
 
 
-def periodicity(e: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
-    """e (n, leads) -> (peak normalised autocorrelation per lead (leads,), its lag in samples (leads,))."""
+def periodicity(e: np.ndarray, fs: float, maternal_rr: float | None = None, exclude: float = 0.08,
+                lag_s: tuple[float, float] = LAG_S) -> tuple[np.ndarray, np.ndarray]:
+    """e (n, leads) -> (peak normalised autocorrelation per lead (leads,), its lag in samples (leads,)).
+
+    Lags within `exclude` of the maternal RR (samples) are left out: what survives of the maternal
+    ECG after cancellation repeats at that interval and must not be taken for the fetal rhythm.
+    """
     n = e.shape[0]
     z = e - e.mean(axis=0)
     nfft = 1 << int(np.ceil(np.log2(2 * n)))
     spec = np.fft.rfft(z, nfft, axis=0)
     ac = np.fft.irfft(np.abs(spec) ** 2, nfft, axis=0)[:n]
     ac = ac / np.maximum(ac[0], 1e-12)
-    lo, hi = round(LAG_S[0] * fs), min(round(LAG_S[1] * fs), n - 1)
+    lo, hi = round(lag_s[0] * fs), min(round(lag_s[1] * fs), n - 1)
     if hi <= lo:
         return np.zeros(e.shape[1]), np.full(e.shape[1], lo)
-    seg = ac[lo:hi]
+    seg = ac[lo:hi].copy()
+    if maternal_rr:
+        lags = np.arange(lo, hi)
+        seg[np.abs(lags - maternal_rr) <= exclude * maternal_rr] = -1.0
     lag = np.argmax(seg, axis=0)
     return seg[lag, np.arange(e.shape[1])], lag + lo
 
 
-def detect_fetal(residual: np.ndarray, fs: float, params: FetalParams | None = None) -> np.ndarray:
-    """Fetal QRS peaks (sample indices, int64, sorted) of a residual block (n, leads)."""
+def detect_fetal(residual: np.ndarray, fs: float, params: FetalParams | None = None,
+                 maternal: np.ndarray | None = None) -> np.ndarray:
+    """Fetal QRS peaks (sample indices, int64, sorted) of a residual block (n, leads); maternal peaks optional."""
     from scipy.signal import find_peaks
 
     params = params or FetalParams()
     if residual.shape[0] < 2 * LAG_S[1] * fs:
         return np.empty(0, np.int64)
     y, e = envelopes(residual, fs, params)
-    q, _ = periodicity(e, fs)
+    mrr = float(np.median(np.diff(maternal))) if maternal is not None and maternal.size > 2 else None
+    q, _ = periodicity(e, fs, mrr)
     w = np.maximum(q, 0.0) ** 2
     if w.sum() <= 0:
         return np.empty(0, np.int64)
     fused = e @ (w / w.sum())
-    q0, lag0 = periodicity(fused[:, None], fs)
+    _q0, lag0 = periodicity(fused[:, None], fs, mrr)
     t0 = float(lag0[0])
     cand, _ = find_peaks(fused, distance=max(1, round(0.1 * fs)))
     if cand.size < 2:

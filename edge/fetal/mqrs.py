@@ -18,10 +18,19 @@ BAND_HZ = (5.0, 25.0)  # maternal QRS energy; below most fetal QRS energy
 
 
 def maternal_feature(x: np.ndarray, fs: float) -> np.ndarray:
-    """x (n, leads) filtered µV -> (n,) QRS energy, leads weighted equally after robust scaling."""
+    """x (n, leads) filtered µV -> (n,) QRS energy: leads scaled to their median energy, then weighted
+    by the squared periodicity of their energy at maternal intervals (0.33-1.5 s), so that a lead of
+    noise, however loud, does not outvote the leads where the maternal heart shows."""
+    from edge.fetal.fqrs import periodicity
+
     y = bandpass(x, fs, *BAND_HZ)
-    y = y / robust_scale(y)
-    return np.asarray(moving_average((y**2).sum(axis=1), round(0.06 * fs)))
+    e = moving_average(y**2, round(0.06 * fs))
+    e = e / robust_scale(e)
+    q, _ = periodicity(e, fs, lag_s=(MIN_RR_S, 1.5))
+    w = np.maximum(q, 0.0) ** 2
+    if w.sum() <= 0:
+        w = np.ones_like(w)
+    return np.asarray(e @ (w / w.sum()))
 
 
 def detect_maternal(x: np.ndarray, fs: float, *, align_s: float = 0.015) -> np.ndarray:
