@@ -19,7 +19,7 @@ from edge.fetal.cancel import METHODS
 from edge.fetal.records import open_recording
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("beats", help="fetal/maternal beats, FHR and signal quality of abdominal ECG (EDF or WFDB)")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE",
                    help="EDF recording, or WFDB record (.hea path or path without extension)")

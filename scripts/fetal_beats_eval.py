@@ -20,12 +20,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.fetal.analyze import analyze  # noqa: E402
-from edge.fetal.beats import BeatParams, BeatTracker  # noqa: E402
-from edge.fetal.cancel import METHODS  # noqa: E402
-from edge.fetal.fhr import fhr_series  # noqa: E402
-from edge.fetal.records import open_recording  # noqa: E402
-from edge.fetal.score import challenge_fhr_mse, match_beats  # noqa: E402
+from edge.fetal.analyze import analyze
+from edge.fetal.beats import BeatParams, BeatTracker
+from edge.fetal.cancel import METHODS
+from edge.fetal.fhr import fhr_series
+from edge.fetal.records import open_recording
+from edge.fetal.score import challenge_fhr_mse, match_beats
 
 RECORDS = ("r01", "r04", "r07", "r08", "r10")
 TOL_S = 0.05
@@ -47,9 +47,11 @@ def score_record(path: Path, method: str, channels: list[str] | None = None) -> 
 
 
 def table(rows: dict[str, dict[str, float]], title: str) -> None:
-    print(f"\n{title}\n| record | ref beats | detected | Se | PPV | F1 | FHR error (bpm^2) |\n|---|---|---|---|---|---|---|")
+    print(f"\n{title}\n| record | ref beats | detected | Se | PPV | F1 | FHR error (bpm^2) |")
+    print("|---|---|---|---|---|---|---|")
     for name, r in rows.items():
-        print(f"| {name} | {r['ref']:.0f} | {r['det']:.0f} | {r['se']:.3f} | {r['ppv']:.3f} | {r['f1']:.3f} | {r['mse']:.1f} |")
+        print(f"| {name} | {r['ref']:.0f} | {r['det']:.0f} | {r['se']:.3f} | {r['ppv']:.3f} | {r['f1']:.3f} "
+              f"| {r['mse']:.1f} |")
     keys = ("se", "ppv", "f1", "mse")
     mean = {k: float(np.mean([r[k] for r in rows.values()])) for k in keys}
     print(f"| mean | | | {mean['se']:.3f} | {mean['ppv']:.3f} | {mean['f1']:.3f} | {mean['mse']:.1f} |")

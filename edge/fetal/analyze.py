@@ -8,6 +8,7 @@ memory is bounded by one block and the outputs.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,10 +39,22 @@ class BeatsResult:
         return {
             "file": self.file, "fs": self.fs,
             "fetal_peaks": self.fetal.tolist(), "maternal_peaks": self.maternal.tolist(),
-            "fhr": [{"t": p.t, "bpm": p.bpm} for p in self.fhr],
+            "fhr": [{"t": p.t, "bpm": None if m else p.bpm} for p, m in zip(self.fhr, self._masked(), strict=True)],
             "quality": [{"start_s": q.start_s, "end_s": q.end_s, "score": q.score, "kind": q.kind,
                          "lead": q.lead} for q in self.quality],
+            "events": [{"start_s": e.start_s, "end_s": e.end_s, "kind": e.kind, "score": e.score, "level": e.level}
+                       for e in self.events],
         }
+
+    def _masked(self) -> list[bool]:
+        """Per FHR point: True where signal quality makes it missing (bpm null in JSON)."""
+        if not self.quality or not self.fhr:
+            return [False] * len(self.fhr)
+        from edge.fetal.quality import bad_mask
+
+        bad = bad_mask(self.quality, self.seconds, self.labels)
+        idx = np.clip(np.floor([p.t for p in self.fhr]).astype(int), 0, max(bad.size - 1, 0))
+        return [bool(b) for b in bad[idx]] if bad.size else [False] * len(self.fhr)
 
 
 def analyze(rec: Recording, params: BeatParams | None = None, *, quality: bool = True) -> BeatsResult:
@@ -76,8 +89,20 @@ def analyze(rec: Recording, params: BeatParams | None = None, *, quality: bool =
                          fhr_latency_s=latency)
     if monitor is not None:
         result.quality = _segments(monitor, rec, q_times, q_scores, result.fetal)
+        result.events = _events(result)
     result.cpu_s = time.process_time() - cpu0
     return result
+
+
+def _events(result: BeatsResult) -> list[Any]:
+    """FHR events on the FHR with bad-quality moments missing."""
+    from edge.fetal.fhr_events import detect_fhr_events
+
+    t = np.array([p.t for p in result.fhr], dtype=float)
+    bpm = np.array([np.nan if m else p.bpm for p, m in zip(result.fhr, result._masked(), strict=True)], dtype=float)
+    with warnings.catch_warnings():  # all-missing stretches make empty NaN means there: expected
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return list(detect_fhr_events(t, bpm, result.seconds))
 
 
 def _cat(parts: list[np.ndarray]) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Maternal ECG cancellation by template subtraction, per lead.
 
 Each maternal beat is cut from 0.35 to 0.65 of the median maternal RR around its fiducial point
-(so consecutive cuts tile the cycle: P wave, QRS and T wave are all subtracted). Methods (``none`` for a direct fetal lead such as a scalp electrode):
+(so consecutive cuts tile the cycle: P wave, QRS and T wave are all subtracted).
+Methods (``none`` for a direct fetal lead such as a scalp electrode):
 
 - ``ts``: the mean beat (template) subtracted as is;
 - ``ts-scaled``: the template fitted to each beat by least squares (gain and offset);

@@ -117,7 +117,8 @@ def _open_wfdb(record: Path, channels: Sequence[str] | None) -> Recording:
     try:
         import wfdb
     except ImportError:
-        raise MissingExtraError(f"{record}.hea: WFDB records need the wfdb package: pip install 'vigil[train]'") from None
+        raise MissingExtraError(f"{record}.hea: WFDB records need the wfdb package: "
+                                "pip install 'vigil[train]'") from None
     hea = record.with_suffix(".hea")
     if not hea.is_file():
         raise InputFileError(f"{hea}: no such file (expected a WFDB header)")

@@ -1,0 +1,118 @@
+"""vigil beats: fetal detection quality on a real record, EDF = WFDB, streaming = whole, the JSON contract,
+bad inputs as one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.fetal.beats import detect_beats
+from edge.fetal.records import open_recording
+from edge.fetal.score import challenge_fhr_mse, match_beats
+from tests.conftest import ROOT, run_vigil
+
+ADFECG = ROOT.parent / "shared" / "data" / "adfecgdb"
+
+
+def reference(record: str) -> np.ndarray:
+    wfdb = pytest.importorskip("wfdb")
+    return np.asarray(wfdb.rdann(str(ADFECG / f"{record}.edf"), "qrs").sample)
+
+
+def beats_json(*args: str) -> list[dict]:
+    result = run_vigil("beats", *args, "--json", check=True)
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_fetal_f1_on_abdominal_leads_and_json_contract() -> None:
+    (r07,) = beats_json(str(ADFECG / "r07.edf"))
+    assert set(r07) >= {"file", "fs", "fetal_peaks", "maternal_peaks", "fhr", "quality"}
+    assert r07["fs"] == 1000.0 and r07["file"].endswith("r07.edf")
+    assert all(isinstance(p, int) for p in r07["fetal_peaks"] + r07["maternal_peaks"])
+    score = match_beats(reference("r07"), np.array(r07["fetal_peaks"]), 50)
+    assert score.f1 >= 0.95, score  # 0.998 when measured; a broken detector falls far below
+    # maternal: about 80 bpm over 300 s, clearly apart from the fetal count
+    assert 300 <= len(r07["maternal_peaks"]) <= 500 < len(r07["fetal_peaks"])
+    bpm = np.array([p["bpm"] for p in r07["fhr"] if p["bpm"] is not None])
+    assert bpm.size > 300 and 110 <= np.median(bpm) <= 160
+    assert all(set(q) >= {"start_s", "end_s", "score", "kind"} and 0 <= q["score"] <= 1 for q in r07["quality"])
+    t = [p["t"] for p in r07["fhr"]]
+    assert t == sorted(t) and t[0] > 0 and t[-1] <= 300
+
+
+def test_two_files_two_lines_and_summary() -> None:
+    out = run_vigil("beats", str(ADFECG / "r01.edf"), str(ADFECG / "r08.edf"), "--json", check=True).stdout
+    lines = out.splitlines()
+    assert len(lines) == 2 and [json.loads(x)["file"].split("/")[-1] for x in lines] == ["r01.edf", "r08.edf"]
+    text = run_vigil("beats", str(ADFECG / "r01.edf"), check=True).stdout
+    assert "fetal beats" in text and "FHR median" in text
+
+
+def test_challenge_fhr_error_is_zero_for_the_reference_and_grows_with_missed_beats() -> None:
+    ref = reference("r01") / 1000.0
+    assert challenge_fhr_mse(ref, ref, 300.0) == 0.0
+    assert challenge_fhr_mse(ref, np.delete(ref, np.arange(5, ref.size, 40)), 300.0) > 10.0
+
+
+def write_wfdb(edf: Path, folder: Path, name: str, sig_names: list[str] | None = None) -> Path:
+    wfdb = pytest.importorskip("wfdb")
+    rec = open_recording(edf, ["Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4"])
+    x = np.concatenate(list(rec.blocks(60000)))
+    rec.close()
+    # mV with 1e6 units per mV (0.001 µV steps): the test also checks the unit conversion
+    wfdb.wrsamp(name, fs=1000, units=["mV"] * 4, sig_name=sig_names or list(rec.labels), p_signal=x / 1000.0,
+                fmt=["32"] * 4, adc_gain=[1e6] * 4, baseline=[0] * 4, write_dir=str(folder))
+    return folder / f"{name}.hea"
+
+
+def test_wfdb_record_gives_the_edf_peaks(tmp_path: Path) -> None:
+    hea = write_wfdb(ADFECG / "r10.edf", tmp_path, "r10w")
+    edf, by_hea, by_stem = (beats_json(p)[0] for p in (str(ADFECG / "r10.edf"), str(hea), str(hea.with_suffix(""))))
+    assert by_hea["fs"] == 1000.0
+    assert by_hea["fetal_peaks"] == by_stem["fetal_peaks"]
+    same = match_beats(np.array(edf["fetal_peaks"]), np.array(by_hea["fetal_peaks"]), 0)
+    assert same.f1 >= 0.995, same  # µV-level rounding differences only
+    assert len(edf["maternal_peaks"]) == len(by_hea["maternal_peaks"])
+
+
+def test_streaming_chunks_do_not_change_the_peaks() -> None:
+    rec = open_recording(ADFECG / "r04.edf")
+    x = np.concatenate(list(rec.blocks(30000)))[:60000]
+    rec.close()
+    m1, f1 = detect_beats(x, 1000.0, chunk=97)
+    m2, f2 = detect_beats(x, 1000.0, chunk=60000)
+    assert np.array_equal(f1, f2) and np.array_equal(m1, m2) and f1.size > 100
+    assert np.all(np.diff(f1) > 0)
+
+
+def test_plot_is_written(tmp_path: Path) -> None:
+    out = tmp_path / "r01.png"
+    run_vigil("beats", str(ADFECG / "r01.edf"), "--plot", str(out), check=True)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 20000
+
+
+def bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
+    text = tmp / "notes.edf"
+    text.write_text("not an EDF recording\n")
+    hea = tmp / "broken.hea"
+    hea.write_text("broken header line\n")
+    orphan = write_wfdb(ADFECG / "r01.edf", tmp, "orphan")
+    (tmp / "orphan.dat").unlink()
+    other = write_wfdb(ADFECG / "r01.edf", tmp, "chest", ["ECG1", "ECG2", "ECG3", "ECG4"])
+    r01 = str(ADFECG / "r01.edf")
+    return [([str(tmp / "missing.edf")], "no such file"), ([str(text)], "not a readable EDF"),
+            ([str(hea)], "not a readable WFDB header"), ([str(orphan)], "orphan.dat: no such file"),
+            ([str(other)], "no abdominal channel"), ([r01, "--channels", "Abdomen_9"], "'Abdomen_9'"),
+            ([str(ROOT / "pyproject.toml")], "not an EDF"), ([r01, r01, "--plot", str(tmp / "p.png")], "one recording")]
+
+
+def test_bad_inputs_are_one_line(tmp_path: Path) -> None:
+    for args, expected in bad_inputs(tmp_path):
+        result = run_vigil("beats", *args)
+        assert result.returncode == 2, (args, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("vigil: error: ") and expected in lines[0], (args, lines)
+        assert result.stdout == ""
