@@ -41,6 +41,25 @@ def envelopes(residual: np.ndarray, fs: float, params: FetalParams) -> tuple[np.
     return y, e / robust_scale(e)
 
 
+def clip_bursts(e: np.ndarray, fs: float, factor: float = 2.0) -> np.ndarray:
+    """Clip each lead's envelope at `factor` x the median height of its beat-like peaks.
+
+    The level is the median of the k highest local maxima (>= 0.1 s apart), k = the number of beats
+    at 100 bpm in the block: mostly fetal QRS peaks, so a burst of motion artefact (a few loud peaks
+    within a second) neither dominates the autocorrelation nor the fusion weights.
+    """
+    from scipy.signal import find_peaks
+
+    out = e.copy()
+    k = max(3, int(e.shape[0] / fs / 0.6))
+    for lead in range(e.shape[1]):
+        peaks, _ = find_peaks(e[:, lead], distance=max(1, round(0.1 * fs)))
+        if peaks.size:
+            top = np.sort(e[peaks, lead])[-k:]
+            np.minimum(out[:, lead], factor * float(np.median(top)), out=out[:, lead])
+    return out
+
+
 def periodicity(e: np.ndarray, fs: float, maternal_rr: float | None = None, exclude: float = 0.08,
                 lag_s: tuple[float, float] = LAG_S) -> tuple[np.ndarray, np.ndarray]:
     """e (n, leads) -> (peak normalised autocorrelation per lead (leads,), its lag in samples (leads,)).
@@ -74,6 +93,7 @@ def detect_fetal(residual: np.ndarray, fs: float, params: FetalParams | None = N
     if residual.shape[0] < 2 * LAG_S[1] * fs:
         return np.empty(0, np.int64)
     y, e = envelopes(residual, fs, params)
+    e = clip_bursts(e, fs)
     mrr = float(np.median(np.diff(maternal))) if maternal is not None and maternal.size > 2 else None
     q, _ = periodicity(e, fs, mrr)
     w = np.maximum(q, 0.0) ** 2
