@@ -74,6 +74,8 @@ def _pin_to_one_core() -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     cpu = _pin_to_one_core() if args.one_core else None
+    if args.bundle is None:  # no model: the fetal beat chain on abdominal EDF/WFDB recordings
+        return cli_beats.bench(args, cpu)
     bundle = load_bundle(args.bundle)
     if bundle.modality != "audio":
         return cli_series.bench(args, bundle, cpu)
@@ -229,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
                              ("bench", _bench, "replay files through the live pipeline as fast as possible")):
         p = sub.add_parser(name, help=text)
         p.add_argument("files", nargs="+", type=Path, metavar="FILE")
-        p.add_argument("--bundle", type=Path, required=True, help="bundle directory (manifest.json + .tflite)")
+        p.add_argument("--bundle", type=Path, required=name == "score",
+                       help="bundle directory (manifest.json + .tflite); bench without one: the fetal beat chain")
         p.add_argument("--variant", choices=("int8", "float32"), help="model variant (default: the bundle's, int8)")
         p.add_argument("--channel", type=int, help="0-based channel to use (default: mix all channels)")
         p.add_argument("--json", action="store_true", help="JSON output (one object per line)")

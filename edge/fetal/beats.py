@@ -71,6 +71,11 @@ class BeatTracker:
         """Worst-case delay from a beat to its report, processing time excluded."""
         return (self.core + self.margin) / self.fs
 
+    @property
+    def final_until(self) -> int:
+        """Absolute sample index before which every beat has been reported."""
+        return self._origin + self.margin
+
     def push(self, samples: np.ndarray) -> list[BlockBeats]:
         """samples (n, leads) -> the beats of every core completed by them (often none)."""
         samples = np.asarray(samples, dtype=np.float64).reshape(-1, self.leads)
