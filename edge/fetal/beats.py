@@ -59,7 +59,8 @@ class BeatTracker:
         self.params = params or BeatParams()
         self.core = max(1, round(self.params.core_s * fs))
         self.margin = round(self.params.margin_s * fs)
-        self._buf = np.zeros((self.margin + self.core + self.margin, leads), dtype=np.float64)
+        self.window = self.margin + self.core + self.margin
+        self._buf = np.zeros((self.window, leads), dtype=np.float64)
         self._filled = self.margin  # the first window's left margin is zeros (no past yet)
         self._origin = -self.margin  # absolute index of _buf[0]
         self.samples = 0  # samples pushed so far

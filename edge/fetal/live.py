@@ -14,6 +14,7 @@ from __future__ import annotations
 import warnings
 from collections import deque
 from dataclasses import dataclass, field
+
 import numpy as np
 
 from edge.decider import Decider, Event

@@ -37,9 +37,12 @@ class Recording:
 
     def blocks(self, size: int) -> Iterator[np.ndarray]:
         """Consecutive (<= size, leads) float64 blocks in µV."""
-        for start in range(0, self.n_samples, size):
-            n = min(size, self.n_samples - start)
-            yield self._read(start, n) * np.asarray(self._scales)
+        # wfdb parses the header on every read: read at least 30 s at a time, still bounded
+        step = size if self.kind == "edf" else max(size, int(30 * self.fs))
+        for start in range(0, self.n_samples, step):
+            chunk = self._read(start, min(step, self.n_samples - start)) * np.asarray(self._scales)
+            for i in range(0, chunk.shape[0], size):
+                yield chunk[i:i + size]
 
     def _read(self, start: int, n: int) -> np.ndarray:
         if self.kind == "edf":
