@@ -32,6 +32,7 @@ class FetalParams:
     skip_penalty: float = 0.5  # per beat skipped inside an interval
     max_deviation: float = 0.35  # intervals further than this fraction from T0 are not linked
     refine_s: float = 0.02
+    spatial: str = "pca"  # "none": the leads alone; "pca": plus the residual's principal components
 
 
 def envelopes(residual: np.ndarray, fs: float, params: FetalParams) -> tuple[np.ndarray, np.ndarray]:
@@ -92,6 +93,8 @@ def detect_fetal(residual: np.ndarray, fs: float, params: FetalParams | None = N
     params = params or FetalParams()
     if residual.shape[0] < 2 * LAG_S[1] * fs:
         return np.empty(0, np.int64)
+    if params.spatial == "pca":
+        residual = _with_components(residual, fs, params)
     y, e = envelopes(residual, fs, params)
     e = clip_bursts(e, fs)
     mrr = float(np.median(np.diff(maternal))) if maternal is not None and maternal.size > 2 else None
@@ -108,6 +111,20 @@ def detect_fetal(residual: np.ndarray, fs: float, params: FetalParams | None = N
     height = fused[cand] / np.percentile(fused[cand], 90)
     path = _best_path(cand, np.minimum(height, 2.0), t0, params)
     return _refine(y[:, int(np.argmax(w))], path, round(params.refine_s * fs))
+
+
+def _with_components(residual: np.ndarray, fs: float, params: FetalParams) -> np.ndarray:
+    """residual (n, leads) -> (n, 2 * leads): the leads and their principal components in the fetal band,
+    each component scaled to unit variance (a fetal QRS spread over several leads adds up in one)."""
+    if residual.shape[1] < 2:
+        return residual
+    from edge.fetal.prep import bandpass
+
+    y = bandpass(residual, fs, *params.band_hz)
+    cov = np.cov(y, rowvar=False)
+    vals, vecs = np.linalg.eigh(cov)
+    z = residual @ (vecs / np.sqrt(np.maximum(vals, 1e-12)))
+    return np.concatenate([residual, z * float(np.median(np.std(residual, axis=0)))], axis=1)
 
 
 def _best_path(t: np.ndarray, a: np.ndarray, t0: float, p: FetalParams) -> np.ndarray:

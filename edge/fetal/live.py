@@ -141,3 +141,41 @@ class FetalMonitor:
             self._reported.add(key)
             out.append(FetalEvent(e.kind, Event(e.start_s, e.end_s, e.score, 0.0, 1)))
         return out
+
+
+class FetalTap:
+    """The fetal chain beside a stream's own detector: picks the abdominal columns of its blocks.
+
+    ``FetalTap.for_labels(labels, fs)`` is None when no lead is abdominal (``Abdomen_*``), so a
+    stream of a scalp or chest lead alone runs as before. ``push`` returns (detector name, event)
+    pairs, the detector being ``fetal-<kind>``, for the service's sinks.
+    """
+
+    def __init__(self, fs: float, labels: list[str], columns: list[int]) -> None:
+        self.columns = columns
+        self.monitor = FetalMonitor(fs, [labels[c] for c in columns])
+        self.beats = 0
+        self.last_bpm: float | None = None
+
+    @classmethod
+    def for_labels(cls, labels: list[str] | tuple[str, ...], fs: float) -> FetalTap | None:
+        from edge.fetal.records import ABDOMINAL_PREFIXES
+
+        columns = [i for i, name in enumerate(labels) if name.lower().startswith(ABDOMINAL_PREFIXES)]
+        return cls(fs, list(labels), columns) if columns else None
+
+    def push(self, start: int, samples: np.ndarray, missing: np.ndarray | None = None) -> list[tuple[str, Event]]:
+        """A block (n, channels) of the stream (all its channels) -> closed events."""
+        x = np.asarray(samples)
+        x = x.reshape(x.shape[0], -1)[:, self.columns]
+        return self._take(self.monitor.push(start, x, missing))
+
+    def finish(self) -> list[tuple[str, Event]]:
+        return self._take(self.monitor.finish())
+
+    def _take(self, out: FetalOutput) -> list[tuple[str, Event]]:
+        self.beats += int(out.fetal.size)
+        valid = [p.bpm for p in out.fhr if np.isfinite(p.bpm)]
+        if valid:
+            self.last_bpm = valid[-1]
+        return [(f"fetal-{e.kind}", e.event) for e in out.events]

@@ -16,7 +16,7 @@ import numpy as np
 
 from edge.errors import ConfigError, InputFileError, MissingExtraError
 
-ABDOMINAL_PREFIXES = ("abdomen_", "aecg")  # adfecgdb's labels; the Challenge 2013 records' names
+ABDOMINAL_PREFIXES = ("abdom", "aecg")  # adfecgdb: Abdomen_1..4; Challenge 2013 style: AECG1..4
 UNIT_TO_UV = {"uv": 1.0, "µv": 1.0, "mv": 1000.0, "v": 1e6, "nv": 1e-3}
 
 
