@@ -122,3 +122,18 @@ def test_bad_inputs_are_one_line(tmp_path: Path) -> None:
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("vigil: error: ") and expected in lines[0], (args, lines)
         assert result.stdout == ""
+
+
+def test_another_device_at_500_hz_gives_plausible_rates() -> None:
+    """fecg-tokarev signal_20 (8 abdominal leads, 500 Hz, no annotations; GPL data read here, never shipped)."""
+    from scipy.io import loadmat
+
+    from edge.fetal.fhr import fhr_series
+
+    m = loadmat(ROOT.parent / "shared" / "data" / "fecg-tokarev" / "signal_20.mat")
+    x, fs = np.asarray(m["s"], dtype=np.float64).T, float(np.ravel(m["fs"])[0])
+    maternal, fetal = detect_beats(x, fs, chunk=500)
+    bpm = np.array([p.bpm for p in fhr_series(fetal, fs)])
+    assert fs == 500.0 and bpm.size > 100
+    assert np.mean((bpm >= 110) & (bpm <= 160)) > 0.9  # 1.00 when measured
+    assert 60 <= 60 * fs / np.median(np.diff(maternal)) <= 110  # maternal about 80 bpm
