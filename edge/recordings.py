@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from edge.config_table import Table, resolve
-from edge.errors import ConfigError, InputFileError
+from edge.errors import ConfigError, InputFileError, VigilError
 from edge.sources import Block, Needs, Source, SourceConfig, register_source
 
 
@@ -66,6 +66,31 @@ class EdfRecording(Recording):
                                  f"{fs:g} Hz (resample the recording first)")
         self.rate, self.samples = fs, channel.samples
         self.block = max(1, int(fs * block_s))
+        self.abdominal = _abdominal_leads(self.path, fs)
+
+    def blocks(self) -> Iterator[Block]:
+        if self.abdominal is None:
+            yield from super().blocks()
+            return
+        n = min(self.samples.shape[0], self.abdominal.n_samples)
+        for start, leads in zip(range(0, n, self.block), self.abdominal.blocks(self.block), strict=False):
+            end = min(start + self.block, n)
+            yield Block(start, self.samples[start:end, None], None, leads[: end - start], self.abdominal.labels)
+
+
+def _abdominal_leads(path: Path, fs: float) -> Any:
+    """The recording's abdominal leads (``edge.fetal.records.Recording``, read in blocks) for the fetal
+    stage, or None when it has none or they are at another rate."""
+    from edge.fetal.records import open_recording as open_leads
+
+    try:
+        leads = open_leads(path)
+    except VigilError:
+        return None
+    if leads.fs != fs:
+        leads.close()
+        return None
+    return leads
 
 
 class CsvRecording(Recording):
@@ -132,7 +157,7 @@ class FileSource(Source):
                 end = offset + block.start + block.samples.shape[0]
                 delay = t0 + end / recording.rate - time.monotonic() if self.config.realtime else 0.0
                 await asyncio.sleep(max(0.0, delay))
-                yield Block(offset + block.start, block.samples, block.missing)
+                yield replace(block, start=offset + block.start)
             offset += recording.samples.shape[0]
             if not self.config.loop:
                 return

@@ -27,7 +27,7 @@ from edge.detector import load_detector
 from edge.errors import ConfigError, VigilError
 from edge.events import make_record
 from edge.sinks import JsonlSink, MqttSink, Sink
-from edge.sources import Source, needs_of, open_source, source_kinds
+from edge.sources import Block, Source, needs_of, open_source, source_kinds
 from edge.stream import Stream
 from edge.stream_state import StreamState
 from edge.systemd import Notifier
@@ -45,6 +45,7 @@ class Runner:
     stream: Stream
     state: StreamState
     task: asyncio.Task[None] | None = None
+    fetal: Any = None  # edge.fetal.live.FetalTap once an ECG block brings abdominal leads
 
 
 def prepare(config: StreamConfig) -> Runner:
@@ -72,10 +73,11 @@ class Service:
         self.total_events = 0
 
     # --- events -------------------------------------------------------------------------
-    def _emit(self, runner: Runner, events: list[Event]) -> None:
+    def _emit(self, runner: Runner, events: list[Event], detector: str | None = None) -> None:
         state = runner.state
         for event in events:
-            record = make_record(event, gateway=self.config.gateway, stream=state.name, detector=state.detector,
+            record = make_record(event, gateway=self.config.gateway, stream=state.name,
+                                 detector=detector or state.detector,
                                  model_sha256=runner.bundle.variant(state.variant).sha256,
                                  stream_epoch_s=state.epoch_s or time.time())
             for sink in self.sinks:
@@ -98,6 +100,8 @@ class Service:
                 if state.epoch_s is None:  # wall clock of sample 0, from the first block's arrival
                     state.epoch_s = time.time() - (block.start + block.samples.shape[0]) / rate
                 out = stream.push(block)
+                if block.leads is not None and runner.bundle.modality == "ecg":
+                    self._fetal(runner, block, rate)
                 state.scored(out.starts / rate, out.scores)
                 state.stream_seconds, state.samples = stream.seconds, stream.ring.end
                 state.missing_samples = stream.missing_samples
@@ -118,9 +122,21 @@ class Service:
             log.exception("stream %s failed", state.name)
         finally:
             self._emit(runner, stream.finish())
+            for detector, event in runner.fetal.finish() if runner.fetal else []:
+                self._emit(runner, [event], detector)
             state.source_health = source.health()
             with contextlib.suppress(Exception):
                 await source.stop()
+
+    def _fetal(self, runner: Runner, block: Block, rate: float) -> None:
+        """The fetal stage beside the stream's detector: beats, FHR, quality and FHR events."""
+        from edge.fetal.live import FetalTap
+
+        if runner.fetal is None:
+            runner.fetal = FetalTap.for_labels(block.labels, rate) or False  # False: no abdominal lead
+        if runner.fetal:
+            for detector, event in runner.fetal.push(block.start, block.leads, block.missing):
+                self._emit(runner, [event], detector)
 
     def _start_streams(self, runners: dict[str, Runner]) -> None:
         for runner in runners.values():
