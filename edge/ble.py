@@ -11,6 +11,7 @@ reason, and the source ends with ``failure`` set: the service marks the stream f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -179,7 +180,8 @@ class BleLink(Source):
             if self._stopping.is_set():
                 break
             delay = self.backoff_s[0] if time.monotonic() - started > 5 else min(delay * 2, self.backoff_s[1])
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):  # the backoff, cut short by stop()
+                await asyncio.wait_for(self._stopping.wait(), delay)
 
     def _tail(self) -> list[Block]:
         """Blocks still held when the source stops."""
@@ -199,10 +201,14 @@ class BleLink(Source):
         for block in self._tail():
             yield block
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = 2.0) -> None:
+        """Stop and disconnect; a link still scanning or connecting after timeout_s is cancelled."""
         self._stopping.set()
         if self._task is not None:
-            await self._task
+            try:
+                await asyncio.wait_for(self._task, timeout_s)
+            except TimeoutError:
+                log.warning("BLE %s: link still busy at stop, cancelled", self.device)
 
 
 @register_source

@@ -43,6 +43,7 @@ class Detector(ABC):
 
 
 _KINDS: dict[str, type[Detector]] = {}
+_DISCOVERED = False
 D = TypeVar("D", bound=type[Detector])
 
 
@@ -58,12 +59,14 @@ def register(*names: str) -> Callable[[D], D]:
 
 
 def kinds() -> dict[str, type[Detector]]:
-    """Every registered kind (the modules of edge/detectors/ are imported on first use)."""
-    if not _KINDS:
+    """Every registered kind (the modules of edge/detectors/ are imported on the first call)."""
+    global _DISCOVERED
+    if not _DISCOVERED:
         import edge.detectors as package
 
         for module in pkgutil.iter_modules(package.__path__):
             importlib.import_module(f"{package.__name__}.{module.name}")
+        _DISCOVERED = True
     return dict(_KINDS)
 
 

@@ -1,7 +1,8 @@
 """The microphone source (sounddevice/PortAudio): blocks of int16 audio scaled as WAV files are.
 
 The callback runs on PortAudio's thread: it scales the block into float32 and hands it to the event
-loop (``call_soon_threadsafe``). An input overflow (samples the gateway could not take in time) is
+loop (``call_soon_threadsafe``); a loop more than ``max_queued`` blocks behind drops blocks, which
+the stream then marks missing. An input overflow (samples the gateway could not take in time) is
 counted, and the samples lost - measured with PortAudio's ADC timestamps - are skipped in the
 sample index, so the stream marks them missing and later samples keep their true place.
 """
@@ -67,6 +68,8 @@ class MicrophoneSource(Source):
         self.config, self.sr = config, int(needs.rate)
         self.overflows = 0
         self.lost_samples = 0
+        self.dropped_blocks = 0
+        self.max_queued = 64  # blocks (about 4 s at 1024 samples, 16 kHz)
         self._next = 0  # sample index of the next block
         self._expected_adc: float | None = None
         self._queue: asyncio.Queue[Block | None] = asyncio.Queue()
@@ -103,7 +106,15 @@ class MicrophoneSource(Source):
         self._next += frames
         self._expected_adc = adc + frames / self.sr if adc > 0 else None
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, block)
+            self._loop.call_soon_threadsafe(self._offer, block)
+
+    def _offer(self, block: Block) -> None:
+        """On the loop: queue the block, or drop it when the loop is this far behind (memory stays
+        bounded; the dropped samples become missing at their place, as overflows do)."""
+        if self._queue.qsize() >= self.max_queued:
+            self.dropped_blocks += 1
+            return
+        self._queue.put_nowait(block)
 
     async def blocks(self) -> AsyncIterator[Block]:
         while (block := await self._queue.get()) is not None:
@@ -117,4 +128,4 @@ class MicrophoneSource(Source):
         self._queue.put_nowait(None)
 
     def health(self) -> dict[str, Any]:
-        return {"overflows": self.overflows, "lost_samples": self.lost_samples}
+        return {"overflows": self.overflows, "lost_samples": self.lost_samples, "dropped_blocks": self.dropped_blocks}

@@ -31,7 +31,9 @@ def read_wav_samples(path: Path, *, sr: int, channel: int | None) -> np.ndarray:
 
 
 class Recording:
-    """One pass over a file: ``blocks()`` of ``block`` samples from index 0; ``rate`` in Hz."""
+    """One pass over a file: ``blocks()`` of ``block`` samples from index 0; ``rate`` in Hz;
+    ``frames`` samples in all. Users read only these: a reader may stream from disk instead of
+    holding ``samples``."""
 
     rate: float
     block: int
@@ -39,8 +41,12 @@ class Recording:
     missing: np.ndarray | None = None
 
     @property
+    def frames(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
     def seconds(self) -> float:
-        return self.samples.shape[0] / self.rate
+        return self.frames / self.rate
 
     def blocks(self) -> Iterator[Block]:
         for start in range(0, self.samples.shape[0], self.block):
@@ -139,7 +145,6 @@ class FileSource(Source):
 
     def __init__(self, config: FileConfig, needs: Needs) -> None:
         self.config, self.needs = config, needs
-        self.finite = not config.loop
         self.recording: Recording | None = None
 
     async def start(self) -> None:
@@ -158,6 +163,6 @@ class FileSource(Source):
                 delay = t0 + end / recording.rate - time.monotonic() if self.config.realtime else 0.0
                 await asyncio.sleep(max(0.0, delay))
                 yield replace(block, start=offset + block.start)
-            offset += recording.samples.shape[0]
+            offset += recording.frames
             if not self.config.loop:
                 return

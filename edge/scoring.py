@@ -56,7 +56,7 @@ def open_wav(bundle: Bundle, path: str | Path, *, channel: int | None = None) ->
     """A WAV at the bundle's sample rate, refusing a clip shorter than one window."""
     recording = WavRecording(path, sr=bundle.spec.sr, channel=channel)
     need = bundle.spec.window_samples
-    if recording.samples.shape[0] < need:
+    if recording.frames < need:
         raise InputFileError(
             f"{path}: {recording.seconds:.3f} s of audio is shorter than one analysis window "
             f"({need / bundle.spec.sr:.3f} s for feature set {bundle.spec.set!r})"

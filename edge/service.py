@@ -16,7 +16,7 @@ import contextlib
 import logging
 import signal
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,8 @@ from edge.detector import load_detector
 from edge.errors import ConfigError, VigilError
 from edge.events import make_record
 from edge.sinks import JsonlSink, MqttSink, Sink
-from edge.sources import Block, Source, needs_of, open_source, source_kinds
-from edge.stream import Stream
+from edge.sources import Source, needs_of, open_source, source_kinds
+from edge.stream import Stage, Stream, stages_for
 from edge.stream_state import StreamState
 from edge.systemd import Notifier
 
@@ -44,8 +44,8 @@ class Runner:
     source: Source
     stream: Stream
     state: StreamState
+    stages: list[Stage] = field(default_factory=list)  # further analyses of the same blocks
     task: asyncio.Task[None] | None = None
-    fetal: Any = None  # edge.fetal.live.FetalTap once an ECG block brings abdominal leads
 
 
 def prepare(config: StreamConfig) -> Runner:
@@ -59,7 +59,7 @@ def prepare(config: StreamConfig) -> Runner:
     stream = Stream(bundle.window_spec, detector, Decider.from_bundle(bundle, variant.name))
     state = StreamState(config.name, config.kind, bundle.modality, bundle.detector_kind, variant.name,
                         variant.window_threshold)
-    return Runner(config, bundle, open_source(config.kind, config.source, needs), stream, state)
+    return Runner(config, bundle, open_source(config.kind, config.source, needs), stream, state, stages_for(bundle))
 
 
 class Service:
@@ -73,12 +73,14 @@ class Service:
         self.total_events = 0
 
     # --- events -------------------------------------------------------------------------
-    def _emit(self, runner: Runner, events: list[Event], detector: str | None = None) -> None:
+    def _emit(self, runner: Runner, events: list[Event], stage: Stage | None = None) -> None:
         state = runner.state
+        detector = state.detector if stage is None else stage.detector
+        sha = runner.bundle.variant(state.variant).sha256 if stage is None else stage.model_sha256
         for event in events:
+            # a stage may name the detector per event (the fetal stage: fetal-flatline, fetal-bradycardia...)
             record = make_record(event, gateway=self.config.gateway, stream=state.name,
-                                 detector=detector or state.detector,
-                                 model_sha256=runner.bundle.variant(state.variant).sha256,
+                                 detector=getattr(event, "detector", "") or detector, model_sha256=sha,
                                  stream_epoch_s=state.epoch_s or time.time())
             for sink in self.sinks:
                 sink.emit(record)
@@ -100,12 +102,12 @@ class Service:
                 if state.epoch_s is None:  # wall clock of sample 0, from the first block's arrival
                     state.epoch_s = time.time() - (block.start + block.samples.shape[0]) / rate
                 out = stream.push(block)
-                if block.leads is not None and runner.bundle.modality == "ecg":
-                    self._fetal(runner, block, rate)
                 state.scored(out.starts / rate, out.scores)
                 state.stream_seconds, state.samples = stream.seconds, stream.ring.end
                 state.missing_samples = stream.missing_samples
                 self._emit(runner, out.events)
+                for stage in runner.stages:
+                    self._emit(runner, stage.push(block).events, stage)
             if source.failure is not None:
                 state.set("failed", source.failure)
             else:
@@ -122,21 +124,11 @@ class Service:
             log.exception("stream %s failed", state.name)
         finally:
             self._emit(runner, stream.finish())
-            for detector, event in runner.fetal.finish() if runner.fetal else []:
-                self._emit(runner, [event], detector)
+            for stage in runner.stages:
+                self._emit(runner, stage.finish(), stage)
             state.source_health = source.health()
             with contextlib.suppress(Exception):
                 await source.stop()
-
-    def _fetal(self, runner: Runner, block: Block, rate: float) -> None:
-        """The fetal stage beside the stream's detector: beats, FHR, quality and FHR events."""
-        from edge.fetal.live import FetalTap
-
-        if runner.fetal is None:
-            runner.fetal = FetalTap.for_labels(block.labels, rate) or False  # False: no abdominal lead
-        if runner.fetal:
-            for detector, event in runner.fetal.push(block.start, block.leads, block.missing):
-                self._emit(runner, [event], detector)
 
     def _start_streams(self, runners: dict[str, Runner]) -> None:
         for runner in runners.values():

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import numpy as np
 
 from edge.config_table import Table
+from edge.errors import ConfigError
 
 if TYPE_CHECKING:
     from edge.bundle import Bundle
@@ -73,14 +74,11 @@ class Source(ABC):
     kind: ClassVar[str]
     config_type: ClassVar[type[SourceConfig]] = SourceConfig
     modalities: ClassVar[tuple[str, ...]] = ("audio", "ecg", "kpi")
-    finite: bool = False  # the source ends by itself (a file replayed once)
     failure: str | None = None
 
     @classmethod
     def check(cls, config: SourceConfig, needs: Needs, where: str) -> None:
         """Refuse (ConfigError naming ``where``) a config this kind cannot serve to such a bundle."""
-        from edge.errors import ConfigError
-
         if needs.modality not in cls.modalities:
             raise ConfigError(f"{where}: kind {cls.kind} cannot feed a {needs.modality} bundle "
                               f"(it feeds {', '.join(cls.modalities)})")
@@ -118,10 +116,10 @@ def register_source(cls: S) -> S:
 
 
 def source_kinds() -> dict[str, type[Source]]:
-    if not _KINDS:
-        for module in _MODULES:
-            importlib.import_module(module)
-    return dict(_KINDS)
+    """Every registered kind, by name (each module holding kinds is imported on the first call)."""
+    for module in _MODULES:
+        importlib.import_module(module)  # cached after the first time
+    return dict(sorted(_KINDS.items()))
 
 
 def open_source(kind: str, config: SourceConfig, needs: Needs) -> Source:

@@ -9,7 +9,10 @@ block that overlaps what was received is trimmed.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -20,6 +23,9 @@ from edge.features.spec import FeatureSpec
 from edge.framing import framing_for
 from edge.ringbuffer import RingBuffer
 from edge.sources import Block
+
+if TYPE_CHECKING:
+    from edge.bundle import Bundle
 
 
 @dataclass
@@ -117,3 +123,38 @@ class Stream:
     def finish(self) -> list[Event]:
         """Close any open event at the end of the input (or at shutdown, or before a reload)."""
         return self.decider.flush()
+
+
+class Stage(Protocol):
+    """A further analysis of a stream's blocks beside its Stream (a fetal-beat stage on ECG): its events
+    go to the same sinks, naming ``detector`` and ``model_sha256`` (64 hex digits) as their source."""
+
+    detector: str
+    model_sha256: str
+
+    def push(self, block: Block) -> StreamOutput: ...
+
+    def finish(self) -> list[Event]: ...
+
+
+_STAGES: dict[str, list[Callable[[Bundle], Stage | None]]] = {}
+# modules that register stages, imported on the first stages_for (e.g. "edge.fetal.stage")
+STAGE_MODULES: tuple[str, ...] = ("edge.fetal.stage",)
+
+
+def register_stage(modality: str) -> Callable[[Callable[[Bundle], Stage | None]], Callable[[Bundle], Stage | None]]:
+    """Decorator for a factory ``f(bundle) -> Stage | None``, run for every stream of that modality
+    (None: no stage for this bundle). The service pushes each block to the stage after the Stream."""
+
+    def add(factory: Callable[[Bundle], Stage | None]) -> Callable[[Bundle], Stage | None]:
+        _STAGES.setdefault(modality, []).append(factory)
+        return factory
+
+    return add
+
+
+def stages_for(bundle: Bundle) -> list[Stage]:
+    """The stages registered for the bundle's modality, built for this bundle."""
+    for module in STAGE_MODULES:
+        importlib.import_module(module)  # cached after the first time
+    return [s for factory in _STAGES.get(bundle.modality, []) if (s := factory(bundle)) is not None]

@@ -123,3 +123,36 @@ def test_devices_lists_the_capture_path(pulse: dict[str, str]) -> None:
     out = subprocess.run([sys.executable, "-m", "edge.cli", "devices", "--no-ble"], capture_output=True, text=True,
                          cwd=ROOT, env=pulse, timeout=60, check=True)
     assert "audio inputs:" in out.stdout and "pulse" in out.stdout
+
+
+def test_a_loop_that_falls_behind_drops_blocks_which_become_missing() -> None:
+    """No sound card needed: the callback is driven by hand, the loop never consumes."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from edge.decider import Decider
+    from edge.features.spec import FeatureSpec
+    from edge.microphone import MicrophoneConfig, MicrophoneSource
+    from edge.sources import Needs
+    from edge.stream import Stream
+    from tests.test_audio_pipeline import RecordingDetector
+
+    async def scenario() -> tuple[MicrophoneSource, list]:
+        mic = MicrophoneSource(MicrophoneConfig(blocksize=256), Needs("audio", 16000.0))
+        mic._loop = asyncio.get_running_loop()
+        status = SimpleNamespace(input_overflow=False)
+        for k in range(100):
+            mic._callback(np.full((256, 1), k, np.int16), 256, SimpleNamespace(inputBufferAdcTime=0.0), status)
+        await asyncio.sleep(0)  # the loop runs the 100 queued offers
+        await mic.stop()
+        return mic, [b async for b in mic.blocks()]
+
+    mic, blocks = asyncio.run(scenario())
+    assert len(blocks) == mic.max_queued and mic.dropped_blocks == 100 - mic.max_queued
+    stream = Stream(FeatureSpec.default("seed"), RecordingDetector(), Decider(np.inf))
+    for block in blocks:
+        stream.push(block)
+    assert stream.ring.end == 64 * 256 and stream.missing_samples == 0  # the first 64 blocks, in place
+    following = type(blocks[0])(mic._next, np.zeros((256, 1), np.float32))  # the next block the device delivers
+    stream.push(following)
+    assert stream.missing_samples == mic.dropped_blocks * 256  # the dropped samples, missing at their place

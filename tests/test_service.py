@@ -46,7 +46,7 @@ def write_config(path: Path, streams: list[dict[str, object]], state: Path, mqtt
 
 
 @pytest.mark.parametrize(("change", "needle"), [
-    ({"kind": "mic"}, "streams[0].kind: 'mic' is not one of file, microphone, ble-ecg, ble-hr, ble-polar"),
+    ({"kind": "mic"}, "streams[0].kind: 'mic' is not one of ble-ecg, ble-hr, ble-polar, file, microphone"),
     ({"loop": "yes"}, "streams[0].loop: 'yes' is not true or false"),
     ({"colour": "red"}, "streams[0]: unknown key 'colour'"),
     ({"stall_s": -1}, "streams[0].stall_s: -1 (expected a positive number)"),

@@ -26,6 +26,13 @@ QUALITY_ON_FRAMES, QUALITY_OFF_FRAMES = 5, 10  # 0.5 s to open, 1 s to close at 
 
 
 @dataclass(frozen=True)
+class NamedEvent(Event):
+    """An Event naming its detector (``fetal-<kind>``): one stage raises events of several kinds."""
+
+    detector: str = ""
+
+
+@dataclass(frozen=True)
 class FetalEvent:
     kind: str  # a quality kind (flatline, clipping, mains, wander, motion, low_fetal) or an FHR event kind
     event: Event

@@ -1,0 +1,86 @@
+"""Per-stream state (what status lines, `vigil status` and pages read), fed by the service's stream loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from edge.config import parse_config
+from edge.events import EventRecord
+from edge.service import Service, prepare
+from edge.sinks import Sink
+from tests.conftest import ROOT
+
+DATA = ROOT / "edge" / "data"
+WAV = sorted((DATA / "samples" / "slider").glob("anomaly_*.wav"))[0]
+
+
+class ListSink(Sink):
+    """A sink is one class: this one keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.records: list[EventRecord] = []
+
+    def emit(self, record: EventRecord) -> None:
+        self.records.append(record)
+
+
+def test_a_replayed_file_fills_its_state_and_every_sink(tmp_path: Path) -> None:
+    config = parse_config({"gateway": {"name": "gw", "state_dir": str(tmp_path)}, "streams": [
+        {"name": "slider", "kind": "file", "bundle": str(DATA / "bundles" / "slider"), "path": str(WAV),
+         "realtime": False}]}, tmp_path)
+    service = Service(config)
+    sink = ListSink()
+    service.sinks = [sink]
+    runner = prepare(config.streams[0])
+    service.runners = {"slider": runner}
+    asyncio.run(service._run_stream(runner))
+    state = json.loads(json.dumps(service.states()[0].snapshot()))  # plain JSON types only
+    assert state["state"] == "ended" and state["reason"] == "end of input"
+    assert state["windows"] == runner.stream.windows > 100 and state["events"] == len(sink.records) >= 1
+    assert state["stream_seconds"] == 5.0 and state["missing_fraction"] == 0.0
+    assert len(state["recent_scores"]) == min(600, state["windows"])
+    assert state["recent_events"] == [r.event_id for r in sink.records]
+    assert state["threshold"] == runner.bundle.variant().window_threshold and state["variant"] == "int8"
+    assert service.stalled() == []  # a file that ended is not a stalled stream
+
+
+def test_a_registered_stage_sees_every_block_and_its_events_reach_the_sinks(tmp_path: Path) -> None:
+    """How a further analysis (a fetal-beat stage on ECG) plugs in: one factory per modality."""
+    import numpy as np
+
+    from edge import stream as stream_module
+    from edge.decider import Event
+    from edge.sources import Block
+    from edge.stream import StreamOutput, register_stage
+
+    class CountingStage:
+        detector, model_sha256 = "block-counter", "0" * 64
+
+        def __init__(self) -> None:
+            self.samples = 0
+
+        def push(self, block: Block) -> StreamOutput:
+            self.samples += block.samples.shape[0]
+            return StreamOutput(np.empty(0, np.float32), np.empty(0, np.int64))
+
+        def finish(self) -> list[Event]:
+            return [Event(0.0, self.samples / 16000, 1.0, 0.5, 1)]
+
+    made: list[CountingStage] = []
+    factory = register_stage("audio")(lambda bundle: made.append(CountingStage()) or made[-1])
+    try:
+        config = parse_config({"gateway": {"name": "gw", "state_dir": str(tmp_path)}, "streams": [
+            {"name": "slider", "kind": "file", "bundle": str(DATA / "bundles" / "slider"), "path": str(WAV),
+             "realtime": False}]}, tmp_path)
+        service = Service(config)
+        sink = ListSink()
+        service.sinks = [sink]
+        runner = prepare(config.streams[0])
+        asyncio.run(service._run_stream(runner))
+    finally:
+        stream_module._STAGES["audio"].remove(factory)
+    (stage_event,) = [r for r in sink.records if r.detector == "block-counter"]
+    assert made[0].samples == 80000 and stage_event.end_s == 5.0 and stage_event.model_sha256 == "0" * 64
+    assert any(r.detector == "dense-ae" for r in sink.records)  # the stream's own events still flow
