@@ -129,8 +129,9 @@ def main(argv: list[str]) -> int:
         vals = [v for v in vals if v is not None]
         return float(np.mean(vals)) if vals else None
 
-    print(f"FHR from: {'edge.fetal.beats on the injected abdominal leads' if args.beats == 'detector' else 'reference annotations (moved by the warps)'}; "
-          f"{args.seeds} seeds x {len(RECORDS)} records, 3 episodes per kind each\n")
+    source = ("edge.fetal.beats on the injected abdominal leads" if args.beats == "detector"
+              else "reference annotations (moved by the warps)")
+    print(f"FHR from: {source}; {args.seeds} seeds x {len(RECORDS)} records, 3 episodes per kind each\n")
     print("| kind | detector | " + " | ".join(RECORDS) + " | mean | min over record x seed | Donut (README) |")
     print("|---|---|" + "---|" * (len(RECORDS) + 4))
     for kind in KINDS:

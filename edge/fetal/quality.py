@@ -10,7 +10,7 @@ Kinds (each a score in 0..1, higher = worse, per frame of `hop_s` seconds and pe
   median power of the neighbouring bins (5-12 Hz away), in dB
 - wander: baseline wander: the peak-to-peak excursion, over 2 s, of the 0.6 s triangular moving
   average (below about 1.5 Hz) relative to the lead's own typical excursion
-- motion: electrode motion: the median magnitude, over 0.5 s, of the 1.5-15 Hz band (0.03 s minus 0.6 s
+- motion: electrode motion: the median magnitude, over 1 s, of the 1.5-15 Hz band (0.03 s minus 0.6 s
   moving averages; a median so that QRS complexes, 10-15 % of the time, do not count) relative to
   the lead's own typical value
 - low_fetal: the fetal beats passed in leave a gap longer than 1.7x their median interval
@@ -62,9 +62,11 @@ class QualityConfig:
     mains_onset_db: float = 18.0
     mains_spread_db: float = 10.0
     wander_window_s: float = 2.0
+    baseline_median_s: float = 0.3
+    wander_highpass_s: float = 1.5
     wander_onset: float = 1.0
     wander_spread: float = 1.0
-    motion_window_s: float = 0.5
+    motion_window_s: float = 1.0
     motion_onset: float = 0.5
     motion_spread: float = 1.0
     segment_min_score: float = 0.1  # frames below this make no segment
@@ -85,7 +87,7 @@ def _windows(x: np.ndarray, centres: np.ndarray, width: int) -> np.ndarray:
 def _boxcar(x: np.ndarray, width: int) -> np.ndarray:
     """Centred moving average along axis 0 (same length; the ends are averages of what exists)."""
     width = max(1, width)
-    c = np.cumsum(np.concatenate([np.zeros((1,) + x.shape[1:]), x]), axis=0)
+    c = np.cumsum(np.concatenate([np.zeros((1, *x.shape[1:])), x]), axis=0)
     n = x.shape[0]
     lo = np.clip(np.arange(n) - width // 2, 0, n)
     hi = np.clip(lo + width, 0, n)
@@ -177,13 +179,13 @@ class QualityMonitor:
         dec = max(1, round(0.01 * fs))
         m = buf.shape[0] // dec
         coarse = buf[: m * dec].reshape(m, dec, -1).mean(axis=1)
-        h = 15
+        h = max(1, round(cfg.baseline_median_s / 0.02))
         padded = np.concatenate([coarse[h:0:-1], coarse, coarse[-2 : -h - 2 : -1]])
         base = np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * h + 1, axis=0), axis=-1)
         cc = np.minimum(centres // dec, m - 1) + 100
         edge = 100  # coarse samples of padding so that windows near the block's ends exist
         # wander: rms over 2 s of the baseline minus its 1.5 s mean (0.3-1 Hz: leaves slower drift aside)
-        wander = base - _boxcar(base, round(1.5 / 0.01))
+        wander = base - _boxcar(base, round(cfg.wander_highpass_s / 0.01))
         wander = np.concatenate([wander[:1].repeat(edge, 0), wander, wander[-1:].repeat(edge, 0)])
         f["wander"] = np.sqrt((_windows(wander, cc, round(cfg.wander_window_s * 100)) ** 2).mean(axis=1))
         resid = np.abs(coarse - base)
