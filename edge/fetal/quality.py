@@ -94,6 +94,13 @@ def _boxcar(x: np.ndarray, width: int) -> np.ndarray:
     return (c[hi] - c[lo]) / (hi - lo).reshape((-1,) + (1,) * (x.ndim - 1))
 
 
+def _mirror(x: np.ndarray, pad: int) -> np.ndarray:
+    """The `pad` samples that mirror x's start about its first sample, nearest first: x[1], x[2], ...
+    (the first sample repeated where x is shorter)."""
+    r = x[1 : pad + 1]
+    return np.concatenate([r, np.repeat(x[-1:] if r.size else x[:1], pad - r.shape[0], axis=0)])
+
+
 def _run_member(flags: np.ndarray, min_run: int) -> np.ndarray:
     """Per sample (n, c): inside a run of >= min_run consecutive True along axis 0."""
     n = flags.shape[0]
@@ -132,17 +139,21 @@ class QualityMonitor:
     def push(self, block: np.ndarray, *, final: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Add samples (m, channels); return frame start times (f,) s and scores (f, 5, channels) float32."""
         block = np.asarray(block, dtype=np.float64).reshape(-1, len(self.labels))
-        if not self._started and block.shape[0]:
-            self._buf = block[self.pad : 0 : -1] if block.shape[0] > self.pad else block[:0]  # mirrored start
-            self._lead_in = self._buf.shape[0]
+        empty = np.zeros(0), np.zeros((0, len(SIGNAL_KINDS), len(self.labels)), dtype=np.float32)
+        if not self._started:  # the start is mirrored: wait for a pad's worth of samples (or the end)
+            self._buf = np.concatenate([self._buf, block])
+            if self._buf.shape[0] == 0 or (self._buf.shape[0] <= self.pad and not final):
+                return empty
+            block, self._buf = self._buf, _mirror(self._buf, self.pad)[::-1]
+            self._lead_in = self.pad
             self._started = True
         buf = np.concatenate([self._buf, block])
         if final and buf.shape[0]:
-            buf = np.concatenate([buf, buf[-2 : -self.pad - 2 : -1]])
+            buf = np.concatenate([buf, _mirror(buf[::-1], self.pad)])
         ready = (buf.shape[0] - self.pad - self._lead_in) // self.hop  # frames whose windows are complete
         if ready <= 0:
             self._buf = buf
-            return np.zeros(0), np.zeros((0, len(SIGNAL_KINDS), len(self.labels)), dtype=np.float32)
+            return empty
         centres = self._lead_in + np.arange(ready) * self.hop + self.hop // 2
         scores = self._score(buf, centres)
         times = (self._frames_done + np.arange(ready)) * self.hop / self.fs
