@@ -122,12 +122,15 @@ def test_low_fetal_from_a_gap_in_the_fetal_beats() -> None:
 
 
 def test_bad_mask_needs_enough_leads_or_low_fetal_and_masks_the_fhr() -> None:
-    segs = [QualitySegment(2.0, 4.0, 0.9, "motion", "a"), QualitySegment(6.0, 7.0, 0.9, "mains", "a"),
+    segs = [QualitySegment(2.0, 4.0, 0.9, "motion", "a"), QualitySegment(6.0, 7.0, 0.9, "motion", "a"),
             QualitySegment(6.0, 7.0, 0.95, "flatline", "b"), QualitySegment(8.0, 9.0, 0.3, "clipping", "a"),
             QualitySegment(8.0, 9.0, 0.3, "clipping", "b"), QualitySegment(9.0, 10.0, 0.8, "low_fetal", None)]
     bad = bad_mask(segs, 12.0, ["a", "b", "c", "d"])
     assert bad.tolist() == [False] * 6 + [True] + [False] * 2 + [True] + [False] * 2
     bad_any = bad_mask(segs, 12.0, ["a", "b", "c", "d"], lead_fraction=0.25)
-    assert bad_any[2:4].all() and not bad_any[8]
+    assert bad_any[2:4].all() and bad_any[6] and not bad_any[8]
+    mains = [QualitySegment(6.0, 7.0, 0.9, "mains", "a")]
+    assert bad_mask(mains, 12.0, ["a", "b"], kinds=("mains",))[6]
+    assert not bad_mask(mains, 12.0, ["a", "b"])[6]  # mains does not count by default
     bpm = mask_fhr(np.array([0.5, 6.5, 9.2, 11.0]), np.array([140.0, 141, 142, 143]), bad)
     assert np.isnan(bpm).tolist() == [False, True, True, False]
