@@ -34,6 +34,7 @@ import numpy as np
 
 KINDS = ("flatline", "clipping", "mains", "wander", "motion", "low_fetal")
 SIGNAL_KINDS = KINDS[:5]
+MASK_KINDS = ("flatline", "clipping", "wander", "motion")
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class QualityConfig:
 
     hop_s: float = 0.1
     block_s: float = 10.0
-    history_s: float = 60.0
+    history_s: float = 180.0
     flat_window_s: float = 0.2
     flat_run_s: float = 0.03
     clip_window_s: float = 1.0
@@ -65,6 +66,7 @@ class QualityConfig:
     baseline_median_s: float = 0.3
     wander_highpass_s: float = 1.5
     wander_onset: float = 1.0
+    wander_ref_quantile: float = 0.5
     wander_spread: float = 1.0
     motion_window_s: float = 1.0
     motion_onset: float = 0.5
@@ -163,10 +165,10 @@ class QualityMonitor:
         self._buf = buf[consumed - self._lead_in :]
         return times, scores
 
-    def _ref(self, name: str, values: np.ndarray) -> np.ndarray:
+    def _ref(self, name: str, values: np.ndarray, quantile: float = 0.5) -> np.ndarray:
         hist = self._history[name]
         hist.extend(values)
-        return np.median(np.asarray(hist), axis=0)
+        return np.quantile(np.asarray(hist), quantile, axis=0)
 
     def _features(self, buf: np.ndarray, centres: np.ndarray) -> dict[str, np.ndarray]:
         """Raw per-frame features (frames, channels) before history normalization."""
@@ -213,7 +215,7 @@ class QualityMonitor:
         out[:, 0] = np.maximum(f["run_share"], np.clip((0.1 - act_ratio) / 0.09, 0.0, 1.0))
         out[:, 1] = f["moving"] * (1.0 - np.exp(-np.maximum(f["clip_share"] - cfg.clip_onset, 0.0))) * (1 - out[:, 0])
         out[:, 2] = 1.0 - np.exp(-np.maximum(f["mains_db"] - cfg.mains_onset_db, 0.0) / cfg.mains_spread_db)
-        out[:, 3] = _ratio_score(f["wander"] / (self._ref("wander", f["wander"]) + 1e-12), cfg.wander_onset,
+        out[:, 3] = _ratio_score(f["wander"] / (self._ref("wander", f["wander"], cfg.wander_ref_quantile) + 1e-12), cfg.wander_onset,
                                  cfg.wander_spread)
         out[:, 4] = _ratio_score(f["motion"] / (self._ref("motion", f["motion"]) + 1e-12), cfg.motion_onset,
                                  cfg.motion_spread)
@@ -308,11 +310,13 @@ def assess_quality(x: np.ndarray, fs: float, labels: Sequence[str], *, fetal_pea
 
 
 def bad_mask(segments: Sequence[QualitySegment], duration_s: float, labels: Sequence[str], *, rate_hz: float = 1.0,
-             threshold: float = 0.5, lead_fraction: float = 0.5) -> np.ndarray:
+             threshold: float = 0.5, lead_fraction: float = 0.5,
+             kinds: Sequence[str] = MASK_KINDS) -> np.ndarray:
     """(ceil(duration_s * rate_hz),) bool: True where the FHR must be treated as missing.
 
     A moment is bad when at least `lead_fraction` of the leads have a signal fault scoring >= threshold
     (one bad lead of four does not stop a fused beat detector), or the overall low_fetal score does.
+    Only `kinds` count: mains is left out by default, as the beat detector notches 50/60 Hz.
     """
     n = int(np.ceil(duration_s * rate_hz))
     per_lead = np.zeros((n, max(1, len(labels))), dtype=bool)
@@ -324,7 +328,7 @@ def bad_mask(segments: Sequence[QualitySegment], duration_s: float, labels: Sequ
         a, b = int(np.floor(seg.start_s * rate_hz)), int(np.ceil(seg.end_s * rate_hz))
         if seg.kind == "low_fetal" and seg.lead is None:
             fetal[a:b] = True
-        elif seg.kind in SIGNAL_KINDS and seg.lead in index:
+        elif seg.kind in kinds and seg.lead in index:
             per_lead[a:b, index[seg.lead]] = True
     return fetal | (per_lead.mean(axis=1) >= lead_fraction)
 
