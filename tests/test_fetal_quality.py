@@ -134,3 +134,19 @@ def test_bad_mask_needs_enough_leads_or_low_fetal_and_masks_the_fhr() -> None:
     assert not bad_mask(mains, 12.0, ["a", "b"])[6]  # mains does not count by default
     bpm = mask_fhr(np.array([0.5, 6.5, 9.2, 11.0]), np.array([140.0, 141, 142, 143]), bad)
     assert np.isnan(bpm).tolist() == [False, True, True, False]
+
+
+def test_another_device_at_500_hz_with_eight_leads_has_plausible_flags() -> None:
+    """fecg-tokarev signal_18 (GPL data, read only): 500 Hz, 8 abdominal leads, strong 50 Hz on some leads."""
+    import scipy.io
+
+    path = RECORD.parents[1] / "fecg-tokarev" / "signal_18.mat"
+    if not path.is_file():
+        pytest.fail(f"{path} not found: the tests need ../shared/data beside the project")
+    mat = scipy.io.loadmat(path)
+    x = np.asarray(mat["s"], dtype=np.float32).T
+    times, scores = quality_scores(x, float(np.asarray(mat["fs"]).ravel()[0]), [f"ch{i}" for i in range(8)])
+    assert times.size == x.shape[0] // 50 and np.all((scores >= 0) & (scores <= 1))
+    assert scores[:, KINDS.index("flatline")].max() == 0.0 and scores[:, KINDS.index("clipping")].max() < 0.5
+    mains = (scores[:, KINDS.index("mains")] >= 0.5).mean(axis=0)
+    assert mains.max() > 0.5 and mains.min() < 0.2  # mains on some leads, not an everywhere-alarm
