@@ -136,8 +136,8 @@ def main(argv: list[str]) -> int:
                            for s in range(args.seeds)]
 
     def mean(record: str | None, part: str, kind: str) -> float | None:
-        vals = [v[part].get(kind) for rec in ([record] if record else RECORDS) for v in results[rec]]
-        vals = [v for v in vals if v is not None]
+        got = [v[part].get(kind) for rec in ([record] if record else RECORDS) for v in results[rec]]
+        vals = [v for v in got if v is not None]
         return float(np.mean(vals)) if vals else None
 
     source = ("edge.fetal.beats on the injected abdominal leads" if args.beats == "detector"
