@@ -11,11 +11,11 @@ Kinds (each a score in 0..1, higher = worse, per frame of `hop_s` seconds and pe
 - mains: 50 or 60 Hz interference: the power of the line bins (+-2 Hz) of a 0.5 s Hann spectrum over
   the median power of the bins 5-12 Hz away, in dB (an absolute, self-normalized measure: a
   recording with strong mains all along is flagged all along)
-- baseline: a 0.3 s running median of 10 ms means (a median, so QRS complexes and T waves barely
-  move it)
+- baseline: a 0.3 s running median, at 10 ms steps, of the signal with 50 and 60 Hz nulled (moving
+  means over one period of each); a median, so QRS complexes barely move it
 - wander: the rms over 2 s of the baseline minus its 1.5 s moving mean (about 0.3-1.5 Hz; slower
   respiratory drift left aside), relative to the lead's typical value
-- motion: the median over 1 s of |10 ms means - baseline| (the 2-50 Hz residual; a median, so QRS
+- motion: the median over 1 s of |signal - baseline| at 10 ms steps (about 2-25 Hz, mains nulled; a median, so QRS
   complexes, 10-15 % of the time, do not count), relative to the lead's typical value
 - low_fetal: the fetal beats passed in leave a gap longer than 1.7x their median interval
 
@@ -67,7 +67,7 @@ class QualityConfig:
     clip_onset: float = 0.25  # plateau samples at the extremes, in units of 20 ms
     mains_window_s: float = 0.5
     mains_onset_db: float = 18.0
-    mains_spread_db: float = 10.0
+    mains_spread_db: float = 5.0
     wander_window_s: float = 2.0
     baseline_median_s: float = 0.3
     wander_highpass_s: float = 1.5
@@ -194,10 +194,13 @@ class QualityMonitor:
         f["clip_share"] = (((cw == hi) | (cw == lo)) & plateau).sum(axis=1) / (0.02 * fs)
         f["moving"] = ((hi - lo)[:, 0] > 1e-6 * scale).astype(float)
         f["mains_db"] = self._mains(buf, centres)
-        # baseline: a 0.3 s running median of 10 ms means (robust to QRS complexes, unlike a mean)
+        # baseline: a 0.3 s running median of 10 ms samples (robust to QRS complexes, unlike a mean);
+        # taken after moving means over one 50 Hz and one 60 Hz period, which null the mains
+        # and its harmonics, so that motion and wander do not respond to mains
         dec = max(1, round(0.01 * fs))
         m = buf.shape[0] // dec
-        coarse = buf[: m * dec].reshape(m, dec, -1).mean(axis=1)
+        smooth = _boxcar(_boxcar(buf, round(fs / 50)), round(fs / 60))
+        coarse = smooth[dec // 2 : m * dec : dec]
         h = max(1, round(cfg.baseline_median_s / 0.02))
         padded = np.concatenate([coarse[h:0:-1], coarse, coarse[-2 : -h - 2 : -1]])
         base = np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * h + 1, axis=0), axis=-1)
