@@ -173,7 +173,7 @@ def main(argv: list[str]) -> int:
             low = min([v for v in allv if v is not None], default=None)
             print(f"| {kind} | {name} | " + " | ".join(_fmt(mean(rec, part, kind)) for rec in RECORDS)
                   + f" | {_fmt(mean(None, part, kind))} | {_fmt(low)} | {_fmt(DONUT_README.get(kind))} |")
-    print("\nFHR marked missing by quality (bad_mask: >= half the leads at >= 0.5 in flatline, clipping, wander "
+    print("\nFHR marked missing by quality (bad_mask: >= half the leads at >= 0.5 in flatline, clipping "
           "or motion; or low fetal signal), share of time, mean over records and seeds:\n")
     print("| " + " | ".join(["normal", *QUALITY_KINDS]) + " |\n|" + "---|" * (1 + len(QUALITY_KINDS)))
     print("| " + " | ".join(_fmt(mean(None, "masked", k)) for k in ["normal", *QUALITY_KINDS]) + " |")

@@ -40,7 +40,10 @@ import numpy as np
 
 KINDS = ("flatline", "clipping", "mains", "wander", "motion", "low_fetal")
 SIGNAL_KINDS = KINDS[:5]
-MASK_KINDS = ("flatline", "clipping", "wander", "motion")
+# Kinds that mark the FHR missing. Mains and wander do not: the beat detector band-passes and notches
+# them away; on the clean adfecgdb records, seconds with wander >= 0.5 on half the leads had the same
+# FHR error as the others (0.1-2 bpm), seconds with motion or a gap in the fetal beats 7-70 bpm.
+MASK_KINDS = ("flatline", "clipping", "motion")
 
 
 @dataclass(frozen=True)
@@ -325,7 +328,7 @@ def bad_mask(segments: Sequence[QualitySegment], duration_s: float, labels: Sequ
 
     A moment is bad when at least `lead_fraction` of the leads have a signal fault scoring >= threshold
     (one bad lead of four does not stop a fused beat detector), or the overall low_fetal score does.
-    Only `kinds` count: mains is left out by default, as the beat detector notches 50/60 Hz.
+    Only `kinds` count (MASK_KINDS by default: no mains, no wander, which the beat detector filters out).
     """
     n = int(np.ceil(duration_s * rate_hz))
     per_lead = np.zeros((n, max(1, len(labels))), dtype=bool)
