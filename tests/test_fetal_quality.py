@@ -156,3 +156,14 @@ def test_another_device_at_500_hz_with_eight_leads_has_plausible_flags() -> None
     line_db = 10 * np.log10(power[49:52].max(axis=0) / np.median(power[np.r_[40:46, 54:58]], axis=0))
     assert line_db.max() > 10 and flagged[np.argmax(line_db)] > 0.5  # the strongest line: flagged most of the time
     assert flagged[np.argmin(line_db)] <= flagged[np.argmax(line_db)]
+
+
+def test_missing_samples_read_as_flatline(clean: np.ndarray) -> None:
+    x = clean.copy()
+    x[20000:22500, 3] = np.nan  # 2.5 s of lost frames on one lead
+    x[5000, 0] = np.nan  # one lost sample: not a flatline
+    times, scores = quality_scores(x, FS, LABELS)
+    assert np.isfinite(scores).all()
+    inside = (times >= 20.2) & (times < 22.3)
+    assert scores[inside, KINDS.index("flatline"), 3].min() == 1.0
+    assert scores[(times > 4) & (times < 6), KINDS.index("flatline"), 0].max() == 0.0

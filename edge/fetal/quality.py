@@ -104,6 +104,19 @@ def _boxcar(x: np.ndarray, width: int) -> np.ndarray:
     return (c[hi] - c[lo]) / (hi - lo).reshape((-1,) + (1,) * (x.ndim - 1))
 
 
+def _hold_missing(x: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Non-finite samples (lost frames, NaN in a record) hold the last finite value of their lead, so a
+    stretch of missing samples reads as a flatline (no signal) and every feature stays finite."""
+    bad = ~np.isfinite(x)
+    if not bad.any():
+        return x
+    x = np.concatenate([last[None, :], x])
+    bad = np.concatenate([np.zeros((1, x.shape[1]), dtype=bool), bad])
+    idx = np.where(bad, 0, np.arange(x.shape[0])[:, None])
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    return np.take_along_axis(x, idx, axis=0)[1:]
+
+
 def _mirror(x: np.ndarray, pad: int) -> np.ndarray:
     """The `pad` samples that mirror x's start about its first sample, nearest first: x[1], x[2], ...
     (the first sample repeated where x is shorter)."""
@@ -130,6 +143,8 @@ def _run_member(flags: np.ndarray, min_run: int) -> np.ndarray:
 class QualityMonitor:
     """Streaming quality scores: push (m, channels) blocks, get per-frame scores (frames, kinds, leads).
 
+    Missing samples (NaN, inf) hold the lead's last value: 30 ms or more of them score as flatline.
+
     The monitor holds at most a pad of samples plus `history_s` of per-frame features: bounded memory.
     Frames are emitted once their longest analysis window (`wander_window_s`) is complete.
     """
@@ -141,6 +156,7 @@ class QualityMonitor:
         reach = max(self.cfg.wander_window_s, self.cfg.clip_window_s) / 2 + 0.6
         self.pad = (int(np.ceil(reach * fs / self.hop)) + 1) * self.hop
         self._buf = np.zeros((0, len(labels)))
+        self._last = np.zeros(len(labels))  # the last finite sample per lead (missing samples hold it)
         self._started = False
         self._frames_done = 0
         keep = max(1, round(self.cfg.history_s / self.cfg.hop_s))
@@ -148,7 +164,9 @@ class QualityMonitor:
 
     def push(self, block: np.ndarray, *, final: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Add samples (m, channels); return frame start times (f,) s and scores (f, 5, channels) float32."""
-        block = np.asarray(block, dtype=np.float64).reshape(-1, len(self.labels))
+        block = _hold_missing(np.asarray(block, dtype=np.float64).reshape(-1, len(self.labels)), self._last)
+        if block.shape[0]:
+            self._last = block[-1].copy()
         empty = np.zeros(0), np.zeros((0, len(SIGNAL_KINDS), len(self.labels)), dtype=np.float32)
         if not self._started:  # the start is mirrored: wait for a pad's worth of samples (or the end)
             self._buf = np.concatenate([self._buf, block])
