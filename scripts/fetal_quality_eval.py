@@ -99,6 +99,23 @@ def run_record(path: Path, seed: int, use_detector: bool,
     return out
 
 
+def run_pieces(path: Path, seed: int, piece_s: float) -> list[dict[str, float | None]]:
+    """Quality only, on consecutive pieces of piece_s seconds (short recordings: little history), one
+    episode of each quality kind per piece: AUC of the overall score per kind and piece."""
+    x, labels, fs, peaks = load_abdominal(path)
+    n = round(piece_s * fs)
+    out = []
+    for p, a in enumerate(range(0, x.shape[0] - n + 1, n)):
+        inside = peaks[(peaks >= a) & (peaks < a + n)] - a
+        inj = inject_leads(x[a : a + n], inside, fs, seed=seed + p, kinds=QUALITY_KINDS, per_kind=1, gap_s=1.0)
+        times, scores = quality_scores(inj.samples.astype(np.float32), fs, labels)
+        kinds = inj.kind_mask[np.minimum(((times + 0.05) * fs).astype(int), n - 1)]
+        overall = scores.max(axis=(1, 2))
+        out.append({kind: _auc(overall[kinds == i], overall[kinds == 0])
+                    for i, kind in enumerate(QUALITY_KINDS, start=1)})
+    return out
+
+
 def mask_check(path: Path) -> tuple[float, float, float]:
     """On the clean record: share of seconds masked, and the detector's mean |FHR error| (bpm) against
     the reference FHR in masked and in kept seconds (the mask is useful when the first error is larger)."""
@@ -146,8 +163,22 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--beats", choices=("reference", "detector"), default="reference")
     parser.add_argument("--all-leads", action="store_true", help="every quality fault in every lead")
     parser.add_argument("--no-tokarev", action="store_true")
+    parser.add_argument("--piece-s", type=float, help="only quality, on pieces of this many seconds")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    if args.piece_s:
+        rows = {rec: [row for s in range(args.seeds) for row in
+                      run_pieces(args.data / "adfecgdb" / f"{rec}.edf", 1000 * (r + 1) + 100 * s, args.piece_s)]
+                for r, rec in enumerate(RECORDS)}
+        print(f"Quality only, {args.piece_s:g} s pieces of each record, one episode of each kind per piece and seed "
+              f"({args.seeds} seeds); AUC of the overall score, mean (min) over pieces\n")
+        print("| kind | " + " | ".join(RECORDS) + " | mean | min |\n|---|" + "---|" * (len(RECORDS) + 2))
+        for kind in QUALITY_KINDS:
+            got = {rec: [v for row in rows[rec] if (v := row[kind]) is not None] for rec in RECORDS}
+            every = [v for vals in got.values() for v in vals]
+            print(f"| {kind} | " + " | ".join(f"{np.mean(v):.3f} ({np.min(v):.2f})" for v in got.values())
+                  + f" | {np.mean(every):.3f} | {np.min(every):.3f} |")
+        return 0
     results: dict[str, list[dict[str, dict[str, float | None]]]] = {}
     for r, record in enumerate(RECORDS):
         results[record] = [run_record(args.data / "adfecgdb" / f"{record}.edf", 100 * r + s, args.beats == "detector",
