@@ -1,9 +1,11 @@
-"""The wearable's ECG over Bluetooth LE (bleak): find, connect, subscribe, reassemble, reconnect.
+"""Bluetooth LE sources (bleak): the vigil wearable, Heart Rate Service straps, the Polar H10's ECG.
 
-Frames are decoded at this boundary: a bad frame is counted by kind and logged, never fatal. The
-reassembler outlives a connection: the device keeps counting samples while the link is down, so
-after a reconnect the first frame's counter places the hole exactly, as missing samples. The
-device's sample counter is mapped to gateway time with drift tracking (ClockTracker).
+Each keeps one peripheral subscribed (find, connect, subscribe, reconnect with backoff). Frames are
+decoded at this boundary: a bad frame is counted by kind and logged, never fatal. Samples are
+numbered by the device (the wearable's counter, the Polar's timestamps, beats): after a drop or a
+lost frame the next block starts later, and the stream marks the samples in between missing. A
+device-side error (a changed channel layout, a wrong rate) is logged with the device and the
+reason, and the source ends with ``failure`` set: the service marks the stream failed.
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -27,54 +28,14 @@ from edge.ble_standard import (
     parse_heart_rate,
     parse_pmd_ecg,
 )
-from edge.errors import ConfigError
-from edge.sources import Block
+from edge.config_table import Table
+from edge.errors import ConfigError, DeviceError
+from edge.sources import Block, Needs, Source, SourceConfig, register_source
 from firmware_bridge.codec import DecodeError, DeviceInfo, decode, decode_info
 from firmware_bridge.protocol import CMD_START, CONTROL_UUID, DATA_UUID, INFO_UUID
 from firmware_bridge.reassembly import Reassembler
 
 log = logging.getLogger(__name__)
-
-
-class ClockTracker:
-    """Maps the device's sample index to gateway time, tracking the device clock's drift.
-
-    Per second of device time, the earliest arrival (the least-delayed frame) is kept: the lower
-    envelope of arrival - index / nominal_rate. A line fitted over the last `history_s` seconds of
-    that envelope gives gateway_time(index) = intercept + slope * index; drift_ppm compares the
-    device's clock with its nominal rate (positive: the device samples slower than it says).
-    """
-
-    def __init__(self, nominal_rate: float, history_s: int = 600) -> None:
-        self.nominal_rate = nominal_rate
-        self._envelope: deque[list[float]] = deque(maxlen=history_s)  # [bucket, index, earliest residual]
-        self.slope = 1.0 / nominal_rate
-        self.intercept: float | None = None
-
-    def update(self, index_end: int, arrival_s: float) -> None:
-        residual = arrival_s - index_end / self.nominal_rate
-        bucket = index_end // max(1, int(self.nominal_rate))
-        if self._envelope and self._envelope[-1][0] == bucket:
-            if residual < self._envelope[-1][2]:
-                self._envelope[-1][1:] = [index_end, residual]
-        else:
-            self._envelope.append([bucket, index_end, residual])
-        _, idx, res = np.array(self._envelope).T
-        if len(idx) >= 3:
-            rate_error, offset = np.polyfit(idx - idx[0], res, 1)
-        else:
-            rate_error, offset = 0.0, float(res.min())
-        self.slope = 1.0 / self.nominal_rate + float(rate_error)
-        self.intercept = float(offset) - float(rate_error) * idx[0]
-
-    def gateway_time(self, index: int) -> float:
-        if self.intercept is None:
-            raise ValueError("no frame seen yet")
-        return self.intercept + self.slope * index
-
-    @property
-    def drift_ppm(self) -> float:
-        return (self.slope * self.nominal_rate - 1.0) * 1e6
 
 
 @dataclass
@@ -86,13 +47,38 @@ class LinkStats:
     reconnect_s: list[float] = field(default_factory=list)  # from a drop to data flowing again
 
 
-class BleLink:
+@dataclass(frozen=True)
+class BleConfig(SourceConfig):
+    """The device: by address, or by advertised name; with an allowlist, only those addresses."""
+
+    keys: ClassVar[frozenset[str]] = frozenset({"address", "names", "allowlist"})
+    address: str | None = None
+    names: tuple[str, ...] = ()
+    allowlist: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, table: Table) -> BleConfig:
+        address = table.get("address", str, None)
+        names = table.get("names", list, [])
+        allowlist = table.get("allowlist", list, [])
+        for key, values in (("names", names), ("allowlist", allowlist)):
+            if not all(isinstance(v, str) and v for v in values):
+                raise ConfigError(f"{table.key(key)}: {values!r} (expected a list of non-empty strings)")
+        if address is None and not names:
+            raise ConfigError(f"{table.where}: a BLE stream needs address or names")
+        return cls(None if address is None else table.mac("address", address), tuple(names),
+                   tuple(table.mac("allowlist", a) for a in allowlist))
+
+
+class BleLink(Source):
     """One BLE peripheral kept subscribed: find, connect (bleak-retry-connector), reconnect, stop.
 
     The device is found by `address`, or by a name in `names`; with `allowlist` set, only those
     addresses are accepted. Reconnects after a drop with exponential backoff (backoff_s[0] doubling
     up to backoff_s[1]). Subclasses subscribe in `_subscribe` and put Blocks on `_queue`.
     """
+
+    config_type = BleConfig
 
     def __init__(self, *, address: str | None = None, names: Sequence[str] = (), allowlist: Sequence[str] = (),
                  scan_timeout_s: float = 10.0, backoff_s: tuple[float, float] = (0.5, 30.0)) -> None:
@@ -107,6 +93,25 @@ class BleLink:
         self._queue: asyncio.Queue[Block] = asyncio.Queue()
         self._stopping = asyncio.Event()
         self._dropped_at: float | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def create(cls, config: SourceConfig, needs: Needs) -> Source:
+        if not isinstance(config, BleConfig):
+            raise TypeError(f"{cls.__name__} needs a BleConfig, got {type(config).__name__}")
+        return cls(address=config.address, names=config.names, allowlist=config.allowlist)
+
+    @property
+    def device(self) -> str:
+        return self.address or "/".join(self.names)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name=f"ble {self.device}")
+
+    def health(self) -> dict[str, Any]:
+        s = self.stats
+        return {"frames": s.frames, "bad_frames": sum(s.bad_frames.values()), "connects": s.connects,
+                "disconnects": s.disconnects}
 
     def _accept(self, device: Any, adv: Any) -> bool:
         address = str(device.address).upper()
@@ -117,7 +122,7 @@ class BleLink:
     def _bad(self, exc: DecodeError) -> None:
         """Count and log a bad notification at the boundary; the stream goes on."""
         self.stats.bad_frames[exc.kind] = self.stats.bad_frames.get(exc.kind, 0) + 1
-        log.warning("BLE %s: bad frame dropped (%s: %s)", self.address or self.names, exc.kind, exc)
+        log.warning("BLE %s: bad frame dropped (%s: %s)", self.device, exc.kind, exc)
 
     def _good(self) -> None:
         self.stats.frames += 1
@@ -134,7 +139,7 @@ class BleLink:
 
         device = await BleakScanner.find_device_by_filter(self._accept, timeout=self.scan_timeout_s)
         if device is None:
-            raise TimeoutError(f"no device {self.address or self.names} seen in {self.scan_timeout_s} s")
+            raise TimeoutError(f"no device {self.device} seen in {self.scan_timeout_s} s")
         dropped = asyncio.Event()
         client = await establish_connection(BleakClient, device, device.name or device.address,
                                             disconnected_callback=lambda _c: dropped.set(), max_attempts=3)
@@ -155,7 +160,8 @@ class BleLink:
             log.warning("BLE %s: link dropped, reconnecting", device.address)
 
     async def run(self) -> None:
-        """Keep a session up until stop(): reconnect with backoff after every drop or failure."""
+        """Keep a session up until stop(): reconnect with backoff after every drop or link failure;
+        a device-side error ends the source with ``failure`` set."""
         from bleak.exc import BleakError
 
         delay = self.backoff_s[0]
@@ -163,8 +169,13 @@ class BleLink:
             started = time.monotonic()
             try:
                 await self._session()
+            except DeviceError as exc:
+                self.failure = str(exc)
+                log.error("BLE %s: %s; the stream stops", exc.address, exc.reason)
+                self._stopping.set()
+                break
             except (TimeoutError, OSError, BleakError, DecodeError) as exc:
-                log.warning("BLE %s: %s", self.address or self.names, exc)
+                log.warning("BLE %s: %s", self.device, exc)
             if self._stopping.is_set():
                 break
             delay = self.backoff_s[0] if time.monotonic() - started > 5 else min(delay * 2, self.backoff_s[1])
@@ -188,19 +199,40 @@ class BleLink:
         for block in self._tail():
             yield block
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         self._stopping.set()
+        if self._task is not None:
+            await self._task
 
 
+@register_source
 class BleEcgSource(BleLink):
-    """The vigil wearable: blocks of ECG in uV (n, channels) float32 with a missing mask."""
+    """The vigil wearable: blocks of ECG in uV (n, channels) float32 with a missing mask; with
+    ``channel`` set, only that lead (n, 1), and a device without it (or at another rate than
+    ``rate``) is a device-side error."""
 
-    def __init__(self, *, reorder_window: int = 8, **link: Any) -> None:
+    kind = "ble-ecg"
+    modalities = ("ecg",)
+
+    def __init__(self, *, reorder_window: int = 8, channel: str | None = None, rate: float | None = None,
+                 **link: Any) -> None:
         super().__init__(**link)
         self.reorder_window = reorder_window
+        self.channel, self.rate = channel, rate
         self.info: DeviceInfo | None = None
-        self.clock: ClockTracker | None = None
+        self._column: slice = slice(None)
         self._reassembler: Reassembler | None = None
+
+    @classmethod
+    def create(cls, config: SourceConfig, needs: Needs) -> Source:
+        link = super().create(config, needs)
+        if isinstance(link, BleEcgSource):
+            link.channel, link.rate = needs.channel, needs.rate
+        return link
+
+    def _block(self, start: int, counts: np.ndarray, missing: np.ndarray | None) -> Block:
+        scale = np.float32(self.info.uv_per_lsb if self.info is not None else 1.0)
+        return Block(start, counts[:, self._column].astype(np.float32) * scale, missing)
 
     def _on_data(self, _sender: Any, data: bytearray) -> None:
         try:
@@ -208,34 +240,42 @@ class BleEcgSource(BleLink):
         except DecodeError as exc:
             self._bad(exc)
             return
-        assert self._reassembler is not None and self.info is not None and self.clock is not None
+        if self._reassembler is None:  # a notification before the subscription completed
+            return
         self._good()
         for run in self._reassembler.push(frame):
-            self.clock.update(run.start + run.samples.shape[0], time.monotonic())
-            uv = run.samples.astype(np.float32) * np.float32(self.info.uv_per_lsb)
-            self._queue.put_nowait(Block(run.start, uv, run.missing))
+            self._queue.put_nowait(self._block(run.start, run.samples, run.missing))
 
     async def _subscribe(self, client: Any) -> None:
         info = decode_info(bytes(await client.read_gatt_char(INFO_UUID)))
         if self.info is not None and info.labels != self.info.labels:
-            raise ConfigError(f"device {client.address} changed channels {self.info.labels} -> {info.labels}")
+            raise DeviceError(client.address, f"changed channels {self.info.labels} -> {info.labels}")
+        if self.channel is not None and (info.labels.count(self.channel) != 1 or
+                                         (self.rate is not None and info.sample_rate != self.rate)):
+            raise DeviceError(client.address, f"offers {info.labels} at {info.sample_rate} Hz; the bundle needs "
+                                              f"{self.channel} at {self.rate:g} Hz")
         self.info = info
+        if self.channel is not None:
+            index = info.labels.index(self.channel)
+            self._column = slice(index, index + 1)
         if self._reassembler is None:
             self._reassembler = Reassembler(info.channels, window=self.reorder_window)
-            self.clock = ClockTracker(info.sample_rate)
         await client.start_notify(DATA_UUID, self._on_data)
         await client.write_gatt_char(CONTROL_UUID, bytes([CMD_START]), response=True)
 
     def _tail(self) -> list[Block]:
-        if self._reassembler is None or self.info is None:
+        if self._reassembler is None:
             return []
-        scale = np.float32(self.info.uv_per_lsb)
-        return [Block(r.start, r.samples.astype(np.float32) * scale, r.missing) for r in self._reassembler.flush()]
+        return [self._block(r.start, r.samples, r.missing) for r in self._reassembler.flush()]
 
 
+@register_source
 class HeartRateSource(BleLink):
     """A standard heart-rate strap (Heart Rate Service): RR intervals as a KPI stream, one point per
     beat, in ms; Block.start counts beats. `times_s` holds each block's arrival (monotonic s)."""
+
+    kind = "ble-hr"
+    modalities = ("kpi",)
 
     def __init__(self, **link: Any) -> None:
         super().__init__(**link)
@@ -261,17 +301,28 @@ class HeartRateSource(BleLink):
         await client.start_notify(HEART_RATE_MEASUREMENT, self._on_measurement)
 
 
+@register_source
 class PolarEcgSource(BleLink):
     """A Polar H10's ECG (PMD service, 130 Hz, uV): blocks (n, 1), placed by the sensor's timestamps.
 
-    Each frame's timestamp is that of its last sample; a frame that lands later than the next
-    expected index leaves the samples in between missing, and an overlap (timestamp jitter) is trimmed.
+    Each frame's timestamp is that of its last sample: a frame that lands later than the previous
+    one's end leaves a hole (the stream marks it missing); an overlap (timestamp jitter) is trimmed
+    by the stream.
     """
+
+    kind = "ble-polar"
+    modalities = ("ecg",)
+
+    @classmethod
+    def check(cls, config: SourceConfig, needs: Needs, where: str) -> None:
+        super().check(config, needs, where)
+        if needs.rate != POLAR_ECG_RATE_HZ:
+            raise ConfigError(f"{where}: a Polar H10 sends ECG at {POLAR_ECG_RATE_HZ} Hz; the bundle expects "
+                              f"{needs.rate:g} Hz")
 
     def __init__(self, **link: Any) -> None:
         super().__init__(**link)
         self._origin_ns: int | None = None  # timestamp of sample index 0
-        self.next_index = 0
 
     def _on_pmd(self, _sender: Any, data: bytearray) -> None:
         try:
@@ -284,16 +335,7 @@ class PolarEcgSource(BleLink):
         if self._origin_ns is None:
             self._origin_ns = frame.timestamp_ns - round((n - 1) * 1e9 / POLAR_ECG_RATE_HZ)
         end = round((frame.timestamp_ns - self._origin_ns) * POLAR_ECG_RATE_HZ / 1e9) + 1
-        start = end - n
-        uv = frame.uv.astype(np.float32)[:, None]
-        if start > self.next_index:  # frames were lost in between
-            gap = start - self.next_index
-            self._queue.put_nowait(Block(self.next_index, np.zeros((gap, 1), np.float32), np.ones(gap, bool)))
-        elif start < self.next_index:
-            uv, start = uv[self.next_index - start :], self.next_index
-        if uv.size:
-            self._queue.put_nowait(Block(start, uv, np.zeros(uv.shape[0], bool)))
-            self.next_index = start + uv.shape[0]
+        self._queue.put_nowait(Block(end - n, frame.uv.astype(np.float32)[:, None]))
 
     async def _subscribe(self, client: Any) -> None:
         await client.start_notify(PMD_DATA, self._on_pmd)

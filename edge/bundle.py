@@ -1,9 +1,11 @@
 """Model bundles: a directory with ``manifest.json`` and the ``.tflite`` files it names.
 
-The manifest carries the format version, modality, detector kind, the full feature spec, the
-normalization statistics, per model variant (int8, float32) its file, sha256, size, quantization
-and thresholds, how the thresholds were chosen, provenance and metrics. The gateway refuses a
-bundle whose format version it does not know or whose files do not match their checksums.
+The manifest (typed in :mod:`edge.manifest`, schema in ``edge/schemas/bundle.schema.json``)
+carries the format version, modality, detector kind, the full feature spec, the normalization
+statistics, per model variant (int8, float32) its file(s), sha256, size, quantization and
+thresholds, how the thresholds were chosen, provenance and metrics. The gateway refuses a bundle
+whose format version it does not know, whose manifest misses a field or whose files do not match
+their checksums, with one line naming the file and the field.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import numpy as np
 from edge.errors import BundleError
 from edge.features.ecg import EcgSpec
 from edge.features.spec import FeatureSpec
+from edge.manifest import FORMAT_VERSION, MODALITIES, Manifest, ModelEntry, parse_manifest
 
-FORMAT_VERSION = 1
+__all__ = ["FORMAT_VERSION", "MANIFEST", "MODALITIES", "VARIANTS", "Bundle", "ModelVariant", "load_bundle",
+           "sha256_file", "write_manifest"]
+
 MANIFEST = "manifest.json"
 VARIANTS = ("int8", "float32")
-MODALITIES = ("audio", "ecg", "kpi")
 
 
 def sha256_file(path: Path) -> str:
@@ -43,52 +47,74 @@ class ModelVariant:
 
     name: str
     paths: dict[str, Path]
-    window_threshold: float
-    clip_threshold: float
-    quantization: str
+    entry: ModelEntry
 
     @property
     def path(self) -> Path:
         return self.paths["model"]
 
+    @property
+    def window_threshold(self) -> float:
+        return self.entry.window_threshold
+
+    @property
+    def clip_threshold(self) -> float:
+        """Threshold on a clip's mean window score (the window threshold where none was chosen)."""
+        clip = self.entry.clip_threshold
+        return self.entry.window_threshold if clip is None else clip
+
+    @property
+    def quantization(self) -> str:
+        return self.entry.quantization
+
+    @property
+    def sha256(self) -> str:
+        """What events name as the model: its file's sha256, or one hash of several files' hashes."""
+        return self.entry.sha256
+
 
 @dataclass(frozen=True)
 class Bundle:
-    """A loaded and verified bundle. ``manifest`` is the parsed manifest.json."""
+    """A loaded and verified bundle; ``manifest`` is the typed manifest (``manifest.raw`` the JSON)."""
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     variants: dict[str, ModelVariant]
 
     @property
     def modality(self) -> str:
-        return str(self.manifest["modality"])
+        return self.manifest.modality
 
     @property
     def spec(self) -> FeatureSpec:
         """The audio feature spec (audio bundles)."""
         if self.modality != "audio":
             raise BundleError(f"{self.path}: a {self.modality} bundle has no audio feature spec")
-        return FeatureSpec.from_dict(self.manifest["features"])
+        return FeatureSpec.from_dict(self.manifest.features)
 
     @property
     def ecg_spec(self) -> EcgSpec:
         """The ECG/KPI preparation spec (ecg and kpi bundles)."""
         if self.modality not in ("ecg", "kpi"):
             raise BundleError(f"{self.path}: an {self.modality} bundle has no ECG/KPI spec")
-        return EcgSpec.from_dict(self.manifest["features"])
+        return EcgSpec.from_dict(self.manifest.features)
+
+    @property
+    def window_spec(self) -> FeatureSpec | EcgSpec:
+        """How a stream windows this bundle's input: the audio or the point-series spec."""
+        return self.spec if self.modality == "audio" else self.ecg_spec
 
     @property
     def name(self) -> str:
-        return str(self.manifest.get("name", self.path.name))
+        return self.manifest.name
 
     @property
     def default_variant(self) -> str:
-        return str(self.manifest["default_variant"])
+        return self.manifest.default_variant
 
     @property
     def detector_kind(self) -> str:
-        return str(self.manifest["detector"]["kind"])
+        return self.manifest.detector_kind
 
     def variant(self, name: str | None = None) -> ModelVariant:
         key = name or self.default_variant
@@ -97,60 +123,43 @@ class Bundle:
         return self.variants[key]
 
     def normalization(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-feature mean and std (dim,) float32 used to standardize features before the model."""
-        norm = self.manifest["normalization"]
-        return np.asarray(norm["mean"], dtype=np.float32), np.asarray(norm["std"], dtype=np.float32)
+        """Mean and std float32, (dim,) per feature or () for a point series, applied before the model."""
+        return self.manifest.mean.astype(np.float32), self.manifest.std.astype(np.float32)
 
 
-def _field(manifest: dict[str, Any], key: str, where: Path) -> Any:
-    if key not in manifest:
-        raise BundleError(f"{where}: manifest field {key!r} is missing")
-    return manifest[key]
-
-
-def _verified(root: Path, entry: dict[str, Any]) -> Path:
-    model_path = root / entry["file"]
+def _verified(root: Path, file: str, sha256: str) -> Path:
+    model_path = root / file
     if not model_path.is_file():
         raise BundleError(f"{model_path}: model file named in the manifest is missing")
     actual = sha256_file(model_path)
-    if actual != entry["sha256"]:
+    if actual != sha256:
         raise BundleError(
-            f"{model_path}: sha256 {actual[:12]}... does not match the manifest's {entry['sha256'][:12]}... "
+            f"{model_path}: sha256 {actual[:12]}... does not match the manifest's {sha256[:12]}... "
             "(file corrupted or replaced)"
         )
     return model_path
 
 
 def load_bundle(path: str | Path) -> Bundle:
-    """Read and verify a bundle directory: format version, every model's sha256, feature spec."""
+    """Read and verify a bundle directory: manifest fields, format version, every model's sha256."""
     root = Path(path)
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
         raise BundleError(f"{root}: not a bundle (expected a directory holding {MANIFEST})")
     try:
-        manifest = json.loads(manifest_path.read_text())
+        data = json.loads(manifest_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{manifest_path}: not valid JSON ({exc})") from None
-    version = _field(manifest, "format_version", manifest_path)
-    if version != FORMAT_VERSION:
-        raise BundleError(f"{manifest_path}: format_version {version!r} is not supported (expected {FORMAT_VERSION})")
-    modality = _field(manifest, "modality", manifest_path)
-    if modality not in MODALITIES:
-        raise BundleError(f"{manifest_path}: modality {modality!r} unknown (expected one of {', '.join(MODALITIES)})")
-    features = _field(manifest, "features", manifest_path)
-    FeatureSpec.from_dict(features) if modality == "audio" else EcgSpec.from_dict(features)
-    variants = {}
-    for name, entry in _field(manifest, "models", manifest_path).items():
-        files = entry.get("files") or {"model": entry}
-        paths = {role: _verified(root, f) for role, f in files.items()}
-        threshold = entry["threshold"]
-        variants[name] = ModelVariant(
-            name=name, paths=paths, window_threshold=float(threshold["window"]),
-            clip_threshold=float(threshold.get("clip", threshold["window"])),
-            quantization=str(entry.get("quantization", name)),
-        )
-    if manifest.get("default_variant") not in variants:
-        raise BundleError(f"{manifest_path}: default_variant {manifest.get('default_variant')!r} names no model")
+    manifest = parse_manifest(data, manifest_path)
+    try:
+        FeatureSpec.from_dict(manifest.features) if manifest.modality == "audio" else EcgSpec.from_dict(
+            manifest.features)
+    except (BundleError, TypeError, ValueError) as exc:
+        raise BundleError(f"{manifest_path}: features: {exc}") from None
+    variants = {
+        name: ModelVariant(name, {role: _verified(root, f.file, f.sha256) for role, f in entry.files.items()}, entry)
+        for name, entry in manifest.models.items()
+    }
     return Bundle(path=root, manifest=manifest, variants=variants)
 
 

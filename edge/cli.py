@@ -1,5 +1,7 @@
-"""The `vigil` command. Gateway subcommands live here; `train` and `evaluate` are loaded from the
-``train`` package only when asked for, so the gateway never imports TensorFlow.
+"""The `vigil` command: parses and dispatches. Each command's work lives beside what it uses
+(``cli_audio``, ``cli_series``, ``service``, ``simulate``, ``devices``, ``export_c``); `train` and
+`evaluate` are loaded from the ``train`` package only when asked for, so the gateway never imports
+TensorFlow.
 
 Every user-facing error is a :class:`edge.errors.VigilError`: one line on stderr, exit status 2.
 """
@@ -7,199 +9,71 @@ Every user-facing error is a :class:`edge.errors.VigilError`: one line on stderr
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
-import json
 import logging
-import os
-import resource
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
+from edge import __version__
+from edge.errors import MissingExtraError, VigilError
+from edge.features.spec import FEATURE_SETS
 
-from edge import __version__, cli_series
-from edge.bundle import load_bundle
-from edge.detector import load_detector
-from edge.errors import ConfigError, MissingExtraError, VigilError
-from edge.features.spec import FEATURE_SETS, FeatureSpec
-from edge.scoring import ClipScore, make_stream, open_source, score_file
-from edge.wav import load_mono
-
-DATA = Path(__file__).parent / "data"
 log = logging.getLogger("vigil")
 
 
-def _features(args: argparse.Namespace) -> int:
-    spec = FeatureSpec.default(args.set, sr=args.sr)
-    y = load_mono(args.file, sr=spec.sr, channel=args.channel)
-    features = spec.compute(y)
-    if features.shape[0] == 0:
-        raise ConfigError(f"{args.file}: {y.size / spec.sr:.3f} s is shorter than one {args.set!r} window "
-                          f"({spec.window_samples / spec.sr:.3f} s)")
-    np.save(args.out, features)
-    print(f"{args.out}: {features.shape[0]} windows x {features.shape[1]} {args.set} features (float32)")
-    return 0
+def _features(a: argparse.Namespace) -> int:
+    from edge import cli_audio
+
+    return cli_audio.features(a.file, set_name=a.set, out=a.out, sr=a.sr, channel=a.channel)
 
 
-def _print_clip(result: ClipScore) -> None:
-    verdict = "ANOMALY" if result.anomalous else "normal"
-    print(f"{result.file}: {verdict} (clip score {result.clip_score:.4f}, threshold {result.threshold:.4f}; "
-          f"{len(result.window_scores)} windows, {len(result.events)} events)")
+def _score(a: argparse.Namespace) -> int:
+    from edge import cli_audio
+
+    return cli_audio.score(a.files, bundle_path=a.bundle, variant=a.variant, channel=a.channel, as_json=a.json,
+                           samples=a.samples, iterations=a.iterations)
 
 
-def _score(args: argparse.Namespace) -> int:
-    bundle = load_bundle(args.bundle)
-    if bundle.modality != "audio":
-        return cli_series.score(args, bundle)
-    detector = load_detector(bundle, args.variant)
-    for path in args.files:
-        result = score_file(bundle, detector, path, channel=args.channel)
-        if args.json:
-            print(json.dumps(result.to_json()), flush=True)
-        else:
-            _print_clip(result)
-    return 0
+def _bench(a: argparse.Namespace) -> int:
+    from edge import cli_audio
+
+    return cli_audio.bench(a.files, bundle_path=a.bundle, variant=a.variant, channel=a.channel, as_json=a.json,
+                           samples=a.samples, iterations=a.iterations, repeat=a.repeat, one_core=a.one_core)
 
 
-def _pin_to_one_core() -> int:
-    """Pin every thread of this process (BLAS pools included) to the first allowed CPU."""
-    cpu = min(os.sched_getaffinity(0))
-    for tid in os.listdir("/proc/self/task"):
-        with contextlib.suppress(OSError):  # a thread may end while we walk the list
-            os.sched_setaffinity(int(tid), {cpu})
-    return cpu
+def _demo(a: argparse.Namespace) -> int:
+    from edge import cli_audio
+
+    return cli_audio.demo(as_json=a.json)
 
 
-def _bench(args: argparse.Namespace) -> int:
-    cpu = _pin_to_one_core() if args.one_core else None
-    bundle = load_bundle(args.bundle)
-    if bundle.modality != "audio":
-        return cli_series.bench(args, bundle, cpu)
-    detector = load_detector(bundle, args.variant)
-    sources = [open_source(bundle, path, channel=args.channel) for path in args.files]
-    audio_s = sum(s.seconds for s in sources)
-    windows = events = 0
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    for _ in range(args.repeat):
-        for source in sources:
-            stream = make_stream(bundle, detector)
-            for block in source.blocks():
-                events += len(stream.push(block).events)
-            events += len(stream.finish())
-            windows += stream.windows
-    cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
-    report = {
-        "bundle": str(args.bundle), "variant": args.variant or bundle.default_variant,
-        "files": len(sources), "audio_seconds": round(audio_s * args.repeat, 3),
-        "cpu_seconds": round(cpu_s, 4), "wall_seconds": round(wall_s, 4),
-        "real_time_factor": round(cpu_s / (audio_s * args.repeat), 6),
-        "windows": windows, "events": events,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "pinned_cpu": cpu,
-    }
-    if args.json:
-        print(json.dumps(report))
-    else:
-        for key, value in report.items():
-            print(f"{key:18s} {value}")
-    return 0
-
-
-def _demo(args: argparse.Namespace) -> int:
-    """Score the bundled sample clips with the bundled int8 model of their machine type."""
-    samples = sorted((DATA / "samples").glob("*/*.wav"))
-    if not samples:
-        raise VigilError(f"{DATA / 'samples'}: no bundled sample clips found")
-    if not args.json:
-        print(f"vigil {__version__}: scoring {len(samples)} bundled clips with the bundled int8 dense-AE models\n")
-    right = 0
-    for path in samples:
-        machine = path.parent.name
-        bundle = load_bundle(DATA / "bundles" / machine)
-        result = score_file(bundle, load_detector(bundle, "int8"), path)
-        truth = "anomaly" if path.name.startswith("anomaly") else "normal"
-        right += (truth == "anomaly") == result.anomalous
-        if args.json:
-            print(json.dumps({"machine_type": machine, "truth": truth, **result.to_json()}))
-        else:
-            verdict = "ANOMALY" if result.anomalous else "normal "
-            print(f"{machine:12s} {path.name:32s} truth {truth:8s} -> {verdict} score {result.clip_score:8.4f} "
-                  f"(threshold {result.threshold:.4f}, {len(result.events)} events)")
-    if not args.json:
-        print(f"\n{right} of {len(samples)} clips decided as labelled (clips unseen in training; "
-              "see README for AUCs on every clip)\n")
-    for path in sorted((DATA / "samples" / "ecg").glob("*.edf")):
-        cli_series.demo_ecg(path, load_bundle(DATA / "bundles" / "ecg-donut"), args.json)
-    return 0
-
-
-def _export_c(args: argparse.Namespace) -> int:
+def _export_c(a: argparse.Namespace) -> int:
     from edge.export_c import export_c
 
-    for path in export_c(args.bundle, args.out):
+    for path in export_c(a.bundle, a.out):
         print(path)
     return 0
 
 
-def _simulate(args: argparse.Namespace) -> int:
+def _simulate(a: argparse.Namespace) -> int:
     from edge import simulate
 
-    summary = simulate.run(args)
-    print(json.dumps(summary) if args.json else "\n".join(f"{k:16s} {v}" for k, v in summary.items()))
-    return 0
+    opts = simulate.SimulateOptions(channels=a.channels, format=a.format, uv_per_lsb=a.uv_per_lsb, payload=a.payload,
+                                    loss=a.loss, duplicate=a.duplicate, reorder=a.reorder, corrupt=a.corrupt,
+                                    seed=a.seed, realtime=a.realtime)
+    return simulate.command(a.file, a.out, opts, as_json=a.json)
 
 
-def _run(args: argparse.Namespace) -> int:
-    import asyncio
+def _run(a: argparse.Namespace) -> int:
+    from edge.service import run_command
 
-    from edge.config import load_config
-    from edge.service import Service, embedded_default
-
-    config = load_config(args.config) if args.config else embedded_default(args.state_dir)
-    if args.config and args.state_dir:
-        from dataclasses import replace
-
-        config = replace(config, state_dir=args.state_dir, jsonl=args.state_dir / config.jsonl.name)
-    if not args.config:
-        print(f"vigil run: no --config, running the embedded default (bundled recordings replayed in real time); "
-              f"events in {config.jsonl}", file=sys.stderr)
-    return asyncio.run(Service(config).run())
+    return run_command(a.config, a.state_dir)
 
 
-def _devices(args: argparse.Namespace) -> int:
-    """Audio inputs (PortAudio) and, unless --no-ble, BLE devices seen in a short scan."""
-    try:
-        import sounddevice as sd
+def _devices(a: argparse.Namespace) -> int:
+    from edge.devices import devices
 
-        inputs = [(i, d["name"], d["max_input_channels"], d["default_samplerate"])
-                  for i, d in enumerate(sd.query_devices()) if d["max_input_channels"] > 0]
-    except OSError as exc:  # no PortAudio library
-        inputs = []
-        print(f"audio: unavailable ({exc})")
-    print("audio inputs:" if inputs else "audio inputs: none")
-    for index, name, channels, rate in inputs:
-        print(f"  [{index}] {name} ({channels} ch, {rate:g} Hz)")
-    if args.no_ble:
-        return 0
-    import asyncio
-
-    async def scan() -> list[tuple[str, str, int]]:
-        from bleak import BleakScanner
-
-        found = await BleakScanner.discover(timeout=args.scan_s, return_adv=True)
-        return [(d.address, d.name or adv.local_name or "", adv.rssi) for d, adv in found.values()]
-
-    try:
-        devices = asyncio.run(scan())
-    except Exception as exc:  # no adapter, no BlueZ: say so and go on
-        print(f"BLE: unavailable ({type(exc).__name__}: {exc})")
-        return 0
-    print("BLE devices:" if devices else "BLE devices: none seen")
-    for address, name, rssi in sorted(devices, key=lambda d: -d[2]):
-        print(f"  {address} {name!r} RSSI {rssi} dBm")
-    return 0
+    return devices(scan_s=a.scan_s, ble=not a.no_ble)
 
 
 def _train_passthrough(args: argparse.Namespace) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import time
@@ -15,15 +14,16 @@ from edge.decider import Decider
 from edge.series import donut_scorer, load_series, points_json, score_series
 
 
-def score(args: argparse.Namespace, bundle: Bundle) -> int:
+def score(files: list[Path], bundle: Bundle, *, variant: str | None, as_json: bool, samples: int | None,
+          iterations: int | None) -> int:
     """One JSON object per file: file, threshold, points [{index|timestamp, score, missing}]."""
     spec = bundle.ecg_spec
-    scorer = donut_scorer(bundle, args.variant, samples=args.samples, iterations=args.iterations)
-    threshold = bundle.variant(args.variant).window_threshold
-    for path in args.files:
+    scorer = donut_scorer(bundle, variant, samples=samples, iterations=iterations)
+    threshold = bundle.variant(variant).window_threshold
+    for path in files:
         series = load_series(path, spec, bundle.modality)
         scores = score_series(bundle, scorer, series)
-        if args.json:
+        if as_json:
             print(json.dumps(points_json(series, scores, threshold)), flush=True)
         else:
             over = int(np.nansum(scores > threshold))
@@ -33,13 +33,12 @@ def score(args: argparse.Namespace, bundle: Bundle) -> int:
 
 
 def demo_ecg(path: Path, bundle: Bundle, as_json: bool) -> None:
-    """Score a fetal-ECG EDF with the bundled Donut model; report the events (runs of points over
-    the threshold, debounced over 3 points)."""
+    """Score a fetal-ECG EDF with the bundled Donut model; report the events (the bundle's Decider)."""
     series = load_series(path, bundle.ecg_spec, bundle.modality)
     variant = bundle.variant()
     scores = score_series(bundle, donut_scorer(bundle), series)
     scored = ~np.isnan(scores)
-    decider = Decider(variant.window_threshold, on_windows=3, off_windows=3)
+    decider = Decider.from_bundle(bundle)
     seconds = bundle.ecg_spec.point_seconds
     times = np.flatnonzero(scored) * seconds
     events = decider.update(scores[scored], times, seconds) + decider.flush()
@@ -54,22 +53,24 @@ def demo_ecg(path: Path, bundle: Bundle, as_json: bool) -> None:
         print(f"  {e.start_s:6.1f}-{e.end_s:6.1f} s  peak score {e.peak_score:8.2f}  ({e.windows} points)")
 
 
-def bench(args: argparse.Namespace, bundle: Bundle, cpu: int | None) -> int:
+def bench(files: list[Path], bundle: Bundle, *, variant: str | None, as_json: bool, samples: int | None,
+          iterations: int | None, repeat: int, cpu: int | None, bundle_path: Path) -> int:
     """Donut scoring of whole recordings as fast as possible: real-time factor on one core."""
     spec = bundle.ecg_spec
-    scorer = donut_scorer(bundle, args.variant, samples=args.samples, iterations=args.iterations)
-    series = [load_series(path, spec, bundle.modality) for path in args.files]
+    scorer = donut_scorer(bundle, variant, samples=samples, iterations=iterations)
+    series = [load_series(path, spec, bundle.modality) for path in files]
     cpu0 = time.process_time()
-    for _ in range(args.repeat):
+    for _ in range(repeat):
         for s in series:
             score_series(bundle, scorer, s)
     cpu_s = time.process_time() - cpu0
-    seconds = args.repeat * sum(s.values.size for s in series) * spec.point_seconds
-    report = {"bundle": str(args.bundle), "variant": args.variant or bundle.default_variant,
-              "samples": scorer.samples, "iterations": scorer.iterations, "files": len(series),
+    seconds = repeat * sum(s.values.size for s in series) * spec.point_seconds
+    detail = getattr(scorer, "samples", None), getattr(scorer, "iterations", None)
+    report = {"bundle": str(bundle_path), "variant": variant or bundle.default_variant,
+              "samples": detail[0], "iterations": detail[1], "files": len(series),
               "signal_seconds": round(seconds, 3), "cpu_seconds": round(cpu_s, 4),
               "real_time_factor": round(cpu_s / seconds, 6),
-              "points": args.repeat * sum(s.values.size for s in series),
+              "points": repeat * sum(s.values.size for s in series),
               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), "pinned_cpu": cpu}
-    print(json.dumps(report) if args.json else "\n".join(f"{k:18s} {v}" for k, v in report.items()))
+    print(json.dumps(report) if as_json else "\n".join(f"{k:18s} {v}" for k, v in report.items()))
     return 0

@@ -1,8 +1,9 @@
 """`vigil run` configuration: one TOML file validated into frozen dataclasses.
 
-Every error names the key (as a path like ``streams[1].kind``), the value found and what was
-expected. Relative paths are resolved against the config file's folder; the state directory
-defaults to systemd's $STATE_DIRECTORY, else ./vigil-state.
+Every error names the config file and the key (as a path like ``streams[1].kind``), the value
+found and what was expected; a key nobody reads is refused by name. Relative paths are resolved
+against the config file's folder; the state directory defaults to systemd's $STATE_DIRECTORY,
+else ./vigil-state. Each stream kind parses its own keys (``edge.sources``: one class per kind).
 """
 
 from __future__ import annotations
@@ -13,26 +14,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.config_table import Table, resolve
 from edge.errors import ConfigError
 from edge.sinks import MqttSettings
+from edge.sources import SourceConfig, source_kinds
 
-STREAM_KINDS = ("file", "microphone", "ble-ecg")
+_STREAM_KEYS = frozenset({"name", "kind", "bundle", "variant", "stall_s"})
 
 
 @dataclass(frozen=True)
 class StreamConfig:
     name: str
-    kind: str
+    kind: str  # a registered Source kind
     bundle: Path
+    source: SourceConfig
     variant: str | None = None
-    path: Path | None = None  # file: a WAV (audio bundles) or an EDF (ECG bundles)
-    realtime: bool = True
-    loop: bool = False
-    device: str | int | None = None  # microphone: name or index (None: the default input)
-    channel: int | None = None
-    address: str | None = None  # ble-ecg
-    names: tuple[str, ...] = ()
-    allowlist: tuple[str, ...] = ()
     stall_s: float = 10.0  # no progress for this long: the watchdog stops being fed
 
 
@@ -49,95 +45,67 @@ class ServiceConfig:
     source: Path | None = field(default=None, compare=False)
 
 
-class _Reader:
-    """Typed access to one TOML table, naming the key path in every error."""
-
-    def __init__(self, table: Any, where: str) -> None:
-        if not isinstance(table, dict):
-            raise ConfigError(f"{where}: expected a table, found {table!r}")
-        self.table, self.where, self.used = table, where, set[str]()
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., *, choices: tuple[Any, ...] = ()) -> Any:
-        self.used.add(key)
-        path = f"{self.where}.{key}" if self.where else key
-        if key not in self.table:
-            if default is ...:
-                raise ConfigError(f"{path}: missing (expected {_describe(kind)})")
-            return default
-        value = self.table[key]
-        if isinstance(value, bool) and kind is not bool and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-            raise ConfigError(f"{path}: {value!r} is not {_describe(kind)}")
-        if not isinstance(value, kind):
-            raise ConfigError(f"{path}: {value!r} is not {_describe(kind)}")
-        if choices and value not in choices:
-            raise ConfigError(f"{path}: {value!r} is not one of {', '.join(map(str, choices))}")
-        return value
-
-    def done(self) -> None:
-        unknown = sorted(set(self.table) - self.used)
-        if unknown:
-            where = self.where or "top level"
-            raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(self.used))})")
-
-
-def _describe(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
-             dict: "a table"}
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def _path(base: Path, value: str) -> Path:
-    p = Path(os.path.expandvars(value)).expanduser()
-    return p if p.is_absolute() else (base / p).resolve()
+def stream_kinds() -> tuple[str, ...]:
+    return tuple(source_kinds())
 
 
 def _stream(table: Any, where: str, base: Path) -> StreamConfig:
-    r = _Reader(table, where)
-    name = r.get("name", str)
-    kind = r.get("kind", str, choices=STREAM_KINDS)
-    cfg = StreamConfig(
-        name=name, kind=kind, bundle=_path(base, r.get("bundle", str)),
-        variant=r.get("variant", str, None, choices=("int8", "float32")),
-        path=_path(base, r.get("path", str)) if kind == "file" else None,
-        realtime=r.get("realtime", bool, True), loop=r.get("loop", bool, False),
-        device=r.get("device", (str, int), None), channel=r.get("channel", int, None),
-        address=r.get("address", str, None), names=tuple(r.get("names", list, [])),
-        allowlist=tuple(r.get("allowlist", list, [])), stall_s=float(r.get("stall_s", (int, float), 10.0)),
-    )
-    r.done()
-    if kind == "ble-ecg" and cfg.address is None and not cfg.names:
-        raise ConfigError(f"{where}: a ble-ecg stream needs address or names")
-    if cfg.stall_s <= 0:
-        raise ConfigError(f"{where}.stall_s: {cfg.stall_s} (expected a positive number of seconds)")
-    return cfg
+    kinds = source_kinds()
+    head = Table(table, where, base)
+    head.expect(_STREAM_KEYS.union(*(k.config_type.keys for k in kinds.values())))  # a typo before a "missing"
+    kind = head.get("kind", str, choices=tuple(kinds))
+    source_type = kinds[kind].config_type
+    head.expect(_STREAM_KEYS | source_type.keys)
+    return StreamConfig(name=head.topic_level("name"), kind=kind, bundle=resolve(base, head.get("bundle", str)),
+                        source=source_type.parse(head),
+                        variant=head.get("variant", str, None, choices=("int8", "float32")),
+                        stall_s=head.positive("stall_s", 10.0))
+
+
+def _mqtt(table: Table, gateway: str, base: Path) -> MqttSettings:
+    table.expect(frozenset({"host", "port", "username", "password", "tls_ca", "tls_cert", "tls_key", "keepalive_s"}))
+    files = {}
+    for key in ("tls_ca", "tls_cert", "tls_key"):
+        path = table.path(key, None)
+        if path is not None and not path.is_file():
+            raise ConfigError(f"{table.key(key)}: {path} is not a file (expected a PEM file)")
+        files[key] = None if path is None else str(path)
+    port = table.get("port", int, 1883)
+    if not 0 < port < 65536:
+        raise ConfigError(f"mqtt.port: {port} (expected 1..65535)")
+    if (files["tls_cert"] is None) != (files["tls_key"] is None):
+        raise ConfigError("mqtt: tls_cert and tls_key go together (expected both or neither)")
+    return MqttSettings(host=table.get("host", str), port=port, gateway=gateway,
+                        username=table.get("username", str, None), password=table.get("password", str, None),
+                        keepalive_s=table.positive("keepalive_s", 30, int), tls_ca=files["tls_ca"],
+                        tls_cert=files["tls_cert"], tls_key=files["tls_key"])
+
+
+def check_state_dir(path: Path, where: str) -> Path:
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{where}: {path} is a file (expected a folder for the event log and the outbox)")
+    return path
 
 
 def parse_config(data: dict[str, Any], base: Path, source: Path | None = None) -> ServiceConfig:
-    top = _Reader(data, "")
-    gw = _Reader(top.get("gateway", dict), "gateway")
-    gateway = gw.get("name", str)
+    top = Table(data, "", base)
+    top.expect(frozenset({"gateway", "events", "mqtt", "streams"}))
+    gw = Table(top.get("gateway", dict), "gateway", base)
+    gw.expect(frozenset({"name", "state_dir", "status_interval_s"}))
+    gateway = gw.topic_level("name")
     state = os.environ.get("STATE_DIRECTORY", "").split(":")[0] or "vigil-state"
-    state_dir = _path(base, gw.get("state_dir", str, state))
-    status_interval = float(gw.get("status_interval_s", (int, float), 10.0))
-    gw.done()
-    ev = _Reader(top.get("events", dict, {}), "events")
-    jsonl = _path(state_dir, ev.get("jsonl", str, "events.jsonl"))
-    max_bytes, backups = ev.get("max_bytes", int, 10_000_000), ev.get("backups", int, 5)
-    ev.done()
-    mqtt = None
-    if "mqtt" in data:
-        m = _Reader(top.get("mqtt", dict), "mqtt")
-        mqtt = MqttSettings(host=m.get("host", str), port=m.get("port", int, 1883), gateway=gateway,
-                            username=m.get("username", str, None), password=m.get("password", str, None),
-                            tls_ca=m.get("tls_ca", str, None), tls_cert=m.get("tls_cert", str, None),
-                            tls_key=m.get("tls_key", str, None), keepalive_s=m.get("keepalive_s", int, 30))
-        m.done()
-        if not 0 < mqtt.port < 65536:
-            raise ConfigError(f"mqtt.port: {mqtt.port} (expected 1..65535)")
+    state_dir = check_state_dir(resolve(base, gw.get("state_dir", str, state)), "gateway.state_dir")
+    status_interval = gw.positive("status_interval_s", 10.0)
+    ev = Table(top.get("events", dict, {}), "events", base)
+    ev.expect(frozenset({"jsonl", "max_bytes", "backups"}))
+    jsonl = resolve(state_dir, ev.get("jsonl", str, "events.jsonl"))
+    max_bytes = ev.positive("max_bytes", 10_000_000, int)
+    backups = ev.get("backups", int, 5)
+    if backups < 0:
+        raise ConfigError(f"events.backups: {backups} (expected 0 or more old files to keep)")
+    mqtt = _mqtt(Table(top.get("mqtt", dict), "mqtt", base), gateway, base) if "mqtt" in data else None
     raw_streams = top.get("streams", list)
     streams = tuple(_stream(s, f"streams[{i}]", base) for i, s in enumerate(raw_streams))
-    top.done()
     names = [s.name for s in streams]
     if not streams or len(set(names)) != len(names):
         raise ConfigError(f"streams: names {names} (expected at least one stream, each name unique)")
@@ -148,7 +116,10 @@ def load_config(path: Path) -> ServiceConfig:
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file (expected TOML)")
     try:
-        data = tomllib.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (expected a TOML config)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     try:

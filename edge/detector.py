@@ -1,130 +1,81 @@
-"""Detectors: feature vectors in, one anomaly score per vector out (higher = more anomalous).
+"""The Detector seam: feature rows in, one anomaly score per row out (higher = more anomalous).
 
-Every detector kind implements :class:`Detector`. The reconstruction detectors (autoencoders)
-run the TFLite model on standardized features and take the mean squared error in NumPy after
-dequantizing, so an unusually large error is never clipped by an int8 output range.
+A Detector only scores; it knows no threshold (the Decider, built from the same bundle, owns
+thresholds, debounce and merging: river's score_one and a filter, pyod's threshold_ apart from
+decision_function). Every kind is one class in one file of ``edge/detectors/``, registered under
+the name the bundle's manifest gives as ``detector.score`` (how the gateway scores), or as
+``detector.kind`` when ``score`` is a description (Donut). Adding a kind is adding that file.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from edge.bundle import Bundle
 from edge.errors import BundleError
-from edge.interpreter import load_interpreter
 
 
 class Detector(ABC):
-    """Scores feature vectors (n, dim) float32 -> (n,) float32, higher = more anomalous."""
+    """score(features (n, dim) float, missing (n, dim) bool or None, first) -> (n,) float32.
 
-    window_threshold: float
-    clip_threshold: float
-
-    @abstractmethod
-    def score(self, features: np.ndarray) -> np.ndarray: ...
-
-
-class TFLiteModel:
-    """One TFLite model with a float interface: quantizes inputs and dequantizes outputs as needed.
-
-    The batch dimension is resized only when the number of rows changes, so a stream that
-    delivers the same number of windows per block never reallocates.
+    ``first`` is the stream index of the first row (a kind drawing noise per window seeds it with
+    the window's index, so scores do not depend on batching); kinds that do not need it ignore it.
+    A kind that cannot score rows with missing input leaves ``handles_missing`` False: streams
+    then hand it only complete rows and ``missing`` is None.
     """
 
-    def __init__(self, interpreter: Any) -> None:
-        self._interp = interpreter
-        self._details()
-
-    def _details(self) -> None:
-        self._in = self._interp.get_input_details()[0]
-        # the converter lists outputs in no fixed order; "...:k" names the model's k-th output
-        self._outs = sorted(self._interp.get_output_details(), key=lambda d: int(d["name"].rsplit(":", 1)[-1])
-                            if d["name"].rsplit(":", 1)[-1].isdigit() else 0)
-        self._rows = int(self._in["shape"][0])
-
-    def run(self, x: np.ndarray) -> list[np.ndarray]:
-        """x: (n, ...) float32 -> every model output, in the model's order, float32."""
-        if x.shape[0] != self._rows:
-            self._interp.resize_tensor_input(self._in["index"], list(x.shape), strict=False)
-            self._interp.allocate_tensors()
-            self._details()
-        self._interp.set_tensor(self._in["index"], _quantize(x, self._in))
-        self._interp.invoke()
-        return [_dequantize(self._interp.get_tensor(d["index"]), d) for d in self._outs]
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """x: (n, ...) float32 -> the model's first output (n, ...) float32."""
-        return self.run(x)[0]
-
-
-def _quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    dtype = detail["dtype"]
-    if dtype == np.float32:
-        return x.astype(np.float32, copy=False)
-    scale, zero = detail["quantization"]
-    info = np.iinfo(dtype)
-    return np.clip(np.rint(x / scale + zero), info.min, info.max).astype(dtype)
-
-
-def _dequantize(y: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    if detail["dtype"] == np.float32:
-        return y
-    scale, zero = detail["quantization"]
-    return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
-
-
-class _TFLiteDetector(Detector):
-    """A TFLite model on features standardized with the bundle's statistics."""
-
-    def __init__(self, model: TFLiteModel, mean: np.ndarray, std: np.ndarray, window_threshold: float,
-                 clip_threshold: float) -> None:
-        self._model = model
-        self._mean = mean
-        self._inv_std = (1.0 / std).astype(np.float32)
-        self.window_threshold = window_threshold
-        self.clip_threshold = clip_threshold
-
-    def score(self, features: np.ndarray) -> np.ndarray:
-        if features.shape[0] == 0:
-            return np.empty(0, dtype=np.float32)
-        return self._score((features - self._mean) * self._inv_std)
+    handles_missing: ClassVar[bool] = False
+    variant: str | None = None  # the bundle variant the model came from: which thresholds apply
 
     @abstractmethod
-    def _score(self, x: np.ndarray) -> np.ndarray: ...
+    def score(self, features: np.ndarray, missing: np.ndarray | None = None, *, first: int = 0) -> np.ndarray: ...
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle, variant: str, **options: Any) -> Detector:
+        """The detector of one verified bundle variant (options: kind-specific, e.g. num_threads)."""
+        raise NotImplementedError(f"{cls.__name__} cannot be built from a bundle")
 
 
-class ReconstructionDetector(_TFLiteDetector):
-    """Autoencoder detector: score = mean squared reconstruction error of standardized features."""
-
-    def _score(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(np.mean(np.square(self._model(x) - x), axis=1, dtype=np.float32))
+_KINDS: dict[str, type[Detector]] = {}
+D = TypeVar("D", bound=type[Detector])
 
 
-class OutputDetector(_TFLiteDetector):
-    """Detectors whose model outputs the score itself, (n, 1): K-means distance, GMM minus
-    log-likelihood, SVM minus decision function, GAN 1 - D(x)."""
+def register(*names: str) -> Callable[[D], D]:
+    """Class decorator: the detector scores bundles whose detector.score (or kind) is one of names."""
 
-    def _score(self, x: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(self._model(x)[:, 0])
+    def add(cls: D) -> D:
+        for name in names:
+            _KINDS[name] = cls
+        return cls
 
-
-_SCORE_KINDS: dict[str, type[_TFLiteDetector]] = {
-    "reconstruction_mse": ReconstructionDetector,
-    "model_output": OutputDetector,
-}
+    return add
 
 
-def load_detector(bundle: Bundle, variant: str | None = None, *, num_threads: int = 1) -> Detector:
-    """The Detector a bundle describes, on its chosen variant (int8 by default)."""
+def kinds() -> dict[str, type[Detector]]:
+    """Every registered kind (the modules of edge/detectors/ are imported on first use)."""
+    if not _KINDS:
+        import edge.detectors as package
+
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+    return dict(_KINDS)
+
+
+def load_detector(bundle: Bundle, variant: str | None = None, **options: Any) -> Detector:
+    """The Detector a bundle describes, on its chosen variant (the bundle's default, int8, if None)."""
     chosen = bundle.variant(variant)
-    score_kind = bundle.manifest["detector"].get("score")
-    if score_kind not in _SCORE_KINDS:
-        raise BundleError(
-            f"{bundle.path}: detector score {score_kind!r} unknown (expected one of {sorted(_SCORE_KINDS)})"
-        )
-    model = TFLiteModel(load_interpreter(chosen.path, num_threads=num_threads))
-    mean, std = bundle.normalization()
-    return _SCORE_KINDS[score_kind](model, mean, std, chosen.window_threshold, chosen.clip_threshold)
+    registered = kinds()
+    manifest = bundle.manifest
+    name = manifest.detector_score if manifest.detector_score in registered else manifest.detector_kind
+    if name not in registered:
+        raise BundleError(f"{bundle.path}: detector score {manifest.detector_score!r} (kind "
+                          f"{manifest.detector_kind!r}) unknown (expected one of {sorted(registered)})")
+    detector = registered[name].from_bundle(bundle, chosen.name, **options)
+    detector.variant = chosen.name
+    return detector

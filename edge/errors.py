@@ -25,3 +25,12 @@ class ConfigError(VigilError):
 
 class MissingExtraError(VigilError):
     """An optional dependency (an install extra) is needed for this command."""
+
+
+class DeviceError(VigilError):
+    """A device refused or broke the contract (channel layout changed, wrong rate): carries its address."""
+
+    def __init__(self, address: str, reason: str) -> None:
+        super().__init__(f"device {address}: {reason}")
+        self.address = address
+        self.reason = reason

@@ -50,16 +50,13 @@ def header_for(bundle: Bundle, role: str, path: Path) -> str:
         scale, zero = detail["quantization"]
         lines += [_define(f"{macro}_{side}_SCALE", float(scale)), _define(f"{macro}_{side}_ZERO_POINT", int(zero)),
                   _define(f"{macro}_{side}_DIM", int(np.prod(detail["shape"][1:])))]
-    for key, value in sorted(bundle.manifest["features"].items()):
+    for key, value in sorted(bundle.manifest.features.items()):
         lines.append(_define(f"{macro}_FEATURE_{_c_name(key).upper()}", value))
     variant = bundle.variant("int8")
     lines += [_define(f"{macro}_THRESHOLD_WINDOW", variant.window_threshold),
               _define(f"{macro}_THRESHOLD_CLIP", variant.clip_threshold)]
-    norm = bundle.manifest.get("normalization", {})
-    for key in ("mean", "std"):
-        value = np.atleast_1d(np.asarray(norm.get(key, []), dtype=float))
-        if value.size:
-            lines.append(_floats(f"{prefix}_feature_{key}", value))
+    for key, stat in zip(("mean", "std"), (bundle.manifest.mean, bundle.manifest.std), strict=True):
+        lines.append(_floats(f"{prefix}_feature_{key}", np.atleast_1d(stat)))
     hex_rows = [", ".join(f"0x{b:02x}" for b in data[i : i + 16]) for i in range(0, len(data), 16)]
     lines += ["", "/* TFLite Micro wants the flatbuffer 16-byte aligned. */",
               f"__attribute__((aligned(16))) static const uint8_t {prefix}_data[{len(data)}] = {{",

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edge.errors import MissingExtraError
 
 _BACKENDS = (
@@ -74,3 +76,52 @@ def load_interpreter(model_path: Path, *, num_threads: int = 1, prefer: str | No
         interpreter = cls(model_path=str(model_path), num_threads=num_threads)
         interpreter.allocate_tensors()
     return interpreter
+
+
+class TFLiteModel:
+    """One TFLite model with a float interface: quantizes inputs and dequantizes outputs as needed.
+
+    The batch dimension is resized only when the number of rows changes, so a stream that
+    delivers the same number of windows per block never reallocates.
+    """
+
+    def __init__(self, interpreter: Any) -> None:
+        self._interp = interpreter
+        self._details()
+
+    def _details(self) -> None:
+        self._in = self._interp.get_input_details()[0]
+        # the converter lists outputs in no fixed order; "...:k" names the model's k-th output
+        self._outs = sorted(self._interp.get_output_details(), key=lambda d: int(d["name"].rsplit(":", 1)[-1])
+                            if d["name"].rsplit(":", 1)[-1].isdigit() else 0)
+        self._rows = int(self._in["shape"][0])
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        """x: (n, ...) float32 -> every model output, in the model's order, float32."""
+        if x.shape[0] != self._rows:
+            self._interp.resize_tensor_input(self._in["index"], list(x.shape), strict=False)
+            self._interp.allocate_tensors()
+            self._details()
+        self._interp.set_tensor(self._in["index"], _quantize(x, self._in))
+        self._interp.invoke()
+        return [_dequantize(self._interp.get_tensor(d["index"]), d) for d in self._outs]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """x: (n, ...) float32 -> the model's first output (n, ...) float32."""
+        return self.run(x)[0]
+
+
+def _quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    dtype = detail["dtype"]
+    if dtype == np.float32:
+        return x.astype(np.float32, copy=False)
+    scale, zero = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.rint(x / scale + zero), info.min, info.max).astype(dtype)
+
+
+def _dequantize(y: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    if detail["dtype"] == np.float32:
+        return y
+    scale, zero = detail["quantization"]
+    return ((y.astype(np.float32) - zero) * scale).astype(np.float32)

@@ -1,21 +1,24 @@
-"""The microphone source (sounddevice/PortAudio): the callback writes into the stream's ring buffer.
+"""The microphone source (sounddevice/PortAudio): blocks of int16 audio scaled as WAV files are.
 
-The callback runs on PortAudio's thread and only copies into the preallocated ring (slice
-assignments, no allocation); the service's loop scores what arrived. An input overflow (samples
-the gateway could not take in time) is counted, and the samples lost - measured with PortAudio's
-ADC timestamps - are written as missing, so later samples keep their true place.
+The callback runs on PortAudio's thread: it scales the block into float32 and hands it to the event
+loop (``call_soon_threadsafe``). An input overflow (samples the gateway could not take in time) is
+counted, and the samples lost - measured with PortAudio's ADC timestamps - are skipped in the
+sample index, so the stream marks them missing and later samples keep their true place.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
-from typing import Any
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
-from edge.errors import ConfigError
-from edge.stream import Stream
+from edge.config_table import Table
+from edge.errors import ConfigError, InputFileError
+from edge.sources import Block, Needs, Source, SourceConfig, register_source
 
 log = logging.getLogger(__name__)
 
@@ -37,47 +40,81 @@ def find_input(device: str | int | None) -> int | None:
     return matches[0]
 
 
-class Microphone:
-    """Feeds `stream`'s ring buffer from an input device at the stream's sample rate, mono."""
+@dataclass(frozen=True)
+class MicrophoneConfig(SourceConfig):
+    keys: ClassVar[frozenset[str]] = frozenset({"device", "channel", "blocksize"})
+    device: str | int | None = None  # name (part of it) or index; None: the default input
+    channel: int = 0
+    blocksize: int = 1024
 
-    def __init__(self, stream: Stream, *, device: str | int | None = None, channel: int | None = None,
-                 blocksize: int = 1024) -> None:
-        import sounddevice as sd
+    @classmethod
+    def parse(cls, table: Table) -> MicrophoneConfig:
+        channel = table.get("channel", int, 0)
+        if channel < 0:
+            raise ConfigError(f"{table.key('channel')}: {channel} (expected a 0-based channel index)")
+        return cls(table.get("device", (str, int), None), channel, table.positive("blocksize", 1024, int))
 
-        self.stream = stream
-        self.channel = channel or 0
+
+@register_source
+class MicrophoneSource(Source):
+    """An input device at the bundle's sample rate, one channel, blocks (n, 1) float32."""
+
+    kind = "microphone"
+    config_type = MicrophoneConfig
+    modalities = ("audio",)
+
+    def __init__(self, config: MicrophoneConfig, needs: Needs) -> None:
+        self.config, self.sr = config, int(needs.rate)
         self.overflows = 0
         self.lost_samples = 0
-        self.epoch_s: float | None = None  # wall clock of the stream's sample 0 (set by the first callback)
+        self._next = 0  # sample index of the next block
         self._expected_adc: float | None = None
-        self._zeros = np.zeros((stream.ring.capacity, 1), dtype=np.float32)
-        self._lost_mask = np.ones(stream.ring.capacity, dtype=bool)
-        self._scaled = np.zeros((blocksize, 1), dtype=np.float32)  # int16 -> float32, in place
-        sr = stream.spec.sr
-        self._sr = sr
-        # int16: what sound cards deliver natively, scaled as WAV files are (x / 32768)
-        self._pa = sd.InputStream(device=find_input(device), channels=self.channel + 1, samplerate=sr,
-                                  dtype="int16", blocksize=blocksize, callback=self._callback)
+        self._queue: asyncio.Queue[Block | None] = asyncio.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pa: Any = None
+
+    async def start(self) -> None:
+        try:
+            import sounddevice as sd
+        except OSError as exc:  # no PortAudio library
+            raise InputFileError(f"microphone: audio unavailable ({exc})") from None
+        self._loop = asyncio.get_running_loop()
+        try:
+            # int16: what sound cards deliver natively, scaled as WAV files are (x / 32768)
+            self._pa = sd.InputStream(device=find_input(self.config.device), channels=self.config.channel + 1,
+                                      samplerate=self.sr, dtype="int16", blocksize=self.config.blocksize,
+                                      callback=self._callback)
+            self._pa.start()
+        except sd.PortAudioError as exc:
+            raise InputFileError(f"microphone {self.config.device or 'default input'}: {exc}") from None
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
-        if self.epoch_s is None:
-            self.epoch_s = time.time() - frames / self._sr
         adc = float(time_info.inputBufferAdcTime)
         if status.input_overflow:
             self.overflows += 1
             if self._expected_adc is not None and adc > 0:
-                lost = min(round((adc - self._expected_adc) * self._sr), self.stream.ring.capacity)
-                if lost > 0:  # the samples PortAudio dropped: missing, at their place
-                    self.stream.ring.write(self._zeros[:lost], self._lost_mask[:lost])
+                lost = round((adc - self._expected_adc) * self.sr)
+                if lost > 0:  # the samples PortAudio dropped: skipped, so they become missing at their place
+                    self._next += lost
                     self.lost_samples += lost
-        scaled = self._scaled[:frames]
-        np.multiply(indata[:, self.channel : self.channel + 1], np.float32(1 / 32768), out=scaled)
-        self.stream.ring.write(scaled)
-        self._expected_adc = adc + frames / self._sr if adc > 0 else None
+        ch = self.config.channel
+        samples = indata[:, ch : ch + 1] * np.float32(1 / 32768)
+        block = Block(self._next, samples.astype(np.float32, copy=False))
+        self._next += frames
+        self._expected_adc = adc + frames / self.sr if adc > 0 else None
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, block)
 
-    def start(self) -> None:
-        self._pa.start()
+    async def blocks(self) -> AsyncIterator[Block]:
+        while (block := await self._queue.get()) is not None:
+            yield block
 
-    def stop(self) -> None:
-        self._pa.stop()
-        self._pa.close()
+    async def stop(self) -> None:
+        if self._pa is not None:
+            self._pa.stop()
+            self._pa.close()
+            self._pa = None
+        self._queue.put_nowait(None)
+
+    def health(self) -> dict[str, Any]:
+        return {"overflows": self.overflows, "lost_samples": self.lost_samples}

@@ -12,14 +12,15 @@ import numpy as np
 
 
 class RingBuffer:
-    """Fixed-capacity float32 buffer of shape (capacity, channels) indexed by absolute sample number."""
+    """Fixed-capacity buffer (capacity, channels), float32 unless ``dtype`` says otherwise, indexed by
+    absolute sample number."""
 
-    def __init__(self, capacity: int, channels: int = 1) -> None:
+    def __init__(self, capacity: int, channels: int = 1, *, dtype: type = np.float32) -> None:
         if capacity <= 0 or channels <= 0:
             raise ValueError(f"capacity and channels must be positive, got {capacity}, {channels}")
         self.capacity = capacity
         self.channels = channels
-        self._data = np.zeros((2 * capacity, channels), dtype=np.float32)
+        self._data: np.ndarray = np.zeros((2 * capacity, channels), dtype=dtype)
         self._missing = np.zeros(2 * capacity, dtype=bool)
         self.end = 0  # absolute index one past the newest sample
 
@@ -52,6 +53,19 @@ class RingBuffer:
                 self._missing[base + pos : base + pos + first] = missing[:first]
                 self._missing[base : base + rest] = missing[first:]
         self.end += n
+
+    def write_missing(self, n: int) -> None:
+        """Append n missing samples (value 0), without allocating."""
+        while n > 0:
+            k = min(n, self.capacity)
+            pos = self.end % self.capacity
+            first = min(k, self.capacity - pos)
+            for base in (0, self.capacity):
+                for lo, hi in ((base + pos, base + pos + first), (base, base + k - first)):
+                    self._data[lo:hi] = 0
+                    self._missing[lo:hi] = True
+            self.end += k
+            n -= k
 
     def view(self, start: int, length: int) -> tuple[np.ndarray, np.ndarray]:
         """Zero-copy views (length, channels) and (length,) of absolute samples [start, start + length)."""

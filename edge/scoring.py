@@ -1,4 +1,4 @@
-"""Score recorded files on the gateway code path: file source -> stream -> detector -> decider."""
+"""Score recorded audio files on the gateway code path: recording -> stream -> detector -> decider."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from edge.bundle import Bundle
 from edge.decider import Decider, Event
 from edge.detector import Detector
 from edge.errors import InputFileError
-from edge.sources import WavFileSource
+from edge.recordings import WavRecording
 from edge.stream import Stream
 
 
@@ -47,41 +47,39 @@ class ClipScore:
         }
 
 
-def make_stream(bundle: Bundle, detector: Detector) -> Stream:
-    decider_cfg = bundle.manifest.get("decider", {})
-    decider = Decider(detector.window_threshold, on_windows=int(decider_cfg.get("on_windows", 3)),
-                      off_windows=int(decider_cfg.get("off_windows", 3)))
-    return Stream(bundle.spec, detector, decider)
+def make_stream(bundle: Bundle, detector: Detector, *, column: int = 0) -> Stream:
+    """The gateway pipeline of a bundle: its framing, this detector, the Decider of the detector's variant."""
+    return Stream(bundle.window_spec, detector, Decider.from_bundle(bundle, detector.variant), column=column)
 
 
-def open_source(bundle: Bundle, path: str | Path, *, channel: int | None = None, realtime: bool = False,
-                ) -> WavFileSource:
-    """A file source at the bundle's sample rate, refusing a clip shorter than one window."""
-    source = WavFileSource(path, sr=bundle.spec.sr, channel=channel, realtime=realtime)
+def open_wav(bundle: Bundle, path: str | Path, *, channel: int | None = None) -> WavRecording:
+    """A WAV at the bundle's sample rate, refusing a clip shorter than one window."""
+    recording = WavRecording(path, sr=bundle.spec.sr, channel=channel)
     need = bundle.spec.window_samples
-    if source.samples.shape[0] < need:
+    if recording.samples.shape[0] < need:
         raise InputFileError(
-            f"{path}: {source.seconds:.3f} s of audio is shorter than one analysis window "
+            f"{path}: {recording.seconds:.3f} s of audio is shorter than one analysis window "
             f"({need / bundle.spec.sr:.3f} s for feature set {bundle.spec.set!r})"
         )
-    return source
+    return recording
 
 
 def score_file(bundle: Bundle, detector: Detector, path: str | Path, *, channel: int | None = None) -> ClipScore:
     """Replay a WAV as fast as possible through a fresh stream; collect every window score and event."""
-    source = open_source(bundle, path, channel=channel)
+    recording = open_wav(bundle, path, channel=channel)
     stream = make_stream(bundle, detector)
     scores, starts, events = [], [], []
-    for block in source.blocks():
+    for block in recording.blocks():
         out = stream.push(block)
         scores.append(out.scores)
         starts.append(out.starts)
         events.extend(out.events)
     events.extend(stream.finish())
     window_scores = np.concatenate(scores)
+    variant = bundle.variant(detector.variant)
     return ClipScore(
-        file=str(path), seconds=source.seconds, window_scores=window_scores,
+        file=str(path), seconds=recording.seconds, window_scores=window_scores,
         window_starts_s=np.concatenate(starts) / bundle.spec.sr,
-        clip_score=float(window_scores.mean()), threshold=detector.clip_threshold,
-        window_threshold=detector.window_threshold, events=events,
+        clip_score=float(window_scores.mean()), threshold=variant.clip_threshold,
+        window_threshold=variant.window_threshold, events=events,
     )

@@ -13,12 +13,10 @@ from typing import Any
 import numpy as np
 
 from edge.bundle import Bundle
-from edge.detector import TFLiteModel
-from edge.donut import DonutScorer
+from edge.detector import Detector, load_detector
 from edge.edf import read_edf_channel
 from edge.errors import InputFileError
-from edge.features.ecg import EcgSpec, block_means, rule_labels, standardize
-from edge.interpreter import load_interpreter
+from edge.features.ecg import EcgSpec, block_means, rule_labels
 from edge.kpi import read_kpi_csv
 
 
@@ -58,26 +56,18 @@ def load_series(path: str | Path, spec: EcgSpec, modality: str) -> Series:
 
 
 def donut_scorer(bundle: Bundle, variant: str | None = None, *, samples: int | None = None,
-                 iterations: int | None = None, seed: int = 0) -> DonutScorer:
-    """The gateway's Donut scorer for a bundle variant; L and MCMC iterations default to the bundle's."""
-    chosen = bundle.variant(variant)
-    scoring = bundle.manifest["scoring"]
-    return DonutScorer(TFLiteModel(load_interpreter(chosen.paths["encoder"])),
-                       TFLiteModel(load_interpreter(chosen.paths["decoder"])),
-                       samples=samples or int(scoring["samples"]),
-                       iterations=int(scoring["iterations"]) if iterations is None else iterations, seed=seed,
-                       std_epsilon=float(bundle.manifest["detector"]["params"]["std_epsilon"]))
+                 iterations: int | None = None, seed: int = 0) -> Detector:
+    """The gateway's Donut detector for a bundle variant; L and MCMC iterations default to the bundle's."""
+    return load_detector(bundle, variant, samples=samples, iterations=iterations, seed=seed)
 
 
-def score_series(bundle: Bundle, scorer: DonutScorer, series: Series) -> np.ndarray:
+def score_series(bundle: Bundle, detector: Detector, series: Series) -> np.ndarray:
     """Scores (n,) of every point (NaN for the first window - 1 points, which end no full window)."""
-    norm = bundle.manifest["normalization"]
-    window = int(bundle.manifest["features"]["window"])
-    x = standardize(series.values, float(norm["mean"]), float(norm["std"]), series.missing)
-    windows = np.lib.stride_tricks.sliding_window_view(x, window)
+    window = bundle.ecg_spec.window
+    windows = np.lib.stride_tricks.sliding_window_view(series.values, window)
     gaps = np.lib.stride_tricks.sliding_window_view(series.missing, window)
     scores = np.full(series.values.shape, np.nan, dtype=np.float32)
-    scores[window - 1 :] = scorer.score(windows, gaps)
+    scores[window - 1 :] = detector.score(windows, gaps)
     return scores
 
 

@@ -1,93 +1,64 @@
 """`vigil run`: one asyncio process keeping every configured stream scored, publishing its events.
 
-systemd (Type=notify): READY=1 once bundles are loaded and sources started; STATUS= lines; WATCHDOG=1
-only while every stream makes progress (a stalled stream stops the feeding and systemd restarts
-the service); STOPPING=1 on SIGTERM, then open events are closed and the outbox flushed; SIGHUP
-reloads the config and bundles atomically (a bad new config is refused, the old one keeps running).
+Every stream is the same pipeline whatever its kind: Source -> Stream (ring, framing, Detector,
+Decider) -> sinks; the kinds differ only in their Source (``edge.sources``). systemd (Type=notify):
+READY=1 once bundles are loaded and sources started; STATUS= lines; WATCHDOG=1 only while every
+stream makes progress (a stalled or failed stream stops the feeding and systemd restarts the
+service); STOPPING=1 on SIGTERM/SIGINT, then every open event is closed with its true end and
+reaches every sink, and the outbox is flushed; SIGHUP reloads the config and bundles atomically (a
+bad new config is refused, the old one keeps running; open events of the old streams are closed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edge.bundle import Bundle, load_bundle
-from edge.config import ServiceConfig, StreamConfig, load_config
+from edge.config import ServiceConfig, StreamConfig, check_state_dir, load_config
 from edge.decider import Decider, Event
 from edge.detector import load_detector
-from edge.edf import read_edf_channel
 from edge.errors import ConfigError, VigilError
 from edge.events import make_record
-from edge.scoring import make_stream
-from edge.series import donut_scorer
-from edge.sinks import JsonlSink, MqttSink
-from edge.sources import Block
+from edge.sinks import JsonlSink, MqttSink, Sink
+from edge.sources import Source, needs_of, open_source, source_kinds
+from edge.stream import Stream
+from edge.stream_state import StreamState
 from edge.systemd import Notifier
-from edge.wav import load_mono
 
 log = logging.getLogger("vigil.service")
 
 
 @dataclass
 class Runner:
-    """One configured stream: its bundle, pipeline and progress (for the watchdog)."""
+    """One configured stream: its bundle, source, pipeline and state."""
 
     config: StreamConfig
     bundle: Bundle
-    model_sha256: str
-    epoch_s: float = field(default_factory=time.time)  # wall clock of the stream's sample 0
-    progress_s: float = field(default_factory=time.monotonic)
-    windows: int = 0
-    events: int = 0
+    source: Source
+    stream: Stream
+    state: StreamState
     task: asyncio.Task[None] | None = None
-    closer: Any = None
-
-
-async def _paced(total: int, block: int, rate: float, *, realtime: bool, loop: bool) -> AsyncIterator[tuple[int, int]]:
-    """File replay: (absolute stream index, index in the recording) of each block, released when the
-    wall clock reaches the block's end (realtime) or at once; a looped recording continues the stream."""
-    offset, t0 = 0, time.monotonic()
-    while True:
-        for start in range(0, total, block):
-            delay = t0 + (offset + start + block) / rate - time.monotonic() if realtime else 0.0
-            await asyncio.sleep(max(0.0, delay))  # also yields to the other streams when not paced
-            yield offset + start, start
-        offset += total
-        if not loop:
-            return
-
-
-def _decider(bundle: Bundle, threshold: float) -> Decider:
-    cfg = bundle.manifest.get("decider", {})
-    return Decider(threshold, on_windows=int(cfg.get("on_windows", 3)), off_windows=int(cfg.get("off_windows", 3)))
 
 
 def prepare(config: StreamConfig) -> Runner:
-    """Load and verify a stream's bundle (raises a VigilError naming what is wrong)."""
+    """Load and verify a stream's bundle and build its pipeline (raises a VigilError naming what is wrong)."""
     bundle = load_bundle(config.bundle)
-    entry = bundle.manifest["models"][bundle.variant(config.variant).name]
-    if "files" in entry:  # several models (Donut's encoder and decoder): one hash of their hashes
-        sha = hashlib.sha256("".join(f["sha256"] for _, f in sorted(entry["files"].items())).encode()).hexdigest()
-    else:
-        sha = entry["sha256"]
-    if config.kind == "file" and (config.path is None or not config.path.is_file()):
-        raise ConfigError(f"stream {config.name}: path {config.path} is not a file")
-    if config.kind == "ble-ecg" and bundle.modality != "ecg":
-        raise ConfigError(f"stream {config.name}: a ble-ecg stream needs an ECG bundle, {config.bundle} is "
-                          f"{bundle.modality}")
-    if config.kind == "microphone" and bundle.modality != "audio":
-        raise ConfigError(f"stream {config.name}: a microphone stream needs an audio bundle")
-    return Runner(config, bundle, sha)
+    needs = needs_of(bundle)
+    where = f"stream {config.name}"
+    source_kinds()[config.kind].check(config.source, needs, where)
+    detector = load_detector(bundle, config.variant)
+    variant = bundle.variant(config.variant)
+    stream = Stream(bundle.window_spec, detector, Decider.from_bundle(bundle, variant.name))
+    state = StreamState(config.name, config.kind, bundle.modality, bundle.detector_kind, variant.name,
+                        variant.window_threshold)
+    return Runner(config, bundle, open_source(config.kind, config.source, needs), stream, state)
 
 
 class Service:
@@ -95,170 +66,113 @@ class Service:
         self.config = config
         self.notifier = Notifier()
         self.runners: dict[str, Runner] = {}
-        self.sinks: list[Any] = []
-        self.mqtt: MqttSink | None = None
+        self.sinks: list[Sink] = []
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self.total_events = 0
 
     # --- events -------------------------------------------------------------------------
     def _emit(self, runner: Runner, events: list[Event]) -> None:
+        state = runner.state
         for event in events:
-            record = make_record(event, gateway=self.config.gateway, stream=runner.config.name,
-                                 detector=runner.bundle.detector_kind, model_sha256=runner.model_sha256,
-                                 stream_epoch_s=runner.epoch_s)
+            record = make_record(event, gateway=self.config.gateway, stream=state.name, detector=state.detector,
+                                 model_sha256=runner.bundle.variant(state.variant).sha256,
+                                 stream_epoch_s=state.epoch_s or time.time())
             for sink in self.sinks:
                 sink.emit(record)
-            runner.events += 1
+            state.evented(record)
             self.total_events += 1
-            log.info("event %s on %s: %.1f-%.1f s, peak %.3g", record.event_id, runner.config.name,
-                     event.start_s, event.end_s, event.peak_score)
-
-    def _progress(self, runner: Runner, windows: int) -> None:
-        if windows:
-            runner.windows += windows
-            runner.progress_s = time.monotonic()
+            log.info("event %s on %s: %.1f-%.1f s, peak %.3g", record.event_id, state.name, event.start_s,
+                     event.end_s, event.peak_score)
 
     # --- streams --------------------------------------------------------------------------
-    async def _audio_file(self, runner: Runner) -> None:
-        cfg, bundle = runner.config, runner.bundle
-        detector = load_detector(bundle, cfg.variant)
-        assert cfg.path is not None
-        y = load_mono(cfg.path, sr=bundle.spec.sr, channel=cfg.channel)
-        block = bundle.spec.sr // 4
-        stream = make_stream(bundle, detector)
-        async for absolute, start in _paced(y.size, block, bundle.spec.sr, realtime=cfg.realtime, loop=cfg.loop):
-            out = stream.push(Block(absolute, y[start : start + block, None]))
-            self._progress(runner, out.scores.size)
-            self._emit(runner, out.events)
-        self._emit(runner, stream.finish())
-
-    async def _microphone(self, runner: Runner) -> None:
-        from edge.microphone import Microphone
-
-        detector = load_detector(runner.bundle, runner.config.variant)
-        stream = make_stream(runner.bundle, detector)
-        mic = Microphone(stream, device=runner.config.device, channel=runner.config.channel)
-        runner.closer = mic.stop
-        runner.epoch_s = time.time()
-        mic.start()
-        while True:
-            await asyncio.sleep(0.05)
-            if mic.epoch_s is not None:
-                runner.epoch_s = mic.epoch_s  # event times from the first sample's arrival
-            out = stream.process()
-            self._progress(runner, out.scores.size)
-            self._emit(runner, out.events)
-
-    async def _ecg_file(self, runner: Runner) -> None:
-        from edge.ecg_stream import EcgStream
-
-        cfg, bundle = runner.config, runner.bundle
-        spec = bundle.ecg_spec
-        assert cfg.path is not None
-        channel = read_edf_channel(cfg.path, spec.channel)
-        if channel.fs != spec.fs:
-            raise ConfigError(f"{cfg.path}: {channel.fs:g} Hz, the bundle expects {spec.fs:g} Hz")
-        threshold = bundle.variant(cfg.variant).window_threshold
-        stream = EcgStream(bundle, donut_scorer(bundle, cfg.variant), _decider(bundle, threshold))
-        block = int(spec.fs // 10)
-        async for absolute, start in _paced(channel.samples.size, block, spec.fs, realtime=cfg.realtime,
-                                            loop=cfg.loop):
-            out = stream.push(absolute, channel.samples[start : start + block])
-            self._progress(runner, out.scores.size)
-            self._emit(runner, out.events)
-        self._emit(runner, stream.finish())
-
-    async def _ble_ecg(self, runner: Runner) -> None:
-        from edge.ble import BleEcgSource
-        from edge.ecg_stream import EcgStream
-
-        cfg, bundle = runner.config, runner.bundle
-        spec = bundle.ecg_spec
-        source = BleEcgSource(address=cfg.address, names=cfg.names, allowlist=cfg.allowlist)
-        runner.closer = source.stop
-        stream = EcgStream(bundle, donut_scorer(bundle, cfg.variant),
-                           _decider(bundle, bundle.variant(cfg.variant).window_threshold))
-        link = asyncio.create_task(source.run())
-        first = True
-        try:
-            async for block in source.blocks():
-                assert source.info is not None
-                if first:  # wall clock of the device's sample 0, from the first block's arrival
-                    runner.epoch_s = time.time() - (block.start + block.samples.shape[0]) / spec.fs
-                    first = False
-                if source.info.labels.count(spec.channel) != 1 or source.info.sample_rate != spec.fs:
-                    raise ConfigError(f"stream {cfg.name}: device offers {source.info.labels} at "
-                                      f"{source.info.sample_rate} Hz; the bundle needs {spec.channel} "
-                                      f"at {spec.fs:g} Hz")
-                column = block.samples[:, source.info.labels.index(spec.channel)].astype(np.float64)
-                out = stream.push(block.start, column, block.missing)
-                self._progress(runner, out.scores.size)
-                self._emit(runner, out.events)
-        finally:
-            source.stop()
-            await link
-
     async def _run_stream(self, runner: Runner) -> None:
-        kinds = {("file", "audio"): self._audio_file, ("microphone", "audio"): self._microphone,
-                 ("file", "ecg"): self._ecg_file, ("ble-ecg", "ecg"): self._ble_ecg}
-        handler = kinds.get((runner.config.kind, runner.bundle.modality))
-        if handler is None:
-            raise ConfigError(f"stream {runner.config.name}: kind {runner.config.kind} cannot feed a "
-                              f"{runner.bundle.modality} bundle")
+        """Source blocks through the stream into the sinks; whatever ends the stream (its source
+        ending or failing, shutdown, reload), its open event is closed and emitted."""
+        source, stream, state = runner.source, runner.stream, runner.state
+        rate = stream.framing.rate
         try:
-            await handler(runner)
+            await source.start()
+            state.set("running")
+            async for block in source.blocks():
+                if state.epoch_s is None:  # wall clock of sample 0, from the first block's arrival
+                    state.epoch_s = time.time() - (block.start + block.samples.shape[0]) / rate
+                out = stream.push(block)
+                state.scored(out.starts / rate, out.scores)
+                state.stream_seconds, state.samples = stream.seconds, stream.ring.end
+                state.missing_samples = stream.missing_samples
+                self._emit(runner, out.events)
+            if source.failure is not None:
+                state.set("failed", source.failure)
+            else:
+                state.set("ended", "end of input")
+                log.info("stream %s: end of input", state.name)
         except asyncio.CancelledError:
+            state.set("stopped")
             raise
         except VigilError as exc:
-            log.error("stream %s stopped: %s", runner.config.name, exc)
-        except Exception:
-            log.exception("stream %s failed", runner.config.name)
+            state.set("failed", str(exc))
+            log.error("stream %s failed: %s", state.name, exc)
+        except Exception as exc:
+            state.set("failed", f"{type(exc).__name__}: {exc}")
+            log.exception("stream %s failed", state.name)
+        finally:
+            self._emit(runner, stream.finish())
+            state.source_health = source.health()
+            with contextlib.suppress(Exception):
+                await source.stop()
 
-    # --- lifecycle ------------------------------------------------------------------------
     def _start_streams(self, runners: dict[str, Runner]) -> None:
         for runner in runners.values():
-            runner.progress_s, runner.epoch_s = time.monotonic(), time.time()
+            runner.state.progress_s = time.monotonic()
             runner.task = asyncio.create_task(self._run_stream(runner), name=runner.config.name)
         self.runners = runners
 
     async def _stop_streams(self) -> None:
         for runner in self.runners.values():
-            if runner.closer is not None:
-                with contextlib.suppress(Exception):
-                    runner.closer()
             if runner.task is not None:
                 runner.task.cancel()
         for runner in self.runners.values():
             if runner.task is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
+                with contextlib.suppress(asyncio.CancelledError):
                     await runner.task
 
     def _open_sinks(self) -> None:
-        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"state directory {self.config.state_dir}: {exc.strerror}") from None
         self.sinks = [JsonlSink(self.config.jsonl, max_bytes=self.config.jsonl_max_bytes,
                                 backups=self.config.jsonl_backups)]
         if self.config.mqtt is not None:
-            self.mqtt = MqttSink(self.config.mqtt, self.config.state_dir)
-            self.sinks.append(self.mqtt)
+            self.sinks.append(MqttSink(self.config.mqtt, self.config.state_dir))
 
     def _close_sinks(self) -> None:
         for sink in self.sinks:
             sink.close()
-        self.sinks, self.mqtt = [], None
+        self.sinks = []
+
+    # --- state ----------------------------------------------------------------------------
+    def states(self) -> list[StreamState]:
+        """Every stream's state (what status lines, `vigil status`, pages and metrics read)."""
+        for runner in self.runners.values():
+            runner.state.source_health = runner.source.health()
+        return [r.state for r in self.runners.values()]
 
     def stalled(self) -> list[str]:
         now = time.monotonic()
-        return [n for n, r in self.runners.items() if now - r.progress_s > r.config.stall_s
-                and not (r.task is not None and r.task.done() and not r.config.loop and r.config.kind == "file")]
+        return [r.state.name for r in self.runners.values() if r.state.state == "failed" or (
+            r.state.state != "ended" and now - r.state.progress_s > r.config.stall_s)]
 
     def status_line(self) -> str:
-        outbox = f", outbox {len(self.mqtt.outbox)}" if self.mqtt is not None else ""
-        streams = ", ".join(f"{n} {r.windows} windows {r.events} events" for n, r in self.runners.items())
+        sinks = "".join(f", outbox {h['outbox']}" for h in (s.health() for s in self.sinks) if "outbox" in h)
+        streams = ", ".join(f"{s.name} {s.windows} windows {s.events} events"
+                            + (f" FAILED ({s.reason})" if s.state == "failed" else "") for s in self.states())
         stalled = self.stalled()
         flag = f"; STALLED: {', '.join(stalled)}" if stalled else ""
-        return f"{len(self.runners)} streams ({streams}){outbox}{flag}"
+        return f"{len(self.runners)} streams ({streams}){sinks}{flag}"
 
+    # --- lifecycle ------------------------------------------------------------------------
     async def _reload_config(self) -> None:
         source = self.config.source
         if source is None:
@@ -273,7 +187,7 @@ class Service:
             self.notifier.status(f"reload refused: {exc}")
             self.notifier.send("READY=1")
             return
-        await self._stop_streams()
+        await self._stop_streams()  # closes the old streams' open events into the old sinks
         self._close_sinks()
         self.config = new
         self._open_sinks()
@@ -300,8 +214,6 @@ class Service:
             if self._reload.is_set():
                 self._reload.clear()
                 await self._reload_config()
-            if self.mqtt is not None:
-                self.mqtt.pump()
             now = time.monotonic()
             if watchdog and now - last_dog >= watchdog / 2 and not self.stalled():
                 self.notifier.watchdog()
@@ -329,3 +241,18 @@ def embedded_default(state_dir: Path | None = None) -> ServiceConfig:
     if state_dir is not None:
         gateway["state_dir"] = str(state_dir)
     return parse_config({"gateway": gateway, "streams": streams}, Path.cwd())
+
+
+def run_command(config_path: Path | None, state_dir: Path | None) -> int:
+    """`vigil run`: the given config (or the embedded default), its state directory overridden."""
+    import sys
+
+    if state_dir is not None:
+        check_state_dir(state_dir, "--state-dir")
+    config = load_config(config_path) if config_path else embedded_default(state_dir)
+    if config_path and state_dir:
+        config = replace(config, state_dir=state_dir, jsonl=state_dir / config.jsonl.name)
+    if not config_path:
+        print(f"vigil run: no --config, running the embedded default (bundled recordings replayed in real time); "
+              f"events in {config.jsonl}", file=sys.stderr)
+    return asyncio.run(Service(config).run())

@@ -1,4 +1,5 @@
-"""Where events go: a rotating JSON-lines log, and MQTT through a durable SQLite outbox.
+"""Where events go: one Sink protocol (emit, flush, close, health); a rotating JSON-lines log, and
+MQTT through a durable SQLite outbox. A new destination (a page, a webhook) is one Sink class.
 
 MQTT delivery is at least once and survives broker outages and a killed process: an event is
 written to the outbox (one SQLite transaction) before anything is sent, published with QoS 1, and
@@ -16,6 +17,7 @@ import queue
 import sqlite3
 import threading
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,31 @@ from edge.events import EventRecord
 log = logging.getLogger(__name__)
 
 
-class JsonlSink:
+class Sink(ABC):
+    """Receives every event record of every stream, on the service's loop (emit must not block long)."""
+
+    name: str = "sink"
+
+    @abstractmethod
+    def emit(self, record: EventRecord) -> None: ...
+
+    def flush(self) -> None:
+        """Make what was emitted durable or delivered, as far as the sink can now."""
+        return None
+
+    def close(self) -> None:
+        """Flush and release (the service closes sinks at shutdown and reload)."""
+        self.flush()
+
+    def health(self) -> dict[str, object]:
+        """State for status lines and pages (outbox depth, connection...)."""
+        return {}
+
+
+class JsonlSink(Sink):
     """One JSON object per line; the file rotates at max_bytes keeping `backups` old files (stdlib)."""
+
+    name = "jsonl"
 
     def __init__(self, path: Path, *, max_bytes: int = 10_000_000, backups: int = 5) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,6 +64,9 @@ class JsonlSink:
 
     def emit(self, record: EventRecord) -> None:
         self._logger.info(record.to_json())
+        self._handler.flush()
+
+    def flush(self) -> None:
         self._handler.flush()
 
     def close(self) -> None:
@@ -98,13 +126,17 @@ class MqttSettings:
     max_inflight: int = 100
 
 
-class MqttSink:
+class MqttSink(Sink):
     """Publishes events from the outbox to vigil/<gateway>/<stream>/events with QoS 1.
 
     A retained vigil/<gateway>/status says "online" while connected; the broker publishes the
-    retained last will "offline" when the gateway disappears. paho runs its network loop in its own
-    thread; `pump()` (called from the service's loop) publishes pending rows and deletes acked ones.
+    retained last will "offline" when the gateway disappears. paho runs its network loop (and its
+    reconnects, backing off from 1 s to 10 s) in its own thread; a delivery thread of this sink
+    publishes pending rows and deletes acked ones, woken by each emit and at least every 0.2 s.
+    Connection state changes are logged once each.
     """
+
+    name = "mqtt"
 
     def __init__(self, settings: MqttSettings, state_dir: Path) -> None:
         import paho.mqtt.client as mqtt
@@ -117,6 +149,7 @@ class MqttSink:
         self._connected = threading.Event()
         self._generation = 0  # bumps on every (re)connect: in-flight ids of an old connection are void
         self._pumped_generation = 0
+        self._state = "connecting"
         self.delivered = 0
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"vigil-{settings.gateway}",
                              clean_session=True)
@@ -128,27 +161,47 @@ class MqttSink:
         client.max_inflight_messages_set(settings.max_inflight)
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         self._client = client
+        self._wake = threading.Event()
+        self._pump_lock = threading.Lock()
+        self._closing = threading.Event()
         client.connect_async(settings.host, settings.port, keepalive=settings.keepalive_s)
         client.loop_start()
+        self._thread = threading.Thread(target=self._deliver, name="vigil-mqtt", daemon=True)
+        self._thread.start()
+
+    @property
+    def where(self) -> str:
+        return f"{self.settings.host}:{self.settings.port}"
+
+    def _set_state(self, state: str, reason: object = None, level: int = logging.WARNING) -> None:
+        if state != self._state:
+            self._state = state
+            log.log(level, "MQTT %s %s%s", self.where, state, f": {reason}" if reason is not None else "")
 
     def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
         if reason.is_failure:
-            log.warning("MQTT %s:%d refused: %s", self.settings.host, self.settings.port, reason)
+            self._set_state("refused", reason)
             return
         self._generation += 1
         client.publish(self.status_topic, json.dumps({"state": "online", "time": time.time()}), qos=1, retain=True)
         self._connected.set()
-        log.info("MQTT connected to %s:%d", self.settings.host, self.settings.port)
+        self._set_state("connected", level=logging.INFO)
+        self._wake.set()
+
+    def _on_connect_fail(self, _client: Any, _userdata: Any) -> None:
+        self._set_state("unreachable", "events wait in the outbox")
 
     def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
         self._connected.clear()
-        log.warning("MQTT disconnected (%s); events wait in the outbox", reason)
+        self._set_state("disconnected", f"{reason}; events wait in the outbox")
 
     def _on_publish(self, _client: Any, _userdata: Any, mid: int, _reason: Any, _props: Any) -> None:
         self._acks.put(mid)
+        self._wake.set()
 
     @property
     def connected(self) -> bool:
@@ -156,9 +209,28 @@ class MqttSink:
 
     def emit(self, record: EventRecord) -> None:
         self.outbox.put(record.event_id, f"vigil/{record.gateway}/{record.stream}/events", record.to_json())
+        self._wake.set()
+
+    def health(self) -> dict[str, object]:
+        return {"broker": self.where, "state": self._state, "outbox": len(self.outbox), "delivered": self.delivered}
+
+    def _deliver(self) -> None:
+        while not self._closing.is_set():
+            self._wake.wait(0.2)
+            self._wake.clear()
+            try:
+                self.pump()
+            except sqlite3.Error as exc:  # the outbox closed under us at shutdown, or the disk is full
+                if not self._closing.is_set():
+                    log.error("MQTT outbox: %s", exc)
 
     def pump(self) -> None:
-        """Delete acked rows; publish pending rows while connected (at most max_inflight at a time)."""
+        """Delete acked rows; publish pending rows while connected (at most max_inflight at a time).
+        Runs on the delivery thread (and in close)."""
+        with self._pump_lock:
+            self._pump()
+
+    def _pump(self) -> None:
         acked = []
         while not self._acks.empty():
             row = self._inflight.pop(self._acks.get(), None)
@@ -179,12 +251,20 @@ class MqttSink:
                 break
             self._inflight[info.mid] = row_id
 
-    def close(self, timeout_s: float = 5.0) -> None:
-        """Flush what the broker will take within timeout_s, mark the gateway offline, disconnect."""
+    def flush(self, timeout_s: float = 5.0) -> None:
+        """Wait until the outbox is empty, the broker is gone, or timeout_s passed."""
         deadline = time.monotonic() + timeout_s
         while self.connected and len(self.outbox) and time.monotonic() < deadline:
-            self.pump()
+            self._wake.set()
             time.sleep(0.02)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Flush what the broker will take within timeout_s, mark the gateway offline, disconnect."""
+        self.flush(timeout_s)
+        self._closing.set()
+        self._wake.set()
+        self._thread.join()
+        self.pump()  # the acks that arrived last
         if self.connected:
             offline = json.dumps({"state": "offline"})
             self._client.publish(self.status_topic, offline, qos=1, retain=True).wait_for_publish(1)

@@ -1,54 +1,125 @@
-"""Sources deliver blocks of samples to a stream. A file replays like a live input.
+"""The Source seam: every input (recorded file, microphone, BLE device) delivers Blocks to a stream.
 
-A Block is (first sample index, samples float32 (n, channels), missing mask (n,) or None): lost
-BLE frames or audio overflows become missing samples at their exact place, never shifted data.
+A Block is (first sample index, samples (n, channels), missing mask (n,) or None). Sources number
+samples as the device or file does: a sample lost on the way is simply absent, and the Stream
+fills the hole with missing samples at the exact place (one place for every source).
+
+Each kind is one class with its own config dataclass, registered under its config ``kind``:
+the config loader and the service look kinds up here and have no per-kind branches.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
-from edge.wav import load_mono
+from edge.config_table import Table
+
+if TYPE_CHECKING:
+    from edge.bundle import Bundle
+
+# modules holding Source kinds (imported on first lookup; none imports a device library at import time)
+_MODULES = ("edge.recordings", "edge.microphone", "edge.ble")
 
 
 @dataclass(frozen=True)
 class Block:
-    """Samples [start, start + n) of a stream: ``samples`` float32 (n, channels), ``missing`` bool (n,)."""
+    """Samples [start, start + n) of a stream: ``samples`` (n, channels) float32 (float64 for
+    recordings read as float64), ``missing`` bool (n,) or None (nothing missing)."""
 
     start: int
     samples: np.ndarray
     missing: np.ndarray | None = None
 
 
-class WavFileSource:
-    """Replays a WAV file in blocks, at real time (``realtime=True``) or as fast as possible.
+@dataclass(frozen=True)
+class Needs:
+    """What a stream's bundle needs from its source: modality, rate in Hz, channel label (or None)."""
 
-    The file is decoded, mixed down or channel-picked and resampled to ``sr`` once, up front:
-    blocks are then views of that array.
-    """
+    modality: str
+    rate: float
+    channel: str | None = None
 
-    def __init__(self, path: str | Path, *, sr: int, channel: int | None = None, block_s: float = 0.25,
-                 realtime: bool = False) -> None:
-        self.path = Path(path)
-        self.sr = sr
-        self.samples = load_mono(self.path, sr=sr, channel=channel)
-        self.block = max(1, round(block_s * sr))
-        self.realtime = realtime
 
-    @property
-    def seconds(self) -> float:
-        return self.samples.shape[0] / self.sr
+def needs_of(bundle: Bundle) -> Needs:
+    if bundle.modality == "audio":
+        return Needs("audio", float(bundle.spec.sr))
+    spec = bundle.ecg_spec
+    return Needs(bundle.modality, spec.fs, spec.channel if bundle.modality == "ecg" else None)
 
-    def blocks(self) -> Iterator[Block]:
-        t0 = time.monotonic()
-        for start in range(0, self.samples.shape[0], self.block):
-            if self.realtime:  # a block is released once the wall clock has reached its end
-                delay = t0 + (start + self.block) / self.sr - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            yield Block(start=start, samples=self.samples[start : start + self.block, None])
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """A kind's settings from its ``[[streams]]`` table (beside name, kind, bundle, variant, stall_s)."""
+
+    keys: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def parse(cls, table: Table) -> SourceConfig:
+        return cls()
+
+
+class Source(ABC):
+    """start, an async iterator of Blocks, stop. ``failure`` says why a source gave up (None if it did not)."""
+
+    kind: ClassVar[str]
+    config_type: ClassVar[type[SourceConfig]] = SourceConfig
+    modalities: ClassVar[tuple[str, ...]] = ("audio", "ecg", "kpi")
+    finite: bool = False  # the source ends by itself (a file replayed once)
+    failure: str | None = None
+
+    @classmethod
+    def check(cls, config: SourceConfig, needs: Needs, where: str) -> None:
+        """Refuse (ConfigError naming ``where``) a config this kind cannot serve to such a bundle."""
+        from edge.errors import ConfigError
+
+        if needs.modality not in cls.modalities:
+            raise ConfigError(f"{where}: kind {cls.kind} cannot feed a {needs.modality} bundle "
+                              f"(it feeds {', '.join(cls.modalities)})")
+
+    @classmethod
+    def create(cls, config: SourceConfig, needs: Needs) -> Source:
+        """The source of one configured stream (kinds with other constructors override this)."""
+        factory: Callable[..., Source] = cls
+        return factory(config, needs)
+
+    async def start(self) -> None:
+        """Open the device or file (errors are VigilErrors naming it)."""
+        return None
+
+    async def stop(self) -> None:
+        """Stop delivering; blocks() ends after what is still held."""
+        return None
+
+    @abstractmethod
+    def blocks(self) -> AsyncIterator[Block]: ...
+
+    def health(self) -> dict[str, Any]:
+        """Counters for status lines and pages (frames, bad frames, reconnects, overflows...)."""
+        return {}
+
+
+_KINDS: dict[str, type[Source]] = {}
+S = TypeVar("S", bound=type[Source])
+
+
+def register_source(cls: S) -> S:
+    """Class decorator: the source serves ``[[streams]]`` of ``kind = cls.kind``."""
+    _KINDS[cls.kind] = cls
+    return cls
+
+
+def source_kinds() -> dict[str, type[Source]]:
+    if not _KINDS:
+        for module in _MODULES:
+            importlib.import_module(module)
+    return dict(_KINDS)
+
+
+def open_source(kind: str, config: SourceConfig, needs: Needs) -> Source:
+    return source_kinds()[kind].create(config, needs)

@@ -93,7 +93,7 @@ async def run(args: argparse.Namespace, bus: BusDaemon) -> dict[str, object]:
             delivered[i] = True
         i += 1
     await asyncio.sleep(0.5)
-    source.stop()
+    await source.stop()
     await asyncio.wait_for(runner, 30)
     await asyncio.wait_for(collector, 30)
     await fake.stop()

@@ -23,7 +23,8 @@ import numpy as np
 import scipy.io.wavfile
 
 ROOT = Path(__file__).resolve().parents[1]
-TYPES = ("fan", "pump", "slider", "valve", "toycar", "toyconveyor")
+sys.path.insert(0, str(ROOT))
+from train.dataset import MACHINE_TYPES as TYPES  # noqa: E402
 
 
 def vigil(*args: str) -> str:

@@ -22,7 +22,7 @@ from tests.conftest import run_vigil
 
 def test_bundle_is_complete_and_verified(tiny_bundle: Path) -> None:
     bundle = load_bundle(tiny_bundle)
-    m = bundle.manifest
+    m = bundle.manifest.raw
     assert m["modality"] == "audio" and m["machine_type"] == "valve" and m["detector"]["kind"] == "dense-ae"
     assert bundle.default_variant == "int8" and set(bundle.variants) == {"int8", "float32"}
     assert m["features"]["set"] == "logmel" and len(m["normalization"]["mean"]) == 640
@@ -116,12 +116,11 @@ def test_features_command_writes_npy(dcase: Path, tmp_path: Path) -> None:
 class RecordingDetector(Detector):
     """A test double that scores each vector by its sum and keeps what it was given."""
 
-    window_threshold = clip_threshold = float("inf")
-
     def __init__(self) -> None:
         self.seen: list[np.ndarray] = []
 
-    def score(self, features: np.ndarray) -> np.ndarray:
+    def score(self, features: np.ndarray, missing: np.ndarray | None = None, *, first: int = 0) -> np.ndarray:
+        assert missing is None  # a kind that does not handle missing input is given complete rows only
         self.seen.append(features)
         return features.sum(axis=1).astype(np.float32)
 

@@ -15,13 +15,13 @@ def test_one_verified_int8_bundle_per_machine_type() -> None:
     assert {p.name for p in (DATA / "bundles").iterdir()} == TYPES | {"ecg-donut"}
     for machine in TYPES:
         bundle = load_bundle(DATA / "bundles" / machine)
-        assert bundle.manifest["machine_type"] == machine and list(bundle.variants) == ["int8"]
+        assert bundle.manifest.machine_type == machine and list(bundle.variants) == ["int8"]
 
 
 def test_samples_are_clips_the_bundles_never_saw() -> None:
     for machine in TYPES:
         manifest = load_bundle(DATA / "bundles" / machine).manifest
-        reserved = {f["file"] for f in manifest["provenance"]["reserved_test_files"]}
+        reserved = {f["file"] for f in manifest.provenance["reserved_test_files"]}
         samples = {p.name for p in (DATA / "samples" / machine).glob("*.wav")}
         assert len(samples) == 2 and samples <= reserved
 
@@ -30,7 +30,7 @@ def test_ecg_bundle_and_sample() -> None:
     bundle = load_bundle(DATA / "bundles" / "ecg-donut")
     assert bundle.modality == "ecg" and list(bundle.variants) == ["int8"]
     assert set(bundle.variant().paths) == {"encoder", "decoder"}
-    fitted = {f["file"] for f in bundle.manifest["provenance"]["fit_files"]}
+    fitted = {f["file"] for f in bundle.manifest.provenance["fit_files"]}
     assert fitted == {"r01.edf", "r04.edf", "r07.edf", "r08.edf"}  # the sample is cut from r10
     assert [p.name for p in (DATA / "samples" / "ecg").glob("*.edf")] == ["r10_60s.edf"]
 

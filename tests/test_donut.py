@@ -156,7 +156,7 @@ def test_delayed_segment_adjustment() -> None:
 
 def test_ecg_spec_round_trips_through_the_bundle(ecg_bundle: Path) -> None:
     spec = load_bundle(ecg_bundle).ecg_spec
-    assert spec == EcgSpec() and load_bundle(ecg_bundle).manifest["scoring"] == {"samples": 16, "iterations": 10}
+    assert spec == EcgSpec() and load_bundle(ecg_bundle).manifest.scoring == {"samples": 16, "iterations": 10}
 
 
 def test_kpi_train_and_score_with_timestamps(tmp_path: Path) -> None:
@@ -192,7 +192,8 @@ def test_kpi_train_and_score_with_timestamps(tmp_path: Path) -> None:
 def test_live_ecg_stream_scores_equal_whole_file_scores(ecg_bundle: Path) -> None:
     """Fed in uneven blocks, with a gap the source reports late, the stream scores as the file does."""
     from edge.decider import Decider
-    from edge.ecg_stream import EcgStream
+    from edge.sources import Block
+    from edge.stream import Stream
 
     bundle = load_bundle(ecg_bundle)
     spec = bundle.ecg_spec
@@ -207,7 +208,7 @@ def test_live_ecg_stream_scores_equal_whole_file_scores(ecg_bundle: Path) -> Non
     whole = score_series(bundle, donut_scorer(bundle, samples=8), Series(series.path, points, point_missing,
                                                                            np.zeros(points.size, bool),
                                                                            np.arange(points.size) * 60, "index"))
-    stream = EcgStream(bundle, donut_scorer(bundle, samples=8), Decider(float("inf")))
+    stream = Stream(spec, donut_scorer(bundle, samples=8), Decider(float("inf")))
     rng = np.random.default_rng(0)
     got, start = [], 0
     while start < samples.size:
@@ -216,8 +217,8 @@ def test_live_ecg_stream_scores_equal_whole_file_scores(ecg_bundle: Path) -> Non
         if gaps.all():  # a fully lost block never arrives: the stream sees the hole in the next start index
             start += n
             continue
-        got.append(stream.push(start, block, gaps).scores)
+        got.append(stream.push(Block(start, block[:, None], gaps)).scores)
         start += n
     streamed = np.concatenate(got)
     np.testing.assert_allclose(streamed, whole[spec.window - 1 :], rtol=1e-5, atol=1e-5)
-    assert stream.points == 1000 and stream.windows == 1000 - spec.window + 1
+    assert stream.windows == 1000 - spec.window + 1

@@ -31,39 +31,39 @@ SAMPLE = sorted((ROOT / "edge" / "data" / "samples" / "slider").glob("normal_*.w
 BUNDLE = ROOT / "edge" / "data" / "bundles" / "slider"
 
 CAPTURE = textwrap.dedent("""
-    import json, subprocess, sys, time
+    import asyncio, json, subprocess, sys
     import numpy as np
     from edge.bundle import load_bundle
     from edge.detector import load_detector
-    from edge.microphone import Microphone
+    from edge.microphone import MicrophoneConfig, MicrophoneSource
     from edge.scoring import make_stream
-    bundle = load_bundle(sys.argv[1])
-    stream = make_stream(bundle, load_detector(bundle, "int8"))
-    captured = []
-    write = stream.ring.write
-    def tee(samples, missing=None):  # the test keeps a copy of what the microphone delivered
-        captured.append(samples.copy())
-        write(samples, missing)
-    stream.ring.write = tee
-    mic = Microphone(stream, device="pulse", blocksize=512)
-    mic.start()
-    scores = []
-    def process_for(seconds):  # the service's loop: score what arrived, every 50 ms
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            time.sleep(0.05)
-            scores.extend(stream.process().scores.tolist())
-    process_for(0.5)
-    player = subprocess.Popen(["paplay", "--device=nullsink", sys.argv[2]])
-    while player.poll() is None:
-        process_for(0.2)
-    assert player.returncode == 0
-    process_for(1.0)
-    mic.stop()
-    scores += stream.process().scores.tolist()
-    np.save(sys.argv[3], np.concatenate(captured)[:, 0])
-    print(json.dumps({"scores": scores, "overflows": mic.overflows, "lost": mic.lost_samples}))
+    from edge.sources import Needs
+
+    async def main():
+        bundle = load_bundle(sys.argv[1])
+        stream = make_stream(bundle, load_detector(bundle, "int8"))
+        mic = MicrophoneSource(MicrophoneConfig(device="pulse", blocksize=512), Needs("audio", 16000.0))
+        captured, scores = [], []
+
+        async def consume():  # the service's loop: every block through the stream as it arrives
+            async for block in mic.blocks():
+                captured.append(block.samples[:, 0].copy())
+                scores.extend(stream.push(block).scores.tolist())
+
+        await mic.start()
+        consumer = asyncio.create_task(consume())
+        await asyncio.sleep(0.5)
+        player = await asyncio.create_subprocess_exec("paplay", "--device=nullsink", sys.argv[2])
+        assert await player.wait() == 0
+        await asyncio.sleep(1.0)
+        await mic.stop()
+        await consumer
+        np.save(sys.argv[3], np.concatenate(captured))
+        print(json.dumps({"scores": scores, "overflows": mic.overflows, "lost": mic.lost_samples}))
+
+    asyncio.run(main())
 """)
+
 
 
 @pytest.fixture()

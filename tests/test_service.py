@@ -46,10 +46,10 @@ def write_config(path: Path, streams: list[dict[str, object]], state: Path, mqtt
 
 
 @pytest.mark.parametrize(("change", "needle"), [
-    ({"kind": "mic"}, "streams[0].kind: 'mic' is not one of file, microphone, ble-ecg"),
+    ({"kind": "mic"}, "streams[0].kind: 'mic' is not one of file, microphone, ble-ecg, ble-hr, ble-polar"),
     ({"loop": "yes"}, "streams[0].loop: 'yes' is not true or false"),
     ({"colour": "red"}, "streams[0]: unknown key 'colour'"),
-    ({"stall_s": -1}, "streams[0].stall_s: -1.0 (expected a positive number of seconds)"),
+    ({"stall_s": -1}, "streams[0].stall_s: -1 (expected a positive number)"),
 ])
 def test_config_errors_name_key_value_and_expectation(change: dict[str, object], needle: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
@@ -66,7 +66,8 @@ def test_cli_refuses_a_bad_config_in_one_line(tmp_path: Path) -> None:
 
 def test_shipped_example_config_is_valid() -> None:
     config = load_config(DATA / "example.toml")
-    assert [s.kind for s in config.streams] == ["microphone", "ble-ecg"] and config.mqtt is not None
+    assert [s.kind for s in config.streams] == ["microphone", "ble-ecg", "ble-hr", "ble-polar"]
+    assert config.mqtt is not None
 
 
 class NotifySocket:

@@ -10,9 +10,7 @@ for the metrics stored in the bundle.
 from __future__ import annotations
 
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,12 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import FORMAT_VERSION, load_bundle, sha256_file, write_manifest
+from edge.bundle import FORMAT_VERSION, load_bundle
 from edge.detector import load_detector
 from edge.features.spec import FeatureSpec
 from edge.interpreter import load_interpreter
 from edge.scoring import score_file
 from edge.wav import load_mono
+from train.bundle_writer import BundleWriter
 from train.dataset import Clip, Split, discover_clips, split_clips
 from train.detectors import DETECTOR_NAMES, DetectorKind, DetectorOptions, registry
 from train.export import QUANTIZATION
@@ -119,58 +118,54 @@ def train_bundle(kind: DetectorKind, split: Split, out: Path, config: AudioTrain
               "int8": to_tflite(trained.model, representative=trained.calibration, seed=options.seed,
                                 quantization=kind.quantization)}
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
-    entries: dict[str, Any] = {}
-    for name, blob in models.items():
-        path = staging / f"model_{name}.tflite"
-        path.write_bytes(blob)
-        quant = QUANTIZATION[kind.quantization] if name == "int8" else "float32"
-        entries[name] = {"file": path.name, "sha256": sha256_file(path), "bytes": len(blob), "quantization": quant,
-                         "tensor_dtypes": tensor_dtypes(path), "threshold": {"window": 0.0, "clip": 0.0}}
-    types = sorted({c.machine_type or "unknown" for c in split.fit})
-    manifest: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "name": f"{kind.name}-{'-'.join(types)}",
-        "modality": "audio",
-        "machine_type": types[0] if len(types) == 1 else None,
-        "detector": {"kind": kind.name, "score": trained.score, "description": kind.description,
-                     "supervised": kind.supervised, "params": trained.params},
-        "features": spec.to_dict(),
-        "normalization": {"mean": mean.tolist(), "std": std.tolist()},
-        "default_variant": "int8",
-        "models": entries,
-        "threshold_method": {"method": "percentile", "percentile": config.percentile,
-                             "of": "scores of held-out normal clips, per variant (window and clip level)",
-                             "clips": [c.path.name for c in split.threshold]},
-        "decider": {"on_windows": 3, "off_windows": 3},
-        "training": {"options": vars(options), "loss": trained.history, "seconds": round(seconds, 1),
-                     "windows": int(x.shape[0])},
-        "provenance": {
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": options.seed, "data_dir": source,
-            "fit_files": _files(split.fit + split.fit_anomalous), "threshold_files": _files(split.threshold),
-            "reserved_test_files": _files(split.test), "versions": _versions(),
-        },
-    }
-    write_manifest(staging, manifest)
-
-    labels = np.array([c.label for c in split.test])
-    manifest["metrics"] = {"protocol": "reserved test clips (never fitted on nor used for the threshold)",
-                           "files": [c.path.name for c in split.test], "labels": labels.tolist()}
-    for name in models:
-        bundle = load_bundle(staging)
-        detector = load_detector(bundle, name)
-        held = [score_file(bundle, detector, c.path) for c in split.threshold]
-        window = float(np.percentile(np.concatenate([h.window_scores for h in held]), config.percentile))
-        clip = float(np.percentile([h.clip_score for h in held], config.percentile))
-        manifest["models"][name]["threshold"] = {"window": window, "clip": clip}
-        write_manifest(staging, manifest)
-        scores = score_clips(staging, name, split.test)
-        manifest["metrics"][name] = {**clip_metrics(labels, scores, clip), "clip_scores": scores.tolist()}
-    write_manifest(staging, manifest)
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
+    with BundleWriter(out) as writer:
+        entries: dict[str, Any] = {}
+        for name, blob in models.items():
+            quant = QUANTIZATION[kind.quantization] if name == "int8" else "float32"
+            entry = writer.add_model(name, blob)
+            entries[name] = {**entry, "quantization": quant, "tensor_dtypes": tensor_dtypes(writer.path(entry["file"])),
+                             "threshold": {"window": 0.0, "clip": 0.0}}
+        types = sorted({c.machine_type or "unknown" for c in split.fit})
+        manifest: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "name": f"{kind.name}-{'-'.join(types)}",
+            "modality": "audio",
+            "machine_type": types[0] if len(types) == 1 else None,
+            "detector": {"kind": kind.name, "score": trained.score, "description": kind.description,
+                         "supervised": kind.supervised, "params": trained.params},
+            "features": spec.to_dict(),
+            "normalization": {"mean": mean.tolist(), "std": std.tolist()},
+            "default_variant": "int8",
+            "models": entries,
+            "threshold_method": {"method": "percentile", "percentile": config.percentile,
+                                 "of": "scores of held-out normal clips, per variant (window and clip level)",
+                                 "clips": [c.path.name for c in split.threshold]},
+            "decider": {"on_windows": 3, "off_windows": 3},
+            "training": {"options": vars(options), "loss": trained.history, "seconds": round(seconds, 1),
+                         "windows": int(x.shape[0])},
+            "provenance": {
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": options.seed,
+                "data_dir": source, "fit_files": _files(split.fit + split.fit_anomalous),
+                "threshold_files": _files(split.threshold), "reserved_test_files": _files(split.test),
+                "versions": _versions(),
+            },
+        }
+        writer.write(manifest)
+        labels = np.array([c.label for c in split.test])
+        manifest["metrics"] = {"protocol": "reserved test clips (never fitted on nor used for the threshold)",
+                               "files": [c.path.name for c in split.test], "labels": labels.tolist()}
+        for name in models:
+            bundle = writer.write(manifest)
+            detector = load_detector(bundle, name)
+            held = [score_file(bundle, detector, c.path) for c in split.threshold]
+            window = float(np.percentile(np.concatenate([h.window_scores for h in held]), config.percentile))
+            clip = float(np.percentile([h.clip_score for h in held], config.percentile))
+            manifest["models"][name]["threshold"] = {"window": window, "clip": clip}
+            bundle = writer.write(manifest)
+            scores = np.array([score_file(bundle, detector, c.path).clip_score for c in split.test])
+            manifest["metrics"][name] = {**clip_metrics(labels, scores, clip), "clip_scores": scores.tolist()}
+        writer.write(manifest)
+        writer.commit()
     return manifest
 
 

@@ -9,7 +9,7 @@
 - Missing-data injection: each epoch, 1 % of the training points are set to 0 and marked missing.
 - Adam 1e-3, x0.75 every 10 epochs, each gradient clipped to norm 10, the series split by time
   into 70 % training and 30 % validation, and the weights of the best validation loss kept.
-Scoring (MCMC imputation and the L latent samples) runs on the gateway: ``edge.donut``.
+Scoring (MCMC imputation and the L latent samples) runs on the gateway: ``edge.detectors.donut``.
 """
 
 from __future__ import annotations

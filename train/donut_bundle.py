@@ -7,8 +7,6 @@ gradient steps never see; it also chose the epoch), excluding labelled and missi
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -16,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import FORMAT_VERSION, load_bundle, sha256_file, write_manifest
+from edge.bundle import FORMAT_VERSION, sha256_file
+from edge.detector import load_detector
 from edge.features.ecg import EcgSpec, standardize
-from edge.series import Series, donut_scorer, score_series
+from edge.series import Series, score_series
 from train.audio import _versions
+from train.bundle_writer import BundleWriter
 from train.donut import DonutConfig, fit_donut
 from train.export import to_tflite
 
@@ -53,48 +53,43 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
     windows = np.concatenate([np.lib.stride_tricks.sliding_window_view(v, spec.window) for v in values])
     enc_rows, dec_rows = _calibration(models, windows.astype(np.float32), config.seed)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
-    entries: dict[str, Any] = {}
-    for variant in ("float32", "int8"):
-        files = {}
-        for role, model, rows in (("encoder", models.encoder, enc_rows), ("decoder", models.decoder, dec_rows)):
-            blob = to_tflite(model, representative=rows if variant == "int8" else None, seed=config.seed)
-            path = staging / f"{role}_{variant}.tflite"
-            path.write_bytes(blob)
-            files[role] = {"file": path.name, "sha256": sha256_file(path), "bytes": len(blob)}
-        entries[variant] = {"files": files, "threshold": {"window": 0.0},
-                            "quantization": "float32" if variant == "float32" else
-                            "int8 weights and activations, int8 input/output"}
-    manifest: dict[str, Any] = {
-        "format_version": FORMAT_VERSION, "name": f"donut-{modality}", "modality": modality,
-        "detector": {"kind": "donut", "score": "minus reconstruction log-probability of the last point",
-                     "params": {k: v for k, v in vars(config).items() if k != "seed"}},
-        "features": spec.to_dict(),
-        "normalization": {"mean": mean, "std": std},
-        "scoring": {"samples": samples, "iterations": iterations},
-        "default_variant": "int8", "models": entries,
-        "threshold_method": {"method": "percentile", "percentile": percentile,
-                             "of": "point scores on the validation part of the training series "
-                                   "(last 30 % by time), labelled and missing points excluded"},
-        "training": {"loss": models.history, "best_epoch": models.best_epoch, "seconds": round(seconds, 1)},
-        "provenance": {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": config.seed,
-                       "fit_files": [{"file": s.path.name, "sha256": sha256_file(s.path)} for s in series],
-                       "versions": _versions()},
-    }
-    write_manifest(staging, manifest)
-    for variant in ("float32", "int8"):
-        bundle = load_bundle(staging)
-        scorer = donut_scorer(bundle, variant)
-        held = []
-        for s in series:
-            cut = len(s.values) - int(len(s.values) * config.valid_fraction) - spec.window + 1
-            scores = score_series(bundle, scorer, s)[max(cut, 0) :]
-            keep = ~(s.missing | s.labels)[max(cut, 0) :] & ~np.isnan(scores)
-            held.append(scores[keep])
-        manifest["models"][variant]["threshold"] = {"window": float(np.percentile(np.concatenate(held), percentile))}
-        write_manifest(staging, manifest)
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
+    with BundleWriter(out) as writer:
+        entries: dict[str, Any] = {}
+        for variant in ("float32", "int8"):
+            files = {}
+            for role, model, rows in (("encoder", models.encoder, enc_rows), ("decoder", models.decoder, dec_rows)):
+                blob = to_tflite(model, representative=rows if variant == "int8" else None, seed=config.seed)
+                files[role] = writer.add_model(variant, blob, role)
+            entries[variant] = {"files": files, "threshold": {"window": 0.0},
+                                "quantization": "float32" if variant == "float32" else
+                                "int8 weights and activations, int8 input/output"}
+        manifest: dict[str, Any] = {
+            "format_version": FORMAT_VERSION, "name": f"donut-{modality}", "modality": modality,
+            "detector": {"kind": "donut", "score": "minus reconstruction log-probability of the last point",
+                         "params": {k: v for k, v in vars(config).items() if k != "seed"}},
+            "features": spec.to_dict(),
+            "normalization": {"mean": mean, "std": std},
+            "scoring": {"samples": samples, "iterations": iterations},
+            "default_variant": "int8", "models": entries,
+            "threshold_method": {"method": "percentile", "percentile": percentile,
+                                 "of": "point scores on the validation part of the training series "
+                                       "(last 30 % by time), labelled and missing points excluded"},
+            "training": {"loss": models.history, "best_epoch": models.best_epoch, "seconds": round(seconds, 1)},
+            "provenance": {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": config.seed,
+                           "fit_files": [{"file": s.path.name, "sha256": sha256_file(s.path)} for s in series],
+                           "versions": _versions()},
+        }
+        bundle = writer.write(manifest)
+        for variant in ("float32", "int8"):
+            scorer = load_detector(bundle, variant)
+            held = []
+            for s in series:
+                cut = len(s.values) - int(len(s.values) * config.valid_fraction) - spec.window + 1
+                scores = score_series(bundle, scorer, s)[max(cut, 0) :]
+                keep = ~(s.missing | s.labels)[max(cut, 0) :] & ~np.isnan(scores)
+                held.append(scores[keep])
+            threshold = float(np.percentile(np.concatenate(held), percentile))
+            manifest["models"][variant]["threshold"] = {"window": threshold}
+        writer.write(manifest)
+        writer.commit()
     return manifest

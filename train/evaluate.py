@@ -24,9 +24,9 @@ def evaluate_audio(bundle_path: Path, data_dir: Path, report_dir: Path, machine_
                    ) -> dict[str, Any]:
     """Evaluate every variant of an audio bundle on the unseen clips of data_dir; write report_dir."""
     bundle = load_bundle(bundle_path)
-    machine_type = machine_type or bundle.manifest.get("machine_type")
+    machine_type = machine_type or bundle.manifest.machine_type
     clips = discover_clips(data_dir, machine_type)
-    prov = bundle.manifest.get("provenance", {})
+    prov = bundle.manifest.provenance
     seen = {f["sha256"] for key in ("fit_files", "threshold_files") for f in prov.get(key, [])}
     unseen = [c for c in clips if c.sha256() not in seen]
     labels = np.array([c.label for c in unseen])

@@ -16,7 +16,7 @@ import numpy as np
 from edge.bundle import load_bundle
 from edge.series import Series, donut_scorer, load_series, score_series
 from train.series_bench import injected_test_series, per_kind_auc
-from train.series_metrics import point_metrics
+from train.series_metrics import point_metrics, segments
 
 
 def _plot(path: Path, series: Series, scores: np.ndarray, threshold: float, title: str, seconds: float) -> None:
@@ -31,7 +31,7 @@ def _plot(path: Path, series: Series, scores: np.ndarray, threshold: float, titl
     ax.plot(t, series.values, color="0.75", linewidth=0.6)
     ax.scatter(t[~flagged], series.values[~flagged], s=2, color="tab:green", label="normal")
     ax.scatter(t[flagged], series.values[flagged], s=4, color="tab:red", label="anomalous (score > threshold)")
-    for a, b in _runs(series.labels):
+    for a, b in segments(series.labels):
         ax.axvspan(t[a], t[min(b, t.size - 1)], color="orange", alpha=0.15, linewidth=0)
     ax.set(xlabel="time (s)" if seconds != 1 else "point", ylabel="value", title=title)
     ax.title.set_fontsize(9)
@@ -39,11 +39,6 @@ def _plot(path: Path, series: Series, scores: np.ndarray, threshold: float, titl
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
-
-
-def _runs(labels: np.ndarray) -> list[tuple[int, int]]:
-    edges = np.diff(np.concatenate([[0], labels.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
 
 
 def evaluate_series(bundle_path: Path, files: list[Path], report: Path, *, inject_seed: int | None = None,

@@ -1,4 +1,7 @@
-"""Donut scoring on the gateway: MCMC imputation and latent sampling in NumPy around two interpreters.
+"""Donut as a Detector: MCMC imputation and latent sampling in NumPy around two TFLite interpreters.
+
+Input rows are windows of W points in the recording's unit (n, W) with their missing mask; they
+are standardized with the bundle's statistics (missing points enter as 0, as in Donut's reference).
 
 score(point t) = - mean over L samples z ~ q(z|x) of log p(x_t | z), for the window x ending at t,
 after `iterations` rounds of MCMC imputation of the window's missing points (each round: z ~ q(z|x),
@@ -11,10 +14,14 @@ point by point and the same recording scored at once give the same scores.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
-from edge.detector import TFLiteModel
+from edge.bundle import Bundle
+from edge.detector import Detector, register
+from edge.features.ecg import standardize
+from edge.interpreter import TFLiteModel, load_interpreter
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -24,16 +31,34 @@ def _std(raw: np.ndarray, eps: np.float32) -> np.ndarray:
     return (np.logaddexp(np.float32(0.0), raw) + eps).astype(np.float32)
 
 
-class DonutScorer:
+@register("donut")
+class DonutDetector(Detector):
     """Encoder (n, W) -> z_mean, z_std_raw (n, K); decoder (n, K) -> x_mean, x_std_raw (n, W)."""
 
+    handles_missing = True
+
     def __init__(self, encoder: TFLiteModel, decoder: TFLiteModel, *, samples: int = 1024,
-                 iterations: int = 10, seed: int = 0, batch: int = 64, std_epsilon: float = 1e-4) -> None:
+                 iterations: int = 10, seed: int = 0, batch: int = 64, std_epsilon: float = 1e-4,
+                 mean: float = 0.0, std: float = 1.0) -> None:
         self.encoder, self.decoder = encoder, decoder
+        self.mean, self.std = mean, std
         self.std_epsilon = np.float32(std_epsilon)
         self.samples, self.iterations = samples, iterations
         self.seed = seed
         self.batch = batch
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle, variant: str, *, samples: int | None = None, iterations: int | None = None,
+                    seed: int = 0, num_threads: int = 1, **_: Any) -> DonutDetector:
+        """L latent samples and MCMC iterations default to the bundle's ``scoring``."""
+        paths = bundle.variant(variant).paths
+        manifest = bundle.manifest
+        return cls(TFLiteModel(load_interpreter(paths["encoder"], num_threads=num_threads)),
+                   TFLiteModel(load_interpreter(paths["decoder"], num_threads=num_threads)),
+                   samples=samples or int(manifest.scoring["samples"]),
+                   iterations=int(manifest.scoring["iterations"]) if iterations is None else iterations, seed=seed,
+                   std_epsilon=float(manifest.detector_params["std_epsilon"]), mean=float(manifest.mean),
+                   std=float(manifest.std))
 
     def _noise(self, first: int, n: int, shape: tuple[int, ...], purpose: int) -> np.ndarray:
         """Standard normal noise (n, *shape), window k's drawn from its own (seed, purpose, index) stream."""
@@ -61,14 +86,18 @@ class DonutScorer:
             x = np.where(missing, x_new, x)
         return x
 
-    def score(self, x: np.ndarray, missing: np.ndarray, first: int = 0) -> np.ndarray:
-        """Anomaly scores (n,) of the last point of each window x (n, W), higher = more anomalous.
+    def score(self, features: np.ndarray, missing: np.ndarray | None = None, *, first: int = 0) -> np.ndarray:
+        """Anomaly scores (n,) of the last point of each window (n, W) in the recording's unit.
 
         first: the stream index of the first window (reproducible noise whatever the batching).
+        Windows are standardized batch by batch: a recording's windows may be a strided view.
         """
-        out = np.empty(x.shape[0], dtype=np.float32)
-        for i in range(0, x.shape[0], self.batch):
-            xb = self.impute(x[i : i + self.batch], missing[i : i + self.batch], first + i)
+        missing = np.zeros(features.shape, dtype=bool) if missing is None else missing
+        out = np.empty(features.shape[0], dtype=np.float32)
+        for i in range(0, features.shape[0], self.batch):
+            gaps = missing[i : i + self.batch]
+            x = standardize(features[i : i + self.batch], self.mean, self.std, gaps)
+            xb = self.impute(x, gaps, first + i)
             z = self._sample_z(xb, self.samples, first + i, 1)  # (L, n, K)
             x_mean, x_raw = self.decoder.run(z.reshape(-1, z.shape[-1]))
             mean_last = x_mean[:, -1].reshape(self.samples, -1)

@@ -1,0 +1,60 @@
+"""The one bundle writer: every detector kind and Donut stage, hash and rename their bundles here.
+
+A bundle is built in a staging folder beside its destination (same filesystem), each model file
+hashed as it is written; every manifest written is parsed back with the gateway's own loader (a
+bundle the gateway would refuse is never committed); ``commit`` renames the staging folder into
+place (an existing bundle is moved aside first and removed only once the new one is in place).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from edge.bundle import Bundle, load_bundle, sha256_file, write_manifest
+
+
+class BundleWriter:
+    """Use as a context manager: ``add_model`` files, ``write`` the manifest (as often as needed),
+    then ``commit``; leaving the block without a commit removes the staging folder."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
+
+    def __enter__(self) -> BundleWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self.staging.exists():
+            shutil.rmtree(self.staging)
+
+    def add_model(self, variant: str, blob: bytes, role: str = "model", suffix: str = ".tflite") -> dict[str, Any]:
+        """Write one model file (``<role>_<variant><suffix>``: a NumPy-scored kind may store .npy arrays);
+        returns its manifest entry {file, sha256, bytes}."""
+        path = self.staging / f"{role}_{variant}{suffix}"
+        path.write_bytes(blob)
+        return {"file": path.name, "sha256": sha256_file(path), "bytes": len(blob)}
+
+    def path(self, name: str) -> Path:
+        return self.staging / name
+
+    def write(self, manifest: dict[str, Any]) -> Bundle:
+        """Write manifest.json and load the staged bundle as the gateway would (verifies every field)."""
+        write_manifest(self.staging, manifest)
+        return load_bundle(self.staging)
+
+    def commit(self) -> Path:
+        """Put the staged bundle at ``out``, replacing a bundle already there."""
+        old = None
+        if self.out.exists():
+            old = self.out.with_name(f".{self.out.name}.old-{self.staging.name}")
+            self.out.rename(old)
+        self.staging.rename(self.out)
+        if old is not None:
+            shutil.rmtree(old)
+        return self.out
