@@ -66,10 +66,11 @@ def _rhythm_anchors(kind: str, inside: np.ndarray, a: int, rng: np.random.Genera
 
 
 def inject_leads(samples: np.ndarray, r_peaks: np.ndarray, fs: float, *, per_kind: int = 3, seed: int = 0,
-                 kinds: tuple[str, ...] = KINDS, gap_s: float = 2.0) -> LeadInjection:
+                 kinds: tuple[str, ...] = KINDS, gap_s: float = 2.0, all_leads: bool = False) -> LeadInjection:
     """Inject `per_kind` episodes of each kind into samples (n, c) at seeded, non-overlapping places.
 
     r_peaks: (k,) annotated fetal beats (sample indices, sorted). Episodes keep >= gap_s apart.
+    all_leads: every quality fault in every lead (else a seeded subset of one to all leads).
     """
     rng = np.random.default_rng(seed)
     x = np.asarray(samples, dtype=np.float64).copy()
@@ -98,7 +99,8 @@ def inject_leads(samples: np.ndarray, r_peaks: np.ndarray, fs: float, *, per_kin
         else:
             continue
         if kind in QUALITY_KINDS:
-            leads = tuple(sorted(rng.choice(c, size=int(rng.integers(1, c + 1)), replace=False).tolist()))
+            subset = rng.choice(c, size=int(rng.integers(1, c + 1)), replace=False)
+            leads = tuple(range(c)) if all_leads else tuple(sorted(subset.tolist()))
             for lead in leads:
                 _quality(kind, x[:, lead], a, b, fs, rng)
                 lead_mask[a:b, lead] = True

@@ -19,6 +19,7 @@ Gaps up to `bridge_s` are bridged by holding the previous value; longer gaps bre
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,7 @@ class FhrConfig:
     tachy_min_s: float = 600.0
     decel_drop_bpm: float = 15.0
     decel_min_s: float = 15.0
+    decel_edge_bpm: float = 5.0  # a deceleration's start and end: where the fall from baseline crosses this
     variability_bpm: float = 5.0
     variability_segment_s: float = 60.0
     variability_min_s: float = 3000.0
@@ -47,7 +49,8 @@ class FhrConfig:
 
 @dataclass(frozen=True)
 class FhrEvent:
-    """[start_s, end_s) seconds, kind, score 0..1 (severity), level: mean bpm (brady/tachy), depth (decel) or amplitude."""
+    """[start_s, end_s) seconds, kind, score 0..1 (severity), level in bpm: mean distance beyond the
+    threshold (brady/tachy), mean fall below baseline (decel), or 5 minus the amplitude (variability)."""
 
     start_s: float
     end_s: float
@@ -123,20 +126,15 @@ def baseline(values: np.ndarray, config: FhrConfig | None = None) -> np.ndarray:
     m = values.size // per * per
     if m == 0:
         return np.full(values.shape, np.nan)
-    secs = values[:m].reshape(-1, per)
-    with np.errstate(all="ignore"):
-        sec = np.nanmean(np.where(np.isnan(secs), np.nan, secs), axis=1) if secs.size else secs[:, 0]
-    w = max(1, min(round(cfg.baseline_window_s), sec.size))
-    padded = np.concatenate([np.full(w // 2, np.nan), sec, np.full(w - 1 - w // 2, np.nan)])
-    win = np.lib.stride_tricks.sliding_window_view(padded, w)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(win, axis=1)
-            near = np.where(np.abs(win - med[:, None]) <= cfg.decel_drop_bpm, win, np.nan)
-            base_sec = np.nanmean(near, axis=1)
+    w = max(1, min(round(cfg.baseline_window_s), m // per))
+    with warnings.catch_warnings():  # all-NaN seconds or windows (long gaps) give NaN, as intended
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sec = np.nanmean(values[:m].reshape(-1, per), axis=1)
+        padded = np.concatenate([np.full(w // 2, np.nan), sec, np.full(w - 1 - w // 2, np.nan)])
+        win = np.lib.stride_tricks.sliding_window_view(padded, w)
+        med = np.nanmedian(win, axis=1)
+        near = np.where(np.abs(win - med[:, None]) <= cfg.decel_drop_bpm, win, np.nan)
+        base_sec = np.nanmean(near, axis=1)
     out = np.repeat(base_sec, per)
     return np.concatenate([out, np.full(values.size - out.size, out[-1] if out.size else np.nan)])
 
@@ -175,7 +173,14 @@ def events_from_grid(grid: np.ndarray, raw: np.ndarray, config: FhrConfig | None
     with np.errstate(invalid="ignore"):
         add(values < cfg.brady_bpm, "bradycardia", cfg.brady_min_s, cfg.brady_bpm - values, 40.0)
         add(values > cfg.tachy_bpm, "tachycardia", cfg.tachy_min_s, values - cfg.tachy_bpm, 40.0)
-        decel = add(values <= base - cfg.decel_drop_bpm, "deceleration", cfg.decel_min_s, base - values, 60.0)
+        drop = base - values
+        core = add(drop >= cfg.decel_drop_bpm, "_core", cfg.decel_min_s, drop, 60.0)
+        events[:] = [e for e in events if e.kind != "_core"]
+        # a deceleration runs from where the FHR leaves the baseline to where it is back (FIGO)
+        decel = np.zeros(values.shape, dtype=bool)
+        for a, b in _runs(drop >= cfg.decel_edge_bpm):
+            decel[a:b] = core[a:b].any()
+        add(decel, "deceleration", cfg.decel_min_s, drop, 60.0)
     seg = max(1, round(cfg.variability_segment_s * cfg.rate_hz))
     n_seg = values.size // seg
     if n_seg:
