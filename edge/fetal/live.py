@@ -88,7 +88,7 @@ class FetalMonitor:
         return out
 
     def _step(self, x: np.ndarray, final: bool) -> FetalOutput:
-        from edge.fetal.quality import SIGNAL_KINDS, low_fetal_scores
+        from edge.fetal.quality import MASK_KINDS, SIGNAL_KINDS, low_fetal_scores
 
         out = FetalOutput()
         blocks = self.beats.push(x) + (self.beats.finish() if final else [])
@@ -109,7 +109,9 @@ class FetalMonitor:
             overall[:, self.kinds.index("low_fetal")] = np.where(covered, low, 0.0)
             for k, kind in enumerate(self.kinds):
                 out.events += [FetalEvent(kind, e) for e in self.deciders[kind].update(overall[:, k], times, hop_s)]
-            bad = overall[:, :len(SIGNAL_KINDS)].max(axis=1) >= QUALITY_THRESHOLD
+            # FHR missing as in edge.fetal.quality.bad_mask: half the leads with a fault of MASK_KINDS
+            mask = [SIGNAL_KINDS.index(k) for k in MASK_KINDS]
+            bad = (scores[:, mask].max(axis=1) >= QUALITY_THRESHOLD).mean(axis=1) >= 0.5
             self._frames.extend(zip(times.tolist(), bad.tolist(), strict=True))
         for p in self.fhr.push(out.fetal):
             masked = self._bad_at(p.t)
