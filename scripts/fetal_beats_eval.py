@@ -33,7 +33,7 @@ RECORDS = ("r01", "r04", "r07", "r08", "r10")
 TOL_S = 0.05
 
 
-SPATIAL = "pca"
+SPATIAL = "ica"
 
 
 def params(method: str) -> BeatParams:
@@ -104,8 +104,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--methods", default=",".join(m for m in METHODS if m != "none"))
     ap.add_argument("--plots", type=Path, help="folder for one beats plot per adfecgdb record")
-    ap.add_argument("--spatial", choices=("none", "pca"), default="pca",
-                    help="fetal stage: leads alone, or leads plus their principal components (default)")
+    ap.add_argument("--spatial", choices=("none", "pca", "ica"), default="ica",
+                    help="fetal stage: leads alone, or plus their principal or independent components (default)")
     args = ap.parse_args()
     global SPATIAL
     SPATIAL = args.spatial
