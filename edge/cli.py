@@ -71,7 +71,13 @@ def _simulate(a: argparse.Namespace) -> int:
 def _run(a: argparse.Namespace) -> int:
     from edge.service import run_command
 
-    return run_command(a.config, a.state_dir)
+    return run_command(a.config, a.state_dir, a.http)
+
+
+def _status(a: argparse.Namespace) -> int:
+    from edge.health import status_command
+
+    return status_command(a.config, a.state_dir)
 
 
 def _devices(a: argparse.Namespace) -> int:
@@ -148,7 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="the gateway service: every configured stream scored, events to log and MQTT")
     p.add_argument("--config", type=Path, help="TOML config (default: the embedded demo of bundled recordings)")
     p.add_argument("--state-dir", type=Path, help="outbox and event log folder (default: the config's)")
+    p.add_argument("--http", metavar="HOST:PORT", help="serve the live page and /metrics there (default: [http] "
+                   "in the config, else none; 127.0.0.1 keeps it on this machine)")
     p.set_defaults(func=_run)
+
+    p = sub.add_parser("status", help="the running service's state (from the status file in its state directory)")
+    p.add_argument("--config", type=Path, help="the service's TOML config (its state_dir is read)")
+    p.add_argument("--state-dir", type=Path, help="the service's state directory (overrides --config)")
+    p.set_defaults(func=_status)
 
     p = sub.add_parser("devices", help="list audio inputs and nearby BLE devices")
     p.add_argument("--scan-s", type=float, default=5.0, help="BLE scan time in seconds")

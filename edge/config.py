@@ -18,6 +18,7 @@ from edge.config_table import Table, resolve
 from edge.errors import ConfigError
 from edge.sinks import MqttSettings
 from edge.sources import SourceConfig, source_kinds
+from edge.web.settings import HttpSettings, parse_listen
 
 _STREAM_KEYS = frozenset({"name", "kind", "bundle", "variant", "stall_s"})
 
@@ -43,6 +44,7 @@ class ServiceConfig:
     mqtt: MqttSettings | None = None
     status_interval_s: float = 10.0
     source: Path | None = field(default=None, compare=False)
+    http: HttpSettings | None = None  # the live page and /metrics
 
 
 def stream_kinds() -> tuple[str, ...]:
@@ -63,7 +65,8 @@ def _stream(table: Any, where: str, base: Path) -> StreamConfig:
 
 
 def _mqtt(table: Table, gateway: str, base: Path) -> MqttSettings:
-    table.expect(frozenset({"host", "port", "username", "password", "tls_ca", "tls_cert", "tls_key", "keepalive_s"}))
+    table.expect(frozenset({"host", "port", "username", "password", "tls_ca", "tls_cert", "tls_key", "keepalive_s",
+                            "discovery", "discovery_prefix"}))
     files = {}
     for key in ("tls_ca", "tls_cert", "tls_key"):
         path = table.path(key, None)
@@ -78,7 +81,9 @@ def _mqtt(table: Table, gateway: str, base: Path) -> MqttSettings:
     return MqttSettings(host=table.get("host", str), port=port, gateway=gateway,
                         username=table.get("username", str, None), password=table.get("password", str, None),
                         keepalive_s=table.positive("keepalive_s", 30, int), tls_ca=files["tls_ca"],
-                        tls_cert=files["tls_cert"], tls_key=files["tls_key"])
+                        tls_cert=files["tls_cert"], tls_key=files["tls_key"],
+                        discovery=table.get("discovery", bool, False),
+                        discovery_prefix=table.topic_level("discovery_prefix", "homeassistant"))
 
 
 def check_state_dir(path: Path, where: str) -> Path:
@@ -89,7 +94,7 @@ def check_state_dir(path: Path, where: str) -> Path:
 
 def parse_config(data: dict[str, Any], base: Path, source: Path | None = None) -> ServiceConfig:
     top = Table(data, "", base)
-    top.expect(frozenset({"gateway", "events", "mqtt", "streams"}))
+    top.expect(frozenset({"gateway", "events", "mqtt", "http", "streams"}))
     gw = Table(top.get("gateway", dict), "gateway", base)
     gw.expect(frozenset({"name", "state_dir", "status_interval_s"}))
     gateway = gw.topic_level("name")
@@ -104,12 +109,18 @@ def parse_config(data: dict[str, Any], base: Path, source: Path | None = None) -
     if backups < 0:
         raise ConfigError(f"events.backups: {backups} (expected 0 or more old files to keep)")
     mqtt = _mqtt(Table(top.get("mqtt", dict), "mqtt", base), gateway, base) if "mqtt" in data else None
+    http = None
+    if "http" in data:
+        h = Table(top.get("http", dict), "http", base)
+        h.expect(frozenset({"listen", "token"}))
+        http = HttpSettings(*parse_listen(h.get("listen", str, "127.0.0.1:8321"), "http.listen"),
+                            h.get("token", str, None))
     raw_streams = top.get("streams", list)
     streams = tuple(_stream(s, f"streams[{i}]", base) for i, s in enumerate(raw_streams))
     names = [s.name for s in streams]
     if not streams or len(set(names)) != len(names):
         raise ConfigError(f"streams: names {names} (expected at least one stream, each name unique)")
-    return ServiceConfig(gateway, state_dir, streams, jsonl, max_bytes, backups, mqtt, status_interval, source)
+    return ServiceConfig(gateway, state_dir, streams, jsonl, max_bytes, backups, mqtt, status_interval, source, http)
 
 
 def load_config(path: Path) -> ServiceConfig:

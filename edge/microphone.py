@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from edge.config_table import Table
-from edge.errors import ConfigError, InputFileError
+from edge.devices import no_audio_input
+from edge.errors import ConfigError
 from edge.sources import Block, Needs, Source, SourceConfig, register_source
 
 log = logging.getLogger(__name__)
@@ -33,11 +34,11 @@ def find_input(device: str | int | None) -> int | None:
     inputs = [(i, d["name"]) for i, d in enumerate(sd.query_devices()) if d["max_input_channels"] > 0]
     if isinstance(device, int):
         if device not in {i for i, _ in inputs}:
-            raise ConfigError(f"microphone device {device}: no such input (inputs: {inputs})")
+            raise no_audio_input(device)
         return device
     matches = [i for i, name in inputs if device.lower() in name.lower()]
     if not matches:
-        raise ConfigError(f"microphone device {device!r}: no input with that name (inputs: {inputs})")
+        raise no_audio_input(device)
     return matches[0]
 
 
@@ -80,7 +81,7 @@ class MicrophoneSource(Source):
         try:
             import sounddevice as sd
         except OSError as exc:  # no PortAudio library
-            raise InputFileError(f"microphone: audio unavailable ({exc})") from None
+            raise no_audio_input(self.config.device, f"PortAudio not found ({exc})") from None
         self._loop = asyncio.get_running_loop()
         try:
             # int16: what sound cards deliver natively, scaled as WAV files are (x / 32768)
@@ -89,7 +90,7 @@ class MicrophoneSource(Source):
                                       callback=self._callback)
             self._pa.start()
         except sd.PortAudioError as exc:
-            raise InputFileError(f"microphone {self.config.device or 'default input'}: {exc}") from None
+            raise no_audio_input(self.config.device, str(exc)) from None
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         adc = float(time_info.inputBufferAdcTime)

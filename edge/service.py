@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -71,6 +72,9 @@ class Service:
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self.total_events = 0
+        from edge.observe import Observers  # status lines and file, live page, /metrics, Home Assistant
+
+        self.observers = Observers(config, self.states, self.mqtt)
 
     # --- events -------------------------------------------------------------------------
     def _emit(self, runner: Runner, events: list[Event], stage: Stage | None = None) -> None:
@@ -102,6 +106,8 @@ class Service:
                 if state.epoch_s is None:  # wall clock of sample 0, from the first block's arrival
                     state.epoch_s = time.time() - (block.start + block.samples.shape[0]) / rate
                 out = stream.push(block)
+                state.envelope(block.start, block.samples, rate, stream.column)  # only while a page looks
+                state.anomaly = stream.decider.open
                 state.scored(out.starts / rate, out.scores)
                 state.stream_seconds, state.samples = stream.seconds, stream.ring.end
                 state.missing_samples = stream.missing_samples
@@ -126,6 +132,7 @@ class Service:
             self._emit(runner, stream.finish())
             for stage in runner.stages:
                 self._emit(runner, stage.finish(), stage)
+            state.anomaly = False
             state.source_health = source.health()
             with contextlib.suppress(Exception):
                 await source.stop()
@@ -154,6 +161,7 @@ class Service:
                                 backups=self.config.jsonl_backups)]
         if self.config.mqtt is not None:
             self.sinks.append(MqttSink(self.config.mqtt, self.config.state_dir))
+        self.observers.attach_mqtt(self.mqtt())
 
     def _close_sinks(self) -> None:
         for sink in self.sinks:
@@ -161,6 +169,9 @@ class Service:
         self.sinks = []
 
     # --- state ----------------------------------------------------------------------------
+    def mqtt(self) -> MqttSink | None:
+        return next((s for s in self.sinks if isinstance(s, MqttSink)), None)
+
     def states(self) -> list[StreamState]:
         """Every stream's state (what status lines, `vigil status`, pages and metrics read)."""
         for runner in self.runners.values():
@@ -198,6 +209,7 @@ class Service:
         await self._stop_streams()  # closes the old streams' open events into the old sinks
         self._close_sinks()
         self.config = new
+        self.observers.use(new)
         self._open_sinks()
         self._start_streams(runners)
         log.info("SIGHUP: reloaded %s (%d streams)", source, len(runners))
@@ -210,11 +222,13 @@ class Service:
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload.set)
         self._open_sinks()
+        await self.observers.start()
         self._start_streams(runners)
+        gc.freeze()  # what is loaded lives as long as the process: full GC passes stop rescanning it
         self.notifier.ready(self.status_line())
         log.info("vigil running: %s", self.status_line())
         watchdog = self.notifier.watchdog_s
-        tick = min(0.1, watchdog / 4) if watchdog else 0.1
+        tick = min(0.5, watchdog / 4) if watchdog else 0.5  # a wake-up costs ~0.1 ms here; SIGTERM is at once
         last_status = last_dog = 0.0
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
@@ -222,6 +236,7 @@ class Service:
             if self._reload.is_set():
                 self._reload.clear()
                 await self._reload_config()
+            self.observers.tick()
             now = time.monotonic()
             if watchdog and now - last_dog >= watchdog / 2 and not self.stalled():
                 self.notifier.watchdog()
@@ -232,6 +247,7 @@ class Service:
         self.notifier.stopping()
         log.info("stopping: closing open events and flushing sinks")
         await self._stop_streams()
+        await self.observers.stop()
         self._close_sinks()
         return 0
 
@@ -251,7 +267,7 @@ def embedded_default(state_dir: Path | None = None) -> ServiceConfig:
     return parse_config({"gateway": gateway, "streams": streams}, Path.cwd())
 
 
-def run_command(config_path: Path | None, state_dir: Path | None) -> int:
+def run_command(config_path: Path | None, state_dir: Path | None, http: str | None = None) -> int:
     """`vigil run`: the given config (or the embedded default), its state directory overridden."""
     import sys
 
@@ -260,6 +276,11 @@ def run_command(config_path: Path | None, state_dir: Path | None) -> int:
     config = load_config(config_path) if config_path else embedded_default(state_dir)
     if config_path and state_dir:
         config = replace(config, state_dir=state_dir, jsonl=state_dir / config.jsonl.name)
+    if http:
+        from edge.web.settings import HttpSettings, parse_listen
+
+        config = replace(config, http=HttpSettings(*parse_listen(http, "--http"),
+                                                   config.http.token if config.http else None))
     if not config_path:
         print(f"vigil run: no --config, running the embedded default (bundled recordings replayed in real time); "
               f"events in {config.jsonl}", file=sys.stderr)

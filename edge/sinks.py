@@ -15,6 +15,7 @@ import logging
 import logging.handlers
 import queue
 import sqlite3
+import sys
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -124,6 +125,8 @@ class MqttSettings:
     keepalive_s: int = 30
     outbox: str = "outbox.sqlite"
     max_inflight: int = 100
+    discovery: bool = False  # Home Assistant MQTT discovery (edge.ha_discovery)
+    discovery_prefix: str = "homeassistant"
 
 
 class MqttSink(Sink):
@@ -151,6 +154,7 @@ class MqttSink(Sink):
         self._pumped_generation = 0
         self._state = "connecting"
         self.delivered = 0
+        self.on_connected: list[Any] = []  # called on paho's thread after every (re)connect
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"vigil-{settings.gateway}",
                              clean_session=True)
         if settings.username is not None:
@@ -188,12 +192,15 @@ class MqttSink(Sink):
             return
         self._generation += 1
         client.publish(self.status_topic, json.dumps({"state": "online", "time": time.time()}), qos=1, retain=True)
+        for hook in self.on_connected:
+            hook()
         self._connected.set()
         self._set_state("connected", level=logging.INFO)
         self._wake.set()
 
     def _on_connect_fail(self, _client: Any, _userdata: Any) -> None:
-        self._set_state("unreachable", "events wait in the outbox")
+        exc = sys.exception()  # paho calls this inside its `except OSError`: the reason is the handled one
+        self._set_state("unreachable", f"{exc or 'connection failed'}; events wait in the outbox")
 
     def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
         self._connected.clear()
@@ -206,6 +213,15 @@ class MqttSink(Sink):
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def state(self) -> str:
+        """connecting, connected, unreachable, refused or disconnected."""
+        return self._state
+
+    def publish(self, topic: str, payload: str, retain: bool) -> None:
+        """Best effort, QoS 0 (Home Assistant configs and states): nothing is kept while disconnected."""
+        self._client.publish(topic, payload, qos=0, retain=retain)
 
     def emit(self, record: EventRecord) -> None:
         self.outbox.put(record.event_id, f"vigil/{record.gateway}/{record.stream}/events", record.to_json())

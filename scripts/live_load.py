@@ -1,12 +1,15 @@
 """The service live at real rate on one core: fetal ECG over (simulated) BLE and a microphone.
 
-Usage: .venv/bin/python scripts/live_load.py [--seconds 60]
+Usage: .venv/bin/python scripts/live_load.py [--seconds 60] [--http | --page] [--profile FILE]
 
 Starts its own PulseAudio null sink (the microphone: the slider anomaly clip played in a loop),
 a private dbus-daemon with the fake BlueZ (the wearable: adfecgdb r01, 5 channels at 1 kHz, 23
-sets per frame at the real frame rate, record r10, never trained on), and `vigil run` pinned to
+sets per frame at the real frame rate, record r10, never trained on; AcquireNotify offered as real
+BlueZ does, --start-notify for D-Bus signals instead), and `vigil run` pinned to
 one CPU. Prints the service's CPU percent, peak RSS, and for every event the latency from the
-arrival of the last sample of the event (its `end`) to the event's line in the log.
+arrival of the last sample of the event (its `end`) to the event's line in the log. --http serves
+the live page and /metrics (nobody looking); --page also keeps one page's live feed (SSE) open and
+scrapes /metrics every 15 s as Prometheus would; --profile records py-spy's view of the service.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -85,9 +90,34 @@ async def wearable(fake: FakeBlueZ, seconds: float) -> None:
     await fake.stop()
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def page_client(port: int) -> None:
+    """One open page: its live feed read as it comes (on the other CPU), /metrics scraped every 15 s."""
+    import urllib.request
+
+    time.sleep(1)
+    feed = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/live", timeout=30)
+    last_scrape = 0.0
+    while feed.readline():
+        if time.monotonic() - last_scrape > 15:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+            last_scrape = time.monotonic()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--http", action="store_true", help="serve the live page, nobody looking")
+    parser.add_argument("--page", action="store_true", help="serve the live page with one page open")
+    parser.add_argument("--start-notify", action="store_true",
+                        help="the fake BlueZ without AcquireNotify: notifications as D-Bus signals")
+    parser.add_argument("--profile", type=Path,
+                        help="py-spy profile of the service: flame graph (.svg) or collapsed stacks (.txt)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="vigil-live-"))
     pulse, env = start_pulse(tmp)
@@ -98,9 +128,12 @@ def main() -> None:
 [[streams]]\nname = "mic"\nkind = "microphone"\nbundle = "{DATA / 'bundles' / 'slider'}"\ndevice = "pulse"\n
 [[streams]]\nname = "wearable"\nkind = "ble-ecg"\nbundle = "{DATA / 'bundles' / 'ecg-donut'}"
 address = "{ADDRESS}"\n""")
+    port = free_port()
+    http = ["--http", f"127.0.0.1:{port}"] if args.http or args.page else []
+
     def launch() -> subprocess.Popen[bytes]:
         return subprocess.Popen(["taskset", "-c", "0", sys.executable, "-m", "edge.cli", "run", "--config",
-                                str(config)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                str(config), *http], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                 stderr=open(tmp / "service.log", "w"))
     import scipy.io.wavfile
 
@@ -132,13 +165,24 @@ address = "{ADDRESS}"\n""")
 
     async def run() -> tuple[float, float]:
         nonlocal service
-        fake = await FakeBlueZ.start(bus.address)  # the wearable is on the air before the service looks
+        # the wearable is on the air before the service looks; BlueZ offers AcquireNotify as real BlueZ does
+        fake = await FakeBlueZ.start(bus.address, acquire_notify=not args.start_notify)
         service = launch()
         watcher = asyncio.create_task(watch())
         await asyncio.sleep(3)  # models loaded, sources up
+        if args.page:
+            threading.Thread(target=page_client, args=(port,), daemon=True).start()
+        spy = None
+        if args.profile:
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(service.pid),
+                                    "-d", str(int(args.seconds)), "-r", "50", "-o", str(args.profile), "--nonblocking",
+                                    *(["--format", "raw"] if args.profile.suffix == ".txt" else [])],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cpu0, _ = proc_stats(service.pid)
         t0 = time.monotonic()
         await wearable(fake, args.seconds)
+        if spy is not None:
+            spy.wait(30)
         cpu1, rss = proc_stats(service.pid)
         wall = time.monotonic() - t0
         watcher.cancel()

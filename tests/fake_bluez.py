@@ -11,15 +11,20 @@ touches D-Bus, then run :class:`FakeBlueZ` on the same asyncio loop as bleak::
         await fake.notify("C0:FF:EE:00:00:01", DATA_UUID, b"\\x01\\x02")
 
 Raw method calls are answered from one ``path -> interface -> property -> Variant`` store (which also backs
-GetManagedObjects and Properties), covering what bleak 3.1 uses; notifications use StartNotify, not AcquireNotify.
+GetManagedObjects and Properties), covering what bleak 3.1 uses; notifications use StartNotify (Value
+PropertiesChanged signals), or with ``acquire_notify=True`` BlueZ's AcquireNotify: a SOCK_SEQPACKET socket
+passed to the client, one notification per packet, as real BlueZ offers for notify characteristics.
 """
 
 import asyncio
 import contextlib
+import fcntl
 import select
 import shutil
+import socket
 import subprocess
 import tempfile
+import termios
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,9 +143,12 @@ def _device_path(address: str) -> str:
 class FakeBlueZ:
     """The fake ``org.bluez`` service: one powered central adapter (hci0) and the peripherals added to it."""
 
-    def __init__(self, bus: MessageBus, advertise_interval: float) -> None:
+    def __init__(self, bus: MessageBus, advertise_interval: float, acquire_notify: bool = False) -> None:
         """Use :meth:`start`, which connects the bus and owns the name."""
         self._bus = bus
+        self._acquire_notify = acquire_notify
+        self._acquired: dict[str, tuple[socket.socket, socket.socket]] = {}  # char path -> (ours, the client's)
+        self.acquired_count = 0  # AcquireNotify calls answered
         self._advertise_interval = advertise_interval
         self._objects: dict[str, dict[str, Props]] = {}  # path -> interface -> property -> value (what is exported)
         self._peripherals: dict[str, _Peripheral] = {}  # by device object path
@@ -165,13 +173,15 @@ class FakeBlueZ:
         }
 
     @classmethod
-    async def start(cls, bus_address: str, advertise_interval: float = 0.1) -> "FakeBlueZ":
+    async def start(cls, bus_address: str, advertise_interval: float = 0.1,
+                    acquire_notify: bool = False) -> "FakeBlueZ":
         """Connect to the bus at ``bus_address``, own ``org.bluez`` and export the adapter ``/org/bluez/hci0``.
 
         While any client is discovering, each disconnected peripheral "advertises" every ``advertise_interval`` s.
         """
-        bus = await MessageBus(bus_address=bus_address, bus_type=BusType.SYSTEM).connect()
-        self = cls(bus, advertise_interval)
+        bus = await MessageBus(bus_address=bus_address, bus_type=BusType.SYSTEM,
+                               negotiate_unix_fd=acquire_notify).connect()
+        self = cls(bus, advertise_interval, acquire_notify)
         bus.add_message_handler(self._on_message)
         if (reply := await bus.request_name("org.bluez")) is not RequestNameReply.PRIMARY_OWNER:
             bus.disconnect()
@@ -213,6 +223,14 @@ class FakeBlueZ:
             return False
         char = self._find_char(address, char_uuid)
         char.value = bytes(data)
+        if char.path in self._acquired:  # AcquireNotify: one packet on the client's socket, no D-Bus
+            ours = self._acquired[char.path][0]
+            while True:
+                try:
+                    ours.send(char.value)
+                    return True
+                except BlockingIOError:
+                    await asyncio.sleep(0.001)
         self._set(char.path, CHARACTERISTIC, Value=Variant("ay", char.value))
         # Flow control: the daemon answers in order, so after this round trip it has taken the signal. Without it a
         # burst fills the socket buffer and dbus-fast 5.2 treats the resulting EAGAIN as fatal, killing the bus.
@@ -222,13 +240,21 @@ class FakeBlueZ:
     async def disconnect(self, address: str) -> bool:
         """Drop the link from the peripheral side (out of range, reset...); False if it was not connected."""
         was_connected = self.is_connected(address)
+        for char in self._find(address).characteristics:  # what was notified reaches the client first
+            if char.path in self._acquired:
+                ours = self._acquired[char.path][0]
+                for _ in range(1000):
+                    if not int.from_bytes(fcntl.ioctl(ours, termios.TIOCOUTQ, bytes(4)), "little"):
+                        break
+                    await asyncio.sleep(0.001)
         self._drop(self._find(address))
         return was_connected
 
     def is_notifying(self, address: str, char_uuid: str) -> bool:
         """Whether a client called StartNotify on the characteristic during the current connection."""
-        props = self._objects.get(self._find_char(address, char_uuid).path, {}).get(CHARACTERISTIC)
-        return bool(props and props["Notifying"].value)
+        path = self._find_char(address, char_uuid).path
+        props = self._objects.get(path, {}).get(CHARACTERISTIC)
+        return path in self._acquired or bool(props and props["Notifying"].value)
 
     def connect_count(self, address: str) -> int:
         """How many times Device1.Connect has connected this peripheral."""
@@ -306,11 +332,14 @@ class FakeBlueZ:
             "Includes": Variant("ao", []),
         })  # fmt: skip
         for c in p.characteristics:
-            self._add(c.path, CHARACTERISTIC, {
+            props = {
                 "UUID": Variant("s", c.uuid.lower()), "Service": Variant("o", p.service_path),
                 "Value": Variant("ay", c.value), "Notifying": Variant("b", False), "Flags": Variant("as", c.flags),
                 "MTU": Variant("q", 247),
-            })  # fmt: skip
+            }  # fmt: skip
+            if self._acquire_notify and "notify" in c.flags:
+                props["NotifyAcquired"] = Variant("b", False)
+            self._add(c.path, CHARACTERISTIC, props)
         self._set(p.path, DEVICE, ServicesResolved=Variant("b", True))
 
     def _drop(self, p: _Peripheral) -> None:
@@ -318,6 +347,9 @@ class FakeBlueZ:
         if not p.connected:
             return
         p.connected = False
+        for char in p.characteristics:
+            for sock in self._acquired.pop(char.path, ()):
+                sock.close()  # the client sees the socket hang up
         for path in [c.path for c in p.characteristics] + [p.service_path]:
             self._remove(path)
         self._set(p.path, DEVICE, ServicesResolved=Variant("b", False), Connected=Variant("b", False))
@@ -348,10 +380,24 @@ class FakeBlueZ:
             raise DBusError("org.bluez.Error.NotSupported", "Operation is not supported")
         self._set(char.path, CHARACTERISTIC, Notifying=Variant("b", on))
 
+    def _acquire(self, msg: Message) -> Message:
+        """AcquireNotify: (fd, mtu), the fd one end of a SOCK_SEQPACKET pair whose other end notify() writes."""
+        char = self._chars[msg.path or ""]
+        if self._acquire_notify is False or "notify" not in char.flags or char.path in self._acquired:
+            raise DBusError("org.bluez.Error.NotPermitted", "Notify acquired")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.setblocking(False)
+        self.acquired_count += 1
+        self._acquired[char.path] = (ours, theirs)  # theirs stays open until the reply is sent and the link drops
+        self._set(char.path, CHARACTERISTIC, NotifyAcquired=Variant("b", True))
+        return Message.new_method_return(msg, "hq", [0, 247], unix_fds=[theirs.fileno()])
+
     def _on_message(self, msg: Message) -> Message | None:
         """Answer method calls to org.bluez objects; anything else is left to dbus-fast's default handling."""
         if msg.message_type is not MessageType.METHOD_CALL or msg.interface is None or msg.member is None:
             return None
+        if (msg.interface, msg.member) == (CHARACTERISTIC, "AcquireNotify") and msg.path in self._chars:
+            return self._acquire(msg)
         if (handler := self._handlers.get((msg.interface, msg.member))) is None:
             if msg.interface.startswith("org.bluez."):
                 raise DBusError(ErrorType.UNKNOWN_METHOD, f"{msg.interface}.{msg.member} is not faked")

@@ -85,9 +85,10 @@ class Wearable:
                 await asyncio.sleep(0)
 
 
-def test_stream_with_loss_and_a_disconnect_is_placed_exactly(bus: BusDaemon) -> None:
+@pytest.mark.parametrize("acquire", [False, True], ids=["StartNotify", "AcquireNotify"])
+def test_stream_with_loss_and_a_disconnect_is_placed_exactly(bus: BusDaemon, acquire: bool) -> None:
     async def scenario() -> tuple[Wearable, BleEcgSource, list[Any]]:
-        fake = await FakeBlueZ.start(bus.address)
+        fake = await FakeBlueZ.start(bus.address, acquire_notify=acquire)
         wearable = Wearable(fake)
         source = BleEcgSource(address=ADDRESS, allowlist=[ADDRESS], scan_timeout_s=5, backoff_s=(0.05, 0.5))
         runner = asyncio.create_task(source.run())
@@ -107,6 +108,7 @@ def test_stream_with_loss_and_a_disconnect_is_placed_exactly(bus: BusDaemon) -> 
         return wearable, source, blocks
 
     wearable, source, blocks = asyncio.run(scenario())
+    assert wearable.fake.acquired_count == (2 if acquire else 0)  # the socket path, before and after the drop
     samples = np.concatenate([b.samples for b in blocks])
     missing = np.concatenate([b.missing for b in blocks])
     assert blocks[0].start == 0 and all(b.start == a.start + len(a.samples) for a, b in pairwise(blocks))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edge.config import parse_config
 from edge.events import EventRecord
-from edge.service import Service, prepare
+from edge.service import Runner, Service, prepare
 from edge.sinks import Sink
 from tests.conftest import ROOT
 
@@ -26,7 +26,8 @@ class ListSink(Sink):
         self.records.append(record)
 
 
-def test_a_replayed_file_fills_its_state_and_every_sink(tmp_path: Path) -> None:
+def replay(tmp_path: Path) -> tuple[Service, ListSink, Runner]:
+    """The slider anomaly clip through the service's stream loop, as fast as possible, into a ListSink."""
     config = parse_config({"gateway": {"name": "gw", "state_dir": str(tmp_path)}, "streams": [
         {"name": "slider", "kind": "file", "bundle": str(DATA / "bundles" / "slider"), "path": str(WAV),
          "realtime": False}]}, tmp_path)
@@ -36,6 +37,11 @@ def test_a_replayed_file_fills_its_state_and_every_sink(tmp_path: Path) -> None:
     runner = prepare(config.streams[0])
     service.runners = {"slider": runner}
     asyncio.run(service._run_stream(runner))
+    return service, sink, runner
+
+
+def test_a_replayed_file_fills_its_state_and_every_sink(tmp_path: Path) -> None:
+    service, sink, runner = replay(tmp_path)
     state = json.loads(json.dumps(service.states()[0].snapshot()))  # plain JSON types only
     assert state["state"] == "ended" and state["reason"] == "end of input"
     assert state["windows"] == runner.stream.windows > 100 and state["events"] == len(sink.records) >= 1
@@ -71,14 +77,7 @@ def test_a_registered_stage_sees_every_block_and_its_events_reach_the_sinks(tmp_
     made: list[CountingStage] = []
     factory = register_stage("audio")(lambda bundle: made.append(CountingStage()) or made[-1])
     try:
-        config = parse_config({"gateway": {"name": "gw", "state_dir": str(tmp_path)}, "streams": [
-            {"name": "slider", "kind": "file", "bundle": str(DATA / "bundles" / "slider"), "path": str(WAV),
-             "realtime": False}]}, tmp_path)
-        service = Service(config)
-        sink = ListSink()
-        service.sinks = [sink]
-        runner = prepare(config.streams[0])
-        asyncio.run(service._run_stream(runner))
+        _, sink, _ = replay(tmp_path)
     finally:
         stream_module._STAGES["audio"].remove(factory)
     (stage_event,) = [r for r in sink.records if r.detector == "block-counter"]

@@ -89,14 +89,16 @@ def mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _sparse_mel_t(sr: int, n_fft: int, n_mels: int) -> scipy.sparse.csr_array:
+def _sparse_mel(sr: int, n_fft: int, n_mels: int) -> scipy.sparse.csr_array:
     # Each mel filter touches a few bins: a sparse product is ~5x faster than a dense matmul here.
-    return scipy.sparse.csr_array(mel_filterbank(sr, n_fft, n_mels).T)
+    return scipy.sparse.csr_array(mel_filterbank(sr, n_fft, n_mels))
 
 
 def mel_power(power: np.ndarray, *, sr: int, n_fft: int, n_mels: int) -> np.ndarray:
     """Mel power of a power spectrogram (..., n_fft // 2 + 1) -> (..., n_mels), float32."""
-    flat = power.reshape(-1, power.shape[-1]) @ _sparse_mel_t(sr, n_fft, n_mels)
+    # filters @ frames.T, not frames @ filters.T: the same sums (bit-identical), without scipy building a
+    # transposed matrix at every call (a third of the live microphone's feature time at a few frames a call)
+    flat = (_sparse_mel(sr, n_fft, n_mels) @ power.reshape(-1, power.shape[-1]).T).T
     return np.asarray(flat, dtype=np.float32).reshape(*power.shape[:-1], n_mels)
 
 

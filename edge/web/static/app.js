@@ -1,0 +1,107 @@
+// vigil live page: one Server-Sent Events stream (/api/live) of what is new; uPlot draws.
+"use strict";
+const token = new URLSearchParams(location.search).get("token");
+const q = token ? "?token=" + encodeURIComponent(token) : "";
+const W = (sec) => Math.max(300, sec.clientWidth - 28);
+const cards = {};
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// shade [start, end) of every event (and the open one) on the score plot
+function shade(card) {
+  return (u) => {
+    const ctx = u.ctx, top = u.bbox.top, h = u.bbox.height;
+    ctx.save();
+    ctx.fillStyle = "rgba(220, 40, 40, 0.18)";
+    for (const [s, e] of card.events) {
+      const x0 = u.valToPos(s, "x", true), x1 = u.valToPos(e, "x", true);
+      if (x1 > u.bbox.left && x0 < u.bbox.left + u.bbox.width) ctx.fillRect(x0, top, Math.max(2, x1 - x0), h);
+    }
+    ctx.restore();
+  };
+}
+
+function makeCard(s) {
+  const sec = el("section", "stream");
+  sec.id = "stream-" + s.name;
+  sec.dataset.stream = s.name;
+  document.getElementById("streams").append(sec);  // first, so that its width is known
+  const h = el("h2");
+  h.append(el("span", "name", s.name), el("span", "badge", s.state), el("span", "alarm", "ANOMALY"));
+  const health = el("div", "health");
+  sec.append(h, health, el("p", "label", "signal, last " + s.history_s + " s (min/max)"));
+  const card = {sec, badge: h.children[1], health, sig: [[], [], []], sc: [[], [], []], fhr: [[], []],
+                events: [], list: el("ol", "events"), threshold: s.threshold};
+  const sigDiv = el("div", "plot signal");
+  sec.append(sigDiv, el("p", "label", "score (line) against its threshold (dashed); events shaded"));
+  const scDiv = el("div", "plot score");
+  sec.append(scDiv);
+  const opts = (height, series, extra) => Object.assign({width: W(sec), height, legend: {show: false},
+    scales: {x: {time: false}}, series: [{}].concat(series), axes: [{}, {size: 60}]}, extra || {});
+  card.sigPlot = new uPlot(opts(110, [{stroke: "#4a7", width: 1}, {stroke: "#4a7", width: 1}],
+    {bands: [{series: [2, 1], fill: "rgba(70,170,110,0.25)"}]}), card.sig, sigDiv);
+  card.scPlot = new uPlot(opts(130, [{stroke: "#236", width: 1.5}, {stroke: "#d33", dash: [6, 4], width: 1}],
+    {hooks: {drawClear: [shade(card)]}}), card.sc, scDiv);
+  if (s.modality === "ecg") {
+    sec.append(el("p", "label", "fetal heart rate (beats per minute)"));
+    card.fhrNone = el("p", "nofhr", "no beats yet");
+    const fDiv = el("div", "plot fhr");
+    sec.append(card.fhrNone, fDiv);
+    card.fhrPlot = new uPlot(opts(100, [{stroke: "#a3a", width: 1.5}], {scales: {x: {time: false},
+      y: {range: [50, 210]}}}), card.fhr, fDiv);
+  }
+  sec.append(el("p", "label", "events"), card.list);
+  return card;
+}
+
+function push(cols, rows, keepFrom) {
+  for (const r of rows) r.forEach((v, i) => cols[i].push(v));
+  let cut = 0;
+  while (cut < cols[0].length && cols[0][cut] < keepFrom) cut++;
+  if (cut) cols.forEach((c) => c.splice(0, cut));
+}
+
+function update(msg) {
+  const g = msg.gateway;
+  document.getElementById("gateway").textContent = g.gateway;
+  document.getElementById("gateway-health").textContent = "broker " + g.broker +
+    (g.outbox === null ? "" : ", outbox " + g.outbox) + (g.page_clients ? ", pages open " + g.page_clients : "");
+  for (const s of msg.streams) {
+    const card = cards[s.name] || (cards[s.name] = makeCard(s));
+    card.sec.classList.toggle("anomaly", s.anomaly);
+    card.sec.dataset.state = s.state;
+    card.badge.textContent = s.state;
+    card.badge.className = "badge " + s.state;
+    card.health.textContent = s.windows + " windows · " + s.events + " events · missing " +
+      s.missing_percent.toFixed(1) + " % · reconnects " + s.reconnects +
+      (g.outbox === null ? "" : " · outbox " + g.outbox) + " · broker " + g.broker +
+      (s.last_score === null ? "" : " · score " + s.last_score.toPrecision(4) + " / " + s.threshold.toPrecision(4));
+    if (s.reason) { const r = el("span", "reason", " · " + s.reason); card.health.append(r); }
+    const tSig = s.signal.length ? s.signal[s.signal.length - 1][0] : (card.sig[0].at(-1) || 0);
+    push(card.sig, s.signal, tSig - s.history_s);
+    const scoreRows = s.scores.map((r) => [r[0], r[1], s.threshold]);
+    const tSc = scoreRows.length ? scoreRows[scoreRows.length - 1][0] : (card.sc[0].at(-1) || 0);
+    push(card.sc, scoreRows, tSc - msg.score_history_s);
+    for (const [a, b, peak] of s.recent_events) {
+      card.events.push([a, b]);
+      const li = el("li", "event", a.toFixed(1) + "–" + b.toFixed(1) + " s, peak " + peak.toPrecision(4));
+      card.list.prepend(li);
+    }
+    card.sigPlot.setData(card.sig);
+    card.scPlot.setData(card.sc);
+    if (card.fhrPlot) {
+      push(card.fhr, s.fhr, (s.fhr.length ? s.fhr[s.fhr.length - 1][0] : 0) - msg.score_history_s);
+      card.fhrNone.style.display = card.fhr[0].length ? "none" : "";
+      card.fhrPlot.setData(card.fhr);
+    }
+  }
+}
+
+const source = new EventSource("api/live" + q);
+source.onmessage = (m) => update(JSON.parse(m.data));
+source.onerror = () => { document.getElementById("gateway-health").textContent = "connection lost, retrying…"; };

@@ -1,0 +1,59 @@
+"""Per-stream state for the page: the signal envelope is exact, bounded and kept only while someone
+looks; readers get only what is new; the FHR slot (fed by a beat stage) reaches /metrics and Home
+Assistant's state."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from edge.ha_discovery import state_payload
+from edge.metrics import Metrics
+from edge.stream_state import StreamState
+
+
+def state(name: str = "mic", modality: str = "audio", threshold: float = 1.0) -> StreamState:
+    return StreamState(name, "microphone", modality, "dense-ae", "int8", threshold)
+
+
+def test_envelope_is_min_max_per_bucket_across_blocks_bounded_and_only_while_watched() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(16000 * 30).astype(np.float32)  # 30 s at 16 kHz, longer than the 10 s kept
+    s = state()
+    s.envelope(0, x[:16000], 16000)
+    assert s.signal.count == 0  # nobody looks: nothing computed
+    s.watch(60)
+    for start in range(0, x.size, 1000):  # blocks that do not line up with the 320-sample buckets
+        s.envelope(start, x[start : start + 1000, None], 16000)
+    rows = np.array(s.signal.rows)
+    assert rows.shape == (500, 3) and s.signal.count == x.size // 320  # 10 s x 50 points/s kept
+    first = round(float(rows[0, 0]) * 16000)
+    np.testing.assert_array_equal(rows[:, 1], x[first : first + 500 * 320].reshape(500, 320).min(axis=1))
+    np.testing.assert_array_equal(rows[:, 2], x[first : first + 500 * 320].reshape(500, 320).max(axis=1))
+
+
+def test_readers_get_only_new_points() -> None:
+    s = state("ecg", "ecg", 6.7)
+    s.watch(60)
+    s.envelope(0, np.zeros(1000), 1000)
+    seen = s.signal.count
+    assert seen == 50 and s.signal.since(seen) == []
+    s.envelope(1000, np.ones(100), 1000)
+    assert [r[0] for r in s.signal.since(seen)] == [1.0, 1.02, 1.04, 1.06, 1.08]
+    s.envelope(5000, np.ones(100), 1000)  # a jump: the partial bucket is dropped, rows restart at the new place
+    assert s.signal.since(seen + 5)[0][0] == 5.0
+
+
+def test_fhr_slot_reaches_metrics_and_home_assistant() -> None:
+    s = state("wearable-1", "ecg", 6.7)
+    assert json.loads(state_payload(s))["fhr_bpm"] is None
+    assert "vigil_fhr_beats_per_minute{" not in Metrics(lambda: [s], lambda: None, lambda: None).render().decode()
+    s.on_fhr(np.array([10.0, 10.4]), np.array([141.0, 143.5]))
+    s.scored(np.array([10.0]), np.array([7.5], np.float32))
+    s.anomaly = True
+    text = Metrics(lambda: [s], lambda: 3, lambda: True).render().decode()
+    assert 'vigil_fhr_beats_per_minute{stream="wearable-1"} 143.5' in text
+    assert 'vigil_anomaly{stream="wearable-1"} 1.0' in text and "vigil_outbox_events 3.0" in text
+    assert json.loads(state_payload(s)) == {"anomaly": "ON", "score": 7.5, "threshold": 6.7, "fhr_bpm": 143.5,
+                                            "state": "starting"}
