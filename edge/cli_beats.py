@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -48,10 +50,11 @@ def run(args: argparse.Namespace) -> int:
                 plot_beats(rec, result, args.plot)
         finally:
             rec.close()
-        if args.json:
-            print(json.dumps(result.to_json()), flush=True)
-        else:
-            print(summary(result), flush=True)
+        try:
+            print(json.dumps(result.to_json()) if args.json else summary(result), flush=True)
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as cat does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
     return 0
 
 
