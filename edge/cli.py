@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 
 from edge import __version__
-from edge.errors import MissingExtraError, VigilError
+from edge.errors import ConfigError, MissingExtraError, VigilError
 from edge.features.spec import FEATURE_SETS
+from edge.text import DefaultsParser
 
 log = logging.getLogger("vigil")
 
@@ -24,7 +26,7 @@ log = logging.getLogger("vigil")
 def _features(a: argparse.Namespace) -> int:
     from edge import cli_audio
 
-    return cli_audio.features(a.file, set_name=a.set, out=a.out, sr=a.sr, channel=a.channel)
+    return cli_audio.features(a.file, set_name=a.set, out=a.out, sr=a.sr, channel=a.channel, force=a.force)
 
 
 def _score(a: argparse.Namespace) -> int:
@@ -37,6 +39,8 @@ def _score(a: argparse.Namespace) -> int:
 def _bench(a: argparse.Namespace) -> int:
     from edge import cli_audio
 
+    if a.repeat < 1:
+        raise ConfigError(f"--repeat {a.repeat}: expected at least 1")
     if a.bundle is None:  # no model: the live fetal beat chain on abdominal EDF/WFDB recordings
         from edge import cli_beats
 
@@ -53,7 +57,9 @@ def _demo(a: argparse.Namespace) -> int:
 
 def _export_c(a: argparse.Namespace) -> int:
     from edge.export_c import export_c
+    from edge.outputs import prepare_dir
 
+    prepare_dir(a.out, "headers", force=a.force)
     for path in export_c(a.bundle, a.out):
         print(path)
     return 0
@@ -61,7 +67,9 @@ def _export_c(a: argparse.Namespace) -> int:
 
 def _simulate(a: argparse.Namespace) -> int:
     from edge import simulate
+    from edge.outputs import check_file
 
+    check_file(a.out, force=a.force, what="frames file")
     opts = simulate.SimulateOptions(channels=a.channels, format=a.format, uv_per_lsb=a.uv_per_lsb, payload=a.payload,
                                     loss=a.loss, duplicate=a.duplicate, reorder=a.reorder, corrupt=a.corrupt,
                                     seed=a.seed, realtime=a.realtime)
@@ -92,14 +100,14 @@ def _train_passthrough(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise MissingExtraError(f"`vigil {args.command}` needs the train extra ({exc.name} is missing): "
                                 "pip install 'vigil[train]'") from None
-    return int(module.main([args.command, *args.rest]))
+    return int(module.main([args.command, *args.rest], verbose=args.verbose))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vigil", description="Edge anomaly detection for body and machine signals.")
+    parser = DefaultsParser(prog="vigil", description="Edge anomaly detection for body and machine signals.")
     parser.add_argument("--version", action="version", version=f"vigil {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO) to stderr")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=DefaultsParser)
 
     p = sub.add_parser("features", help="compute a feature set for every window of a WAV")
     p.add_argument("file", type=Path)
@@ -107,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help=".npy file for the (windows, dim) float32 array")
     p.add_argument("--sr", type=int, default=16000, help="analysis sample rate in Hz (default 16000)")
     p.add_argument("--channel", type=int, help="0-based channel to use (default: mix all channels)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=_features)
 
     for name, func, text in (("score", _score, "score WAV, EDF or KPI CSV files with a bundle (gateway code path)"),
@@ -133,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export-c", help="write a bundle's int8 model(s) as C headers for TensorFlow Lite Micro")
     p.add_argument("bundle", type=Path, metavar="BUNDLE")
     p.add_argument("--out", type=Path, required=True, help="folder for the headers")
+    p.add_argument("--force", action="store_true", help="replace headers an earlier export-c wrote there")
     p.set_defaults(func=_export_c)
 
     p = sub.add_parser("simulate", help="turn an EDF recording into the wearable's BLE frames")
@@ -149,11 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--realtime", action="store_true", help="write frames at the device's rate, not at once")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=_simulate)
 
     p = sub.add_parser("run", help="the gateway service: every configured stream scored, events to log and MQTT")
     p.add_argument("--config", type=Path, help="TOML config (default: the embedded demo of bundled recordings)")
-    p.add_argument("--state-dir", type=Path, help="outbox and event log folder (default: the config's)")
+    p.add_argument("--state-dir", type=Path, help="outbox and event log folder (default: the config's "
+                   "state_dir, else $STATE_DIRECTORY, else ~/.local/state/vigil)")
     p.add_argument("--http", metavar="HOST:PORT", help="serve the live page and /metrics there (default: [http] "
                    "in the config, else none; 127.0.0.1 keeps it on this machine)")
     p.set_defaults(func=_run)
@@ -167,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scan-s", type=float, default=5.0, help="BLE scan time in seconds")
     p.add_argument("--no-ble", action="store_true", help="audio inputs only")
     p.set_defaults(func=_devices)
+
+    from edge import calibrate, record  # their options live beside their code
+
+    calibrate.add_parser(sub)
+    record.add_parser(sub)
 
     p = sub.add_parser("demo", help="score the bundled sample clips with the bundled int8 models")
     p.add_argument("--json", action="store_true")
@@ -182,9 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    verbose = argv[:1] in (["-v"], ["--verbose"]) and argv[1:2] in (["train"], ["evaluate"])
+    argv = argv[1:] if verbose else argv
     if argv and argv[0] in ("train", "evaluate"):
         # handed over whole: argparse's REMAINDER would not take options that come first
-        args = argparse.Namespace(command=argv[0], rest=argv[1:], verbose=False, func=_train_passthrough)
+        args = argparse.Namespace(command=argv[0], rest=argv[1:], verbose=verbose, func=_train_passthrough)
     else:
         args = build_parser().parse_args(argv)
     level = logging.INFO if args.verbose or args.command == "run" else logging.WARNING
@@ -196,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `vigil score ... | head`: the reader left; stop quietly, as cat does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+        return 141
 
 
 if __name__ == "__main__":

@@ -10,35 +10,35 @@ import resource
 import time
 from pathlib import Path
 
-import numpy as np
-
 from edge import __version__, cli_series
 from edge.bundle import load_bundle
 from edge.detector import load_detector
 from edge.errors import ConfigError, VigilError
 from edge.features.spec import FeatureSpec
 from edge.scoring import ClipScore, make_stream, open_wav, score_file
-from edge.wav import load_mono
+from edge.text import plural
 
 DATA = Path(__file__).parent / "data"
 
 
-def features(path: Path, *, set_name: str, out: Path, sr: int, channel: int | None) -> int:
+def features(path: Path, *, set_name: str, out: Path, sr: int, channel: int | None, force: bool = False) -> int:
+    """Write the features of every window, computed block by block (edge.feature_file)."""
+    from edge.feature_file import npy_path, write_features
+    from edge.outputs import check_file
+
+    if sr <= 0:
+        raise ConfigError(f"--sr {sr}: expected a positive sample rate in Hz")
+    check_file(npy_path(out), force=force, what=".npy file")
     spec = FeatureSpec.default(set_name, sr=sr)
-    y = load_mono(path, sr=spec.sr, channel=channel)
-    rows = spec.compute(y)
-    if rows.shape[0] == 0:
-        raise ConfigError(f"{path}: {y.size / spec.sr:.3f} s is shorter than one {set_name!r} window "
-                          f"({spec.window_samples / spec.sr:.3f} s)")
-    np.save(out, rows)
-    print(f"{out}: {rows.shape[0]} windows x {rows.shape[1]} {set_name} features (float32)")
+    written, n = write_features(path, spec, out, channel=channel)
+    print(f"{written}: {plural(n, 'window')} x {spec.dim} {set_name} features (float32)")
     return 0
 
 
 def _print_clip(result: ClipScore) -> None:
     verdict = "ANOMALY" if result.anomalous else "normal"
     print(f"{result.file}: {verdict} (clip score {result.clip_score:.4f}, threshold {result.threshold:.4f}; "
-          f"{len(result.window_scores)} windows, {len(result.events)} events)")
+          f"{plural(len(result.window_scores), 'window')}, {plural(len(result.events), 'event')})")
 
 
 def score(files: list[Path], *, bundle_path: Path, variant: str | None, channel: int | None, as_json: bool,
@@ -109,23 +109,25 @@ def demo(*, as_json: bool) -> int:
     if not samples:
         raise VigilError(f"{DATA / 'samples'}: no bundled sample clips found")
     if not as_json:
-        print(f"vigil {__version__}: scoring {len(samples)} bundled clips with the bundled int8 dense-AE models\n")
-    right = 0
+        print(f"vigil {__version__}: scoring {len(samples)} bundled clips with the bundled int8 models\n")
+    right = {"normal": [0, 0], "anomaly": [0, 0]}  # per truth: decided as labelled, clips
     for path in samples:
         machine = path.parent.name
         bundle = load_bundle(DATA / "bundles" / machine)
         result = score_file(bundle, load_detector(bundle, "int8"), path)
         truth = "anomaly" if path.name.startswith("anomaly") else "normal"
-        right += (truth == "anomaly") == result.anomalous
+        right[truth][0] += (truth == "anomaly") == result.anomalous
+        right[truth][1] += 1
         if as_json:
             print(json.dumps({"machine_type": machine, "truth": truth, **result.to_json()}))
         else:
             verdict = "ANOMALY" if result.anomalous else "normal "
-            print(f"{machine:12s} {path.name:32s} truth {truth:8s} -> {verdict} score {result.clip_score:8.4f} "
-                  f"(threshold {result.threshold:.4f}, {len(result.events)} events)")
+            print(f"{machine:12s} {bundle.detector_kind:5s} {path.name:30s} truth {truth:8s} -> {verdict} score "
+                  f"{result.clip_score:8.3f} (threshold {result.threshold:.3f}, {plural(len(result.events), 'event')})")
     if not as_json:
-        print(f"\n{right} of {len(samples)} clips decided as labelled (clips unseen in training; "
-              "see README for AUCs on every clip)\n")
+        (nr, nn), (ar, an) = right["normal"], right["anomaly"]
+        print(f"\n{nr + ar} of {len(samples)} clips decided as labelled: {nr} of {nn} normal clips called normal, "
+              f"{ar} of {an} anomalous clips called anomalous (clips never used in training; see README for AUCs)\n")
     for path in sorted((DATA / "samples" / "ecg").glob("*.edf")):
         cli_series.demo_ecg(path, load_bundle(DATA / "bundles" / "ecg-donut"), as_json)
     return 0

@@ -12,6 +12,7 @@ import numpy as np
 from edge.bundle import Bundle
 from edge.decider import Decider
 from edge.series import donut_scorer, load_series, points_json, score_series
+from edge.text import plural
 
 
 def score(files: list[Path], bundle: Bundle, *, variant: str | None, as_json: bool, samples: int | None,
@@ -27,7 +28,7 @@ def score(files: list[Path], bundle: Bundle, *, variant: str | None, as_json: bo
             print(json.dumps(points_json(series, scores, threshold)), flush=True)
         else:
             over = int(np.nansum(scores > threshold))
-            print(f"{path}: {series.values.size} points, {over} over the threshold {threshold:.3f} "
+            print(f"{path}: {plural(series.values.size, 'point')}, {over} over the threshold {threshold:.3f} "
                   f"({int(series.missing.sum())} missing)")
     return 0
 
@@ -48,9 +49,10 @@ def demo_ecg(path: Path, bundle: Bundle, as_json: bool) -> None:
                           "events": [vars(e) for e in events]}))
         return
     print(f"fetal ECG   {path.name}: {series.values.size} points ({series.values.size * seconds:.0f} s, "
-          f"Direct_1, 60 ms means), Donut int8, threshold {variant.window_threshold:.2f}: {len(events)} events")
+          f"Direct_1, 60 ms means), Donut int8, threshold {variant.window_threshold:.2f}: "
+          f"{plural(len(events), 'event')}")
     for e in events:
-        print(f"  {e.start_s:6.1f}-{e.end_s:6.1f} s  peak score {e.peak_score:8.2f}  ({e.windows} points)")
+        print(f"  {e.start_s:6.1f}-{e.end_s:6.1f} s  peak score {e.peak_score:8.2f}  ({plural(e.windows, 'point')})")
 
 
 def bench(files: list[Path], bundle: Bundle, *, variant: str | None, as_json: bool, samples: int | None,

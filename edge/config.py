@@ -3,7 +3,8 @@
 Every error names the config file and the key (as a path like ``streams[1].kind``), the value
 found and what was expected; a key nobody reads is refused by name. Relative paths are resolved
 against the config file's folder; the state directory defaults to systemd's $STATE_DIRECTORY,
-else ./vigil-state. Each stream kind parses its own keys (``edge.sources``: one class per kind).
+else the user's ($XDG_STATE_HOME/vigil, ~/.local/state/vigil), never the current folder. Each
+stream kind parses its own keys (``edge.sources``: one class per kind).
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def parse_config(data: dict[str, Any], base: Path, source: Path | None = None) -
     gw = Table(top.get("gateway", dict), "gateway", base)
     gw.expect(frozenset({"name", "state_dir", "status_interval_s"}))
     gateway = gw.topic_level("name")
-    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0] or "vigil-state"
+    state = str(user_state_dir())
     state_dir = check_state_dir(resolve(base, gw.get("state_dir", str, state)), "gateway.state_dir")
     status_interval = gw.positive("status_interval_s", 10.0)
     ev = Table(top.get("events", dict, {}), "events", base)
@@ -137,3 +138,13 @@ def load_config(path: Path) -> ServiceConfig:
         return parse_config(data, path.parent.resolve(), path)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def user_state_dir() -> Path:
+    """Where a service run by hand keeps its outbox and events: $XDG_STATE_HOME/vigil or ~/.local/state/vigil
+    (systemd's $STATE_DIRECTORY wins when set), never the current folder."""
+    systemd = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if systemd:
+        return Path(systemd)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "vigil"

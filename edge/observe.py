@@ -59,7 +59,7 @@ class Observers:
 
         self.discovery = Discovery(self.config.gateway, self._states, sink.publish, settings.discovery_prefix,
                                    every_s=self.config.status_interval_s)
-        sink.on_connected.append(self.discovery.on_connect)
+        sink.add_connect_hook(self.discovery.on_connect)
 
     async def start(self) -> None:
         http = self.config.http

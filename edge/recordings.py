@@ -5,6 +5,8 @@ A Recording yields the blocks of one pass over a file at the rate and channel a 
 label at its own rate (another rate is refused), a KPI CSV's completed points with their missing
 mask. The ``file`` source replays a recording paced at real time (or as fast as possible) and
 optionally looped, the stream index continuing across loops: a file replays like a live input.
+WAV and EDF are read from the file block by block as they are replayed (edge.audio_file,
+edge.edf_blocks): memory does not grow with the recording.
 """
 
 from __future__ import annotations
@@ -23,54 +25,64 @@ from edge.errors import ConfigError, InputFileError, VigilError
 from edge.sources import Block, Needs, Source, SourceConfig, register_source
 
 
-def read_wav_samples(path: Path, *, sr: int, channel: int | None) -> np.ndarray:
-    """The one place WAV audio is read for streams: float32 mono (n,) at ``sr`` Hz."""
-    from edge.wav import load_mono
-
-    return load_mono(path, sr=sr, channel=channel)
-
-
 class Recording:
-    """One pass over a file: ``blocks()`` of ``block`` samples from index 0; ``rate`` in Hz;
-    ``frames`` samples in all. Users read only these: a reader may stream from disk instead of
-    holding ``samples``."""
+    """One pass over a file: ``blocks()`` of ``block`` samples from index 0, read from the file as
+    they are needed (memory does not grow with the file); ``frames`` at ``rate`` Hz."""
 
     rate: float
     block: int
-    samples: np.ndarray  # (n,) values in the recording's unit
-    missing: np.ndarray | None = None
-
-    @property
-    def frames(self) -> int:
-        return int(self.samples.shape[0])
+    frames: int
 
     @property
     def seconds(self) -> float:
         return self.frames / self.rate
 
     def blocks(self) -> Iterator[Block]:
-        for start in range(0, self.samples.shape[0], self.block):
-            gaps = None if self.missing is None else self.missing[start : start + self.block]
-            yield Block(start, self.samples[start : start + self.block, None], gaps)
+        start = 0
+        for samples, missing in self._pieces():
+            yield Block(start, samples[:, None], missing)
+            start += samples.shape[0]
+
+    def _pieces(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        raise NotImplementedError
+
+    def read_all(self) -> np.ndarray:
+        """Every sample (n,) at once: for short recordings (tests, clips), never for streams."""
+        return np.concatenate([b.samples[:, 0] for b in self.blocks()])
 
 
 class WavRecording(Recording):
+    """Audio (WAV of any kind, FLAC, OGG) mixed down or channel-picked and resampled to ``sr``, float32."""
+
     def __init__(self, path: str | Path, *, sr: int, channel: int | None = None, block_s: float = 0.25) -> None:
-        self.path, self.rate = Path(path), float(sr)
-        self.samples = read_wav_samples(self.path, sr=sr, channel=channel)
+        from edge.audio_file import AudioFile
+
+        self.path, self.rate, self.channel, self.sr = Path(path), float(sr), channel, sr
+        with AudioFile(self.path, sr_out=sr, channel=channel) as audio:  # opened now to refuse a bad file now
+            self.frames = audio.frames_out
         self.block = max(1, round(block_s * sr))
+
+    def _pieces(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        from edge.audio_file import AudioFile, rechunk
+
+        with AudioFile(self.path, sr_out=self.sr, channel=self.channel) as audio:
+            for samples in rechunk(audio.blocks(), self.block):
+                yield samples, None
 
 
 class EdfRecording(Recording):
-    def __init__(self, path: str | Path, *, label: str, fs: float, block_s: float = 0.1) -> None:
-        from edge.edf import read_edf_channel
+    """One EDF channel by label at its own rate (another rate than ``fs`` is refused), float64."""
 
-        self.path = Path(path)
-        channel = read_edf_channel(self.path, label)
-        if channel.fs != fs:
-            raise InputFileError(f"{path}: channel {label} is sampled at {channel.fs:g} Hz; the bundle expects "
+    def __init__(self, path: str | Path, *, label: str, fs: float, block_s: float = 0.1) -> None:
+        from edge.edf_blocks import EdfFile
+
+        self.path, self.label = Path(path), label
+        with EdfFile(self.path) as edf:
+            rate, self.frames = edf.fs(label), edf.n_samples(label)
+        if rate != fs:
+            raise InputFileError(f"{path}: channel {label} is sampled at {rate:g} Hz; the bundle expects "
                                  f"{fs:g} Hz (resample the recording first)")
-        self.rate, self.samples = fs, channel.samples
+        self.rate = fs
         self.block = max(1, int(fs * block_s))
         self.abdominal = _abdominal_leads(self.path, fs)
 
@@ -98,14 +110,32 @@ def _abdominal_leads(path: Path, fs: float) -> Any:
         return None
     return leads
 
+    def _pieces(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        from edge.audio_file import rechunk
+        from edge.edf import lost_in, lost_runs
+        from edge.edf_blocks import EdfFile
+
+        with EdfFile(self.path) as edf:
+            lost, offset = lost_runs(edf._reader, self.rate), 0  # samples `vigil record` wrote as 0: missing
+            for samples in rechunk(edf.blocks(self.label), self.block):
+                yield samples, lost_in(lost, offset, samples.shape[0])
+                offset += samples.shape[0]
+
 
 class CsvRecording(Recording):
+    """A KPI CSV's completed points and missing mask (held whole: Donut scores whole series)."""
+
     def __init__(self, path: str | Path, *, block: int = 64) -> None:
         from edge.kpi import read_kpi_csv
 
         self.path = Path(path)
         kpi = read_kpi_csv(self.path)
-        self.rate, self.samples, self.missing, self.block = 1.0 / kpi.interval_s, kpi.values, kpi.missing, block
+        self.rate, self.values, self.missing, self.block = 1.0 / kpi.interval_s, kpi.values, kpi.missing, block
+        self.frames = int(kpi.values.shape[0])
+
+    def _pieces(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        for start in range(0, self.frames, self.block):
+            yield self.values[start : start + self.block], self.missing[start : start + self.block]
 
 
 def open_recording(path: str | Path, needs: Needs, *, channel: int | None = None) -> Recording:
@@ -145,6 +175,7 @@ class FileSource(Source):
 
     def __init__(self, config: FileConfig, needs: Needs) -> None:
         self.config, self.needs = config, needs
+        self.finite = not config.loop
         self.recording: Recording | None = None
 
     async def start(self) -> None:

@@ -14,9 +14,10 @@ import numpy as np
 
 from edge.bundle import Bundle
 from edge.detector import Detector, load_detector
-from edge.edf import read_edf_channel
+from edge.edf import lost_points
+from edge.edf_blocks import EdfFile, edf_block_means
 from edge.errors import InputFileError
-from edge.features.ecg import EcgSpec, block_means, rule_labels
+from edge.features.ecg import EcgSpec, rule_labels
 from edge.kpi import read_kpi_csv
 
 
@@ -33,15 +34,17 @@ class Series:
 
 
 def ecg_series(path: str | Path, spec: EcgSpec) -> Series:
-    """An EDF channel as block-mean points; refuses another sample rate than the spec's."""
-    channel = read_edf_channel(path, spec.channel)
-    if channel.fs != spec.fs:
-        raise InputFileError(f"{path}: channel {spec.channel} is sampled at {channel.fs:g} Hz; the model was "
-                             f"trained at {spec.fs:g} Hz (resample the recording first)")
-    if channel.samples.size < spec.block * spec.window:
-        raise InputFileError(f"{path}: {channel.samples.size} samples, shorter than one window "
-                             f"({spec.block * spec.window} samples)")
-    points, missing = block_means(channel.samples, None, spec.block)
+    """An EDF channel as block-mean points, read in blocks; refuses another sample rate than the spec's."""
+    with EdfFile(path) as edf:
+        fs, n = edf.fs(spec.channel), edf.n_samples(spec.channel)
+        if fs != spec.fs:
+            raise InputFileError(f"{path}: channel {spec.channel} is sampled at {fs:g} Hz; the model was "
+                                 f"trained at {spec.fs:g} Hz (resample the recording first)")
+        if n < spec.block * spec.window:
+            raise InputFileError(f"{path}: {n} samples, shorter than one window ({spec.block * spec.window} samples)")
+        points = edf_block_means(edf, spec.channel, spec.block)
+        missing = lost_points(edf._reader, fs, spec.block, points.size)  # `vigil record`'s lost samples
+    points = np.where(missing, 0.0, points)
     labels = rule_labels(points, missing, spec.label_threshold)
     return Series(Path(path), points, missing, labels, np.arange(points.size) * spec.block, "index")
 
@@ -52,7 +55,13 @@ def kpi_series(path: str | Path) -> Series:
 
 
 def load_series(path: str | Path, spec: EcgSpec, modality: str) -> Series:
-    return ecg_series(path, spec) if modality == "ecg" else kpi_series(path)
+    if modality == "ecg":
+        return ecg_series(path, spec)
+    series = kpi_series(path)
+    if series.values.size < spec.window:
+        raise InputFileError(f"{path}: {series.values.size} points, shorter than one window "
+                             f"({spec.window} points)")
+    return series
 
 
 def donut_scorer(bundle: Bundle, variant: str | None = None, *, samples: int | None = None,

@@ -16,6 +16,8 @@ from edge.errors import ConfigError
 from firmware_bridge.protocol import FORMAT_INT16, FORMAT_INT24, link_budget, sets_per_frame
 from firmware_bridge.simulator import Impairments, frames, impair, to_counts
 
+MAX_ATT_PAYLOAD = 514  # the largest ATT MTU (517) less the 3-byte notification header
+
 
 @dataclass(frozen=True)
 class SimulateOptions:
@@ -45,6 +47,9 @@ def run(file: Path, out: Path, opts: SimulateOptions) -> dict[str, Any]:
         if not 0 <= getattr(opts, name) <= 1:
             raise ConfigError(f"--{name} {getattr(opts, name)}: expected a probability in [0, 1]")
     fmt = FORMAT_INT16 if opts.format == "int16" else FORMAT_INT24
+    if opts.payload > MAX_ATT_PAYLOAD:
+        raise ConfigError(f"--payload {opts.payload}: a BLE notification carries at most {MAX_ATT_PAYLOAD} bytes "
+                          "(ATT MTU 517 - 3)")
     if sets_per_frame(opts.payload, len(labels), fmt) < 1:
         raise ConfigError(f"--payload {opts.payload}: too small for one set of {len(labels)} {opts.format} samples")
     uv = np.stack([c.samples for c in channels], axis=1)

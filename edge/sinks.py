@@ -155,6 +155,7 @@ class MqttSink(Sink):
         self._state = "connecting"
         self.delivered = 0
         self.on_connected: list[Any] = []  # called on paho's thread after every (re)connect
+        self._hooks_lock = threading.Lock()
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"vigil-{settings.gateway}",
                              clean_session=True)
         if settings.username is not None:
@@ -192,9 +193,10 @@ class MqttSink(Sink):
             return
         self._generation += 1
         client.publish(self.status_topic, json.dumps({"state": "online", "time": time.time()}), qos=1, retain=True)
-        for hook in self.on_connected:
-            hook()
-        self._connected.set()
+        with self._hooks_lock:  # a hook added meanwhile sees either the loop or the connected flag
+            for hook in self.on_connected:
+                hook()
+            self._connected.set()
         self._set_state("connected", level=logging.INFO)
         self._wake.set()
 
@@ -218,6 +220,15 @@ class MqttSink(Sink):
     def state(self) -> str:
         """connecting, connected, unreachable, refused or disconnected."""
         return self._state
+
+    def add_connect_hook(self, hook: Any) -> None:
+        """Call `hook()` after every (re)connect, and now if already connected: the client starts
+        connecting in __init__, so a hook added later may have missed the first connect (a double call
+        is harmless for what hooks publish: retained configs)."""
+        with self._hooks_lock:
+            self.on_connected.append(hook)
+            if self._connected.is_set():
+                hook()
 
     def publish(self, topic: str, payload: str, retain: bool) -> None:
         """Best effort, QoS 0 (Home Assistant configs and states): nothing is kept while disconnected."""

@@ -1,7 +1,8 @@
-"""Reading WAV recordings into float32 audio at the sample rate a model expects.
+"""Reading recordings into float32 audio at the sample rate a model expects (whole clips).
 
-Users bring what their recorders write: 8/16/24/32-bit PCM or float WAVs, mono or several
-channels, at any rate. Everything becomes float32 in [-1, 1]; several channels are mixed down or
+Users bring what their recorders write: 8/16/24/32-bit PCM or float WAVs (plain, Broadcast,
+EXTENSIBLE, RF64), FLAC or OGG, mono or several channels, at any rate (libsndfile reads them,
+see :mod:`edge.audio_file`). Everything becomes float32 in [-1, 1]; several channels are mixed down or
 one is picked; another sample rate is resampled (polyphase, scipy) with a notice on the log.
 """
 
@@ -9,19 +10,15 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.io.wavfile
 
+from edge.audio_file import AudioFile
 from edge.errors import InputFileError
 
 log = logging.getLogger(__name__)
-
-_PCM_SCALE = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0}
-
 
 @dataclass(frozen=True)
 class Audio:
@@ -37,34 +34,15 @@ class Audio:
 
 
 def read_wav(path: str | Path) -> Audio:
-    """Decode a WAV file (PCM 8/16/24/32-bit or IEEE float) to float32 (n, channels).
+    """Decode a whole audio file (any format libsndfile reads) to float32 (n, channels).
 
-    Raises InputFileError, naming the file, when it is missing, not a WAV, empty or truncated.
+    Raises InputFileError, naming the file, when it is missing, not audio, empty or truncated.
+    Long recordings are read in blocks with :class:`edge.audio_file.AudioFile` instead.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"{path}: no such file (expected a WAV recording)")
-    try:
-        with warnings.catch_warnings():
-            # scipy only warns on a truncated data chunk; a recording cut short is refused instead
-            warnings.simplefilter("error", scipy.io.wavfile.WavFileWarning)
-            sr, data = scipy.io.wavfile.read(path)
-    except scipy.io.wavfile.WavFileWarning as exc:
-        raise InputFileError(f"{path}: truncated WAV ({exc})") from None
-    except Exception as exc:  # scipy raises ValueError, struct.error, EOFError... on non-WAV bytes
-        raise InputFileError(f"{path}: not a readable WAV file ({exc}); expected RIFF/WAVE PCM or float") from None
-    if data.size == 0:
-        raise InputFileError(f"{path}: WAV holds no samples (expected audio data)")
-    data = data.reshape(data.shape[0], -1)
-    if data.dtype == np.uint8:
-        samples = (data.astype(np.float32) - 128.0) / 128.0
-    elif data.dtype in _PCM_SCALE:  # 24-bit PCM arrives left-justified in int32
-        samples = (data / _PCM_SCALE[data.dtype]).astype(np.float32)
-    elif data.dtype.kind == "f":
-        samples = data.astype(np.float32, copy=False)
-    else:
-        raise InputFileError(f"{path}: unsupported WAV sample type {data.dtype} (expected PCM or float)")
-    return Audio(path=path, sr=int(sr), samples=samples)
+    with AudioFile(path) as audio:
+        audio._file.seek(0)
+        samples = audio._file.read(dtype="float32", always_2d=True)
+        return Audio(path=audio.path, sr=audio.sr, samples=samples)
 
 
 def to_mono(audio: Audio, channel: int | None) -> np.ndarray:
@@ -88,10 +66,6 @@ def resample(y: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
 
 
 def load_mono(path: str | Path, *, sr: int, channel: int | None = None) -> np.ndarray:
-    """A WAV as float32 mono (n,) at ``sr`` Hz, resampled with a logged notice if needed."""
-    audio = read_wav(path)
-    y = to_mono(audio, channel)
-    if audio.sr != sr:
-        log.warning("%s: resampling from %d Hz to %d Hz (the model's rate)", audio.path, audio.sr, sr)
-        y = resample(y, audio.sr, sr)
-    return y
+    """An audio file as float32 mono (n,) at ``sr`` Hz, mixed down / resampled with a logged notice."""
+    with AudioFile(path, sr_out=sr, channel=channel) as audio:
+        return audio.read_all()

@@ -8,22 +8,34 @@ cd "$(dirname "$0")/.."
 # browser, driven by playwright from the dev extra; no browser is ever downloaded by a test tool).
 # Installed from apt when missing and we may.
 missing=()
-command -v dbus-daemon >/dev/null || missing+=(dbus-daemon)
-command -v cc >/dev/null || missing+=(gcc libc6-dev)
-[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing+=(mosquitto)
-{ ldconfig -p 2>/dev/null || /sbin/ldconfig -p; } | grep -q libportaudio.so.2 || missing+=(libportaudio2)
-command -v pulseaudio >/dev/null || missing+=(pulseaudio pulseaudio-utils libasound2-plugins)
-[ -x /usr/bin/chromium ] || missing+=(chromium)
+why=()
+need() {  # need "PACKAGES" "WHY": queue apt packages and say why the tests want them
+  read -r -a pkgs <<< "$1"; missing+=("${pkgs[@]}"); why+=("  $1: $2")
+}
+command -v dbus-daemon >/dev/null || need "dbus-daemon" "a private D-Bus for the fake BlueZ that bleak talks to"
+command -v cc >/dev/null || need "gcc libc6-dev" "compiles the firmware C header and export-c output"
+[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || need "mosquitto" "an MQTT broker for the sink tests"
+{ ldconfig -p 2>/dev/null || /sbin/ldconfig -p; } | grep -q libportaudio.so.2 \
+  || need "libportaudio2" "PortAudio, which sounddevice (the microphone input) loads"
+command -v pulseaudio >/dev/null \
+  || need "pulseaudio pulseaudio-utils libasound2-plugins" "a PulseAudio null sink as the test microphone"
+command -v unshare >/dev/null && command -v chroot >/dev/null || need "util-linux coreutils" \
+  "unshare and chroot: the installed service is started as its user in a temporary root"
+[ -x /usr/bin/chromium ] || need "chromium" "the live status page seen in a real headless browser (playwright drives it)"
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test.sh: installing with apt-get (system packages the tests start or load):" >&2
+    printf '%s\n' "${why[@]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "the tests need: ${missing[*]} (apt-get install ${missing[*]})" >&2
+    echo "the tests need: ${missing[*]} (apt-get install ${missing[*]}):" >&2
+    printf '%s\n' "${why[@]}" >&2
     exit 1
   fi
 fi
 bash scripts/venv.sh edge,train,dev
 .venv/bin/ruff check .
 .venv/bin/mypy
+echo "test.sh: pytest takes about 5 minutes on 2 free cores (it trains small models on real data)" >&2
 exec .venv/bin/pytest -q "$@"

@@ -1,18 +1,23 @@
-"""Retrain the bundled dense-AE bundles, one per DCASE machine type, and report their figures.
+"""Retrain the bundled audio bundles (the default detector), one machine per DCASE machine type, and report them.
 
-Usage: .venv/bin/python scripts/train_bundled_audio.py [--data ../shared/data/dcase2020-task2-dev-samples]
-       [--epochs 50] [--seed 0] [--out out/bundled-audio]
+Usage: .venv/bin/python scripts/train_bundled_audio.py [--data ../shared/data] [--seed 0] [--out out/bundled-audio]
 
-For each machine type: `vigil train audio` (fit / threshold / reserved-test split by clip), then
-`vigil evaluate` on the clips the bundle never saw (reports under OUT/reports/<type>/). The
-int8-only copy of each bundle goes to edge/data/bundles/<type>/ (what the gateway ships), and one
-normal and one anomalous *reserved test* clip per type, cut to their first 5 s, to
-edge/data/samples/<type>/ for `vigil demo`. Prints a Markdown table for README.
+A bundle is what a user builds for one machine: per machine type, the machine id of
+dcase2020-task2-lite (fan 06, pump 04, slider 00, toycar 04, toyconveyor 01, valve 02). Its normal
+clips of dcase2020-task2-dev-samples and -lite are pooled; two (seeded) are held out, the rest are
+fitted by `vigil train audio` with no --detector (every fitted clip learnt from, thresholds from
+out-of-fold scores). Slider id 00 fits 10 clips of dcase2020-slider-id00-train instead (the
+acceptance setting) and holds out all 5 others. `vigil evaluate` then scores the held-out normal
+and every anomalous clip of that machine (reports under OUT/reports/<type>/). The int8-only copy
+of each bundle goes to edge/data/bundles/<type>/, and one held-out normal and one anomalous clip,
+cut to their first 5 s, to edge/data/samples/<type>/ for `vigil demo` (the shipped manifest names
+their sources and sha256 in provenance.demo_samples). Prints a Markdown table for README.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import subprocess
@@ -23,8 +28,10 @@ import numpy as np
 import scipy.io.wavfile
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from train.dataset import MACHINE_TYPES as TYPES  # noqa: E402
+MACHINES = {"fan": "id_06", "pump": "id_04", "slider": "id_00", "toycar": "id_04", "toyconveyor": "id_01",
+            "valve": "id_02"}
+SETS = ("dcase2020-task2-dev-samples", "dcase2020-task2-lite")
+TAGS = {SETS[0]: "dev", SETS[1]: "lite", "dcase2020-slider-id00-train": "train"}
 
 
 def vigil(*args: str) -> str:
@@ -44,49 +51,80 @@ def ship_int8(full: Path, target: Path) -> None:
     (target / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
-def ship_samples(manifest: dict, data: Path, machine: str, target: Path, seconds: float = 5.0) -> None:
+def ship_samples(sources: list[Path], data: Path, target: Path, bundle: Path, seconds: float = 5.0) -> None:
+    """Clips cut to `seconds` into `target`; their sources recorded in the shipped manifest."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    reserved = [f["file"] for f in manifest["provenance"]["reserved_test_files"]]
-    for prefix in ("normal", "anomaly"):
-        name = sorted(f for f in reserved if f.startswith(prefix))[0]
-        source = next(data.rglob(f"*/{machine}/{name}"))
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    shipped = []
+    for source in sources:
         sr, samples = scipy.io.wavfile.read(source)
-        scipy.io.wavfile.write(target / name, sr, np.ascontiguousarray(samples[: int(seconds * sr)]))
+        scipy.io.wavfile.write(target / source.name, sr, np.ascontiguousarray(samples[: int(seconds * sr)]))
+        shipped.append({"file": source.name, "source": str(source.relative_to(data)), "seconds": seconds,
+                        "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest()})
+    manifest["provenance"]["demo_samples"] = shipped
+    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+
+def link(paths: list[Path], folder: Path, data: Path) -> None:
+    """Symlinks named <label>_id_<id>_<set>_<number>.wav (the sets reuse numbers)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for p in paths:
+        label, _, rest = p.name.partition("_id_")
+        ident, _, number = rest.partition("_")
+        tag = TAGS[p.relative_to(data).parts[0]]
+        (folder / f"{label}_id_{ident}_{tag}_{number}").symlink_to(p)
+
+
+def clips_of(data: Path, machine: str, ident: str, label: str) -> list[Path]:
+    return sorted(p for s in SETS for p in (data / s).rglob(f"{label}_{ident}_*.wav") if p.parent.name == machine)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/dcase2020-task2-dev-samples")
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data")
     parser.add_argument("--out", type=Path, default=ROOT / "out/bundled-audio")
-    parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rows = []
-    for machine in TYPES:
+    for machine, ident in MACHINES.items():
+        normal, anomalous = (clips_of(args.data, machine, ident, label) for label in ("normal", "anomaly"))
+        if machine == "slider":
+            train = sorted((args.data / "dcase2020-slider-id00-train").glob("*.wav"))
+            fit = [train[i] for i in np.sort(np.random.default_rng(args.seed).permutation(len(train))[:10])]
+            held = normal
+        else:
+            order = np.random.default_rng(args.seed).permutation(len(normal))
+            held, fit = [normal[i] for i in order[:2]], [normal[i] for i in order[2:]]
+        work = args.out / "data" / machine
+        if work.exists():
+            shutil.rmtree(work)
+        link(fit, work / "fit", args.data)
+        link(held + anomalous, work / "unseen" / machine, args.data)
         full = args.out / "bundles" / machine
         full.parent.mkdir(parents=True, exist_ok=True)
-        vigil("train", "audio", str(args.data), "--machine-type", machine, "--out", str(full),
-              "--epochs", str(args.epochs), "--seed", str(args.seed), "--json")
-        result = json.loads(vigil("evaluate", str(args.data), "--bundle", str(full), "--report",
-                                  str(args.out / "reports" / machine), "--json"))
+        vigil("train", "audio", str(work / "fit"), "--out", str(full), "--seed", str(args.seed), "--json", "--force")
         manifest = json.loads((full / "manifest.json").read_text())
+        manifest["machine_type"], manifest["machine_id"] = machine, ident
+        (full / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        result = json.loads(vigil("evaluate", str(work / "unseen"), "--bundle", str(full), "--report",
+                                  str(args.out / "reports" / machine), "--json"))
         ship_int8(full, ROOT / "edge/data/bundles" / machine)
-        ship_samples(manifest, args.data, machine, ROOT / "edge/data/samples" / machine)
+        ship_samples([held[0], anomalous[0]], args.data, ROOT / "edge/data/samples" / machine,
+                     ROOT / "edge/data/bundles" / machine)
         f32, i8 = result["variants"]["float32"], result["variants"]["int8"]
-        rows.append((machine, f32["n_normal"], f32["n_anomalous"], f32["auc"], i8["auc"], f32["pauc"], i8["pauc"],
-                     i8["f1"], manifest["models"]["float32"]["bytes"], manifest["models"]["int8"]["bytes"]))
+        rows.append((f"{machine} {ident}", len(fit), f32["n_normal"], f32["n_anomalous"], f32["auc"], i8["auc"],
+                     f32["pauc"], i8["pauc"], i8["f1"], manifest["models"]["float32"]["bytes"],
+                     manifest["models"]["int8"]["bytes"]))
         print(f"{machine}: AUC float32 {f32['auc']:.3f} int8 {i8['auc']:.3f}", file=sys.stderr)
-    print("| machine type | test clips (normal + anomalous) | AUC float32 | AUC int8 | pAUC float32 | pAUC int8 "
-          "| F1 int8 @ threshold | model bytes float32 / int8 |")
-    print("|---|---|---|---|---|---|---|---|")
-    for m, nn, na, af, ai, pf, pi, f1, bf, bi in rows:
-        print(f"| {m} | {nn} + {na} | {af:.3f} | {ai:.3f} | {pf:.3f} | {pi:.3f} | {f1:.3f} | {bf} / {bi} |")
-    mean_f = np.mean([r[3] for r in rows])
-    mean_i = np.mean([r[4] for r in rows])
-    print(f"| **mean** | | {mean_f:.3f} | {mean_i:.3f} | | | | |")
-    print(f"\nmean |AUC int8 - AUC float32| = {np.mean([abs(r[4] - r[3]) for r in rows]):.4f}")
+    print("| machine | fitted normal clips | unseen clips (normal + anomalous) | AUC float32 | AUC int8 | pAUC float32 "
+          "| pAUC int8 | F1 int8 @ threshold | model bytes float32 / int8 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for m, nf, nn, na, af, ai, pf, pi, f1, bf, bi in rows:
+        print(f"| {m} | {nf} | {nn} + {na} | {af:.3f} | {ai:.3f} | {pf:.3f} | {pi:.3f} | {f1:.3f} | {bf} / {bi} |")
+    print(f"| **mean** | | | {np.mean([r[4] for r in rows]):.3f} | {np.mean([r[5] for r in rows]):.3f} | | | | |")
+    print(f"\nmean |AUC int8 - AUC float32| = {np.mean([abs(r[5] - r[4]) for r in rows]):.4f}")
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def main() -> None:
     full = args.out / "ecg-donut"
     records = [str(args.data / f"{r}.edf") for r in ("r01", "r04", "r07", "r08")]
     subprocess.run([sys.executable, "-m", "edge.cli", "train", "ecg", *records, "--out", str(full),
-                    "--epochs", str(args.epochs), "--json"], check=True, cwd=ROOT)
+                    "--epochs", str(args.epochs), "--json", "--force"], check=True, cwd=ROOT)
     ship_int8(full, ROOT / "edge/data/bundles/ecg-donut")
     cut_sample(args.data / "r10.edf", ROOT / "edge/data/samples/ecg/r10_60s.edf")
 

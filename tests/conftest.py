@@ -39,5 +39,8 @@ def clip_per_type(dcase: Path) -> dict[str, Path]:
 def tiny_bundle(dcase: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A dense-AE bundle for valve trained for 3 epochs through the CLI (seconds, not minutes)."""
     out = tmp_path_factory.mktemp("bundle") / "valve"
-    run_vigil("train", "audio", str(dcase), "--machine-type", "valve", "--epochs", "3", "--out", str(out), check=True)
+    result = run_vigil("train", "audio", str(dcase), "--machine-type", "valve", "--detector", "dense-ae", "--epochs",
+                       "3", "--folds", "2", "--test-fraction", "0.25", "--out", str(out), check=True)
+    (out.parent / "stdout.txt").write_text(result.stdout)  # what train printed, for tests of its wording
+    (out.parent / "stderr.txt").write_text(result.stderr)
     return out

@@ -20,10 +20,12 @@ def test_one_verified_int8_bundle_per_machine_type() -> None:
 
 def test_samples_are_clips_the_bundles_never_saw() -> None:
     for machine in TYPES:
-        manifest = load_bundle(DATA / "bundles" / machine).manifest
-        reserved = {f["file"] for f in manifest.provenance["reserved_test_files"]}
+        provenance = load_bundle(DATA / "bundles" / machine).manifest.provenance
+        fitted = {f["sha256"] for f in provenance["fit_files"] + provenance["threshold_files"]}
+        shipped = provenance["demo_samples"]
         samples = {p.name for p in (DATA / "samples" / machine).glob("*.wav")}
-        assert len(samples) == 2 and samples <= reserved
+        assert len(samples) == 2 and samples == {s["file"] for s in shipped}
+        assert fitted and fitted.isdisjoint({s["source_sha256"] for s in shipped})
 
 
 def test_ecg_bundle_and_sample() -> None:

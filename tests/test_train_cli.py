@@ -58,4 +58,4 @@ def test_progress_bar_on_a_terminal_and_not_with_json(dcase: Path, tmp_path: Pat
     args = ["train", "audio", str(dcase), "--machine-type", "pump", "--detector", "kmeans",
             "--out", str(tmp_path / "b")]
     assert "1/1" in _stderr_on_a_terminal(args)  # tqdm's counter
-    assert "1/1" not in _stderr_on_a_terminal([*args, "--json"])
+    assert "1/1" not in _stderr_on_a_terminal([*args, "--json", "--force"])  # replaces the first bundle

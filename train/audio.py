@@ -1,16 +1,21 @@
 """`vigil train audio`: learn machine-sound detectors from clips and write bundles.
 
-Protocol: the clips are split by clip (seeded) into fit, threshold and test sets (see
-``train.dataset.split_clips``); a detector is fitted on the fit clips only (the supervised SVM also
-on the fit share of the anomalous clips); each variant's thresholds are percentiles of its own
-scores on the threshold clips, computed on the gateway code path; the test clips are scored once
-for the metrics stored in the bundle.
+Protocol (every normal clip is learnt from): the detector is fitted on every normal clip (minus
+an optional seeded --test-fraction reserved by clip). Thresholds come from out-of-fold scores:
+the normal clips are dealt by clip into k folds (seeded); for each fold a model is fitted on the
+other folds, exported float32 and int8 like the final one, and scores the fold's clips on the
+gateway code path. Each variant's thresholds are percentiles of its out-of-fold window and clip
+scores, and those scores are kept in the bundle (manifest "calibration") so `vigil calibrate` can
+re-choose them. Anomalous clips under DIR are never fitted on (except by the supervised svm,
+on a seeded share): the bundle's metrics compare them, scored by the final model, with the
+reserved normal clips if any, else with the out-of-fold normal clip scores.
 """
 
 from __future__ import annotations
 
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,30 +26,34 @@ import numpy as np
 
 from edge.bundle import FORMAT_VERSION, load_bundle
 from edge.detector import load_detector
+from edge.errors import InputFileError
 from edge.features.spec import FeatureSpec
 from edge.interpreter import load_interpreter
 from edge.scoring import score_file
 from edge.wav import load_mono
 from train.bundle_writer import BundleWriter
-from train.dataset import Clip, Split, discover_clips, split_clips
+from train.dataset import DEFAULT_CLIP_SECONDS, Clip, Split, discover_clips, split_clips
 from train.detectors import DETECTOR_NAMES, DetectorKind, DetectorOptions, registry
 from train.export import QUANTIZATION
 from train.metrics import clip_metrics
 
 DETECTORS = (*DETECTOR_NAMES, "all")
+DEFAULT_DETECTOR = "maha"  # chosen by benchmarks/fewshot_audio.py (see its docstring), never on test clips
+MAX_CALIBRATION_WINDOWS = 2000
 
 
 @dataclass(frozen=True)
 class AudioTrainConfig:
     """Options of `vigil train audio` (see its --help for meanings and units)."""
 
-    detector: str = "dense-ae"
+    detector: str = DEFAULT_DETECTOR
     machine_type: str | None = None
     options: DetectorOptions = field(default_factory=DetectorOptions)
     percentile: float = 95.0
-    test_fraction: float = 0.25
-    threshold_fraction: float = 0.2
+    folds: int = 5  # 1: thresholds from the fitted clips' own scores (quick runs; optimistic)
+    test_fraction: float = 0.0
     anomaly_fit_fraction: float | None = None  # None: 0.5 when a supervised detector is trained, else 0
+    clip_seconds: float = DEFAULT_CLIP_SECONDS  # longer recordings are cut into clips of about this length
 
     def kinds(self) -> list[DetectorKind]:
         kinds = registry()
@@ -54,8 +63,32 @@ class AudioTrainConfig:
         fraction = self.anomaly_fit_fraction
         if fraction is None:
             fraction = 0.5 if any(k.supervised for k in self.kinds()) else 0.0
-        return split_clips(clips, test_fraction=self.test_fraction, threshold_fraction=self.threshold_fraction,
-                           seed=seed, anomaly_fit_fraction=fraction)
+        return fit_split(clips, test_fraction=self.test_fraction, seed=seed, anomaly_fit_fraction=fraction)
+
+
+def fit_split(clips: list[Clip], *, test_fraction: float, seed: int, anomaly_fit_fraction: float = 0.0) -> Split:
+    """Every normal clip is a fit clip except a seeded test_fraction reserved by clip (one clip per
+    machine id always fits); anomalous clips are test clips but for a seeded supervised share."""
+    if test_fraction > 0:
+        held = split_clips(clips, test_fraction=test_fraction, threshold_fraction=0.0, seed=seed,
+                           anomaly_fit_fraction=anomaly_fit_fraction)
+        return Split(fit=held.fit + held.threshold, threshold=[], test=held.test, fit_anomalous=held.fit_anomalous)
+    normals = [c for c in clips if c.label == 0]
+    if len(normals) < 2:
+        raise InputFileError(f"{len(normals)} normal clip(s): expected at least 2 (thresholds come from "
+                             "out-of-fold scores, k-fold by clip)")
+    anomalous = [c for c in clips if c.label == 1]
+    order = np.random.default_rng(seed).permutation(len(anomalous))
+    n_fit = min(max(1, round(anomaly_fit_fraction * len(anomalous))), len(anomalous) - 1) \
+        if anomaly_fit_fraction > 0 and anomalous else 0
+    return Split(fit=normals, threshold=[], test=[anomalous[i] for i in order[n_fit:]],
+                 fit_anomalous=[anomalous[i] for i in order[:n_fit]])
+
+
+def folds_by_clip(n_clips: int, k: int, seed: int) -> list[np.ndarray]:
+    """Seeded k-fold of clip indices (k at most n_clips): each clip is held out exactly once."""
+    order = np.random.default_rng(seed).permutation(n_clips)
+    return [np.sort(order[f::min(k, n_clips)]) for f in range(min(k, n_clips))]
 
 
 class FeatureCache:
@@ -96,20 +129,21 @@ def tensor_dtypes(model_path: Path) -> dict[str, int]:
     return counts
 
 
-def train_bundle(kind: DetectorKind, split: Split, out: Path, config: AudioTrainConfig, cache: FeatureCache,
-                 source: str) -> dict[str, Any]:
-    """Fit one detector on a split, export float32 and int8, choose thresholds, test; write bundle `out`."""
+def _fit_write(kind: DetectorKind, fit: list[Clip], fit_anomalous: list[Clip], writer: BundleWriter,
+               config: AudioTrainConfig, cache: FeatureCache) -> dict[str, Any]:
+    """Fit on `fit` (and `fit_anomalous` if supervised), export float32 and int8 into the writer's
+    staging folder with a loadable manifest (zero thresholds); returns that manifest."""
     from train.export import to_tflite
 
     options = config.options
     spec = FeatureSpec.default(kind.feature_set, sequence=kind.sequence(options))
-    x = cache.stack(split.fit, spec)
+    x = cache.stack(fit, spec)
     mean = x.mean(axis=0)
     std = np.maximum(x.std(axis=0), 1e-3)  # a constant feature must not blow up the standardized value
     x_std = ((x - mean) / std).astype(np.float32)
     anomalous = None
     if kind.supervised:
-        anomalous = ((cache.stack(split.fit_anomalous, spec) - mean) / std).astype(np.float32)
+        anomalous = ((cache.stack(fit_anomalous, spec) - mean) / std).astype(np.float32)
     _deterministic()
     started = time.time()
     trained = kind.fit(x_std, anomalous, options)
@@ -117,53 +151,113 @@ def train_bundle(kind: DetectorKind, split: Split, out: Path, config: AudioTrain
     models = {"float32": to_tflite(trained.model),
               "int8": to_tflite(trained.model, representative=trained.calibration, seed=options.seed,
                                 quantization=kind.quantization)}
+    entries: dict[str, Any] = {}
+    for name, blob in models.items():
+        quant = QUANTIZATION[kind.quantization] if name == "int8" else "float32"
+        entry = writer.add_model(name, blob)
+        entries[name] = {**entry, "quantization": quant, "tensor_dtypes": tensor_dtypes(writer.path(entry["file"])),
+                         "threshold": {"window": 0.0, "clip": 0.0}}
+    types = sorted({c.machine_type or "unknown" for c in fit})
+    manifest: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "name": f"{kind.name}-{'-'.join(types)}",
+        "modality": "audio",
+        "machine_type": types[0] if len(types) == 1 else None,
+        "detector": {"kind": kind.name, "score": trained.score, "description": kind.description,
+                     "supervised": kind.supervised, "params": trained.params},
+        "features": spec.to_dict(),
+        "normalization": {"mean": mean.tolist(), "std": std.tolist()},
+        "default_variant": kind.default_variant,
+        "models": entries,
+        "decider": {"on_windows": 3, "off_windows": 3},
+        "training": {"options": vars(options), "loss": trained.history, "seconds": round(seconds, 1),
+                     "windows": int(x.shape[0])},
+    }
+    writer.write(manifest)
+    return manifest
 
+
+def out_of_fold_scores(kind: DetectorKind, split: Split, config: AudioTrainConfig, cache: FeatureCache,
+                       workdir: Path) -> dict[str, dict[str, Any]]:
+    """Per variant: every fit clip's window scores and clip score from a model that never saw it."""
+    folds = folds_by_clip(len(split.fit), config.folds, config.options.seed)
+    acc = _empty_scores(len(split.fit))
+    for f, held in enumerate(folds):
+        rest = [c for i, c in enumerate(split.fit) if i not in set(held.tolist())]
+        with BundleWriter(workdir / f"fold{f}") as writer:  # never committed: scored from staging
+            _fit_write(kind, rest, split.fit_anomalous, writer, config, cache)
+            _score_into(writer.staging, split.fit, held, acc)
+    return {v: {"clip": a["clip"], "window": np.concatenate(a["window"])} for v, a in acc.items()}
+
+
+def _empty_scores(n: int) -> dict[str, dict[str, Any]]:
+    return {v: {"clip": np.zeros(n), "window": [None] * n} for v in ("float32", "int8")}
+
+
+def _score_into(bundle_dir: Path, clips: list[Clip], indices: np.ndarray, acc: dict[str, dict[str, Any]]) -> None:
+    """Score clips[i] for i in indices with every variant of a bundle (gateway path) into acc."""
+    bundle = load_bundle(bundle_dir)
+    for variant, a in acc.items():
+        detector = load_detector(bundle, variant)
+        for i in indices:
+            result = score_file(bundle, detector, clips[i].path)
+            a["clip"][i], a["window"][i] = result.clip_score, result.window_scores
+
+
+def calibration_entry(oof: dict[str, dict[str, Any]], percentile: float, source: str) -> dict[str, Any]:
+    """The manifest's "calibration": out-of-fold normal scores per variant (clip scores all, window
+    scores sorted and subsampled to at most MAX_CALIBRATION_WINDOWS) and the rule that made the thresholds."""
+    scores = {}
+    for variant, s in oof.items():
+        window = np.sort(s["window"])
+        if window.size > MAX_CALIBRATION_WINDOWS:
+            window = window[np.linspace(0, window.size - 1, MAX_CALIBRATION_WINDOWS).round().astype(int)]
+        scores[variant] = {"clip": np.sort(s["clip"]).tolist(), "window": window.tolist()}
+    return {"normal_scores": scores, "rule": {"kind": "percentile", "value": percentile}, "source": source}
+
+
+def train_bundle(kind: DetectorKind, split: Split, out: Path, config: AudioTrainConfig, cache: FeatureCache,
+                 source: str) -> dict[str, Any]:
+    """Fit one detector on every fit clip; thresholds from out-of-fold scores; write bundle `out`."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if config.folds >= 2:
+        with tempfile.TemporaryDirectory(prefix=".folds-", dir=out.parent) as workdir:
+            oof = out_of_fold_scores(kind, split, config, cache, Path(workdir))
+        k = len(folds_by_clip(len(split.fit), config.folds, config.options.seed))
+        how = f"out-of-fold k={k} by clip (seed {config.options.seed}), {len(split.fit)} normal clips"
     with BundleWriter(out) as writer:
-        entries: dict[str, Any] = {}
-        for name, blob in models.items():
-            quant = QUANTIZATION[kind.quantization] if name == "int8" else "float32"
-            entry = writer.add_model(name, blob)
-            entries[name] = {**entry, "quantization": quant, "tensor_dtypes": tensor_dtypes(writer.path(entry["file"])),
-                             "threshold": {"window": 0.0, "clip": 0.0}}
-        types = sorted({c.machine_type or "unknown" for c in split.fit})
-        manifest: dict[str, Any] = {
-            "format_version": FORMAT_VERSION,
-            "name": f"{kind.name}-{'-'.join(types)}",
-            "modality": "audio",
-            "machine_type": types[0] if len(types) == 1 else None,
-            "detector": {"kind": kind.name, "score": trained.score, "description": kind.description,
-                         "supervised": kind.supervised, "params": trained.params},
-            "features": spec.to_dict(),
-            "normalization": {"mean": mean.tolist(), "std": std.tolist()},
-            "default_variant": "int8",
-            "models": entries,
-            "threshold_method": {"method": "percentile", "percentile": config.percentile,
-                                 "of": "scores of held-out normal clips, per variant (window and clip level)",
-                                 "clips": [c.path.name for c in split.threshold]},
-            "decider": {"on_windows": 3, "off_windows": 3},
-            "training": {"options": vars(options), "loss": trained.history, "seconds": round(seconds, 1),
-                         "windows": int(x.shape[0])},
-            "provenance": {
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": options.seed,
-                "data_dir": source, "fit_files": _files(split.fit + split.fit_anomalous),
-                "threshold_files": _files(split.threshold), "reserved_test_files": _files(split.test),
-                "versions": _versions(),
-            },
-        }
+        manifest = _fit_write(kind, split.fit, split.fit_anomalous, writer, config, cache)
+        staging = writer.staging
+        if config.folds < 2:  # quick runs only: scores of the fitted clips themselves, optimistic
+            acc = _empty_scores(len(split.fit))
+            _score_into(staging, split.fit, np.arange(len(split.fit)), acc)
+            oof = {v: {"clip": a["clip"], "window": np.concatenate(a["window"])} for v, a in acc.items()}
+            how = f"in-sample (--folds 1, optimistic), {len(split.fit)} normal clips"
+        manifest["calibration"] = calibration_entry(oof, config.percentile, how)
+        for variant, s in oof.items():
+            manifest["models"][variant]["threshold"] = {"window": float(np.percentile(s["window"], config.percentile)),
+                                                        "clip": float(np.percentile(s["clip"], config.percentile))}
+        manifest["threshold_method"] = {"method": "percentile", "percentile": config.percentile,
+                                        "of": f"{how}: window and clip scores per variant"}
+        manifest["provenance"] = {
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": config.options.seed,
+            "data_dir": source, "fit_files": _files(split.fit + split.fit_anomalous), "threshold_files": [],
+            "reserved_test_files": _files(split.test), "versions": _versions()}
         writer.write(manifest)
-        labels = np.array([c.label for c in split.test])
-        manifest["metrics"] = {"protocol": "reserved test clips (never fitted on nor used for the threshold)",
-                               "files": [c.path.name for c in split.test], "labels": labels.tolist()}
-        for name in models:
-            bundle = writer.write(manifest)
-            detector = load_detector(bundle, name)
-            held = [score_file(bundle, detector, c.path) for c in split.threshold]
-            window = float(np.percentile(np.concatenate([h.window_scores for h in held]), config.percentile))
-            clip = float(np.percentile([h.clip_score for h in held], config.percentile))
-            manifest["models"][name]["threshold"] = {"window": window, "clip": clip}
-            bundle = writer.write(manifest)
-            scores = np.array([score_file(bundle, detector, c.path).clip_score for c in split.test])
-            manifest["metrics"][name] = {**clip_metrics(labels, scores, clip), "clip_scores": scores.tolist()}
+        test_normal = [c for c in split.test if c.label == 0]
+        anomalous = [c for c in split.test if c.label == 1]
+        manifest["metrics"] = {
+            "protocol": ("reserved normal test clips" if test_normal else "out-of-fold normal clip scores")
+            + " vs anomalous clips never fitted on (scored by the final model)",
+            "files": [c.path.name for c in (test_normal or split.fit) + anomalous]}
+        if anomalous:
+            labels = np.array([0] * len(test_normal or split.fit) + [1] * len(anomalous))
+            manifest["metrics"]["labels"] = labels.tolist()
+            for name in oof:
+                normal = score_clips(staging, name, test_normal) if test_normal else oof[name]["clip"]
+                scores = np.concatenate([normal, score_clips(staging, name, anomalous)])
+                threshold = manifest["models"][name]["threshold"]["clip"]
+                manifest["metrics"][name] = {**clip_metrics(labels, scores, threshold), "clip_scores": scores.tolist()}
         writer.write(manifest)
         writer.commit()
     return manifest
@@ -171,9 +265,9 @@ def train_bundle(kind: DetectorKind, split: Split, out: Path, config: AudioTrain
 
 def train_audio(data_dir: Path, out: Path, config: AudioTrainConfig,
                 progress: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
-    """Train the configured detector(s) on one split of data_dir. One bundle at `out`, or with
-    detector "all" one bundle per kind at out/<kind>; returns the manifests by kind."""
-    clips = discover_clips(data_dir, config.machine_type)
+    """Train the configured detector(s) on data_dir. One bundle at `out`, or with detector "all"
+    one bundle per kind at out/<kind>; returns the manifests by kind."""
+    clips = discover_clips(data_dir, config.machine_type, clip_seconds=config.clip_seconds)
     split = config.split(clips, seed=config.options.seed)
     cache = FeatureCache()
     manifests = {}

@@ -10,14 +10,19 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from edge.bundle import load_bundle
 from edge.errors import ConfigError, MissingExtraError
 from edge.features.ecg import EcgSpec
-from train.audio import DETECTORS, AudioTrainConfig
+from edge.outputs import check_dir, prepare_dir
+from edge.text import DefaultsParser, number
+from train.audio import DEFAULT_DETECTOR, DETECTORS, AudioTrainConfig
 from train.dataset import discover_clips
 from train.detectors import DetectorOptions
 from train.donut_bundle import DEFAULT_ITERATIONS, DEFAULT_SAMPLES
+from train.held_out import held_out_lines
+from train.quiet import quiet_native
 
 
 def _require_tensorflow() -> None:
@@ -54,26 +59,43 @@ def _progress(total: int, quiet: bool) -> Iterator[Callable[[str], None] | None]
 
 def _config(args: argparse.Namespace) -> AudioTrainConfig:
     """Validate the shared training options into an AudioTrainConfig."""
-    for name in ("test_fraction", "threshold_fraction", "anomaly_fit_fraction"):
+    for name in ("test_fraction", "anomaly_fit_fraction"):
         value = getattr(args, name)
         if value is not None and not 0 <= value < 1:
             raise ConfigError(f"--{name.replace('_', '-')} {value}: expected a fraction in [0, 1)")
     checks = [("percentile", 0 < args.percentile <= 100, "a value in (0, 100]"),
               ("epochs", args.epochs >= 1, "at least 1"), ("clusters", args.clusters >= 1, "at least 1"),
-              ("components", args.components >= 1, "at least 1"), ("sequence", args.sequence >= 2, "at least 2")]
+              ("components", args.components >= 1, "at least 1"), ("sequence", args.sequence >= 2, "at least 2"),
+              ("folds", args.folds >= 1, "at least 1")]
     for name, ok, expected in checks:
         if not ok:
             raise ConfigError(f"--{name} {getattr(args, name)}: expected {expected}")
+    if args.anomaly_fit_fraction == 0 and any(k.supervised for k in _kinds(args.detector)):
+        raise ConfigError("--anomaly-fit-fraction 0: the supervised svm fits on anomalous clips; expected a "
+                          "fraction in (0, 1), or another --detector")
     options = DetectorOptions(epochs=args.epochs, seed=args.seed, clusters=args.clusters, components=args.components,
                               covariance=args.covariance, sequence=args.sequence)
     return AudioTrainConfig(detector=args.detector, machine_type=args.machine_type, options=options,
-                            percentile=args.percentile, test_fraction=args.test_fraction,
-                            threshold_fraction=args.threshold_fraction, anomaly_fit_fraction=args.anomaly_fit_fraction)
+                            percentile=args.percentile, folds=args.folds,
+                            test_fraction=args.test_fraction if args.test_fraction is not None else
+                            (0.25 if args.command == "evaluate" else 0.0),
+                            anomaly_fit_fraction=args.anomaly_fit_fraction, clip_seconds=args.clip_seconds)
+
+
+def _kinds(detector: str) -> list[Any]:
+    from train.detectors import registry
+
+    kinds = registry()
+    return list(kinds.values()) if detector == "all" else [kinds[detector]]
 
 
 def _train_audio(args: argparse.Namespace) -> int:
     config = _config(args)
-    discover_clips(args.dir, args.machine_type)  # refuse a bad folder before the slow TensorFlow import
+    if args.detector == "all":  # one bundle per kind inside: the folder is cleared now (checked first)
+        prepare_dir(args.out, "bundle", force=args.force)
+    else:  # the new bundle replaces the old one only once it is complete
+        check_dir(args.out, "bundle", force=args.force)
+    discover_clips(args.dir, args.machine_type, clip_seconds=args.clip_seconds)  # refuse a bad folder before TF
     _require_tensorflow()
     from train.audio import train_audio
 
@@ -89,10 +111,8 @@ def _train_audio(args: argparse.Namespace) -> int:
                                          for k, v in manifest["models"].items()}}))
             continue
         print(f"{path}: {manifest['name']}")
-        for variant in ("float32", "int8"):
-            m = manifest["metrics"][variant]
-            print(f"  {variant:8s} AUC {m['auc']} on {m['n_normal']} normal + {m['n_anomalous']} "
-                  "anomalous reserved clips")
+        for line in held_out_lines(manifest):
+            print(f"  {line}")
     return 0
 
 
@@ -105,6 +125,7 @@ def _train_series(args: argparse.Namespace) -> int:
                        label_threshold=args.label_threshold)
     else:
         spec = EcgSpec(channel="value", fs=1.0, block=1, window=args.window, label_threshold=0.0, unit="")
+    check_dir(args.out, "bundle", force=args.force)
     for name, value, low in (("block", spec.block, 1), ("window", spec.window, 2), ("epochs", args.epochs, 1),
                              ("latent", args.latent, 1), ("samples", args.samples, 1)):
         if value < low:
@@ -125,31 +146,45 @@ def _train_series(args: argparse.Namespace) -> int:
     manifest = train_donut_bundle(series, spec, args.modality, args.out, config, percentile=args.percentile,
                                   samples=args.samples, iterations=args.iterations)
     summary = {"bundle": str(args.out), "best_epoch": manifest["training"]["best_epoch"],
-               "thresholds": {v: m["threshold"]["window"] for v, m in manifest["models"].items()}}
-    print(json.dumps(summary) if args.json else f"{args.out}: Donut, best epoch {summary['best_epoch']}, "
-          f"thresholds {summary['thresholds']}")
+               "thresholds": {v: m["threshold"]["window"] for v, m in manifest["models"].items()},
+               "held_out": {v: m.get("held_out") for v, m in manifest["models"].items()}}
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"{args.out}: Donut ({args.modality}), best epoch {summary['best_epoch']}")
+    for line in held_out_lines(manifest):
+        print(f"  {line}")
     return 0
 
 
 def _edf_rate(path: Path, spec: EcgSpec) -> float:
-    from edge.edf import read_edf_channel
+    from edge.edf_blocks import EdfFile
 
-    return read_edf_channel(path, spec.channel).fs
+    with EdfFile(path) as edf:  # the header only: the samples are read later, in blocks
+        return edf.fs(spec.channel)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    check_dir(args.report, "report", force=args.force, option="--report")
     if args.bundle is not None and load_bundle(args.bundle).modality != "audio":
         from train.evaluate_series import evaluate_series
+        from train.series_checks import check_series_inputs
 
-        result = evaluate_series(args.bundle, args.inputs, args.report, inject_seed=args.inject_seed)
+        labels = check_series_inputs(load_bundle(args.bundle), args.inputs, args.labels, args.allow_seen)
+        prepare_dir(args.report, "report", force=args.force, option="--report")
+        result = evaluate_series(args.bundle, args.inputs, args.report, inject_seed=args.inject_seed, labels=labels)
         if args.json:
             print(json.dumps(result))
         else:
             print(f"report written to {args.report / 'report.md'}")
             for name, entry in result["files"].items():
                 for variant, m in entry.items():
-                    print(f"  {name} {variant:8s} AUC {m['auc']}  best F1 (adjusted) {m.get('best_f1_adjusted')}")
+                    print(f"  {name} {variant:8s} AUC {number(m['auc'])}  "
+                          f"best F1 (adjusted) {number(m.get('best_f1_adjusted'))}")
         return 0
+    if args.labels is not None:
+        raise ConfigError(f"--labels {args.labels}: label windows apply to KPI CSVs with a Donut bundle only")
+    prepare_dir(args.report, "report", force=args.force, option="--report")
     if len(args.inputs) != 1:
         raise ConfigError(f"{len(args.inputs)} inputs given: machine-sound evaluation takes one folder of clips")
     args.dir = args.inputs[0]
@@ -162,7 +197,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         else:
             print(f"report written to {args.report / 'report.md'}")
             for variant, m in result["variants"].items():
-                print(f"  {variant:8s} AUC {m['auc']:.3f}  pAUC {m['pauc']:.3f}  F1 {m['f1']:.3f}  "
+                print(f"  {variant:8s} AUC {number(m['auc'])}  pAUC {number(m['pauc'])}  F1 {number(m['f1'])}  "
                       f"({m['n_normal']} normal, {m['n_anomalous']} anomalous)")
         return 0
     config = _config(args)
@@ -188,7 +223,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     else:
         print(f"report written to {path}")
         for machine, s in summary.items():
-            print(f"  {machine:12s} best {s['best']:9s} AUC float32 {s['auc_float32']:.3f} int8 {s['auc_int8']:.3f}")
+            print(f"  {machine:12s} best {s['best']:9s} AUC float32 {number(s['auc_float32'])} "
+                  f"int8 {number(s['auc_int8'])}")
     return 0
 
 
@@ -203,32 +239,41 @@ def _training_options(p: argparse.ArgumentParser, detector_default: str) -> None
                    help="gmm: covariance type")
     p.add_argument("--sequence", type=int, default=10, help="lstm-ae: consecutive windows per sequence (10)")
     p.add_argument("--percentile", type=float, default=95.0,
-                   help="threshold = this percentile of held-out normal scores (the write-up: 95)")
-    p.add_argument("--test-fraction", type=float, default=0.25,
-                   help="fraction of normal clips reserved for testing (never fitted or thresholded on)")
-    p.add_argument("--threshold-fraction", type=float, default=0.2,
-                   help="fraction of normal clips held out to choose the threshold")
+                   help="threshold = this percentile of out-of-fold normal scores (the write-up: 95)")
+    p.add_argument("--folds", type=int, default=5,
+                   help="k of the k-fold by clip whose out-of-fold normal scores set the thresholds (default 5; "
+                        "1: the fitted clips' own scores, quick but optimistic)")
+    p.add_argument("--test-fraction", type=float, default=None,
+                   help="fraction of normal clips reserved for testing, never fitted on (default: 0 for "
+                        "train, every normal clip is learnt from; 0.25 for evaluate)")
     p.add_argument("--anomaly-fit-fraction", type=float, default=None,
                    help="fraction of anomalous clips the supervised svm fits on (default 0.5 when svm is "
                         "trained, else 0); the rest are test clips")
+    p.add_argument("--clip-seconds", type=float, default=10.0,
+                   help="recordings longer than this are cut into clips of about this length in s (default 10)")
     p.add_argument("--json", action="store_true", help="JSON output, no progress bar")
+    p.add_argument("--force", action="store_true", help="replace an existing vigil bundle or report at --out/--report")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vigil")
-    sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train a detector").add_subparsers(dest="modality", required=True)
-    p = train.add_parser("audio", help="machine sound: WAVs named normal_*.wav / anomaly_*.wav under DIR")
+    parser = DefaultsParser(prog="vigil")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=DefaultsParser)
+    train = sub.add_parser("train", help="train a detector").add_subparsers(dest="modality", required=True,
+                                                                             parser_class=DefaultsParser)
+    p = train.add_parser("audio", help="machine sound: a folder of normal recordings (WAV/FLAC, any names; "
+                         "DCASE normal_*/anomaly_* names give labels)")
     p.add_argument("dir", type=Path, metavar="DIR")
     p.add_argument("--out", type=Path, required=True,
-                   help="bundle directory to write (replaced if present); with --detector all, one per kind inside")
-    _training_options(p, "dense-ae")
+                   help="bundle directory to write (a vigil bundle there is replaced with --force); "
+                        "with --detector all, one per kind inside")
+    _training_options(p, DEFAULT_DETECTOR)
     p.set_defaults(func=_train_audio)
 
     for modality, text in (("ecg", "fetal ECG: EDF recordings"), ("kpi", "KPI series: CSV timestamp,value[,label]")):
         p = train.add_parser(modality, help=f"Donut on {text}")
         p.add_argument("files", nargs="+", type=Path, metavar="FILE")
-        p.add_argument("--out", type=Path, required=True, help="bundle directory to write (replaced if present)")
+        p.add_argument("--out", type=Path, required=True,
+                       help="bundle directory to write (a vigil bundle there is replaced with --force)")
         p.add_argument("--window", type=int, default=120, help="points per window (default 120)")
         if modality == "ecg":
             p.add_argument("--channel", default="Direct_1", help="EDF channel label (default Direct_1)")
@@ -244,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"latent samples L when scoring (default {DEFAULT_SAMPLES}, from the cost/AUC table)")
         p.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS, help="MCMC imputation rounds (default 10)")
         p.add_argument("--json", action="store_true")
+        p.add_argument("--force", action="store_true", help="replace an existing vigil bundle at --out")
         p.set_defaults(func=_train_series, modality=modality)
 
     p = sub.add_parser("evaluate", help="evaluate a bundle, or train and test detectors on repeated splits")
@@ -254,11 +300,15 @@ def build_parser() -> argparse.ArgumentParser:
                                                "train --detector on --repeats splits per machine type")
     p.add_argument("--report", type=Path, required=True, help="folder for report.md, JSON and PNGs")
     p.add_argument("--repeats", type=int, default=3, help="splits per machine type (without --bundle)")
+    p.add_argument("--labels", type=Path, help="KPI CSVs: NAB label windows (labels/combined_windows.json)")
+    p.add_argument("--allow-seen", action="store_true",
+                   help="Donut bundles: evaluate on recordings the bundle was trained on (an optimistic figure)")
     _training_options(p, "all")
     p.set_defaults(func=_evaluate)
     return parser
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], verbose: bool = False) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    with quiet_native(verbose):
+        return int(args.func(args))

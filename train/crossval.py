@@ -1,10 +1,11 @@
 """Repeated-split evaluation of every detector kind, per machine type (`vigil evaluate DIR --detector ...`).
 
 Protocol: for each machine type and each repeat r, one seeded split by clip (seed + r) serves every
-detector: fit clips (normal, plus half of the anomalous clips for the supervised SVM only),
-threshold clips (normal) and test clips (reserved normal and the other anomalous clips). Every
-detector is trained, exported, thresholded and tested exactly as `vigil train audio` does; the
-figures are means and standard deviations over the repeats. No choice is made on test clips.
+detector: fit clips (normal, plus half of the anomalous clips for the supervised SVM only) and
+test clips (reserved normal, --test-fraction, at least 0.25 here, and the other anomalous clips).
+Every detector is trained, exported, thresholded (out-of-fold scores of the fit clips) and tested
+exactly as `vigil train audio` does; the figures are means and standard deviations over the
+repeats. No choice is made on test clips.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def crossval_audio(data_dir: Path, config: AudioTrainConfig, *, repeats: int, ma
                    progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Train and test every configured detector on `repeats` splits per machine type; returns all figures."""
     types = machine_types or [t for t in MACHINE_TYPES if any(p.is_dir() for p in data_dir.rglob(t))]
+    if config.test_fraction < 0.25:  # every split needs reserved normal test clips
+        config = replace(config, test_fraction=0.25)
     kinds = config.kinds()
     result: dict[str, Any] = {"protocol": __doc__, "repeats": repeats, "detectors": [k.name for k in kinds],
                               "options": vars(config.options), "percentile": config.percentile, "types": {}}

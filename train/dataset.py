@@ -1,57 +1,131 @@
-"""Machine-sound clips named as DCASE names them, and honest splits by clip (never by window)."""
+"""Machine-sound clips: any folder of recordings, DCASE names for labels; honest splits by clip.
+
+`vigil train audio DIR` takes a plain folder of normal recordings, with any file names and any
+length (WAV or FLAC, in any sub-folders). A file named as DCASE names them (``normal_*``,
+``anomaly_*``, optionally ``..._id_00_...``) keeps its label and machine id; every other file is a
+normal recording. A recording much longer than ``clip_seconds`` is cut into consecutive clips of
+about ``clip_seconds`` (n = round(length / clip_seconds) equal parts), so that the split by clip
+(and out-of-fold thresholds) has several clips to work with; parts of one recording keep its
+machine id. Cut parts are WAV files in a temporary folder, deleted at exit; every later step
+(features, scoring on the gateway path) reads clips through ``edge.wav`` (WAV or FLAC).
+"""
 
 from __future__ import annotations
 
+import atexit
 import hashlib
-import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edge.errors import InputFileError
+from edge.names import MACHINE_TYPES, label_of, machine_id_of, machine_type_of
 
-MACHINE_TYPES = ("fan", "pump", "slider", "valve", "toycar", "toyconveyor")
-_NAME = re.compile(r"^(normal|anomaly)_(id_\d+)?.*\.wav$", re.IGNORECASE)
+__all__ = ["MACHINE_TYPES", "Clip", "Split", "discover_clips", "split_clips"]
+
+AUDIO_SUFFIXES = (".wav", ".flac")
+DEFAULT_CLIP_SECONDS = 10.0  # a DCASE clip (ToyCar's 11 s stay whole)
+_BLOCK = 1 << 16  # frames read at a time when cutting: memory does not grow with a recording's length
 
 
 @dataclass(frozen=True)
 class Clip:
-    """One recording: label 0 normal / 1 anomaly (from its name), machine type from its folders."""
+    """One clip: label 0 normal / 1 anomaly (from its name), machine type from its folders.
+
+    ``path`` is the WAV or FLAC to read; for a part of a longer recording, ``source`` is that
+    recording and ``offset_s`` where the part starts in it.
+    """
 
     path: Path
     label: int
     machine_type: str | None
     machine_id: str | None
+    source: Path | None = None
+    offset_s: float = 0.0
 
     def sha256(self) -> str:
-        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
 
 
-def discover_clips(root: str | Path, machine_type: str | None = None) -> list[Clip]:
-    """WAVs under root named normal_*.wav / anomaly_*.wav (also in sub-folders), sorted by path.
+_scratch: list[Path] = []
 
-    The machine type is the first folder below root named like a DCASE machine type; with
-    machine_type given, only those clips are kept.
+
+def _scratch_dir() -> Path:
+    """A temporary folder for cut clips, removed when the process exits."""
+    if not _scratch:
+        _scratch.append(Path(tempfile.mkdtemp(prefix="vigil-clips-")))
+        atexit.register(shutil.rmtree, _scratch[0], True)
+    return _scratch[0]
+
+
+def _cut(path: Path, clip_seconds: float) -> list[tuple[Path, float]]:
+    """(path, offset in s) of each clip of a recording: the file itself when it is about clip_seconds
+    long or less, else WAV parts written block by block (same sample type, exact samples)."""
+    import soundfile
+
+    try:
+        info = soundfile.info(str(path))
+    except Exception as exc:  # libsndfile names what it could not read
+        raise InputFileError(f"{path}: not a readable audio file ({str(exc).strip()}); expected WAV or FLAC") from None
+    if info.frames == 0:
+        raise InputFileError(f"{path}: holds no samples (expected a recording)")
+    parts = max(1, round(info.frames / info.samplerate / clip_seconds))
+    if parts == 1:
+        return [(path, 0.0)]
+    bounds = np.linspace(0, info.frames, parts + 1).round().astype(int)
+    float_data = info.subtype in ("FLOAT", "DOUBLE")
+    subtype = info.subtype if info.subtype in ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE") else "PCM_16"
+    folder = _scratch_dir() / hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    folder.mkdir(exist_ok=True)
+    out = []
+    with soundfile.SoundFile(str(path)) as reader:
+        for k in range(parts):
+            start, stop = int(bounds[k]), int(bounds[k + 1])
+            target = folder / (f"{path.stem}.part{k:03d}.wav" if parts > 1 else f"{path.stem}.wav")
+            with soundfile.SoundFile(str(target), "w", samplerate=info.samplerate, channels=info.channels,
+                                     format="WAV", subtype=subtype) as writer:
+                reader.seek(start)
+                left = stop - start
+                while left > 0:  # int32 carries every PCM width exactly; floats stay floats
+                    block = reader.read(min(_BLOCK, left), dtype="float64" if float_data else "int32")
+                    writer.write(block)
+                    left -= block.shape[0]
+            out.append((target, start / info.samplerate))
+    return out
+
+
+def discover_clips(root: str | Path, machine_type: str | None = None, *,
+                   clip_seconds: float = DEFAULT_CLIP_SECONDS) -> list[Clip]:
+    """Clips of every WAV/FLAC under root (also in sub-folders), sorted by path (see the module docstring).
+
+    The machine type is the first folder below root named like a DCASE machine type (or root's own
+    name); with machine_type given, only those clips are kept.
     """
     root = Path(root)
     if not root.is_dir():
-        raise InputFileError(f"{root}: not a directory (expected a folder of normal_*.wav / anomaly_*.wav clips)")
-    clips = []
-    for path in sorted(root.rglob("*.wav")):
-        match = _NAME.match(path.name)
-        if not match:
-            continue
-        parts = [p.lower() for p in path.relative_to(root).parts[:-1]]
-        found = next((p for p in parts if p in MACHINE_TYPES), None)
-        if found is None and root.name.lower() in MACHINE_TYPES:
-            found = root.name.lower()
-        clips.append(Clip(path, int(match.group(1).lower() == "anomaly"), found, match.group(2)))
+        raise InputFileError(f"{root}: not a directory (expected a folder of recordings, WAV or FLAC)")
+    if not clip_seconds > 0:
+        raise InputFileError(f"--clip-seconds {clip_seconds}: expected a length in s above 0")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    found_type = {p: machine_type_of(p, root) for p in files}
     if machine_type is not None:
-        clips = [c for c in clips if c.machine_type == machine_type.lower()]
+        files = [p for p in files if found_type[p] == machine_type.lower()]
+    clips = []
+    for path in files:
+        label = label_of(path) or 0
+        for part, offset in _cut(path, clip_seconds):
+            clips.append(Clip(part, label, found_type[path], machine_id_of(path),
+                              None if part == path else path, offset))
     if not clips:
-        where = f" of machine type {machine_type!r}" if machine_type else ""
-        raise InputFileError(f"{root}: no clips{where} named normal_*.wav or anomaly_*.wav")
+        where = f" under a folder of machine type {machine_type!r}" if machine_type else ""
+        raise InputFileError(f"{root}: no recordings{where} (expected .wav or .flac files)")
     return clips
 
 

@@ -22,6 +22,7 @@ from train.audio import _versions
 from train.bundle_writer import BundleWriter
 from train.donut import DonutConfig, fit_donut
 from train.export import to_tflite
+from train.held_out import series_held_out
 
 # L: chosen from the cost/AUC table in README. On adfecgdb with injected anomalies, AUC was the same
 # (0.571-0.574) for L in {16, 64, 256, 1024} and cost grew with L; the paper uses 1024.
@@ -82,14 +83,18 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
         bundle = writer.write(manifest)
         for variant in ("float32", "int8"):
             scorer = load_detector(bundle, variant)
-            held = []
+            held, tails = [], []
             for s in series:
                 cut = len(s.values) - int(len(s.values) * config.valid_fraction) - spec.window + 1
                 scores = score_series(bundle, scorer, s)[max(cut, 0) :]
                 keep = ~(s.missing | s.labels)[max(cut, 0) :] & ~np.isnan(scores)
                 held.append(scores[keep])
+                tails.append((s.labels[max(cut, 0) :], s.missing[max(cut, 0) :], scores))
             threshold = float(np.percentile(np.concatenate(held), percentile))
             manifest["models"][variant]["threshold"] = {"window": threshold}
+            manifest["models"][variant]["held_out"] = {  # what the threshold catches on the held-out tails
+                k: sum(series_held_out(lab, mis, sc, threshold)[k] for lab, mis, sc in tails)
+                for k in ("normal", "anomalous", "detected", "false_alarms")}
         writer.write(manifest)
         writer.commit()
     return manifest

@@ -8,6 +8,7 @@ train.ecg_inject (then AUC is also given per anomaly kind).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 from edge.bundle import load_bundle
 from edge.series import Series, donut_scorer, load_series, score_series
 from train.series_bench import injected_test_series, per_kind_auc
+from train.series_checks import window_labels
 from train.series_metrics import point_metrics, segments
 
 
@@ -42,12 +44,15 @@ def _plot(path: Path, series: Series, scores: np.ndarray, threshold: float, titl
 
 
 def evaluate_series(bundle_path: Path, files: list[Path], report: Path, *, inject_seed: int | None = None,
-                    samples: int | None = None, iterations: int | None = None) -> dict[str, Any]:
+                    samples: int | None = None, iterations: int | None = None,
+                    labels: dict[Path, list[tuple[int, int]]] | None = None) -> dict[str, Any]:
+    """Score each file with every variant; labels: the CSV's column, the EDF rule, injected anomalies,
+    or NAB windows (epoch seconds) per file."""
     bundle = load_bundle(bundle_path)
     spec = bundle.ecg_spec
     report.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"bundle": str(bundle_path), "labels": "injected" if inject_seed is not None else
-                              ("rule" if bundle.modality == "ecg" else "csv"), "files": {}}
+                              ("rule" if bundle.modality == "ecg" else "nab windows" if labels else "csv"), "files": {}}
     lines = [f"# Evaluation of {bundle.name}", "", f"Labels: {result['labels']}. Delayed-segment adjustment: 7 points.",
              "", "| file | variant | points | anomalous | AUC | best F1 | best F1 (adjusted) | F1 at threshold "
              "| F1 at threshold (adjusted) |", "|---|---|---|---|---|---|---|---|---|"]
@@ -57,6 +62,8 @@ def evaluate_series(bundle_path: Path, files: list[Path], report: Path, *, injec
             series, kinds = injected_test_series(path, spec, inject_seed)
         else:
             series = load_series(path, spec, bundle.modality)
+            if labels is not None:
+                series = replace(series, labels=window_labels(series.position, labels[path]))
         entry: dict[str, Any] = {}
         for variant in bundle.variants:
             scores = score_series(bundle, donut_scorer(bundle, variant, samples=samples, iterations=iterations), series)

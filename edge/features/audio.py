@@ -262,3 +262,41 @@ def seed_windows(
     zcr = _zero_crossing_rate(windows, frame_length=n_fft, hop_length=hop_length)
     out = np.column_stack([mfcc, centroid, rolloff, contrast.mean(axis=(1, 2)), zcr])
     return out.astype(np.float32, copy=False)
+
+
+def logmel_stats(
+    y: np.ndarray,
+    *,
+    sr: int,
+    n_fft: int = 1024,
+    hop_length: int = 512,
+    n_mels: int = 128,
+    frames_per_window: int = 32,
+    hop_frames: int = 16,
+) -> np.ndarray:
+    """Per-band log-mel statistics of every complete window of a mono block (few-shot detectors).
+
+    y: float32 samples in [-1, 1], shape (n,). Log-mel frames as ``logmel_vectors`` (not centred,
+    ``10 log10(mel power + eps)`` dB); a window is ``frames_per_window`` consecutive frames, windows
+    step ``hop_frames`` frames. Returns float32 (n_windows, 2 * n_mels): the mean over the window of
+    each band (dB, the spectrum's shape: whine, speed change, noise) then its standard deviation (dB,
+    the band's fluctuation: clicks, modulation, bursts). n_windows = 1 + (n_frames - frames_per_window)
+    // hop_frames with n_frames = 1 + (n - n_fft) // hop_length.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    magnitude = magnitude_spectrum(frames(y, n_fft, hop_length), n_fft)
+    mel = mel_power(magnitude * magnitude, sr=sr, n_fft=n_fft, n_mels=n_mels)
+    log_mel = 10.0 * np.log10(mel + np.float32(np.finfo(np.float64).eps))  # (n_frames, n_mels)
+    n_windows = (log_mel.shape[0] - frames_per_window) // hop_frames + 1 if log_mel.shape[0] >= frames_per_window else 0
+    if n_windows <= 0:
+        return np.empty((0, 2 * n_mels), dtype=np.float32)
+    # Window sums from cumulative sums of x and x^2 (float64: the difference of two large sums
+    # must keep the variance of a quiet band): O(frames) whatever the window overlap.
+    cum = np.zeros((log_mel.shape[0] + 1, 2, n_mels))
+    np.cumsum(log_mel, axis=0, out=cum[1:, 0])
+    np.cumsum(np.square(log_mel, dtype=np.float64), axis=0, out=cum[1:, 1])
+    starts = np.arange(n_windows) * hop_frames
+    sums = (cum[starts + frames_per_window] - cum[starts]) / frames_per_window  # (W, 2, n_mels)
+    mean = sums[:, 0]
+    std = np.sqrt(np.maximum(sums[:, 1] - mean * mean, 0.0))
+    return np.concatenate([mean, std], axis=1).astype(np.float32)

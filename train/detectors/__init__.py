@@ -32,7 +32,7 @@ class Trained:
     """A fitted detector: float Keras model, how to read its output, loss curves, int8 calibration rows."""
 
     model: Any
-    score: str  # "reconstruction_mse" or "model_output"
+    score: str  # "reconstruction_mse", "model_output" or "projection_norm"
     calibration: np.ndarray
     history: dict[str, list[float]] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
@@ -50,6 +50,7 @@ class DetectorKind:
     description: str
     sequence_option: bool = False  # reads DetectorOptions.sequence
     quantization: str = "int8"  # of the quantized variant: "int8" or "int16x8" (see train.export)
+    default_variant: str = "int8"  # what the gateway runs; "float32" where the quantized model measurably loses
 
     def sequence(self, options: DetectorOptions) -> int:
         return options.sequence if self.sequence_option else 1
@@ -57,9 +58,18 @@ class DetectorKind:
 
 def registry() -> dict[str, DetectorKind]:
     """All detector kinds, in the order reports list them (imports TensorFlow and scikit-learn)."""
-    from train.detectors import classical, networks
+    from train.detectors import classical, fewshot, networks
 
     kinds = [
+        DetectorKind("maha", "logmel-stats", False, fewshot.fit_mahalanobis,
+                     "Mahalanobis distance (Ledoit-Wolf shrinkage) of per-band log-mel mean and std to normal windows"),
+        # float32 by default: ||x||^2 - 2 x.b + ||b||^2 is a difference of large terms, and int8
+        # activations left a handful of distinct window scores (Spearman 0.66 against float32 on
+        # toycar; clip AUC off by up to 0.08 in benchmarks/fewshot_audio.py types); the 16x8
+        # quantizer has no SQRT kernel, and without it ranked slider windows backwards (-0.36)
+        DetectorKind("knn", "logmel-stats", False, fewshot.fit_knn,
+                     "distance to the nearest normal window (per-band log-mel mean and std)",
+                     default_variant="float32"),
         DetectorKind("dense-ae", "logmel", False, networks.fit_dense_ae,
                      "DCASE 2020 baseline dense autoencoder on 640-value log-mel vectors"),
         DetectorKind("kmeans", "seed", False, classical.fit_kmeans, "distance to the nearest K-means centre"),
@@ -77,7 +87,7 @@ def registry() -> dict[str, DetectorKind]:
     return {k.name: k for k in kinds}
 
 
-DETECTOR_NAMES = ("dense-ae", "kmeans", "gmm", "svm", "conv-ae", "lstm-ae", "gan")
+DETECTOR_NAMES = ("maha", "knn", "dense-ae", "kmeans", "gmm", "svm", "conv-ae", "lstm-ae", "gan")
 
 
 def headroom(x: np.ndarray) -> np.ndarray:

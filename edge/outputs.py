@@ -1,0 +1,118 @@
+"""Where `--out` and `--report` may write: never over anything vigil did not write.
+
+A command's output folder must be absent, empty, or a vigil output of the same kind (a bundle,
+a folder of bundles, a report, a folder of C headers). An existing vigil output is replaced only
+with ``--force``, and then only the entries vigil writes are removed; a folder holding anything
+else (``thesis.txt``, ``sub/``) is refused, naming it and what it holds. Output files
+(``simulate --out``, ``features --out``) are replaced only with ``--force``, and never a folder.
+Every check runs at the command level, before any slow work.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from edge.errors import ConfigError
+
+MANIFEST = "manifest.json"
+# entries a vigil output of each kind may hold (file suffixes; folders are checked recursively)
+_NOUN = {"bundle": "vigil bundle", "report": "vigil report", "headers": "set of vigil C headers"}
+_SUFFIXES = {
+    "bundle": (".tflite", ".json"),
+    "report": (".md", ".json", ".png", ".csv"),
+    "headers": (".h",),
+}
+
+
+def _is_bundle(path: Path) -> bool:
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "format_version" in manifest and "models" in manifest
+
+
+def _is_kind(path: Path, kind: str) -> bool:
+    """True when the folder carries the signature of a vigil output of this kind."""
+    if kind == "bundle":
+        return _is_bundle(path) or any(p.is_dir() and _is_bundle(p) for p in path.iterdir())
+    if kind == "report":
+        return (path / "report.md").is_file()
+    return any(p.name.startswith("vigil_") and p.suffix == ".h" for p in path.iterdir())
+
+
+def _foreign(path: Path, kind: str) -> list[str]:
+    """Entries under `path` (relative names) that a vigil output of `kind` never holds."""
+    found = []
+    for entry in sorted(path.iterdir()):
+        if entry.is_symlink() or not (entry.is_file() or entry.is_dir()):
+            found.append(entry.name)
+        elif entry.is_dir():
+            inner = _foreign(entry, kind) if kind != "headers" else ["*"]
+            found += [f"{entry.name}/" if name == "*" else f"{entry.name}/{name}" for name in inner]
+            if kind == "bundle" and not inner and not _is_bundle(entry) and any(entry.iterdir()):
+                found.append(f"{entry.name}/")
+        elif entry.suffix not in _SUFFIXES[kind]:
+            found.append(entry.name)
+    return found
+
+
+def check_dir(path: Path, kind: str, *, force: bool, option: str = "--out") -> None:
+    """Refuse (ConfigError) unless `path` may receive a vigil `kind` ("bundle", "report", "headers").
+
+    Allowed: absent (its parent folder must exist or be creatable), empty, or a vigil output of
+    this kind (only with force). Nothing is removed here.
+    """
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {path}: is a file; expected a folder for the {_NOUN[kind]}")
+    if not path.exists():
+        parent = next((p for p in path.parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise ConfigError(f"{option} {path}: {parent} is a file; expected a folder")
+        return
+    if not any(path.iterdir()):
+        return
+    foreign = _foreign(path, kind)
+    if foreign or not _is_kind(path, kind):
+        listed = ", ".join(foreign[:4] or sorted(p.name for p in path.iterdir())[:4])
+        more = len(foreign) - 4
+        raise ConfigError(f"{option} {path}: folder holds files that are not a {_NOUN[kind]} ({listed}"
+                          f"{f' and {more} more' if more > 0 else ''}); expected an empty or new folder, "
+                          "nothing was changed")
+    if not force:
+        raise ConfigError(f"{option} {path}: holds a {_NOUN[kind]}; pass --force to replace it, "
+                          "or name a new folder")
+
+
+def clear_dir(path: Path, kind: str) -> None:
+    """Remove a vigil output's entries (after check_dir passed with force): re-checked first."""
+    if not path.is_dir():
+        return
+    if _foreign(path, kind):
+        raise ConfigError(f"{path}: now holds files that are not a {_NOUN[kind]}; nothing was removed")
+    for entry in path.iterdir():
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def prepare_dir(path: Path, kind: str, *, force: bool, option: str = "--out") -> Path:
+    """check_dir, then clear a replaced vigil output and create the folder (mode per umask)."""
+    check_dir(path, kind, force=force, option=option)
+    clear_dir(path, kind)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def check_file(path: Path, *, force: bool, option: str = "--out", what: str = "file") -> None:
+    """Refuse (ConfigError) a path that is a folder, whose folder is missing, or that exists without force."""
+    if path.is_dir():
+        raise ConfigError(f"{option} {path}: is a folder; expected a {what} path")
+    if not path.parent.is_dir():
+        state = "is a file" if path.parent.exists() else "does not exist"
+        raise ConfigError(f"{option} {path}: folder {path.parent} {state}; expected an existing folder")
+    if path.exists() and not force:
+        raise ConfigError(f"{option} {path}: file exists; pass --force to replace it")

@@ -1,0 +1,99 @@
+"""Few-shot machine sound: the log-mel statistics, the out-of-fold protocol, the fault injector,
+and the default detector on a real machine (probable slider id 00: 10 normal clips to fit)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.bundle import load_bundle
+from edge.detector import load_detector
+from edge.features.audio import logmel_stats
+from edge.features.spec import FeatureSpec
+from edge.scoring import score_file
+from edge.wav import load_mono
+from tests.conftest import run_vigil
+from train.faults import FAULT_KINDS, inject
+from train.metrics import clip_metrics
+
+SLIDER = Path(__file__).resolve().parents[2] / "shared/data/dcase2020-slider-id00-train"
+
+
+@pytest.fixture(scope="module")
+def clip(dcase: Path) -> np.ndarray:
+    return load_mono(sorted((dcase / "normal" / "slider").glob("*.wav"))[0], sr=16000)
+
+
+def test_logmel_stats_are_band_means_and_stds_of_log_mel_windows(clip: np.ndarray) -> None:
+    spec = FeatureSpec.default("logmel-stats")
+    out = spec.compute(clip)
+    assert out.shape == (spec.n_windows(clip.size), 2 * spec.n_mels) and out.dtype == np.float32
+    frames = FeatureSpec.default("logmel").compute(clip)[:, : spec.n_mels]  # first frame of each 5-frame vector
+    w = 3  # window 3 starts at frame 3 * hop_frames
+    block = frames[w * spec.hop_frames : w * spec.hop_frames + spec.frames]
+    np.testing.assert_allclose(out[w, : spec.n_mels], block.mean(axis=0), atol=2e-3)
+    np.testing.assert_allclose(out[w, spec.n_mels :], block.std(axis=0), atol=2e-3)
+    # a block cut at a window boundary gives the same windows as the whole clip (streams cut anywhere)
+    start = 5 * spec.hop_samples
+    np.testing.assert_allclose(spec.compute(clip[start:])[:4], out[5:9], atol=1e-3)
+    assert logmel_stats(clip[: spec.window_samples - 1], sr=16000).shape == (0, 256)
+
+
+@pytest.mark.parametrize("kind", FAULT_KINDS)
+def test_injector_labels_exactly_where_the_audio_changed(kind: str, clip: np.ndarray) -> None:
+    out, fault = inject(clip, 16000, kind, seed=3)
+    assert out.shape == clip.shape and out.dtype == np.float32 and fault.kind == kind
+    changed = np.flatnonzero(out != clip)
+    assert changed[0] == fault.start and changed[-1] + 1 == fault.end
+    assert 0.05 * 16000 <= fault.end - fault.start <= 5.0 * 16000
+    np.testing.assert_array_equal(out[: fault.start], clip[: fault.start])
+    np.testing.assert_array_equal(out[fault.end :], clip[fault.end :])
+    again, same = inject(clip, 16000, kind, seed=3)
+    np.testing.assert_array_equal(again, out)
+    assert same == fault and inject(clip, 16000, kind, seed=4)[1] != fault
+    assert json.loads(json.dumps(fault.to_json()))["end_s"] == pytest.approx(fault.end / 16000, abs=1e-5)
+
+
+def test_injector_refuses_an_unknown_kind(clip: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="expected one of clicks"):
+        inject(clip, 16000, "rattle", seed=0)
+
+
+@pytest.fixture(scope="module")
+def default_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`vigil train audio` with no --detector on 10 normal clips of the 75-clip machine."""
+    data = tmp_path_factory.mktemp("ten")
+    for path in sorted(SLIDER.glob("*.wav"))[::7][:10]:
+        (data / path.name).symlink_to(path)
+    out = tmp_path_factory.mktemp("bundle") / "b"
+    run_vigil("train", "audio", str(data), "--out", str(out), "--json", check=True)
+    return out
+
+
+def test_default_detector_learns_every_clip_with_out_of_fold_thresholds(default_bundle: Path) -> None:
+    m = load_bundle(default_bundle).manifest.to_dict()
+    assert m["detector"]["kind"] == "maha" and len(m["provenance"]["fit_files"]) == 10
+    cal = m["calibration"]
+    assert cal["rule"] == {"kind": "percentile", "value": 95.0} and "k=5 by clip" in cal["source"]
+    for variant in ("float32", "int8"):
+        scores = cal["normal_scores"][variant]
+        assert len(scores["clip"]) == 10 and scores["clip"] == sorted(scores["clip"])
+        assert 10 * 14 <= len(scores["window"]) <= 2000 and scores["window"] == sorted(scores["window"])
+        assert m["models"][variant]["threshold"]["clip"] == pytest.approx(np.percentile(scores["clip"], 95.0))
+
+
+def test_default_detector_ranks_real_anomalies_above_unseen_normals(default_bundle: Path, dcase: Path) -> None:
+    lite = dcase.parent / "dcase2020-task2-lite"
+    clips = [p for d in (dcase, lite) for p in sorted(d.rglob("*id_00*.wav")) if p.parent.name == "slider"]
+    labels = np.array([int(p.name.startswith("anomaly")) for p in clips])
+    assert labels.sum() >= 3 and (labels == 0).sum() >= 3
+    bundle = load_bundle(default_bundle)
+    auc = {}
+    for variant in ("float32", "int8"):
+        detector = load_detector(bundle, variant)
+        scores = np.array([score_file(bundle, detector, p).clip_score for p in clips])
+        auc[variant] = clip_metrics(labels, scores, 0.0)["auc"]
+    assert auc["float32"] >= 0.9 and abs(auc["int8"] - auc["float32"]) <= 0.02, auc

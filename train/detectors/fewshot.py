@@ -1,0 +1,62 @@
+"""Few-shot detectors: distances to the normal windows, fitted in closed form (no training loop).
+
+What the first-shot anomalous sound detection literature uses when only a few normal clips exist
+(DCASE 2023/2024 Task 2 baseline: an autoencoder scored with a Mahalanobis distance; many top
+systems: k-nearest-neighbour distances to the normal training embeddings), applied to per-band
+log-mel statistics (``edge.features.audio.logmel_stats``) instead of learnt embeddings:
+
+* ``maha``: Mahalanobis distance to the normal windows with a Ledoit-Wolf shrinkage covariance
+  (256 correlated features from ~200 windows: the sample covariance is singular, shrinkage is
+  not). Exported as one dense layer that whitens, y = (x - mu) V diag(lambda)^-1/2 (n, d); the
+  gateway takes sqrt(sum y^2). Every whitened component has unit variance on normal data, so one
+  int8 scale fits all of them.
+* ``knn``: Euclidean distance to the nearest normal window (the memory bank, at most
+  ``MAX_BANK`` windows, seeded subsample), exported as a matmul against the bank.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from train.detectors import DetectorOptions, Trained, headroom
+from train.detectors.graphs import NearestCentreDistance, scoring_model
+
+MAX_BANK = 2048  # windows: 2048 x 256 int8 weights = 0.5 MB, one matmul per window
+
+
+def whitening(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Ledoit-Wolf fit of x (n, d): location (d,), whitening matrix W (d, d) with
+    (x - mu) W W^T (x - mu)^T the squared Mahalanobis distance, and the shrinkage used."""
+    from sklearn.covariance import LedoitWolf
+
+    lw = LedoitWolf().fit(x)
+    values, vectors = np.linalg.eigh(lw.covariance_)
+    values = np.maximum(values, 1e-6 * values.max())
+    return lw.location_, vectors / np.sqrt(values)[None, :], float(lw.shrinkage_)
+
+
+def fit_mahalanobis(x: np.ndarray, _anomalous: np.ndarray | None, options: DetectorOptions) -> Trained:
+    mu, w, shrinkage = whitening(x.astype(np.float64))
+    inputs = keras.Input(shape=(x.shape[1],), name="features")
+    dense = keras.layers.Dense(w.shape[1], name="whiten")
+    model = keras.Model(inputs, dense(inputs), name="maha")
+    dense.set_weights([w.astype(np.float32), (-mu @ w).astype(np.float32)])
+    return Trained(model, "projection_norm", headroom(x), params={"shrinkage": shrinkage, "dim": int(x.shape[1]),
+                                                                  "windows": int(x.shape[0])})
+
+
+def memory_bank(x: np.ndarray, seed: int, size: int = MAX_BANK) -> np.ndarray:
+    """The normal windows kept for kNN: all of them, or a seeded subsample of `size`."""
+    if x.shape[0] <= size:
+        return x
+    return x[np.sort(np.random.default_rng(seed).choice(x.shape[0], size, replace=False))]
+
+
+def fit_knn(x: np.ndarray, _anomalous: np.ndarray | None, options: DetectorOptions) -> Trained:
+    bank = memory_bank(x, options.seed)
+    model = scoring_model(NearestCentreDistance(bank), x.shape[1], "knn")
+    params: dict[str, Any] = {"k": 1, "bank": int(bank.shape[0]), "windows": int(x.shape[0])}
+    return Trained(model, "model_output", headroom(x), params=params)

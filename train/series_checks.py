@@ -1,0 +1,77 @@
+"""Checks `vigil evaluate --bundle DONUT FILE...` makes before scoring: recordings the bundle was
+trained on are refused (matched by sha256, as audio evaluation leaves out seen clips), and a KPI
+CSV needs labels: its own label column, or NAB's label windows (``--labels combined_windows.json``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from edge.bundle import Bundle, sha256_file
+from edge.errors import ConfigError, InputFileError
+
+
+def _stamp(text: str) -> int:
+    stamp = datetime.fromisoformat(text.strip())
+    return int((stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp())  # naive times are UTC, as kpi.py
+
+
+def nab_windows(labels: Path, path: Path) -> list[tuple[int, int]]:
+    """Windows [start, end] in epoch seconds NAB lists for the CSV at `path` (matched by folder/name)."""
+    try:
+        table = json.loads(labels.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputFileError(f"{labels}: not a readable JSON label file ({exc}); expected NAB's "
+                             "combined_windows.json") from None
+    if not isinstance(table, dict):
+        raise InputFileError(f"{labels}: expected a JSON object {{\"folder/file.csv\": [[start, end], ...]}}")
+    key = f"{path.parent.name}/{path.name}"
+    matches = [k for k in table if k == key] or [k for k in table if Path(k).name == path.name]
+    if len(matches) != 1:
+        raise InputFileError(f"{labels}: {'no' if not matches else 'several'} entries for {key} "
+                             f"({len(table)} entries; expected one per NAB file)")
+    try:
+        return [(_stamp(a), _stamp(b)) for a, b in table[matches[0]]]
+    except (TypeError, ValueError) as exc:
+        raise InputFileError(f"{labels}: {matches[0]}: windows must be [start, end] timestamps ({exc})") from None
+
+
+def _has_label_column(path: Path) -> bool:
+    with open(path, newline="") as handle:
+        header = next(csv.reader(handle), [])
+    return len(header) > 2 and header[2].strip() == "label"
+
+
+def check_series_inputs(bundle: Bundle, files: list[Path], labels: Path | None,
+                        allow_seen: bool) -> dict[Path, list[tuple[int, int]]] | None:
+    """Refuse seen recordings and unlabelled KPI CSVs; return NAB windows per file when --labels is given."""
+    seen = {f["sha256"]: f["file"] for f in bundle.manifest.provenance.get("fit_files", [])}
+    for path in files:
+        if path.is_file() and not allow_seen and (name := seen.get(sha256_file(path))):
+            raise ConfigError(f"{path}: the bundle was trained on this recording ({name}, same sha256); "
+                              "evaluate on a recording it has not seen, or pass --allow-seen for an optimistic figure")
+    if bundle.modality != "kpi":
+        if labels is not None:
+            raise ConfigError(f"--labels {labels}: label windows apply to KPI CSVs; EDF labels come from the "
+                              "bundle's rule or --inject-seed")
+        return None
+    if labels is None:
+        for path in files:
+            if path.is_file() and not _has_label_column(path):
+                raise InputFileError(f"{path}: no label column, so nothing to evaluate against; expected "
+                                     "timestamp,value,label or NAB windows with --labels combined_windows.json")
+        return None
+    return {path: nab_windows(labels, path) for path in files}
+
+
+def window_labels(timestamps: np.ndarray, windows: list[tuple[int, int]]) -> np.ndarray:
+    """Points (n,) whose timestamp lies in any [start, end] window: bool (n,)."""
+    out = np.zeros(timestamps.shape, dtype=bool)
+    for start, end in windows:
+        out |= (timestamps >= start) & (timestamps <= end)
+    return out
