@@ -87,13 +87,29 @@ class EdfRecording(Recording):
         self.abdominal = _abdominal_leads(self.path, fs)
 
     def blocks(self) -> Iterator[Block]:
+        """The channel's blocks; with abdominal leads in the file, each also carries them (the fetal stage)."""
         if self.abdominal is None:
             yield from super().blocks()
             return
-        n = min(self.samples.shape[0], self.abdominal.n_samples)
-        for start, leads in zip(range(0, n, self.block), self.abdominal.blocks(self.block), strict=False):
-            end = min(start + self.block, n)
-            yield Block(start, self.samples[start:end, None], None, leads[: end - start], self.abdominal.labels)
+        leads = self.abdominal.blocks(self.block)  # the same block size: the pieces line up
+        for block in super().blocks():
+            part = next(leads, None)
+            n = block.samples.shape[0]
+            if part is None or part.shape[0] < n:
+                yield block
+            else:
+                yield replace(block, leads=part[:n], labels=self.abdominal.labels)
+
+    def _pieces(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        from edge.audio_file import rechunk
+        from edge.edf import lost_in, lost_runs
+        from edge.edf_blocks import EdfFile
+
+        with EdfFile(self.path) as edf:
+            lost, offset = lost_runs(edf._reader, self.rate), 0  # samples `vigil record` wrote as 0: missing
+            for samples in rechunk(edf.blocks(self.label), self.block):
+                yield samples, lost_in(lost, offset, samples.shape[0])
+                offset += samples.shape[0]
 
 
 def _abdominal_leads(path: Path, fs: float) -> Any:
@@ -109,17 +125,6 @@ def _abdominal_leads(path: Path, fs: float) -> Any:
         leads.close()
         return None
     return leads
-
-    def _pieces(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-        from edge.audio_file import rechunk
-        from edge.edf import lost_in, lost_runs
-        from edge.edf_blocks import EdfFile
-
-        with EdfFile(self.path) as edf:
-            lost, offset = lost_runs(edf._reader, self.rate), 0  # samples `vigil record` wrote as 0: missing
-            for samples in rechunk(edf.blocks(self.label), self.block):
-                yield samples, lost_in(lost, offset, samples.shape[0])
-                offset += samples.shape[0]
 
 
 class CsvRecording(Recording):
