@@ -33,7 +33,7 @@ def _score(a: argparse.Namespace) -> int:
     from edge import cli_audio
 
     return cli_audio.score(a.files, bundle_path=a.bundle, variant=a.variant, channel=a.channel, as_json=a.json,
-                           samples=a.samples, iterations=a.iterations)
+                           samples=a.samples, iterations=a.iterations, columns=a.columns)
 
 
 def _bench(a: argparse.Namespace) -> int:
@@ -46,7 +46,8 @@ def _bench(a: argparse.Namespace) -> int:
 
         return cli_beats.bench(a, cli_audio.pin_to_one_core() if a.one_core else None)
     return cli_audio.bench(a.files, bundle_path=a.bundle, variant=a.variant, channel=a.channel, as_json=a.json,
-                           samples=a.samples, iterations=a.iterations, repeat=a.repeat, one_core=a.one_core)
+                           samples=a.samples, iterations=a.iterations, repeat=a.repeat, one_core=a.one_core,
+                           columns=a.columns)
 
 
 def _demo(a: argparse.Namespace) -> int:
@@ -129,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="JSON output (one object per line)")
         p.add_argument("--samples", type=int, help="Donut bundles: latent samples L (default: the bundle's)")
         p.add_argument("--iterations", type=int, help="Donut bundles: MCMC imputation rounds (default: the bundle's)")
+        p.add_argument("--columns", help="KPI CSV: TIMESTAMP,VALUE[,LABEL] column names or 0-based positions "
+                       "(default: timestamp,value,label by name, or by position without a header)")
         p.set_defaults(func=func)
         if name == "bench":
             p.add_argument("--repeat", type=int, default=1, help="replay the files this many times")

@@ -42,11 +42,11 @@ def _print_clip(result: ClipScore) -> None:
 
 
 def score(files: list[Path], *, bundle_path: Path, variant: str | None, channel: int | None, as_json: bool,
-          samples: int | None, iterations: int | None) -> int:
+          samples: int | None, iterations: int | None, columns: str | None = None) -> int:
     bundle = load_bundle(bundle_path)
     if bundle.modality != "audio":
         return cli_series.score(files, bundle, variant=variant, as_json=as_json, samples=samples,
-                                iterations=iterations)
+                                iterations=iterations, columns=columns)
     detector = load_detector(bundle, variant)
     for path in files:
         result = score_file(bundle, detector, path, channel=channel)
@@ -67,12 +67,13 @@ def pin_to_one_core() -> int:
 
 
 def bench(files: list[Path], *, bundle_path: Path, variant: str | None, channel: int | None, as_json: bool,
-          samples: int | None, iterations: int | None, repeat: int, one_core: bool) -> int:
+          samples: int | None, iterations: int | None, repeat: int, one_core: bool, columns: str | None = None) -> int:
     cpu = pin_to_one_core() if one_core else None
     bundle = load_bundle(bundle_path)
     if bundle.modality != "audio":
         return cli_series.bench(files, bundle, variant=variant, as_json=as_json, samples=samples,
-                                iterations=iterations, repeat=repeat, cpu=cpu, bundle_path=bundle_path)
+                                iterations=iterations, repeat=repeat, cpu=cpu, bundle_path=bundle_path,
+                                columns=columns)
     detector = load_detector(bundle, variant)
     recordings = [open_wav(bundle, path, channel=channel) for path in files]
     audio_s = sum(r.seconds for r in recordings)

@@ -11,18 +11,23 @@ import numpy as np
 
 from edge.bundle import Bundle
 from edge.decider import Decider
+from edge.kpi import KpiColumns
 from edge.series import donut_scorer, load_series, points_json, score_series
 from edge.text import plural
 
 
+def _columns(text: str | None) -> KpiColumns | None:
+    return KpiColumns.parse(text) if text else None
+
+
 def score(files: list[Path], bundle: Bundle, *, variant: str | None, as_json: bool, samples: int | None,
-          iterations: int | None) -> int:
+          iterations: int | None, columns: str | None = None) -> int:
     """One JSON object per file: file, threshold, points [{index|timestamp, score, missing}]."""
     spec = bundle.ecg_spec
     scorer = donut_scorer(bundle, variant, samples=samples, iterations=iterations)
     threshold = bundle.variant(variant).window_threshold
     for path in files:
-        series = load_series(path, spec, bundle.modality)
+        series = load_series(path, spec, bundle.modality, _columns(columns))
         scores = score_series(bundle, scorer, series)
         if as_json:
             print(json.dumps(points_json(series, scores, threshold)), flush=True)
@@ -56,11 +61,11 @@ def demo_ecg(path: Path, bundle: Bundle, as_json: bool) -> None:
 
 
 def bench(files: list[Path], bundle: Bundle, *, variant: str | None, as_json: bool, samples: int | None,
-          iterations: int | None, repeat: int, cpu: int | None, bundle_path: Path) -> int:
+          iterations: int | None, repeat: int, cpu: int | None, bundle_path: Path, columns: str | None = None) -> int:
     """Donut scoring of whole recordings as fast as possible: real-time factor on one core."""
     spec = bundle.ecg_spec
     scorer = donut_scorer(bundle, variant, samples=samples, iterations=iterations)
-    series = [load_series(path, spec, bundle.modality) for path in files]
+    series = [load_series(path, spec, bundle.modality, _columns(columns)) for path in files]
     cpu0 = time.process_time()
     for _ in range(repeat):
         for s in series:

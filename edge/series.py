@@ -2,10 +2,14 @@
 
 A Series is one recording as points: values (n,) in the recording's unit, missing (n,) and
 labels (n,) bool, and where each point sits (sample index for EDF, timestamp for CSV).
+Every point is scored: a KPI file that continues the training series (its first timestamp is one
+interval after the bundle's stored `warmup` tail) is scored with that tail as context; otherwise
+the first window - 1 points are scored at their own positions in the file's first window.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +22,7 @@ from edge.edf import lost_points
 from edge.edf_blocks import EdfFile, edf_block_means
 from edge.errors import InputFileError
 from edge.features.ecg import EcgSpec, rule_labels
-from edge.kpi import read_kpi_csv
+from edge.kpi import KpiColumns, read_kpi_csv
 
 
 @dataclass(frozen=True)
@@ -49,15 +53,19 @@ def ecg_series(path: str | Path, spec: EcgSpec) -> Series:
     return Series(Path(path), points, missing, labels, np.arange(points.size) * spec.block, "index")
 
 
-def kpi_series(path: str | Path) -> Series:
-    kpi = read_kpi_csv(path)
+def kpi_series(path: str | Path, columns: KpiColumns | None = None) -> Series:
+    """A KPI CSV as points; NaN/inf/empty values become missing points, said once on stderr."""
+    kpi = read_kpi_csv(path, columns)
+    if kpi.nonfinite:
+        print(f"vigil: notice: {path}: {kpi.nonfinite} NaN, inf or empty values (first at line "
+              f"{kpi.first_nonfinite_line}) read as missing points", file=sys.stderr)
     return Series(Path(path), kpi.values, kpi.missing, kpi.labels, kpi.timestamps, "timestamp")
 
 
-def load_series(path: str | Path, spec: EcgSpec, modality: str) -> Series:
+def load_series(path: str | Path, spec: EcgSpec, modality: str, columns: KpiColumns | None = None) -> Series:
     if modality == "ecg":
         return ecg_series(path, spec)
-    series = kpi_series(path)
+    series = kpi_series(path, columns)
     if series.values.size < spec.window:
         raise InputFileError(f"{path}: {series.values.size} points, shorter than one window "
                              f"({spec.window} points)")
@@ -70,14 +78,33 @@ def donut_scorer(bundle: Bundle, variant: str | None = None, *, samples: int | N
     return load_detector(bundle, variant, samples=samples, iterations=iterations, seed=seed)
 
 
+def warmup_context(bundle: Bundle, series: Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """The bundle's stored training tail (values, missing) (window - 1,) if `series` continues it, else None."""
+    warm = bundle.manifest.raw.get("warmup")
+    if not warm or series.position_name != "timestamp" or not series.position.size:
+        return None
+    if int(series.position[0]) != int(warm["next_timestamp"]):
+        return None
+    return np.asarray(warm["values"], dtype=np.float64), np.asarray(warm["missing"], dtype=bool)
+
+
 def score_series(bundle: Bundle, detector: Detector, series: Series) -> np.ndarray:
-    """Scores (n,) of every point (NaN for the first window - 1 points, which end no full window)."""
+    """Scores (n,) of every point; see the module docstring for the first window - 1 points."""
     window = bundle.ecg_spec.window
-    windows = np.lib.stride_tricks.sliding_window_view(series.values, window)
-    gaps = np.lib.stride_tricks.sliding_window_view(series.missing, window)
-    scores = np.full(series.values.shape, np.nan, dtype=np.float32)
-    scores[window - 1 :] = detector.score(windows, gaps)
-    return scores
+    values, missing = series.values, series.missing
+    context = warmup_context(bundle, series)
+    if context is not None:
+        values, missing = np.concatenate([context[0], values]), np.concatenate([context[1], missing])
+    elif values.size < window:
+        raise InputFileError(f"{series.path}: {values.size} points, shorter than one window ({window} points)")
+    windows = np.lib.stride_tricks.sliding_window_view(values, window)
+    gaps = np.lib.stride_tricks.sliding_window_view(missing, window)
+    scores = detector.score(windows, gaps)
+    if context is None:
+        head = getattr(detector, "score_head", None)  # Donut reconstructs every position of a window
+        first = head(windows[0], gaps[0])[:-1] if head is not None else np.full(window - 1, np.nan, np.float32)
+        scores = np.concatenate([first, scores])
+    return np.asarray(scores, dtype=np.float32)
 
 
 def points_json(series: Series, scores: np.ndarray, threshold: float) -> dict[str, Any]:

@@ -107,6 +107,7 @@ def main() -> None:
         vigil("train", "audio", str(work / "fit"), "--out", str(full), "--seed", str(args.seed), "--json", "--force")
         manifest = json.loads((full / "manifest.json").read_text())
         manifest["machine_type"], manifest["machine_id"] = machine, ident
+        manifest["name"] = f"{manifest['detector']['kind']}-{machine}"  # the fit folder has no machine-type name
         (full / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         result = json.loads(vigil("evaluate", str(work / "unseen"), "--bundle", str(full), "--report",
                                   str(args.out / "reports" / machine), "--json"))

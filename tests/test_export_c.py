@@ -15,7 +15,7 @@ BUNDLES = ROOT / "edge" / "data" / "bundles"
 
 
 @pytest.mark.parametrize(("bundle", "role", "macro"), [
-    ("valve", "model", "VIGIL_DENSE_AE_VALVE_MODEL"),
+    ("valve", "model", "VIGIL_MAHA_VALVE_MODEL"),
     ("ecg-donut", "decoder", "VIGIL_DONUT_ECG_DECODER"),
 ])
 def test_exported_header_compiles_to_the_model_bytes(bundle: str, role: str, macro: str, tmp_path: Path) -> None:

@@ -36,8 +36,8 @@ def test_tflite_runtime_with_numpy1_scores_like_litert(tmp_path: Path) -> None:
     env_dir = tmp_path / "legacy"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "numpy<2", "tflite-runtime==2.14.0", "scipy"],
-                   check=True, timeout=600)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "numpy<2", "tflite-runtime==2.14.0", "scipy",
+                    "soundfile"], check=True, timeout=600)
     out = subprocess.run([str(python), "-c", SCRIPT, str(BUNDLE), str(SAMPLE)], capture_output=True, text=True,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, check=True, timeout=120)
     numpy_version, backend, score = out.stdout.split()

@@ -127,7 +127,8 @@ def _train_series(args: argparse.Namespace) -> int:
         spec = EcgSpec(channel="value", fs=1.0, block=1, window=args.window, label_threshold=0.0, unit="")
     check_dir(args.out, "bundle", force=args.force)
     for name, value, low in (("block", spec.block, 1), ("window", spec.window, 2), ("epochs", args.epochs, 1),
-                             ("latent", args.latent, 1), ("samples", args.samples, 1)):
+                             ("latent", args.latent, 1), ("samples", args.samples, 1),
+                             ("patience", args.patience, 1)):
         if value < low:
             raise ConfigError(f"--{name} {value}: expected at least {low}")
     from edge.series import load_series
@@ -137,21 +138,34 @@ def _train_series(args: argparse.Namespace) -> int:
         if len(rates) > 1:
             raise ConfigError(f"recordings at {sorted(rates)} Hz: expected one sample rate for all training files")
         spec = replace(spec, fs=rates.pop())
-    series = [load_series(path, spec, args.modality) for path in args.files]
+    from edge.kpi import KpiColumns
+
+    columns = KpiColumns.parse(args.columns) if getattr(args, "columns", None) else None
+    series = [load_series(path, spec, args.modality, columns) for path in args.files]
     _require_tensorflow()
     from train.donut import DonutConfig
     from train.donut_bundle import train_donut_bundle
 
-    config = DonutConfig(latent=args.latent, max_epochs=args.epochs, seed=args.seed)
+    config = DonutConfig(latent=args.latent, max_epochs=args.epochs, patience=args.patience, seed=args.seed)
     manifest = train_donut_bundle(series, spec, args.modality, args.out, config, percentile=args.percentile,
-                                  samples=args.samples, iterations=args.iterations)
+                                  samples=args.samples, iterations=args.iterations,
+                                  use_labels=not args.ignore_labels, progress=sys.stderr.isatty())
+    rule = manifest["calibration"]["rule"]
     summary = {"bundle": str(args.out), "best_epoch": manifest["training"]["best_epoch"],
-               "thresholds": {v: m["threshold"]["window"] for v, m in manifest["models"].items()},
+               "seconds": manifest["training"]["seconds"],
+               "thresholds": {v: m["threshold"]["window"] for v, m in manifest["models"].items()}, "rule": rule,
                "held_out": {v: m.get("held_out") for v, m in manifest["models"].items()}}
     if args.json:
         print(json.dumps(summary))
         return 0
-    print(f"{args.out}: Donut ({args.modality}), best epoch {summary['best_epoch']}")
+    how = (f"maximising the delay-{rule['value']} adjusted F1 on {rule['validation_segments']} labelled validation "
+           f"segment(s) (validation F1 {rule['validation_f1']:.2f}"
+           f"{', capped at the ' + format(rule['cap_percentile'], 'g') + 'th percentile' if rule['capped'] else ''})"
+           if rule["kind"] == "adjusted-f1" else
+           f"the {rule['value']:g}th percentile of validation scores (no labelled anomalies there)")
+    thresholds = ", ".join(f"{v} {t:.3f}" for v, t in summary["thresholds"].items())
+    print(f"{args.out}: Donut ({args.modality}), best epoch {summary['best_epoch'] + 1}, trained in "
+          f"{summary['seconds']:.0f} s; thresholds {thresholds}, by {how}")
     for line in held_out_lines(manifest):
         print(f"  {line}")
     return 0
@@ -167,12 +181,14 @@ def _edf_rate(path: Path, spec: EcgSpec) -> float:
 def _evaluate(args: argparse.Namespace) -> int:
     check_dir(args.report, "report", force=args.force, option="--report")
     if args.bundle is not None and load_bundle(args.bundle).modality != "audio":
+        from edge.kpi import KpiColumns
         from train.evaluate_series import evaluate_series
         from train.series_checks import check_series_inputs
 
         labels = check_series_inputs(load_bundle(args.bundle), args.inputs, args.labels, args.allow_seen)
         prepare_dir(args.report, "report", force=args.force, option="--report")
-        result = evaluate_series(args.bundle, args.inputs, args.report, inject_seed=args.inject_seed, labels=labels)
+        result = evaluate_series(args.bundle, args.inputs, args.report, inject_seed=args.inject_seed, labels=labels,
+                                 columns=KpiColumns.parse(args.columns) if args.columns else None)
         if args.json:
             print(json.dumps(result))
         else:
@@ -180,7 +196,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             for name, entry in result["files"].items():
                 for variant, m in entry.items():
                     print(f"  {name} {variant:8s} AUC {number(m['auc'])}  "
-                          f"best F1 (adjusted) {number(m.get('best_f1_adjusted'))}")
+                          f"best F1 (adjusted, upper bound) {number(m.get('best_f1_adjusted'))}  "
+                          f"F1 at the bundle's threshold (adjusted) {number(m.get('f1_at_threshold_adjusted'))}")
         return 0
     if args.labels is not None:
         raise ConfigError(f"--labels {args.labels}: label windows apply to KPI CSVs with a Donut bundle only")
@@ -281,10 +298,20 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--label-threshold", type=float, default=250.0,
                            help="points with |x| >= this (uV) are labelled and left out of training (0: none)")
         p.add_argument("--latent", type=int, default=5, help="latent dimensions (default 5)")
-        p.add_argument("--epochs", type=int, default=256, help="most epochs (the best validation epoch is kept)")
+        epochs, patience = (100, 10) if modality == "kpi" else (256, 30)  # KPI: the measured cut (README)
+        p.add_argument("--epochs", type=int, default=epochs,
+                       help=f"most epochs (default {epochs}; the paper: 256); the best validation epoch is kept")
+        p.add_argument("--patience", type=int, default=patience,
+                       help=f"stop after this many epochs without a better validation loss (default {patience})")
         p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--percentile", type=float, default=99.0,
-                       help="threshold = this percentile of validation point scores")
+        p.add_argument("--percentile", type=float, default=99.9,
+                       help="threshold = this percentile of normal validation point scores (default 99.9); "
+                            "with labelled validation anomalies, the cap of the F1-optimal threshold")
+        p.add_argument("--ignore-labels", action="store_true",
+                       help="choose the threshold by --percentile even when the validation part has labels")
+        if modality == "kpi":
+            p.add_argument("--columns", help="TIMESTAMP,VALUE[,LABEL]: column names or 0-based positions "
+                           "(default: timestamp,value,label by name, or by position without a header)")
         p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
                        help=f"latent samples L when scoring (default {DEFAULT_SAMPLES}, from the cost/AUC table)")
         p.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS, help="MCMC imputation rounds (default 10)")
@@ -303,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", type=Path, help="KPI CSVs: NAB label windows (labels/combined_windows.json)")
     p.add_argument("--allow-seen", action="store_true",
                    help="Donut bundles: evaluate on recordings the bundle was trained on (an optimistic figure)")
+    p.add_argument("--columns", help="KPI CSV: TIMESTAMP,VALUE[,LABEL] column names or 0-based positions")
     _training_options(p, "all")
     p.set_defaults(func=_evaluate)
     return parser

@@ -77,12 +77,17 @@ def sliding_windows(values: np.ndarray, window: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(values, window)
 
 
-def fit_donut(values: list[np.ndarray], excluded: list[np.ndarray], config: DonutConfig) -> DonutModels:
+def fit_donut(values: list[np.ndarray], excluded: list[np.ndarray], config: DonutConfig, *,
+              progress: bool = False) -> DonutModels:
     """Train on standardized series (each (n_i,)), with excluded (n_i,) bool = missing or labelled points.
 
     Several series (records) never share a window. Missing points must already be 0 (Donut's
     convention); the last valid_fraction of each series (by time) is validation data.
+    progress: a bar on stderr with the time per epoch and the latest the early stop can come.
+    history["epoch_seconds"] holds the wall time of each epoch.
     """
+    import time
+
     import keras
     import tensorflow as tf
 
@@ -91,7 +96,7 @@ def fit_donut(values: list[np.ndarray], excluded: list[np.ndarray], config: Donu
     models = build_donut(config)
     params = models.encoder.trainable_variables + models.decoder.trainable_variables
     cuts = [len(v) - int(len(v) * config.valid_fraction) for v in values]
-    train_x = [v[:c] for v, c in zip(values, cuts, strict=True)]
+    train_x = [v[:c].astype(np.float32) for v, c in zip(values, cuts, strict=True)]
     train_y = [e[:c] for e, c in zip(excluded, cuts, strict=True)]
     valid_x = np.concatenate([sliding_windows(v[c:], config.window) for v, c in zip(values, cuts, strict=True)])
     valid_y = np.concatenate([sliding_windows(e[c:], config.window) for e, c in zip(excluded, cuts, strict=True)])
@@ -131,12 +136,14 @@ def fit_donut(values: list[np.ndarray], excluded: list[np.ndarray], config: Donu
 
     rng = np.random.default_rng(config.seed)
     best, best_weights, waited = np.inf, None, 0
-    history: dict[str, list[float]] = {"loss": [], "val_loss": []}
+    history: dict[str, list[float]] = {"loss": [], "val_loss": [], "epoch_seconds": []}
+    bar = _progress_bar(config.max_epochs, sum(len(x) for x in train_x)) if progress else None
     for epoch in range(config.max_epochs):
+        started = time.perf_counter()
         x_parts, y_parts = [], []
         for x_seg, y_seg in zip(train_x, train_y, strict=True):
             inject = rng.random(x_seg.shape) < config.injection_rate
-            x_parts.append(sliding_windows(np.where(inject, 0.0, x_seg), config.window))
+            x_parts.append(sliding_windows(np.where(inject, np.float32(0.0), x_seg), config.window))
             y_parts.append(sliding_windows(y_seg | inject, config.window))
         x_win = np.concatenate(x_parts).astype(np.float32)
         y_win = np.concatenate(y_parts).astype(np.float32)
@@ -152,10 +159,26 @@ def fit_donut(values: list[np.ndarray], excluded: list[np.ndarray], config: Donu
             best_weights = [v.numpy() for v in params]
         else:
             waited += 1
-            if waited >= config.patience:
-                break
+        history["epoch_seconds"].append(time.perf_counter() - started)
+        if bar is not None:
+            last = min(config.max_epochs, models.best_epoch + config.patience + 1)
+            left = (last - epoch - 1) * float(np.mean(history["epoch_seconds"][-5:]))
+            bar.set_postfix_str(f"val {val:.2f}, best epoch {models.best_epoch + 1}, stops by epoch {last} "
+                                f"unless it improves (~{left:.0f} s more)", refresh=False)
+            bar.update(1)
+        if waited >= config.patience:
+            break
+    if bar is not None:
+        bar.close()
     if best_weights is not None:
         for var, value in zip(params, best_weights, strict=True):
             var.assign(value)
     models.history = history
     return models
+
+
+def _progress_bar(epochs: int, points: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=epochs, desc=f"Donut, {points} training points", unit="epoch", leave=True,
+                bar_format="{desc}: epoch {n_fmt}/{total_fmt} [{elapsed}<{remaining} at most]{postfix}")

@@ -1,8 +1,11 @@
 """`vigil train ecg` / `vigil train kpi`: a Donut bundle from EDF recordings or KPI CSVs.
 
-Standardization statistics exclude missing and labelled points. The threshold is a percentile of
-the point scores on the validation part of the training series (the last 30 % by time, which the
-gradient steps never see; it also chose the epoch), excluding labelled and missing points.
+Standardization statistics exclude missing and labelled points. The threshold comes from the point
+scores on the validation part of the training series (the last 30 % by time, which the gradient
+steps never see; it also chose the epoch), missing points left out: see train.series_threshold
+(adjusted F1 on its labels when it has labelled anomalies, else a percentile of its scores). The
+manifest records how under "calibration". A KPI bundle also stores the training series' last
+window - 1 points ("warmup"), so a file that continues the series is scored from its first point.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from train.bundle_writer import BundleWriter
 from train.donut import DonutConfig, fit_donut
 from train.export import to_tflite
 from train.held_out import series_held_out
+from train.series_threshold import DEFAULT_PERCENTILE, choose_threshold, normal_window
 
 # L: chosen from the cost/AUC table in README. On adfecgdb with injected anomalies, AUC was the same
 # (0.571-0.574) for L in {16, 64, 256, 1024} and cost grew with L; the paper uses 1024.
@@ -40,16 +44,21 @@ def _calibration(models: Any, x: np.ndarray, seed: int) -> tuple[np.ndarray, np.
 
 
 def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: Path, config: DonutConfig, *,
-                       percentile: float = 99.0, samples: int = DEFAULT_SAMPLES,
-                       iterations: int = DEFAULT_ITERATIONS) -> dict[str, Any]:
-    """Fit Donut on the series, export encoder and decoder (float32, int8), threshold, write `out`."""
+                       percentile: float = DEFAULT_PERCENTILE, samples: int = DEFAULT_SAMPLES,
+                       iterations: int = DEFAULT_ITERATIONS, use_labels: bool = True,
+                       progress: bool = False, keep_validation: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fit Donut on the series, export encoder and decoder (float32, int8), threshold, write `out`.
+
+    use_labels False: threshold by the tail rule even when the validation part has labels.
+    keep_validation: filled with {variant: (scores (m,), labels (m,))} of the validation points.
+    """
     config = replace(config, window=spec.window)
     usable = np.concatenate([s.values[~(s.missing | s.labels)] for s in series])
     mean, std = float(usable.mean()), float(max(usable.std(), 1e-6))
     values = [standardize(s.values, mean, std, s.missing) for s in series]
     excluded = [s.missing | s.labels for s in series]
     started = time.time()
-    models = fit_donut(values, excluded, config)
+    models = fit_donut(values, excluded, config, progress=progress)
     seconds = time.time() - started
     windows = np.concatenate([np.lib.stride_tricks.sliding_window_view(v, spec.window) for v in values])
     enc_rows, dec_rows = _calibration(models, windows.astype(np.float32), config.seed)
@@ -72,29 +81,45 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
             "normalization": {"mean": mean, "std": std},
             "scoring": {"samples": samples, "iterations": iterations},
             "default_variant": "int8", "models": entries,
-            "threshold_method": {"method": "percentile", "percentile": percentile,
-                                 "of": "point scores on the validation part of the training series "
-                                       "(last 30 % by time), labelled and missing points excluded"},
             "training": {"loss": models.history, "best_epoch": models.best_epoch, "seconds": round(seconds, 1)},
             "provenance": {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": config.seed,
                            "fit_files": [{"file": s.path.name, "sha256": sha256_file(s.path)} for s in series],
                            "versions": _versions()},
         }
+        if modality == "kpi":
+            last = series[-1]
+            manifest["warmup"] = {"values": [float(v) for v in last.values[-(spec.window - 1) :]],
+                                  "missing": [bool(m) for m in last.missing[-(spec.window - 1) :]],
+                                  "next_timestamp": int(2 * last.position[-1] - last.position[-2])}
         bundle = writer.write(manifest)
+        calibration: dict[str, Any] = {"normal_scores": {}}
         for variant in ("float32", "int8"):
             scorer = load_detector(bundle, variant)
-            held, tails = [], []
+            held, truth, tails = [], [], []
             for s in series:
-                cut = len(s.values) - int(len(s.values) * config.valid_fraction) - spec.window + 1
-                scores = score_series(bundle, scorer, s)[max(cut, 0) :]
-                keep = ~(s.missing | s.labels)[max(cut, 0) :] & ~np.isnan(scores)
+                cut = len(s.values) - int(len(s.values) * config.valid_fraction)
+                start = max(cut - spec.window + 1, 0)  # the window before the validation part is its context
+                part = Series(s.path, s.values[start:], s.missing[start:], s.labels[start:], s.position[start:],
+                              s.position_name)
+                scores = score_series(bundle, scorer, part)[cut - start :]
+                keep = ~s.missing[cut:]
                 held.append(scores[keep])
-                tails.append((s.labels[max(cut, 0) :], s.missing[max(cut, 0) :], scores))
-            threshold = float(np.percentile(np.concatenate(held), percentile))
+                truth.append(s.labels[cut:][keep] & use_labels)
+                tails.append((s.labels[cut:], s.missing[cut:], scores))
+            scores, labels = np.concatenate(held), np.concatenate(truth)
+            if keep_validation is not None:
+                keep_validation[variant] = (scores, labels)
+            threshold, rule = choose_threshold(scores, labels, percentile=percentile)
             manifest["models"][variant]["threshold"] = {"window": threshold}
-            manifest["models"][variant]["held_out"] = {  # what the threshold catches on the held-out tails
+            manifest["models"][variant]["held_out"] = {  # what the threshold catches on the validation parts
                 k: sum(series_held_out(lab, mis, sc, threshold)[k] for lab, mis, sc in tails)
                 for k in ("normal", "anomalous", "detected", "false_alarms")}
+            calibration["normal_scores"][variant] = {"window": normal_window(scores, labels, config.seed)}
+            calibration["rule"] = rule  # the variants share the rule; each has its own threshold and scores
+            calibration["source"] = (f"validation part of the training series (last {config.valid_fraction:.0%} "
+                                     f"by time, {scores.size} scored points, {int(labels.sum())} labelled), "
+                                     "missing points left out")
+        manifest["calibration"] = calibration
         writer.write(manifest)
         writer.commit()
     return manifest

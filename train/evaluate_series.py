@@ -1,7 +1,8 @@
 """`vigil evaluate --bundle DONUT_BUNDLE FILE...`: point metrics and the write-up's plots.
 
-Labels: a KPI CSV's label column; for EDF, the write-up's rule (|x| >= the bundle's label
-threshold after block averaging), or with --inject-seed the seeded synthetic anomalies of
+Labels: a KPI CSV's label column, or NAB's label windows (`--labels combined_windows.json`: the
+windows of the key ending with the file's folder/name, or its name); for EDF, the write-up's rule
+(|x| >= the bundle's label threshold after block averaging), or with --inject-seed the seeded synthetic anomalies of
 train.ecg_inject (then AUC is also given per anomaly kind).
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from edge.bundle import load_bundle
+from edge.kpi import KpiColumns
 from edge.series import Series, donut_scorer, load_series, score_series
 from train.series_bench import injected_test_series, per_kind_auc
 from train.series_checks import window_labels
@@ -45,9 +47,10 @@ def _plot(path: Path, series: Series, scores: np.ndarray, threshold: float, titl
 
 def evaluate_series(bundle_path: Path, files: list[Path], report: Path, *, inject_seed: int | None = None,
                     samples: int | None = None, iterations: int | None = None,
-                    labels: dict[Path, list[tuple[int, int]]] | None = None) -> dict[str, Any]:
+                    labels: dict[Path, list[tuple[int, int]]] | None = None,
+                    columns: KpiColumns | None = None) -> dict[str, Any]:
     """Score each file with every variant; labels: the CSV's column, the EDF rule, injected anomalies,
-    or NAB windows (epoch seconds) per file."""
+    or NAB windows (epoch seconds) per file. columns: a KPI CSV's columns (edge.kpi.KpiColumns)."""
     bundle = load_bundle(bundle_path)
     spec = bundle.ecg_spec
     report.mkdir(parents=True, exist_ok=True)
@@ -61,7 +64,7 @@ def evaluate_series(bundle_path: Path, files: list[Path], report: Path, *, injec
         if inject_seed is not None and bundle.modality == "ecg":
             series, kinds = injected_test_series(path, spec, inject_seed)
         else:
-            series = load_series(path, spec, bundle.modality)
+            series = load_series(path, spec, bundle.modality, columns)
             if labels is not None:
                 series = replace(series, labels=window_labels(series.position, labels[path]))
         entry: dict[str, Any] = {}

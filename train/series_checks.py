@@ -42,9 +42,12 @@ def nab_windows(labels: Path, path: Path) -> list[tuple[int, int]]:
 
 
 def _has_label_column(path: Path) -> bool:
+    """A `label` header in the third column, or a headerless file (read by position) with a third column."""
+    from edge.kpi import _is_header
+
     with open(path, newline="") as handle:
         header = next(csv.reader(handle), [])
-    return len(header) > 2 and header[2].strip() == "label"
+    return len(header) > 2 and (header[2].strip() == "label" or not _is_header(header))
 
 
 def check_series_inputs(bundle: Bundle, files: list[Path], labels: Path | None,

@@ -105,3 +105,19 @@ class DonutDetector(Detector):
             log_p = -0.5 * LOG_2PI - np.log(std_last) - 0.5 * np.square((xb[:, -1] - mean_last) / std_last)
             out[i : i + self.batch] = -log_p.mean(axis=0)
         return out
+
+    def score_head(self, features: np.ndarray, missing: np.ndarray) -> np.ndarray:
+        """Scores (W,) of every point of one window (W,) in the recording's unit, from the reconstruction
+        of all its positions.
+
+        For a recording's first W - 1 points, which end no full window and have no stored context:
+        each is scored at its own position in the recording's first window (same noise streams as
+        that window's score, so the last entry equals score(features[None])[0]).
+        """
+        x = standardize(features[None], self.mean, self.std, missing[None])
+        xb = self.impute(x, missing[None], 0)
+        z = self._sample_z(xb, self.samples, 0, 1)  # (L, 1, K)
+        x_mean, x_raw = self.decoder.run(z.reshape(-1, z.shape[-1]))
+        std = _std(x_raw, self.std_epsilon)
+        log_p = -0.5 * LOG_2PI - np.log(std) - 0.5 * np.square((xb - x_mean) / std)  # (L, W)
+        return (-log_p.mean(axis=0)).astype(np.float32)
