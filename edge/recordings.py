@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -87,18 +87,23 @@ class EdfRecording(Recording):
         self.abdominal = _abdominal_leads(self.path, fs)
 
     def blocks(self) -> Iterator[Block]:
-        """The channel's blocks; with abdominal leads in the file, each also carries them (the fetal stage)."""
+        """The channel's blocks; with abdominal leads in the file, each also carries them (the fetal stage),
+        read by one reader (pyedflib opens a file once per process)."""
         if self.abdominal is None:
             yield from super().blocks()
             return
-        leads = self.abdominal.blocks(self.block)  # the same block size: the pieces line up
-        for block in super().blocks():
-            part = next(leads, None)
-            n = block.samples.shape[0]
-            if part is None or part.shape[0] < n:
-                yield block
-            else:
-                yield replace(block, leads=part[:n], labels=self.abdominal.labels)
+        from edge.edf import lost_in, lost_runs
+        from edge.fetal.records import open_recording as open_leads
+
+        rec = open_leads(self.path, [self.label, *self.abdominal])
+        try:
+            lost, start = lost_runs(rec._reader, self.rate), 0
+            for x in rec.blocks(self.block):
+                n = x.shape[0]
+                yield Block(start, x[:, :1] / rec._scales[0], lost_in(lost, start, n), x[:, 1:], self.abdominal)
+                start += n
+        finally:
+            rec.close()
 
     def _pieces(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         from edge.audio_file import rechunk
@@ -112,19 +117,16 @@ class EdfRecording(Recording):
                 offset += samples.shape[0]
 
 
-def _abdominal_leads(path: Path, fs: float) -> Any:
-    """The recording's abdominal leads (``edge.fetal.records.Recording``, read in blocks) for the fetal
-    stage, or None when it has none or they are at another rate."""
+def _abdominal_leads(path: Path, fs: float) -> tuple[str, ...] | None:
+    """The labels of the recording's abdominal leads at `fs` (the fetal stage), or None."""
     from edge.fetal.records import open_recording as open_leads
 
     try:
         leads = open_leads(path)
     except VigilError:
         return None
-    if leads.fs != fs:
-        leads.close()
-        return None
-    return leads
+    leads.close()
+    return leads.labels if leads.fs == fs else None
 
 
 class CsvRecording(Recording):
