@@ -243,7 +243,9 @@ class BleEcgSource(BleLink):
 
     def _block(self, start: int, counts: np.ndarray, missing: np.ndarray | None) -> Block:
         scale = np.float32(self.info.uv_per_lsb if self.info is not None else 1.0)
-        return Block(start, counts[:, self._column].astype(np.float32) * scale, missing)
+        leads = counts.astype(np.float32) * scale
+        labels = tuple(self.info.labels) if self.info is not None else ()
+        return Block(start, leads[:, self._column], missing, leads if leads.shape[1] > 1 else None, labels)
 
     def _on_data(self, _sender: Any, data: bytearray) -> None:
         try:

@@ -41,6 +41,10 @@ def _bench(a: argparse.Namespace) -> int:
 
     if a.repeat < 1:
         raise ConfigError(f"--repeat {a.repeat}: expected at least 1")
+    if a.bundle is None:  # no model: the live fetal beat chain on abdominal EDF/WFDB recordings
+        from edge import cli_beats
+
+        return cli_beats.bench(a, cli_audio.pin_to_one_core() if a.one_core else None)
     return cli_audio.bench(a.files, bundle_path=a.bundle, variant=a.variant, channel=a.channel, as_json=a.json,
                            samples=a.samples, iterations=a.iterations, repeat=a.repeat, one_core=a.one_core,
                            columns=a.columns)
@@ -119,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
                              ("bench", _bench, "replay files through the live pipeline as fast as possible")):
         p = sub.add_parser(name, help=text)
         p.add_argument("files", nargs="+", type=Path, metavar="FILE")
-        p.add_argument("--bundle", type=Path, required=True, help="bundle directory (manifest.json + .tflite)")
+        p.add_argument("--bundle", type=Path, required=name == "score",
+                       help="bundle directory (manifest.json + .tflite); bench without one: the fetal beat chain")
         p.add_argument("--variant", choices=("int8", "float32"), help="model variant (default: the bundle's, int8)")
         p.add_argument("--channel", type=int, help="0-based channel to use (default: mix all channels)")
         p.add_argument("--json", action="store_true", help="JSON output (one object per line)")
@@ -132,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--repeat", type=int, default=1, help="replay the files this many times")
             p.add_argument("--all-cores", dest="one_core", action="store_false",
                            help="do not pin the process to one CPU (pinned by default)")
+
+    from edge import cli_beats
+
+    cli_beats.add_parser(sub)
 
     p = sub.add_parser("export-c", help="write a bundle's int8 model(s) as C headers for TensorFlow Lite Micro")
     p.add_argument("bundle", type=Path, metavar="BUNDLE")

@@ -14,14 +14,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
 from edge.config_table import Table, resolve
-from edge.errors import ConfigError, InputFileError
+from edge.errors import ConfigError, InputFileError, VigilError
 from edge.sources import Block, Needs, Source, SourceConfig, register_source
 
 
@@ -84,6 +84,26 @@ class EdfRecording(Recording):
                                  f"{fs:g} Hz (resample the recording first)")
         self.rate = fs
         self.block = max(1, int(fs * block_s))
+        self.abdominal = _abdominal_leads(self.path, fs)
+
+    def blocks(self) -> Iterator[Block]:
+        """The channel's blocks; with abdominal leads in the file, each also carries them (the fetal stage),
+        read by one reader (pyedflib opens a file once per process)."""
+        if self.abdominal is None:
+            yield from super().blocks()
+            return
+        from edge.edf import lost_in, lost_runs
+        from edge.fetal.records import open_recording as open_leads
+
+        rec = open_leads(self.path, [self.label, *self.abdominal])
+        try:
+            lost, start = lost_runs(rec._reader, self.rate), 0
+            for x in rec.blocks(self.block):
+                n = x.shape[0]
+                yield Block(start, x[:, :1] / rec._scales[0], lost_in(lost, start, n), x[:, 1:], self.abdominal)
+                start += n
+        finally:
+            rec.close()
 
     def _pieces(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         from edge.audio_file import rechunk
@@ -95,6 +115,18 @@ class EdfRecording(Recording):
             for samples in rechunk(edf.blocks(self.label), self.block):
                 yield samples, lost_in(lost, offset, samples.shape[0])
                 offset += samples.shape[0]
+
+
+def _abdominal_leads(path: Path, fs: float) -> tuple[str, ...] | None:
+    """The labels of the recording's abdominal leads at `fs` (the fetal stage), or None."""
+    from edge.fetal.records import open_recording as open_leads
+
+    try:
+        leads = open_leads(path)
+    except VigilError:
+        return None
+    leads.close()
+    return leads.labels if leads.fs == fs else None
 
 
 class CsvRecording(Recording):
@@ -168,7 +200,7 @@ class FileSource(Source):
                 end = offset + block.start + block.samples.shape[0]
                 delay = t0 + end / recording.rate - time.monotonic() if self.config.realtime else 0.0
                 await asyncio.sleep(max(0.0, delay))
-                yield Block(offset + block.start, block.samples, block.missing)
+                yield replace(block, start=offset + block.start)
             offset += recording.frames
             if not self.config.loop:
                 return

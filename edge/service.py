@@ -82,8 +82,10 @@ class Service:
         detector = state.detector if stage is None else stage.detector
         sha = runner.bundle.variant(state.variant).sha256 if stage is None else stage.model_sha256
         for event in events:
-            record = make_record(event, gateway=self.config.gateway, stream=state.name, detector=detector,
-                                 model_sha256=sha, stream_epoch_s=state.epoch_s or time.time())
+            # a stage may name the detector per event (the fetal stage: fetal-flatline, fetal-bradycardia...)
+            record = make_record(event, gateway=self.config.gateway, stream=state.name,
+                                 detector=getattr(event, "detector", "") or detector, model_sha256=sha,
+                                 stream_epoch_s=state.epoch_s or time.time())
             for sink in self.sinks:
                 sink.emit(record)
             state.evented(record)

@@ -31,11 +31,14 @@ _MODULES = ("edge.recordings", "edge.microphone", "edge.ble")
 @dataclass(frozen=True)
 class Block:
     """Samples [start, start + n) of a stream: ``samples`` (n, channels) float32 (float64 for
-    recordings read as float64), ``missing`` bool (n,) or None (nothing missing)."""
+    recordings read as float64), ``missing`` bool (n,) or None (nothing missing). ECG sources with
+    several leads also give them all: ``leads`` (n, leads) µV named ``labels`` (the fetal stage)."""
 
     start: int
     samples: np.ndarray
     missing: np.ndarray | None = None
+    leads: np.ndarray | None = None
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

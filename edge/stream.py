@@ -139,7 +139,7 @@ class Stage(Protocol):
 
 _STAGES: dict[str, list[Callable[[Bundle], Stage | None]]] = {}
 # modules that register stages, imported on the first stages_for (e.g. "edge.fetal.stage")
-STAGE_MODULES: tuple[str, ...] = ()
+STAGE_MODULES: tuple[str, ...] = ("edge.fetal.stage",)
 
 
 def register_stage(modality: str) -> Callable[[Callable[[Bundle], Stage | None]], Callable[[Bundle], Stage | None]]:

@@ -1,0 +1,66 @@
+"""Filtering of abdominal ECG blocks: zero-phase band-pass and mains notches.
+
+scipy.signal is imported on first use: the gateway loads it only for ECG streams (the process's
+resident set on a Pi stays smaller for audio-only configurations). Filter designs are cached per
+(band, fs) because a stream filters thousands of blocks with the same design.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+
+@lru_cache(maxsize=32)
+def _bandpass_sos(low: float, high: float, fs: float, order: int) -> Any:
+    from scipy import signal
+
+    high = min(high, 0.45 * fs)
+    return signal.butter(order, [low, high], btype="bandpass", fs=fs, output="sos")
+
+
+@lru_cache(maxsize=32)
+def _notch_sos(f0: float, fs: float, q: float) -> Any:
+    from scipy import signal
+
+    b, a = signal.iirnotch(f0, q, fs=fs)
+    return signal.tf2sos(b, a)
+
+
+def bandpass(x: np.ndarray, fs: float, low: float, high: float, order: int = 2) -> np.ndarray:
+    """Zero-phase Butterworth band-pass along axis 0. x (n, ...) -> float64 (n, ...)."""
+    from scipy import signal
+
+    return np.asarray(signal.sosfiltfilt(_bandpass_sos(low, high, fs, order), x, axis=0))
+
+
+def notch_mains(x: np.ndarray, fs: float, mains: tuple[float, ...] = (50.0, 60.0), q: float = 30.0) -> np.ndarray:
+    """Zero-phase notches at the mains frequencies below Nyquist. x (n, ...) -> float64 (n, ...)."""
+    from scipy import signal
+
+    for f0 in mains:
+        if f0 < 0.45 * fs:
+            x = signal.sosfiltfilt(_notch_sos(f0, fs, q), x, axis=0)
+    return np.asarray(x)
+
+
+def moving_average(x: np.ndarray, width: int) -> np.ndarray:
+    """Centred moving average along axis 0 (same length, edges averaged over what exists)."""
+    width = max(1, int(width))
+    if width == 1:
+        return x
+    c = np.cumsum(np.concatenate([np.zeros((1, *x.shape[1:])), x], axis=0), axis=0)
+    n = x.shape[0]
+    lo = np.clip(np.arange(n) - width // 2, 0, n)
+    hi = np.clip(np.arange(n) + (width - width // 2), 0, n)
+    shape = (n,) + (1,) * (x.ndim - 1)
+    return (c[hi] - c[lo]) / (hi - lo).reshape(shape)
+
+
+def robust_scale(x: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Median absolute deviation (scaled to a Gaussian sigma), floored to stay positive."""
+    med = np.median(x, axis=axis, keepdims=True)
+    mad = np.median(np.abs(x - med), axis=axis) * 1.4826
+    return np.maximum(mad, 1e-9)

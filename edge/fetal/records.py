@@ -1,0 +1,141 @@
+"""Multi-lead recordings read in blocks: EDF/EDF+ (pyedflib) and WFDB records (.hea/.dat, wfdb).
+
+Both give float64 (n, leads) blocks in µV, so memory does not depend on a recording's length.
+The wfdb package is a desktop dependency (the `train` extra) and is imported only when a WFDB
+record is opened; the gateway reads EDF and BLE only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.errors import ConfigError, InputFileError, MissingExtraError
+
+ABDOMINAL_PREFIXES = ("abdom", "aecg")  # adfecgdb: Abdomen_1..4; Challenge 2013 style: AECG1..4
+UNIT_TO_UV = {"uv": 1.0, "µv": 1.0, "mv": 1000.0, "v": 1e6, "nv": 1e-3}
+
+
+@dataclass
+class Recording:
+    path: Path
+    fs: float
+    labels: tuple[str, ...]  # the chosen leads
+    n_samples: int
+    _reader: Any
+    _indices: tuple[int, ...]
+    _scales: tuple[float, ...]
+    kind: str  # "edf" or "wfdb"
+
+    @property
+    def seconds(self) -> float:
+        return self.n_samples / self.fs
+
+    def blocks(self, size: int) -> Iterator[np.ndarray]:
+        """Consecutive (<= size, leads) float64 blocks in µV."""
+        # wfdb parses the header on every read: read at least 30 s at a time, still bounded
+        step = size if self.kind == "edf" else max(size, int(30 * self.fs))
+        for start in range(0, self.n_samples, step):
+            chunk = self._read(start, min(step, self.n_samples - start)) * np.asarray(self._scales)
+            for i in range(0, chunk.shape[0], size):
+                yield chunk[i:i + size]
+
+    def _read(self, start: int, n: int) -> np.ndarray:
+        if self.kind == "edf":
+            return np.stack([self._reader.readSignal(i, start, n) for i in self._indices], axis=1)
+        import wfdb
+
+        rec = wfdb.rdrecord(str(self._reader), sampfrom=start, sampto=start + n, channels=list(self._indices))
+        return np.asarray(rec.p_signal, dtype=np.float64)
+
+    def close(self) -> None:
+        if self.kind == "edf":
+            self._reader.close()
+
+
+def _choose(path: Path, available: Sequence[str], channels: Sequence[str] | None) -> tuple[int, ...]:
+    if channels:
+        missing = [c for c in channels if c not in available]
+        if missing:
+            raise ConfigError(f"{path}: no channel labelled {missing[0]!r} (channels: {', '.join(available)})")
+        return tuple(available.index(c) for c in channels)
+    chosen = tuple(i for i, name in enumerate(available) if name.lower().startswith(ABDOMINAL_PREFIXES))
+    if not chosen:
+        raise InputFileError(f"{path}: no abdominal channel (Abdomen_*) among {', '.join(available)}; "
+                             "choose leads with --channels")
+    return chosen
+
+
+def _scale(path: Path, label: str, unit: str) -> float:
+    scale = UNIT_TO_UV.get(unit.strip().lower())
+    if scale is None:
+        raise InputFileError(f"{path}: channel {label!r} in unit {unit!r} (expected uV, mV or V)")
+    return scale
+
+
+def open_recording(path: str | Path, channels: Sequence[str] | None = None) -> Recording:
+    """An EDF (.edf/.bdf) or WFDB record (.hea, or the path without extension) with the chosen leads."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".edf", ".bdf"):
+        return _open_edf(path, channels)
+    if suffix == ".hea" or (suffix in ("", ".dat") and path.with_suffix(".hea").is_file()):
+        return _open_wfdb(path.with_suffix(""), channels)
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file (expected an EDF recording or a WFDB record)")
+    raise InputFileError(f"{path}: not an EDF (.edf) or WFDB (.hea) recording")
+
+
+def _open_edf(path: Path, channels: Sequence[str] | None) -> Recording:
+    import pyedflib
+
+    if not path.is_file():
+        raise InputFileError(f"{path}: no such file (expected an EDF recording)")
+    try:
+        reader = pyedflib.EdfReader(str(path))
+    except OSError as exc:
+        raise InputFileError(f"{path}: not a readable EDF/EDF+ file ({str(exc).strip()})") from None
+    try:
+        labels = list(reader.getSignalLabels())
+        idx = _choose(path, labels, channels)
+        rates = {float(reader.getSampleFrequency(i)) for i in idx}
+        if len(rates) != 1:
+            raise InputFileError(f"{path}: chosen leads at different rates {sorted(rates)} Hz (expected one rate)")
+        n = min(int(reader.getNSamples()[i]) for i in idx)
+        scales = tuple(_scale(path, labels[i], reader.getPhysicalDimension(i)) for i in idx)
+    except Exception:
+        reader.close()
+        raise
+    if n == 0:
+        reader.close()
+        raise InputFileError(f"{path}: no samples in the chosen leads")
+    return Recording(path, rates.pop(), tuple(labels[i] for i in idx), n, reader, idx, scales, "edf")
+
+
+def _open_wfdb(record: Path, channels: Sequence[str] | None) -> Recording:
+    try:
+        import wfdb
+    except ImportError:
+        raise MissingExtraError(f"{record}.hea: WFDB records need the wfdb package: "
+                                "pip install 'vigil[train]'") from None
+    hea = record.with_suffix(".hea")
+    if not hea.is_file():
+        raise InputFileError(f"{hea}: no such file (expected a WFDB header)")
+    try:
+        header = wfdb.rdheader(str(record))
+    except Exception as exc:  # wfdb raises plain ValueError/IndexError on malformed headers
+        raise InputFileError(f"{hea}: not a readable WFDB header ({type(exc).__name__}: {exc})") from None
+    names = list(header.sig_name or [])
+    idx = _choose(hea, names, channels)
+    n = int(header.sig_len or 0)
+    if n == 0 or not header.fs:
+        raise InputFileError(f"{hea}: no samples or no sampling frequency in the header")
+    for f in sorted({header.file_name[i] for i in idx}):
+        if not (record.parent / f).is_file():
+            raise InputFileError(f"{record.parent / f}: no such file (the signal file named in {hea.name})")
+    scales = tuple(_scale(hea, names[i], header.units[i] or "mV") for i in idx)
+    return Recording(hea, float(header.fs), tuple(names[i] for i in idx), n, record, idx, scales, "wfdb")

@@ -1,0 +1,68 @@
+"""Seeded multi-lead injection: labels follow the data, beats move with the warps, and the FHR series for Donut."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from train.fetal_inject import KINDS, inject_leads
+from train.fhr_donut import fhr_series
+
+FS = 1000.0
+
+
+def beats_and_leads(seconds: float = 120.0) -> tuple[np.ndarray, np.ndarray]:
+    """A 2.5 Hz (150 bpm) beat train and 3 leads of seeded noise with a spike at each beat."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((int(seconds * FS), 3))
+    peaks = np.arange(200, x.shape[0] - 200, 400)
+    x[peaks] += 20.0
+    return x, peaks
+
+
+def test_quality_faults_touch_only_their_leads_and_span() -> None:
+    x, peaks = beats_and_leads()
+    inj = inject_leads(x, peaks, FS, seed=3, kinds=("flatline", "mains"), per_kind=2)
+    assert len(inj.episodes) == 4
+    changed = inj.samples != x
+    for kind, a, b, leads in inj.episodes:
+        assert (inj.kind_mask[a:b] == KINDS.index(kind) + 1).all()
+        for lead in range(3):
+            assert changed[a:b, lead].any() == (lead in leads)
+            assert inj.lead_mask[a:b, lead].all() == (lead in leads)
+    assert not changed[inj.kind_mask == 0].any()
+    np.testing.assert_array_equal(inj.r_peaks, peaks)  # no warps: the beats stay
+
+
+def test_rhythm_warps_move_the_beats_in_every_lead() -> None:
+    x, peaks = beats_and_leads()
+    for kind, factor in (("brady", 1.4), ("tachy", 0.7)):
+        inj = inject_leads(x, peaks, FS, seed=1, kinds=(kind,), per_kind=1)
+        (_, a, b, leads), = inj.episodes
+        assert leads == (0, 1, 2)
+        inside = inj.r_peaks[(inj.r_peaks >= a) & (inj.r_peaks <= b)]
+        np.testing.assert_allclose(np.diff(inside), 400 * factor, atol=1)
+        before = inj.r_peaks[inj.r_peaks < a]
+        np.testing.assert_array_equal(before, peaks[peaks < a])
+        for lead in range(3):  # the spikes moved with the beats
+            assert (inj.samples[inside.astype(int), lead] > 10).mean() > 0.8
+
+
+def test_deceleration_falls_by_a_fifth_or_more_and_recovers() -> None:
+    x, peaks = beats_and_leads(300.0)
+    inj = inject_leads(x, peaks, FS, seed=2, kinds=("decel",), per_kind=1)
+    (_, a, b, _), = inj.episodes
+    assert 20 <= (b - a) / FS <= 60
+    rr = np.diff(inj.r_peaks[(inj.r_peaks >= a) & (inj.r_peaks <= b)])
+    assert 60 / (rr.max() / FS) <= 150 * 0.8 and 60 / (rr[0] / FS) > 145 and 60 / (rr[-1] / FS) > 145
+
+
+def test_fhr_series_for_donut_marks_gaps_missing() -> None:
+    peaks = np.concatenate([np.arange(0, 20000, 400), np.arange(25000, 40000, 400)])
+    series = fhr_series(Path("x.edf"), peaks, FS, 40.0)
+    assert series.values.size == 160 and series.position[1] - series.position[0] == 250  # 4 Hz, in ms
+    ok = ~series.missing
+    np.testing.assert_allclose(series.values[ok], 150.0)
+    t = series.position / 1000
+    assert series.missing[(t > 20.5) & (t < 24.5)].all() and ok[(t > 1) & (t < 19)].all()

@@ -1,0 +1,169 @@
+"""Signal-quality detectors on a real abdominal recording (adfecgdb r01, Abdomen_1..4, first 45 s).
+
+Each fault is injected with train/fetal_inject.py's amplitudes (relative to the lead's own scale)
+into Abdomen_1 over 30-33 s; the kind's score must rise there and stay low on the clean lead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.fetal.quality import (
+    KINDS,
+    QualityConfig,
+    QualityMonitor,
+    QualitySegment,
+    assess_quality,
+    bad_mask,
+    low_fetal_scores,
+    mask_fhr,
+    quality_scores,
+)
+
+RECORD = Path(__file__).resolve().parents[2] / "shared" / "data" / "adfecgdb" / "r01.edf"
+LABELS = ["Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4"]
+FS = 1000.0
+
+
+@pytest.fixture(scope="module")
+def clean() -> np.ndarray:
+    import pyedflib
+
+    if not RECORD.is_file():
+        pytest.fail(f"{RECORD} not found: the tests need ../shared/data beside the project")
+    reader = pyedflib.EdfReader(str(RECORD))
+    try:
+        labels = reader.getSignalLabels()
+        x = np.stack([reader.readSignal(labels.index(name)) for name in LABELS], axis=1)[:45000]
+    finally:
+        reader.close()
+    return x.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def clean_scores(clean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return quality_scores(clean, FS, LABELS)
+
+
+@pytest.mark.parametrize("kind", ["flatline", "clipping", "mains", "motion", "wander"])
+def test_each_fault_is_found_on_its_lead_and_the_clean_lead_stays_quiet(
+        kind: str, clean: np.ndarray, clean_scores: tuple[np.ndarray, np.ndarray]) -> None:
+    from train.fetal_inject import _quality
+
+    k = KINDS.index(kind)
+    times, scores = clean_scores
+    quiet = float(scores[:, k, 0].max())
+    assert quiet <= 0.3, f"{kind} on the clean Abdomen_1: max score {quiet:.2f}"
+    faulty = clean.astype(np.float64)
+    _quality(kind, faulty[:, 0], 30000, 33000, FS, np.random.default_rng(0))
+    times, scores = quality_scores(faulty, FS, LABELS)
+    inside = (times >= 30.2) & (times < 32.8)
+    found = float(scores[inside, k, 0].mean())
+    assert found >= 0.4 and found > 1.5 * quiet, f"{kind}: mean score {found:.2f} inside, clean max {quiet:.2f}"
+    far = (times < 27) | (times > 36)
+    assert scores[far, k, 0].max() <= max(quiet, 0.3) + 1e-6  # no score leaks far from the fault
+    segments = assess_quality(faulty, FS, LABELS)
+    hits = [s for s in segments if s.kind == kind and s.lead == "Abdomen_1" and s.score >= 0.4
+            and s.end_s > 30 and s.start_s < 33]
+    overall = [s for s in segments if s.kind == kind and s.lead is None and s.end_s > 30 and s.start_s < 33]
+    assert hits and overall and max(s.score for s in overall) >= max(s.score for s in hits)
+
+
+def test_flatline_is_not_clipping(clean: np.ndarray) -> None:
+    from train.fetal_inject import _quality
+
+    faulty = clean.astype(np.float64)
+    _quality("flatline", faulty[:, 2], 20000, 24000, FS, np.random.default_rng(1))
+    times, scores = quality_scores(faulty, FS, LABELS)
+    inside = (times >= 20.6) & (times < 23.4)
+    assert scores[inside, KINDS.index("flatline"), 2].min() == 1.0
+    assert scores[inside, KINDS.index("clipping"), 2].max() == 0.0
+
+
+def test_streaming_blocks_give_the_frames_of_the_whole_and_bounded_history(clean: np.ndarray) -> None:
+    cfg = QualityConfig(history_s=5.0)
+    monitor = QualityMonitor(FS, LABELS, cfg)
+    rng = np.random.default_rng(0)
+    frames, start = 0, 0
+    while start < clean.shape[0]:
+        size = int(rng.integers(1, 3000))
+        times, scores = monitor.push(clean[start : start + size], final=start + size >= clean.shape[0])
+        assert scores.shape[1:] == (5, 4) and np.all((scores >= 0) & (scores <= 1))
+        if times.size:
+            assert times[0] == pytest.approx(frames * 0.1)
+        frames += times.size
+        start += size
+        assert monitor._buf.shape[0] <= monitor.pad + 3000 + monitor.hop
+        assert all(len(h) <= 50 for h in monitor._history.values())
+    assert frames == 450
+
+
+def test_other_rates_and_one_lead_do_not_break() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(500 * 20).astype(np.float32) * 10  # 500 Hz, one lead, 20 s
+    x[5000:6500] = x[4999]
+    times, scores = quality_scores(x, 500.0, ["ch1"])
+    assert times.size == 200
+    inside = (times >= 10.2) & (times < 12.8)
+    assert scores[inside, KINDS.index("flatline"), 0].min() == 1.0
+    assert scores[~((times > 9) & (times < 14)), KINDS.index("flatline"), 0].max() == 0.0
+
+
+def test_low_fetal_from_a_gap_in_the_fetal_beats() -> None:
+    peaks = np.concatenate([np.arange(0, 10, 0.43), np.arange(14, 20, 0.43)])
+    times = np.arange(0, 20, 0.1)
+    s = low_fetal_scores(times, 0.1, peaks)
+    assert s[(times > 10.5) & (times < 13.5)].min() == 1.0
+    assert s[(times > 1) & (times < 9.5)].max() == 0.0
+    assert low_fetal_scores(times, 0.1, np.array([1.0])).min() == 1.0  # no beats: no fetal signal
+
+
+def test_bad_mask_needs_enough_leads_or_low_fetal_and_masks_the_fhr() -> None:
+    segs = [QualitySegment(2.0, 4.0, 0.9, "motion", "a"), QualitySegment(6.0, 7.0, 0.9, "motion", "a"),
+            QualitySegment(6.0, 7.0, 0.95, "flatline", "b"), QualitySegment(8.0, 9.0, 0.3, "clipping", "a"),
+            QualitySegment(8.0, 9.0, 0.3, "clipping", "b"), QualitySegment(9.0, 10.0, 0.8, "low_fetal", None)]
+    bad = bad_mask(segs, 12.0, ["a", "b", "c", "d"])
+    assert bad.tolist() == [False] * 6 + [True] + [False] * 2 + [True] + [False] * 2
+    bad_any = bad_mask(segs, 12.0, ["a", "b", "c", "d"], lead_fraction=0.25)
+    assert bad_any[2:4].all() and bad_any[6] and not bad_any[8]
+    mains = [QualitySegment(6.0, 7.0, 0.9, "mains", "a")]
+    assert bad_mask(mains, 12.0, ["a", "b"], kinds=("mains",))[6]
+    assert not bad_mask(mains, 12.0, ["a", "b"])[6]  # mains does not count by default
+    bpm = mask_fhr(np.array([0.5, 6.5, 9.2, 11.0]), np.array([140.0, 141, 142, 143]), bad)
+    assert np.isnan(bpm).tolist() == [False, True, True, False]
+
+
+def test_another_device_at_500_hz_with_eight_leads_has_plausible_flags() -> None:
+    """fecg-tokarev signal_18 (GPL data, read only): 500 Hz, 8 abdominal leads, strong 50 Hz on some leads."""
+    import scipy.io
+
+    path = RECORD.parents[1] / "fecg-tokarev" / "signal_18.mat"
+    if not path.is_file():
+        pytest.fail(f"{path} not found: the tests need ../shared/data beside the project")
+    mat = scipy.io.loadmat(path)
+    x = np.asarray(mat["s"], dtype=np.float32).T
+    times, scores = quality_scores(x, float(np.asarray(mat["fs"]).ravel()[0]), [f"ch{i}" for i in range(8)])
+    assert times.size == x.shape[0] // 50 and np.all((scores >= 0) & (scores <= 1))
+    assert scores[:, KINDS.index("flatline")].max() == 0.0 and scores[:, KINDS.index("clipping")].max() < 0.5
+    flagged = (scores[:, KINDS.index("mains")] >= 0.5).mean(axis=0)
+    # independently: each lead's 50 Hz line over its neighbours in the mean 1 s spectrum of the record
+    fs = int(np.asarray(mat["fs"]).ravel()[0])
+    segs = x[: x.shape[0] // fs * fs].reshape(-1, fs, 8)
+    power = (np.abs(np.fft.rfft(segs - segs.mean(axis=1, keepdims=True), axis=1)) ** 2).mean(axis=0)
+    line_db = 10 * np.log10(power[49:52].max(axis=0) / np.median(power[np.r_[40:46, 54:58]], axis=0))
+    assert line_db.max() > 10 and flagged[np.argmax(line_db)] > 0.5  # the strongest line: flagged most of the time
+    assert flagged[np.argmin(line_db)] <= flagged[np.argmax(line_db)]
+
+
+def test_missing_samples_read_as_flatline(clean: np.ndarray) -> None:
+    x = clean.copy()
+    x[20000:22500, 3] = np.nan  # 2.5 s of lost frames on one lead
+    x[5000, 0] = np.nan  # one lost sample: not a flatline
+    times, scores = quality_scores(x, FS, LABELS)
+    assert np.isfinite(scores).all()
+    inside = (times >= 20.2) & (times < 22.3)
+    assert scores[inside, KINDS.index("flatline"), 3].min() == 1.0
+    assert scores[(times > 4) & (times < 6), KINDS.index("flatline"), 0].max() == 0.0

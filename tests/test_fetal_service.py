@@ -1,0 +1,82 @@
+"""The fetal stage in `vigil run`: an ECG file stream with abdominal leads raises fetal-* events
+(a lead-off stretch written into a real recording becomes a fetal-flatline event), and the wearable's
+blocks carry every lead to it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edge.fetal.records import open_recording
+from tests.conftest import ROOT
+from tests.test_service import write_config
+
+R04 = ROOT.parent / "shared" / "data" / "adfecgdb" / "r04.edf"
+LABELS = ["Direct_1", "Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4"]
+
+
+def edf_with_lead_off(path: Path, off_s: tuple[int, int]) -> Path:
+    import pyedflib
+
+    rec = open_recording(R04, LABELS)
+    x = np.concatenate(list(rec.blocks(60000)))[:60000]
+    rec.close()
+    x[off_s[0] * 1000:off_s[1] * 1000, 1:] = 0.0  # every abdominal electrode off
+    headers = [{"label": label, "dimension": "uV", "sample_frequency": 1000, "physical_min": -3000.0,
+                "physical_max": 3000.0, "digital_min": -32768, "digital_max": 32767} for label in LABELS]
+    pyedflib.highlevel.write_edf(str(path), [np.ascontiguousarray(c) for c in x.T], headers)
+    return path
+
+
+def test_file_stream_raises_fetal_events_that_follow_the_schema(tmp_path: Path) -> None:
+    import jsonschema
+
+    from edge.events import schema
+
+    edf = edf_with_lead_off(tmp_path / "r04_off.edf", (30, 36))
+    stream = {"name": "fetal", "kind": "file", "bundle": str(ROOT / "edge" / "data" / "bundles" / "ecg-donut"),
+              "path": str(edf), "realtime": False, "loop": False}
+    config = write_config(tmp_path / "fetal.toml", [stream], tmp_path / "state")
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(config)], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=err)
+        try:  # a gateway keeps running when a stream ends: stop it once the file has been read
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline and "end of input" not in log.read_text():
+                time.sleep(0.2)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0, log.read_text()
+        finally:
+            proc.kill()
+    assert "end of input" in log.read_text()
+    events = [json.loads(line) for line in (tmp_path / "state" / "events.jsonl").read_text().splitlines()]
+    for event in events:
+        jsonschema.validate(event, schema())
+    flat = [e for e in events if e["detector"] == "fetal-flatline"]
+    assert flat and all(e["stream"] == "fetal" for e in flat)
+    assert any(e["start_s"] <= 31.0 and e["end_s"] >= 35.0 for e in flat), flat
+    assert not [e for e in flat if e["end_s"] < 29.0 or e["start_s"] > 37.0]  # only at the lead-off
+
+
+def test_wearable_blocks_carry_every_lead_for_the_fetal_stage() -> None:
+    from edge.ble import BleEcgSource
+    from edge.fetal.live import FetalTap
+    from firmware_bridge.codec import DeviceInfo
+
+    source = BleEcgSource(channel="Direct_1", rate=1000.0, address="C0:FF:EE:00:00:01")
+    source.info = DeviceInfo((1, 0, 0), 1, 1000, 0, 0.5, tuple(LABELS))
+    source._column = slice(0, 1)
+    counts = np.arange(50, dtype=np.int32).reshape(10, 5)
+    block = source._block(100, counts, None)
+    assert block.samples.shape == (10, 1) and np.array_equal(block.samples[:, 0], counts[:, 0] * 0.5)
+    assert block.leads is not None and block.leads.shape == (10, 5) and block.labels == tuple(LABELS)
+    tap = FetalTap.for_labels(block.labels, 1000.0)
+    assert tap is not None and tap.columns == [1, 2, 3, 4]
+    assert FetalTap.for_labels(("Direct_1",), 1000.0) is None
