@@ -13,5 +13,5 @@ def test_readme_names_every_apt_package_test_sh_installs() -> None:
     packages = {p for group in re.findall(r'need "([a-z0-9 .+-]+)"', script) for p in group.split()}
     assert {"mosquitto", "pulseaudio", "gcc", "dbus-daemon"} <= packages
     assert all(f"{p}" in readme for p in packages), sorted(p for p in packages if p not in readme)
-    assert "about a minute" not in readme and "5 min" in readme
+    assert "about a minute" not in readme and re.search(r"pytest took \d+ min", readme)  # a measured duration
     assert "installing with apt-get" in script  # test.sh says what it installs, and why
