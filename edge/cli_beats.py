@@ -7,14 +7,16 @@ leads with beats marked and the FHR trace with quality events shaded (matplotlib
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from edge.errors import ConfigError
+from edge.errors import ConfigError, MissingExtraError
 from edge.fetal.analyze import BeatsResult, analyze
 from edge.fetal.beats import BeatParams, process_window
 from edge.fetal.cancel import METHODS
@@ -45,8 +47,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             result = analyze(rec, params)
             if args.plot is not None:
-                from edge.fetal.plot import plot_beats
-
+                plot_beats = _desktop_plotter()
                 plot_beats(rec, result, args.plot)
         finally:
             rec.close()
@@ -142,3 +143,13 @@ def bench(args: argparse.Namespace, cpu: int | None) -> int:
         for key, value in report.items():
             print(f"{key:22s} {value}")
     return 0
+
+
+def _desktop_plotter() -> Any:
+    """`train.fetal_plot.plot_beats`, loaded by name: the plot needs the train extra (matplotlib),
+    which a gateway does not install."""
+    try:
+        return importlib.import_module("train.fetal_plot").plot_beats
+    except ImportError as exc:
+        raise MissingExtraError(f"--plot needs the train extra ({exc.name} is missing): "
+                                "pip install 'vigil[train]'") from None

@@ -132,7 +132,7 @@ def main() -> None:
           f"mean {np.mean(rtf):.4f}, max {np.max(rtf):.4f}")
     tokarev(args.data / "fecg-tokarev", methods)
     if args.plots:
-        from edge.fetal.plot import plot_beats
+        from train.fetal_plot import plot_beats
 
         args.plots.mkdir(parents=True, exist_ok=True)
         for r in RECORDS:

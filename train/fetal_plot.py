@@ -1,6 +1,6 @@
 """Plot of a `vigil beats` result: an excerpt of the leads with maternal and fetal beats marked,
-and the whole FHR trace with bad-quality stretches shaded. matplotlib is a desktop dependency,
-imported here only (edge never imports it at module level)."""
+and the whole FHR trace with bad-quality stretches shaded. Desktop only (matplotlib): `vigil beats
+--plot` loads this module from the train package when asked, so the gateway never imports it."""
 
 from __future__ import annotations
 
@@ -9,20 +9,17 @@ from typing import Any
 
 import numpy as np
 
-from edge.errors import MissingExtraError
 from edge.fetal.prep import bandpass
 
 EXCERPT_S = 10.0
 
 
 def plot_beats(rec: Any, result: Any, out: Path, *, start_s: float | None = None) -> None:
-    try:
-        import matplotlib
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise MissingExtraError("--plot needs matplotlib: pip install 'vigil[train]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fs = rec.fs
     if start_s is None:
         start_s = max(0.0, min(result.seconds - EXCERPT_S, result.seconds / 2))
