@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.edf_blocks import open_edf_reader
 from edge.errors import InputFileError
 
 
@@ -46,15 +47,8 @@ def lost_mask(n: int, fs: float, onsets: np.ndarray, durations: np.ndarray, text
 
 def read_edf_channel(path: str | Path, label: str) -> EdfChannel:
     """Read channel `label` of an EDF/EDF+ file; errors name the file and what was expected."""
-    import pyedflib  # the gateway's EDF reader, imported when a recording is opened
-
     path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"{path}: no such file (expected an EDF recording)")
-    try:
-        reader = pyedflib.EdfReader(str(path))
-    except OSError as exc:
-        raise InputFileError(f"{path}: not a readable EDF/EDF+ file ({str(exc).strip()})") from None
+    reader = open_edf_reader(path)
     try:
         labels = tuple(reader.getSignalLabels())
         if label not in labels:

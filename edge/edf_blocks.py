@@ -15,19 +15,24 @@ from edge.errors import InputFileError
 BLOCK_SAMPLES = 1 << 16  # samples per read: 512 KB of float64
 
 
+def open_edf_reader(path: Path) -> Any:
+    """A pyedflib reader on `path`; a missing or unreadable file is one InputFileError naming it."""
+    import pyedflib  # the gateway's EDF reader, imported when a recording is opened
+
+    if not path.is_file():
+        raise InputFileError(f"{path}: no such file (expected an EDF recording)")
+    try:
+        return pyedflib.EdfReader(str(path))
+    except OSError as exc:
+        raise InputFileError(f"{path}: not a readable EDF/EDF+ file ({str(exc).strip()})") from None
+
+
 class EdfFile:
     """An open EDF/EDF+ file: channel ``labels``; ``fs``, ``n_samples`` and ``blocks`` per channel label."""
 
     def __init__(self, path: str | Path) -> None:
-        import pyedflib  # the gateway's EDF reader, imported when a recording is opened
-
         self.path = Path(path)
-        if not self.path.is_file():
-            raise InputFileError(f"{self.path}: no such file (expected an EDF recording)")
-        try:
-            self._reader: Any = pyedflib.EdfReader(str(self.path))
-        except OSError as exc:
-            raise InputFileError(f"{self.path}: not a readable EDF/EDF+ file ({str(exc).strip()})") from None
+        self._reader: Any = open_edf_reader(self.path)
         self.labels = tuple(self._reader.getSignalLabels())
 
     def index(self, label: str) -> int:

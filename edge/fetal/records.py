@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.edf_blocks import open_edf_reader
 from edge.errors import ConfigError, InputFileError, MissingExtraError
 
 ABDOMINAL_PREFIXES = ("abdom", "aecg")  # adfecgdb: Abdomen_1..4; Challenge 2013 style: AECG1..4
@@ -91,14 +92,7 @@ def open_recording(path: str | Path, channels: Sequence[str] | None = None) -> R
 
 
 def _open_edf(path: Path, channels: Sequence[str] | None) -> Recording:
-    import pyedflib
-
-    if not path.is_file():
-        raise InputFileError(f"{path}: no such file (expected an EDF recording)")
-    try:
-        reader = pyedflib.EdfReader(str(path))
-    except OSError as exc:
-        raise InputFileError(f"{path}: not a readable EDF/EDF+ file ({str(exc).strip()})") from None
+    reader = open_edf_reader(path)
     try:
         labels = list(reader.getSignalLabels())
         idx = _choose(path, labels, channels)
