@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,16 @@ def tiny_bundle(dcase: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     (out.parent / "stdout.txt").write_text(result.stdout)  # what train printed, for tests of its wording
     (out.parent / "stderr.txt").write_text(result.stderr)
     return out
+
+
+@pytest.fixture()
+def bus() -> Iterator[object]:
+    """A private dbus-daemon as the system bus (the fake BlueZ registers on it), stopped by PID."""
+    from tests.fake_bluez import BusDaemon
+
+    daemon = BusDaemon()
+    os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = daemon.address
+    try:
+        yield daemon
+    finally:
+        daemon.stop()

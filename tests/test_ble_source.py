@@ -9,7 +9,6 @@ missing, count the bad frames, and reconnect.
 from __future__ import annotations
 
 import asyncio
-import os
 from itertools import pairwise
 from typing import Any
 
@@ -28,16 +27,6 @@ EDF = ROOT.parent / "shared" / "data" / "adfecgdb" / "r07.edf"
 LABELS = ("Direct_1", "Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4")
 ADDRESS = "C0:FF:EE:00:00:07"
 UV_PER_LSB = 0.1
-
-
-@pytest.fixture()
-def bus() -> Any:
-    daemon = BusDaemon()
-    os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = daemon.address
-    try:
-        yield daemon
-    finally:
-        daemon.stop()
 
 
 class Wearable:

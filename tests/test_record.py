@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -79,16 +78,6 @@ def test_refuses_bad_lengths(tmp_path: Path) -> None:
                                 capture_output=True, text=True, cwd=ROOT, timeout=60)
         assert result.returncode == 2 and result.stderr.startswith("vigil: error: --")
         assert result.stderr.count("\n") == 1
-
-
-@pytest.fixture()
-def bus() -> Any:
-    daemon = BusDaemon()
-    os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = daemon.address
-    try:
-        yield daemon
-    finally:
-        daemon.stop()
 
 
 def test_wearable_to_edf_with_lost_samples_annotated(bus: BusDaemon, tmp_path: Path) -> None:

@@ -23,7 +23,6 @@ import numpy as np
 from edge.ble_standard import HEART_RATE_MEASUREMENT, HEART_RATE_SERVICE, PMD_CONTROL, PMD_DATA, PMD_SERVICE
 from tests.conftest import ROOT
 from tests.fake_bluez import FakeBlueZ, FakeCharacteristic
-from tests.test_ble_source import bus  # noqa: F401  (the fixture)
 from tests.test_service import NotifySocket, write_config
 
 DONUT = ROOT / "edge" / "data" / "bundles" / "ecg-donut"
@@ -48,7 +47,7 @@ def pmd_frame(k: int, uv: np.ndarray) -> bytes:
     return bytes([0x00]) + ts.to_bytes(8, "little") + bytes([0x00]) + body
 
 
-def test_heart_rate_and_polar_streams_run_in_the_service(bus: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_heart_rate_and_polar_streams_run_in_the_service(bus: Any, tmp_path: Path) -> None:
     kpi = redescribed(tmp_path, "rr", "kpi", {"channel": "value", "fs": 1.0, "block": 1, "window": 120,
                                               "label_threshold": 0.0, "unit": ""})
     ecg = redescribed(tmp_path, "polar", "ecg", {"channel": "ECG", "fs": 130.0, "block": 8, "window": 120,
