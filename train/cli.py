@@ -22,6 +22,7 @@ from train.dataset import discover_clips
 from train.detectors import DetectorOptions
 from train.donut_bundle import DEFAULT_ITERATIONS, DEFAULT_SAMPLES
 from train.held_out import held_out_lines
+from train.kpi_defaults import kpi_defaults
 from train.quiet import quiet_native
 
 
@@ -149,7 +150,8 @@ def _train_series(args: argparse.Namespace) -> int:
     config = DonutConfig(latent=args.latent, max_epochs=args.epochs, patience=args.patience, seed=args.seed)
     manifest = train_donut_bundle(series, spec, args.modality, args.out, config, percentile=args.percentile,
                                   samples=args.samples, iterations=args.iterations,
-                                  use_labels=not args.ignore_labels, progress=sys.stderr.isatty())
+                                  use_labels=not args.ignore_labels, progress=sys.stderr.isatty(),
+                                  **_kpi_scoring(args))
     rule = manifest["calibration"]["rule"]
     summary = {"bundle": str(args.out), "best_epoch": manifest["training"]["best_epoch"],
                "seconds": manifest["training"]["seconds"],
@@ -169,6 +171,13 @@ def _train_series(args: argparse.Namespace) -> int:
     for line in held_out_lines(manifest):
         print(f"  {line}")
     return 0
+
+
+def _kpi_scoring(args: argparse.Namespace) -> dict[str, Any]:
+    """`train kpi`'s score and default variant (train.kpi_defaults); ECG bundles keep Donut alone on int8."""
+    if args.modality != "kpi":
+        return {}
+    return {"combine": args.score == "donut+z", "default_variant": args.variant}
 
 
 def _edf_rate(path: Path, spec: EcgSpec) -> float:
@@ -312,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
         if modality == "kpi":
             p.add_argument("--columns", help="TIMESTAMP,VALUE[,LABEL]: column names or 0-based positions "
                            "(default: timestamp,value,label by name, or by position without a header)")
+            kpi_defaults(p)
         p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
                        help=f"latent samples L when scoring (default {DEFAULT_SAMPLES}, from the cost/AUC table)")
         p.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS, help="MCMC imputation rounds (default 10)")

@@ -20,6 +20,7 @@ import numpy as np
 from edge.bundle import FORMAT_VERSION, sha256_file
 from edge.detector import load_detector
 from edge.features.ecg import EcgSpec, standardize
+from edge.score_combine import combined_scores, fit_scales, series_zscore
 from edge.series import Series, score_series
 from train.audio import _versions
 from train.bundle_writer import BundleWriter
@@ -46,10 +47,13 @@ def _calibration(models: Any, x: np.ndarray, seed: int) -> tuple[np.ndarray, np.
 def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: Path, config: DonutConfig, *,
                        percentile: float = DEFAULT_PERCENTILE, samples: int = DEFAULT_SAMPLES,
                        iterations: int = DEFAULT_ITERATIONS, use_labels: bool = True,
-                       progress: bool = False, keep_validation: dict[str, Any] | None = None) -> dict[str, Any]:
+                       progress: bool = False, keep_validation: dict[str, Any] | None = None,
+                       combine: bool = False, default_variant: str = "int8") -> dict[str, Any]:
     """Fit Donut on the series, export encoder and decoder (float32, int8), threshold, write `out`.
 
     use_labels False: threshold by the tail rule even when the validation part has labels.
+    combine: score max(Donut, robust z-score), scaled on the validation part (edge.score_combine);
+    each variant's scales are stored under models.<variant>.combine.
     keep_validation: filled with {variant: (scores (m,), labels (m,))} of the validation points.
     """
     config = replace(config, window=spec.window)
@@ -80,7 +84,7 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
             "features": spec.to_dict(),
             "normalization": {"mean": mean, "std": std},
             "scoring": {"samples": samples, "iterations": iterations},
-            "default_variant": "int8", "models": entries,
+            "default_variant": default_variant, "models": entries,
             "training": {"loss": models.history, "best_epoch": models.best_epoch, "seconds": round(seconds, 1)},
             "provenance": {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": config.seed,
                            "fit_files": [{"file": s.path.name, "sha256": sha256_file(s.path)} for s in series],
@@ -95,7 +99,7 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
         calibration: dict[str, Any] = {"normal_scores": {}}
         for variant in ("float32", "int8"):
             scorer = load_detector(bundle, variant)
-            held, truth, tails = [], [], []
+            held, truth, tails, zs = [], [], [], []
             for s in series:
                 cut = len(s.values) - int(len(s.values) * config.valid_fraction)
                 start = max(cut - spec.window + 1, 0)  # the window before the validation part is its context
@@ -103,16 +107,23 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
                               s.position_name)
                 scores = score_series(bundle, scorer, part)[cut - start :]
                 keep = ~s.missing[cut:]
+                z = series_zscore(part.values, part.missing, spec.window)[cut - start :]
                 held.append(scores[keep])
+                zs.append(z[keep])
                 truth.append(s.labels[cut:][keep] & use_labels)
-                tails.append((s.labels[cut:], s.missing[cut:], scores))
+                tails.append((s.labels[cut:], s.missing[cut:], scores, z))
             scores, labels = np.concatenate(held), np.concatenate(truth)
+            if combine:  # scales from normal validation points; the threshold is then on the combined score
+                scales = fit_scales(scores, np.concatenate(zs), labels)
+                manifest["models"][variant]["combine"] = scales
+                scores = combined_scores(scores, np.concatenate(zs), scales)
+                tails = [(lab, mis, combined_scores(sc, z, scales), z) for lab, mis, sc, z in tails]
             if keep_validation is not None:
                 keep_validation[variant] = (scores, labels)
             threshold, rule = choose_threshold(scores, labels, percentile=percentile)
             manifest["models"][variant]["threshold"] = {"window": threshold}
             manifest["models"][variant]["held_out"] = {  # what the threshold catches on the validation parts
-                k: sum(series_held_out(lab, mis, sc, threshold)[k] for lab, mis, sc in tails)
+                k: sum(series_held_out(lab, mis, sc, threshold)[k] for lab, mis, sc, _ in tails)
                 for k in ("normal", "anomalous", "detected", "false_alarms")}
             calibration["normal_scores"][variant] = {"window": normal_window(scores, labels, config.seed)}
             calibration["rule"] = rule  # the variants share the rule; each has its own threshold and scores

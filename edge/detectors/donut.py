@@ -9,6 +9,9 @@ x' ~ p(x|z), missing points of x replaced by x'). As Donut's reference, missing 
 The noise of each window comes from a generator seeded by (seed, purpose, the window's index in
 its stream), so a point's score does not depend on how windows were batched: a live stream scored
 point by point and the same recording scored at once give the same scores.
+
+A variant with a ``combine`` entry (KPI bundles) scores max(Donut, robust z-score), each scaled by
+its validation normal scores: ``edge.score_combine``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from edge.bundle import Bundle
 from edge.detector import Detector, register
 from edge.features.ecg import standardize
 from edge.interpreter import TFLiteModel, load_interpreter
+from edge.score_combine import combined_scores, window_zscore
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -39,8 +43,9 @@ class DonutDetector(Detector):
 
     def __init__(self, encoder: TFLiteModel, decoder: TFLiteModel, *, samples: int = 1024,
                  iterations: int = 10, seed: int = 0, batch: int = 64, std_epsilon: float = 1e-4,
-                 mean: float = 0.0, std: float = 1.0) -> None:
+                 mean: float = 0.0, std: float = 1.0, combine: dict[str, Any] | None = None) -> None:
         self.encoder, self.decoder = encoder, decoder
+        self.combine = combine
         self.mean, self.std = mean, std
         self.std_epsilon = np.float32(std_epsilon)
         self.samples, self.iterations = samples, iterations
@@ -58,7 +63,7 @@ class DonutDetector(Detector):
                    samples=samples or int(manifest.scoring["samples"]),
                    iterations=int(manifest.scoring["iterations"]) if iterations is None else iterations, seed=seed,
                    std_epsilon=float(manifest.detector_params["std_epsilon"]), mean=float(manifest.mean),
-                   std=float(manifest.std))
+                   std=float(manifest.std), combine=manifest.raw["models"][variant].get("combine"))
 
     def _noise(self, first: int, n: int, shape: tuple[int, ...], purpose: int) -> np.ndarray:
         """Standard normal noise (n, *shape), window k's drawn from its own (seed, purpose, index) stream."""
@@ -103,7 +108,10 @@ class DonutDetector(Detector):
             mean_last = x_mean[:, -1].reshape(self.samples, -1)
             std_last = _std(x_raw[:, -1], self.std_epsilon).reshape(self.samples, -1)
             log_p = -0.5 * LOG_2PI - np.log(std_last) - 0.5 * np.square((xb[:, -1] - mean_last) / std_last)
-            out[i : i + self.batch] = -log_p.mean(axis=0)
+            donut = -log_p.mean(axis=0)
+            if self.combine is not None:  # per batch: memory stays one batch of windows
+                donut = combined_scores(donut, window_zscore(features[i : i + self.batch], gaps), self.combine)
+            out[i : i + self.batch] = donut
         return out
 
     def score_head(self, features: np.ndarray, missing: np.ndarray) -> np.ndarray:
@@ -120,4 +128,7 @@ class DonutDetector(Detector):
         x_mean, x_raw = self.decoder.run(z.reshape(-1, z.shape[-1]))
         std = _std(x_raw, self.std_epsilon)
         log_p = -0.5 * LOG_2PI - np.log(std) - 0.5 * np.square((xb - x_mean) / std)  # (L, W)
-        return (-log_p.mean(axis=0)).astype(np.float32)
+        out = -log_p.mean(axis=0)
+        if self.combine is not None:  # no earlier points: no z-score, Donut's part alone
+            out = combined_scores(out, np.full(out.shape, np.nan), self.combine)
+        return out.astype(np.float32)

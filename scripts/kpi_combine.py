@@ -1,0 +1,150 @@
+"""Score rules for the KPI bundle compared on cached benchmark runs, without retraining Donut.
+
+For every series cached by `scripts/kpi_benchmark.py run` (its .npz holds Donut's validation and
+test scores per variant), each candidate score is built from validation/training information only
+(its scales are quantiles of the validation part's normal scores), its threshold is chosen by the
+bundle's rule (train/series_threshold.py) on the validation part, and the test part gives the
+figures: best F1 (tuned on test: an upper bound) and F1 at that threshold, delay-7 adjusted.
+
+Which candidate wins is decided on training data only (`--select`): each candidate's threshold is
+chosen on the first half of the validation part and its F1 measured on the second half, as
+`kpi_benchmark.py rules` does; the test columns are reported beside it, never used to choose.
+
+  .venv/bin/python scripts/kpi_combine.py --tag cut [--variant int8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edge.score_combine import combined_scores, fit_scales, series_zscore  # noqa: E402
+from train.kpi_bench import DELAY, f1_adjusted_at, load_labelled, split  # noqa: E402
+from train.series_metrics import adjusted_f1_curve, segments  # noqa: E402
+from train.series_threshold import choose_threshold  # noqa: E402
+
+
+def _best(s: np.ndarray, y: np.ndarray) -> float | None:
+    keep = ~np.isnan(s)
+    return float(adjusted_f1_curve(s[keep], y[keep], DELAY)[1].max()) if y[keep].any() else None
+
+
+def _at(s_valid: np.ndarray, y_valid: np.ndarray, s_test: np.ndarray, y_test: np.ndarray) -> float | None:
+    keep = ~np.isnan(s_valid)
+    threshold, _ = choose_threshold(s_valid[keep], y_valid[keep], delay=DELAY)
+    return f1_adjusted_at(s_test, y_test, threshold)
+
+
+def _halves(s: np.ndarray, y: np.ndarray) -> float | None:
+    """Threshold on the first half of the validation part, adjusted F1 on the second half."""
+    half = len(s) // 2
+    if not segments(y[:half]) or not y[half:].any():
+        return None
+    return _at(s[:half], y[:half], s[half:], y[half:])
+
+
+def candidates(donut_v: np.ndarray, donut_t: np.ndarray, z_v: np.ndarray, z_t: np.ndarray,
+               y_v: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """name -> (validation scores, test scores); scales from the validation part's normal scores."""
+    out = {"donut": (donut_v, donut_t), "robust_z": (z_v, z_t)}
+    for weight in (0.5, 1.0, 2.0):
+        for power in (1.0, 0.5):
+            scales = fit_scales(donut_v, z_v, y_v, z_weight=weight, donut_power=power)
+            out[f"max w={weight} p={power}"] = (combined_scores(donut_v, z_v, scales),
+                                                combined_scores(donut_t, z_t, scales))
+    return out
+
+
+POOLS = {"select donut|z": ("donut", "robust_z"), "select donut|z|max": ("donut", "robust_z", "max w=1.0 p=0.5"),
+         "select donut|max": ("donut", "max w=1.0 p=0.5")}
+
+
+def _valid_best(s: np.ndarray, y: np.ndarray) -> float:
+    keep = ~np.isnan(s)
+    return float(adjusted_f1_curve(s[keep], y[keep], DELAY)[1].max()) if segments(y[keep]) else -1.0
+
+
+def _select(cands: dict[str, tuple[np.ndarray, np.ndarray]], pool: tuple[str, ...], y_v: np.ndarray,
+            y_t: np.ndarray) -> tuple[float | None, float | None, float | None]:
+    """The pool member with the best validation best-F1 (the first on ties or without labels)."""
+    half = len(y_v) // 2
+    first = [_valid_best(cands[n][0][:half], y_v[:half]) for n in pool]
+    pick_h = pool[int(np.argmax(first))]
+    whole = [_valid_best(cands[n][0], y_v) for n in pool]
+    pick = pool[int(np.argmax(whole))]
+    sv, st = cands[pick]
+    return (_halves(cands[pick_h][0], y_v), _best(st, y_t), _at(sv, y_v, st, y_t))
+
+
+def smoothed(s: np.ndarray, k: int) -> np.ndarray:
+    """Trailing mean over k points (NaN kept where the point is NaN)."""
+    if k <= 1:
+        return s
+    filled = np.where(np.isnan(s), np.nanmedian(s), s)
+    c = np.concatenate([[0.0], np.cumsum(filled)])
+    out = np.empty_like(filled)
+    out[k - 1:] = (c[k:] - c[:-k]) / k
+    out[: k - 1] = c[1:k] / np.arange(1, k)
+    return np.where(np.isnan(s), np.nan, out)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tag", default="cut")
+    parser.add_argument("--variant", default="int8")
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data")
+    parser.add_argument("--out", type=Path, default=ROOT / "out" / "kpi-bench")
+    parser.add_argument("--smooth", type=int, nargs="*", default=[1])
+    args = parser.parse_args()
+    rows: dict[str, dict[str, tuple[float | None, float | None, float | None]]] = {}
+    for npz in sorted((args.out / args.tag / "aiops").glob("*.npz")):
+        stored = np.load(npz)
+        series = load_labelled(args.data / "kpi-aiops2018" / f"{npz.stem}.csv")
+        train, test = split(series)
+        cut = len(train.values)
+        v0 = cut - int(cut * 0.3)
+        z = series_zscore(series.values, series.missing, 120)
+        keep_v = ~series.missing[v0:cut]
+        y_v = series.labels[v0:cut][keep_v]
+        y_t = test.labels & ~test.missing
+        d_v, d_t = stored[f"{args.variant}_scores"], stored[f"test_{args.variant}_scores"]
+        cands = candidates(d_v, d_t, z[v0:cut][keep_v], z[cut:], y_v)
+        row = {}
+        for name, (sv, st) in cands.items():
+            for k in args.smooth:
+                fn: Callable[[np.ndarray], np.ndarray] = lambda a, k=k: smoothed(a, k)  # noqa: E731
+                sv_k, st_k = fn(sv), fn(st)
+                label = name if k == 1 else f"{name} smooth{k}"
+                row[label] = (_halves(sv_k, y_v), _best(st_k, y_t), _at(sv_k, y_v, st_k, y_t))
+        for pool_name, pool in POOLS.items():
+            row[pool_name] = _select(cands, pool, y_v, y_t)
+        rows[npz.stem] = row
+        print(npz.stem[:8], " ".join(f"{n}: {fmt(v)}" for n, v in row.items()), flush=True)
+    names = next(iter(rows.values())).keys() if rows else []
+    print(f"\nmean over {len(rows)} series ({args.variant}): valid-halves F1 (n) | test best F1* | test F1@thr")
+    summary = {}
+    for n in names:
+        cols = [[r[n][i] for r in rows.values() if r[n][i] is not None] for i in range(3)]
+        summary[n] = [float(np.mean(c)) if c else None for c in cols]
+        print(f"{n:24s} {fmt(summary[n][0])} ({len(cols[0])}) | {fmt(summary[n][1])} | {fmt(summary[n][2])}")
+    (args.out / args.tag / f"combine-{args.variant}.json").write_text(json.dumps({"series": rows, "mean": summary},
+                                                                                  indent=1) + "\n")
+    return 0
+
+
+def fmt(v: object) -> str:
+    if isinstance(v, tuple):
+        return "/".join(fmt(x) for x in v)
+    return "-" if v is None else f"{v:.3f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

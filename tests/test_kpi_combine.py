@@ -1,0 +1,74 @@
+"""Donut combined with a robust z-score: the gateway's z-score, the scaling, and the bundle that records it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.bundle import load_bundle
+from edge.score_combine import combined_scores, fit_scales, series_zscore, window_zscore
+from edge.series import donut_scorer, kpi_series, score_series
+from tests.conftest import run_vigil
+from tests.test_kpi_series import SMALL, head
+from train.series_baselines import rolling_robust_zscore
+
+
+def test_window_zscore_is_the_baseline_over_the_previous_points() -> None:
+    rng = np.random.default_rng(0)
+    values = rng.normal(10.0, 2.0, 600)
+    values[300] = 40.0
+    missing = rng.random(600) < 0.05
+    z = series_zscore(values, missing, 50)
+    reference = rolling_robust_zscore(values, missing, window=49)  # the window's 49 earlier points
+    assert np.isnan(z[:49]).all() and np.isnan(z[missing]).all()
+    np.testing.assert_allclose(z[49:], reference[49:], equal_nan=True)
+    assert np.nanargmax(z) == 300 or missing[300]
+    windows = np.lib.stride_tricks.sliding_window_view(values, 50)
+    gaps = np.lib.stride_tricks.sliding_window_view(missing, 50)
+    np.testing.assert_allclose(window_zscore(windows[:7], gaps[:7]), z[49:56], equal_nan=True)
+
+
+def test_combined_score_takes_the_larger_scaled_score_and_donut_alone_without_z() -> None:
+    rng = np.random.default_rng(1)
+    donut, z = rng.normal(0.0, 1.0, 5000), np.abs(rng.normal(0.0, 1.0, 5000))
+    labels = np.zeros(5000, dtype=bool)
+    labels[:10] = True
+    donut[:10] = 1e6  # labelled points: left out of the scales
+    scales = fit_scales(donut, z, labels)
+    assert scales["donut"][0] == pytest.approx(np.median(donut[10:]))
+    assert scales["donut"][0] + scales["donut"][1] == pytest.approx(np.percentile(donut[10:], 99))
+    both = combined_scores(np.array([scales["donut"][0], scales["donut"][0]]), np.array([np.nan, 1e3]), scales)
+    assert both[0] == 0.0  # no z-score: Donut's part alone
+    assert both[1] == pytest.approx((1e3 - scales["zscore"][0]) / scales["zscore"][1])  # a spike only z sees
+    combined = combined_scores(donut, z, scales)
+    assert 0.97 < (combined <= 1.0).mean() < 0.99  # each part's own p99 is 1.0: the max is over it for ~2 %
+
+
+@pytest.fixture(scope="module")
+def combined_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("kpi-combine")
+    out = tmp / "bundle"
+    run_vigil("train", "kpi", str(head(SMALL, 900, tmp / "train.csv")), "--epochs", "2", "--window", "30",
+              "--samples", "4", "--score", "donut+z", "--out", str(out), check=True)
+    return out
+
+
+def test_bundle_records_the_scales_and_its_scores_are_the_combined_ones(combined_bundle: Path, tmp_path: Path) -> None:
+    manifest = json.loads((combined_bundle / "manifest.json").read_text())
+    bundle = load_bundle(combined_bundle)
+    series = kpi_series(head(SMALL, 300, tmp_path / "test.csv", start=2000))
+    for variant in ("float32", "int8"):
+        scales = manifest["models"][variant]["combine"]
+        assert scales["kind"] == "max" and scales["donut"][1] > 0 and scales["zscore"][1] > 0
+        combined = score_series(bundle, donut_scorer(bundle, variant, samples=4), series)
+        plain = donut_scorer(bundle, variant, samples=4)
+        assert plain.combine == scales  # type: ignore[attr-defined]
+        plain.combine = None  # type: ignore[attr-defined]
+        donut = score_series(bundle, plain, series)
+        z = series_zscore(series.values, series.missing, 30)
+        np.testing.assert_allclose(combined, combined_scores(donut.astype(np.float64), z, scales), rtol=1e-5,
+                                   atol=1e-5)
+        assert (combined[29:] > (donut[29:] - scales["donut"][0]) / scales["donut"][1] + 1e-3).any()  # z moved some
