@@ -47,11 +47,12 @@ def one(args: argparse.Namespace) -> int:
     from train.donut import DonutConfig
     from train.kpi_bench import run_to_json
 
-    config = DonutConfig(max_epochs=args.epochs, patience=args.patience, batch_size=args.batch)
+    config = DonutConfig(max_epochs=args.epochs, patience=args.patience, batch_size=args.batch, l2=args.l2)
     (key, path), = [(k, p) for k, p in series_files(args.data, args.set) if k == args.key]
     windows = _nab_windows(args)
     variants = ("float32", "int8") if not args.float32_only else ("float32",)
-    run_to_json(path, out_path(args, key), config, nab_windows=windows, nab_key=key, variants=variants)
+    run_to_json(path, out_path(args, key), config, nab_windows=windows, nab_key=key, variants=variants,
+                combine=args.score == "donut+z")
     return 0
 
 
@@ -144,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _shared(args: argparse.Namespace) -> list[str]:
     out = ["--set", args.set, "--tag", args.tag, "--data", str(args.data), "--out", str(args.out),
-           "--epochs", str(args.epochs), "--patience", str(args.patience), "--batch", str(args.batch)]
+           "--epochs", str(args.epochs), "--patience", str(args.patience), "--batch", str(args.batch),
+           "--l2", str(args.l2), "--score", args.score]
     return out + (["--float32-only"] if args.float32_only else [])
 
 
@@ -207,7 +209,9 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=256)
     parser.add_argument("--patience", type=int, default=30)
     parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--l2", type=float, default=1e-3, help="hidden layers L2 (paper code: 1e-4)")
     parser.add_argument("--float32-only", action="store_true")
+    parser.add_argument("--score", choices=("donut", "donut+z"), default="donut", help="as train kpi --score")
     parser.add_argument("--smallest-first", action="store_true", help="run: the shortest series first")
     parser.add_argument("--budget-min", type=float, default=9.0, help="start no new series after this many minutes")
     args = parser.parse_args()

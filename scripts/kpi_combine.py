@@ -37,18 +37,35 @@ def _best(s: np.ndarray, y: np.ndarray) -> float | None:
     return float(adjusted_f1_curve(s[keep], y[keep], DELAY)[1].max()) if y[keep].any() else None
 
 
-def _at(s_valid: np.ndarray, y_valid: np.ndarray, s_test: np.ndarray, y_test: np.ndarray) -> float | None:
+CAP = 99.9
+
+
+def _at(s_valid: np.ndarray, y_valid: np.ndarray, s_test: np.ndarray, y_test: np.ndarray,
+        cap: float | None = None) -> float | None:
     keep = ~np.isnan(s_valid)
-    threshold, _ = choose_threshold(s_valid[keep], y_valid[keep], delay=DELAY)
+    threshold, _ = choose_threshold(s_valid[keep], y_valid[keep], delay=DELAY, cap_percentile=cap)
     return f1_adjusted_at(s_test, y_test, threshold)
 
 
-def _halves(s: np.ndarray, y: np.ndarray) -> float | None:
+def _halves(s: np.ndarray, y: np.ndarray, cap: float | None = None) -> float | None:
     """Threshold on the first half of the validation part, adjusted F1 on the second half."""
     half = len(s) // 2
     if not segments(y[:half]) or not y[half:].any():
         return None
-    return _at(s[:half], y[:half], s[half:], y[half:])
+    return _at(s[:half], y[:half], s[half:], y[half:], cap)
+
+
+def _blind_halves(s: np.ndarray, y: np.ndarray, percentile: float) -> float | None:
+    half = len(s) // 2
+    if not y[half:].any():
+        return None
+    return _blind_at(s[:half], s[half:], y[half:], percentile)
+
+
+def _blind_at(s_valid: np.ndarray, s_test: np.ndarray, y_test: np.ndarray, percentile: float) -> float | None:
+    keep = ~np.isnan(s_valid)
+    threshold, _ = choose_threshold(s_valid[keep], np.zeros(keep.sum(), bool), percentile=percentile)
+    return f1_adjusted_at(s_test, y_test, threshold)
 
 
 def candidates(donut_v: np.ndarray, donut_t: np.ndarray, z_v: np.ndarray, z_t: np.ndarray,
@@ -103,6 +120,10 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "kpi-bench")
     parser.add_argument("--smooth", type=int, nargs="*", default=[1])
+    parser.add_argument("--caps", type=float, nargs="*", default=[], help="threshold caps (percentiles) beside 99.9")
+    parser.add_argument("--percentiles", type=float, nargs="*", default=[], help="label-blind percentile rules")
+    parser.add_argument("--only", nargs="*", default=[], help="only these candidates")
+    parser.add_argument("--table", nargs="*", default=[], help="print a per-series markdown table of these")
     args = parser.parse_args()
     rows: dict[str, dict[str, tuple[float | None, float | None, float | None]]] = {}
     for npz in sorted((args.out / args.tag / "aiops").glob("*.npz")):
@@ -119,12 +140,21 @@ def main() -> int:
         cands = candidates(d_v, d_t, z[v0:cut][keep_v], z[cut:], y_v)
         row = {}
         for name, (sv, st) in cands.items():
+            if args.only and name not in args.only:
+                continue
             for k in args.smooth:
                 fn: Callable[[np.ndarray], np.ndarray] = lambda a, k=k: smoothed(a, k)  # noqa: E731
                 sv_k, st_k = fn(sv), fn(st)
                 label = name if k == 1 else f"{name} smooth{k}"
                 row[label] = (_halves(sv_k, y_v), _best(st_k, y_t), _at(sv_k, y_v, st_k, y_t))
-        for pool_name, pool in POOLS.items():
+                for cap in args.caps:
+                    row[f"{label} cap{cap:g}"] = (_halves(sv_k, y_v, cap), row[label][1],
+                                                  _at(sv_k, y_v, st_k, y_t, cap))
+                for pct in args.percentiles:  # as if no series had labels: the percentile rule alone
+                    row[f"{label} blind p{pct:g}"] = (
+                        _blind_halves(sv_k, y_v, pct),
+                        row[label][1], _blind_at(sv_k, st_k, y_t, pct))
+        for pool_name, pool in POOLS.items() if not args.only else ():
             row[pool_name] = _select(cands, pool, y_v, y_t)
         rows[npz.stem] = row
         print(npz.stem[:8], " ".join(f"{n}: {fmt(v)}" for n, v in row.items()), flush=True)
@@ -135,6 +165,13 @@ def main() -> int:
         cols = [[r[n][i] for r in rows.values() if r[n][i] is not None] for i in range(3)]
         summary[n] = [float(np.mean(c)) if c else None for c in cols]
         print(f"{n:24s} {fmt(summary[n][0])} ({len(cols[0])}) | {fmt(summary[n][1])} | {fmt(summary[n][2])}")
+    if args.table:
+        print(f"\n| series | {' | '.join(f'{n} best F1* | {n} F1@thr' for n in args.table)} |")
+        print("|---|" + "---|---|" * len(args.table))
+        for key, r in rows.items():
+            print(f"| {key[:8]} | " + " | ".join(f"{fmt(r[n][1])} | {fmt(r[n][2])}" for n in args.table) + " |")
+        print(f"| **mean of {len(rows)}** | " + " | ".join(f"{fmt(summary[n][1])} | {fmt(summary[n][2])}"
+                                                       for n in args.table) + " |")
     (args.out / args.tag / f"combine-{args.variant}.json").write_text(json.dumps({"series": rows, "mean": summary},
                                                                                   indent=1) + "\n")
     return 0

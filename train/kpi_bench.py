@@ -83,7 +83,7 @@ def baseline(name: str, series: Series, cut: int, valid_fraction: float) -> dict
 
 def run_series(path: Path, config: DonutConfig, *, nab_windows: dict[str, Any] | None = None, nab_key: str = "",
                samples: int = 16, iterations: int = 10, variants: tuple[str, ...] = ("float32", "int8"),
-               validation_npz: Path | None = None) -> dict[str, Any]:
+               validation_npz: Path | None = None, combine: bool = False) -> dict[str, Any]:
     """Figures of one series for Donut (each variant) and both baselines; see the module docstring."""
     series = load_labelled(path, nab_windows, nab_key)
     train, test = split(series)
@@ -97,7 +97,7 @@ def run_series(path: Path, config: DonutConfig, *, nab_windows: dict[str, Any] |
     with tempfile.TemporaryDirectory() as tmp:
         started = time.time()
         manifest = train_donut_bundle([train], spec, "kpi", Path(tmp) / "b", config, samples=samples,
-                                      iterations=iterations, keep_validation=kept)
+                                      iterations=iterations, keep_validation=kept, combine=combine)
         row["train_seconds"] = round(time.time() - started, 1)
         row["fit_seconds"] = manifest["training"]["seconds"]
         row["epochs"] = len(manifest["training"]["loss"]["loss"])

@@ -30,9 +30,13 @@ NORMAL_SCORES_KEPT = 2000  # subsampled normal validation scores stored for `vig
 DEFAULT_PERCENTILE = 99.9
 
 
-def choose_threshold(scores: np.ndarray, labels: np.ndarray, *, delay: int = 7,
-                     percentile: float = DEFAULT_PERCENTILE) -> tuple[float, dict[str, Any]]:
-    """scores (n,) finite validation scores, labels (n,) bool -> (threshold, rule) for "score > threshold"."""
+def choose_threshold(scores: np.ndarray, labels: np.ndarray, *, delay: int = 7, percentile: float = DEFAULT_PERCENTILE,
+                     cap_percentile: float | None = None) -> tuple[float, dict[str, Any]]:
+    """scores (n,) finite validation scores, labels (n,) bool -> (threshold, rule) for "score > threshold".
+
+    percentile: the rule without labels; cap_percentile (default: percentile) caps the F1 rule.
+    """
+    cap_percentile = percentile if cap_percentile is None else cap_percentile
     labels = labels.astype(bool)
     normal = scores[~labels]
     if not segments(labels) or not normal.size:
@@ -45,8 +49,8 @@ def choose_threshold(scores: np.ndarray, labels: np.ndarray, *, delay: int = 7,
         j += 1
     # "score > t" flags the same points as "score >= cand[j]" for any t in [cand[j + 1], cand[j])
     low_end = float(cand[j + 1]) if j + 1 < len(cand) else float(cand[j]) - 1.0
-    cap = float(np.percentile(normal, percentile))
-    return min(low_end, cap), {"kind": "adjusted-f1", "value": delay, "cap_percentile": percentile,
+    cap = float(np.percentile(normal, cap_percentile))
+    return min(low_end, cap), {"kind": "adjusted-f1", "value": delay, "cap_percentile": cap_percentile,
                                "capped": cap < low_end, "validation_f1": round(float(f1[k]), 4),
                                "validation_segments": len(segments(labels))}
 

@@ -120,7 +120,8 @@ class DonutDetector(Detector):
 
         For a recording's first W - 1 points, which end no full window and have no stored context:
         each is scored at its own position in the recording's first window (same noise streams as
-        that window's score, so the last entry equals score(features[None])[0]).
+        that window's score, so the last entry equals score(features[None])[0] for Donut alone; a combined
+        score has no z-score there: no earlier points).
         """
         x = standardize(features[None], self.mean, self.std, missing[None])
         xb = self.impute(x, missing[None], 0)
