@@ -2,11 +2,12 @@
 
 Each score s becomes (s - median) / (p99 - median) of that score's normal points on the validation
 part of the training series (the scales are stored in the bundle), so 1.0 means "as high as the
-1 % most unusual normal validation points" for either; the combined score is the larger of Donut's
-and z_weight times the z-score's. A point without a z-score (the first window, a missing point)
-keeps Donut's. The robust z-score of point t: |x_t - median| / (1.4826 MAD) of the window's
-previous points that are not missing (window - 1 of them), as train.series_baselines computes it
-over window points.
+1 % most unusual normal validation points" for either. The combined score is the larger of
+Donut's (signed, to the power donut_power, 0.5 by default: Donut's minus log-probability grows
+with the squared deviation, the z-score with the deviation) and z_weight times the z-score's. A
+point without a z-score (the first window, a missing point) keeps Donut's. The robust z-score of
+point t: |x_t - median| / (1.4826 MAD) of the window's previous points that are not missing
+(window - 1 of them), as train.series_baselines computes it over window points.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def window_zscore(windows: np.ndarray, missing: np.ndarray) -> np.ndarray:
 
 
 def fit_scales(donut: np.ndarray, zscore: np.ndarray, labels: np.ndarray, *, z_weight: float = 1.0,
-               donut_power: float = 1.0) -> dict[str, Any]:
+               donut_power: float = 0.5) -> dict[str, Any]:
     """Validation scores (m,) of both (NaN = unscored) and labels (m,) -> the scales of combined_scores."""
     out: dict[str, Any] = {"kind": "max", "percentile": SCALE_PERCENTILE, "z_weight": z_weight,
                            "donut_power": donut_power}

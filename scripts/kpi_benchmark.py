@@ -52,7 +52,7 @@ def one(args: argparse.Namespace) -> int:
     windows = _nab_windows(args)
     variants = ("float32", "int8") if not args.float32_only else ("float32",)
     run_to_json(path, out_path(args, key), config, nab_windows=windows, nab_key=key, variants=variants,
-                combine=args.score == "donut+z")
+                combine=args.score)
     return 0
 
 
@@ -211,7 +211,8 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--l2", type=float, default=1e-3, help="hidden layers L2 (paper code: 1e-4)")
     parser.add_argument("--float32-only", action="store_true")
-    parser.add_argument("--score", choices=("donut", "donut+z"), default="donut", help="as train kpi --score")
+    parser.add_argument("--score", choices=("donut", "donut+z", "auto"), default="donut",
+                        help="as train kpi --score")
     parser.add_argument("--smallest-first", action="store_true", help="run: the shortest series first")
     parser.add_argument("--budget-min", type=float, default=9.0, help="start no new series after this many minutes")
     args = parser.parse_args()

@@ -38,12 +38,14 @@ def _best(s: np.ndarray, y: np.ndarray) -> float | None:
 
 
 CAP = 99.9
+FALLBACK = [99.9]  # the percentile rule without validation labels (--fallback)
 
 
 def _at(s_valid: np.ndarray, y_valid: np.ndarray, s_test: np.ndarray, y_test: np.ndarray,
         cap: float | None = None) -> float | None:
     keep = ~np.isnan(s_valid)
-    threshold, _ = choose_threshold(s_valid[keep], y_valid[keep], delay=DELAY, cap_percentile=cap)
+    threshold, _ = choose_threshold(s_valid[keep], y_valid[keep], delay=DELAY, percentile=FALLBACK[0],
+                                    cap_percentile=cap or CAP)
     return f1_adjusted_at(s_test, y_test, threshold)
 
 
@@ -122,9 +124,11 @@ def main() -> int:
     parser.add_argument("--smooth", type=int, nargs="*", default=[1])
     parser.add_argument("--caps", type=float, nargs="*", default=[], help="threshold caps (percentiles) beside 99.9")
     parser.add_argument("--percentiles", type=float, nargs="*", default=[], help="label-blind percentile rules")
+    parser.add_argument("--fallback", type=float, default=99.9, help="percentile rule of series without labels")
     parser.add_argument("--only", nargs="*", default=[], help="only these candidates")
     parser.add_argument("--table", nargs="*", default=[], help="print a per-series markdown table of these")
     args = parser.parse_args()
+    FALLBACK[0] = args.fallback
     rows: dict[str, dict[str, tuple[float | None, float | None, float | None]]] = {}
     for npz in sorted((args.out / args.tag / "aiops").glob("*.npz")):
         stored = np.load(npz)

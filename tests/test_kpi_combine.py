@@ -13,6 +13,7 @@ from edge.score_combine import combined_scores, fit_scales, series_zscore, windo
 from edge.series import donut_scorer, kpi_series, score_series
 from tests.conftest import run_vigil
 from tests.test_kpi_series import SMALL, head
+from train.donut_bundle import score_choice
 from train.series_baselines import rolling_robust_zscore
 
 
@@ -72,3 +73,29 @@ def test_bundle_records_the_scales_and_its_scores_are_the_combined_ones(combined
         np.testing.assert_allclose(combined, combined_scores(donut.astype(np.float64), z, scales), rtol=1e-5,
                                    atol=1e-5)
         assert (combined[29:] > (donut[29:] - scales["donut"][0]) / scales["donut"][1] + 1e-3).any()  # z moved some
+
+
+def test_auto_keeps_the_combined_score_only_when_it_wins_on_validation_labels() -> None:
+    labels = np.zeros(400, dtype=bool)
+    labels[100:110] = labels[300:310] = True
+    donut = np.zeros(400)
+    donut[100] = 5.0  # Donut catches one segment
+    combined = donut.copy()
+    combined[300] = 5.0  # the combined score catches both
+    choice = score_choice(donut, combined, labels)
+    assert choice["chosen"] == "donut+z" and choice["validation_best_f1"]["donut+z"] == 1.0
+    assert score_choice(donut, donut.copy(), labels)["chosen"] == "donut"  # a tie keeps Donut alone
+    assert score_choice(donut, combined, np.zeros(400, dtype=bool))["chosen"] == "donut"  # no labels
+
+
+def test_train_kpi_defaults_choose_per_variant_and_serve_float32(tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    run_vigil("train", "kpi", str(head(SMALL, 900, tmp_path / "train.csv")), "--epochs", "2", "--window", "30",
+              "--samples", "4", "--out", str(out), check=True)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["default_variant"] == "float32"
+    for variant in ("float32", "int8"):
+        entry = manifest["models"][variant]
+        choice = entry["score_choice"]
+        assert choice["chosen"] in ("donut", "donut+z") and set(choice["validation_best_f1"]) == {"donut", "donut+z"}
+        assert ("combine" in entry) == (choice["chosen"] == "donut+z")

@@ -177,7 +177,7 @@ def _kpi_scoring(args: argparse.Namespace) -> dict[str, Any]:
     """`train kpi`'s score and default variant (train.kpi_defaults); ECG bundles keep Donut alone on int8."""
     if args.modality != "kpi":
         return {}
-    return {"combine": args.score == "donut+z", "default_variant": args.variant}
+    return {"combine": args.score, "default_variant": args.variant}
 
 
 def _edf_rate(path: Path, spec: EcgSpec) -> float:

@@ -27,6 +27,7 @@ from train.bundle_writer import BundleWriter
 from train.donut import DonutConfig, fit_donut
 from train.export import to_tflite
 from train.held_out import series_held_out
+from train.series_metrics import adjusted_f1_curve, segments
 from train.series_threshold import DEFAULT_PERCENTILE, choose_threshold, normal_window
 
 # L: chosen from the cost/AUC table in README. On adfecgdb with injected anomalies, AUC was the same
@@ -44,16 +45,28 @@ def _calibration(models: Any, x: np.ndarray, seed: int) -> tuple[np.ndarray, np.
     return rows, (z_mean + z_std * noise).astype(np.float32)
 
 
+def score_choice(donut: np.ndarray, combined: np.ndarray, labels: np.ndarray, delay: int = 7) -> dict[str, Any]:
+    """Validation scores (m,) of Donut alone and combined, labels (m,) -> which one "auto" keeps, and why."""
+    if not segments(labels):
+        return {"chosen": "donut", "why": "no labelled validation anomalies"}
+    f1 = {name: round(float(adjusted_f1_curve(s, labels, delay)[1].max()), 4)
+          for name, s in (("donut", donut), ("donut+z", combined))}
+    return {"chosen": "donut+z" if f1["donut+z"] > f1["donut"] else "donut",
+            "why": f"best delay-{delay} adjusted F1 on the validation labels", "validation_best_f1": f1}
+
+
 def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: Path, config: DonutConfig, *,
                        percentile: float = DEFAULT_PERCENTILE, samples: int = DEFAULT_SAMPLES,
                        iterations: int = DEFAULT_ITERATIONS, use_labels: bool = True,
                        progress: bool = False, keep_validation: dict[str, Any] | None = None,
-                       combine: bool = False, default_variant: str = "int8") -> dict[str, Any]:
+                       combine: str = "donut", default_variant: str = "int8") -> dict[str, Any]:
     """Fit Donut on the series, export encoder and decoder (float32, int8), threshold, write `out`.
 
     use_labels False: threshold by the tail rule even when the validation part has labels.
-    combine: score max(Donut, robust z-score), scaled on the validation part (edge.score_combine);
-    each variant's scales are stored under models.<variant>.combine.
+    combine: "donut" (Donut alone), "donut+z" (max of Donut and a robust z-score, scaled on the
+    validation part: edge.score_combine; the scales stored under models.<variant>.combine) or "auto"
+    (per variant, whichever of the two has the better best adjusted F1 on the validation labels;
+    Donut alone without labels or on a tie; recorded under models.<variant>.score_choice).
     keep_validation: filled with {variant: (scores (m,), labels (m,))} of the validation points.
     """
     config = replace(config, window=spec.window)
@@ -113,10 +126,15 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
                 truth.append(s.labels[cut:][keep] & use_labels)
                 tails.append((s.labels[cut:], s.missing[cut:], scores, z))
             scores, labels = np.concatenate(held), np.concatenate(truth)
-            if combine:  # scales from normal validation points; the threshold is then on the combined score
-                scales = fit_scales(scores, np.concatenate(zs), labels)
-                manifest["models"][variant]["combine"] = scales
-                scores = combined_scores(scores, np.concatenate(zs), scales)
+            scales = fit_scales(scores, np.concatenate(zs), labels)  # from normal validation points
+            both = combined_scores(scores, np.concatenate(zs), scales)
+            chosen = combine
+            if combine == "auto":
+                manifest["models"][variant]["score_choice"] = score_choice(scores, both, labels)
+                chosen = manifest["models"][variant]["score_choice"]["chosen"]
+            if chosen == "donut+z":
+                manifest["models"][variant]["combine"] = scales  # the threshold is then on the combined score
+                scores = both
                 tails = [(lab, mis, combined_scores(sc, z, scales), z) for lab, mis, sc, z in tails]
             if keep_validation is not None:
                 keep_validation[variant] = (scores, labels)

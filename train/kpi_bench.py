@@ -83,7 +83,7 @@ def baseline(name: str, series: Series, cut: int, valid_fraction: float) -> dict
 
 def run_series(path: Path, config: DonutConfig, *, nab_windows: dict[str, Any] | None = None, nab_key: str = "",
                samples: int = 16, iterations: int = 10, variants: tuple[str, ...] = ("float32", "int8"),
-               validation_npz: Path | None = None, combine: bool = False) -> dict[str, Any]:
+               validation_npz: Path | None = None, combine: str = "donut") -> dict[str, Any]:
     """Figures of one series for Donut (each variant) and both baselines; see the module docstring."""
     series = load_labelled(path, nab_windows, nab_key)
     train, test = split(series)
