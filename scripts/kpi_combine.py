@@ -83,7 +83,7 @@ def candidates(donut_v: np.ndarray, donut_t: np.ndarray, z_v: np.ndarray, z_t: n
 
 
 POOLS = {"select donut|z": ("donut", "robust_z"), "select donut|z|max": ("donut", "robust_z", "max w=1.0 p=0.5"),
-         "select donut|max": ("donut", "max w=1.0 p=0.5")}
+         "auto": ("donut", "max w=1.0 p=0.5")}  # train kpi --score auto
 
 
 def _valid_best(s: np.ndarray, y: np.ndarray) -> float:

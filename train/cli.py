@@ -156,7 +156,8 @@ def _train_series(args: argparse.Namespace) -> int:
     summary = {"bundle": str(args.out), "best_epoch": manifest["training"]["best_epoch"],
                "seconds": manifest["training"]["seconds"],
                "thresholds": {v: m["threshold"]["window"] for v, m in manifest["models"].items()}, "rule": rule,
-               "held_out": {v: m.get("held_out") for v, m in manifest["models"].items()}}
+               "held_out": {v: m.get("held_out") for v, m in manifest["models"].items()},
+               "score": {v: "donut+z" if "combine" in m else "donut" for v, m in manifest["models"].items()}}
     if args.json:
         print(json.dumps(summary))
         return 0
@@ -168,6 +169,9 @@ def _train_series(args: argparse.Namespace) -> int:
     thresholds = ", ".join(f"{v} {t:.3f}" for v, t in summary["thresholds"].items())
     print(f"{args.out}: Donut ({args.modality}), best epoch {summary['best_epoch'] + 1}, trained in "
           f"{summary['seconds']:.0f} s; thresholds {thresholds}, by {how}")
+    if args.modality == "kpi":
+        print(f"  score (default variant {manifest['default_variant']}): "
+              + ", ".join(f"{v} {name}" for v, name in summary["score"].items()))
     for line in held_out_lines(manifest):
         print(f"  {line}")
     return 0
