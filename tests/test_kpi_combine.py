@@ -99,3 +99,17 @@ def test_train_kpi_defaults_choose_per_variant_and_serve_float32(tmp_path: Path)
         choice = entry["score_choice"]
         assert choice["chosen"] in ("donut", "donut+z") and set(choice["validation_best_f1"]) == {"donut", "donut+z"}
         assert ("combine" in entry) == (choice["chosen"] == "donut+z")
+
+
+def test_calibrate_keeps_the_combined_score(combined_bundle: Path, tmp_path: Path) -> None:
+    new = head(SMALL, 400, tmp_path / "new.csv", start=2000)
+    out = tmp_path / "calibrated"
+    run_vigil("calibrate", str(combined_bundle), str(new), "--percentile", "99", "--out", str(out), check=True)
+    before, after = (json.loads((b / "manifest.json").read_text()) for b in (combined_bundle, out))
+    for variant in ("float32", "int8"):
+        assert after["models"][variant]["combine"] == before["models"][variant]["combine"]
+    scored = [json.loads(run_vigil("score", "--bundle", str(b), str(new), "--json", check=True).stdout)
+              for b in (combined_bundle, out)]
+    assert [p["score"] for p in scored[0]["points"]] == [p["score"] for p in scored[1]["points"]]
+    flagged = np.mean([p["score"] > scored[1]["threshold"] for p in scored[1]["points"]])
+    assert 0.0 < flagged <= 0.02  # the new threshold is the 99th percentile of the same (combined) scores
