@@ -52,7 +52,7 @@ def one(args: argparse.Namespace) -> int:
     windows = _nab_windows(args)
     variants = ("float32", "int8") if not args.float32_only else ("float32",)
     run_to_json(path, out_path(args, key), config, nab_windows=windows, nab_key=key, variants=variants,
-                combine=args.score)
+                combine=args.score, samples=args.samples)
     return 0
 
 
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
 def _shared(args: argparse.Namespace) -> list[str]:
     out = ["--set", args.set, "--tag", args.tag, "--data", str(args.data), "--out", str(args.out),
            "--epochs", str(args.epochs), "--patience", str(args.patience), "--batch", str(args.batch),
-           "--l2", str(args.l2), "--score", args.score]
+           "--l2", str(args.l2), "--score", args.score, "--samples", str(args.samples)]
     return out + (["--float32-only"] if args.float32_only else [])
 
 
@@ -211,6 +211,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--l2", type=float, default=1e-3, help="hidden layers L2 (paper code: 1e-4)")
     parser.add_argument("--float32-only", action="store_true")
+    parser.add_argument("--samples", type=int, default=16, help="latent samples L when scoring (train kpi: 16)")
     parser.add_argument("--score", choices=("donut", "donut+z", "auto"), default="donut",
                         help="as train kpi --score")
     parser.add_argument("--smallest-first", action="store_true", help="run: the shortest series first")
