@@ -4,7 +4,8 @@
 
 For each adfecgdb record, the onsets (mains dB, motion and wander ratios in octaves, wander spread)
 are chosen on the OTHER four records' injected faults with development seeds (7000 + 100 r + s),
-maximising the worst kind's mean AUC of the overall score (the mean over kinds breaks ties); the
+maximising the worst kind's mean AUC, each kind counted with the worse of its overall score (worst
+kind, worst lead) and its own score (the mean over kinds breaks ties); the
 AUC is then measured on the record left out, with the seeds scripts/fetal_quality_eval.py reports
 (100 r + s), which no choice ever saw. The last block chooses on all five records (development
 seeds only): those are QualityConfig's defaults. Faults as scripts/fetal_quality_eval.py injects
@@ -26,9 +27,8 @@ from edge.fetal.quality import QualityConfig, QualityMonitor, _ratio_score
 from scripts.fetal_quality_eval import RECORDS, load_abdominal
 from train.fetal_inject import KINDS, QUALITY_KINDS, inject_leads
 
-GRID = {"mains_onset_db": (18.0, 21.0, 24.0, 27.0), "mains_spread_db": (5.0, 8.0),
-        "motion_onset": (0.5, 1.0, 1.5), "motion_spread": (0.5, 1.0),
-        "wander_onset": (0.5, 1.0, 1.5, 2.0), "wander_spread": (0.5, 1.0, 2.0), "wander_max": (1.0, 0.8, 0.6)}
+GRID = {"mains_onset_db": (18.0, 21.0, 24.0), "mains_spread_db": (5.0, 8.0), "motion_onset": (0.5, 1.0, 1.5),
+        "wander_onset": (0.5, 1.0, 1.5), "wander_spread": (0.5, 1.0, 2.0), "wander_max": (1.0, 0.8)}
 SIGNAL = ("flatline", "clipping", "mains", "wander", "motion")  # edge.fetal.quality's score order
 
 
@@ -99,8 +99,9 @@ def choose(cases: list[Case]) -> tuple[QualityConfig, float]:
     best, best_key = QualityConfig(), (-1.0, -1.0)
     for values in itertools.product(*GRID.values()):
         cfg = replace(QualityConfig(), **dict(zip(GRID, values, strict=True)))
-        t = table(cases, cfg, own=False)
-        means = [np.mean([t[rec][k][0] for rec in t]) for k in QUALITY_KINDS]
+        t = table(cases, cfg)
+        # a kind counts with the worse of its overall and its own score's mean AUC: a consumer may read either
+        means = [min(np.mean([t[rec][k][0] for rec in t]), np.mean([t[rec][k][1] for rec in t])) for k in QUALITY_KINDS]
         key = (float(min(means)), float(np.mean(means)))
         if key > best_key:
             best, best_key = cfg, key
@@ -114,7 +115,7 @@ def _params(cfg: QualityConfig) -> str:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--dev-seeds", type=int, default=3)
+    parser.add_argument("--dev-seeds", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args(argv)
     dev, test = [], []
@@ -140,7 +141,7 @@ def main(argv: list[str]) -> int:
         for k in QUALITY_KINDS) + " | |")
     cfg, worst = choose(dev)
     print(f"\nChosen on all five records (development seeds; the shipped defaults): {_params(cfg)} "
-          f"(worst kind's mean overall AUC on those seeds {worst:.3f})")
+          f"(worst kind's mean AUC on those seeds, the worse of overall and own: {worst:.3f})")
     default = QualityConfig()
     if any(getattr(cfg, k) != getattr(default, k) for k in GRID):
         print(f"NOTE: QualityConfig's defaults differ: {_params(default)}")

@@ -74,14 +74,14 @@ class QualityConfig:
     clip_window_s: float = 1.0
     clip_onset: float = 0.25  # plateau samples at the extremes, in units of 20 ms
     mains_window_s: float = 0.5
-    mains_onset_db: float = 21.0
-    mains_spread_db: float = 5.0
+    mains_onset_db: float = 18.0
+    mains_spread_db: float = 8.0
     wander_window_s: float = 2.0
     baseline_median_s: float = 0.3
     wander_highpass_s: float = 1.5
     wander_onset: float = 0.5
     wander_spread: float = 1.0
-    wander_max: float = 1.0  # wander's worst score (the beat detector filters wander out: never as bad as lead-off)
+    wander_max: float = 1.0  # wander's highest score (below 1 ranks it under the faults that mask the FHR)
     wander_reach_s: float = 20.0  # the cross-lead regression's trailing second moments
     wander_ridge: float = 0.05
     motion_window_s: float = 1.0
