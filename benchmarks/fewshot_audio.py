@@ -2,6 +2,7 @@
 
 Usage (from the project root; each run < 10 min on one core):
   nice -n 10 .venv/bin/python -m benchmarks.fewshot_audio types [--repeats 2] [--detectors maha,knn,kmeans]
+  nice -n 10 .venv/bin/python -m benchmarks.fewshot_audio ids [--detectors maha,maha-stats,kmeans]
   nice -n 10 .venv/bin/python -m benchmarks.fewshot_audio curve [--repeats 3]
   nice -n 10 .venv/bin/python -m benchmarks.fewshot_audio curve --sizes 10 --no-auto --detectors gmm,conv-ae,dense-ae
 
@@ -10,6 +11,10 @@ types: per machine type of dcase2020-task2-dev-samples + dcase2020-task2-lite, t
   fold's model is fitted on the other folds' normal clips (8-14 clips, about the acceptance
   setting) and tested on the held-out normal clips and every anomalous clip of the type. AUC and
   pAUC (max FPR 0.1) per fold, and per machine id (held-out normal vs anomalous clips of that id).
+ids: each machine id with at least 5 normal clips (dev-samples + lite): leave one normal clip out,
+  fit on the others (4-5 clips of the same machine, the acceptance setting with fewer clips), score
+  the held-out clip and every anomalous clip of the id; AUC of the out-of-fold normal clip scores
+  against the anomalous clips' scores averaged over the folds.
 curve: the 75 normal training clips of (probable) slider id 00: fit on n = 5, 10, 20, 40, 75 of
   them (seeded draws); test on the 5 slider id 00 normal clips of dev-samples + lite and its 4 real
   anomalous clips, and, reported apart, on those 5 normal clips with each synthetic fault of
@@ -132,6 +137,47 @@ def types(args: argparse.Namespace) -> dict:
     return result
 
 
+def _id(clip: Clip) -> str:
+    """dev-samples names ids "id_06", lite "06": one machine either way."""
+    return f"id_{(clip.machine_id or '').removeprefix('id_')}"
+
+
+def ids(args: argparse.Namespace) -> dict:
+    clips = discover_clips(DATA / "dcase2020-task2-dev-samples") + discover_clips(DATA / "dcase2020-task2-lite")
+    audio = {c.path: load_mono(c.path, sr=16000) for c in clips}
+    cache = FeatureCache()
+    result: dict = {}
+    machines = sorted({(c.machine_type or "", _id(c)) for c in clips})
+    for machine, mid in machines:
+        normals = [c for c in clips if (c.machine_type, _id(c), c.label) == (machine, mid, 0)]
+        anomalous = [c for c in clips if (c.machine_type, _id(c), c.label) == (machine, mid, 1)]
+        if len(normals) < 5 or not anomalous:
+            continue
+        scores = {d: {v: {"n": [], "a": np.zeros(len(anomalous))} for v in VARIANTS} for d in args.detectors}
+        for held in normals:
+            fit = [c for c in normals if c is not held]
+            for name in args.detectors:
+                print(f"{machine} {mid} {held.path.name} {name}", file=sys.stderr)
+                s = fit_score(name, fit, {"n": [audio[held.path]], "a": [audio[c.path] for c in anomalous]}, cache, 0)
+                for v in VARIANTS:
+                    scores[name][v]["n"].append(float(s[v]["n"][0]))
+                    scores[name][v]["a"] += s[v]["a"] / len(normals)
+        result[f"{machine} {mid}"] = {"normal": len(normals), "anomalous": len(anomalous),
+                                      "detectors": {d: {v: metrics(np.array(x["n"]), x["a"]) for v, x in t.items()}
+                                                    for d, t in scores.items()}}
+    print("\n## One machine, leave one normal clip out (fit on the other normal clips of the same machine id)\n")
+    print("| machine | clips n + a | " + " | ".join(f"{d} AUC f32 / int8 (pAUC int8)" for d in args.detectors) + " |")
+    print("|---|---|" + "---|" * len(args.detectors))
+    for key, t in result.items():
+        cells = [f"{t['detectors'][d]['float32'][0]:.3f} / {t['detectors'][d]['int8'][0]:.3f} "
+                 f"({t['detectors'][d]['int8'][1]:.3f})" for d in args.detectors]
+        print(f"| {key} | {t['normal']} + {t['anomalous']} | " + " | ".join(cells) + " |")
+    for d in args.detectors:
+        f32, i8 = ([t["detectors"][d][v][0] for t in result.values()] for v in VARIANTS)
+        print(f"- {d}: mean AUC float32 {np.mean(f32):.3f}, int8 {np.mean(i8):.3f} over {len(result)} machines")
+    return result
+
+
 def curve(args: argparse.Namespace) -> dict:
     from train.selection import select_detector
 
@@ -184,7 +230,7 @@ def curve(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("protocol", choices=("types", "curve"))
+    parser.add_argument("protocol", choices=("types", "ids", "curve"))
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--detectors", default="maha,knn,kmeans")
     parser.add_argument("--sizes", default="5,10,20,40,75", help="curve: numbers of training clips")
@@ -193,7 +239,7 @@ def main() -> None:
     args = parser.parse_args()
     args.detectors = args.detectors.split(",")
     args.sizes = [int(n) for n in args.sizes.split(",")]
-    result = types(args) if args.protocol == "types" else curve(args)
+    result = {"types": types, "ids": ids, "curve": curve}[args.protocol](args)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, default=float) + "\n")

@@ -97,3 +97,39 @@ def test_default_detector_ranks_real_anomalies_above_unseen_normals(default_bund
         scores = np.array([score_file(bundle, detector, p).clip_score for p in clips])
         auc[variant] = clip_metrics(labels, scores, 0.0)["auc"]
     assert auc["float32"] >= 0.9 and abs(auc["int8"] - auc["float32"]) <= 0.02, auc
+
+
+def test_default_maha_whitens_band_means_with_the_frames_covariance(dcase: Path) -> None:
+    """The default's two blocks: band means whitened by the Ledoit-Wolf covariance of single frames,
+    band stds by that of the windows, each scaled to unit RMS on the fitted windows."""
+    from sklearn.covariance import LedoitWolf
+
+    from train.detectors import DetectorOptions, registry
+
+    kind = registry()["maha"]
+    options = DetectorOptions()
+    clips = [load_mono(p, sr=16000) for p in sorted((dcase / "normal" / "pump").glob("*.wav"))[:4]]
+    x = np.concatenate([kind.spec(options).compute(y) for y in clips])
+    frames = np.concatenate([kind.frame_spec(options).compute(y) for y in clips])
+    n = frames.shape[1]
+    assert x.shape[1] == 2 * n and frames.shape[0] > 10 * x.shape[0]
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    z, zf = (x - mean) / std, (frames - mean[:n]) / std[:n]
+    trained = kind.fit(z.astype(np.float32), None, options, frames=zf.astype(np.float32))
+    out = np.asarray(trained.model(z.astype(np.float32)), dtype=np.float64)
+    # each block's distance has unit RMS on the fitted windows
+    np.testing.assert_allclose(np.sqrt(np.mean(np.sum(out[:, :n] ** 2, axis=1))), 1.0, rtol=1e-3)
+    np.testing.assert_allclose(np.sqrt(np.mean(np.sum(out[:, n:] ** 2, axis=1))), 1.0, rtol=1e-3)
+    # the band-mean block is the Mahalanobis distance under the frames' shrunk covariance
+    scale = zf.std(axis=0)
+    lw = LedoitWolf().fit(zf / scale)
+    d = (z[:, :n] / scale - lw.location_)
+    expected = np.sqrt(np.einsum("ij,jk,ik->i", d, np.linalg.inv(lw.covariance_), d))
+    got = np.linalg.norm(out[:, :n], axis=1)
+    np.testing.assert_allclose(got / got.mean(), expected / expected.mean(), rtol=2e-3)
+    # changing a window's band stds leaves its band-mean block alone
+    bumped = z.copy()
+    bumped[:, n:] += 1.0
+    again = np.asarray(trained.model(bumped.astype(np.float32)))
+    np.testing.assert_allclose(again[:, :n], out[:, :n], atol=1e-4)
+    assert not np.allclose(again[:, n:], out[:, n:], atol=1e-2)

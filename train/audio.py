@@ -136,7 +136,7 @@ def _fit_write(kind: DetectorKind, fit: list[Clip], fit_anomalous: list[Clip], w
     from train.export import to_tflite
 
     options = config.options
-    spec = FeatureSpec.default(kind.feature_set, sequence=kind.sequence(options))
+    spec = kind.spec(options)
     x = cache.stack(fit, spec)
     mean = x.mean(axis=0)
     std = np.maximum(x.std(axis=0), 1e-3)  # a constant feature must not blow up the standardized value
@@ -144,9 +144,13 @@ def _fit_write(kind: DetectorKind, fit: list[Clip], fit_anomalous: list[Clip], w
     anomalous = None
     if kind.supervised:
         anomalous = ((cache.stack(fit_anomalous, spec) - mean) / std).astype(np.float32)
+    extra = {}
+    if kind.fit_on_frames:  # the frames' own scale: the window means' std is smaller than a frame's
+        frames = cache.stack(fit, kind.frame_spec(options))
+        extra["frames"] = ((frames - mean[: frames.shape[1]]) / std[: frames.shape[1]]).astype(np.float32)
     _deterministic()
     started = time.time()
-    trained = kind.fit(x_std, anomalous, options)
+    trained = kind.fit(x_std, anomalous, options, **extra)
     seconds = time.time() - started
     models = {"float32": to_tflite(trained.model),
               "int8": to_tflite(trained.model, representative=trained.calibration, seed=options.seed,

@@ -17,7 +17,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from edge.features.spec import FeatureSpec
 from train.detectors import DetectorKind, DetectorOptions
 from train.faults import FAULT_KINDS, inject
 from train.metrics import clip_metrics
@@ -25,10 +24,15 @@ from train.metrics import clip_metrics
 Loader = Callable[[object], np.ndarray]  # clip -> mono float32 samples
 
 
-def float_scorer(kind: DetectorKind, x: np.ndarray, options: DetectorOptions) -> Callable[[np.ndarray], np.ndarray]:
-    """Fit `kind` on raw features x (n, d); a function raw features (m, d) -> window scores (m,) (float Keras)."""
+def float_scorer(kind: DetectorKind, x: np.ndarray, options: DetectorOptions,
+                 frames: np.ndarray | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """Fit `kind` on raw features x (n, d) (and raw log-mel frames (m, n_mels) for kinds fitted on
+    frames); a function raw features (m, d) -> window scores (m,) (float Keras)."""
     mean, std = x.mean(axis=0), np.maximum(x.std(axis=0), 1e-3)
-    trained = kind.fit(((x - mean) / std).astype(np.float32), None, options)
+    extra = {}
+    if frames is not None:
+        extra["frames"] = ((frames - mean[: frames.shape[1]]) / std[: frames.shape[1]]).astype(np.float32)
+    trained = kind.fit(((x - mean) / std).astype(np.float32), None, options, **extra)
 
     def score(f: np.ndarray) -> np.ndarray:
         out = np.asarray(trained.model(((f - mean) / std).astype(np.float32)))
@@ -52,8 +56,11 @@ def fault_auc(kinds: list[DetectorKind], clips: list[object], load: Loader, sr: 
     faulty = {k: [inject(audio[id(c)], sr, k, seed + i)[0] for i, c in enumerate(held)] for k in FAULT_KINDS}
     result: dict[str, dict[str, float]] = {}
     for kind in kinds:
-        spec = FeatureSpec.default(kind.feature_set)
-        score = float_scorer(kind, np.concatenate([spec.compute(audio[id(c)]) for c in fit]), options)
+        spec = kind.spec(options)
+        frames = None
+        if kind.fit_on_frames:
+            frames = np.concatenate([kind.frame_spec(options).compute(audio[id(c)]) for c in fit])
+        score = float_scorer(kind, np.concatenate([spec.compute(audio[id(c)]) for c in fit]), options, frames)
         clean = [float(score(spec.compute(audio[id(c)])).mean()) for c in held]
         result[kind.name] = {}
         for k, ys in faulty.items():

@@ -1,6 +1,6 @@
 """Vectorized audio features shared by training and the gateway (NumPy/SciPy only).
 
-Two feature sets, each computed for *all complete windows of a block in one call*:
+Feature sets, each computed for *all complete windows of a block in one call*:
 
 * ``seed_windows``: the acoustic write-up's per-window vector. 1.0 s windows, 0.5 s hop; per
   window 13 MFCC means, spectral centroid (Hz), spectral rolloff (Hz), spectral contrast (dB,
@@ -9,6 +9,8 @@ Two feature sets, each computed for *all complete windows of a block in one call
 * ``logmel_vectors``: the DCASE 2020 Task 2 baseline. Log-mel power (n_fft 1024, hop 512,
   128 mels, ``10 log10(mel + eps)``), 5 consecutive frames stacked into 640 values. Frames are
   not centred (``center=False``) so that a live stream and a whole clip give the same vectors.
+* ``logmel_stats``: per-band mean and std of those log-mel frames over ~1 s windows (the few-shot
+  detectors), or the means alone.
 
 Both match librosa (the write-up's library) within the tolerances stated in
 ``tests/test_features_parity.py``. Everything is float32: one STFT per window, batched
@@ -273,6 +275,7 @@ def logmel_stats(
     n_mels: int = 128,
     frames_per_window: int = 32,
     hop_frames: int = 16,
+    with_std: bool = True,
 ) -> np.ndarray:
     """Per-band log-mel statistics of every complete window of a mono block (few-shot detectors).
 
@@ -281,7 +284,8 @@ def logmel_stats(
     step ``hop_frames`` frames. Returns float32 (n_windows, 2 * n_mels): the mean over the window of
     each band (dB, the spectrum's shape: whine, speed change, noise) then its standard deviation (dB,
     the band's fluctuation: clicks, modulation, bursts). n_windows = 1 + (n_frames - frames_per_window)
-    // hop_frames with n_frames = 1 + (n - n_fft) // hop_length.
+    // hop_frames with n_frames = 1 + (n - n_fft) // hop_length. ``with_std=False``: the means only,
+    (n_windows, n_mels); with ``frames_per_window=hop_frames=1`` each row is one log-mel frame.
     """
     y = np.asarray(y, dtype=np.float32)
     magnitude = magnitude_spectrum(frames(y, n_fft, hop_length), n_fft)
@@ -289,7 +293,7 @@ def logmel_stats(
     log_mel = 10.0 * np.log10(mel + np.float32(np.finfo(np.float64).eps))  # (n_frames, n_mels)
     n_windows = (log_mel.shape[0] - frames_per_window) // hop_frames + 1 if log_mel.shape[0] >= frames_per_window else 0
     if n_windows <= 0:
-        return np.empty((0, 2 * n_mels), dtype=np.float32)
+        return np.empty((0, (2 if with_std else 1) * n_mels), dtype=np.float32)
     # Window sums from cumulative sums of x and x^2 (float64: the difference of two large sums
     # must keep the variance of a quiet band): O(frames) whatever the window overlap.
     cum = np.zeros((log_mel.shape[0] + 1, 2, n_mels))
@@ -298,5 +302,7 @@ def logmel_stats(
     starts = np.arange(n_windows) * hop_frames
     sums = (cum[starts + frames_per_window] - cum[starts]) / frames_per_window  # (W, 2, n_mels)
     mean = sums[:, 0]
+    if not with_std:
+        return mean.astype(np.float32)
     std = np.sqrt(np.maximum(sums[:, 1] - mean * mean, 0.0))
     return np.concatenate([mean, std], axis=1).astype(np.float32)

@@ -15,7 +15,7 @@ import numpy as np
 from edge.errors import BundleError
 from edge.features import audio
 
-FEATURE_SETS = ("seed", "logmel", "logmel-stats")
+FEATURE_SETS = ("seed", "logmel", "logmel-stats", "logmel-mean")
 
 
 def features_of_sequences(per_window: np.ndarray, sequence: int) -> np.ndarray:
@@ -50,8 +50,8 @@ class FeatureSpec:
             return cls(set="seed", sr=sr, n_fft=2048, hop_length=512, sequence=sequence)
         if set_name == "logmel":
             return cls(set="logmel", sr=sr, sequence=sequence)
-        if set_name == "logmel-stats":  # ~1 s windows every ~0.5 s at 16 kHz
-            return cls(set="logmel-stats", sr=sr, frames=32, hop_frames=16, sequence=sequence)
+        if set_name in ("logmel-stats", "logmel-mean"):  # ~1 s windows every ~0.5 s at 16 kHz
+            return cls(set=set_name, sr=sr, frames=32, hop_frames=16, sequence=sequence)
         raise ValueError(f"unknown feature set {set_name!r} (expected one of {', '.join(FEATURE_SETS)})")
 
     @classmethod
@@ -82,13 +82,15 @@ class FeatureSpec:
         """Samples between the starts of consecutive vectors."""
         if self.set == "seed":
             return round(self.hop_s * self.sr)
-        return self.hop_length * (self.hop_frames if self.set == "logmel-stats" else 1)
+        return self.hop_length * (self.hop_frames if self.set in ("logmel-stats", "logmel-mean") else 1)
 
     @property
     def dim(self) -> int:
         """Values per feature vector: per window (17 or n_mels * frames) times sequence."""
         if self.set == "logmel-stats":
             return self.sequence * 2 * self.n_mels
+        if self.set == "logmel-mean":
+            return self.sequence * self.n_mels
         return self.sequence * (len(audio.SEED_NAMES) if self.set == "seed" else self.n_mels * self.frames)
 
     def n_windows(self, n_samples: int) -> int:
@@ -109,9 +111,10 @@ class FeatureSpec:
                 y, sr=self.sr, window_s=self.window_s, hop_s=self.hop_s, n_fft=self.n_fft,
                 hop_length=self.hop_length, n_mfcc=self.n_mfcc, n_mels=self.n_mels,
             )
-        if self.set == "logmel-stats":
+        if self.set in ("logmel-stats", "logmel-mean"):
             return audio.logmel_stats(y, sr=self.sr, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels,
-                                      frames_per_window=self.frames, hop_frames=self.hop_frames)
+                                      frames_per_window=self.frames, hop_frames=self.hop_frames,
+                                      with_std=self.set == "logmel-stats")
         return audio.logmel_vectors(
             y, sr=self.sr, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels,
             frames_per_vector=self.frames,
