@@ -8,10 +8,10 @@ the last `reach_s` seconds, the current window included), and the feature is the
 left over `window_s` around the frame. With one lead there is nothing to regress on: the rms of the
 lead itself.
 
-Measured on faults injected into adfecgdb (out/ scratch harness, seeds apart from the reported ones;
-scripts/fetal_quality_tune.py for the leave-one-record-out figures): wander AUC of the wander score
-0.85 -> 0.92 (r04 0.90 -> 0.99, r07 0.79 -> 0.99); r01 and r08 stay near 0.82, where the real wander
-is not shared linearly between the leads and is as large as the injected one.
+Measured on wander injected into adfecgdb (scripts/fetal_quality_eval.py's seeds; the onsets chosen
+by scripts/fetal_quality_tune.py on other seeds): AUC of the wander score 0.853 -> 0.898 (r04 0.905 ->
+0.989, r07 0.786 -> 0.960); r01 and r08 stay near 0.80-0.85, where the real wander is on every lead
+at once but not a linear mix of one source, and as large as the injected one.
 
 Memory: `reach_s / hop` (c, c) matrices, whatever the recording's length.
 """
