@@ -113,7 +113,10 @@ class Service:
                 state.missing_samples = stream.missing_samples
                 self._emit(runner, out.events)
                 for stage in runner.stages:
-                    self._emit(runner, stage.push(block).events, stage)
+                    staged = stage.push(block)
+                    self._emit(runner, staged.events, stage)
+                    if staged.fhr is not None:  # the fetal stage's heart rate: the page's FHR panel, metrics
+                        state.on_fhr(*staged.fhr)
             if source.failure is not None:
                 state.set("failed", source.failure)
             else:

@@ -30,11 +30,13 @@ if TYPE_CHECKING:
 
 @dataclass
 class StreamOutput:
-    """What one push produced: scores (n,) float32, their positions (n,) in samples, closed events."""
+    """What one push produced: scores (n,) float32, their positions (n,) in samples, closed events; a beat
+    stage adds the fetal heart rate: (times (k,) s, bpm (k,)) of its new valid points."""
 
     scores: np.ndarray
     starts: np.ndarray
     events: list[Event] = field(default_factory=list)
+    fhr: tuple[np.ndarray, np.ndarray] | None = None
 
 
 class Stream:

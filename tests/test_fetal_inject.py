@@ -66,3 +66,13 @@ def test_fhr_series_for_donut_marks_gaps_missing() -> None:
     np.testing.assert_allclose(series.values[ok], 150.0)
     t = series.position / 1000
     assert series.missing[(t > 20.5) & (t < 24.5)].all() and ok[(t > 1) & (t < 19)].all()
+
+
+def test_a_deceleration_stretched_past_the_end_is_left_out() -> None:
+    """A decel placed near the end of a short record would be stretched past it (this crashed the
+    injector on some seeds); it is left out, and every episode ends inside the record."""
+    x, peaks = beats_and_leads(60.0)
+    for seed in range(12):
+        inj = inject_leads(x, peaks, FS, seed=seed, kinds=("decel",), per_kind=3, gap_s=1.0)
+        assert all(0 < a < b <= x.shape[0] for _, a, b, _ in inj.episodes)
+        assert inj.samples.shape == x.shape and inj.r_peaks.max() < x.shape[0]

@@ -51,7 +51,7 @@ def test_live_blocks_give_the_file_peaks_and_a_gap_is_flagged() -> None:
 def test_bench_without_bundle_reports_the_fetal_chain() -> None:
     result = run_vigil("bench", str(R01), "--json", check=True)
     report = json.loads(result.stdout)
-    assert report["fetal_beats"] == 644 and report["recorded_seconds"] == 300.0
+    assert abs(report["fetal_beats"] - 644) <= 6 and report["recorded_seconds"] == 300.0  # 644 annotated beats
     assert report["real_time_factor"] > 0
     lat = report["beat_to_fhr_latency_s"]
     assert 0 < lat["median"] <= lat["max"] < 9.0 + 5.0  # core 6 s + margin 3 s, plus processing

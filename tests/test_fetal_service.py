@@ -80,3 +80,34 @@ def test_wearable_blocks_carry_every_lead_for_the_fetal_stage() -> None:
     tap = FetalTap.for_labels(block.labels, 1000.0)
     assert tap is not None and tap.columns == [1, 2, 3, 4]
     assert FetalTap.for_labels(("Direct_1",), 1000.0) is None
+
+
+def test_fhr_reaches_the_page_state_and_metrics(tmp_path: Path) -> None:
+    """`vigil run --http` with an abdominal ECG file: the fetal stage's heart rate feeds the stream's FHR
+    trace, which the page's FHR panel draws from /api/state (and /api/live), and the FHR gauge."""
+    from tests.mosquitto import free_port
+    from tests.test_live_page import Service
+
+    edf = edf_with_lead_off(tmp_path / "r04_60s.edf", (59, 59))  # no lead-off: 60 s of r04 as recorded
+    port = free_port()
+    stream = {"name": "fetal", "kind": "file", "bundle": str(ROOT / "edge" / "data" / "bundles" / "ecg-donut"),
+              "path": str(edf), "realtime": False, "loop": False}
+    config = write_config(tmp_path / "fetal.toml", [stream], tmp_path / "state")
+    config.write_text(config.read_text() + f'\n[http]\nlisten = "127.0.0.1:{port}"\n')
+    service = Service(["--config", str(config)], port, tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and "end of input" not in service.log.read_text():
+            time.sleep(0.2)
+        status, _, body = service.get("/api/state")
+        assert status == 200
+        (entry,) = [s for s in json.loads(body)["streams"] if s["name"] == "fetal"]
+        fhr = np.array(entry["fhr"], dtype=float)
+        assert fhr.ndim == 2 and fhr.shape[0] >= 60, entry["fhr"][:5]  # about 2 beats/s over 51 s of reported beats
+        assert np.all(np.diff(fhr[:, 0]) > 0) and fhr[0, 0] > 0 and fhr[-1, 0] <= 60
+        assert 110 <= np.median(fhr[:, 1]) <= 160  # r04: about 130 bpm
+        _, _, metrics = service.get("/metrics")
+        (line,) = [m for m in metrics.splitlines() if m.startswith('vigil_fhr_beats_per_minute{stream="fetal"}')]
+        assert float(line.split()[-1]) == fhr[-1, 1]
+    finally:
+        assert service.terminate() == 0, service.log.read_text()

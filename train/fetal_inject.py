@@ -109,6 +109,8 @@ def inject_leads(samples: np.ndarray, r_peaks: np.ndarray, fs: float, *, per_kin
             leads = tuple(range(c))
             inside = peaks[(peaks >= a) & (peaks <= b)]
             new = _rhythm_anchors(kind, inside, a, rng)
+            if a + int(new[-1]) >= n - guard:  # stretched past the record's end (a decel near it): leave it out
+                continue
             for lead in range(c):
                 seg = _warp(x[a:b, lead], (inside - a).astype(float), new)
                 rest = x[b:, lead].copy()

@@ -29,11 +29,21 @@ class FetalParams:
     band_hz: tuple[float, float] = BAND_HZ
     envelope_s: float = 0.025
     beat_cost: float = 0.4  # a candidate below this normalised height is not worth a beat by itself
-    rr_penalty: float = 10.0  # per squared relative deviation of an interval from T0
+    rr_penalty: float = 3.0  # per squared relative deviation of an interval from the previous one (T0 without follow)
     skip_penalty: float = 0.5  # per beat skipped inside an interval
     max_deviation: float = 0.35  # intervals further than this fraction from T0 are not linked
     refine_s: float = 0.02
     periods: int = 1  # autocorrelation peaks tried as the fetal period (3 measured: worse on Tokarev)
+    # follow the rate: the interval penalty is taken against the path's previous interval (a sudden change
+    # costs once), with a weaker pull to T0 (t0_penalty) and T0 bounds that keep half and double periods out.
+    # Measured on adfecgdb with injected brady/tachy/decel (development seeds 7000 + 100 r): clean F1 0.989 ->
+    # 0.990, tachy event AUC 0.50 -> 0.76, brady 0.84 -> 0.95, decel 0.79 -> 0.79. Of the 5 settings tried
+    # (rr_penalty 1.5-3, t0_penalty 0.5-1), this one keeps the most fecg-tokarev FHR in 110-160 bpm;
+    # follow=False with rr_penalty 10 is the fixed-period picker of before.
+    follow: bool = True
+    t0_penalty: float = 1.0
+    t0_range: tuple[float, float] = (0.6, 1.6)
+    follow_deviation: float = 0.5  # as max_deviation, against the previous interval (0.7x -> 1x is +0.43)
     spatial: str = "ica"  # "none": the leads alone; "pca"/"ica": plus principal/independent components
 
 
@@ -170,24 +180,41 @@ def _fastica(z: np.ndarray, iterations: int = 50) -> np.ndarray:
 
 
 def _best_path(t: np.ndarray, a: np.ndarray, t0: float, p: FetalParams) -> tuple[np.ndarray, float]:
-    """Dynamic programming over candidate peaks t (N,) of height a (N,) with expected interval t0 -> (path, score)."""
+    """Dynamic programming over candidate peaks t (N,) of height a (N,) with expected interval t0 -> (path, score).
+
+    With p.follow, each candidate remembers the beat interval of its best path (rr[j]); an interval is
+    judged against that (dev) and, more weakly, against t0, so a run of beats at a new rate (a sudden
+    tachycardia, 0.7x the RR) pays one transition instead of a penalty per beat.
+    """
     n = t.size
     gain = a - p.beat_cost
     best = gain.copy()
     prev = np.full(n, -1)
+    rr = np.full(n, float(t0))
     for j in range(1, n):
         d = (t[j] - t[:j]) / t0
         k = np.maximum(np.rint(d), 1.0)
-        dev = d / k - 1.0
-        ok = (np.abs(dev) <= p.max_deviation) & (k <= 3)
+        if p.follow:
+            ref = rr[:j]
+            k = np.maximum(np.rint((t[j] - t[:j]) / ref), 1.0)
+            beat = (t[j] - t[:j]) / k  # the beat interval this link implies
+            dev = beat / ref - 1.0
+            rel0 = beat / t0
+            ok = (np.abs(dev) <= p.follow_deviation) & (k <= 3) & (rel0 >= p.t0_range[0]) & (rel0 <= p.t0_range[1])
+            cost = p.rr_penalty * dev**2 + p.t0_penalty * (rel0 - 1.0) ** 2
+        else:
+            dev = d / k - 1.0
+            ok = (np.abs(dev) <= p.max_deviation) & (k <= 3)
+            cost = p.rr_penalty * dev**2
         if not ok.any():
             continue
-        link = best[:j] - p.rr_penalty * dev**2 - p.skip_penalty * (k - 1)
+        link = best[:j] - cost - p.skip_penalty * (k - 1)
         link[~ok] = -np.inf
         i = int(np.argmax(link))
         if link[i] > 0:
             best[j] = gain[j] + link[i]
             prev[j] = i
+            rr[j] = (t[j] - t[i]) / k[i]
     j = int(np.argmax(best))
     score = float(best[j])
     out = []

@@ -165,6 +165,7 @@ class FetalTap:
         self.monitor = FetalMonitor(fs, [labels[c] for c in columns])
         self.beats = 0
         self.last_bpm: float | None = None
+        self.new_fhr: list[tuple[float, float]] = []  # (t s, bpm) valid FHR points of the last push or finish
 
     @classmethod
     def for_labels(cls, labels: list[str] | tuple[str, ...], fs: float) -> FetalTap | None:
@@ -184,7 +185,7 @@ class FetalTap:
 
     def _take(self, out: FetalOutput) -> list[tuple[str, Event]]:
         self.beats += int(out.fetal.size)
-        valid = [p.bpm for p in out.fhr if np.isfinite(p.bpm)]
-        if valid:
-            self.last_bpm = valid[-1]
+        self.new_fhr = [(p.t, p.bpm) for p in out.fhr if np.isfinite(p.bpm)]
+        if self.new_fhr:
+            self.last_bpm = self.new_fhr[-1][1]
         return [(f"fetal-{e.kind}", e.event) for e in out.events]

@@ -14,7 +14,8 @@ Kinds (each a score in 0..1, higher = worse, per frame of `hop_s` seconds and pe
 - baseline: a 0.3 s running median, at 10 ms steps, of the signal with 50 and 60 Hz nulled (moving
   means over one period of each); a median, so QRS complexes barely move it
 - wander: the rms over 2 s of the baseline minus its 1.5 s moving mean (about 0.3-1.5 Hz; slower
-  respiratory drift left aside), relative to the lead's typical value
+  respiratory drift left aside), after what the other leads explain of it is taken away
+  (edge/fetal/wander.py: maternal breathing moves every electrode), relative to the lead's typical value
 - motion: the median over 1 s of |signal - baseline| at 10 ms steps (about 2-25 Hz, mains nulled; a median, so QRS
   complexes, 10-15 % of the time, do not count), relative to the lead's typical value
 - low_fetal: the fetal beats passed in leave a gap longer than 1.7x their median interval
@@ -25,8 +26,10 @@ history is bounded, so memory does not grow with the recording. A ratio r maps t
 1 - exp(-max(0, log2(r) - onset) / spread): 0 at normal, continuous above it (rank-preserving, so
 that stronger faults score higher). Overall = the worst lead, per kind.
 
-Parameters: onsets near the 95-99th percentile of the clean r01 and r04 abdominal leads; window
-lengths and the history length compared on injected faults in all five adfecgdb records.
+Parameters: the mains, motion and wander onsets and spreads were chosen by scripts/fetal_quality_tune.py
+(leave one record out on injected faults, development seeds; these defaults are its choice on all
+five records); window lengths and the history length compared on injected faults in all five
+adfecgdb records; the flatline and clipping onsets near the 95-99th percentile of clean r01 and r04.
 Vectorized NumPy over blocks of frames (`block_s`); scipy is not imported.
 """
 
@@ -37,6 +40,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from edge.fetal.wander import CrossLeadWander
 
 KINDS = ("flatline", "clipping", "mains", "wander", "motion", "low_fetal")
 SIGNAL_KINDS = KINDS[:5]
@@ -70,14 +75,17 @@ class QualityConfig:
     clip_onset: float = 0.25  # plateau samples at the extremes, in units of 20 ms
     mains_window_s: float = 0.5
     mains_onset_db: float = 18.0
-    mains_spread_db: float = 5.0
+    mains_spread_db: float = 8.0
     wander_window_s: float = 2.0
     baseline_median_s: float = 0.3
     wander_highpass_s: float = 1.5
-    wander_onset: float = 1.0
+    wander_onset: float = 0.5
     wander_spread: float = 1.0
+    wander_max: float = 1.0  # wander's highest score (below 1 ranks it under the faults that mask the FHR)
+    wander_reach_s: float = 20.0  # the cross-lead regression's trailing second moments
+    wander_ridge: float = 0.05
     motion_window_s: float = 1.0
-    motion_onset: float = 0.5
+    motion_onset: float = 1.0
     motion_spread: float = 1.0
     segment_min_score: float = 0.1  # frames below this make no segment
     segment_max_s: float = 1.0  # segments are cut so a long one still shows how its score varies
@@ -161,6 +169,9 @@ class QualityMonitor:
         self._frames_done = 0
         keep = max(1, round(self.cfg.history_s / self.cfg.hop_s))
         self._history: dict[str, deque[np.ndarray]] = {k: deque(maxlen=keep) for k in ("act", "wander", "motion")}
+        dec = max(1, round(0.01 * fs))
+        self._wander = CrossLeadWander(len(labels), round(self.hop / dec), round(self.cfg.wander_window_s * 100),
+                                       round(self.cfg.wander_reach_s / self.cfg.hop_s), self.cfg.wander_ridge)
 
     def push(self, block: np.ndarray, *, final: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Add samples (m, channels); return frame start times (f,) s and scores (f, 5, channels) float32."""
@@ -227,10 +238,11 @@ class QualityMonitor:
         base = np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * h + 1, axis=0), axis=-1)
         cc = np.minimum(centres // dec, m - 1) + 100
         edge = 100  # coarse samples of padding so that windows near the block's ends exist
-        # wander: rms over 2 s of the baseline minus its 1.5 s mean (0.3-1 Hz: leaves slower drift aside)
+        # wander: rms over 2 s of the baseline minus its 1.5 s mean (0.3-1 Hz: leaves slower drift aside),
+        # less what the other leads' wander predicts of it
         wander = base - _boxcar(base, round(cfg.wander_highpass_s / 0.01))
         wander = np.concatenate([wander[:1].repeat(edge, 0), wander, wander[-1:].repeat(edge, 0)])
-        f["wander"] = np.sqrt((_windows(wander, cc, round(cfg.wander_window_s * 100)) ** 2).mean(axis=1))
+        f["wander"] = self._wander.rms(wander, cc)
         resid = np.abs(coarse - base)
         resid = np.concatenate([resid[:1].repeat(edge, 0), resid, resid[-1:].repeat(edge, 0)])
         f["motion"] = np.median(_windows(resid, cc, round(cfg.motion_window_s * 100)), axis=1)
@@ -244,11 +256,13 @@ class QualityMonitor:
         act_ratio = f["act"] / (self._ref("act", f["act"]) + 1e-12)
         out[:, 0] = np.maximum(f["run_share"], np.clip((0.1 - act_ratio) / 0.09, 0.0, 1.0))
         out[:, 1] = f["moving"] * (1.0 - np.exp(-np.maximum(f["clip_share"] - cfg.clip_onset, 0.0))) * (1 - out[:, 0])
+        # the levels the onsets apply to (kept for scripts/fetal_quality_tune.py): dB, and ratios to the lead's
+        # typical value
+        self.last_levels = {"mains": f["mains_db"], "wander": f["wander"] / (self._ref("wander", f["wander"]) + 1e-12),
+                            "motion": f["motion"] / (self._ref("motion", f["motion"]) + 1e-12)}
         out[:, 2] = 1.0 - np.exp(-np.maximum(f["mains_db"] - cfg.mains_onset_db, 0.0) / cfg.mains_spread_db)
-        out[:, 3] = _ratio_score(f["wander"] / (self._ref("wander", f["wander"]) + 1e-12), cfg.wander_onset,
-                                 cfg.wander_spread)
-        out[:, 4] = _ratio_score(f["motion"] / (self._ref("motion", f["motion"]) + 1e-12), cfg.motion_onset,
-                                 cfg.motion_spread)
+        out[:, 3] = cfg.wander_max * _ratio_score(self.last_levels["wander"], cfg.wander_onset, cfg.wander_spread)
+        out[:, 4] = _ratio_score(self.last_levels["motion"], cfg.motion_onset, cfg.motion_spread)
         return out
 
     def _mains(self, buf: np.ndarray, centres: np.ndarray) -> np.ndarray:

@@ -28,13 +28,17 @@ class FetalStage:
 
     def push(self, block: Block) -> StreamOutput:
         events: list[Event] = []
+        fhr = None
         if not self._checked and block.leads is not None:
             self.tap = FetalTap.for_labels(block.labels, self.rate)
             self._checked = True
         if self.tap is not None and block.leads is not None:
             events = [NamedEvent(e.start_s, e.end_s, e.peak_score, e.threshold, e.windows, name)
                       for name, e in self.tap.push(block.start, block.leads, block.missing)]
-        return StreamOutput(np.empty(0, np.float32), np.empty(0, np.int64), events)
+            points = self.tap.new_fhr
+            if points:  # valid points only: the ones quality masked are gaps in the page's trace
+                fhr = (np.array([t for t, _ in points]), np.array([b for _, b in points]))
+        return StreamOutput(np.empty(0, np.float32), np.empty(0, np.int64), events, fhr)
 
     def finish(self) -> list[Event]:
         if self.tap is None:
