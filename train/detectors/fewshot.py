@@ -45,14 +45,19 @@ def whitening(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     return lw.location_, vectors / np.sqrt(values)[None, :], float(lw.shrinkage_)
 
 
-def fit_mahalanobis(x: np.ndarray, _anomalous: np.ndarray | None, options: DetectorOptions) -> Trained:
-    mu, w, shrinkage = whitening(x.astype(np.float64))
-    inputs = keras.Input(shape=(x.shape[1],), name="features")
+def whitening_model(mu: np.ndarray, w: np.ndarray) -> keras.Model:
+    """One dense layer y = (x - mu) W: (n, d) -> (n, d'); the gateway takes sqrt(sum y^2)."""
+    inputs = keras.Input(shape=(w.shape[0],), name="features")
     dense = keras.layers.Dense(w.shape[1], name="whiten")
     model = keras.Model(inputs, dense(inputs), name="maha")
     dense.set_weights([w.astype(np.float32), (-mu @ w).astype(np.float32)])
-    return Trained(model, "projection_norm", headroom(x), params={"shrinkage": shrinkage, "dim": int(x.shape[1]),
-                                                                  "windows": int(x.shape[0])})
+    return model
+
+
+def fit_mahalanobis(x: np.ndarray, _anomalous: np.ndarray | None, options: DetectorOptions) -> Trained:
+    mu, w, shrinkage = whitening(x.astype(np.float64))
+    params = {"shrinkage": shrinkage, "dim": int(x.shape[1]), "windows": int(x.shape[0])}
+    return Trained(whitening_model(mu, w), "projection_norm", headroom(x), params=params)
 
 
 def _block(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -74,14 +79,8 @@ def fit_mahalanobis_frames(x: np.ndarray, _anomalous: np.ndarray | None, options
     rms_m, rms_s = float(np.sqrt(np.mean(d_m**2))), float(np.sqrt(np.mean(d_s**2)))
     w = np.zeros((x.shape[1], x.shape[1]))
     w[:n_mels, :n_mels], w[n_mels:, n_mels:] = w_m / rms_m, w_s / rms_s
-    mu = np.concatenate([mu_m, mu_s])
-    inputs = keras.Input(shape=(x.shape[1],), name="features")
-    dense = keras.layers.Dense(w.shape[1], name="whiten")
-    model = keras.Model(inputs, dense(inputs), name="maha")
-    dense.set_weights([w.astype(np.float32), (-mu @ w).astype(np.float32)])
-    return Trained(model, "projection_norm", headroom(x), params={"dim": int(x.shape[1]), "windows": int(x.shape[0]),
-                                                                  "frames": int(frames.shape[0]),
-                                                                  "rms": [rms_m, rms_s]})
+    params = {"dim": int(x.shape[1]), "windows": int(x.shape[0]), "frames": int(frames.shape[0]), "rms": [rms_m, rms_s]}
+    return Trained(whitening_model(np.concatenate([mu_m, mu_s]), w), "projection_norm", headroom(x), params=params)
 
 
 def memory_bank(x: np.ndarray, seed: int, size: int = MAX_BANK) -> np.ndarray:
