@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -72,8 +73,10 @@ def state_payload(state: StreamState) -> str:
 
 
 class Discovery:
-    """Publishes the configs at every (re)connect and each stream's state when it changes or every
-    `every_s` seconds. `publish(topic, payload, retain)` is the MQTT sink's."""
+    """Publishes each stream's configs at every (re)connect, and for a stream that appears later (the
+    broker may answer before the streams start, a reload adds streams) at the next tick; each
+    stream's state when it changes or every `every_s` seconds. `publish(topic, payload, retain)` is
+    the MQTT sink's. on_connect runs on the MQTT client's thread, tick on the service's."""
 
     def __init__(self, gateway: str, states: Callable[[], Iterable[StreamState]],
                  publish: Callable[[str, str, bool], None], prefix: str = DEFAULT_PREFIX,
@@ -81,17 +84,29 @@ class Discovery:
         self.gateway, self.prefix, self.every_s = gateway, prefix, every_s
         self._states, self._publish = states, publish
         self._last: dict[str, tuple[str, float]] = {}  # stream -> (anomaly flag, time sent)
+        self._announced: set[str] = set()  # streams whose configs went out since the last connect
+        self._lock = threading.Lock()
+
+    def _announce(self, states: Iterable[StreamState]) -> None:
+        with self._lock:
+            new = [(s.name, s.modality) for s in states if s.name not in self._announced]
+            for topic, config in discovery_messages(self.gateway, new, self.prefix):
+                self._publish(topic, json.dumps(config), True)
+            self._announced.update(name for name, _ in new)
 
     def on_connect(self) -> None:
-        for topic, config in discovery_messages(self.gateway, [(s.name, s.modality) for s in self._states()],
-                                                self.prefix):
-            self._publish(topic, json.dumps(config), True)
-        self._last.clear()  # states again, after the configs
+        with self._lock:
+            self._announced.clear()
+            self._last.clear()  # states again, after the configs
+        self._announce(self._states())
 
     def tick(self, now: float) -> None:
-        for s in self._states():
-            flag = f"{s.anomaly}:{s.state}"
-            last = self._last.get(s.name)
-            if last is None or last[0] != flag or now - last[1] >= self.every_s:
-                self._publish(state_topic(self.gateway, s.name), state_payload(s), True)
-                self._last[s.name] = (flag, now)
+        states = list(self._states())
+        self._announce(states)
+        with self._lock:
+            for s in states:
+                flag = f"{s.anomaly}:{s.state}"
+                last = self._last.get(s.name)
+                if last is None or last[0] != flag or now - last[1] >= self.every_s:
+                    self._publish(state_topic(self.gateway, s.name), state_payload(s), True)
+                    self._last[s.name] = (flag, now)

@@ -149,3 +149,25 @@ def test_discovery_configs_follow_home_assistants_documented_fields(
                 == avail["payload_not_available"], timeout=10)
     finally:
         ha.close()
+
+
+def test_a_stream_that_starts_after_the_broker_answered_is_announced_at_the_next_tick() -> None:
+    """The broker can answer before the streams start (and a reload adds streams): their configs must
+    still go out, once per connect."""
+    from edge.ha_discovery import Discovery
+    from edge.stream_state import StreamState
+
+    states: list[StreamState] = []
+    sent: list[tuple[str, bool]] = []
+    discovery = Discovery("gw", lambda: states, lambda topic, _payload, retain: sent.append((topic, retain)))
+    discovery.on_connect()
+    assert sent == []
+    states.append(StreamState("pump-1", "file", "audio", "maha", "int8", 1.0))
+    discovery.tick(0.0)
+    configs = [t for t, retain in sent if t.endswith("/config") and retain]
+    assert len(configs) == 2 and all("pump" in t for t in configs)
+    sent.clear()
+    discovery.tick(1.0)
+    assert not any(t.endswith("/config") for t, _ in sent)  # once per connect
+    discovery.on_connect()
+    assert sum(t.endswith("/config") for t, _ in sent) == 2
