@@ -13,28 +13,19 @@ no score (NaN) from either method, as the metrics leave missing points out.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
-MAD_TO_STD = 1.4826
+from edge.score_combine import series_zscore
 
 
 def rolling_robust_zscore(values: np.ndarray, missing: np.ndarray, window: int = 120,
                           chunk: int = 8192) -> np.ndarray:
-    """values, missing (n,) -> scores (n,), NaN before a full window and at missing points."""
-    x = np.where(missing, np.nan, values.astype(np.float64))
-    out = np.full(x.shape, np.nan)
-    past = np.lib.stride_tricks.sliding_window_view(x, window)[:-1]  # row k: points k .. k + window - 1
-    for a in range(0, past.shape[0], chunk):  # blocks: memory does not grow with the series
-        block = past[a : a + chunk]
-        with warnings.catch_warnings():  # a window of only missing points has no median: NaN, as meant
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(block, axis=1)
-            mad = np.nanmedian(np.abs(block - med[:, None]), axis=1) * MAD_TO_STD
-        t = np.arange(a, a + block.shape[0]) + window
-        out[t] = np.abs(x[t] - med) / np.maximum(np.nan_to_num(mad, nan=0.0), 1e-9)
-    return np.where(missing, np.nan, out)
+    """values, missing (n,) -> scores (n,), NaN before a full window and at missing points.
+
+    The gateway's z-score (edge.score_combine, what a KPI bundle combines with Donut) over windows of
+    `window` previous points plus the scored one, so the baseline and the bundle score alike.
+    """
+    return series_zscore(values, missing, window + 1, chunk)
 
 
 def _forward_fill(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
