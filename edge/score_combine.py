@@ -1,13 +1,15 @@
-"""Donut's score combined with a rolling robust z-score, both scaled by their validation normal scores.
+"""KPI scores combined: Donut, a robust z-score and spectral residual, each scaled by its validation normal scores.
 
-Each score s becomes (s - median) / (p99 - median) of that score's normal points on the validation
-part of the training series (the scales are stored in the bundle), so 1.0 means "as high as the
-1 % most unusual normal validation points" for either. The combined score is the larger of
+Each part's score s becomes (s - median) / (p99 - median) of that score's normal points on the
+validation part of the training series (the scales are stored in the bundle), so 1.0 means "as
+high as the 1 % most unusual normal validation points" for every part. The combined score is the
+largest of the parts the bundle lists under "parts" (a bundle before it: Donut and the z-score):
 Donut's (signed, to the power donut_power, 0.5 by default: Donut's minus log-probability grows
-with the squared deviation, the z-score with the deviation) and z_weight times the z-score's. A
-point without a z-score (the first window, a missing point) keeps Donut's. The robust z-score of
-point t: |x_t - median| / (1.4826 MAD) of the window's previous points that are not missing
-(window - 1 of them), as train.series_baselines computes it over window points.
+with the squared deviation, the others with the deviation), z_weight times the z-score's, and
+spectral residual's (edge.spectral_residual). A part without a score at a point (no earlier
+points, a missing point) is left out there. The robust z-score of point t: |x_t - median| /
+(1.4826 MAD) of the window's previous points that are not missing (window - 1 of them), as
+train.series_baselines computes it over window points.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 MAD_TO_STD = 1.4826
 SCALE_PERCENTILE = 99.0
+PARTS = ("donut", "zscore", "sr")  # every part a combined score may list, the order of the menu
 
 
 def window_zscore(windows: np.ndarray, missing: np.ndarray) -> np.ndarray:
@@ -35,26 +38,49 @@ def window_zscore(windows: np.ndarray, missing: np.ndarray) -> np.ndarray:
     return np.where(missing[:, -1], np.nan, z)
 
 
-def fit_scales(donut: np.ndarray, zscore: np.ndarray, labels: np.ndarray, *, z_weight: float = 1.0,
-               donut_power: float = 0.5) -> dict[str, Any]:
-    """Validation scores (m,) of both (NaN = unscored) and labels (m,) -> the scales of combined_scores."""
+def part_names(scales: dict[str, Any]) -> tuple[str, ...]:
+    """The parts a bundle's scales combine (a bundle before spectral residual: Donut and the z-score)."""
+    return tuple(scales.get("parts", ("donut", "zscore")))
+
+
+def fit_part_scales(scores: dict[str, np.ndarray], labels: np.ndarray, *, z_weight: float = 1.0,
+                    donut_power: float = 0.5) -> dict[str, Any]:
+    """Validation scores (m,) per part (NaN = unscored) and labels (m,) -> the scales of combine_parts."""
     out: dict[str, Any] = {"kind": "max", "percentile": SCALE_PERCENTILE, "z_weight": z_weight,
-                           "donut_power": donut_power}
-    for name, s in (("donut", donut), ("zscore", zscore)):
+                           "donut_power": donut_power, "parts": [p for p in PARTS if p in scores]}
+    for name, s in scores.items():
         normal = s[~labels.astype(bool) & ~np.isnan(s)]
         med, top = (float(np.percentile(normal, q)) for q in (50.0, SCALE_PERCENTILE)) if normal.size else (0.0, 1.0)
         out[name] = [med, max(top - med, 1e-9)]
     return out
 
 
+def combine_parts(scores: dict[str, np.ndarray], scales: dict[str, Any]) -> np.ndarray:
+    """Scores (n,) per part (NaN allowed; at least the scales' parts) -> combined scores (n,) float64.
+
+    NaN only where every part is NaN.
+    """
+    out: np.ndarray | None = None
+    for name in part_names(scales):
+        s = (np.asarray(scores[name], dtype=np.float64) - scales[name][0]) / scales[name][1]
+        if name == "donut" and float(scales.get("donut_power", 1.0)) != 1.0:  # squared deviation -> deviation
+            s = np.sign(s) * np.abs(s) ** float(scales["donut_power"])
+        elif name == "zscore":
+            s = s * float(scales["z_weight"])
+        out = s if out is None else np.fmax(out, s)
+    assert out is not None, "a combined score has at least one part"
+    return out
+
+
+def fit_scales(donut: np.ndarray, zscore: np.ndarray, labels: np.ndarray, *, z_weight: float = 1.0,
+               donut_power: float = 0.5) -> dict[str, Any]:
+    """Validation scores (m,) of Donut and the z-score, labels (m,) -> the scales of combined_scores."""
+    return fit_part_scales({"donut": donut, "zscore": zscore}, labels, z_weight=z_weight, donut_power=donut_power)
+
+
 def combined_scores(donut: np.ndarray, zscore: np.ndarray, scales: dict[str, Any]) -> np.ndarray:
     """Donut scores (n,) and robust z (n,) (NaN allowed) -> combined scores (n,) float64."""
-    d = (donut - scales["donut"][0]) / scales["donut"][1]
-    power = float(scales.get("donut_power", 1.0))
-    if power != 1.0:  # Donut's score grows with the squared deviation, the z-score with the deviation
-        d = np.sign(d) * np.abs(d) ** power
-    z = (zscore - scales["zscore"][0]) / scales["zscore"][1] * float(scales["z_weight"])
-    return np.where(np.isnan(z), d, np.fmax(d, z))
+    return combine_parts({"donut": donut, "zscore": zscore}, scales)
 
 
 def series_zscore(values: np.ndarray, missing: np.ndarray, window: int, chunk: int = 8192) -> np.ndarray:

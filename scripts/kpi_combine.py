@@ -1,5 +1,10 @@
 """Score rules for the KPI bundle compared on cached benchmark runs, without retraining Donut.
 
+Candidates: Donut alone, the robust z-score and spectral residual alone, fixed weightings of
+max(Donut, z), and the scores of train.donut_bundle.COMBOS (the largest of their scaled parts);
+pools: a per-series choice among candidates by their validation best F1 (as `train kpi --score
+auto` does with train.kpi_defaults.AUTO_MENU).
+
 For every series cached by `scripts/kpi_benchmark.py run` (its .npz holds Donut's validation and
 test scores per variant), each candidate score is built from validation/training information only
 (its scales are quantiles of the validation part's normal scores), its threshold is chosen by the
@@ -26,8 +31,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge.score_combine import combined_scores, fit_scales, series_zscore  # noqa: E402
+from edge.score_combine import combine_parts, combined_scores, fit_part_scales, fit_scales, series_zscore  # noqa: E402
+from edge.spectral_residual import series_sr  # noqa: E402
+from train.donut_bundle import COMBOS  # noqa: E402
 from train.kpi_bench import DELAY, f1_adjusted_at, load_labelled, split  # noqa: E402
+from train.kpi_defaults import AUTO_MENU  # noqa: E402
 from train.series_metrics import adjusted_f1_curve, segments  # noqa: E402
 from train.series_threshold import choose_threshold  # noqa: E402
 
@@ -71,9 +79,14 @@ def _blind_at(s_valid: np.ndarray, s_test: np.ndarray, y_test: np.ndarray, perce
 
 
 def candidates(donut_v: np.ndarray, donut_t: np.ndarray, z_v: np.ndarray, z_t: np.ndarray,
-               y_v: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+               y_v: np.ndarray, sr_v: np.ndarray, sr_t: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """name -> (validation scores, test scores); scales from the validation part's normal scores."""
-    out = {"donut": (donut_v, donut_t), "robust_z": (z_v, z_t)}
+    out = {"donut": (donut_v, donut_t), "robust_z": (z_v, z_t), "sr": (sr_v, sr_t)}
+    valid, test = {"donut": donut_v, "zscore": z_v, "sr": sr_v}, {"donut": donut_t, "zscore": z_t, "sr": sr_t}
+    for name, parts in COMBOS.items():
+        if len(parts) > 1:
+            scales = fit_part_scales({p: valid[p] for p in parts}, y_v)
+            out[name] = (combine_parts(valid, scales), combine_parts(test, scales))
     for weight in (0.5, 1.0, 2.0):
         for power in (1.0, 0.5):
             scales = fit_scales(donut_v, z_v, y_v, z_weight=weight, donut_power=power)
@@ -83,12 +96,14 @@ def candidates(donut_v: np.ndarray, donut_t: np.ndarray, z_v: np.ndarray, z_t: n
 
 
 POOLS = {"select donut|z": ("donut", "robust_z"), "select donut|z|max": ("donut", "robust_z", "max w=1.0 p=0.5"),
-         "auto": ("donut", "max w=1.0 p=0.5")}  # train kpi --score auto
+         "auto before": ("donut", "donut+z"), "auto": AUTO_MENU,  # train kpi --score auto, before and now
+         "select all": ("donut", "donut+z", "donut+z+sr", "z+sr"), "select z+sr|donut+z+sr": ("z+sr", "donut+z+sr")}
 
 
 def _valid_best(s: np.ndarray, y: np.ndarray) -> float:
+    """Best adjusted F1 on validation labels, rounded as train.donut_bundle.score_choice rounds it (ties alike)."""
     keep = ~np.isnan(s)
-    return float(adjusted_f1_curve(s[keep], y[keep], DELAY)[1].max()) if segments(y[keep]) else -1.0
+    return round(float(adjusted_f1_curve(s[keep], y[keep], DELAY)[1].max()), 4) if segments(y[keep]) else -1.0
 
 
 def _select(cands: dict[str, tuple[np.ndarray, np.ndarray]], pool: tuple[str, ...], y_v: np.ndarray,
@@ -137,11 +152,12 @@ def main() -> int:
         cut = len(train.values)
         v0 = cut - int(cut * 0.3)
         z = series_zscore(series.values, series.missing, 120)
+        sr = series_sr(series.values, series.missing)
         keep_v = ~series.missing[v0:cut]
         y_v = series.labels[v0:cut][keep_v]
         y_t = test.labels & ~test.missing
         d_v, d_t = stored[f"{args.variant}_scores"], stored[f"test_{args.variant}_scores"]
-        cands = candidates(d_v, d_t, z[v0:cut][keep_v], z[cut:], y_v)
+        cands = candidates(d_v, d_t, z[v0:cut][keep_v], z[cut:], y_v, sr[v0:cut][keep_v], sr[cut:])
         row = {}
         for name, (sv, st) in cands.items():
             if args.only and name not in args.only:

@@ -13,7 +13,8 @@ from edge.score_combine import combined_scores, fit_scales, series_zscore, windo
 from edge.series import donut_scorer, kpi_series, score_series
 from tests.conftest import run_vigil
 from tests.test_kpi_series import SMALL, head
-from train.donut_bundle import score_choice
+from train.donut_bundle import COMBOS, score_choice
+from train.kpi_defaults import AUTO_MENU
 from train.series_baselines import rolling_robust_zscore
 
 
@@ -82,10 +83,12 @@ def test_auto_keeps_the_combined_score_only_when_it_wins_on_validation_labels() 
     donut[100] = 5.0  # Donut catches one segment
     combined = donut.copy()
     combined[300] = 5.0  # the combined score catches both
-    choice = score_choice(donut, combined, labels)
+    choice = score_choice({"donut": donut, "donut+z": combined}, labels)
     assert choice["chosen"] == "donut+z" and choice["validation_best_f1"]["donut+z"] == 1.0
-    assert score_choice(donut, donut.copy(), labels)["chosen"] == "donut"  # a tie keeps Donut alone
-    assert score_choice(donut, combined, np.zeros(400, dtype=bool))["chosen"] == "donut"  # no labels
+    assert score_choice({"donut": donut, "donut+z": donut.copy()}, labels)["chosen"] == "donut"  # a tie: the first
+    assert score_choice({"z+sr": donut, "donut": combined}, labels)["chosen"] == "donut"  # the order is the menu's
+    no_labels = np.zeros(400, dtype=bool)
+    assert score_choice({"z+sr": donut, "donut": combined}, no_labels)["chosen"] == "z+sr"  # no labels: the first
 
 
 def test_train_kpi_defaults_choose_per_variant_and_serve_float32(tmp_path: Path) -> None:
@@ -97,8 +100,9 @@ def test_train_kpi_defaults_choose_per_variant_and_serve_float32(tmp_path: Path)
     for variant in ("float32", "int8"):
         entry = manifest["models"][variant]
         choice = entry["score_choice"]
-        assert choice["chosen"] in ("donut", "donut+z") and set(choice["validation_best_f1"]) == {"donut", "donut+z"}
-        assert ("combine" in entry) == (choice["chosen"] == "donut+z")
+        short_menu = {m for m in AUTO_MENU if "sr" not in COMBOS[m]}  # 900 points: too short for spectral residual
+        assert entry["score"] == choice["chosen"] and set(choice["validation_best_f1"]) == short_menu
+        assert ("combine" in entry) == (choice["chosen"] != "donut")
 
 
 def test_calibrate_keeps_the_combined_score(combined_bundle: Path, tmp_path: Path) -> None:

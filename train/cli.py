@@ -157,7 +157,7 @@ def _train_series(args: argparse.Namespace) -> int:
                "seconds": manifest["training"]["seconds"],
                "thresholds": {v: m["threshold"]["window"] for v, m in manifest["models"].items()}, "rule": rule,
                "held_out": {v: m.get("held_out") for v, m in manifest["models"].items()},
-               "score": {v: "donut+z" if "combine" in m else "donut" for v, m in manifest["models"].items()}}
+               "score": {v: m.get("score", "donut") for v, m in manifest["models"].items()}}
     if args.json:
         print(json.dumps(summary))
         return 0

@@ -5,7 +5,9 @@ scores on the validation part of the training series (the last 30 % by time, whi
 steps never see; it also chose the epoch), missing points left out: see train.series_threshold
 (adjusted F1 on its labels when it has labelled anomalies, else a percentile of its scores). The
 manifest records how under "calibration". A KPI bundle also stores the training series' last
-window - 1 points ("warmup"), so a file that continues the series is scored from its first point.
+window - 1 points ("warmup"), so a file that continues the series is scored from its first point;
+a KPI score with spectral residual widens the bundle's window to its 720 points (Donut still sees
+its own last `config.window` points).
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ import numpy as np
 from edge.bundle import FORMAT_VERSION, sha256_file
 from edge.detector import load_detector
 from edge.features.ecg import EcgSpec, standardize
-from edge.score_combine import combined_scores, fit_scales, series_zscore
+from edge.score_combine import combine_parts, fit_part_scales, series_zscore
 from edge.series import Series, score_series
+from edge.spectral_residual import WINDOW as SR_WINDOW
+from edge.spectral_residual import series_sr
 from train.audio import _versions
 from train.bundle_writer import BundleWriter
 from train.donut import DonutConfig, fit_donut
 from train.export import to_tflite
 from train.held_out import series_held_out
+from train.kpi_defaults import AUTO_MENU
 from train.series_metrics import adjusted_f1_curve, segments
 from train.series_threshold import DEFAULT_PERCENTILE, choose_threshold, normal_window
 
@@ -45,28 +50,44 @@ def _calibration(models: Any, x: np.ndarray, seed: int) -> tuple[np.ndarray, np.
     return rows, (z_mean + z_std * noise).astype(np.float32)
 
 
-def score_choice(donut: np.ndarray, combined: np.ndarray, labels: np.ndarray, delay: int = 7) -> dict[str, Any]:
-    """Validation scores (m,) of Donut alone and combined, labels (m,) -> which one "auto" keeps, and why."""
+# The KPI scores a bundle may serve: the parts edge.score_combine takes the largest of.
+COMBOS: dict[str, tuple[str, ...]] = {"donut": ("donut",), "donut+z": ("donut", "zscore"),
+                                      "donut+z+sr": ("donut", "zscore", "sr"), "z+sr": ("zscore", "sr")}
+
+
+def score_choice(candidates: dict[str, np.ndarray], labels: np.ndarray, delay: int = 7) -> dict[str, Any]:
+    """Validation scores (m,) per candidate score (the menu, in order of preference) and labels (m,) ->
+    the one with the best delay-adjusted F1 on the labels (the earlier on ties; the first without labels)."""
+    first = next(iter(candidates))
     if not segments(labels):
-        return {"chosen": "donut", "why": "no labelled validation anomalies"}
-    f1 = {name: round(float(adjusted_f1_curve(s, labels, delay)[1].max()), 4)
-          for name, s in (("donut", donut), ("donut+z", combined))}
-    return {"chosen": "donut+z" if f1["donut+z"] > f1["donut"] else "donut",
+        return {"chosen": first, "why": "no labelled validation anomalies"}
+    f1 = {name: round(float(adjusted_f1_curve(s[~np.isnan(s)], labels[~np.isnan(s)], delay)[1].max()), 4)
+          for name, s in candidates.items()}
+    return {"chosen": max(f1, key=lambda n: f1[n]),  # max keeps the first of equal values
             "why": f"best delay-{delay} adjusted F1 on the validation labels", "validation_best_f1": f1}
+
+
+def _menu(combine: str, auto_menu: tuple[str, ...], sr_fits: bool) -> tuple[str, ...]:
+    """The candidate scores of `combine` ("auto": auto_menu, without spectral residual on short series)."""
+    menu = auto_menu if combine == "auto" else (combine,)
+    kept = tuple(m for m in menu if sr_fits or "sr" not in COMBOS[m])
+    return kept or ("donut",)
 
 
 def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: Path, config: DonutConfig, *,
                        percentile: float = DEFAULT_PERCENTILE, samples: int = DEFAULT_SAMPLES,
                        iterations: int = DEFAULT_ITERATIONS, use_labels: bool = True,
                        progress: bool = False, keep_validation: dict[str, Any] | None = None,
-                       combine: str = "donut", default_variant: str = "int8") -> dict[str, Any]:
+                       combine: str = "donut", default_variant: str = "int8",
+                       auto_menu: tuple[str, ...] = AUTO_MENU) -> dict[str, Any]:
     """Fit Donut on the series, export encoder and decoder (float32, int8), threshold, write `out`.
 
     use_labels False: threshold by the tail rule even when the validation part has labels.
-    combine: "donut" (Donut alone), "donut+z" (max of Donut and a robust z-score, scaled on the
-    validation part: edge.score_combine; the scales stored under models.<variant>.combine) or "auto"
-    (per variant, whichever of the two has the better best adjusted F1 on the validation labels;
-    Donut alone without labels or on a tie; recorded under models.<variant>.score_choice).
+    combine: a key of COMBOS (Donut alone, or the max of its parts scaled on the validation part:
+    edge.score_combine; the scales stored under models.<variant>.combine) or "auto" (per variant,
+    the score of auto_menu with the best adjusted F1 on the validation labels; the first on a tie
+    or without labels; recorded under models.<variant>.score_choice). Spectral residual needs
+    SR_WINDOW points of context: series shorter than twice that leave it out of the menu.
     keep_validation: filled with {variant: (scores (m,), labels (m,))} of the validation points.
     """
     config = replace(config, window=spec.window)
@@ -110,38 +131,51 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
                                   "next_timestamp": int(2 * last.position[-1] - last.position[-2])}
         bundle = writer.write(manifest)
         calibration: dict[str, Any] = {"normal_scores": {}}
+        menu = _menu(combine, auto_menu, min(len(s.values) for s in series) >= 2 * SR_WINDOW)
         for variant in ("float32", "int8"):
             scorer = load_detector(bundle, variant)
-            held, truth, tails, zs = [], [], [], []
+            held: list[dict[str, np.ndarray]] = []
+            truth: list[np.ndarray] = []
+            tails: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
             for s in series:
                 cut = len(s.values) - int(len(s.values) * config.valid_fraction)
                 start = max(cut - spec.window + 1, 0)  # the window before the validation part is its context
                 part = Series(s.path, s.values[start:], s.missing[start:], s.labels[start:], s.position[start:],
                               s.position_name)
-                scores = score_series(bundle, scorer, part)[cut - start :]
                 keep = ~s.missing[cut:]
-                z = series_zscore(part.values, part.missing, spec.window)[cut - start :]
-                held.append(scores[keep])
-                zs.append(z[keep])
+                parts = {"donut": score_series(bundle, scorer, part)[cut - start :],
+                         "zscore": series_zscore(part.values, part.missing, spec.window)[cut - start :]}
+                if any("sr" in COMBOS[m] for m in menu):
+                    a = max(cut - SR_WINDOW + 1, 0)
+                    parts["sr"] = series_sr(s.values[a:], s.missing[a:])[cut - a :]
+                held.append({k: v[keep] for k, v in parts.items()})
                 truth.append(s.labels[cut:][keep] & use_labels)
-                tails.append((s.labels[cut:], s.missing[cut:], scores, z))
-            scores, labels = np.concatenate(held), np.concatenate(truth)
-            scales = fit_scales(scores, np.concatenate(zs), labels)  # from normal validation points
-            both = combined_scores(scores, np.concatenate(zs), scales)
-            chosen = combine
+                tails.append((s.labels[cut:], s.missing[cut:], parts))
+            labels = np.concatenate(truth)
+            valid = {k: np.concatenate([h[k] for h in held]) for k in held[0]}
+            options = {}
+            for name in menu:
+                scales = fit_part_scales({p: valid[p] for p in COMBOS[name]}, labels)  # normal validation points
+                options[name] = (scales, valid["donut"] if name == "donut" else combine_parts(valid, scales))
+            chosen = menu[0]
             if combine == "auto":
-                manifest["models"][variant]["score_choice"] = score_choice(scores, both, labels)
-                chosen = manifest["models"][variant]["score_choice"]["chosen"]
-            if chosen == "donut+z":
+                choice = score_choice({n: o[1] for n, o in options.items()}, labels)
+                manifest["models"][variant]["score_choice"] = choice
+                chosen = choice["chosen"]
+            manifest["models"][variant]["score"] = chosen
+            scales, scores = options[chosen]
+            if chosen != "donut":
                 manifest["models"][variant]["combine"] = scales  # the threshold is then on the combined score
-                scores = both
-                tails = [(lab, mis, combined_scores(sc, z, scales), z) for lab, mis, sc, z in tails]
+            chosen_tails = [(lab, mis, p["donut"] if chosen == "donut" else combine_parts(p, scales))
+                            for lab, mis, p in tails]
             if keep_validation is not None:
                 keep_validation[variant] = (scores, labels)
+            scored = ~np.isnan(scores)  # a score without Donut has none where no part has one
+            scores, labels = scores[scored], labels[scored]
             threshold, rule = choose_threshold(scores, labels, percentile=percentile)
             manifest["models"][variant]["threshold"] = {"window": threshold}
             manifest["models"][variant]["held_out"] = {  # what the threshold catches on the validation parts
-                k: sum(series_held_out(lab, mis, sc, threshold)[k] for lab, mis, sc, _ in tails)
+                k: sum(series_held_out(lab, mis, sc, threshold)[k] for lab, mis, sc in chosen_tails)
                 for k in ("normal", "anomalous", "detected", "false_alarms")}
             calibration["normal_scores"][variant] = {"window": normal_window(scores, labels, config.seed)}
             calibration["rule"] = rule  # the variants share the rule; each has its own threshold and scores
@@ -149,6 +183,15 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
                                      f"by time, {scores.size} scored points, {int(labels.sum())} labelled), "
                                      "missing points left out")
         manifest["calibration"] = calibration
+        if any("sr" in COMBOS[m["score"]] for m in manifest["models"].values()):
+            _widen(manifest, series[-1], SR_WINDOW)
         writer.write(manifest)
         writer.commit()
     return manifest
+
+
+def _widen(manifest: dict[str, Any], last: Series, window: int) -> None:
+    """The bundle's window (and its stored training tail) widened to `window` points for spectral residual."""
+    manifest["features"]["window"] = window
+    manifest["warmup"] |= {"values": [float(v) for v in last.values[-(window - 1) :]],
+                           "missing": [bool(m) for m in last.missing[-(window - 1) :]]}

@@ -20,17 +20,19 @@ from __future__ import annotations
 
 import argparse
 
-SCORES = ("auto", "donut", "donut+z")
+SCORES = ("auto", "donut", "donut+z", "donut+z+sr", "z+sr")  # the keys of train.donut_bundle.COMBOS and auto
 DEFAULT_SCORE = "auto"
+AUTO_MENU = ("donut", "donut+z")  # "auto"'s candidates, in order of preference (the first without labels)
 DEFAULT_VARIANT = "float32"
 
 
 def kpi_defaults(parser: argparse.ArgumentParser) -> None:
     """Add --score and --variant to `train kpi`."""
     parser.add_argument("--score", choices=SCORES, default=DEFAULT_SCORE,
-                        help="donut: Donut's reconstruction score; donut+z: the larger of it and a rolling robust "
-                             "z-score, each scaled by its validation normal scores; auto: whichever of the two has "
-                             f"the better F1 on the validation labels, Donut without labels (default {DEFAULT_SCORE})")
+                        help="donut: Donut's reconstruction score; donut+z, donut+z+sr, z+sr: the largest of these "
+                             "parts (Donut, a rolling robust z-score, spectral residual), each scaled by its "
+                             f"validation normal scores; auto: whichever of {', '.join(AUTO_MENU)} has the best F1 "
+                             f"on the validation labels, {AUTO_MENU[0]} without labels (default {DEFAULT_SCORE})")
     parser.add_argument("--variant", choices=("float32", "int8"), default=DEFAULT_VARIANT,
                         help=f"the bundle's default variant for score/serve (default {DEFAULT_VARIANT}; "
                              "both are exported)")

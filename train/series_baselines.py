@@ -2,13 +2,9 @@
 
 - Rolling robust z-score: |x_t - median| / (1.4826 MAD) of the previous `window` non-missing points.
 - Spectral residual (Ren et al., "Time-Series Anomaly Detection Service at Microsoft", KDD 2019),
-  as Microsoft's reference code (anomalydetector, msanomalydetector/spectral_residual.py) does it:
-  the `window` points ending at t, extended by m = 5 copies of a prediction from the 6 points
-  before t (so a spike at t does not raise its own extension); the saliency map S = |IFFT(exp(R +
-  iP))| with R = log amplitude minus its trailing q = 3 mean; score(t) = |S_t - mean of the z = 21
-  S ending at t| / that mean.
-Missing points are forward-filled for spectral residual (it needs a continuous signal) and get
-no score (NaN) from either method, as the metrics leave missing points out.
+  as Microsoft's reference code does it, over the 720 points ending at t: edge.spectral_residual.
+Missing points are filled from the last present point for spectral residual (it needs a continuous
+signal) and get no score (NaN) from either method, as the metrics leave missing points out.
 """
 
 from __future__ import annotations
@@ -16,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from edge.score_combine import series_zscore
+from edge.spectral_residual import WINDOW as SR_WINDOW
+from edge.spectral_residual import series_sr
 
 
 def rolling_robust_zscore(values: np.ndarray, missing: np.ndarray, window: int = 120,
@@ -28,33 +26,10 @@ def rolling_robust_zscore(values: np.ndarray, missing: np.ndarray, window: int =
     return series_zscore(values, missing, window + 1, chunk)
 
 
-def _forward_fill(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    index = np.where(missing, 0, np.arange(values.size))
-    np.maximum.accumulate(index, out=index)
-    filled = values[index].astype(np.float64)
-    return filled
+def spectral_residual(values: np.ndarray, missing: np.ndarray, window: int = SR_WINDOW) -> np.ndarray:
+    """values, missing (n,) -> scores (n,), NaN before a full window and at missing points.
 
-
-def spectral_residual(values: np.ndarray, missing: np.ndarray, window: int = 720, *, extend: int = 5,
-                      q: int = 3, z: int = 21, chunk: int = 2048) -> np.ndarray:
-    """values, missing (n,) -> scores (n,), NaN before a full window and at missing points."""
-    from scipy.ndimage import uniform_filter1d
-
-    x = _forward_fill(values, missing)
-    out = np.full(x.shape, np.nan)
-    views = np.lib.stride_tricks.sliding_window_view(x, window)  # row k ends at point k + window - 1
-    for a in range(0, views.shape[0], chunk):
-        w = views[a : a + chunk]
-        before = w[:, -extend - 2 : -1]  # x_{t-6} .. x_{t-1}
-        slopes = (before[:, -1:] - before[:, :-1]) / np.arange(extend, 0, -1)
-        ext = before[:, 1] + slopes.sum(axis=1)  # the reference's predict_next
-        seq = np.concatenate([w, np.repeat(ext[:, None], extend, axis=1)], axis=1)
-        spectrum = np.fft.fft(seq, axis=1)
-        amplitude = np.maximum(np.abs(spectrum), 1e-8)
-        log_amp = np.log(amplitude)
-        smooth = uniform_filter1d(log_amp, size=q, axis=1, mode="nearest", origin=(q - 1) // 2)  # trailing mean
-        saliency = np.abs(np.fft.ifft(np.exp(log_amp - smooth) * spectrum / amplitude, axis=1))
-        s_t = saliency[:, window - 1]
-        local = saliency[:, window - z : window].mean(axis=1)
-        out[np.arange(a, a + w.shape[0]) + window - 1] = np.abs(s_t - local) / np.maximum(local, 1e-8)
-    return np.where(missing, np.nan, out)
+    The gateway's spectral residual (edge.spectral_residual, what a KPI bundle may combine with
+    Donut), so the baseline and the bundle score alike.
+    """
+    return series_sr(values, missing, window)
