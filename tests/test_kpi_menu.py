@@ -15,6 +15,7 @@ from edge.series import donut_scorer, kpi_series, score_series
 from edge.spectral_residual import series_sr
 from tests.conftest import run_vigil
 from tests.test_kpi_series import SMALL, head
+from train.kpi_defaults import AUTO_MENU
 
 
 def _reference_sr(x: np.ndarray, t: int, window: int = 720) -> float:
@@ -77,12 +78,14 @@ def zsr_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("kpi-zsr")
     out = tmp / "bundle"
     run_vigil("train", "kpi", str(head(SMALL, 1600, tmp / "train.csv")), "--epochs", "1", "--window", "30",
-              "--samples", "2", "--score", "z+sr", "--out", str(out), check=True)
+              "--samples", "2", "--out", str(out), check=True)  # the default score: auto
     return out
 
 
-def test_a_zscore_and_sr_bundle_keeps_720_points_of_context(zsr_bundle: Path, tmp_path: Path) -> None:
+def test_without_validation_labels_auto_serves_zscore_and_sr_with_720_points_of_context(zsr_bundle: Path,
+                                                                                       tmp_path: Path) -> None:
     manifest = json.loads((zsr_bundle / "manifest.json").read_text())
+    assert AUTO_MENU[0] == "z+sr"  # the menu's first: what a series without validation labels gets
     assert manifest["features"]["window"] == 720 and manifest["detector"]["params"]["window"] == 30
     assert len(manifest["warmup"]["values"]) == 719
     bundle = load_bundle(zsr_bundle)
@@ -92,6 +95,7 @@ def test_a_zscore_and_sr_bundle_keeps_720_points_of_context(zsr_bundle: Path, tm
     gaps = np.zeros(whole.size, dtype=bool)
     for variant in ("float32", "int8"):
         scales = manifest["models"][variant]["combine"]
+        assert manifest["models"][variant]["score_choice"]["why"] == "no labelled validation anomalies"
         assert manifest["models"][variant]["score"] == "z+sr" and scales["parts"] == ["zscore", "sr"]
         scores = score_series(bundle, donut_scorer(bundle, variant), following)
         expected = combine_parts({"zscore": series_zscore(whole, gaps, 30), "sr": series_sr(whole, gaps)}, scales)

@@ -52,7 +52,8 @@ def _calibration(models: Any, x: np.ndarray, seed: int) -> tuple[np.ndarray, np.
 
 # The KPI scores a bundle may serve: the parts edge.score_combine takes the largest of.
 COMBOS: dict[str, tuple[str, ...]] = {"donut": ("donut",), "donut+z": ("donut", "zscore"),
-                                      "donut+z+sr": ("donut", "zscore", "sr"), "z+sr": ("zscore", "sr")}
+                                      "donut+z+sr": ("donut", "zscore", "sr"), "z+sr": ("zscore", "sr"),
+                                      "z": ("zscore",)}
 
 
 def score_choice(candidates: dict[str, np.ndarray], labels: np.ndarray, delay: int = 7) -> dict[str, Any]:
@@ -68,10 +69,12 @@ def score_choice(candidates: dict[str, np.ndarray], labels: np.ndarray, delay: i
 
 
 def _menu(combine: str, auto_menu: tuple[str, ...], sr_fits: bool) -> tuple[str, ...]:
-    """The candidate scores of `combine` ("auto": auto_menu, without spectral residual on short series)."""
+    """The candidate scores of `combine` ("auto": auto_menu); on short series each without spectral residual."""
     menu = auto_menu if combine == "auto" else (combine,)
-    kept = tuple(m for m in menu if sr_fits or "sr" not in COMBOS[m])
-    return kept or ("donut",)
+    if sr_fits:
+        return menu
+    names = {parts: name for name, parts in COMBOS.items()}
+    return tuple(dict.fromkeys(names[tuple(p for p in COMBOS[m] if p != "sr")] for m in menu))
 
 
 def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: Path, config: DonutConfig, *,
