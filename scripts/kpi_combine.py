@@ -97,7 +97,9 @@ def candidates(donut_v: np.ndarray, donut_t: np.ndarray, z_v: np.ndarray, z_t: n
 
 POOLS = {"select donut|z": ("donut", "robust_z"), "select donut|z|max": ("donut", "robust_z", "max w=1.0 p=0.5"),
          "auto before": ("donut", "donut+z"), "auto": AUTO_MENU,  # train kpi --score auto, before and now
-         "select all": ("donut", "donut+z", "donut+z+sr", "z+sr"), "select z+sr|donut+z+sr": ("z+sr", "donut+z+sr")}
+         "select all": ("donut", "donut+z", "donut+z+sr", "z+sr"), "select z+sr|donut+z+sr": ("z+sr", "donut+z+sr"),
+         "select z+sr|donut+z+sr|donut": ("z+sr", "donut+z+sr", "donut"), "select z+sr|donut": ("z+sr", "donut"),
+         "select donut+z+sr|z+sr": ("donut+z+sr", "z+sr"), "select z+sr|donut+z+sr|donut+z": ("z+sr", "donut+z+sr", "donut+z")}
 
 
 def _valid_best(s: np.ndarray, y: np.ndarray) -> float:

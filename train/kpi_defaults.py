@@ -22,7 +22,7 @@ import argparse
 
 SCORES = ("auto", "donut", "donut+z", "donut+z+sr", "z+sr", "z")  # the keys of train.donut_bundle.COMBOS and auto
 DEFAULT_SCORE = "auto"
-AUTO_MENU = ("z+sr", "donut+z+sr")  # "auto"'s candidates, in order of preference (the first without labels)
+AUTO_MENU = ("z+sr", "donut")  # "auto"'s candidates, in order of preference (the first without labels)
 DEFAULT_VARIANT = "float32"
 
 
