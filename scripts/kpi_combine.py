@@ -99,7 +99,8 @@ POOLS = {"select donut|z": ("donut", "robust_z"), "select donut|z|max": ("donut"
          "auto before": ("donut", "donut+z"), "auto": AUTO_MENU,  # train kpi --score auto, before and now
          "select all": ("donut", "donut+z", "donut+z+sr", "z+sr"), "select z+sr|donut+z+sr": ("z+sr", "donut+z+sr"),
          "select z+sr|donut+z+sr|donut": ("z+sr", "donut+z+sr", "donut"), "select z+sr|donut": ("z+sr", "donut"),
-         "select donut+z+sr|z+sr": ("donut+z+sr", "z+sr"), "select z+sr|donut+z+sr|donut+z": ("z+sr", "donut+z+sr", "donut+z")}
+         "select donut+z+sr|z+sr": ("donut+z+sr", "z+sr"),
+         "select z+sr|donut+z+sr|donut+z": ("z+sr", "donut+z+sr", "donut+z")}
 
 
 def _valid_best(s: np.ndarray, y: np.ndarray) -> float:
