@@ -6,7 +6,7 @@ For each adfecgdb record, the onsets and spreads (mains in dB over the lead's ty
 and wander ratios in octaves) and wander's highest score are chosen on the OTHER four records'
 injected faults with development seeds (7000 + 100 r + s), at every strength of `--strengths`
 (train/fetal_inject.py: motion, wander and mains amplitude x strength, clipping at 0.3 ** strength
-of the peak), maximising the mean over kinds of the overall score's AUC capped at 0.92 (so that no
+of the peak), maximising the mean over kinds of the overall score's AUC capped at 0.95 (so that no
 kind is bought with another; the worst kind breaks ties). The overall score is what a consumer of
 `vigil beats --json` sees: the worst kind and lead, 0 where it is under the segment threshold. The
 AUC is then measured on the record left out, at each strength, with the seeds
@@ -33,7 +33,7 @@ GRID = {"mains_onset_db": (6.0, 9.0, 12.0, 15.0), "mains_spread_db": (4.0, 8.0),
         "motion_spread": (0.5, 1.0), "wander_onset": (0.5, 1.0), "wander_spread": (1.0, 2.0),
         "wander_max": (1.0, 0.7, 0.5)}
 SIGNAL = ("flatline", "clipping", "mains", "wander", "motion")  # edge.fetal.quality's score order
-CAP = 0.92  # a little above the 0.90 each kind must reach: no kind is bought with another
+CAP = 0.95  # past it a kind gains nothing: no kind is bought with another
 
 
 @dataclass
