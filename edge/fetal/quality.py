@@ -32,7 +32,7 @@ Wander scores at most `wander_max` (0.5): real baseline wander (maternal breathi
 common in clean recordings and the beat detector filters it out, so it ranks under the faults that
 matter more; a consumer taking the worst kind (the overall quality) then sees a mains, motion or
 clipping episode above a clean stretch with real wander (leave-one-record-out on adfecgdb: mains
-0.88 -> 0.97 AUC, wander 0.89 -> 0.88; scripts/fetal_quality_tune.py).
+0.88 -> 0.97 AUC, motion 0.89 -> 0.95, wander 0.89 -> 0.86; scripts/fetal_quality_tune.py).
 
 Parameters: the mains, motion and wander onsets and spreads were chosen by scripts/fetal_quality_tune.py
 (leave one record out on injected faults, development seeds; these defaults are its choice on all
