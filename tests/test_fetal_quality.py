@@ -147,6 +147,11 @@ def test_low_fetal_from_a_gap_in_the_fetal_beats() -> None:
     assert s[(times > 10.5) & (times < 13.5)].min() == 1.0
     assert s[(times > 1) & (times < 9.5)].max() == 0.0
     assert low_fetal_scores(times, 0.1, np.array([1.0])).min() == 1.0  # no beats: no fetal signal
+    # the recording's start and end are not gaps (they were: 1.0 before the first beat and after the last)
+    edges = low_fetal_scores(times, 0.1, np.arange(0.2, 19.9, 0.43))
+    assert edges.max() == 0.0
+    late = low_fetal_scores(times, 0.1, np.arange(3.0, 16.0, 0.43))  # 3 s silent at either end
+    assert late[times < 2.0].min() == 1.0 and late[times > 17.5].min() == 1.0
 
 
 def test_bad_mask_needs_enough_leads_or_low_fetal_and_masks_the_fhr() -> None:

@@ -300,16 +300,20 @@ class QualityMonitor:
 
 
 def low_fetal_scores(times_s: np.ndarray, hop_s: float, fetal_peaks_s: np.ndarray) -> np.ndarray:
-    """Per frame (f,): how far the gap between the fetal beats around the frame exceeds 1.7x their median interval."""
+    """Per frame (f,): how far the gap between the fetal beats around the frame exceeds 1.7x their median interval.
+
+    Before the first beat and after the last, the first frame's start and the last frame's end stand in for
+    a beat: a recording is not short of fetal beats in the 0.2 s before its first one (a silent start or
+    end longer than 1.7 intervals still is)."""
     centre = times_s + hop_s / 2
     peaks = np.sort(np.asarray(fetal_peaks_s, dtype=float))
-    if peaks.size < 3:
+    if peaks.size < 3 or centre.size == 0:
         return np.ones(centre.shape, dtype=np.float32)
     med = float(np.median(np.diff(peaks)))
     idx = np.searchsorted(peaks, centre)
-    prev = np.where(idx > 0, peaks[np.maximum(idx - 1, 0)], -np.inf)
-    nxt = np.where(idx < peaks.size, peaks[np.minimum(idx, peaks.size - 1)], np.inf)
-    gap = np.minimum(nxt - prev, 1e6)
+    prev = np.where(idx > 0, peaks[np.maximum(idx - 1, 0)], min(float(times_s[0]), peaks[0]))
+    nxt = np.where(idx < peaks.size, peaks[np.minimum(idx, peaks.size - 1)], max(float(times_s[-1]) + hop_s, peaks[-1]))
+    gap = nxt - prev
     return np.clip((gap / med - 1.7) / 1.0, 0.0, 1.0).astype(np.float32)
 
 
