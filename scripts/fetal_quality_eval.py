@@ -1,7 +1,7 @@
 """Signal-quality and FHR-event detectors on adfecgdb abdominal leads with seeded injected anomalies.
 
     python scripts/fetal_quality_eval.py [--data ../shared/data] [--seeds 3] [--beats reference|detector]
-                                         [--strength 1] [--json-path]
+                                         [--strength 1] [--length 1] [--json-path]
 
 Per record and seed, train/fetal_inject.py puts 3 episodes of each kind into Abdomen_1..4
 (quality faults into a seeded subset of leads; brady/tachy/decel by time-warping every lead
@@ -12,9 +12,10 @@ reference beats moved by the warps (`--beats reference`, the default) or from ed
 (`--beats detector`, when that module exists), 4 Hz grid, events with short durations (brady and
 tachy >= 1.5 s, decelerations the clinical >= 15 s, >= 15 bpm); AUC of the event score of the
 matching kind. Then robustness on fecg-tokarev (no labels): share of frames flagged per kind.
---strength scales the quality faults (train/fetal_inject.py). --json-path scores quality only, through
-what `vigil beats --json` prints (edge.fetal.analyze on the injected leads, 1 s reads, the beat
-detector's low_fetal included): a frame's overall score is the highest `quality` entry covering it.
+--strength scales the quality faults, --length their durations (train/fetal_inject.py). --json-path
+scores quality only, through what `vigil beats --json` prints (edge.fetal.analyze on the injected
+leads, 1 s reads, the beat detector's low_fetal included): a frame's overall score is the highest
+`quality` entry covering it.
 The mains, motion and wander onsets were chosen by scripts/fetal_quality_tune.py on development
 seeds (7000 + ...), never on the seeds reported here; the shipped defaults are its choice on all five
 records, so figures here are optimistic: the tuning script's leave-one-record-out table is the honest one.
@@ -110,10 +111,10 @@ def run_json_path(path: Path, seed: int, strength: float) -> dict[str, dict[str,
                    for i, kind in enumerate(QUALITY_KINDS, start=1)} for view, f in views.items()}
 
 
-def run_record(path: Path, seed: int, use_detector: bool,
-               all_leads: bool = False, strength: float = 1.0) -> dict[str, dict[str, float | None]]:
+def run_record(path: Path, seed: int, use_detector: bool, all_leads: bool = False, strength: float = 1.0,
+               length: float = 1.0) -> dict[str, dict[str, float | None]]:
     x, labels, fs, peaks = load_abdominal(path)
-    inj = inject_leads(x, peaks, fs, seed=seed, all_leads=all_leads, strength=strength)
+    inj = inject_leads(x, peaks, fs, seed=seed, all_leads=all_leads, strength=strength, length_scale=length)
     times, scores = quality_scores(inj.samples.astype(np.float32), fs, labels)
     centre = np.minimum(((times + 0.05) * fs).astype(int), inj.kind_mask.size - 1)
     kinds = inj.kind_mask[centre]
@@ -143,7 +144,7 @@ def run_record(path: Path, seed: int, use_detector: bool,
     return out
 
 
-def run_pieces(path: Path, seed: int, piece_s: float) -> list[dict[str, float | None]]:
+def run_pieces(path: Path, seed: int, piece_s: float, strength: float = 1.0) -> list[dict[str, float | None]]:
     """Quality only, on consecutive pieces of piece_s seconds (short recordings: little history), one
     episode of each quality kind per piece: AUC of the overall score per kind and piece."""
     x, labels, fs, peaks = load_abdominal(path)
@@ -151,7 +152,8 @@ def run_pieces(path: Path, seed: int, piece_s: float) -> list[dict[str, float | 
     out = []
     for p, a in enumerate(range(0, x.shape[0] - n + 1, n)):
         inside = peaks[(peaks >= a) & (peaks < a + n)] - a
-        inj = inject_leads(x[a : a + n], inside, fs, seed=seed + p, kinds=QUALITY_KINDS, per_kind=1, gap_s=1.0)
+        inj = inject_leads(x[a : a + n], inside, fs, seed=seed + p, kinds=QUALITY_KINDS, per_kind=1, gap_s=1.0,
+                           strength=strength)
         times, scores = quality_scores(inj.samples.astype(np.float32), fs, labels)
         kinds = inj.kind_mask[np.minimum(((times + 0.05) * fs).astype(int), n - 1)]
         overall = scores.max(axis=(1, 2))
@@ -213,6 +215,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--piece-s", type=float, help="only quality, on pieces of this many seconds")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--strength", type=float, default=1.0, help="quality faults' strength (1: ecg_inject's)")
+    parser.add_argument("--length", type=float, default=1.0, help="quality faults' durations x this")
     parser.add_argument("--json-path", action="store_true", help="only quality, read back from vigil beats --json")
     args = parser.parse_args(argv)
     if args.json_path:
@@ -229,7 +232,8 @@ def main(argv: list[str]) -> int:
         return 0
     if args.piece_s:
         rows = {rec: [row for s in range(args.seeds) for row in
-                      run_pieces(args.data / "adfecgdb" / f"{rec}.edf", 1000 * (r + 1) + 100 * s, args.piece_s)]
+                      run_pieces(args.data / "adfecgdb" / f"{rec}.edf", 1000 * (r + 1) + 100 * s, args.piece_s,
+                                 args.strength)]
                 for r, rec in enumerate(RECORDS)}
         print(f"Quality only, {args.piece_s:g} s pieces of each record, one episode of each kind per piece and seed "
               f"({args.seeds} seeds); AUC of the overall score, mean (min) over pieces\n")
@@ -243,7 +247,7 @@ def main(argv: list[str]) -> int:
     results: dict[str, list[dict[str, dict[str, float | None]]]] = {}
     for r, record in enumerate(RECORDS):
         results[record] = [run_record(args.data / "adfecgdb" / f"{record}.edf", 100 * r + s, args.beats == "detector",
-                                      args.all_leads, args.strength)
+                                      args.all_leads, args.strength, args.length)
                            for s in range(args.seeds)]
 
     def mean(record: str | None, part: str, kind: str) -> float | None:
