@@ -76,3 +76,24 @@ def test_a_deceleration_stretched_past_the_end_is_left_out() -> None:
         inj = inject_leads(x, peaks, FS, seed=seed, kinds=("decel",), per_kind=3, gap_s=1.0)
         assert all(0 < a < b <= x.shape[0] for _, a, b, _ in inj.episodes)
         assert inj.samples.shape == x.shape and inj.r_peaks.max() < x.shape[0]
+
+
+def test_strength_scales_the_faults_and_length_their_durations() -> None:
+    """Same seed, same places and leads: the additive faults scale with strength, clipping cuts deeper, and
+    length_scale stretches the episodes (the sweeps of scripts/fetal_quality_tune.py --strengths rely on it)."""
+    x, peaks = beats_and_leads()
+    kinds = ("motion", "wander", "mains", "clipping")
+    one = inject_leads(x, peaks, FS, seed=5, kinds=kinds, per_kind=1)
+    two = inject_leads(x, peaks, FS, seed=5, kinds=kinds, per_kind=1, strength=2.0)
+    assert [e[1:] for e in one.episodes] == [e[1:] for e in two.episodes]
+    for kind, a, b, leads in one.episodes:
+        lead = leads[0]
+        added1, added2 = one.samples[a:b, lead] - x[a:b, lead], two.samples[a:b, lead] - x[a:b, lead]
+        if kind == "clipping":  # clipped at 0.3 ** 2 of the peak instead of 0.3: a narrower range
+            assert np.ptp(two.samples[a:b, lead]) < 0.5 * np.ptp(one.samples[a:b, lead])
+        else:
+            # 2x, up to the lead scale (its MAD) that earlier, stronger episodes in the lead move a little
+            np.testing.assert_allclose(added2, 2 * added1, rtol=0.05)
+    longer = inject_leads(x, peaks, FS, seed=5, kinds=("wander",), per_kind=3, length_scale=2.0)
+    spans = [(b - a) / FS for _, a, b, _ in longer.episodes]
+    assert len(spans) == 3 and min(spans) >= 6.0 and max(spans) <= 12.0  # wander: 3-6 s at length 1

@@ -56,3 +56,24 @@ def test_bench_without_bundle_reports_the_fetal_chain() -> None:
     lat = report["beat_to_fhr_latency_s"]
     assert 0 < lat["median"] <= lat["max"] < 9.0 + 5.0  # core 6 s + margin 3 s, plus processing
     assert report["peak_rss_mb"] > 0
+
+
+def test_wander_on_one_lead_raises_a_wander_event_though_its_score_tops_out_at_wander_max() -> None:
+    """Wander scores at most QualityConfig.wander_max (0.5, under the other faults): its event is decided on
+    that scale, so a wander fault still makes an event (with the common 0.5 threshold it never could)."""
+    from train.fetal_inject import _quality
+
+    rec = open_recording(R01)
+    x = np.concatenate(list(rec.blocks(60000)))[:45000]
+    rec.close()
+    _quality("wander", x[:, 0], 30000, 35000, 1000.0, np.random.default_rng(0))
+    monitor = FetalMonitor(1000.0, ["Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4"])
+    events = []
+    for start in range(0, x.shape[0], 1000):
+        events += monitor.push(start, x[start:start + 1000]).events
+    events += monitor.finish().events
+    wander = [e.event for e in events if e.kind == "wander"]
+    fault = [e for e in wander if e.start_s < 34.0 and e.end_s > 31.0]
+    assert fault and fault[0].threshold == 0.25, wander
+    # r01's own wander (about 12-17 s) also makes events, as it did at 0.5 of a score up to 1
+    assert all(e.threshold == 0.25 for e in wander) and sum(e.end_s < 28.0 for e in wander) <= 3

@@ -147,6 +147,11 @@ def test_low_fetal_from_a_gap_in_the_fetal_beats() -> None:
     assert s[(times > 10.5) & (times < 13.5)].min() == 1.0
     assert s[(times > 1) & (times < 9.5)].max() == 0.0
     assert low_fetal_scores(times, 0.1, np.array([1.0])).min() == 1.0  # no beats: no fetal signal
+    # the recording's start and end are not gaps (they were: 1.0 before the first beat and after the last)
+    edges = low_fetal_scores(times, 0.1, np.arange(0.2, 19.9, 0.43))
+    assert edges.max() == 0.0
+    late = low_fetal_scores(times, 0.1, np.arange(3.0, 16.0, 0.43))  # 3 s silent at either end
+    assert late[times < 2.0].min() == 1.0 and late[times > 17.5].min() == 1.0
 
 
 def test_bad_mask_needs_enough_leads_or_low_fetal_and_masks_the_fhr() -> None:
@@ -176,7 +181,8 @@ def test_another_device_at_500_hz_with_eight_leads_has_plausible_flags() -> None
     times, scores = quality_scores(x, float(np.asarray(mat["fs"]).ravel()[0]), [f"ch{i}" for i in range(8)])
     assert times.size == x.shape[0] // 50 and np.all((scores >= 0) & (scores <= 1))
     assert scores[:, KINDS.index("flatline")].max() == 0.0 and scores[:, KINDS.index("clipping")].max() < 0.5
-    flagged = (scores[:, KINDS.index("mains")] >= 0.5).mean(axis=0)
+    # mains all along is the lead's typical level: flagged by the absolute onset only, with a segment (>= 0.1)
+    flagged = (scores[:, KINDS.index("mains")] >= 0.1).mean(axis=0)
     # independently: each lead's 50 Hz line over its neighbours in the mean 1 s spectrum of the record
     fs = int(np.asarray(mat["fs"]).ravel()[0])
     segs = x[: x.shape[0] // fs * fs].reshape(-1, fs, 8)
@@ -195,3 +201,19 @@ def test_missing_samples_read_as_flatline(clean: np.ndarray) -> None:
     inside = (times >= 20.2) & (times < 22.3)
     assert scores[inside, KINDS.index("flatline"), 3].min() == 1.0
     assert scores[(times > 4) & (times < 6), KINDS.index("flatline"), 0].max() == 0.0
+
+
+def test_mains_a_lead_always_carries_does_not_count_a_rise_does() -> None:
+    """Noise with a steady 50 Hz line about 20 dB over its neighbours: the lead's typical level, so no
+    mains (an absolute 18 dB onset flagged it all along); the line 4x stronger for 3 s is found."""
+    rng = np.random.default_rng(3)
+    fs, n = 500.0, 60000
+    t = np.arange(n) / fs
+    x = rng.standard_normal((n, 2))
+    x[:, 0] += np.sin(2 * np.pi * 50 * t)
+    x[50000:51500, 0] += 3 * np.sin(2 * np.pi * 50 * t[50000:51500])
+    times, scores = quality_scores(x, fs, ["a", "b"])
+    mains = scores[:, KINDS.index("mains")]
+    steady, rise = (times > 5) & (times < 95), (times >= 100.3) & (times < 102.7)
+    assert np.median(mains[steady, 0]) < 0.05 and (mains[steady, 0] >= 0.5).mean() < 0.01
+    assert mains[rise, 0].mean() >= 0.5 and mains[:, 1].max() < 0.3

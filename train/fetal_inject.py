@@ -43,14 +43,15 @@ def _scale(x: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(x - np.median(x))))
 
 
-def _quality(kind: str, x: np.ndarray, a: int, b: int, fs: float, rng: np.random.Generator) -> None:
+def _quality(kind: str, x: np.ndarray, a: int, b: int, fs: float, rng: np.random.Generator,
+             strength: float = 1.0) -> None:
     if kind in ("motion", "wander", "mains"):
-        x[a:b] += _additive(x, a, b, rng, fs, kind)
+        x[a:b] += strength * _additive(x, a, b, rng, fs, kind)
     elif kind == "flatline":
         x[a:b] = x[a - 1]
-    else:  # clipping, as ecg_inject: at 30 % of the episode's peak around its median
+    else:  # clipping, as ecg_inject: at 30 % of the episode's peak around its median (0.3 ** strength)
         centre = np.median(x[a:b])
-        level = 0.3 * np.max(np.abs(x[a:b] - centre))
+        level = 0.3**strength * np.max(np.abs(x[a:b] - centre))
         x[a:b] = np.clip(x[a:b], centre - level, centre + level)
 
 
@@ -66,11 +67,15 @@ def _rhythm_anchors(kind: str, inside: np.ndarray, a: int, rng: np.random.Genera
 
 
 def inject_leads(samples: np.ndarray, r_peaks: np.ndarray, fs: float, *, per_kind: int = 3, seed: int = 0,
-                 kinds: tuple[str, ...] = KINDS, gap_s: float = 2.0, all_leads: bool = False) -> LeadInjection:
+                 kinds: tuple[str, ...] = KINDS, gap_s: float = 2.0, all_leads: bool = False,
+                 strength: float = 1.0, length_scale: float = 1.0) -> LeadInjection:
     """Inject `per_kind` episodes of each kind into samples (n, c) at seeded, non-overlapping places.
 
     r_peaks: (k,) annotated fetal beats (sample indices, sorted). Episodes keep >= gap_s apart.
     all_leads: every quality fault in every lead (else a seeded subset of one to all leads).
+    strength: scales the quality faults (motion, wander and mains amplitude x strength; clipping at
+    0.3 ** strength of the episode's peak; flatline unchanged); length_scale: scales their durations. The
+    defaults are ecg_inject's faults; other values check that a detector does not rely on one size.
     """
     rng = np.random.default_rng(seed)
     x = np.asarray(samples, dtype=np.float64).copy()
@@ -86,7 +91,7 @@ def inject_leads(samples: np.ndarray, r_peaks: np.ndarray, fs: float, *, per_kin
     for kind in plan:
         for _attempt in range(200):
             if kind in _LENGTHS_S:
-                length = int(rng.uniform(*_LENGTHS_S[kind]) * fs)
+                length = int(rng.uniform(*_LENGTHS_S[kind]) * fs * length_scale)
                 a = int(rng.integers(guard, n - length - guard))
                 b = a + length
             else:
@@ -102,7 +107,7 @@ def inject_leads(samples: np.ndarray, r_peaks: np.ndarray, fs: float, *, per_kin
             subset = rng.choice(c, size=int(rng.integers(1, c + 1)), replace=False)
             leads = tuple(range(c)) if all_leads else tuple(sorted(subset.tolist()))
             for lead in leads:
-                _quality(kind, x[:, lead], a, b, fs, rng)
+                _quality(kind, x[:, lead], a, b, fs, rng, strength)
                 lead_mask[a:b, lead] = True
             hi = b
         else:

@@ -57,8 +57,10 @@ class FetalMonitor:
         self.fhr = FhrTracker(fs)
         self.quality = QualityMonitor(fs, labels)
         self.kinds = KINDS
-        self.deciders = {k: Decider(QUALITY_THRESHOLD, on_windows=QUALITY_ON_FRAMES, off_windows=QUALITY_OFF_FRAMES)
-                         for k in KINDS}
+        # a kind whose score tops out lower (wander: ranked under the other faults) is judged on its own scale
+        top = {"wander": self.quality.cfg.wander_max}
+        self.deciders = {k: Decider(QUALITY_THRESHOLD * top.get(k, 1.0), on_windows=QUALITY_ON_FRAMES,
+                                    off_windows=QUALITY_OFF_FRAMES) for k in KINDS}
         self.next_sample = 0
         self._history: deque[tuple[float, float]] = deque(maxlen=max(10, int(fhr_history_s * 4)))
         self._fetal_recent: deque[int] = deque(maxlen=64)
