@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -195,9 +196,25 @@ def main() -> int:
             print(f"| {key[:8]} | " + " | ".join(f"{fmt(r[n][1])} | {fmt(r[n][2])}" for n in args.table) + " |")
         print(f"| **mean of {len(rows)}** | " + " | ".join(f"{fmt(summary[n][1])} | {fmt(summary[n][2])}"
                                                        for n in args.table) + " |")
+    if not args.only:
+        leave_one_series_out(rows)
     (args.out / args.tag / f"combine-{args.variant}.json").write_text(json.dumps({"series": rows, "mean": summary},
                                                                                   indent=1) + "\n")
     return 0
+
+
+def leave_one_series_out(rows: dict[str, dict[str, tuple[float | None, float | None, float | None]]]) -> None:
+    """Each series' test figures under the score or menu with the best valid-halves mean on the other series."""
+    names = [n for n in next(iter(rows.values())) if n in COMBOS or n in POOLS]
+    picks, figures = [], []
+    for key in rows:
+        def halves_mean(n: str, key: str = key) -> float:
+            return float(np.mean([r[n][0] for k, r in rows.items() if k != key and r[n][0] is not None]))
+        pick = max(names, key=halves_mean)
+        picks.append(pick)
+        figures.append((rows[key][pick][1] or 0.0, rows[key][pick][2] or 0.0))
+    print(f"\nleave one series out (score or menu by valid-halves F1 on the others): picks {dict(Counter(picks))}; "
+          f"test best F1* {np.mean([f[0] for f in figures]):.3f}, F1@thr {np.mean([f[1] for f in figures]):.3f}")
 
 
 def fmt(v: object) -> str:
