@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from train.kpi_defaults import SCORES  # noqa: E402  (argparse only: no TensorFlow here)
+
 SETS = {"aiops": "kpi-aiops2018", "nab": "nab"}
 
 
@@ -212,7 +214,7 @@ def main() -> int:
     parser.add_argument("--l2", type=float, default=1e-3, help="hidden layers L2 (paper code: 1e-4)")
     parser.add_argument("--float32-only", action="store_true")
     parser.add_argument("--samples", type=int, default=16, help="latent samples L when scoring (train kpi: 16)")
-    parser.add_argument("--score", choices=("donut", "donut+z", "auto"), default="donut",
+    parser.add_argument("--score", choices=SCORES, default="donut",
                         help="as train kpi --score")
     parser.add_argument("--smallest-first", action="store_true", help="run: the shortest series first")
     parser.add_argument("--budget-min", type=float, default=9.0, help="start no new series after this many minutes")
