@@ -75,10 +75,13 @@ CASES = [  # (id, arguments, words the one line must hold)
 
 @pytest.fixture(scope="module")
 def kpi_bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    """A Donut bundle (window 30, 1 epoch) on another real NAB series, and what `train` printed."""
+    """A Donut bundle (window 30, 1 epoch) on another real NAB series, and what `train` printed.
+
+    `--score donut`: the default (auto) serves z-score + spectral residual on a series without labels,
+    whose window is 720 points whatever --window says."""
     out = tmp_path_factory.mktemp("kpi") / "bundle"
-    result = run_vigil("train", "kpi", str(NAB_TRAIN), "--epochs", "1", "--window", "30", "--out", str(out),
-                       check=True)
+    result = run_vigil("train", "kpi", str(NAB_TRAIN), "--epochs", "1", "--window", "30", "--score", "donut",
+                       "--out", str(out), check=True)
     return out, result
 
 
