@@ -146,8 +146,9 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
                 part = Series(s.path, s.values[start:], s.missing[start:], s.labels[start:], s.position[start:],
                               s.position_name)
                 keep = ~s.missing[cut:]
-                parts = {"donut": score_series(bundle, scorer, part)[cut - start :],
-                         "zscore": series_zscore(part.values, part.missing, spec.window)[cut - start :]}
+                parts = {"zscore": series_zscore(part.values, part.missing, spec.window)[cut - start :]}
+                if any("donut" in COMBOS[m] for m in menu):  # Donut's MCMC scoring is the costly part
+                    parts["donut"] = score_series(bundle, scorer, part)[cut - start :]
                 if any("sr" in COMBOS[m] for m in menu):
                     a = max(cut - SR_WINDOW + 1, 0)
                     parts["sr"] = series_sr(s.values[a:], s.missing[a:])[cut - a :]
