@@ -217,3 +217,52 @@ def test_mains_a_lead_always_carries_does_not_count_a_rise_does() -> None:
     steady, rise = (times > 5) & (times < 95), (times >= 100.3) & (times < 102.7)
     assert np.median(mains[steady, 0]) < 0.05 and (mains[steady, 0] >= 0.5).mean() < 0.01
     assert mains[rise, 0].mean() >= 0.5 and mains[:, 1].max() < 0.3
+
+
+def test_a_short_file_finds_a_fault_in_its_first_seconds(clean: np.ndarray) -> None:
+    """A 20 s file with wander on one lead over 2.5-8 s: live, the lead's typical value is the median of the
+    frames so far, most of them the fault itself, so it scored 0; a file primes it with its own start."""
+    from train.fetal_inject import _quality
+
+    x = clean[:20000].astype(np.float64)
+    _quality("wander", x[:, 0], 2500, 8000, FS, np.random.default_rng(0))
+    k = KINDS.index("wander")
+    for prime, lowest in ((False, None), (True, 0.2)):
+        times, scores = quality_scores(x, FS, LABELS, prime=prime)
+        inside, far = (times >= 3) & (times < 7.5), (times < 1.5) | (times > 10.5)
+        mean = float(scores[inside, k, 0].mean())
+        if lowest is None:
+            assert mean < 0.1  # the live behaviour this fixes (and keeps for live streams)
+        else:
+            assert mean >= lowest and scores[far, k, 0].max() < 0.1, (mean, scores[far, k, 0].max())
+
+
+def test_analyze_primes_and_reads_only_the_history_twice(clean: np.ndarray) -> None:
+    """`vigil beats` on a short file gives the early wander episode a wander entry (overall lead); the
+    priming pass stops after `history_s` of samples."""
+    from edge.fetal.analyze import analyze
+    from train.fetal_inject import _quality
+
+    x = clean[:20000].astype(np.float64)
+    _quality("wander", x[:, 0], 2500, 8000, FS, np.random.default_rng(0))
+
+    class Rec:
+        fs, labels, path, n_samples, seconds = FS, tuple(LABELS), Path("short.edf"), x.shape[0], x.shape[0] / FS
+
+        def blocks(self, size: int):  # type: ignore[no-untyped-def]
+            for i in range(0, x.shape[0], size):
+                yield x[i : i + size]
+
+    doc = analyze(Rec(), quality=True).to_json()  # type: ignore[arg-type]
+    hits = [q for q in doc["quality"] if q["kind"] == "wander" and q["lead"] is None and q["end_s"] > 3
+            and q["start_s"] < 7.5]
+    assert hits and max(q["score"] for q in hits) >= 0.2
+    pulled = []
+
+    def counted():  # type: ignore[no-untyped-def]
+        for i in range(0, x.shape[0], 1000):
+            pulled.append(i)
+            yield x[i : i + 1000]
+
+    QualityMonitor(FS, LABELS, QualityConfig(history_s=5.0)).prime(counted())
+    assert len(pulled) == 5

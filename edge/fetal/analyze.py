@@ -63,13 +63,15 @@ def analyze(rec: Recording, params: BeatParams | None = None, *, quality: bool =
     tracker = BeatTracker(rec.fs, len(rec.labels), params)
     fhr = FhrTracker(rec.fs)
     monitor = _quality_monitor(rec) if quality else None
+    size = max(1, round(BLOCK_S * rec.fs))
+    if monitor is not None:  # a file is there from its start: its first minutes set the leads' typical values
+        monitor.prime(rec.blocks(size))
     maternal: list[np.ndarray] = []
     fetal: list[np.ndarray] = []
     points: list[FhrPoint] = []
     latency: list[float] = []
     q_times: list[np.ndarray] = []
     q_scores: list[np.ndarray] = []
-    size = max(1, round(BLOCK_S * rec.fs))
     done = 0
     for block in rec.blocks(size):
         done += block.shape[0]

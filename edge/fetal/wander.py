@@ -35,6 +35,12 @@ class CrossLeadWander:
         self.leads, self.hop, self.window, self.ridge = leads, max(1, hop), max(1, window), ridge
         self._past: deque[np.ndarray] = deque(maxlen=max(1, reach_frames))
 
+    def copy(self) -> CrossLeadWander:
+        """The same regression with its trailing moments (a file's primed start: QualityMonitor.prime)."""
+        other = CrossLeadWander(self.leads, self.hop, self.window, self._past.maxlen or 1, self.ridge)
+        other._past.extend(self._past)
+        return other
+
     def rms(self, w: np.ndarray, centres: np.ndarray) -> np.ndarray:
         """w (m, c) wander signal, centres (f,) frame centres as indices into w (windows inside w) -> (f, c)."""
         c = w.shape[1]
