@@ -51,6 +51,8 @@ def collect(path: Path, record: str, seed: int, strength: float = 1.0) -> Case:
     inj = inject_leads(x, peaks, fs, seed=seed, strength=strength)
     monitor = QualityMonitor(fs, labels)
     step = round(monitor.cfg.block_s * fs)
+    # as `vigil beats` reads a file: its own first minutes set the leads' typical values (QualityMonitor.prime)
+    monitor.prime(inj.samples[i : i + step].astype(np.float32) for i in range(0, x.shape[0], step))
     times, scores, levels = [], [], []
     for start in range(0, x.shape[0], step):
         t, s = monitor.push(inj.samples[start : start + step].astype(np.float32), final=start + step >= x.shape[0])
