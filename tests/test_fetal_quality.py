@@ -205,7 +205,9 @@ def test_missing_samples_read_as_flatline(clean: np.ndarray) -> None:
 
 def test_mains_a_lead_always_carries_does_not_count_a_rise_does() -> None:
     """Noise with a steady 50 Hz line about 20 dB over its neighbours: the lead's typical level, so no
-    mains (an absolute 18 dB onset flagged it all along); the line 4x stronger for 3 s is found."""
+    mains (an absolute 18 dB onset flagged it all along); the line 4x stronger for 3 s (12 dB, the rise's
+    onset) ranks over every steady frame (it reached 0.5 through the absolute onset, now capped at
+    mains_absolute_max: test_a_devices_steady_mains_ranks_under_the_episodes)."""
     rng = np.random.default_rng(3)
     fs, n = 500.0, 60000
     t = np.arange(n) / fs
@@ -216,7 +218,7 @@ def test_mains_a_lead_always_carries_does_not_count_a_rise_does() -> None:
     mains = scores[:, KINDS.index("mains")]
     steady, rise = (times > 5) & (times < 95), (times >= 100.3) & (times < 102.7)
     assert np.median(mains[steady, 0]) < 0.05 and (mains[steady, 0] >= 0.5).mean() < 0.01
-    assert mains[rise, 0].mean() >= 0.5 and mains[:, 1].max() < 0.3
+    assert mains[rise, 0].mean() > mains[steady, 0].max() and mains[:, 1].max() < 0.3
 
 
 def test_a_short_file_finds_a_fault_in_its_first_seconds(clean: np.ndarray) -> None:
@@ -266,3 +268,21 @@ def test_analyze_primes_and_reads_only_the_history_twice(clean: np.ndarray) -> N
 
     QualityMonitor(FS, LABELS, QualityConfig(history_s=5.0)).prime(counted())
     assert len(pulled) == 5
+
+
+def test_a_devices_steady_mains_ranks_under_the_episodes() -> None:
+    """A lead whose 50 Hz line stands about 40 dB over its neighbours from start to end (another device's
+    mains) scores at most mains_absolute_max (it scored about 1.0 all along, so every episode of another
+    kind on any lead ranked under the clean frames); a 20 dB rise of the line still scores >= 0.5."""
+    rng = np.random.default_rng(3)
+    fs, n = 500.0, 30000
+    t = np.arange(n) / fs
+    x = rng.standard_normal((n, 2))
+    x[:, 0] += 10 * np.sin(2 * np.pi * 50 * t)
+    x[20000:21500, 0] += 90 * np.sin(2 * np.pi * 50 * t[20000:21500])
+    times, scores = quality_scores(x, fs, ["a", "b"])
+    mains = scores[:, KINDS.index("mains")]
+    steady, rise = (times > 2) & (times < 38), (times >= 40.3) & (times < 42.7)
+    cap = QualityConfig().mains_absolute_max
+    assert cap < 0.5 and 0.1 <= mains[steady, 0].min() and mains[steady, 0].max() <= cap + 1e-6
+    assert mains[rise, 0].mean() >= 0.5 and mains[rise, 0].min() > mains[steady, 0].max() and mains[:, 1].max() < 0.1
