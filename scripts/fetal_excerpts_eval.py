@@ -98,7 +98,8 @@ def tokarev_rows(folder: Path) -> list[str]:
     import scipy.io
 
     lines = ["| recording | fs | s | fetal beats | median FHR | FHR in 100-180 | "
-             + " | ".join(f"{k} >= {FLAG:g}" for k in QKINDS) + " |", "|---|---|---|---|---|---|" + "---|" * len(QKINDS)]
+             + " | ".join(f"{k} >= {FLAG:g}" for k in QKINDS) + " |",
+             "|---|---|---|---|---|---|" + "---|" * len(QKINDS)]
     for path in sorted(folder.glob("*.mat")):
         mat = scipy.io.loadmat(path)
         fs = float(np.asarray(mat["fs"]).ravel()[0])
@@ -144,7 +145,8 @@ def main(argv: list[str]) -> int:
           + " |\n|---|---|---|---|---|---|" + "---|" * len(QKINDS))
     every = [row for rows in clean.values() for row in rows]
     for rec, rows in [*clean.items(), ("all", every)]:
-        print(f"| {rec} | {len(rows)} | " + " | ".join(f"{np.mean([r[k] for r in rows]):.3f}" for k in ("se", "ppv", "f1"))
+        print(f"| {rec} | {len(rows)} | "
+              + " | ".join(f"{np.mean([r[k] for r in rows]):.3f}" for k in ("se", "ppv", "f1"))
               + f" | {min(r['f1'] for r in rows):.3f} | "
               + " | ".join(f"{np.mean([r['flag_' + k] for r in rows]):.3f}" for k in QKINDS) + " |")
     print(f"\nOne episode of each quality kind per excerpt and seed ({args.seeds} seeds), AUC from the JSON `quality`"

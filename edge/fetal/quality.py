@@ -26,9 +26,9 @@ Kinds (each a score in 0..1, higher = worse, per frame of `hop_s` seconds and pe
 current block included), so scores need no absolute scale in uV and adapt to a device; the
 history is bounded, so memory does not grow with the recording. A file (`vigil beats`,
 `quality_scores`) first fills that history from its own first `history_s` (QualityMonitor.prime),
-so a fault in the first seconds of a short file is not compared with a median it makes up itself. A ratio r maps to a score as
-1 - exp(-max(0, log2(r) - onset) / spread): 0 at normal, continuous above it (rank-preserving, so
-that stronger faults score higher). Overall = the worst lead, per kind.
+so a fault in the first seconds of a short file is not compared with a median it makes up itself.
+A ratio r maps to a score as 1 - exp(-max(0, log2(r) - onset) / spread): 0 at normal, continuous
+above it (rank-preserving, so that stronger faults score higher). Overall = the worst lead, per kind.
 
 Wander scores at most `wander_max` (0.5): real baseline wander (maternal breathing, movement) is
 common in clean recordings and the beat detector filters it out, so it ranks under the faults that
