@@ -24,6 +24,8 @@ share of FHR points in 100-180 bpm, and the share of time flagged >= 0.5 per kin
 --steady-mains A: another device's steady mains, a 50 Hz sine of A x each lead's robust scale (random
 phase per lead, seeded) added to every lead of every excerpt from start to end before the faults
 (A 0.5 gives 10-33 dB over the neighbouring bins, as on the fecg-tokarev leads; clean adfecgdb 5-14 dB).
+--quantize Q: a coarser ADC, every sample rounded to a multiple of Q uV before the faults (adfecgdb's step
+is 0.1 uV, its leads' robust scale about 20 uV; the faults then act on the rounded samples).
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--records", nargs="+", default=list(RECORDS))
     parser.add_argument("--no-tokarev", action="store_true")
     parser.add_argument("--steady-mains", type=float, default=0.0, help="add a device's steady 50 Hz (x lead scale)")
+    parser.add_argument("--quantize", type=float, default=0.0, help="round samples to multiples of this many uV")
     args = parser.parse_args(argv)
     clean: dict[str, list[dict[str, float]]] = {}
     faulty: dict[str, list[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]] = {}
@@ -134,13 +137,16 @@ def main(argv: list[str]) -> int:
             xe, pe = excerpt(x, peaks, a, n)
             if args.steady_mains:
                 xe = steady_mains(xe, fs, args.steady_mains, 1000 * r + p)
+            if args.quantize:
+                xe = np.round(xe / args.quantize) * args.quantize
             name = f"{rec}_{p}.edf"
             clean[rec].append(clean_piece(xe, pe, fs, labels, name))
             for s in range(args.seeds):
                 faulty[rec].append(faulty_piece(xe, pe, fs, labels, name, args.seed_base + 1000 * r + 10 * p + s))
     pieces = sum(len(v) for v in clean.values())
     print(f"adfecgdb in {args.excerpt_s:g} s excerpts, each analysed as its own file ({pieces} excerpts)"
-          + (f", steady 50 Hz at {args.steady_mains:g}x each lead's scale added" if args.steady_mains else "") + "\n")
+          + (f", steady 50 Hz at {args.steady_mains:g}x each lead's scale added" if args.steady_mains else "")
+          + (f", samples rounded to {args.quantize:g} uV" if args.quantize else "") + "\n")
     print("| record | excerpts | Se | PPV | F1 | min F1 | " + " | ".join(f"clean {k} >= {FLAG:g}" for k in QKINDS)
           + " |\n|---|---|---|---|---|---|" + "---|" * len(QKINDS))
     every = [row for rows in clean.values() for row in rows]

@@ -286,3 +286,22 @@ def test_a_devices_steady_mains_ranks_under_the_episodes() -> None:
     cap = QualityConfig().mains_absolute_max
     assert cap < 0.5 and mains[steady, 0].min() >= 0.1 and mains[steady, 0].max() <= cap + 1e-6
     assert mains[rise, 0].mean() >= 0.5 and mains[rise, 0].min() > mains[steady, 0].max() and mains[:, 1].max() < 0.1
+
+
+def test_a_coarse_adc_is_not_flatline_or_clipping_and_real_ones_still_are(clean: np.ndarray) -> None:
+    """Samples rounded to 5 uV (the leads' robust scale is about 20 uV; adfecgdb's step is 0.1 uV): codes repeat
+    for tens of ms between beats and at every peak. With fixed run and plateau onsets, clean frames scored
+    flatline and clipping >= 0.5 on up to 5 % and 30 % of the time on a lead; the onsets now follow the lead's
+    typical runs and plateaus. A lead held at one code, or clipped at 30 % of its peak, is still found."""
+    from train.fetal_inject import _quality
+
+    coarse = np.round(clean.astype(np.float64) / 5.0) * 5.0
+    times, scores = quality_scores(coarse, FS, LABELS)
+    flat, clip = KINDS.index("flatline"), KINDS.index("clipping")
+    assert (scores[:, flat] >= 0.5).mean() == 0.0 and (scores[:, clip] >= 0.5).mean(axis=0).max() < 0.05
+    inside = (times >= 30.2) & (times < 32.8)
+    for kind, k in (("flatline", flat), ("clipping", clip)):
+        faulty = coarse.copy()
+        _quality(kind, faulty[:, 0], 30000, 33000, FS, np.random.default_rng(0))
+        _, s = quality_scores(faulty, FS, LABELS)
+        assert s[inside, k, 0].mean() >= 0.5, (kind, s[inside, k, 0].mean())

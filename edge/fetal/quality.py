@@ -3,11 +3,13 @@
 Kinds (each a score in 0..1, higher = worse, per frame of `hop_s` seconds and per lead):
 
 - flatline: lead-off or a stuck amplifier: the share of a 0.2 s window that sits in runs of exactly
-  repeated samples (>= 30 ms), or the rms sample-to-sample change over 1 s falling below 10 % of
+  repeated samples (>= 30 ms, and >= 3x the lead's typical longest run in 1 s up to 0.5 s: a coarse
+  ADC repeats codes between beats), or the rms sample-to-sample change over 1 s falling below 10 % of
   the lead's typical value
 - clipping: saturation: samples on a plateau (>= 2 equal neighbours) at the maximum or the minimum
   of a 1 s window, counted in 20 ms units, while the window is not flat (amplifiers clip at a
-  rail, ADCs at a code); never together with flatline
+  rail, ADCs at a code), above the onset or 3x the lead's 75th percentile (a coarse ADC puts a
+  plateau on every peak); never together with flatline
 - mains: 50 or 60 Hz interference: the power of the line bins (+-2 Hz) of a 0.5 s Hann spectrum over
   the median power of the bins 5-12 Hz away, in dB, less the lead's typical value of it (so the
   mains a lead always carries does not count, a rise does: on adfecgdb the clean leads' own level
@@ -59,7 +61,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.fetal.quality_arrays import _boxcar, _hold_missing, _mirror, _run_member, _windows
+from edge.fetal.quality_arrays import _boxcar, _hold_missing, _mirror, _run_lengths, _windows
+from edge.fetal.quality_arrays import low_fetal_scores as low_fetal_scores  # re-exported: part of this API
 from edge.fetal.wander import CrossLeadWander
 
 KINDS = ("flatline", "clipping", "mains", "wander", "motion", "low_fetal")
@@ -90,6 +93,7 @@ class QualityConfig:
     history_s: float = 180.0
     flat_window_s: float = 0.2
     flat_run_s: float = 0.03
+    flat_run_max_s: float = 0.5  # the longest run still required (a coarse ADC's typical runs x 3 capped here)
     clip_window_s: float = 1.0
     clip_onset: float = 0.25  # plateau samples at the extremes, in units of 20 ms
     mains_window_s: float = 0.5
@@ -146,7 +150,7 @@ class QualityMonitor:
         self._frames_done = 0
         keep = max(1, round(self.cfg.history_s / self.cfg.hop_s))
         self._history: dict[str, deque[np.ndarray]] = {k: deque(maxlen=keep)
-                                                       for k in ("act", "wander", "motion", "mains")}
+                                                       for k in ("act", "wander", "motion", "mains", "run", "clip")}
         dec = max(1, round(0.01 * fs))
         self._wander = CrossLeadWander(len(labels), round(self.hop / dec), round(self.cfg.wander_window_s * 100),
                                        round(self.cfg.wander_reach_s / self.cfg.hop_s), self.cfg.wander_ridge)
@@ -204,11 +208,11 @@ class QualityMonitor:
             self._history[name].extend(hist)
         self._wander = scratch._wander.copy()
 
-    def _ref(self, name: str, values: np.ndarray) -> np.ndarray:
-        """The lead's typical value (channels,): median over the history, this block's frames included."""
+    def _ref(self, name: str, values: np.ndarray, q: float = 50.0) -> np.ndarray:
+        """The lead's typical value (channels,): median (or percentile q) over the history, this block's frames too."""
         hist = self._history[name]
         hist.extend(values)
-        return np.median(np.asarray(hist), axis=0)
+        return np.percentile(np.asarray(hist), q, axis=0) if q != 50.0 else np.median(np.asarray(hist), axis=0)
 
     def _features(self, buf: np.ndarray, centres: np.ndarray) -> dict[str, np.ndarray]:
         """Raw per-frame features (frames, channels) before history normalization."""
@@ -217,8 +221,13 @@ class QualityMonitor:
         diff = np.abs(np.diff(buf, axis=0, prepend=buf[:1]))
         equal = diff <= 1e-7 * scale
         f: dict[str, np.ndarray] = {}
-        flat_runs = _run_member(equal, max(2, round(cfg.flat_run_s * fs)))
-        f["run_share"] = _windows(flat_runs, centres, round(cfg.flat_window_s * fs)).mean(axis=1)
+        # a run is flat when it is longer than flat_run_s and than 3x the lead's typical longest run in 1 s
+        # (a coarse ADC repeats codes between beats for tens of ms), up to flat_run_max_s
+        runs = _run_lengths(equal)
+        longest = _windows(runs, centres, round(fs)).max(axis=1).astype(float)
+        shortest, longest_needed = max(2, round(cfg.flat_run_s * fs)), round(cfg.flat_run_max_s * fs)
+        need = np.clip(3 * self._ref("run", longest), shortest, longest_needed)
+        f["run_share"] = _windows(runs >= need, centres, round(cfg.flat_window_s * fs)).mean(axis=1)
         f["act"] = np.sqrt((_windows(diff, centres, round(cfg.motion_window_s * fs)) ** 2).mean(axis=1)) + 1e-12
         # clipping: plateau samples at the window's extremes, not counted when the window is flat
         width = round(cfg.clip_window_s * fs)
@@ -257,7 +266,9 @@ class QualityMonitor:
         out = np.zeros((centres.size, len(SIGNAL_KINDS), buf.shape[1]), dtype=np.float32)
         act_ratio = f["act"] / (self._ref("act", f["act"]) + 1e-12)
         out[:, 0] = np.maximum(f["run_share"], np.clip((0.1 - act_ratio) / 0.09, 0.0, 1.0))
-        out[:, 1] = f["moving"] * (1.0 - np.exp(-np.maximum(f["clip_share"] - cfg.clip_onset, 0.0))) * (1 - out[:, 0])
+        # plateaus at the extremes beyond 3x the lead's 75th percentile (a coarse ADC makes some at every peak)
+        onset = np.maximum(cfg.clip_onset, 3 * self._ref("clip", f["clip_share"], 75.0))
+        out[:, 1] = f["moving"] * (1.0 - np.exp(-np.maximum(f["clip_share"] - onset, 0.0))) * (1 - out[:, 0])
         # the levels the onsets apply to (kept for scripts/fetal_quality_tune.py): dB over, and ratios to, the
         # lead's typical value
         self.last_levels = {"mains": f["mains_db"] - self._ref("mains", f["mains_db"]), "mains_abs": f["mains_db"],
@@ -283,24 +294,6 @@ class QualityMonitor:
             ratio_db = 10 * np.log10(power[:, line].max(axis=1) / np.median(power[:, near], axis=1))
             best = np.maximum(best, ratio_db)
         return best
-
-
-def low_fetal_scores(times_s: np.ndarray, hop_s: float, fetal_peaks_s: np.ndarray) -> np.ndarray:
-    """Per frame (f,): how far the gap between the fetal beats around the frame exceeds 1.7x their median interval.
-
-    Before the first beat and after the last, the first frame's start and the last frame's end stand in for
-    a beat: a recording is not short of fetal beats in the 0.2 s before its first one (a silent start or
-    end longer than 1.7 intervals still is)."""
-    centre = times_s + hop_s / 2
-    peaks = np.sort(np.asarray(fetal_peaks_s, dtype=float))
-    if peaks.size < 3 or centre.size == 0:
-        return np.ones(centre.shape, dtype=np.float32)
-    med = float(np.median(np.diff(peaks)))
-    idx = np.searchsorted(peaks, centre)
-    prev = np.where(idx > 0, peaks[np.maximum(idx - 1, 0)], min(float(times_s[0]), peaks[0]))
-    nxt = np.where(idx < peaks.size, peaks[np.minimum(idx, peaks.size - 1)], max(float(times_s[-1]) + hop_s, peaks[-1]))
-    gap = nxt - prev
-    return np.clip((gap / med - 1.7) / 1.0, 0.0, 1.0).astype(np.float32)
 
 
 def quality_scores(x: np.ndarray, fs: float, labels: Sequence[str], *, fetal_peaks: np.ndarray | None = None,

@@ -44,17 +44,34 @@ def _mirror(x: np.ndarray, pad: int) -> np.ndarray:
     return np.concatenate([r, np.repeat(x[-1:] if r.size else x[:1], pad - r.shape[0], axis=0)])
 
 
-def _run_member(flags: np.ndarray, min_run: int) -> np.ndarray:
-    """Per sample (n, c): inside a run of >= min_run consecutive True along axis 0."""
+def _run_lengths(flags: np.ndarray) -> np.ndarray:
+    """Per sample (n, c) int: the length of the run of consecutive True along axis 0 it belongs to (0 if False)."""
     n = flags.shape[0]
-    out = np.zeros_like(flags)
+    out = np.zeros(flags.shape, dtype=np.int64)
     for lead in range(flags.shape[1]):
         f = np.concatenate([[False], flags[:, lead], [False]]).astype(np.int8)
         edges = np.flatnonzero(np.diff(f))
         starts, ends = edges[::2], edges[1::2]
-        keep = ends - starts >= min_run
-        marks = np.zeros(n + 1, dtype=np.int32)
-        np.add.at(marks, starts[keep], 1)
-        np.add.at(marks, ends[keep], -1)
-        out[:, lead] = np.cumsum(marks[:n]) > 0
+        marks = np.zeros(n + 1, dtype=np.int64)
+        np.add.at(marks, starts, ends - starts)
+        np.add.at(marks, ends, -(ends - starts))
+        out[:, lead] = np.cumsum(marks[:n])
     return out
+
+
+def low_fetal_scores(times_s: np.ndarray, hop_s: float, fetal_peaks_s: np.ndarray) -> np.ndarray:
+    """Per frame (f,): how far the gap between the fetal beats around the frame exceeds 1.7x their median interval.
+
+    Before the first beat and after the last, the first frame's start and the last frame's end stand in for
+    a beat: a recording is not short of fetal beats in the 0.2 s before its first one (a silent start or
+    end longer than 1.7 intervals still is)."""
+    centre = times_s + hop_s / 2
+    peaks = np.sort(np.asarray(fetal_peaks_s, dtype=float))
+    if peaks.size < 3 or centre.size == 0:
+        return np.ones(centre.shape, dtype=np.float32)
+    med = float(np.median(np.diff(peaks)))
+    idx = np.searchsorted(peaks, centre)
+    prev = np.where(idx > 0, peaks[np.maximum(idx - 1, 0)], min(float(times_s[0]), peaks[0]))
+    nxt = np.where(idx < peaks.size, peaks[np.minimum(idx, peaks.size - 1)], max(float(times_s[-1]) + hop_s, peaks[-1]))
+    gap = nxt - prev
+    return np.clip((gap / med - 1.7) / 1.0, 0.0, 1.0).astype(np.float32)
