@@ -305,3 +305,14 @@ def test_a_coarse_adc_is_not_flatline_or_clipping_and_real_ones_still_are(clean:
         _quality(kind, faulty[:, 0], 30000, 33000, FS, np.random.default_rng(0))
         _, s = quality_scores(faulty, FS, LABELS)
         assert s[inside, k, 0].mean() >= 0.5, (kind, s[inside, k, 0].mean())
+
+
+def test_a_lead_off_from_start_to_end_stays_flatline(clean: np.ndarray) -> None:
+    """The typical longest run of a lead that never moves is the whole window: the run onset's cap
+    (flat_run_max_s) keeps it flatline all along, at a fine and at a coarse ADC step."""
+    x = clean.astype(np.float64)
+    x[:, 2] = 12.5
+    for data in (x, np.round(x / 5.0) * 5.0):
+        _, scores = quality_scores(data, FS, LABELS)
+        assert scores[:, KINDS.index("flatline"), 2].min() == 1.0
+        assert (scores[:, KINDS.index("flatline"), [0, 1, 3]] >= 0.5).mean() == 0.0
