@@ -1,4 +1,4 @@
-"""KPI scores combined: Donut, a robust z-score and spectral residual, each scaled by its validation normal scores.
+"""KPI scores combined: Donut, robust z-scores and spectral residual, each scaled by its validation normal scores.
 
 Each part's score s becomes (s - median) / (p99 - median) of that score's normal points on the
 validation part of the training series (the scales are stored in the bundle), so 1.0 means "as
@@ -9,7 +9,9 @@ with the squared deviation, the others with the deviation), z_weight times the z
 spectral residual's (edge.spectral_residual). A part without a score at a point (no earlier
 points, a missing point) is left out there. The robust z-score of point t: |x_t - median| /
 (1.4826 MAD) of the window's previous points that are not missing (window - 1 of them), as
-train.series_baselines computes it over window points.
+train.series_baselines computes it over window points. The difference z-score ("dzscore") is the
+same robust z of the last step x_t - x_{t-1} against the window's earlier steps: it sees a jump
+or a spike at once, where the level's z-score waits until the new level leaves the window's spread.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 
 MAD_TO_STD = 1.4826
 SCALE_PERCENTILE = 99.0
-PARTS = ("donut", "zscore", "sr")  # every part a combined score may list, the order of the menu
+PARTS = ("donut", "zscore", "sr", "dzscore")  # every part a combined score may list, the order of the menu
 
 
 def window_zscore(windows: np.ndarray, missing: np.ndarray) -> np.ndarray:
@@ -36,6 +38,14 @@ def window_zscore(windows: np.ndarray, missing: np.ndarray) -> np.ndarray:
         mad = np.nanmedian(np.abs(past - med[:, None]), axis=1) * MAD_TO_STD
     z = np.abs(windows[:, -1] - med) / np.maximum(np.nan_to_num(mad, nan=0.0), 1e-9)
     return np.where(missing[:, -1], np.nan, z)
+
+
+def window_dzscore(windows: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """windows, missing (n, W) -> robust z of each window's last step against its W - 2 earlier steps (n,).
+
+    A step is missing where either of its points is; NaN as window_zscore.
+    """
+    return window_zscore(np.diff(windows.astype(np.float64), axis=1), missing[:, 1:] | missing[:, :-1])
 
 
 def part_names(scales: dict[str, Any]) -> tuple[str, ...]:
@@ -91,4 +101,12 @@ def series_zscore(values: np.ndarray, missing: np.ndarray, window: int, chunk: i
     for a in range(0, views.shape[0], chunk):
         out[a + window - 1 : a + window - 1 + len(views[a : a + chunk])] = window_zscore(views[a : a + chunk],
                                                                                           gaps[a : a + chunk])
+    return out
+
+
+def series_dzscore(values: np.ndarray, missing: np.ndarray, window: int) -> np.ndarray:
+    """values, missing (n,) -> window_dzscore of the window points ending at every point (n,), NaN before."""
+    out = np.full(values.shape, np.nan)
+    if values.size >= window:
+        out[1:] = series_zscore(np.diff(values.astype(np.float64)), missing[1:] | missing[:-1], window - 1)
     return out

@@ -32,7 +32,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge.score_combine import combine_parts, combined_scores, fit_part_scales, fit_scales, series_zscore  # noqa: E402
+from edge.score_combine import (  # noqa: E402
+    combine_parts,
+    combined_scores,
+    fit_part_scales,
+    fit_scales,
+    series_dzscore,
+    series_zscore,
+)
+from edge.spectral_residual import WINDOW as SR_WINDOW  # noqa: E402
 from edge.spectral_residual import series_sr  # noqa: E402
 from train.donut_bundle import COMBOS  # noqa: E402
 from train.kpi_bench import DELAY, f1_adjusted_at, load_labelled, split  # noqa: E402
@@ -80,12 +88,18 @@ def _blind_at(s_valid: np.ndarray, s_test: np.ndarray, y_test: np.ndarray, perce
 
 
 def candidates(donut_v: np.ndarray, donut_t: np.ndarray, z_v: np.ndarray, z_t: np.ndarray,
-               y_v: np.ndarray, sr_v: np.ndarray, sr_t: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """name -> (validation scores, test scores); scales from the validation part's normal scores."""
-    out = {"donut": (donut_v, donut_t), "robust_z": (z_v, z_t), "sr": (sr_v, sr_t)}
-    valid, test = {"donut": donut_v, "zscore": z_v, "sr": sr_v}, {"donut": donut_t, "zscore": z_t, "sr": sr_t}
+               y_v: np.ndarray, sr_v: np.ndarray, sr_t: np.ndarray, dz_v: np.ndarray,
+               dz_t: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """name -> (validation scores, test scores); scales from the validation part's normal scores.
+
+    dz: the difference z-score over SR_WINDOW points, as a bundle with spectral residual computes it
+    (so COMBOS with it but without spectral residual, served on short series only, are left out).
+    """
+    out = {"donut": (donut_v, donut_t), "robust_z": (z_v, z_t), "sr": (sr_v, sr_t), "dz": (dz_v, dz_t)}
+    valid = {"donut": donut_v, "zscore": z_v, "sr": sr_v, "dzscore": dz_v}
+    test = {"donut": donut_t, "zscore": z_t, "sr": sr_t, "dzscore": dz_t}
     for name, parts in COMBOS.items():
-        if len(parts) > 1:
+        if len(parts) > 1 and ("sr" in parts or "dzscore" not in parts):
             scales = fit_part_scales({p: valid[p] for p in parts}, y_v)
             out[name] = (combine_parts(valid, scales), combine_parts(test, scales))
     for weight in (0.5, 1.0, 2.0):
@@ -101,7 +115,9 @@ POOLS = {"select donut|z": ("donut", "robust_z"), "select donut|z|max": ("donut"
          "select all": ("donut", "donut+z", "donut+z+sr", "z+sr"), "select z+sr|donut+z+sr": ("z+sr", "donut+z+sr"),
          "select z+sr|donut+z+sr|donut": ("z+sr", "donut+z+sr", "donut"), "select z+sr|donut": ("z+sr", "donut"),
          "select donut+z+sr|z+sr": ("donut+z+sr", "z+sr"),
-         "select z+sr|donut+z+sr|donut+z": ("z+sr", "donut+z+sr", "donut+z")}
+         "select z+sr|donut+z+sr|donut+z": ("z+sr", "donut+z+sr", "donut+z"),
+         "select z+sr+dz|donut": ("z+sr+dz", "donut"), "select z+sr+dz|z+sr|donut": ("z+sr+dz", "z+sr", "donut"),
+         "select z+sr|z+sr+dz|donut": ("z+sr", "z+sr+dz", "donut"), "select z+sr|z+sr+dz": ("z+sr", "z+sr+dz")}
 
 
 def _valid_best(s: np.ndarray, y: np.ndarray) -> float:
@@ -157,11 +173,13 @@ def main() -> int:
         v0 = cut - int(cut * 0.3)
         z = series_zscore(series.values, series.missing, 120)
         sr = series_sr(series.values, series.missing)
+        dz = series_dzscore(series.values, series.missing, SR_WINDOW)
         keep_v = ~series.missing[v0:cut]
         y_v = series.labels[v0:cut][keep_v]
         y_t = test.labels & ~test.missing
         d_v, d_t = stored[f"{args.variant}_scores"], stored[f"test_{args.variant}_scores"]
-        cands = candidates(d_v, d_t, z[v0:cut][keep_v], z[cut:], y_v, sr[v0:cut][keep_v], sr[cut:])
+        cands = candidates(d_v, d_t, z[v0:cut][keep_v], z[cut:], y_v, sr[v0:cut][keep_v], sr[cut:],
+                           dz[v0:cut][keep_v], dz[cut:])
         row = {}
         for name, (sv, st) in cands.items():
             if args.only and name not in args.only:

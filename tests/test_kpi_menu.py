@@ -10,7 +10,15 @@ import pytest
 from scipy.ndimage import uniform_filter1d
 
 from edge.bundle import load_bundle
-from edge.score_combine import combine_parts, combined_scores, fit_part_scales, fit_scales, series_zscore
+from edge.score_combine import (
+    combine_parts,
+    combined_scores,
+    fit_part_scales,
+    fit_scales,
+    series_dzscore,
+    series_zscore,
+    window_dzscore,
+)
 from edge.series import donut_scorer, kpi_series, score_series
 from edge.spectral_residual import series_sr
 from tests.conftest import run_vigil
@@ -100,6 +108,46 @@ def test_without_validation_labels_auto_serves_zscore_and_sr_with_720_points_of_
         scores = score_series(bundle, donut_scorer(bundle, variant), following)
         expected = combine_parts({"zscore": series_zscore(whole, gaps, 30), "sr": series_sr(whole, gaps)}, scales)
         np.testing.assert_allclose(scores, expected[1600:], rtol=1e-5, atol=1e-5)
+    alone = kpi_series(head(SMALL, 800, tmp_path / "alone.csv", start=3000))  # no context: the head is scored too
+    scores = score_series(bundle, donut_scorer(bundle, "float32"), alone)
+    assert scores.shape == (800,) and np.isnan(scores).sum() == 1 and np.isnan(scores[0])
+
+
+def test_difference_zscore_sees_a_step_the_level_zscore_misses() -> None:
+    """A spike of 1.5 on a sine of amplitude 10: inside the level's spread, far outside the steps'."""
+    t = np.arange(3000)
+    x = 10 * np.sin(t / 50.0) + np.random.default_rng(5).normal(0.0, 0.05, t.size)
+    x[2000] += 1.5
+    missing = np.zeros(t.size, dtype=bool)
+    dz, z = series_dzscore(x, missing, 720), series_zscore(x, missing, 720)
+    assert np.isnan(dz[:719]).all() and not np.isnan(dz[719:]).any()
+    assert dz[2000] > 5 and z[2000] < 3
+    assert int(np.argmax(dz[719:])) + 719 in (2000, 2001)  # the steps into and out of the spike
+    views = np.lib.stride_tricks.sliding_window_view(x, 720)  # the gateway's windows give the same scores
+    np.testing.assert_allclose(window_dzscore(views, np.zeros(views.shape, dtype=bool)), dz[719:])
+    gap = missing.copy()
+    gap[1990] = True  # a missing point leaves out both of its steps: it and the next have no score
+    with_gap = series_dzscore(x, gap, 720)
+    assert np.isnan(with_gap[1990:1992]).all() and not np.isnan(with_gap[1992]) and with_gap[2000] > 5
+
+
+def test_a_difference_zscore_bundle_scores_as_the_series_computation(tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    run_vigil("train", "kpi", str(head(SMALL, 1600, tmp_path / "train.csv")), "--epochs", "1", "--window", "30",
+              "--samples", "2", "--score", "z+sr+dz", "--out", str(out), check=True)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["features"]["window"] == 720
+    bundle = load_bundle(out)
+    rows = SMALL.read_text().splitlines()
+    following = kpi_series(head(SMALL, 400, tmp_path / "next.csv", start=1600))
+    whole = np.array([float(r.split(",")[1]) for r in rows[:2000]])
+    gaps = np.zeros(whole.size, dtype=bool)
+    scales = manifest["models"]["float32"]["combine"]
+    assert manifest["models"]["float32"]["score"] == "z+sr+dz" and scales["parts"] == ["zscore", "sr", "dzscore"]
+    expected = combine_parts({"zscore": series_zscore(whole, gaps, 30), "sr": series_sr(whole, gaps),
+                              "dzscore": series_dzscore(whole, gaps, 720)}, scales)
+    scores = score_series(bundle, donut_scorer(bundle, "float32"), following)
+    np.testing.assert_allclose(scores, expected[1600:], rtol=1e-5, atol=1e-5)
     alone = kpi_series(head(SMALL, 800, tmp_path / "alone.csv", start=3000))  # no context: the head is scored too
     scores = score_series(bundle, donut_scorer(bundle, "float32"), alone)
     assert scores.shape == (800,) and np.isnan(scores).sum() == 1 and np.isnan(scores[0])

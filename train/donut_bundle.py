@@ -22,7 +22,7 @@ import numpy as np
 from edge.bundle import FORMAT_VERSION, sha256_file
 from edge.detector import load_detector
 from edge.features.ecg import EcgSpec, standardize
-from edge.score_combine import combine_parts, fit_part_scales, series_zscore
+from edge.score_combine import combine_parts, fit_part_scales, series_dzscore, series_zscore
 from edge.series import Series, score_series
 from edge.spectral_residual import WINDOW as SR_WINDOW
 from edge.spectral_residual import series_sr
@@ -53,7 +53,8 @@ def _calibration(models: Any, x: np.ndarray, seed: int) -> tuple[np.ndarray, np.
 # The KPI scores a bundle may serve: the parts edge.score_combine takes the largest of.
 COMBOS: dict[str, tuple[str, ...]] = {"donut": ("donut",), "donut+z": ("donut", "zscore"),
                                       "donut+z+sr": ("donut", "zscore", "sr"), "z+sr": ("zscore", "sr"),
-                                      "z": ("zscore",)}
+                                      "z": ("zscore",), "z+sr+dz": ("zscore", "sr", "dzscore"),
+                                      "z+dz": ("zscore", "dzscore")}
 
 
 def score_choice(candidates: dict[str, np.ndarray], labels: np.ndarray, delay: int = 7) -> dict[str, Any]:
@@ -75,6 +76,16 @@ def _menu(combine: str, auto_menu: tuple[str, ...], sr_fits: bool) -> tuple[str,
         return menu
     names = {parts: name for name, parts in COMBOS.items()}
     return tuple(dict.fromkeys(names[tuple(p for p in COMBOS[m] if p != "sr")] for m in menu))
+
+
+def _dz_window(menu: tuple[str, ...], window: int) -> int:
+    """The difference z-score's window: the bundle's whole window, SR_WINDOW points when the score
+    also holds spectral residual (the bundle is widened to it), else Donut's `window`."""
+    with_dz = [m for m in menu if "dzscore" in COMBOS[m]]
+    widths = {SR_WINDOW if "sr" in COMBOS[m] else window for m in with_dz}
+    if len(widths) > 1:
+        raise ValueError(f"menu {menu}: difference z-scores over different windows")
+    return widths.pop() if widths else window
 
 
 def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: Path, config: DonutConfig, *,
@@ -135,6 +146,7 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
         bundle = writer.write(manifest)
         calibration: dict[str, Any] = {"normal_scores": {}}
         menu = _menu(combine, auto_menu, min(len(s.values) for s in series) >= 2 * SR_WINDOW)
+        dz_window = _dz_window(menu, spec.window)
         for variant in ("float32", "int8"):
             scorer = load_detector(bundle, variant)
             held: list[dict[str, np.ndarray]] = []
@@ -152,6 +164,9 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
                 if any("sr" in COMBOS[m] for m in menu):
                     a = max(cut - SR_WINDOW + 1, 0)
                     parts["sr"] = series_sr(s.values[a:], s.missing[a:])[cut - a :]
+                if any("dzscore" in COMBOS[m] for m in menu):  # over the bundle's whole window (see _dz_window)
+                    a = max(cut - dz_window + 1, 0)
+                    parts["dzscore"] = series_dzscore(s.values[a:], s.missing[a:], dz_window)[cut - a :]
                 held.append({k: v[keep] for k, v in parts.items()})
                 truth.append(s.labels[cut:][keep] & use_labels)
                 tails.append((s.labels[cut:], s.missing[cut:], parts))

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import argparse
 
-SCORES = ("auto", "donut", "donut+z", "donut+z+sr", "z+sr", "z")  # the keys of train.donut_bundle.COMBOS and auto
+# the keys of train.donut_bundle.COMBOS, and auto
+SCORES = ("auto", "donut", "donut+z", "donut+z+sr", "z+sr", "z", "z+sr+dz", "z+dz")
 DEFAULT_SCORE = "auto"
 AUTO_MENU = ("z+sr", "donut")  # "auto"'s candidates, in order of preference (the first without labels)
 DEFAULT_VARIANT = "float32"
@@ -39,8 +40,8 @@ def kpi_defaults(parser: argparse.ArgumentParser) -> None:
     """Add --score and --variant to `train kpi`."""
     parser.add_argument("--score", choices=SCORES, default=DEFAULT_SCORE,
                         help="donut: Donut's reconstruction score; z: a rolling robust z-score; donut+z, "
-                             "donut+z+sr, z+sr: the largest of these "
-                             "parts (Donut, a rolling robust z-score, spectral residual), each scaled by its "
+                             "donut+z+sr, z+sr, z+sr+dz, z+dz: the largest of these parts (Donut, a rolling "
+                             "robust z-score, spectral residual, a robust z-score of the steps), each scaled by its "
                              f"validation normal scores; auto: whichever of {', '.join(AUTO_MENU)} has the best F1 "
                              f"on the validation labels, {AUTO_MENU[0]} without labels (default {DEFAULT_SCORE})")
     parser.add_argument("--variant", choices=("float32", "int8"), default=DEFAULT_VARIANT,

@@ -11,9 +11,10 @@ its stream), so a point's score does not depend on how windows were batched: a l
 point by point and the same recording scored at once give the same scores.
 
 A variant with a ``combine`` entry (KPI bundles) scores the largest of its parts (Donut, a robust
-z-score, spectral residual), each scaled by its validation normal scores: ``edge.score_combine``.
-Windows may be wider than Donut's (spectral residual needs 720 points): Donut and the z-score see
-their last ``window`` points; a combined score without Donut skips the networks.
+z-score, spectral residual, the difference z-score), each scaled by its validation normal scores:
+``edge.score_combine``. Windows may be wider than Donut's (spectral residual needs 720 points):
+Donut and the z-score see their last ``window`` points, the difference z-score the whole window;
+a combined score without Donut skips the networks.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from edge.bundle import Bundle
 from edge.detector import Detector, register
 from edge.features.ecg import standardize
 from edge.interpreter import TFLiteModel, load_interpreter
-from edge.score_combine import combine_parts, part_names, window_zscore
+from edge.score_combine import combine_parts, part_names, window_dzscore, window_zscore
 from edge.spectral_residual import WINDOW as SR_WINDOW
 from edge.spectral_residual import window_sr
 
@@ -118,7 +119,8 @@ class DonutDetector(Detector):
         parts = {"donut": self._donut(short, gaps, first) if "donut" in names else nan,
                  "zscore": window_zscore(short, gaps) if "zscore" in names else nan,
                  "sr": window_sr(features[:, -SR_WINDOW:], missing[:, -SR_WINDOW:])
-                 if "sr" in names and sr and features.shape[1] >= SR_WINDOW else nan}
+                 if "sr" in names and sr and features.shape[1] >= SR_WINDOW else nan,
+                 "dzscore": window_dzscore(features, missing) if "dzscore" in names else nan}
         return parts["donut"] if self.combine is None else combine_parts(parts, self.combine)
 
     def score(self, features: np.ndarray, missing: np.ndarray | None = None, *, first: int = 0) -> np.ndarray:
@@ -141,7 +143,7 @@ class DonutDetector(Detector):
         in its reconstruction of the first w points (same noise streams as that window's score, so
         entry w - 1 equals score(features[None, :w])[0] for Donut alone); there a combined score
         has no z-score or spectral residual (no earlier points), and one without Donut takes the
-        z-score of the earlier points present (the first point gets none: NaN). Points from w - 1
+        z-scores of the earlier points present (the first point gets none: NaN). Points from w - 1
         on (windows wider than Donut's) get the combined score without spectral residual, which
         needs the whole window; the last point gets score(features[None])[0].
         """
@@ -157,8 +159,9 @@ class DonutDetector(Detector):
             nan = np.full(w - 1, np.nan)
             head = self._reconstruction(features[:w], missing[:w])[:-1] if "donut" in names else nan
             z = window_zscore(rows[: w - 1, -w:], gaps[: w - 1, -w:]) if "donut" not in names else nan
-            out[: w - 1] = head if self.combine is None else combine_parts({"donut": head, "zscore": z, "sr": nan},
-                                                                          self.combine)
+            dz = window_dzscore(rows[: w - 1], gaps[: w - 1]) if "donut" not in names else nan
+            out[: w - 1] = head if self.combine is None else combine_parts(
+                {"donut": head, "zscore": z, "sr": nan, "dzscore": dz}, self.combine)
         for a in range(w - 1, width - 1, self.batch):
             b = min(a + self.batch, width - 1)
             out[a:b] = self._parts(rows[a:b], gaps[a:b], a - w + 1, sr=False)
