@@ -22,17 +22,23 @@ import itertools
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from edge.fetal.quality import QualityConfig, QualityMonitor, _ratio_score, mains_score
+from scripts.fetal_excerpts_eval import steady_mains
 from scripts.fetal_quality_eval import RECORDS, load_abdominal
 from train.fetal_inject import KINDS, QUALITY_KINDS, inject_leads
 
-GRID = {"mains_onset_db": (6.0, 9.0, 12.0, 15.0), "mains_spread_db": (4.0, 8.0), "motion_onset": (1.0, 1.5, 2.0),
+# mains: (the rise as added power?, its onset in dB): relative rises of 9-15 dB, added power of 15-21 dB
+# (edge/fetal/mains.py; on clean leads, normal frames' 95th percentile: relative 12-15, added 13-19 dB)
+MAINS = ((False, 9.0), (False, 12.0), (False, 15.0), (True, 15.0), (True, 18.0), (True, 21.0))
+GRID = {"mains": MAINS, "mains_spread_db": (4.0, 8.0), "motion_onset": (1.0, 1.5, 2.0),
         "motion_spread": (0.5, 1.0), "wander_onset": (0.5, 1.0), "wander_spread": (1.0, 2.0),
         "wander_max": (1.0, 0.7, 0.5)}
 SIGNAL = ("flatline", "clipping", "mains", "wander", "motion")  # edge.fetal.quality's score order
+LEVELS = ("mains", "mains_excess", "mains_abs", "wander", "motion")
 CAP = 0.95  # past it a kind gains nothing: no kind is bought with another
 
 
@@ -44,10 +50,14 @@ class Case:
     fixed: np.ndarray  # (f, 5) scores with the default config, worst lead (flatline and clipping: no onset here)
     levels: dict[str, np.ndarray]  # (f, leads) mains dB over typical and dB, wander and motion ratios
     strength: float = 1.0
+    steady: float = 0.0  # the steady 50 Hz added (x each lead's scale)
 
 
-def collect(path: Path, record: str, seed: int, strength: float = 1.0) -> Case:
+def collect(path: Path, record: str, seed: int, strength: float = 1.0, steady: float = 0.0) -> Case:
+    """steady: a device's steady 50 Hz of that many x each lead's scale, added all along before the faults."""
     x, labels, fs, peaks = load_abdominal(path)
+    if steady:
+        x = steady_mains(x, fs, steady, seed)
     inj = inject_leads(x, peaks, fs, seed=seed, strength=strength)
     monitor = QualityMonitor(fs, labels)
     step = round(monitor.cfg.block_s * fs)
@@ -63,15 +73,15 @@ def collect(path: Path, record: str, seed: int, strength: float = 1.0) -> Case:
     t = np.concatenate(times)
     centre = np.minimum(((t + 0.05) * fs).astype(int), inj.kind_mask.size - 1)
     return Case(record, seed, inj.kind_mask[centre], np.concatenate(scores).max(axis=2),
-                {k: np.concatenate([lv[k] for lv in levels]) for k in ("mains", "mains_abs", "wander", "motion")},
-                strength)
+                {k: np.concatenate([lv[k] for lv in levels]) for k in LEVELS},
+                strength, steady)
 
 
 def rescore(case: Case, cfg: QualityConfig) -> np.ndarray:
     """(f, 5) scores under cfg, 0 under cfg.segment_min_score (no segment: what `vigil beats --json` shows)."""
     s = case.fixed.copy()
     lv = case.levels
-    s[:, 2] = mains_score(lv["mains"], lv["mains_abs"], cfg).max(axis=1)
+    s[:, 2] = mains_score(lv["mains_excess" if cfg.mains_excess else "mains"], lv["mains_abs"], cfg).max(axis=1)
     s[:, 3] = cfg.wander_max * _ratio_score(lv["wander"].max(axis=1), cfg.wander_onset, cfg.wander_spread)
     s[:, 4] = _ratio_score(lv["motion"].max(axis=1), cfg.motion_onset, cfg.motion_spread)
     s[s < cfg.segment_min_score] = 0.0
@@ -112,7 +122,7 @@ def choose(cases: list[Case]) -> tuple[QualityConfig, float]:
     """The grid's config with the best mean over kinds of min(overall AUC, CAP); returns it and that mean."""
     best, best_key = QualityConfig(), (-1.0, -1.0)
     for values in itertools.product(*GRID.values()):
-        cfg = replace(QualityConfig(), **dict(zip(GRID, values, strict=True)))
+        cfg = _config(values)
         t = table(cases, cfg, own=False)
         means = [float(np.mean([t[rec][k][0] for rec in t])) for k in QUALITY_KINDS]
         key = (float(np.mean(np.minimum(means, CAP))), min(means))
@@ -121,8 +131,15 @@ def choose(cases: list[Case]) -> tuple[QualityConfig, float]:
     return best, best_key[0]
 
 
+def _config(values: tuple[object, ...]) -> QualityConfig:
+    kw: dict[str, Any] = dict(zip(GRID, values, strict=True))
+    excess, onset = kw.pop("mains")
+    return replace(QualityConfig(), mains_excess=excess, mains_onset_db=onset, **kw)
+
+
 def _params(cfg: QualityConfig) -> str:
-    return ", ".join(f"{k} {getattr(cfg, k):g}" for k in GRID)
+    names = ["mains_excess", "mains_onset_db"] + [k for k in GRID if k != "mains"]
+    return ", ".join(f"{k} {getattr(cfg, k):g}" for k in names)
 
 
 def main(argv: list[str]) -> int:
@@ -131,34 +148,45 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--dev-seeds", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--strengths", type=float, nargs="+", default=[0.5, 1.0, 2.0])
+    parser.add_argument("--steady", type=float, nargs="*", default=[0.5],
+                        help="steady 50 Hz levels (x lead scale) added to development and reported cases at 1x")
+    parser.add_argument("--no-steady-dev", action="store_true", help="choose without the steady-mains cases")
     args = parser.parse_args(argv)
+    conditions = [(st, 0.0) for st in args.strengths] + [(1.0, a) for a in args.steady]
     dev, test = [], []
     for r, rec in enumerate(RECORDS):
         path = args.data / "adfecgdb" / f"{rec}.edf"
-        for st in args.strengths:
-            dev += [collect(path, rec, 7000 + 100 * r + s, st) for s in range(args.dev_seeds)]
-            test += [collect(path, rec, 100 * r + s, st) for s in range(args.seeds)]
+        for st, steady in conditions:
+            if not (steady and args.no_steady_dev):
+                dev += [collect(path, rec, 7000 + 100 * r + s, st, steady) for s in range(args.dev_seeds)]
+            test += [collect(path, rec, 100 * r + s, st, steady) for s in range(args.seeds)]
     print(f"Leave one record out: settings chosen on the other 4 records ({args.dev_seeds} development seeds each, "
-          f"strengths {', '.join(f'{s:g}' for s in args.strengths)}), AUC on the record left out ({args.seeds} "
+          f"strengths {', '.join(f'{s:g}' for s in args.strengths)}"
+          + ("" if args.no_steady_dev or not args.steady else
+             f"; and 1x on leads with a steady 50 Hz of {', '.join(f'{a:g}' for a in args.steady)}x their scale")
+          + f"), AUC on the record left out ({args.seeds} "
           "reported seeds x 3 episodes per kind); overall score / own score, as `vigil beats --json` gives them\n")
-    held: dict[float, dict[str, dict[str, tuple[float, float]]]] = {st: {} for st in args.strengths}
+    held: dict[tuple[float, float], dict[str, dict[str, tuple[float, float]]]] = {c: {} for c in conditions}
     chosen = {}
     for rec in RECORDS:
         chosen[rec], _ = choose([c for c in dev if c.record != rec])
-        for st in args.strengths:
-            held[st][rec] = table([c for c in test if c.record == rec and c.strength == st], chosen[rec])[rec]
-    for st in args.strengths:
-        print(f"Strength {st:g}x\n\n| record left out | " + " | ".join(QUALITY_KINDS) + " | positive frames |")
+        for cond in conditions:
+            held[cond][rec] = table([c for c in test if c.record == rec and (c.strength, c.steady) == cond],
+                                    chosen[rec])[rec]
+    for cond in conditions:
+        st, steady = cond
+        print(f"Strength {st:g}x" + (f", steady 50 Hz {steady:g}x" if steady else "")
+              + "\n\n| record left out | " + " | ".join(QUALITY_KINDS) + " | positive frames |")
         print("|---|" + "---|" * (len(QUALITY_KINDS) + 1))
         for rec in RECORDS:
             npos = {k: int(sum((c.kinds == KINDS.index(k) + 1).sum() for c in test
-                               if c.record == rec and c.strength == st)) for k in QUALITY_KINDS}
-            print(f"| {rec} | " + " | ".join(f"{held[st][rec][k][0]:.3f} / {held[st][rec][k][1]:.3f}"
+                               if c.record == rec and (c.strength, c.steady) == cond)) for k in QUALITY_KINDS}
+            print(f"| {rec} | " + " | ".join(f"{held[cond][rec][k][0]:.3f} / {held[cond][rec][k][1]:.3f}"
                                              for k in QUALITY_KINDS)
                   + " | " + ", ".join(f"{k} {v}" for k, v in npos.items()) + " |")
-        means = {k: [float(np.mean([held[st][r][k][i] for r in RECORDS])) for i in (0, 1)] for k in QUALITY_KINDS}
+        means = {k: [float(np.mean([held[cond][r][k][i] for r in RECORDS])) for i in (0, 1)] for k in QUALITY_KINDS}
         print("| **mean** | " + " | ".join(f"**{means[k][0]:.3f}** / {means[k][1]:.3f}" for k in QUALITY_KINDS)
-              + " | |\n")
+              + " | |\n", flush=True)
     print("Chosen with each record left out:\n")
     for rec in RECORDS:
         print(f"- without {rec}: {_params(chosen[rec])}")
@@ -166,7 +194,7 @@ def main(argv: list[str]) -> int:
     print(f"\nChosen on all five records (development seeds; the shipped defaults): {_params(cfg)} "
           f"(mean over kinds of the overall AUC capped at {CAP}, on those seeds: {score:.3f})")
     default = QualityConfig()
-    if any(getattr(cfg, k) != getattr(default, k) for k in GRID):
+    if _params(cfg) != _params(default):
         print(f"NOTE: QualityConfig's defaults differ: {_params(default)}")
     return 0
 

@@ -61,6 +61,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.fetal.mains import excess_db, line_powers
+from edge.fetal.mains import mains_score as mains_score  # re-exported: scripts/fetal_quality_tune.py
 from edge.fetal.quality_arrays import _boxcar, _hold_missing, _mirror, _run_lengths, _windows
 from edge.fetal.quality_arrays import low_fetal_scores as low_fetal_scores  # re-exported: part of this API
 from edge.fetal.wander import CrossLeadWander
@@ -97,7 +99,8 @@ class QualityConfig:
     clip_window_s: float = 1.0
     clip_onset: float = 0.25  # plateau samples at the extremes, in units of 20 ms
     mains_window_s: float = 0.5
-    mains_onset_db: float = 12.0  # above the lead's typical level
+    mains_excess: bool = False  # the rise as added power (edge/fetal/mains.py), else dB over the typical dB
+    mains_onset_db: float = 12.0  # on the rise
     mains_spread_db: float = 8.0
     mains_absolute_db: float = 24.0  # the onset on the level itself (clean adfecgdb leads: up to about 20 dB)
     mains_absolute_max: float = 0.45  # the level's highest score: steady mains ranks under the episodes
@@ -121,14 +124,6 @@ def _ratio_score(ratio: np.ndarray, onset: float, spread: float) -> np.ndarray:
     return 1.0 - np.exp(-np.maximum(excess, 0.0) / spread)
 
 
-def mains_score(relative_db: np.ndarray, db: np.ndarray, cfg: QualityConfig) -> np.ndarray:
-    """Mains score from the line's dB over the lead's typical value and from the dB themselves (same shapes);
-    the second at most `mains_absolute_max`."""
-    rise = 1.0 - np.exp(-np.maximum(relative_db - cfg.mains_onset_db, 0.0) / cfg.mains_spread_db)
-    level = 1.0 - np.exp(-np.maximum(db - cfg.mains_absolute_db, 0.0) / cfg.mains_spread_db)
-    return np.maximum(rise, cfg.mains_absolute_max * level)
-
-
 class QualityMonitor:
     """Streaming quality scores: push (m, channels) blocks, get per-frame scores (frames, kinds, leads).
 
@@ -149,8 +144,8 @@ class QualityMonitor:
         self._started = False
         self._frames_done = 0
         keep = max(1, round(self.cfg.history_s / self.cfg.hop_s))
-        self._history: dict[str, deque[np.ndarray]] = {k: deque(maxlen=keep)
-                                                       for k in ("act", "wander", "motion", "mains", "run", "clip")}
+        names = ("act", "wander", "motion", "mains", "run", "clip", "line", "near")
+        self._history: dict[str, deque[np.ndarray]] = {k: deque(maxlen=keep) for k in names}
         dec = max(1, round(0.01 * fs))
         self._wander = CrossLeadWander(len(labels), round(self.hop / dec), round(self.cfg.wander_window_s * 100),
                                        round(self.cfg.wander_reach_s / self.cfg.hop_s), self.cfg.wander_ridge)
@@ -236,7 +231,8 @@ class QualityMonitor:
         hi, lo = cw.max(axis=1, keepdims=True), cw.min(axis=1, keepdims=True)
         f["clip_share"] = (((cw == hi) | (cw == lo)) & plateau).sum(axis=1) / (0.02 * fs)
         f["moving"] = ((hi - lo)[:, 0] > 1e-6 * scale).astype(float)
-        f["mains_db"] = self._mains(buf, centres)
+        f["line"], f["near"] = self._mains(buf, centres)  # (frames, 2, leads) dB at 50 and 60 Hz
+        f["mains_db"] = (f["line"] - f["near"]).max(axis=1)
         # baseline: a 0.3 s running median of 10 ms samples (robust to QRS complexes, unlike a mean);
         # taken after moving means over one 50 Hz and one 60 Hz period, which null the mains
         # and its harmonics, so that motion and wander do not respond to mains
@@ -274,26 +270,17 @@ class QualityMonitor:
         self.last_levels = {"mains": f["mains_db"] - self._ref("mains", f["mains_db"]), "mains_abs": f["mains_db"],
                             "wander": f["wander"] / (self._ref("wander", f["wander"]) + 1e-12),
                             "motion": f["motion"] / (self._ref("motion", f["motion"]) + 1e-12)}
-        out[:, 2] = mains_score(self.last_levels["mains"], f["mains_db"], cfg)
+        self.last_levels["mains_excess"] = excess_db(f["line"], f["near"], self._ref("line", f["line"]),
+                                                     self._ref("near", f["near"]))
+        rise = self.last_levels["mains_excess" if cfg.mains_excess else "mains"]
+        out[:, 2] = mains_score(rise, f["mains_db"], cfg)
         out[:, 3] = cfg.wander_max * _ratio_score(self.last_levels["wander"], cfg.wander_onset, cfg.wander_spread)
         out[:, 4] = _ratio_score(self.last_levels["motion"], cfg.motion_onset, cfg.motion_spread)
         return out
 
-    def _mains(self, buf: np.ndarray, centres: np.ndarray) -> np.ndarray:
-        n = round(self.cfg.mains_window_s * self.fs)
-        w = _windows(buf, centres, n)
-        w = (w - w.mean(axis=1, keepdims=True)) * np.hanning(n)[None, :, None]
-        power = np.abs(np.fft.rfft(w, axis=1)) ** 2 + 1e-20
-        freqs = np.fft.rfftfreq(n, 1.0 / self.fs)
-        best = np.zeros((centres.size, buf.shape[1]))
-        for f0 in (50.0, 60.0):
-            if f0 + 12 >= self.fs / 2:
-                continue
-            line = (np.abs(freqs - f0) <= 1.0 + 0.5 / self.cfg.mains_window_s)
-            near = (np.abs(freqs - f0) >= 5) & (np.abs(freqs - f0) <= 12) & (np.abs(freqs - (110 - f0)) > 3)
-            ratio_db = 10 * np.log10(power[:, line].max(axis=1) / np.median(power[:, near], axis=1))
-            best = np.maximum(best, ratio_db)
-        return best
+    def _mains(self, buf: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return line_powers(_windows(buf, centres, round(self.cfg.mains_window_s * self.fs)), self.fs,
+                           self.cfg.mains_window_s)
 
 
 def quality_scores(x: np.ndarray, fs: float, labels: Sequence[str], *, fetal_peaks: np.ndarray | None = None,

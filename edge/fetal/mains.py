@@ -1,0 +1,58 @@
+"""Mains (50/60 Hz) levels of abdominal leads and their score (used by edge/fetal/quality.py).
+
+Per frame, lead and line frequency: the power of the line bins (+-2 Hz) of a `window_s` Hann spectrum
+and the median power of the bins 5-12 Hz away, both in dB. Two rises are derived from them against the
+lead's typical values (medians over its history):
+
+- relative: the line-over-neighbours dB less its typical value. Steady mains does not count, but on a
+  lead that already carries it a fault adds little: a 50 Hz episode of 2x the lead's scale on a steady
+  0.5x sine rises 9-14 dB, against 20-30 dB on a clean lead.
+- excess: the line power ADDED over the typical line power, over the typical neighbour power, in dB
+  (10 log10(1 + max(P - P_typ, 0) / N_typ)). Powers, not dB, are subtracted, so the same episode measures
+  about the same on a clean lead and on one full of steady mains (a steady sine's line power hardly moves).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+LINES_HZ = (50.0, 60.0)
+_FLOOR_DB = -200.0  # a line at or above Nyquist - 12 Hz: no power, no rise
+
+
+def line_powers(w: np.ndarray, fs: float, window_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """w (frames, n, leads) windows of n = window_s * fs samples -> (line dB, neighbour dB), each (frames, 2, leads)."""
+    n = w.shape[1]
+    w = (w - w.mean(axis=1, keepdims=True)) * np.hanning(n)[None, :, None]
+    power = np.abs(np.fft.rfft(w, axis=1)) ** 2 + 1e-20
+    freqs = np.fft.rfftfreq(n, 1.0 / fs)
+    line_db = np.full((w.shape[0], len(LINES_HZ), w.shape[2]), _FLOOR_DB)
+    near_db = line_db.copy()
+    for i, f0 in enumerate(LINES_HZ):
+        if f0 + 12 >= fs / 2:
+            continue
+        line = np.abs(freqs - f0) <= 1.0 + 0.5 / window_s
+        near = (np.abs(freqs - f0) >= 5) & (np.abs(freqs - f0) <= 12) & (np.abs(freqs - (110 - f0)) > 3)
+        line_db[:, i] = 10 * np.log10(power[:, line].max(axis=1))
+        near_db[:, i] = 10 * np.log10(np.median(power[:, near], axis=1))
+    return line_db, near_db
+
+
+def excess_db(line_db: np.ndarray, near_db: np.ndarray, typ_line_db: np.ndarray,
+              typ_near_db: np.ndarray) -> np.ndarray:
+    """(frames, 2, leads) line and neighbour dB and (2, leads) their typical values -> (frames, leads) the
+    largest line's added power over the neighbour power (the typical or this frame's, the larger: broadband
+    noise such as motion lifts the line bins too, and must not count), dB (0 = nothing added)."""
+    floor = np.maximum(near_db, typ_near_db)
+    added = np.power(10.0, (line_db - floor) / 10) - np.power(10.0, (typ_line_db - floor) / 10)
+    return np.asarray(10 * np.log10(1.0 + np.maximum(added, 0.0))).max(axis=1)
+
+
+def mains_score(rise_db: np.ndarray, db: np.ndarray, cfg: Any) -> np.ndarray:
+    """Mains score from the rise (relative or excess dB, as cfg.mains_excess says) and from the line's dB over
+    its neighbours themselves (same shapes); the second at most `mains_absolute_max`."""
+    rise = 1.0 - np.exp(-np.maximum(rise_db - cfg.mains_onset_db, 0.0) / cfg.mains_spread_db)
+    level = 1.0 - np.exp(-np.maximum(db - cfg.mains_absolute_db, 0.0) / cfg.mains_spread_db)
+    return np.asarray(np.maximum(rise, cfg.mains_absolute_max * level))
