@@ -1,14 +1,20 @@
-"""edge/fetal/mains.py: a mains episode on a lead that carries steady mains measures as on a clean lead."""
+"""edge/fetal/mains.py: a mains episode on a lead that carries steady mains still stands out."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from edge.fetal.quality import QualityMonitor
+from train.fetal_inject import _scale
+
+RECORD = Path(__file__).resolve().parents[2] / "shared" / "data" / "adfecgdb" / "r01.edf"
 
 
 def _levels(x: np.ndarray, fs: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    monitor = QualityMonitor(fs, ["a", "b"])
+    monitor = QualityMonitor(fs, [f"a{j}" for j in range(x.shape[1])])
     step = round(10 * fs)
     monitor.prime(x[i : i + step] for i in range(0, x.shape[0], step))
     times, levels = [], []
@@ -19,21 +25,27 @@ def _levels(x: np.ndarray, fs: float) -> tuple[np.ndarray, dict[str, np.ndarray]
     return np.concatenate(times), {k: np.concatenate([lv[k] for lv in levels]) for k in ("mains", "mains_excess")}
 
 
-def test_an_episode_on_steady_mains_adds_as_much_power_as_on_a_clean_lead() -> None:
-    """Lead a carries a steady 50 Hz sine of 0.5x its noise scale, lead b none; both get the same 50 Hz episode
-    of 2x (train/fetal_inject.py's amplitude). The rise over the typical dB is far smaller on a (about 12 dB, the
-    old onset: such episodes were missed) than on b; the added power is within 3 dB on both, and steady
-    frames add little."""
-    rng = np.random.default_rng(5)
-    fs, n = 500.0, 30000
-    t = np.arange(n) / fs
-    x = rng.standard_normal((n, 2))
-    x[:, 0] += 0.5 * np.sin(2 * np.pi * 50 * t + np.pi / 2)  # in quadrature: powers add
-    x[20000:21500] += 2 * np.sin(2 * np.pi * 50 * t[20000:21500])[:, None]
+def test_an_episode_on_steady_mains_stands_out_in_added_power_not_in_the_db_rise() -> None:
+    """r01 Abdomen_1, first 45 s, with a steady 50 Hz of 0.5x the lead's scale all along (another device) and a
+    50 Hz episode of 2x at 30-33 s (train/fetal_inject.py's amplitude). Over the typical dB the episode rises
+    about as much as the clean frames' own 99th percentile (such episodes were missed); its added power over
+    the neighbours and the line's usual spread is far above every clean frame's."""
+    import pyedflib
+
+    if not RECORD.is_file():
+        pytest.fail(f"{RECORD} not found: the tests need ../shared/data beside the project")
+    reader = pyedflib.EdfReader(str(RECORD))
+    try:
+        x = reader.readSignal(reader.getSignalLabels().index("Abdomen_1"))[:45000, None]
+    finally:
+        reader.close()
+    fs = 1000.0
+    t = np.arange(x.shape[0]) / fs
+    s = _scale(x[:, 0])
+    x = x + 0.5 * s * np.sin(2 * np.pi * 50 * t + 1.0)[:, None]
+    x[30000:33000, 0] += 2 * s * np.sin(2 * np.pi * 50 * t[30000:33000])
     times, lv = _levels(x, fs)
-    steady, rise = (times > 2) & (times < 38), (times >= 40.3) & (times < 42.7)
-    rel, exc = np.median(lv["mains"][rise], axis=0), np.median(lv["mains_excess"][rise], axis=0)
-    assert rel[0] < 13 and rel[1] - rel[0] > 5
-    assert abs(exc[0] - exc[1]) < 3 and exc.min() > 20
-    calm = lv["mains_excess"][steady, 0]
-    assert np.median(calm) < 5 and np.percentile(calm, 99) < exc[0] - 10
+    calm, episode = (times < 29) | (times > 34), (times >= 30.3) & (times < 32.7)
+    rel, exc = lv["mains"][:, 0], lv["mains_excess"][:, 0]
+    assert np.median(rel[episode]) < np.percentile(rel[calm], 99) + 5
+    assert np.percentile(exc[episode], 10) > np.percentile(exc[calm], 99) + 5

@@ -40,12 +40,19 @@ def line_powers(w: np.ndarray, fs: float, window_s: float) -> tuple[np.ndarray, 
     return line_db, near_db
 
 
-def excess_db(line_db: np.ndarray, near_db: np.ndarray, typ_line_db: np.ndarray,
+def excess_db(line_db: np.ndarray, near_db: np.ndarray, typ_line_db: np.ndarray, high_line_db: np.ndarray,
               typ_near_db: np.ndarray) -> np.ndarray:
-    """(frames, 2, leads) line and neighbour dB and (2, leads) their typical values -> (frames, leads) the
-    largest line's added power over the neighbour power (the typical or this frame's, the larger: broadband
-    noise such as motion lifts the line bins too, and must not count), dB (0 = nothing added)."""
-    floor = np.maximum(near_db, typ_near_db)
+    """(frames, 2, leads) line and neighbour dB; (2, leads) their typical (median) values and the line's 84th
+    percentile -> (frames, leads) the largest line's added power, dB (0 = nothing added).
+
+    The added power is taken over the larger of the neighbours' power (the typical or this frame's:
+    broadband noise such as motion lifts the line bins too) and the line's own usual spread (84th
+    percentile less median, in power): over a steady sine of amplitude A, the lead's own 50 Hz content S
+    moves the line power by about 2 A S, which grows with A.
+    """
+    spread = np.power(10.0, high_line_db / 10) - np.power(10.0, typ_line_db / 10)
+    floor = 10 * np.log10(np.maximum(np.maximum(np.power(10.0, near_db / 10), np.power(10.0, typ_near_db / 10)),
+                                     spread))
     added = np.power(10.0, (line_db - floor) / 10) - np.power(10.0, (typ_line_db - floor) / 10)
     return np.asarray(10 * np.log10(1.0 + np.maximum(added, 0.0))).max(axis=1)
 

@@ -13,7 +13,10 @@ Kinds (each a score in 0..1, higher = worse, per frame of `hop_s` seconds and pe
 - mains: 50 or 60 Hz interference: the power of the line bins (+-2 Hz) of a 0.5 s Hann spectrum over
   the median power of the bins 5-12 Hz away, in dB, less the lead's typical value of it (so the
   mains a lead always carries does not count, a rise does: on adfecgdb the clean leads' own level
-  varies by 10-20 dB between records and leads); and, whatever the lead's typical value, the dB
+  varies by 10-20 dB between records and leads), or with `mains_excess` the line power ADDED over its
+  typical power, over the neighbours' power (edge/fetal/mains.py: on a lead already full of steady mains
+  an episode rises only about 12 dB in the first measure, as much as on a clean lead in the second);
+  and, whatever the lead's typical value, the dB
   themselves above `mains_absolute_db` (a lead drowned in mains all along is flagged all along)
 - baseline: a 0.3 s running median, at 10 ms steps, of the signal with 50 and 60 Hz nulled (moving
   means over one period of each); a median, so QRS complexes barely move it
@@ -209,6 +212,10 @@ class QualityMonitor:
         hist.extend(values)
         return np.percentile(np.asarray(hist), q, axis=0) if q != 50.0 else np.median(np.asarray(hist), axis=0)
 
+    def _quantile(self, name: str, q: float) -> np.ndarray:
+        """Percentile q over the history as it stands (after _ref has added this block's frames)."""
+        return np.asarray(np.percentile(np.asarray(self._history[name]), q, axis=0))
+
     def _features(self, buf: np.ndarray, centres: np.ndarray) -> dict[str, np.ndarray]:
         """Raw per-frame features (frames, channels) before history normalization."""
         cfg, fs = self.cfg, self.fs
@@ -271,6 +278,7 @@ class QualityMonitor:
                             "wander": f["wander"] / (self._ref("wander", f["wander"]) + 1e-12),
                             "motion": f["motion"] / (self._ref("motion", f["motion"]) + 1e-12)}
         self.last_levels["mains_excess"] = excess_db(f["line"], f["near"], self._ref("line", f["line"]),
+                                                     self._quantile("line", 84.0),
                                                      self._ref("near", f["near"]))
         rise = self.last_levels["mains_excess" if cfg.mains_excess else "mains"]
         out[:, 2] = mains_score(rise, f["mains_db"], cfg)
