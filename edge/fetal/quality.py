@@ -102,8 +102,8 @@ class QualityConfig:
     clip_window_s: float = 1.0
     clip_onset: float = 0.25  # plateau samples at the extremes, in units of 20 ms
     mains_window_s: float = 0.5
-    mains_excess: bool = False  # the rise as added power (edge/fetal/mains.py), else dB over the typical dB
-    mains_onset_db: float = 12.0  # on the rise
+    mains_excess: bool = True  # the rise as added power (edge/fetal/mains.py), else dB over the typical dB
+    mains_onset_db: float = 15.0  # on the rise
     mains_spread_db: float = 8.0
     mains_absolute_db: float = 24.0  # the onset on the level itself (clean adfecgdb leads: up to about 20 dB)
     mains_absolute_max: float = 0.45  # the level's highest score: steady mains ranks under the episodes
