@@ -13,6 +13,9 @@ AUC is then measured on the record left out, at each strength, with the seeds
 scripts/fetal_quality_eval.py reports (100 r + s), which no choice ever saw. The last line chooses on
 all five records (development seeds only): those are QualityConfig's defaults. Faults as
 scripts/fetal_quality_eval.py injects them (3 episodes per kind, a seeded subset of 1-4 leads).
+`--steady A...`: the development cases also hold each record at 1x with a steady 50 Hz of A x each lead's
+scale added all along (another device), so that the mains settings hold on both kinds of device; the
+reported seeds get the same, in a table of their own. The mains rise is chosen too (edge/fetal/mains.py).
 """
 
 from __future__ import annotations
