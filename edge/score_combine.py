@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 MAD_TO_STD = 1.4826
+MIN_PAST = 10  # earlier points a robust z-score needs
 SCALE_PERCENTILE = 99.0
 PARTS = ("donut", "zscore", "sr", "dzscore")  # every part a combined score may list, the order of the menu
 
@@ -29,7 +30,9 @@ PARTS = ("donut", "zscore", "sr", "dzscore")  # every part a combined score may 
 def window_zscore(windows: np.ndarray, missing: np.ndarray) -> np.ndarray:
     """windows, missing (n, W) -> robust z of each window's last point against its first W - 1 (n,).
 
-    NaN where the last point is missing or no earlier point is present.
+    NaN where the last point is missing or fewer than MIN_PAST earlier points are present (all W - 1
+    in a narrower window): a median and MAD of one or two points are noise (a file's second point
+    would score ~1e8).
     """
     past = np.where(missing[:, :-1], np.nan, windows[:, :-1].astype(np.float64))
     with warnings.catch_warnings():  # a window of only missing points has no median: NaN, as meant
@@ -37,7 +40,8 @@ def window_zscore(windows: np.ndarray, missing: np.ndarray) -> np.ndarray:
         med = np.nanmedian(past, axis=1)
         mad = np.nanmedian(np.abs(past - med[:, None]), axis=1) * MAD_TO_STD
     z = np.abs(windows[:, -1] - med) / np.maximum(np.nan_to_num(mad, nan=0.0), 1e-9)
-    return np.where(missing[:, -1], np.nan, z)
+    too_few = np.sum(~missing[:, :-1], axis=1) < min(MIN_PAST, windows.shape[1] - 1)
+    return np.where(missing[:, -1] | too_few, np.nan, z)
 
 
 def window_dzscore(windows: np.ndarray, missing: np.ndarray) -> np.ndarray:

@@ -99,7 +99,7 @@ def test_train_kpi_defaults_choose_per_variant_and_serve_float32(tmp_path: Path)
     for variant in ("float32", "int8"):
         entry = manifest["models"][variant]
         choice = entry["score_choice"]
-        short_menu = {"z", "donut"}  # 900 points: too short for spectral residual, the menu's parts without it
+        short_menu = {"z+dz", "donut"}  # 900 points: too short for spectral residual, the menu's parts without it
         assert entry["score"] == choice["chosen"] and set(choice["validation_best_f1"]) == short_menu
         assert ("combine" in entry) == (choice["chosen"] != "donut")
 

@@ -30,11 +30,13 @@ def head(path: Path, rows: int, out: Path, start: int = 0) -> Path:
 
 @pytest.fixture(scope="module")
 def kpi_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Donut on the first 900 points of a real series (its validation part holds the anomaly at row 698)."""
+    """Donut on the first 900 points of a real series (its validation part holds the anomaly at row 698).
+
+    --score donut: these tests are about Donut's scoring; auto picks z+dz on this series."""
     tmp = tmp_path_factory.mktemp("kpi")
     out = tmp / "bundle"
     run_vigil("train", "kpi", str(head(SMALL, 900, tmp / "train.csv")), "--epochs", "3", "--window", "30",
-              "--samples", "4", "--out", str(out), check=True)
+              "--samples", "4", "--score", "donut", "--out", str(out), check=True)
     return out
 
 

@@ -143,7 +143,7 @@ class DonutDetector(Detector):
         in its reconstruction of the first w points (same noise streams as that window's score, so
         entry w - 1 equals score(features[None, :w])[0] for Donut alone); there a combined score
         has no z-score or spectral residual (no earlier points), and one without Donut takes the
-        z-scores of the earlier points present (the first point gets none: NaN). Points from w - 1
+        z-scores of the earlier points present (from the MIN_PAST-th point: NaN before). Points from w - 1
         on (windows wider than Donut's) get the combined score without spectral residual, which
         needs the whole window; the last point gets score(features[None])[0].
         """
