@@ -169,7 +169,8 @@ def mask_check(path: Path) -> tuple[float, float, float]:
     duration = x.shape[0] / fs
     times, scores = quality_scores(x.astype(np.float32), fs, labels)
     found = detector_peaks(x, fs)
-    scores[:, QKINDS.index("low_fetal")] = low_fetal_scores(times, 0.1, found / fs)[:, None]
+    top = QualityConfig().low_fetal_max
+    scores[:, QKINDS.index("low_fetal")] = low_fetal_scores(times, 0.1, found / fs, top)[:, None]
     bad = bad_mask(segments_from_scores(times, scores, labels, 0.1), duration, labels)
     cfg = FhrConfig(rate_hz=1.0)
     _, ref = resample(*fhr_from_peaks(peaks, fs, cfg), duration, cfg)

@@ -34,6 +34,7 @@ class BeatsResult:
     events: list[Any] = field(default_factory=list)  # FHR events (edge.fetal.fhr_events)
     cpu_s: float = 0.0
     fhr_latency_s: list[float] = field(default_factory=list)  # beat time -> its FHR point, stream time
+    quality_config: Any = None  # edge.fetal.quality.QualityConfig the quality was scored with (None: defaults)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -52,17 +53,18 @@ class BeatsResult:
             return [False] * len(self.fhr)
         from edge.fetal.quality import bad_mask
 
-        bad = bad_mask(self.quality, self.seconds, self.labels)
+        bad = bad_mask(self.quality, self.seconds, self.labels, config=self.quality_config)
         idx = np.clip(np.floor([p.t for p in self.fhr]).astype(int), 0, max(bad.size - 1, 0))
         return [bool(b) for b in bad[idx]] if bad.size else [False] * len(self.fhr)
 
 
-def analyze(rec: Recording, params: BeatParams | None = None, *, quality: bool = True) -> BeatsResult:
-    """Run the chain over `rec` in BLOCK_S reads."""
+def analyze(rec: Recording, params: BeatParams | None = None, *, quality: bool = True,
+            quality_config: Any = None) -> BeatsResult:
+    """Run the chain over `rec` in BLOCK_S reads (quality_config: an edge.fetal.quality.QualityConfig, or defaults)."""
     cpu0 = time.process_time()
     tracker = BeatTracker(rec.fs, len(rec.labels), params)
     fhr = FhrTracker(rec.fs)
-    monitor = _quality_monitor(rec) if quality else None
+    monitor = _quality_monitor(rec, quality_config) if quality else None
     size = max(1, round(BLOCK_S * rec.fs))
     if monitor is not None:  # a file is there from its start: its first minutes set the leads' typical values
         monitor.prime(rec.blocks(size))
@@ -88,7 +90,7 @@ def analyze(rec: Recording, params: BeatParams | None = None, *, quality: bool =
             q_times.append(t)
             q_scores.append(s)
     result = BeatsResult(str(rec.path), rec.fs, rec.labels, rec.seconds, _cat(maternal), _cat(fetal), points,
-                         fhr_latency_s=latency)
+                         fhr_latency_s=latency, quality_config=quality_config)
     if monitor is not None:
         result.quality = _segments(monitor, rec, q_times, q_scores, result.fetal)
         result.events = _events(result)
@@ -111,10 +113,10 @@ def _cat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts).astype(np.int64) if parts else np.empty(0, np.int64)
 
 
-def _quality_monitor(rec: Recording) -> Any:
+def _quality_monitor(rec: Recording, config: Any = None) -> Any:
     from edge.fetal.quality import QualityMonitor
 
-    return QualityMonitor(rec.fs, rec.labels)
+    return QualityMonitor(rec.fs, rec.labels, config)
 
 
 def _segments(monitor: Any, rec: Recording, times: list[np.ndarray], scores: list[np.ndarray],
@@ -126,5 +128,5 @@ def _segments(monitor: Any, rec: Recording, times: list[np.ndarray], scores: lis
     full = np.zeros((t.size, len(KINDS), len(rec.labels)), dtype=np.float32)
     full[:, :len(SIGNAL_KINDS)] = s
     hop_s = monitor.hop / rec.fs
-    full[:, KINDS.index("low_fetal")] = low_fetal_scores(t, hop_s, fetal / rec.fs)[:, None]
+    full[:, KINDS.index("low_fetal")] = low_fetal_scores(t, hop_s, fetal / rec.fs, monitor.cfg.low_fetal_max)[:, None]
     return list(segments_from_scores(t, full, rec.labels, hop_s))

@@ -58,7 +58,7 @@ class FetalMonitor:
         self.quality = QualityMonitor(fs, labels)
         self.kinds = KINDS
         # a kind whose score tops out lower (wander: ranked under the other faults) is judged on its own scale
-        top = {"wander": self.quality.cfg.wander_max}
+        top = {"wander": self.quality.cfg.wander_max, "low_fetal": self.quality.cfg.low_fetal_max}
         self.deciders = {k: Decider(QUALITY_THRESHOLD * top.get(k, 1.0), on_windows=QUALITY_ON_FRAMES,
                                     off_windows=QUALITY_OFF_FRAMES) for k in KINDS}
         self.next_sample = 0
@@ -107,7 +107,8 @@ class FetalMonitor:
             overall[:, :len(SIGNAL_KINDS)] = scores.max(axis=2)
             # only frames the beat tracker has already covered can judge the fetal beats
             covered = times + hop_s <= self.beats.final_until / self.fs
-            low = low_fetal_scores(times, hop_s, np.asarray(self._fetal_recent, dtype=float) / self.fs)
+            low = low_fetal_scores(times, hop_s, np.asarray(self._fetal_recent, dtype=float) / self.fs,
+                                   self.quality.cfg.low_fetal_max)
             overall[:, self.kinds.index("low_fetal")] = np.where(covered, low, 0.0)
             for k, kind in enumerate(self.kinds):
                 out.events += [FetalEvent(kind, e) for e in self.deciders[kind].update(overall[:, k], times, hop_s)]

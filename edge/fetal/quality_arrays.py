@@ -59,8 +59,9 @@ def _run_lengths(flags: np.ndarray) -> np.ndarray:
     return out
 
 
-def low_fetal_scores(times_s: np.ndarray, hop_s: float, fetal_peaks_s: np.ndarray) -> np.ndarray:
-    """Per frame (f,): how far the gap between the fetal beats around the frame exceeds 1.7x their median interval.
+def low_fetal_scores(times_s: np.ndarray, hop_s: float, fetal_peaks_s: np.ndarray, top: float = 1.0) -> np.ndarray:
+    """Per frame (f,): how far the gap between the fetal beats around the frame exceeds 1.7x their median interval,
+    0..top (QualityConfig.low_fetal_max: a gap is the consequence of a fault, ranked under the signal faults).
 
     Before the first beat and after the last, the first frame's start and the last frame's end stand in for
     a beat: a recording is not short of fetal beats in the 0.2 s before its first one (a silent start or
@@ -68,10 +69,10 @@ def low_fetal_scores(times_s: np.ndarray, hop_s: float, fetal_peaks_s: np.ndarra
     centre = times_s + hop_s / 2
     peaks = np.sort(np.asarray(fetal_peaks_s, dtype=float))
     if peaks.size < 3 or centre.size == 0:
-        return np.ones(centre.shape, dtype=np.float32)
+        return np.full(centre.shape, top, dtype=np.float32)
     med = float(np.median(np.diff(peaks)))
     idx = np.searchsorted(peaks, centre)
     prev = np.where(idx > 0, peaks[np.maximum(idx - 1, 0)], min(float(times_s[0]), peaks[0]))
     nxt = np.where(idx < peaks.size, peaks[np.minimum(idx, peaks.size - 1)], max(float(times_s[-1]) + hop_s, peaks[-1]))
     gap = nxt - prev
-    return np.clip((gap / med - 1.7) / 1.0, 0.0, 1.0).astype(np.float32)
+    return (top * np.clip((gap / med - 1.7) / 1.0, 0.0, 1.0)).astype(np.float32)

@@ -1,0 +1,74 @@
+"""low_fetal (a gap in the fetal beats) tops out at QualityConfig.low_fetal_max, under the signal faults, and the
+FHR mask and the live events judge it on that scale (adfecgdb r01, Abdomen_1..4, first 20 s)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.fetal.analyze import analyze
+from edge.fetal.quality import QualityConfig, QualitySegment, bad_mask
+from edge.fetal.records import open_recording
+from tests.conftest import ROOT
+
+R01 = ROOT.parent / "shared" / "data" / "adfecgdb" / "r01.edf"
+LABELS = ("Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4")
+
+
+class _Rec:
+    def __init__(self, x: np.ndarray) -> None:
+        self.x, self.fs, self.labels, self.path = x, 1000.0, LABELS, Path("gap.edf")
+        self.n_samples, self.seconds = x.shape[0], x.shape[0] / 1000.0
+
+    def blocks(self, size: int) -> Any:
+        for i in range(0, self.x.shape[0], size):
+            yield self.x[i : i + size]
+
+
+def _lead_off_file() -> np.ndarray:
+    rec = open_recording(R01)
+    x = np.concatenate(list(rec.blocks(20000)))[:20000].astype(np.float64)
+    rec.close()
+    x[8000:12000] = x[7999]  # every electrode off for 4 s: no fetal beat can be found there
+    return x
+
+
+def test_a_beat_gap_scores_at_most_low_fetal_max_under_the_fault_and_still_masks_the_fhr() -> None:
+    x = _lead_off_file()
+    cfg = QualityConfig()
+    assert 0.1 < cfg.low_fetal_max < cfg.wander_max
+
+    def gap_scores(doc: dict[str, Any], kind: str) -> list[float]:
+        return [q["score"] for q in doc["quality"]
+                if q["lead"] is None and q["kind"] == kind and q["start_s"] < 12 and q["end_s"] > 8]
+
+    doc = analyze(_Rec(x)).to_json()  # type: ignore[arg-type]
+    # unscaled (the old scale), the same gap scores past 0.5, level with the lead-off itself (1.0)
+    full = analyze(_Rec(x), quality_config=replace(cfg, low_fetal_max=1.0)).to_json()  # type: ignore[arg-type]
+    assert max(gap_scores(doc, "flatline")) == 1.0
+    assert max(gap_scores(full, "low_fetal")) >= 0.5
+    assert max(gap_scores(doc, "low_fetal")) == round(cfg.low_fetal_max * max(gap_scores(full, "low_fetal")), 3)
+    assert max(q["score"] for q in doc["quality"] if q["kind"] == "low_fetal") <= cfg.low_fetal_max
+    # the FHR mask is the same on both scales
+    assert [p["bpm"] is None for p in doc["fhr"]] == [p["bpm"] is None for p in full["fhr"]]
+
+
+def test_bad_mask_judges_low_fetal_on_its_own_scale() -> None:
+    top = QualityConfig().low_fetal_max
+    segs = [QualitySegment(2.0, 3.0, 0.6 * top, "low_fetal", None), QualitySegment(6.0, 7.0, 0.4 * top, "low_fetal",
+                                                                                   None)]
+    bad = bad_mask(segs, 10.0, list(LABELS))
+    assert bad[2] and not bad[6]  # a gap past half of low_fetal's top marks the FHR missing, as 0.5 of 1 did
+    assert not bad_mask(segs, 10.0, list(LABELS), config=replace(QualityConfig(), low_fetal_max=1.0))[2]
+
+
+def test_the_live_low_fetal_event_is_decided_on_its_own_scale() -> None:
+    from edge.fetal.live import QUALITY_THRESHOLD, FetalMonitor
+
+    monitor = FetalMonitor(1000.0, list(LABELS))
+    top = monitor.quality.cfg.low_fetal_max
+    assert monitor.deciders["low_fetal"].threshold == QUALITY_THRESHOLD * top
+    assert monitor.deciders["flatline"].threshold == QUALITY_THRESHOLD
