@@ -50,13 +50,15 @@ scripts/fetal_overall_diag.py, leave one record out: the largest value within 0.
 AUC (lower is never worse for the injected faults, which are never low_fetal; the FHR mask and the live
 event judge low_fetal on its own scale).
 
-The mains level itself (the absolute onset) scores at most `mains_absolute_max` (0.45): a device
+The mains level itself (the absolute onset) scores at most `mains_absolute_max` (0.2): a device
 whose leads carry steady mains all along (fecg-tokarev: 20-33 dB; clean adfecgdb 5-14 dB) had every
 normal frame at 0.5-1.0, so episodes of the other kinds ranked under clean frames (adfecgdb in 60 s
 files with a steady 50 Hz of 0.5x the lead's scale added, development seeds: wander 0.58, motion 0.83,
-mains 0.77 overall AUC at 1.0; 0.80, 0.90, 0.81 at 0.45; without added mains no change; 0.2 was within
-0.004 on the mean over kinds, 0.45 keeps a lead drowned in mains visible as entries; chosen with
-scripts/fetal_excerpts_eval.py --seed-base 5000, reported with its default seeds).
+mains 0.77 overall AUC at 1.0; 0.80, 0.90, 0.81 at 0.45). 0.45 (fourth round) still put a steady lead
+at about 0.4, over most wander episodes (at most 0.5): with low_fetal at its top of 0.35, the same rule
+(60 s files, development seeds --seed-base 5000, mean over kinds of the pooled overall AUC capped at 0.95
+with no added mains, 0.25x and 0.5x) gives 0.939 / 0.931 / 0.913 at 0.45 and 0.939 / 0.933 / 0.923 at 0.2
+(wander at 0.5x 0.858 -> 0.904). A lead drowned in mains still shows, from about 30 dB (24 dB at 0.45).
 
 Parameters: the mains rise and onset (with steady-mains development cases: leave one record out at 1x, mains
 0.96 -> 0.99 overall AUC), the motion and wander onsets and spreads were chosen by scripts/fetal_quality_tune.py
@@ -116,7 +118,7 @@ class QualityConfig:
     mains_onset_db: float = 15.0  # on the rise
     mains_spread_db: float = 8.0
     mains_absolute_db: float = 24.0  # the onset on the level itself (clean adfecgdb leads: up to about 20 dB)
-    mains_absolute_max: float = 0.45  # the level's highest score: steady mains ranks under the episodes
+    mains_absolute_max: float = 0.2  # the level's highest score: steady mains ranks under the episodes
     wander_window_s: float = 2.0
     baseline_median_s: float = 0.3
     wander_highpass_s: float = 1.5

@@ -1,5 +1,6 @@
-"""low_fetal (a gap in the fetal beats) tops out at QualityConfig.low_fetal_max, under the signal faults, and the
-FHR mask and the live events judge it on that scale (adfecgdb r01, Abdomen_1..4, first 20 s)."""
+"""What ranks over what in the overall quality score (adfecgdb r01, Abdomen_1..4). low_fetal (a gap in the fetal
+beats) tops out at QualityConfig.low_fetal_max, under the signal faults, and the FHR mask and the live events
+judge it on that scale; a device's steady mains tops out under a wander episode."""
 
 from __future__ import annotations
 
@@ -72,3 +73,30 @@ def test_the_live_low_fetal_event_is_decided_on_its_own_scale() -> None:
     top = monitor.quality.cfg.low_fetal_max
     assert monitor.deciders["low_fetal"].threshold == QUALITY_THRESHOLD * top
     assert monitor.deciders["flatline"].threshold == QUALITY_THRESHOLD
+
+
+def test_a_wander_episode_outranks_a_devices_steady_mains_on_another_lead() -> None:
+    """A lead carrying a steady 50 Hz about 40 dB over its neighbours all along (another device) scores under
+    half of wander's top, where a live wander event starts: a wander episode on another lead then ranks over
+    most clean frames in the overall score (at the old cap of 0.45 the steady lead sat at 0.33-0.45 all along,
+    level with the episode: AUC about 0.5)."""
+    from edge.fetal.quality import KINDS, quality_scores
+    from scripts.fetal_quality_tune import auc
+    from train.fetal_inject import _quality
+
+    rec = open_recording(R01)
+    x = np.concatenate(list(rec.blocks(45000)))[:45000].astype(np.float64)
+    rec.close()
+    t = np.arange(x.shape[0]) / 1000.0
+    scale = np.median(np.abs(x[:, 3] - np.median(x[:, 3])))
+    x[:, 3] += 30 * scale * np.sin(2 * np.pi * 50 * t)  # steady mains on Abdomen_4 from start to end
+    _quality("wander", x[:, 0], 32000, 37000, 1000.0, np.random.default_rng(0))
+    times, scores = quality_scores(x, 1000.0, list(LABELS))
+    cfg = QualityConfig()
+    steady = scores[:, KINDS.index("mains"), 3]
+    assert steady[(times > 2) & (times < 30)].min() >= 0.1  # still visible
+    assert steady.max() < 0.5 * cfg.wander_max
+    overall = scores.max(axis=(1, 2))
+    episode = (times >= 32.5) & (times < 36.5)
+    clean = (times > 20) & (times < 30)  # r01's own wander (at 0.43 on a tenth of these frames) stays over it
+    assert auc(overall[episode], overall[clean]) > 0.75
