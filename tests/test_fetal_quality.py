@@ -188,8 +188,10 @@ def test_another_device_at_500_hz_with_eight_leads_has_plausible_flags() -> None
     segs = x[: x.shape[0] // fs * fs].reshape(-1, fs, 8)
     power = (np.abs(np.fft.rfft(segs - segs.mean(axis=1, keepdims=True), axis=1)) ** 2).mean(axis=0)
     line_db = 10 * np.log10(power[49:52].max(axis=0) / np.median(power[np.r_[40:46, 54:58]], axis=0))
-    assert line_db.max() > 10 and flagged[np.argmax(line_db)] > 0.5  # the strongest line: flagged most of the time
-    assert flagged[np.argmin(line_db)] <= flagged[np.argmax(line_db)]
+    # the strongest line (16 dB in the mean spectrum) makes entries on a fifth of the time: mains_absolute_max 0.2
+    # shows a steady line from about 30 dB per frame (0.45 did from 26 dB: most of the time), ranked under wander
+    assert line_db.max() > 10 and flagged[np.argmax(line_db)] > 0.1
+    assert flagged[np.argmin(line_db)] < 0.05 and flagged[np.argmin(line_db)] <= flagged[np.argmax(line_db)]
 
 
 def test_missing_samples_read_as_flatline(clean: np.ndarray) -> None:
