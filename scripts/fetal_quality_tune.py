@@ -1,6 +1,7 @@
 """Choose the quality score onsets by leave-one-record-out, and report the AUC on the record left out.
 
     python -m scripts.fetal_quality_tune [--data ../shared/data] [--dev-seeds 3] [--seeds 3] [--strengths 0.5 1 2]
+                                         [--compare-absolute-max 0.45 0.3 0.2]
 
 For each adfecgdb record, the onsets and spreads (mains in dB over the lead's typical level, motion
 and wander ratios in octaves) and wander's highest score are chosen on the OTHER four records'
@@ -134,6 +135,19 @@ def choose(cases: list[Case]) -> tuple[QualityConfig, float]:
     return best, best_key[0]
 
 
+def compare_absolute_max(dev: list[Case], values: list[float]) -> None:
+    """The choice's objective (development cases) per mains_absolute_max and fold, the other settings the defaults."""
+    print("| mains_absolute_max | " + " | ".join(f"without {r}" for r in RECORDS) + " | all | "
+          + " | ".join(QUALITY_KINDS) + " (all) |\n|---|" + "---|" * (len(RECORDS) + 1 + len(QUALITY_KINDS)))
+    for value in values:
+        cfg, cells = replace(QualityConfig(), mains_absolute_max=value), []
+        for held in [*RECORDS, None]:
+            t = table([c for c in dev if c.record != held], cfg, own=False)
+            means = [float(np.mean([t[rec][k][0] for rec in t])) for k in QUALITY_KINDS]
+            cells.append(f"{np.mean(np.minimum(means, CAP)):.4f}")
+        print(f"| {value:g} | " + " | ".join(cells) + " | " + " | ".join(f"{m:.3f}" for m in means) + " |", flush=True)
+
+
 def _config(values: tuple[object, ...]) -> QualityConfig:
     kw: dict[str, Any] = dict(zip(GRID, values, strict=True))
     excess, onset = kw.pop("mains")
@@ -154,6 +168,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--steady", type=float, nargs="*", default=[0.5],
                         help="steady 50 Hz levels (x lead scale) added to development and reported cases at 1x")
     parser.add_argument("--no-steady-dev", action="store_true", help="choose without the steady-mains cases")
+    parser.add_argument("--compare-absolute-max", type=float, nargs="+",
+                        help="only: the objective per fold for these mains_absolute_max, other settings the defaults")
     args = parser.parse_args(argv)
     conditions = [(st, 0.0) for st in args.strengths] + [(1.0, a) for a in args.steady]
     dev, test = [], []
@@ -162,7 +178,11 @@ def main(argv: list[str]) -> int:
         for st, steady in conditions:
             if not (steady and args.no_steady_dev):
                 dev += [collect(path, rec, 7000 + 100 * r + s, st, steady) for s in range(args.dev_seeds)]
-            test += [collect(path, rec, 100 * r + s, st, steady) for s in range(args.seeds)]
+            if not args.compare_absolute_max:  # the comparison sees development seeds only
+                test += [collect(path, rec, 100 * r + s, st, steady) for s in range(args.seeds)]
+    if args.compare_absolute_max:
+        compare_absolute_max(dev, args.compare_absolute_max)
+        return 0
     print(f"Leave one record out: settings chosen on the other 4 records ({args.dev_seeds} development seeds each, "
           f"strengths {', '.join(f'{s:g}' for s in args.strengths)}"
           + ("" if args.no_steady_dev or not args.steady else
