@@ -96,11 +96,20 @@ class EdfRecording(Recording):
         from edge.fetal.records import open_recording as open_leads
 
         rec = open_leads(self.path, [self.label, *self.abdominal])
+
+        def rewind() -> Iterator[np.ndarray]:  # the leads again from the start, on the open reader
+            at = 0
+            for x in rec.blocks(round(self.rate)):
+                lost = lost_in(runs, at, x.shape[0])
+                at += x.shape[0]
+                yield x[:, 1:] if lost is None else np.where(lost[:, None], np.nan, x[:, 1:])
+
         try:
-            lost, start = lost_runs(rec._reader, self.rate), 0
+            runs, start = lost_runs(rec._reader, self.rate), 0
             for x in rec.blocks(self.block):
                 n = x.shape[0]
-                yield Block(start, x[:, :1] / rec._scales[0], lost_in(lost, start, n), x[:, 1:], self.abdominal)
+                yield Block(start, x[:, :1] / rec._scales[0], lost_in(runs, start, n), x[:, 1:], self.abdominal,
+                            rewind if start == 0 else None)
                 start += n
         finally:
             rec.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -32,13 +32,16 @@ _MODULES = ("edge.recordings", "edge.microphone", "edge.ble")
 class Block:
     """Samples [start, start + n) of a stream: ``samples`` (n, channels) float32 (float64 for
     recordings read as float64), ``missing`` bool (n,) or None (nothing missing). ECG sources with
-    several leads also give them all: ``leads`` (n, leads) µV named ``labels`` (the fetal stage)."""
+    several leads also give them all: ``leads`` (n, leads) µV named ``labels`` (the fetal stage). A
+    file's first block also gives ``rewind``: blocks of its ``leads`` from the file's start again (NaN
+    where lost), so the fetal stage can learn the leads' typical values first, as `vigil beats` does."""
 
     start: int
     samples: np.ndarray
     missing: np.ndarray | None = None
     leads: np.ndarray | None = None
     labels: tuple[str, ...] = ()
+    rewind: Callable[[], Iterator[np.ndarray]] | None = None
 
 
 @dataclass(frozen=True)

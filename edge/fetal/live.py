@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,6 +70,15 @@ class FetalMonitor:
         self._reported: set[tuple[str, float]] = set()
         self._frames: deque[tuple[float, bool]] = deque(maxlen=600)  # recent quality frames: start s, bad
 
+    def prime(self, blocks: Iterable[np.ndarray]) -> None:
+        """Before the first push, for a file: the quality monitor learns the leads' typical values from the
+        file's first minutes (blocks (m, leads) µV from its start, NaN = missing), as `vigil beats` does.
+
+        A live device has no such future: unprimed, the typical values build up from the first frames
+        (each frame judged against the median of what came before it and itself), see QualityMonitor.
+        """
+        self.quality.prime(blocks)
+
     def push(self, start: int, samples: np.ndarray, missing: np.ndarray | None = None) -> FetalOutput:
         """samples (n, leads) µV from absolute index `start`; missing (n,) or (n, leads) bool, or None."""
         x = np.array(samples, dtype=np.float64).reshape(-1, len(self.labels))
@@ -98,8 +108,9 @@ class FetalMonitor:
             out.maternal = np.concatenate([out.maternal, b.maternal])
             out.fetal = np.concatenate([out.fetal, b.fetal])
         self._fetal_recent.extend(out.fetal.tolist())
-        # the quality monitor needs finite samples: a lost sample reads as a flat (zero) one
-        times, scores = self.quality.push(np.nan_to_num(x), final=final)
+        # lost samples stay NaN: the quality monitor scores them as flatline (lead-off) and judges no other
+        # kind next to them (edge/fetal/quality_missing.py); as zeros their edges were steps (clipping, mains)
+        times, scores = self.quality.push(x, final=final)
         out.frames = int(times.size)
         if times.size:
             hop_s = self.quality.hop / self.fs
@@ -176,6 +187,10 @@ class FetalTap:
 
         columns = [i for i, name in enumerate(labels) if name.lower().startswith(ABDOMINAL_PREFIXES)]
         return cls(fs, list(labels), columns) if columns else None
+
+    def prime(self, blocks: Iterable[np.ndarray]) -> None:
+        """A file's blocks (m, channels) from its start: FetalMonitor.prime on the abdominal columns."""
+        self.monitor.prime(np.asarray(b).reshape(np.shape(b)[0], -1)[:, self.columns] for b in blocks)
 
     def push(self, start: int, samples: np.ndarray, missing: np.ndarray | None = None) -> list[tuple[str, Event]]:
         """A block (n, channels) of the stream (all its channels) -> closed events."""

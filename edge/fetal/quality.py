@@ -35,37 +35,27 @@ so a fault in the first seconds of a short file is not compared with a median it
 A ratio r maps to a score as 1 - exp(-max(0, log2(r) - onset) / spread): 0 at normal, continuous
 above it (rank-preserving, so that stronger faults score higher). Overall = the worst lead, per kind.
 
-Wander scores at most `wander_max` (0.5): real baseline wander (maternal breathing, movement) is
-common in clean recordings and the beat detector filters it out, so it ranks under the faults that
-matter more; a consumer taking the worst kind (the overall quality) then sees a mains, motion or
-clipping episode above a clean stretch with real wander (leave-one-record-out on adfecgdb: mains
-0.88 -> 0.97 AUC, motion 0.89 -> 0.95, wander 0.89 -> 0.86; scripts/fetal_quality_tune.py).
+Wander scores at most `wander_max` (0.5): real baseline wander (maternal breathing) is common in clean
+recordings and the beat detector filters it out, so it ranks under the faults that matter more (leave one
+record out on adfecgdb: mains 0.88 -> 0.97 overall AUC, motion 0.89 -> 0.95, wander 0.89 -> 0.86).
 
 low_fetal scores at most `low_fetal_max` (0.35): a gap in the fetal beats is what a fault (or a weak fetal
-signal) leaves, and around a fault it spills past the fault's ends (the gap runs from the last beat before to
-the first after; the beat tracker may lose beats in its window around it), onto frames that are clean. At 1.0
-those frames outranked every wander episode (at most 0.5) and part of the others: on 60 s files, development
-seeds, the overall AUC without low_fetal rose by 0.02-0.03 for every kind (wander 0.867 -> 0.899). Chosen by
-scripts/fetal_overall_diag.py, leave one record out: the largest value within 0.001 of the best mean overall
-AUC (lower is never worse for the injected faults, which are never low_fetal; the FHR mask and the live
-event judge low_fetal on its own scale).
+signal) leaves, and it spills past the fault's ends onto clean frames; at 1.0 those outranked every wander
+episode (60 s files, development seeds: overall AUC without low_fetal 0.02-0.03 higher for every kind).
+Chosen by scripts/fetal_overall_diag.py (leave one record out); the FHR mask and the live event judge
+low_fetal on its own scale.
 
-The mains level itself (the absolute onset) scores at most `mains_absolute_max` (0.2): a device
-whose leads carry steady mains all along (fecg-tokarev: 20-33 dB; clean adfecgdb 5-14 dB) had every
-normal frame at 0.5-1.0, so episodes of the other kinds ranked under clean frames (adfecgdb in 60 s
-files with a steady 50 Hz of 0.5x the lead's scale added, development seeds: wander 0.58, motion 0.83,
-mains 0.77 overall AUC at 1.0; 0.80, 0.90, 0.81 at 0.45). 0.45 (fourth round) still put a steady lead
-at about 0.4, over most wander episodes (at most 0.5): with low_fetal at its top of 0.35, the same rule
-(60 s files, development seeds --seed-base 5000, mean over kinds of the pooled overall AUC capped at 0.95
-with no added mains, 0.25x and 0.5x) gives 0.939 / 0.931 / 0.913 at 0.45 and 0.939 / 0.933 / 0.923 at 0.2
-(wander at 0.5x 0.858 -> 0.904). A lead drowned in mains still shows, from about 30 dB (26 dB at 0.45).
+The mains level itself (the absolute onset) scores at most `mains_absolute_max` (0.2): a device whose
+leads carry steady mains all along (fecg-tokarev: 20-33 dB; clean adfecgdb 5-14 dB) otherwise ranks every
+normal frame over other kinds' episodes (reports/fetal-quality/README.md, fourth and sixth rounds: with a
+steady 0.5x 50 Hz, wander 0.858 -> 0.904 overall AUC from 0.45 to 0.2). A lead drowned in mains still shows,
+from about 30 dB.
 
-Parameters: the mains rise and onset (with steady-mains development cases: leave one record out at 1x, mains
-0.96 -> 0.99 overall AUC), the motion and wander onsets and spreads were chosen by scripts/fetal_quality_tune.py
-(leave one record out on injected faults, development seeds; these defaults are its choice on all
-five records); window lengths and the history length compared on injected faults in all five
-adfecgdb records; the flatline and clipping onsets near the 95-99th percentile of clean r01 and r04.
-Vectorized NumPy over blocks of frames (`block_s`); scipy is not imported.
+Parameters: the mains rise and onset, the motion and wander onsets and spreads were chosen by
+scripts/fetal_quality_tune.py (leave one record out on injected faults, development seeds; the defaults are its
+choice on all five records); window and history lengths compared on injected faults in all five adfecgdb
+records; the flatline and clipping onsets near the 95-99th percentile of clean r01 and r04.
+Missing samples: edge/fetal/quality_missing.py. Vectorized NumPy over blocks of frames; scipy is not imported.
 """
 
 from __future__ import annotations
@@ -80,6 +70,7 @@ from edge.fetal.mains import excess_db, line_powers
 from edge.fetal.mains import mains_score as mains_score  # re-exported: scripts/fetal_quality_tune.py
 from edge.fetal.quality_arrays import _boxcar, _hold_missing, _mirror, _run_lengths, _windows
 from edge.fetal.quality_arrays import low_fetal_scores as low_fetal_scores  # re-exported: part of this API
+from edge.fetal.quality_missing import missing_share, near_missing, reaches, typical
 from edge.fetal.wander import CrossLeadWander
 
 KINDS = ("flatline", "clipping", "mains", "wander", "motion", "low_fetal")
@@ -143,7 +134,8 @@ def _ratio_score(ratio: np.ndarray, onset: float, spread: float) -> np.ndarray:
 class QualityMonitor:
     """Streaming quality scores: push (m, channels) blocks, get per-frame scores (frames, kinds, leads).
 
-    Missing samples (NaN, inf) hold the lead's last value: 30 ms or more of them score as flatline.
+    Missing samples (NaN, inf) hold the lead's last value and score as flatline, the share of the frame missing;
+    the other kinds score 0 where their windows reach one (edge/fetal/quality_missing.py).
 
     The monitor holds at most a pad of samples plus `history_s` of per-frame features: bounded memory.
     Frames are emitted once their longest analysis window (`wander_window_s`) is complete.
@@ -155,7 +147,9 @@ class QualityMonitor:
         # the longest window's half, the moving averages' reach (0.6 s) and a frame
         reach = max(self.cfg.wander_window_s, self.cfg.clip_window_s) / 2 + 0.6
         self.pad = (int(np.ceil(reach * fs / self.hop)) + 1) * self.hop
-        self._buf = np.zeros((0, len(labels)))
+        self._buf = np.zeros((0, 2 * len(labels)))  # samples (missing ones held), then 1.0 where missing
+        self._reach = reaches(self.cfg, self.fs)
+        self._keep = np.ones((0, len(labels)), dtype=bool)  # the frames being scored that enter the history
         self._last = np.zeros(len(labels))  # the last finite sample per lead (missing samples hold it)
         self._started = False
         self._frames_done = 0
@@ -168,9 +162,10 @@ class QualityMonitor:
 
     def push(self, block: np.ndarray, *, final: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Add samples (m, channels); return frame start times (f,) s and scores (f, 5, channels) float32."""
-        block = _hold_missing(np.asarray(block, dtype=np.float64).reshape(-1, len(self.labels)), self._last)
+        raw = np.asarray(block, dtype=np.float64).reshape(-1, len(self.labels))
+        block = np.concatenate([_hold_missing(raw, self._last), ~np.isfinite(raw)], axis=1)
         if block.shape[0]:
-            self._last = block[-1].copy()
+            self._last = block[-1, : len(self.labels)].copy()
         empty = np.zeros(0), np.zeros((0, len(SIGNAL_KINDS), len(self.labels)), dtype=np.float32)
         if not self._started:  # the start is mirrored: wait for a pad's worth of samples (or the end)
             self._buf = np.concatenate([self._buf, block])
@@ -222,15 +217,17 @@ class QualityMonitor:
     def _ref(self, name: str, values: np.ndarray, q: float = 50.0) -> np.ndarray:
         """The lead's typical value (channels,): median (or percentile q) over the history, this block's frames too."""
         hist = self._history[name]
-        hist.extend(values)
-        return np.percentile(np.asarray(hist), q, axis=0) if q != 50.0 else np.median(np.asarray(hist), axis=0)
+        keep = self._keep if values.ndim == 2 else self._keep[:, None, :]
+        hist.extend(np.where(keep, values, np.nan))  # frames near missing samples are left out
+        return typical(np.asarray(hist), q, np.median(values, axis=0))
 
     def _quantile(self, name: str, q: float) -> np.ndarray:
         """Percentile q over the history as it stands (after _ref has added this block's frames)."""
-        return np.asarray(np.percentile(np.asarray(self._history[name]), q, axis=0))
+        hist = np.asarray(self._history[name])
+        return typical(hist, q, np.zeros(hist.shape[1:]))
 
-    def _features(self, buf: np.ndarray, centres: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw per-frame features (frames, channels) before history normalization."""
+    def _features(self, buf: np.ndarray, centres: np.ndarray, miss: np.ndarray) -> dict[str, np.ndarray]:
+        """Raw per-frame features (frames, channels) before history normalization; miss (n, channels) bool."""
         cfg, fs = self.cfg, self.fs
         scale = np.median(np.abs(buf - np.median(buf, axis=0)), axis=0) + 1e-9
         diff = np.abs(np.diff(buf, axis=0, prepend=buf[:1]))
@@ -242,7 +239,7 @@ class QualityMonitor:
         longest = _windows(runs, centres, round(fs)).max(axis=1).astype(float)
         shortest, longest_needed = max(2, round(cfg.flat_run_s * fs)), round(cfg.flat_run_max_s * fs)
         need = np.clip(3 * self._ref("run", longest), shortest, longest_needed)
-        f["run_share"] = _windows(runs >= need, centres, round(cfg.flat_window_s * fs)).mean(axis=1)
+        f["run_share"] = _windows((runs >= need) & ~miss, centres, round(cfg.flat_window_s * fs)).mean(axis=1)
         f["act"] = np.sqrt((_windows(diff, centres, round(cfg.motion_window_s * fs)) ** 2).mean(axis=1)) + 1e-12
         # clipping: plateau samples at the window's extremes, not counted when the window is flat
         width = round(cfg.clip_window_s * fs)
@@ -268,6 +265,8 @@ class QualityMonitor:
         # wander: rms over 2 s of the baseline minus its 1.5 s mean (0.3-1 Hz: leaves slower drift aside),
         # less what the other leads' wander predicts of it
         wander = base - _boxcar(base, round(cfg.wander_highpass_s / 0.01))
+        # near missing samples the held value's steps are no wander; zero there, they stay out of the regression
+        wander[near_missing(miss, np.arange(m) * dec + dec // 2, self._reach["wander_signal"])] = 0.0
         wander = np.concatenate([wander[:1].repeat(edge, 0), wander, wander[-1:].repeat(edge, 0)])
         f["wander"] = self._wander.rms(wander, cc)
         resid = np.abs(coarse - base)
@@ -276,12 +275,18 @@ class QualityMonitor:
         return f
 
     def _score(self, buf: np.ndarray, centres: np.ndarray) -> np.ndarray:
-        cfg = self.cfg
-        f = self._features(buf, centres)
+        cfg, leads = self.cfg, len(self.labels)
+        buf, miss = buf[:, :leads], buf[:, leads:] > 0.5
+        near = {k: near_missing(miss, centres, r) for k, r in self._reach.items() if k != "wander_signal"}
+        # wander is regressed across leads: one lead's missing samples leave the others' unexplained too
+        near["wander"] = np.broadcast_to(near["wander"].any(axis=1, keepdims=True), near["wander"].shape)
+        self._keep = ~near["wander"]
+        f = self._features(buf, centres, miss)
         self.last_features = f
         out = np.zeros((centres.size, len(SIGNAL_KINDS), buf.shape[1]), dtype=np.float32)
         act_ratio = f["act"] / (self._ref("act", f["act"]) + 1e-12)
-        out[:, 0] = np.maximum(f["run_share"], np.clip((0.1 - act_ratio) / 0.09, 0.0, 1.0))
+        lost = np.where(near["act"], 0.0, np.clip((0.1 - act_ratio) / 0.09, 0.0, 1.0))
+        out[:, 0] = np.maximum(np.maximum(f["run_share"], lost), missing_share(miss, centres, self.hop))
         # plateaus at the extremes beyond 3x the lead's 75th percentile (a coarse ADC makes some at every peak)
         onset = np.maximum(cfg.clip_onset, 3 * self._ref("clip", f["clip_share"], 75.0))
         out[:, 1] = f["moving"] * (1.0 - np.exp(-np.maximum(f["clip_share"] - onset, 0.0))) * (1 - out[:, 0])
@@ -297,6 +302,8 @@ class QualityMonitor:
         out[:, 2] = mains_score(rise, f["mains_db"], cfg)
         out[:, 3] = cfg.wander_max * _ratio_score(self.last_levels["wander"], cfg.wander_onset, cfg.wander_spread)
         out[:, 4] = _ratio_score(self.last_levels["motion"], cfg.motion_onset, cfg.motion_spread)
+        for k, kind in enumerate(SIGNAL_KINDS[1:], start=1):  # not to be judged next to missing samples
+            out[:, k][near[kind]] = 0.0
         return out
 
     def _mains(self, buf: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -32,6 +32,8 @@ class FetalStage:
         if not self._checked and block.leads is not None:
             self.tap = FetalTap.for_labels(block.labels, self.rate)
             self._checked = True
+            if self.tap is not None and block.rewind is not None:  # a file: its start primes quality
+                self.tap.prime(block.rewind())
         if self.tap is not None and block.leads is not None:
             events = [NamedEvent(e.start_s, e.end_s, e.peak_score, e.threshold, e.windows, name)
                       for name, e in self.tap.push(block.start, block.leads, block.missing)]

@@ -1,0 +1,61 @@
+"""Missing samples (NaN) in fetal signal quality: a gap is flatline (lead-off) with the FHR missing, and it
+leaves no false clipping, mains, motion or wander next to it, in the file path and in the live stream."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge.fetal.live import FetalMonitor
+from edge.fetal.quality import SIGNAL_KINDS, quality_scores
+from edge.fetal.records import open_recording
+from tests.conftest import ROOT
+
+R04 = ROOT.parent / "shared" / "data" / "adfecgdb" / "r04.edf"
+LABELS = ["Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4"]
+
+
+def r04(seconds: int) -> np.ndarray:
+    rec = open_recording(R04)
+    x = np.concatenate(list(rec.blocks(60000)))[: seconds * 1000]
+    rec.close()
+    return x
+
+
+def test_a_gap_is_flatline_inside_and_leaves_nothing_at_its_edges() -> None:
+    """r04 with 2 s of every lead missing (a lost link) and, separately, 0.5 s of one lead (a gap in a file):
+    before, the held samples' ends scored clipping 1.0 and wander up to 0.5 beside the gap."""
+    x = r04(40)
+    t, clean = quality_scores(x, 1000.0, LABELS)
+    for leads, (a, b) in ((slice(None), (20000, 22000)), (slice(1, 2), (25000, 25500))):
+        y = x.copy()
+        y[a:b, leads] = np.nan
+        t, s = quality_scores(y, 1000.0, LABELS)
+        inside = (t >= a / 1000) & (t + 0.1 <= b / 1000)
+        assert np.all(s[inside, 0, 1] == 1.0)  # flatline: the frame's share of missing samples
+        near = ((t >= a / 1000 - 2) & (t + 0.1 <= a / 1000)) | ((t >= b / 1000) & (t < b / 1000 + 2))
+        rise = (s[near, : len(SIGNAL_KINDS)] - clean[near, : len(SIGNAL_KINDS)]).max(axis=(0, 2))
+        assert rise[SIGNAL_KINDS.index("flatline")] <= 0.0 and rise[SIGNAL_KINDS.index("clipping")] <= 0.0, rise
+        assert max(rise[SIGNAL_KINDS.index(k)] for k in ("mains", "motion", "wander")) < 0.2, rise
+
+
+def test_lost_stretches_live_are_flatline_events_with_no_other_kind_beside_them() -> None:
+    """The live chain (BLE frames, cold start) with 0.5 s and 3 s lost: a flatline event over each, the FHR
+    missing there, and no clipping, mains or motion event within 2 s (before: the lost samples went to the
+    quality monitor as zeros, and the 0.5 s gap's end made a clipping event)."""
+    x = r04(45)
+    monitor = FetalMonitor(1000.0, LABELS)
+    events, fhr = [], []
+    for start in range(0, x.shape[0], 23):
+        if 20010 <= start < 20500 or 30015 <= start < 33005:
+            continue  # frames lost over the link
+        out = monitor.push(start, x[start : start + 23])
+        events, fhr = events + out.events, fhr + out.fhr
+    out = monitor.finish()
+    events, fhr = events + out.events, fhr + out.fhr
+    flat = sorted((e.event.start_s, e.event.end_s) for e in events if e.kind == "flatline")
+    assert len(flat) == 2 and flat[0][0] <= 20.1 and flat[0][1] >= 20.4, flat
+    assert flat[1][0] <= 30.1 and flat[1][1] >= 32.9, flat
+    assert all(np.isnan(p.bpm) for p in fhr if 30.3 <= p.t <= 32.7)
+    beside = [e for e in events if e.kind in ("clipping", "mains", "motion") and e.event.end_s > 18.0
+              and e.event.start_s < 35.0]
+    assert not beside, beside
