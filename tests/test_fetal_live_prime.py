@@ -1,0 +1,51 @@
+"""`vigil run` on an ECG file primes the fetal quality monitor from the file's start, as `vigil beats` does:
+a fault in the first seconds is judged against the leads' typical values, not against itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edge.fetal.analyze import analyze
+from edge.fetal.records import open_recording
+from edge.fetal.stage import FetalStage
+from edge.recordings import EdfRecording
+from scripts.fetal_live_prime import LABELS, write_edf
+from tests.conftest import ROOT
+from train.fetal_inject import _quality
+
+R04 = ROOT.parent / "shared" / "data" / "adfecgdb" / "r04.edf"
+
+
+def test_a_file_stream_primes_quality_and_finds_an_early_fault_as_vigil_beats_does(tmp_path: Path) -> None:
+    """r04's first 60 s with 50 Hz mains (2x the lead's scale) on Abdomen_1 at 3-6 s: `vigil beats` has a mains
+    entry there; the file stream's fetal stage, primed, raises a mains event over it (unprimed it found none:
+    the episode made up a third of the typical values it was compared with)."""
+    rec = open_recording(R04, LABELS)
+    x = np.concatenate(list(rec.blocks(60000)))[:60000]
+    rec.close()
+    _quality("mains", x[:, 1], 3000, 6000, 1000.0, np.random.default_rng(1))
+    path = write_edf(tmp_path / "r04_mains.edf", x)
+
+    beats = open_recording(path)
+    try:
+        doc = analyze(beats).to_json()
+    finally:
+        beats.close()
+    entries = [q for q in doc["quality"] if q["kind"] == "mains" and q["lead"] is None and q["score"] >= 0.5]
+    assert entries and min(q["start_s"] for q in entries) <= 3.5 and max(q["end_s"] for q in entries) >= 5.5
+
+    stage = FetalStage("0" * 64, 1000.0)
+    blocks = EdfRecording(path, label="Direct_1", fs=1000.0).blocks()
+    first = next(blocks)
+    assert first.rewind is not None
+    events = stage.push(first).events
+    assert stage.tap is not None and len(stage.tap.monitor.quality._history["act"]) == 600  # the whole file's frames
+    for block in blocks:
+        assert block.rewind is None
+        events += stage.push(block).events
+    events += stage.finish()
+    mains = [e for e in events if e.detector == "fetal-mains"]  # type: ignore[attr-defined]
+    assert any(e.start_s <= 3.5 and e.end_s >= 5.5 for e in mains), mains
+    assert not [e for e in mains if e.start_s > 8.0 or e.end_s < 2.0]
