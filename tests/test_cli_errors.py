@@ -113,3 +113,16 @@ def test_training_without_tensorflow_names_the_extra(tmp_path: Path, dcase: Path
     assert result.stderr.strip() == (
         "vigil: error: training needs TensorFlow: install the train extra (pip install 'vigil[train]')"
     )
+
+
+def test_train_audio_refuses_a_clip_shorter_than_one_window_before_fitting(tmp_path: Path,
+                                                                           clip_per_type: dict[str, Path]) -> None:
+    """A 0.1 s file beside one good clip used to reach the fit of a fold with no window (NaN, a traceback)."""
+    folder = tmp_path / "normal"
+    folder.mkdir()
+    shutil.copy(clip_per_type["valve"], folder / "good.wav")
+    short = folder / "short.wav"
+    scipy.io.wavfile.write(short, 16000, (np.random.default_rng(0).standard_normal(1600) * 1000).astype(np.int16))
+    assert_clean_error(["train", "audio", str(folder), "--out", str(tmp_path / "b")], str(short),
+                       "shorter than one analysis window")
+    assert not (tmp_path / "b").exists()
