@@ -126,3 +126,12 @@ def test_train_audio_refuses_a_clip_shorter_than_one_window_before_fitting(tmp_p
     assert_clean_error(["train", "audio", str(folder), "--out", str(tmp_path / "b")], str(short),
                        "shorter than one analysis window")
     assert not (tmp_path / "b").exists()
+
+
+def test_beats_on_a_truncated_edf_keeps_stdout_clean(tmp_path: Path) -> None:
+    """pyedflib's C reader printed "filesize ... != ..." to stdout, the channel of `vigil beats --json`."""
+    path = tmp_path / "cut.edf"
+    path.write_bytes((ROOT.parent / "shared" / "data" / "adfecgdb" / "r01.edf").read_bytes()[:100_000])
+    result = run_vigil("beats", str(path), "--json")
+    assert result.returncode == 2 and result.stdout == "", result.stdout
+    assert result.stderr.startswith(f"vigil: error: {path}: not a readable EDF"), result.stderr
