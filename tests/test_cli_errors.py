@@ -135,3 +135,7 @@ def test_beats_on_a_truncated_edf_keeps_stdout_clean(tmp_path: Path) -> None:
     result = run_vigil("beats", str(path), "--json")
     assert result.returncode == 2 and result.stdout == "", result.stdout
     assert result.stderr.startswith(f"vigil: error: {path}: not a readable EDF"), result.stderr
+
+
+def test_score_on_a_folder_says_it_is_a_folder(tmp_path: Path) -> None:
+    assert_clean_error(["score", "--bundle", str(BUNDLE), str(tmp_path)], str(tmp_path), "a folder", "*.wav")
