@@ -37,6 +37,9 @@ class AudioFile:
         import soundfile as sf  # the gateway's audio reader (libsndfile), imported when a file is opened
 
         self.path = Path(path)
+        if self.path.is_dir():
+            raise InputFileError(f"{self.path}: a folder (expected a WAV, FLAC or OGG recording; give its files, "
+                                 f"e.g. {self.path}/*.wav)")
         if not self.path.is_file():
             raise InputFileError(f"{self.path}: no such file (expected a WAV, FLAC or OGG recording)")
         try:

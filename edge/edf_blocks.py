@@ -3,6 +3,9 @@ with the recording: a day of 1 kHz fetal ECG is 86 M samples per channel."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -22,9 +25,25 @@ def open_edf_reader(path: Path) -> Any:
     if not path.is_file():
         raise InputFileError(f"{path}: no such file (expected an EDF recording)")
     try:
-        return pyedflib.EdfReader(str(path))
+        with _stdout_to_devnull():
+            return pyedflib.EdfReader(str(path))
     except OSError as exc:
         raise InputFileError(f"{path}: not a readable EDF/EDF+ file ({str(exc).strip()})") from None
+
+
+@contextlib.contextmanager
+def _stdout_to_devnull() -> Iterator[None]:
+    """File descriptor 1 to /dev/null: pyedflib's C reader prints its checks of a malformed file
+    ("filesize ... != ...") to stdout, where `vigil beats --json` writes its JSON lines."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 class EdfFile:

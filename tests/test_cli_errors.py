@@ -113,3 +113,29 @@ def test_training_without_tensorflow_names_the_extra(tmp_path: Path, dcase: Path
     assert result.stderr.strip() == (
         "vigil: error: training needs TensorFlow: install the train extra (pip install 'vigil[train]')"
     )
+
+
+def test_train_audio_refuses_a_clip_shorter_than_one_window_before_fitting(tmp_path: Path,
+                                                                           clip_per_type: dict[str, Path]) -> None:
+    """A 0.1 s file beside one good clip used to reach the fit of a fold with no window (NaN, a traceback)."""
+    folder = tmp_path / "normal"
+    folder.mkdir()
+    shutil.copy(clip_per_type["valve"], folder / "good.wav")
+    short = folder / "short.wav"
+    scipy.io.wavfile.write(short, 16000, (np.random.default_rng(0).standard_normal(1600) * 1000).astype(np.int16))
+    assert_clean_error(["train", "audio", str(folder), "--out", str(tmp_path / "b")], str(short),
+                       "shorter than one analysis window")
+    assert not (tmp_path / "b").exists()
+
+
+def test_beats_on_a_truncated_edf_keeps_stdout_clean(tmp_path: Path) -> None:
+    """pyedflib's C reader printed "filesize ... != ..." to stdout, the channel of `vigil beats --json`."""
+    path = tmp_path / "cut.edf"
+    path.write_bytes((ROOT.parent / "shared" / "data" / "adfecgdb" / "r01.edf").read_bytes()[:100_000])
+    result = run_vigil("beats", str(path), "--json")
+    assert result.returncode == 2 and result.stdout == "", result.stdout
+    assert result.stderr.startswith(f"vigil: error: {path}: not a readable EDF"), result.stderr
+
+
+def test_score_on_a_folder_says_it_is_a_folder(tmp_path: Path) -> None:
+    assert_clean_error(["score", "--bundle", str(BUNDLE), str(tmp_path)], str(tmp_path), "a folder", "*.wav")

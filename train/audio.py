@@ -100,7 +100,11 @@ class FeatureCache:
     def get(self, clip: Clip, spec: FeatureSpec) -> np.ndarray:
         key = (clip.path, spec)
         if key not in self._cache:
-            self._cache[key] = spec.compute(load_mono(clip.path, sr=spec.sr))
+            y = load_mono(clip.path, sr=spec.sr)
+            if y.size < spec.window_samples:  # checked before fitting: a fold fitted on no window is NaN
+                raise InputFileError(f"{clip.path}: {y.size / spec.sr:.3f} s of audio is shorter than one analysis "
+                                     f"window ({spec.window_samples / spec.sr:.3f} s for feature set {spec.set!r})")
+            self._cache[key] = spec.compute(y)
         return self._cache[key]
 
     def stack(self, clips: list[Clip], spec: FeatureSpec) -> np.ndarray:
