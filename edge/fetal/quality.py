@@ -39,17 +39,10 @@ Wander scores at most `wander_max` (0.5): real baseline wander (maternal breathi
 recordings and the beat detector filters it out, so it ranks under the faults that matter more (leave one
 record out on adfecgdb: mains 0.88 -> 0.97 overall AUC, motion 0.89 -> 0.95, wander 0.89 -> 0.86).
 
-low_fetal scores at most `low_fetal_max` (0.35): a gap in the fetal beats is what a fault (or a weak fetal
-signal) leaves, and it spills past the fault's ends onto clean frames; at 1.0 those outranked every wander
-episode (60 s files, development seeds: overall AUC without low_fetal 0.02-0.03 higher for every kind).
-Chosen by scripts/fetal_overall_diag.py (leave one record out); the FHR mask and the live event judge
-low_fetal on its own scale.
-
-The mains level itself (the absolute onset) scores at most `mains_absolute_max` (0.2): a device whose
-leads carry steady mains all along (fecg-tokarev: 20-33 dB; clean adfecgdb 5-14 dB) otherwise ranks every
-normal frame over other kinds' episodes (reports/fetal-quality/README.md, fourth and sixth rounds: with a
-steady 0.5x 50 Hz, wander 0.858 -> 0.904 overall AUC from 0.45 to 0.2). A lead drowned in mains still shows,
-from about 30 dB.
+low_fetal scores at most `low_fetal_max` (0.35), the mains level itself (the absolute onset) at most
+`mains_absolute_max` (0.2): a beat gap spills past a fault onto clean frames, and a device with steady mains
+(fecg-tokarev: 20-33 dB) would rank every normal frame over other kinds' episodes (reports/fetal-quality/README.md,
+fourth and sixth rounds). The FHR mask and the live low_fetal event judge it on its own scale.
 
 Parameters: the mains rise and onset, the motion and wander onsets and spreads were chosen by
 scripts/fetal_quality_tune.py (leave one record out on injected faults, development seeds; the defaults are its
@@ -70,7 +63,7 @@ from edge.fetal.mains import excess_db, line_powers
 from edge.fetal.mains import mains_score as mains_score  # re-exported: scripts/fetal_quality_tune.py
 from edge.fetal.quality_arrays import _boxcar, _hold_missing, _mirror, _run_lengths, _windows
 from edge.fetal.quality_arrays import low_fetal_scores as low_fetal_scores  # re-exported: part of this API
-from edge.fetal.quality_missing import missing_share, near_missing, reaches, typical
+from edge.fetal.quality_missing import frames_near_missing, missing_share, near_missing, reaches, typical
 from edge.fetal.wander import CrossLeadWander
 
 KINDS = ("flatline", "clipping", "mains", "wander", "motion", "low_fetal")
@@ -266,7 +259,8 @@ class QualityMonitor:
         # less what the other leads' wander predicts of it
         wander = base - _boxcar(base, round(cfg.wander_highpass_s / 0.01))
         # near missing samples the held value's steps are no wander; zero there, they stay out of the regression
-        wander[near_missing(miss, np.arange(m) * dec + dec // 2, self._reach["wander_signal"])] = 0.0
+        if miss.any():
+            wander[near_missing(miss, np.arange(m) * dec + dec // 2, self._reach["wander_signal"])] = 0.0
         wander = np.concatenate([wander[:1].repeat(edge, 0), wander, wander[-1:].repeat(edge, 0)])
         f["wander"] = self._wander.rms(wander, cc)
         resid = np.abs(coarse - base)
@@ -277,9 +271,7 @@ class QualityMonitor:
     def _score(self, buf: np.ndarray, centres: np.ndarray) -> np.ndarray:
         cfg, leads = self.cfg, len(self.labels)
         buf, miss = buf[:, :leads], buf[:, leads:] > 0.5
-        near = {k: near_missing(miss, centres, r) for k, r in self._reach.items() if k != "wander_signal"}
-        # wander is regressed across leads: one lead's missing samples leave the others' unexplained too
-        near["wander"] = np.broadcast_to(near["wander"].any(axis=1, keepdims=True), near["wander"].shape)
+        near = frames_near_missing(miss, centres, self._reach)
         self._keep = ~near["wander"]
         f = self._features(buf, centres, miss)
         self.last_features = f

@@ -42,6 +42,20 @@ def near_missing(miss: np.ndarray, centres: np.ndarray, reach: int) -> np.ndarra
     return np.asarray((cs[hi] - cs[lo]) > 0)
 
 
+def frames_near_missing(miss: np.ndarray, centres: np.ndarray, reach: dict[str, int]) -> dict[str, np.ndarray]:
+    """Per feature of `reaches` (not wander_signal): (f, c) bool, the frame's window reaches a missing sample.
+
+    Wander is regressed across leads, so one lead's missing samples leave the others' wander unexplained too:
+    its frames count on every lead. Without missing samples (the usual case) nothing is searched."""
+    names = [k for k in reach if k != "wander_signal"]
+    if not miss.any():
+        none = np.zeros((centres.size, miss.shape[1]), dtype=bool)
+        return dict.fromkeys(names, none)
+    near = {k: near_missing(miss, centres, reach[k]) for k in names}
+    near["wander"] = np.broadcast_to(near["wander"].any(axis=1, keepdims=True), near["wander"].shape)
+    return near
+
+
 def missing_share(miss: np.ndarray, centres: np.ndarray, hop: int) -> np.ndarray:
     """(f, c) float: the share of each frame's own `hop` samples (around its centre) that are missing."""
     n = miss.shape[0]
