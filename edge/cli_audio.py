@@ -10,7 +10,7 @@ import resource
 import time
 from pathlib import Path
 
-from edge import __version__, cli_series
+from edge import __version__, cli_beats, cli_series
 from edge.bundle import load_bundle
 from edge.detector import load_detector
 from edge.errors import ConfigError, VigilError
@@ -131,4 +131,8 @@ def demo(*, as_json: bool) -> int:
               f"{ar} of {an} anomalous clips called anomalous (clips never used in training; see README for AUCs)\n")
     for path in sorted((DATA / "samples" / "ecg").glob("*.edf")):
         cli_series.demo_ecg(path, load_bundle(DATA / "bundles" / "ecg-donut"), as_json)
+    for path in sorted((DATA / "samples" / "fetal").glob("*.edf")):
+        if not as_json:
+            print()
+        cli_beats.demo_fetal(path, as_json)
     return 0

@@ -5,7 +5,9 @@ Usage: .venv/bin/python scripts/train_bundled_ecg.py [--data ../shared/data/adfe
 Trains `vigil train ecg` on r01, r04, r07 and r08 (Direct_1, 60-sample block means, window 120,
 the write-up's 250 uV rule masking points out of training), keeps the int8 variant in
 edge/data/bundles/ecg-donut/, and writes the first 60 s of r10 (never trained on: Direct_1 and the
-fetal R-peak annotations) to edge/data/samples/ecg/r10_60s.edf for `vigil demo`.
+fetal R-peak annotations) to edge/data/samples/ecg/r10_60s.edf for `vigil demo`, and the same 60 s of
+its four abdominal leads (with the annotations) to edge/data/samples/fetal/r10_60s_abdominal.edf for the
+demo's `vigil beats` (--samples-only: the samples without retraining).
 """
 
 from __future__ import annotations
@@ -24,21 +26,25 @@ sys.path.insert(0, str(ROOT))
 from scripts.train_bundled_audio import ship_int8  # noqa: E402
 
 
-def cut_sample(source: Path, target: Path, seconds: int = 60) -> None:
+def cut_sample(source: Path, target: Path, labels: tuple[str, ...] = ("Direct_1",), seconds: int = 60) -> None:
+    """The first `seconds` of the channels `labels` of `source`, with its annotations, as EDF+ `target`."""
     reader = pyedflib.EdfReader(str(source))
     try:
-        index = reader.getSignalLabels().index("Direct_1")
-        fs = int(reader.getSampleFrequency(index))
-        header = reader.getSignalHeader(index)
-        signal = reader.readSignal(index)[: seconds * fs]
+        indices = [reader.getSignalLabels().index(label) for label in labels]
+        headers = [reader.getSignalHeader(i) for i in indices]
+        signals = [np.asarray(reader.readSignal(i)[: seconds * int(reader.getSampleFrequency(i))]) for i in indices]
         onsets, durations, texts = reader.readAnnotations()
     finally:
         reader.close()
     target.parent.mkdir(parents=True, exist_ok=True)
-    writer = pyedflib.EdfWriter(str(target), 1, file_type=pyedflib.FILETYPE_EDFPLUS)
+    writer = pyedflib.EdfWriter(str(target), len(labels), file_type=pyedflib.FILETYPE_EDFPLUS)
+    kept = np.asarray(onsets)[np.asarray(onsets) < seconds]
     try:
-        writer.setSignalHeaders([header])
-        writer.writeSamples([np.asarray(signal)])
+        # EDF+ keeps the annotations in each 1 s data record's own slots (one by default: 60 of r10's 128
+        # beats in its first minute were dropped): as many slots as the busiest second needs
+        writer.set_number_of_annotation_signals(int(np.bincount(kept.astype(int)).max(initial=0)) + 1)
+        writer.setSignalHeaders(headers)
+        writer.writeSamples(signals)
         for onset, duration, text in zip(onsets, durations, texts, strict=True):
             if onset < seconds:
                 writer.writeAnnotation(float(onset), float(duration), str(text))
@@ -51,7 +57,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/adfecgdb")
     parser.add_argument("--out", type=Path, default=ROOT / "out/bundled-ecg")
     parser.add_argument("--epochs", type=int, default=256)
+    parser.add_argument("--samples-only", action="store_true", help="cut the samples, do not retrain")
     args = parser.parse_args()
+    abdominal = ("Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4")
+    cut_sample(args.data / "r10.edf", ROOT / "edge/data/samples/fetal/r10_60s_abdominal.edf", abdominal)
+    if args.samples_only:
+        cut_sample(args.data / "r10.edf", ROOT / "edge/data/samples/ecg/r10_60s.edf")
+        return
     full = args.out / "ecg-donut"
     records = [str(args.data / f"{r}.edf") for r in ("r01", "r04", "r07", "r08")]
     subprocess.run([sys.executable, "-m", "edge.cli", "train", "ecg", *records, "--out", str(full),
