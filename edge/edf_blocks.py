@@ -34,7 +34,8 @@ def open_edf_reader(path: Path) -> Any:
 @contextlib.contextmanager
 def _stdout_to_devnull() -> Iterator[None]:
     """File descriptor 1 to /dev/null: pyedflib's C reader prints its checks of a malformed file
-    ("filesize ... != ...") to stdout, where `vigil beats --json` writes its JSON lines."""
+    ("filesize ... != ...") to stdout, where `vigil beats --json` writes its JSON lines. Process-wide for the
+    open's few milliseconds: fine because the daemon writes events to its sinks and logs to stderr, never stdout."""
     sys.stdout.flush()
     saved = os.dup(1)
     try:
