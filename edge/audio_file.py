@@ -24,6 +24,15 @@ log = logging.getLogger(__name__)
 
 BLOCK_FRAMES = 1 << 16  # frames read per call: 64 Ki frames is 256 KB per float32 channel
 _DATA_SHORT = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+_FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}  # the only stored sample formats that can hold NaN or infinity
+_noticed: set[tuple[str, str]] = set()  # (path, notice) already logged: training reads a file several times
+
+
+def _notice(path: Path, what: str, message: str, *args: object) -> None:
+    """Log a notice about a file once per process."""
+    if (str(path), what) not in _noticed:
+        _noticed.add((str(path), what))
+        log.warning(message, path, *args)
 
 
 class AudioFile:
@@ -89,11 +98,16 @@ class AudioFile:
         """Native-rate mono float32 blocks of n frames (the last may be shorter), from the start."""
         self._file.seek(0)
         if self.channels > 1 and self.channel is None:
-            log.warning("%s: mixing %d channels down to mono (--channel N picks one)", self.path, self.channels)
+            _notice(self.path, "mix", "%s: mixing %d channels down to mono (--channel N picks one)", self.channels)
+        check = self._file.subtype in _FLOAT_SUBTYPES
+        start = 0
         while True:
             data = self._file.read(n, dtype="float32", always_2d=True)
             if data.shape[0] == 0:
                 return
+            if check:
+                self._check_finite(data, start)
+            start += data.shape[0]
             if self.channels == 1:
                 yield data[:, 0]
             elif self.channel is None:
@@ -103,12 +117,22 @@ class AudioFile:
             if data.shape[0] < n:
                 return
 
+    def _check_finite(self, data: np.ndarray, start: int) -> None:
+        """Refuse NaN or infinite samples (a float file written from a failed computation): scoring or
+        fitting on them gives NaN scores, or a covariance that cannot be fitted."""
+        bad = ~np.isfinite(data)
+        if bad.any():
+            frame = start + int(np.argmax(bad.any(axis=1)))
+            value = data[frame - start][bad[frame - start]][0]
+            raise InputFileError(f"{self.path}: sample {frame} (at {frame / self.sr:.3f} s) is {value}; "
+                                 "expected finite audio samples")
+
     def blocks(self, n: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
         """Mono float32 blocks at ``sr_out``; with resampling, block sizes follow the resampler."""
         if self.sr_out == self.sr:
             yield from self._mono_blocks(n)
             return
-        log.warning("%s: resampling from %d Hz to %d Hz (the model's rate)", self.path, self.sr, self.sr_out)
+        _notice(self.path, "resample", "%s: resampling from %d Hz to %d Hz (the model's rate)", self.sr, self.sr_out)
         yield from StreamResampler(self.sr, self.sr_out).run(self._mono_blocks(n))
 
     def read_all(self) -> np.ndarray:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io.wavfile
+import scipy.signal
 
 from tests.conftest import ROOT, VIGIL, run_vigil
 
@@ -139,3 +140,35 @@ def test_beats_on_a_truncated_edf_keeps_stdout_clean(tmp_path: Path) -> None:
 
 def test_score_on_a_folder_says_it_is_a_folder(tmp_path: Path) -> None:
     assert_clean_error(["score", "--bundle", str(BUNDLE), str(tmp_path)], str(tmp_path), "a folder", "*.wav")
+
+
+def test_float_wav_with_nan_is_refused_by_score_and_train(tmp_path: Path, clip_per_type: dict[str, Path]) -> None:
+    """A float WAV holding a NaN gave a clip score from NaN windows, and a traceback from the covariance fit."""
+    folder = tmp_path / "normal"
+    folder.mkdir()
+    shutil.copy(clip_per_type["valve"], folder / "good.wav")
+    rate, y = scipy.io.wavfile.read(clip_per_type["valve"])
+    samples = y.astype(np.float32) / 32768
+    samples[24_000] = np.nan
+    bad = folder / "bad.wav"
+    scipy.io.wavfile.write(bad, rate, samples)
+    assert_clean_error(["score", "--bundle", str(BUNDLE), str(bad)], str(bad), "sample 24000 (at 1.500 s) is nan",
+                       "expected finite")
+    assert_clean_error(["train", "audio", str(folder), "--out", str(tmp_path / "b")], str(bad), "is nan")
+    assert not (tmp_path / "b").exists()
+
+
+def test_stereo_resampled_file_notices_once(tmp_path: Path, clip_per_type: dict[str, Path]) -> None:
+    """Training reads each file several times (folds, the final fit); its notices came once per read."""
+    _rate, y = scipy.io.wavfile.read(clip_per_type["valve"])
+    stereo = scipy.signal.resample_poly(y.astype(np.float32), 441, 160).astype(np.int16)
+    folder = tmp_path / "normal"
+    folder.mkdir()
+    for i in range(3):
+        shutil.copy(clip_per_type["valve"], folder / f"mono{i}.wav")
+    path = folder / "stereo.wav"
+    scipy.io.wavfile.write(path, 44100, np.stack([stereo, stereo], axis=1))
+    result = run_vigil("train", "audio", str(folder), "--out", str(tmp_path / "b"), "--folds", "2")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("resampling from 44100 Hz") == 1, result.stderr
+    assert result.stderr.count("mixing 2 channels") == 1, result.stderr
