@@ -16,6 +16,18 @@ import numpy as np
 from edge.errors import InputFileError
 
 BLOCK_SAMPLES = 1 << 16  # samples per read: 512 KB of float64
+UNIT_TO_UV = {"uv": 1.0, "µv": 1.0, "mv": 1000.0, "v": 1e6, "nv": 1e-3}
+
+
+def unit_factor(path: Path, label: str, found: str, wanted: str) -> float:
+    """What a channel's physical values in `found` are multiplied by to be in `wanted` (EDF units: uV, mV, V,
+    nV). A blank unit is taken as `wanted` (EDFs that leave it empty); another unit is refused."""
+    have, want = UNIT_TO_UV.get(found.strip().lower()), UNIT_TO_UV.get(wanted.strip().lower())
+    if not found.strip() or want is None:
+        return 1.0
+    if have is None:
+        raise InputFileError(f"{path}: channel {label!r} in unit {found!r} (expected uV, mV or V)")
+    return have / want
 
 
 def open_edf_reader(path: Path) -> Any:
@@ -62,6 +74,9 @@ class EdfFile:
 
     def fs(self, label: str) -> float:
         return float(self._reader.getSampleFrequency(self.index(label)))
+
+    def unit(self, label: str) -> str:
+        return str(self._reader.getPhysicalDimension(self.index(label)))
 
     def n_samples(self, label: str) -> int:
         return int(self._reader.getNSamples()[self.index(label)])

@@ -16,10 +16,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
 from edge.errors import ConfigError, InputFileError
+
+MAX_GAP_POINTS = 100_000  # the most missing points one gap may insert (or 10 per row, when more): real KPIs show < 2000
 
 
 @dataclass(frozen=True)
@@ -108,18 +111,15 @@ def _resolve(path: Path, header: list[str] | None, columns: KpiColumns) -> tuple
     return ts, value, label
 
 
-def read_kpi_csv(path: str | Path, columns: KpiColumns | None = None) -> KpiSeries:
-    """Read and complete a KPI CSV; unsorted or duplicate timestamps are refused, naming the line."""
-    path = Path(path)
-    columns = columns or KpiColumns()
-    if not path.is_file():
-        raise InputFileError(f"{path}: no such file (expected a CSV with timestamp,value[,label])")
+def _read_rows(path: Path, columns: KpiColumns) -> tuple[list[int], list[float], list[bool], int, int, bool]:
+    """Timestamps, values, labels of the data rows; the NaN/inf/empty count and first line; whether a header."""
     stamps: list[int] = []
     values: list[float] = []
     labels: list[bool] = []
     nonfinite, first_bad = 0, 0
-    with open(path, newline="") as handle:  # row by row: only the parsed numbers are kept
-        reader = csv.reader(handle)
+    # utf-8-sig: spreadsheets save CSVs with a byte-order mark, which would stick to the first field
+    with open(path, newline="", encoding="utf-8-sig") as handle:  # row by row
+        reader = csv.reader(handle, delimiter=_delimiter(handle))
         first = next(reader, None)
         if first is None:
             raise InputFileError(f"{path}: empty file (expected a CSV with timestamp,value[,label])")
@@ -145,10 +145,24 @@ def read_kpi_csv(path: str | Path, columns: KpiColumns | None = None) -> KpiSeri
                 nonfinite += 1
                 first_bad = first_bad or line
             values.append(value)
+    return stamps, values, labels, nonfinite, first_bad, header is not None
+
+
+def read_kpi_csv(path: str | Path, columns: KpiColumns | None = None) -> KpiSeries:
+    """Read and complete a KPI CSV; unsorted or duplicate timestamps are refused, naming the line."""
+    path = Path(path)
+    columns = columns or KpiColumns()
+    if not path.is_file():
+        raise InputFileError(f"{path}: no such file (expected a CSV with timestamp,value[,label])")
+    try:
+        stamps, values, labels, nonfinite, first_bad, has_header = _read_rows(path, columns)
+    except (UnicodeDecodeError, csv.Error) as exc:  # a binary file (an EDF, a WAV) given as a CSV
+        raise InputFileError(f"{path}: not a text CSV ({exc}; expected UTF-8 text rows "
+                             "timestamp,value[,label])") from None
     if len(stamps) < 2:
         raise InputFileError(f"{path}: {len(stamps)} data rows (expected at least 2)")
     ts = np.asarray(stamps, dtype=np.int64)
-    offset = 2 if header is not None else 1  # line of row 0
+    offset = 2 if has_header else 1  # line of row 0
     steps = np.diff(ts)
     if (steps < 0).any():
         line = int(np.argmax(steps < 0)) + 1 + offset
@@ -160,6 +174,13 @@ def read_kpi_csv(path: str | Path, columns: KpiColumns | None = None) -> KpiSeri
     interval = int(steps.min())
     if ((ts - ts[0]) % interval).any():
         raise InputFileError(f"{path}: timestamps are not on a {interval} s grid (expected a regular interval)")
+    # a gap is filled with missing points; a mistyped timestamp (one digit too many) would fill gigabytes
+    limit = max(MAX_GAP_POINTS, 10 * ts.size)
+    if (steps // interval - 1 > limit).any():
+        at = int(np.argmax(steps // interval - 1 > limit)) + 1
+        raise InputFileError(f"{path}: line {at + offset}: timestamp {ts[at]} is {int(steps[at - 1] // interval)} "
+                             f"intervals of {interval} s after the previous one ({ts[at - 1]}), a gap of more than "
+                             f"{limit} missing points (expected a gap in the series, not a mistyped timestamp)")
     index = (ts - ts[0]) // interval
     n = int(index[-1]) + 1
     v = np.asarray(values, dtype=np.float64)
@@ -169,6 +190,17 @@ def read_kpi_csv(path: str | Path, columns: KpiColumns | None = None) -> KpiSeri
     return KpiSeries(path=path, timestamps=ts[0] + interval * np.arange(n, dtype=np.int64), values=full_values,
                      labels=full_labels, missing=missing, interval_s=interval, nonfinite=nonfinite,
                      first_nonfinite_line=first_bad)
+
+
+def _delimiter(handle: TextIO) -> str:
+    """`,`, or `;` / tab when the first line has those and no comma (European spreadsheets); rewinds."""
+    line = handle.readline()
+    handle.seek(0)
+    if "," not in line:
+        for other in (";", "\t"):
+            if other in line:
+                return other
+    return ","
 
 
 def _chain(first: list[str], rest: Iterable[list[str]]) -> Iterator[list[str]]:

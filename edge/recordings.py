@@ -73,12 +73,13 @@ class WavRecording(Recording):
 class EdfRecording(Recording):
     """One EDF channel by label at its own rate (another rate than ``fs`` is refused), float64."""
 
-    def __init__(self, path: str | Path, *, label: str, fs: float, block_s: float = 0.1) -> None:
-        from edge.edf_blocks import EdfFile
+    def __init__(self, path: str | Path, *, label: str, fs: float, block_s: float = 0.1, unit: str = "") -> None:
+        from edge.edf_blocks import EdfFile, unit_factor
 
         self.path, self.label = Path(path), label
         with EdfFile(self.path) as edf:
             rate, self.frames = edf.fs(label), edf.n_samples(label)
+            self.factor = unit_factor(self.path, label, edf.unit(label), unit)  # mV file, uV model: x 1000
         if rate != fs:
             raise InputFileError(f"{path}: channel {label} is sampled at {rate:g} Hz; the bundle expects "
                                  f"{fs:g} Hz (resample the recording first)")
@@ -108,7 +109,8 @@ class EdfRecording(Recording):
             runs, start = lost_runs(rec._reader, self.rate), 0
             for x in rec.blocks(self.block):
                 n = x.shape[0]
-                yield Block(start, x[:, :1] / rec._scales[0], lost_in(runs, start, n), x[:, 1:], self.abdominal,
+                yield Block(start, x[:, :1] * (self.factor / rec._scales[0]), lost_in(runs, start, n), x[:, 1:],
+                            self.abdominal,
                             rewind if start == 0 else None)
                 start += n
         finally:
@@ -122,7 +124,7 @@ class EdfRecording(Recording):
         with EdfFile(self.path) as edf:
             lost, offset = lost_runs(edf._reader, self.rate), 0  # samples `vigil record` wrote as 0: missing
             for samples in rechunk(edf.blocks(self.label), self.block):
-                yield samples, lost_in(lost, offset, samples.shape[0])
+                yield samples * self.factor, lost_in(lost, offset, samples.shape[0])
                 offset += samples.shape[0]
 
 
@@ -159,7 +161,7 @@ def open_recording(path: str | Path, needs: Needs, *, channel: int | None = None
     if needs.modality == "audio":
         return WavRecording(path, sr=int(needs.rate), channel=channel)
     if needs.modality == "ecg":
-        return EdfRecording(path, label=needs.channel or "", fs=needs.rate)
+        return EdfRecording(path, label=needs.channel or "", fs=needs.rate, unit=needs.unit)
     return CsvRecording(path)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from edge.bundle import Bundle
 from edge.detector import Detector, load_detector
 from edge.edf import lost_points
-from edge.edf_blocks import EdfFile, edf_block_means
+from edge.edf_blocks import EdfFile, edf_block_means, unit_factor
 from edge.errors import InputFileError
 from edge.features.ecg import EcgSpec, rule_labels
 from edge.kpi import KpiColumns, read_kpi_csv
@@ -46,7 +46,9 @@ def ecg_series(path: str | Path, spec: EcgSpec) -> Series:
                                  f"trained at {spec.fs:g} Hz (resample the recording first)")
         if n < spec.block * spec.window:
             raise InputFileError(f"{path}: {n} samples, shorter than one window ({spec.block * spec.window} samples)")
-        points = edf_block_means(edf, spec.channel, spec.block)
+        # a recording in mV scored by a model of uV points would be 1000 times too flat, silently
+        factor = unit_factor(edf.path, spec.channel, edf.unit(spec.channel), spec.unit)
+        points = edf_block_means(edf, spec.channel, spec.block) * factor
         missing = lost_points(edf._reader, fs, spec.block, points.size)  # `vigil record`'s lost samples
     points = np.where(missing, 0.0, points)
     labels = rule_labels(points, missing, spec.label_threshold)

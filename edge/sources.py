@@ -51,13 +51,16 @@ class Needs:
     modality: str
     rate: float
     channel: str | None = None
+    unit: str = ""  # the unit the model's points are in (ECG: uV); "" = as the source gives them
 
 
 def needs_of(bundle: Bundle) -> Needs:
     if bundle.modality == "audio":
         return Needs("audio", float(bundle.spec.sr))
     spec = bundle.ecg_spec
-    return Needs(bundle.modality, spec.fs, spec.channel if bundle.modality == "ecg" else None)
+    if bundle.modality == "ecg":
+        return Needs("ecg", spec.fs, spec.channel, spec.unit)
+    return Needs(bundle.modality, spec.fs)
 
 
 @dataclass(frozen=True)

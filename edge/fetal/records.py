@@ -14,11 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from edge.edf_blocks import open_edf_reader
+from edge.edf_blocks import UNIT_TO_UV, open_edf_reader
 from edge.errors import ConfigError, InputFileError, MissingExtraError
 
 ABDOMINAL_PREFIXES = ("abdom", "aecg")  # adfecgdb: Abdomen_1..4; Challenge 2013 style: AECG1..4
-UNIT_TO_UV = {"uv": 1.0, "µv": 1.0, "mv": 1000.0, "v": 1e6, "nv": 1e-3}
 
 
 @dataclass
@@ -50,7 +49,12 @@ class Recording:
             return np.stack([self._reader.readSignal(i, start, n) for i in self._indices], axis=1)
         import wfdb
 
-        rec = wfdb.rdrecord(str(self._reader), sampfrom=start, sampto=start + n, channels=list(self._indices))
+        try:
+            rec = wfdb.rdrecord(str(self._reader), sampfrom=start, sampto=start + n, channels=list(self._indices))
+        except (ValueError, TypeError, IndexError, OSError) as exc:  # wfdb's errors on a short or bad .dat
+            raise InputFileError(f"{self.path}: samples {start}-{start + n} not readable from its signal file "
+                                 f"({type(exc).__name__}: {exc}; expected the {self.n_samples} samples the "
+                                 "header gives)") from None
         return np.asarray(rec.p_signal, dtype=np.float64)
 
     def close(self) -> None:
@@ -60,6 +64,9 @@ class Recording:
 
 def _choose(path: Path, available: Sequence[str], channels: Sequence[str] | None) -> tuple[int, ...]:
     if channels:
+        twice = sorted({c for c in channels if list(channels).count(c) > 1})
+        if twice:
+            raise ConfigError(f"--channels: {twice[0]!r} given twice (expected each lead once)")
         missing = [c for c in channels if c not in available]
         if missing:
             raise ConfigError(f"{path}: no channel labelled {missing[0]!r} (channels: {', '.join(available)})")
@@ -131,5 +138,19 @@ def _open_wfdb(record: Path, channels: Sequence[str] | None) -> Recording:
     for f in sorted({header.file_name[i] for i in idx}):
         if not (record.parent / f).is_file():
             raise InputFileError(f"{record.parent / f}: no such file (the signal file named in {hea.name})")
+        _check_size(record.parent / f, header, n, hea.name)
     scales = tuple(_scale(hea, names[i], header.units[i] or "mV") for i in idx)
     return Recording(hea, float(header.fs), tuple(names[i] for i in idx), n, record, idx, scales, "wfdb")
+
+
+def _check_size(dat: Path, header: Any, n: int, hea: str) -> None:
+    """Refuse a signal file shorter than its header says (a copy cut short), before any sample is read."""
+    from wfdb.io._signal import BYTES_PER_SAMPLE
+
+    mine = [i for i, name in enumerate(header.file_name) if name == dat.name]
+    per_frame = sum(BYTES_PER_SAMPLE.get(str(header.fmt[i]), 0) * (header.samps_per_frame[i] or 1) for i in mine)
+    offset = max((header.byte_offset[i] or 0) for i in mine)
+    need = int(offset + n * per_frame)
+    if dat.stat().st_size < need:
+        raise InputFileError(f"{dat}: {dat.stat().st_size} bytes, shorter than the {n} samples {hea} gives "
+                             f"({need} bytes expected; a file cut short?)")
