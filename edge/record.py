@@ -193,7 +193,17 @@ def add_parser(sub: Any) -> None:
 def run(args: Any) -> int:
     if args.clips < 1 or not args.seconds > 0:
         raise ConfigError(f"--clips {args.clips} --seconds {args.seconds:g}: expected at least 1 clip of more than 0 s")
-    args.out.mkdir(parents=True, exist_ok=True)
+    if args.prefix is not None and (not args.prefix or Path(args.prefix).name != args.prefix or args.prefix == ".."):
+        raise ConfigError(f"--prefix {args.prefix!r}: expected a file name start, no folder (files go in --out)")
+    if args.timeout is not None and not args.timeout > 0:
+        raise ConfigError(f"--timeout {args.timeout:g}: expected a number of seconds above 0")
+    if args.out.exists() and not args.out.is_dir():
+        raise ConfigError(f"--out {args.out}: is a file; expected a folder for the recordings")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file on the way, no permission, a read-only file system
+        raise ConfigError(f"--out {args.out}: cannot create the folder ({exc.strerror}); expected a writable "
+                          "folder for the recordings") from None
     if args.ble:
         if args.seconds != int(args.seconds):
             raise ConfigError(f"--seconds {args.seconds:g}: EDF is written in records of 1 s; expected whole seconds")

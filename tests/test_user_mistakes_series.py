@@ -134,3 +134,18 @@ def test_an_edf_channel_in_an_unknown_unit_is_refused(tmp_path: Path) -> None:
     (tmp_path / "mmhg.edf").write_bytes(bytes(data))
     with pytest.raises(InputFileError, match=r"mmhg\.edf: channel 'Direct_1' in unit 'mmHg' \(expected uV"):
         ecg_series(tmp_path / "mmhg.edf", load_bundle(ECG_BUNDLE).ecg_spec)
+
+
+@pytest.mark.parametrize(("extra", "needles"), [
+    (["--out", "{file}"], ["--out", "is a file"]),
+    (["--out", "{file}/sub"], ["--out", "cannot create the folder"]),
+    (["--out", "{tmp}/rec", "--prefix", "../elsewhere", "--timeout", "2"], ["--prefix '../elsewhere'", "no folder"]),
+    (["--out", "{tmp}/rec", "--timeout", "-1"], ["--timeout -1", "above 0"]),
+])
+def test_record_arguments_are_checked_before_anything_is_written(tmp_path: Path, extra: list[str],
+                                                                 needles: list[str]) -> None:
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine\n")
+    args = [a.format(file=mine, tmp=tmp_path) for a in extra]
+    assert_clean_error(["record", "--ble", "C0:FF:EE:00:00:01", *args], *needles)
+    assert mine.read_text() == "mine\n" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
