@@ -105,6 +105,10 @@ def parse_config(data: dict[str, Any], base: Path, source: Path | None = None) -
     ev = Table(top.get("events", dict, {}), "events", base)
     ev.expect(frozenset({"jsonl", "max_bytes", "backups"}))
     jsonl = resolve(state_dir, ev.get("jsonl", str, "events.jsonl"))
+    blocked = next((p for p in (jsonl, *jsonl.parents) if p.exists()), None)  # refused here, not after a reload
+    if blocked is not None and blocked.is_dir() == (blocked == jsonl):
+        raise ConfigError(f"events.jsonl: {jsonl}: {blocked} is a {'folder' if blocked == jsonl else 'file'} "
+                          "(expected a file path for the event log in a folder)")
     max_bytes = ev.positive("max_bytes", 10_000_000, int)
     backups = ev.get("backups", int, 5)
     if backups < 0:

@@ -10,6 +10,7 @@ published again (a consumer may see an event twice; it de-duplicates by event_id
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import logging.handlers
@@ -49,30 +50,83 @@ class Sink(ABC):
         return {}
 
 
+class _Handler(logging.handlers.RotatingFileHandler):
+    """Keeps a write error for JsonlSink instead of printing logging's "--- Logging error ---" traceback."""
+
+    error: OSError | None = None
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        exc = sys.exc_info()[1]
+        self.error = exc if isinstance(exc, OSError) else OSError(str(exc))
+
+
 class JsonlSink(Sink):
-    """One JSON object per line; the file rotates at max_bytes keeping `backups` old files (stdlib)."""
+    """One JSON object per line; the file rotates at max_bytes keeping `backups` old files (stdlib).
+
+    A line that cannot be written (a full disk) is held in memory (at most MAX_PENDING) and written
+    before the next one: the log says so once per outage, `health()` counts them.
+    """
 
     name = "jsonl"
+    MAX_PENDING = 10_000  # events held while the log cannot be written (~5 MB)
 
     def __init__(self, path: Path, *, max_bytes: int = 10_000_000, backups: int = 5) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from edge.errors import ConfigError
+
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._handler = _Handler(path, maxBytes=max_bytes, backupCount=backups)
+        except OSError as exc:  # a folder at its place, a file on the way, no permission
+            raise ConfigError(f"events.jsonl: {path}: cannot open the event log ({exc.strerror}; expected a "
+                              "writable file path)") from None
         self._logger = logging.getLogger(f"vigil.events.{path}")
         self._logger.propagate = False
         self._logger.setLevel(logging.INFO)
-        self._handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups)
         self._handler.setFormatter(logging.Formatter("%(message)s"))
         self._logger.addHandler(self._handler)
+        self._pending: collections.deque[str] = collections.deque()
+        self.dropped = 0  # events beyond MAX_PENDING while the log could not be written
 
     def emit(self, record: EventRecord) -> None:
-        self._logger.info(record.to_json())
-        self._handler.flush()
+        if len(self._pending) >= self.MAX_PENDING:
+            self._pending.popleft()
+            self.dropped += 1
+        self._pending.append(record.to_json())
+        self.flush()
 
     def flush(self) -> None:
-        self._handler.flush()
+        while self._pending:
+            self._handler.error = None
+            self._logger.info(self._pending[0])
+            if self._handler.error is None:
+                self._handler.flush()
+            if self._handler.error is not None:
+                if not self._failing:
+                    log.warning("event log %s: cannot write (%s); events held in memory until it can",
+                                self.path, self._handler.error)
+                self._failing = True
+                return
+            self._pending.popleft()
+        if self._failing:
+            log.warning("event log %s: writing again", self.path)
+        self._failing = False
+
+    _failing = False
 
     def close(self) -> None:
+        self.flush()
+        if self._pending:
+            log.error("event log %s: %d events could not be written (%s)", self.path, len(self._pending),
+                      self._handler.error)
         self._logger.removeHandler(self._handler)
-        self._handler.close()
+        try:
+            self._handler.close()
+        except OSError as exc:
+            log.error("event log %s: closing: %s", self.path, exc)
+
+    def health(self) -> dict[str, object]:
+        return {"jsonl_pending": len(self._pending), "jsonl_dropped": self.dropped} if self._failing else {}
 
 
 class Outbox:

@@ -8,6 +8,7 @@ if it were in uV (no event on anything), by `vigil score` and by `vigil run` ali
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -149,3 +150,39 @@ def test_record_arguments_are_checked_before_anything_is_written(tmp_path: Path,
     args = [a.format(file=mine, tmp=tmp_path) for a in extra]
     assert_clean_error(["record", "--ble", "C0:FF:EE:00:00:01", *args], *needles)
     assert mine.read_text() == "mine\n" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_an_event_log_path_that_is_a_folder_is_one_line_at_start(tmp_path: Path) -> None:
+    config = tmp_path / "vigil.toml"
+    config.write_text(f'[gateway]\nname = "gw"\nstate_dir = "{tmp_path / "state"}"\n\n'
+                      f'[events]\njsonl = "{tmp_path}"\n\n'
+                      f'[[streams]]\nname = "ecg"\nkind = "file"\nbundle = "{ECG_BUNDLE}"\n'
+                      f'path = "{ADFECG / "r01.edf"}"\nrealtime = false\n')
+    assert_clean_error(["run", "--config", str(config)], "vigil.toml: events.jsonl", "is a folder")
+
+
+def test_events_the_log_cannot_take_are_kept_and_written_when_it_can(tmp_path: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    from edge.events import EventRecord
+    from edge.sinks import JsonlSink
+
+    def record(i: int) -> EventRecord:
+        return EventRecord("vigil.event/1", f"id{i}", "gw", "ecg", "donut", "0" * 64, "t0", "t1", i, i + 1.0,
+                           2.0, 1.0, 3)
+
+    sink = JsonlSink(tmp_path / "events.jsonl")
+    stream = sink._handler.stream
+    write = stream.write
+
+    def full(text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+    stream.write = full  # a full disk for the first event
+    sink.emit(record(0))
+    assert sink.health() == {"jsonl_pending": 1, "jsonl_dropped": 0}
+    assert any("cannot write" in r.getMessage() for r in caplog.records)
+    stream.write = write  # space again
+    sink.emit(record(1))
+    sink.close()
+    lines = (tmp_path / "events.jsonl").read_text().splitlines()
+    assert [json.loads(line)["event_id"] for line in lines] == ["id0", "id1"]
