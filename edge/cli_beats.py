@@ -21,6 +21,7 @@ from edge.fetal.analyze import BeatsResult, analyze
 from edge.fetal.beats import BeatParams, process_window
 from edge.fetal.cancel import METHODS
 from edge.fetal.records import open_recording
+from edge.outputs import check_file
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="maternal cancellation (default %(default)s; none for a direct fetal lead)")
     p.add_argument("--json", action="store_true", help="one JSON object per line and file")
     p.add_argument("--plot", type=Path, metavar="OUT.png", help="draw leads, beats and FHR (one file only)")
+    p.add_argument("--force", action="store_true", help="replace an existing --plot file")
     p.set_defaults(func=run)
 
 
@@ -40,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--plot {args.plot}: draws one recording, got {len(args.files)} files")
     if args.plot is not None and args.plot.suffix.lower() != ".png":
         raise ConfigError(f"--plot {args.plot}: expected a .png file name")
+    if args.plot is not None:  # before the analysis: never over a file of the user's, nor into a missing folder
+        check_file(args.plot, force=args.force, option="--plot", what=".png file")
     channels = [c.strip() for c in args.channels.split(",") if c.strip()] if args.channels else None
     params = BeatParams(cancel=args.cancel)
     for path in args.files:

@@ -186,3 +186,12 @@ def test_events_the_log_cannot_take_are_kept_and_written_when_it_can(tmp_path: P
     sink.close()
     lines = (tmp_path / "events.jsonl").read_text().splitlines()
     assert [json.loads(line)["event_id"] for line in lines] == ["id0", "id1"]
+
+
+def test_beats_plot_never_replaces_a_file_of_the_users(tmp_path: Path) -> None:
+    mine = tmp_path / "scan.png"
+    mine.write_bytes(b"the ultrasound picture")
+    assert_clean_error(["beats", str(ADFECG / "r01.edf"), "--plot", str(mine)], "--plot", "file exists", "--force")
+    assert mine.read_bytes() == b"the ultrasound picture"
+    assert_clean_error(["beats", str(ADFECG / "r01.edf"), "--plot", str(tmp_path / "gone" / "r01.png")],
+                       "folder", "does not exist")
