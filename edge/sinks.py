@@ -133,14 +133,20 @@ class Outbox:
     """Durable FIFO of (topic, payload) rows in SQLite (WAL, synchronous=FULL: a row survives a crash)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        from edge.errors import ConfigError
+
         self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, event_id TEXT UNIQUE, "
-                             "topic TEXT NOT NULL, payload TEXT NOT NULL, created REAL NOT NULL)")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            with self._lock:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.execute("CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, event_id TEXT UNIQUE, "
+                                 "topic TEXT NOT NULL, payload TEXT NOT NULL, created REAL NOT NULL)")
+        except (sqlite3.Error, OSError) as exc:  # a folder or another file at its place (left as it is)
+            raise ConfigError(f"MQTT outbox {path}: cannot open ({exc}); expected vigil's SQLite outbox in a "
+                              "writable state directory") from None
 
     def put(self, event_id: str, topic: str, payload: str) -> None:
         with self._lock:

@@ -195,3 +195,59 @@ def test_beats_plot_never_replaces_a_file_of_the_users(tmp_path: Path) -> None:
     assert mine.read_bytes() == b"the ultrasound picture"
     assert_clean_error(["beats", str(ADFECG / "r01.edf"), "--plot", str(tmp_path / "gone" / "r01.png")],
                        "folder", "does not exist")
+
+
+def test_simulate_sends_microvolt_counts_from_an_edf_in_millivolts(tmp_path: Path) -> None:
+    import struct
+
+    from edge.simulate import SimulateOptions, run
+    from firmware_bridge.codec import decode
+
+    def counts(path: Path) -> np.ndarray:
+        data, out, i = path.read_bytes(), [], 0
+        while i < len(data):
+            (n,) = struct.unpack("<H", data[i : i + 2])
+            out.append(np.asarray(decode(data[i + 2 : i + 2 + n]).samples))
+            i += 2 + n
+        return np.concatenate(out)
+
+    write_edf_in(tmp_path / "uv.edf", "uV", seconds=5)
+    write_edf_in(tmp_path / "mv.edf", "mV", seconds=5)
+    for name in ("uv", "mv"):
+        run(tmp_path / f"{name}.edf", tmp_path / f"{name}.frames", SimulateOptions())
+    uv, mv = counts(tmp_path / "uv.frames"), counts(tmp_path / "mv.frames")
+    assert uv.shape == mv.shape and np.abs(uv).max() > 1000  # 0.1 uV counts of a real ECG
+    assert np.abs(mv - uv).max() <= 1  # the same counts, to the rounding of the mV file's 16-bit steps
+    assert_clean_error(["simulate", str(tmp_path / "uv.edf"), "--out", str(tmp_path / "z.frames"),
+                        "--uv-per-lsb", "0"], "--uv-per-lsb 0", "above 0")
+    assert not (tmp_path / "z.frames").exists()
+
+
+def test_simulate_memory_does_not_grow_with_the_recording(tmp_path: Path) -> None:
+    import tracemalloc
+
+    from edge.simulate import SimulateOptions, run
+
+    write_edf_in(tmp_path / "minute.edf", "uV", seconds=60)
+    peaks = {}
+    for name, path in (("1 min", tmp_path / "minute.edf"), ("5 min", ADFECG / "r01.edf")):
+        tracemalloc.start()
+        try:
+            run(path, tmp_path / "out.frames", SimulateOptions(loss=0.02, reorder=0.01, seed=1))
+            peaks[name] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    # whole recordings and frame lists in memory: 9.6 MB for 1 min, 48 MB for 5 (a 2-hour EDF: 1.2 GB RSS)
+    assert peaks["5 min"] < 2 * peaks["1 min"], peaks
+
+
+def test_an_outbox_path_holding_a_file_of_the_users_is_one_line_and_left_alone(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "outbox.sqlite").write_text("my notes\n")
+    config = tmp_path / "vigil.toml"
+    config.write_text(f'[gateway]\nname = "gw"\nstate_dir = "{state}"\n\n[mqtt]\nhost = "127.0.0.1"\nport = 1\n\n'
+                      f'[[streams]]\nname = "ecg"\nkind = "file"\nbundle = "{ECG_BUNDLE}"\n'
+                      f'path = "{ADFECG / "r01.edf"}"\nrealtime = false\n')
+    assert_clean_error(["run", "--config", str(config)], "outbox.sqlite", "file is not a database")
+    assert (state / "outbox.sqlite").read_text() == "my notes\n"
