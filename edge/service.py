@@ -87,7 +87,11 @@ class Service:
                                  detector=getattr(event, "detector", "") or detector, model_sha256=sha,
                                  stream_epoch_s=state.epoch_s or time.time())
             for sink in self.sinks:
-                sink.emit(record)
+                try:
+                    sink.emit(record)
+                except Exception as exc:  # a sink's failure (a full disk) must stop neither the stream nor the others
+                    log.error("event %s not taken by the %s sink: %s: %s", record.event_id, sink.name,
+                              type(exc).__name__, exc)
             state.evented(record)
             self.total_events += 1
             log.info("event %s on %s: %.1f-%.1f s, peak %.3g", record.event_id, state.name, event.start_s,

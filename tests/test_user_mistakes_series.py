@@ -251,3 +251,42 @@ def test_an_outbox_path_holding_a_file_of_the_users_is_one_line_and_left_alone(t
                       f'path = "{ADFECG / "r01.edf"}"\nrealtime = false\n')
     assert_clean_error(["run", "--config", str(config)], "outbox.sqlite", "file is not a database")
     assert (state / "outbox.sqlite").read_text() == "my notes\n"
+
+
+def test_a_failing_sink_stops_neither_the_stream_nor_the_event_log(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import sqlite3
+
+    from edge.config import parse_config
+    from edge.service import Service
+    from edge.sinks import Outbox
+
+    def full(self: Outbox, event_id: str, topic: str, payload: str) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Outbox, "put", full)
+    write_edf_in(tmp_path / "uv.edf", "uV")
+    config = parse_config({"gateway": {"name": "gw", "state_dir": str(tmp_path / "state")},
+                           "mqtt": {"host": "127.0.0.1", "port": 1},
+                           "streams": [{"name": "ecg", "kind": "file", "bundle": str(ECG_BUNDLE),
+                                        "path": str(tmp_path / "uv.edf"), "realtime": False}]}, tmp_path)
+    service = Service(config)
+
+    async def main() -> int:
+        async def stop_at_end() -> None:
+            while not service.runners or any(r.state.state not in ("ended", "failed")
+                                             for r in service.runners.values()):
+                await asyncio.sleep(0.1)
+            service._stop.set()
+
+        stopper = asyncio.create_task(stop_at_end())
+        code = await asyncio.wait_for(service.run(), 60)
+        await stopper
+        return code
+
+    assert asyncio.run(main()) == 0
+    state = next(iter(service.runners.values())).state
+    assert state.state == "ended" and state.events >= 1, (state.state, state.reason)
+    logged = (tmp_path / "state" / "events.jsonl").read_text().splitlines()
+    assert len(logged) == state.events
