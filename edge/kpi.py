@@ -64,15 +64,16 @@ class KpiSeries:
     first_nonfinite_line: int = 0
 
 
-def _parse_time(text: str) -> int:
+def _parse_time(text: str) -> float:
+    """Seconds since the epoch (a number, or an ISO time; naive times are UTC); rounded to whole seconds later."""
     text = text.strip()
     try:
-        return int(float(text))
+        return float(text)
     except ValueError:
         stamp = datetime.fromisoformat(text)
         if stamp.tzinfo is None:  # NAB and Donut write naive times: read them as UTC, not local time
             stamp = stamp.replace(tzinfo=UTC)
-        return int(stamp.timestamp())
+        return stamp.timestamp()
 
 
 def _is_header(row: list[str]) -> bool:
@@ -111,9 +112,9 @@ def _resolve(path: Path, header: list[str] | None, columns: KpiColumns) -> tuple
     return ts, value, label
 
 
-def _read_rows(path: Path, columns: KpiColumns) -> tuple[list[int], list[float], list[bool], int, int, bool]:
+def _read_rows(path: Path, columns: KpiColumns) -> tuple[list[float], list[float], list[bool], int, int, bool]:
     """Timestamps, values, labels of the data rows; the NaN/inf/empty count and first line; whether a header."""
-    stamps: list[int] = []
+    stamps: list[float] = []
     values: list[float] = []
     labels: list[bool] = []
     nonfinite, first_bad = 0, 0
@@ -161,7 +162,12 @@ def read_kpi_csv(path: str | Path, columns: KpiColumns | None = None) -> KpiSeri
                              "timestamp,value[,label])") from None
     if len(stamps) < 2:
         raise InputFileError(f"{path}: {len(stamps)} data rows (expected at least 2)")
-    ts = np.asarray(stamps, dtype=np.int64)
+    raw = np.asarray(stamps, dtype=np.float64)
+    if not np.isfinite(raw).all():
+        line = int(np.argmax(~np.isfinite(raw))) + (2 if has_header else 1)
+        raise InputFileError(f"{path}: line {line}: timestamp {raw[line - (2 if has_header else 1)]} "
+                             "(expected seconds since 1970 or an ISO time)")
+    ts = np.rint(raw).astype(np.int64)  # a logger's sub-second jitter rounds away
     offset = 2 if has_header else 1  # line of row 0
     steps = np.diff(ts)
     if (steps < 0).any():
@@ -169,6 +175,10 @@ def read_kpi_csv(path: str | Path, columns: KpiColumns | None = None) -> KpiSeri
         raise InputFileError(f"{path}: line {line}: timestamp goes backwards (expected sorted timestamps)")
     if (steps == 0).any():
         dup = int(np.argmax(steps == 0)) + 1
+        if raw[dup] != raw[dup - 1]:  # 0.0 and 0.5: a series faster than whole seconds
+            stamp = f"{raw[dup]:.6f}".rstrip("0").rstrip(".")
+            raise InputFileError(f"{path}: line {dup + offset}: timestamp {stamp} is {raw[dup] - raw[dup - 1]:.3g} s "
+                                 "after the previous one (expected steps of whole seconds, 1 s or more)")
         raise InputFileError(f"{path}: line {dup + offset}: duplicate timestamp {ts[dup]} "
                              "(expected unique timestamps)")
     interval = int(steps.min())

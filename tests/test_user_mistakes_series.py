@@ -290,3 +290,14 @@ def test_a_failing_sink_stops_neither_the_stream_nor_the_event_log(tmp_path: Pat
     assert state.state == "ended" and state.events >= 1, (state.state, state.reason)
     logged = (tmp_path / "state" / "events.jsonl").read_text().splitlines()
     assert len(logged) == state.events
+
+
+def test_sub_second_timestamps_are_named_as_such_and_a_loggers_jitter_rounds_away(tmp_path: Path) -> None:
+    fast = tmp_path / "fast.csv"  # a 2 Hz sensor: whole seconds would make every other row a duplicate
+    fast.write_text("timestamp,value\n" + "".join(f"{1.7e9 + i / 2:.1f},{i}\n" for i in range(20)))
+    with pytest.raises(InputFileError, match=r"fast\.csv: line 3: timestamp 1700000000\.5 is 0\.5 s after"):
+        read_kpi_csv(fast)
+    jitter = tmp_path / "jitter.csv"  # time.time() every 60 s, a few ms late each time
+    jitter.write_text("".join(f"{1_700_000_000 + 60 * i + 0.003 * (i % 7):.3f},{i}\n" for i in range(20)))
+    series = read_kpi_csv(jitter)
+    assert series.interval_s == 60 and series.values.size == 20 and not series.missing.any()
