@@ -21,7 +21,7 @@ from edge.kpi import read_kpi_csv
 from edge.recordings import open_recording
 from edge.series import donut_scorer, ecg_series, score_series
 from edge.sources import needs_of
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_vigil
 from tests.test_cli_errors import assert_clean_error
 
 ADFECG = ROOT.parent / "shared" / "data" / "adfecgdb"
@@ -301,3 +301,11 @@ def test_sub_second_timestamps_are_named_as_such_and_a_loggers_jitter_rounds_awa
     jitter.write_text("".join(f"{1_700_000_000 + 60 * i + 0.003 * (i % 7):.3f},{i}\n" for i in range(20)))
     series = read_kpi_csv(jitter)
     assert series.interval_s == 60 and series.values.size == 20 and not series.missing.any()
+
+
+def test_beats_refuses_a_recording_too_short_for_a_fetal_period(tmp_path: Path) -> None:
+    write_edf_in(tmp_path / "two.edf", "uV", seconds=2)  # r01's first 2 s: 9 beats found where 4 are annotated
+    assert_clean_error(["beats", str(tmp_path / "two.edf"), "--json"], "two.edf", "2.0 s of signal",
+                       "shorter than the 3 s")
+    write_edf_in(tmp_path / "three.edf", "uV", seconds=3)
+    assert run_vigil("beats", str(tmp_path / "three.edf"), "--json", check=True).stdout.count("\n") == 1
