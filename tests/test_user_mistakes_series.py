@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyedflib
@@ -309,3 +310,21 @@ def test_beats_refuses_a_recording_too_short_for_a_fetal_period(tmp_path: Path) 
                        "shorter than the 3 s")
     write_edf_in(tmp_path / "three.edf", "uV", seconds=3)
     assert run_vigil("beats", str(tmp_path / "three.edf"), "--json", check=True).stdout.count("\n") == 1
+
+
+@pytest.mark.parametrize(("tail", "needle"), [
+    (lambda r: [f"{r[0]},,0" for r in r], "no normal point in the first 70 %"),  # every value empty
+    (lambda r: [f"{r[0]},{r[1]},1" for r in r], "no normal point in the first 70 %"),  # every point labelled
+    (lambda r: [f"{x[0]},{x[1]},{int(i >= 350)}" for i, x in enumerate(r)], "no normal point in the last 30 %"),
+    (lambda r: [",".join(x) for x in r[:300]], "300 points; its last 30 % by time validates the model"),
+])
+def test_train_kpi_without_normal_points_or_a_validation_window_is_one_line(tmp_path: Path, tail: Any,
+                                                                          needle: str) -> None:
+    rows = [r.split(",") for r in kpi_rows(500)]
+    csv = tmp_path / "series.csv"
+    csv.write_text("\n".join(tail(rows)) + "\n")
+    result = run_vigil("train", "kpi", str(csv), "--out", str(tmp_path / "b"), "--epochs", "1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"vigil: error: {csv}: ") and needle in last, last
+    assert not (tmp_path / "b").exists()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.bundle import load_bundle
-from edge.errors import ConfigError, MissingExtraError
+from edge.errors import ConfigError, InputFileError, MissingExtraError
 from edge.features.ecg import EcgSpec
 from edge.outputs import check_dir, prepare_dir
 from edge.text import DefaultsParser, number
@@ -148,6 +148,7 @@ def _train_series(args: argparse.Namespace) -> int:
     from train.donut_bundle import train_donut_bundle
 
     config = DonutConfig(latent=args.latent, max_epochs=args.epochs, patience=args.patience, seed=args.seed)
+    _check_normal_points(series, config.valid_fraction, spec.window)
     manifest = train_donut_bundle(series, spec, args.modality, args.out, config, percentile=args.percentile,
                                   samples=args.samples, iterations=args.iterations,
                                   use_labels=not args.ignore_labels, progress=sys.stderr.isatty(),
@@ -175,6 +176,29 @@ def _train_series(args: argparse.Namespace) -> int:
     for line in held_out_lines(manifest):
         print(f"  {line}")
     return 0
+
+
+def _check_normal_points(series: list[Any], valid_fraction: float, window: int) -> None:
+    """Refuse series whose validation part (the last `valid_fraction` by time) holds less than one window, or
+    with no normal point (neither missing nor labelled) to fit on or in the validation parts that set the
+    threshold, before minutes of training end in a traceback."""
+    for s in series:
+        if int(len(s.values) * valid_fraction) < window:
+            need = next(n for n in range(window, 10 * window) if int(n * valid_fraction) >= window)
+            raise InputFileError(f"{s.path}: {len(s.values)} points; its last {round(100 * valid_fraction)} % by "
+                                 f"time validates the model and must hold one window ({window} points): expected "
+                                 f"at least {need} points")
+    cuts = [len(s.values) - int(len(s.values) * valid_fraction) for s in series]
+    normal = [~(s.missing | s.labels) for s in series]
+    names = ", ".join(str(s.path) for s in series)
+    for part, counts in (("fit", [int(n[:c].sum()) for n, c in zip(normal, cuts, strict=True)]),
+                         ("validation", [int(n[c:].sum()) for n, c in zip(normal, cuts, strict=True)])):
+        if sum(counts) == 0:
+            share = 1 - valid_fraction if part == "fit" else valid_fraction
+            where = f"{'first' if part == 'fit' else 'last'} {round(100 * share)} %"
+            purpose = "fit on" if part == "fit" else "set the threshold"
+            raise InputFileError(f"{names}: no normal point in the {where} by time (every value there is missing or "
+                                 f"labelled); expected normal points to {purpose}")
 
 
 def _kpi_scoring(args: argparse.Namespace) -> dict[str, Any]:
