@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from edge import __version__
-from edge.errors import ConfigError, MissingExtraError, VigilError
+from edge.errors import ConfigError, MissingExtraError, VigilError, file_system_error
 from edge.features.spec import FEATURE_SETS
 from edge.text import DefaultsParser
 
@@ -218,10 +218,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:  # disk full, read-only or not permitted: one line, not a traceback
+        error = file_system_error(exc, _output_option(argv))
+        if error is None:
+            raise
+        print(f"vigil: error: {error}", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # `vigil score ... | head`: the reader left; stop quietly, as cat does
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
         return 141
+
+
+def _output_option(argv: list[str]) -> str | None:
+    """The --out or --report value on the command line: the place a write without a file name failed."""
+    for i, arg in enumerate(argv):
+        if arg in ("--out", "--report") and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(("--out=", "--report=")):
+            return arg.split("=", 1)[1]
+    return None
 
 
 if __name__ == "__main__":

@@ -102,6 +102,9 @@ def _model(entry: Table) -> ModelEntry:
     threshold = entry.table_at("threshold")
     window = float(threshold.get("window", (int, float)))
     clip = threshold.get("clip", (int, float), None)
+    for level, value in (("window", window), ("clip", clip)):
+        if value is not None and not np.isfinite(value):  # NaN compares false: every clip would pass as normal
+            raise BundleError(f"{threshold.key(level)}: {value} (expected a finite number)")
     return ModelEntry(files, window, None if clip is None else float(clip),
                       str(entry.get("quantization", str, entry.where.rsplit(".", 1)[-1])))
 

@@ -102,8 +102,11 @@ class FeatureCache:
         if key not in self._cache:
             y = load_mono(clip.path, sr=spec.sr)
             if y.size < spec.window_samples:  # checked before fitting: a fold fitted on no window is NaN
-                raise InputFileError(f"{clip.path}: {y.size / spec.sr:.3f} s of audio is shorter than one analysis "
+                raise InputFileError(f"{_named(clip)}: {y.size / spec.sr:.3f} s of audio is shorter than one analysis "
                                      f"window ({spec.window_samples / spec.sr:.3f} s for feature set {spec.set!r})")
+            if y.min() == y.max():  # a muted or unplugged input: no variance to learn, the covariance is singular
+                raise InputFileError(f"{_named(clip)}: every sample is {float(y[0]):g} (silence or a constant "
+                                     "level, e.g. a muted microphone); expected a recording of the machine")
             self._cache[key] = spec.compute(y)
         return self._cache[key]
 
@@ -111,6 +114,11 @@ class FeatureCache:
         if not clips:
             return np.empty((0, spec.dim), dtype=np.float32)
         return np.concatenate([self.get(c, spec) for c in clips])
+
+
+def _named(clip: Clip) -> str:
+    """The clip as the user knows it: the recording, and where a cut part starts in it."""
+    return str(clip.path) if clip.source is None else f"{clip.source} (from {clip.offset_s:.1f} s)"
 
 
 def _files(clips: list[Clip]) -> list[dict[str, str]]:

@@ -15,7 +15,7 @@ from typing import Any
 from edge.bundle import load_bundle
 from edge.errors import ConfigError, MissingExtraError
 from edge.features.ecg import EcgSpec
-from edge.outputs import check_dir, prepare_dir
+from edge.outputs import check_dir, prepare_dir, staged_dir
 from edge.text import DefaultsParser, number
 from train.audio import DEFAULT_DETECTOR, DETECTORS, AudioTrainConfig
 from train.dataset import discover_clips
@@ -92,6 +92,11 @@ def _kinds(detector: str) -> list[Any]:
 
 def _train_audio(args: argparse.Namespace) -> int:
     config = _config(args)
+    specs = [kind.spec(config.options) for kind in config.kinds()]
+    need = max(spec.window_samples / spec.sr for spec in specs)
+    if args.clip_seconds < need:  # every cut clip would be refused, after writing thousands of them
+        raise ConfigError(f"--clip-seconds {args.clip_seconds:g}: shorter than one analysis window ({need:.3f} s "
+                          f"for --detector {args.detector}); expected at least that")
     if args.detector == "all":  # one bundle per kind inside: the folder is cleared now (checked first)
         prepare_dir(args.out, "bundle", force=args.force)
     else:  # the new bundle replaces the old one only once it is complete
@@ -214,14 +219,14 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 0
     if args.labels is not None:
         raise ConfigError(f"--labels {args.labels}: label windows apply to KPI CSVs with a Donut bundle only")
-    prepare_dir(args.report, "report", force=args.force, option="--report")
     if len(args.inputs) != 1:
         raise ConfigError(f"{len(args.inputs)} inputs given: machine-sound evaluation takes one folder of clips")
     args.dir = args.inputs[0]
     if args.bundle is not None:
         from train.evaluate import evaluate_audio
 
-        result = evaluate_audio(args.bundle, args.dir, args.report, args.machine_type)
+        with staged_dir(args.report, "report", force=args.force, option="--report") as staging:
+            result = evaluate_audio(args.bundle, args.dir, staging, args.machine_type)
         if args.json:
             print(json.dumps(result))
         else:
@@ -243,7 +248,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         t for t in MACHINE_TYPES if any(c.machine_type == t for c in discover_clips(args.dir))]
     with _progress(len(types) * args.repeats * len(config.kinds()), args.json) as progress:
         result = crossval_audio(args.dir, config, repeats=args.repeats, machine_types=types, progress=progress)
-    path = write_report(result, args.report)
+    with staged_dir(args.report, "report", force=args.force, option="--report") as staging:
+        path = args.report / write_report(result, staging).relative_to(staging)
     summary = {machine: {"best": (best := best_detector(t["detectors"])),
                          "auc_float32": t["detectors"][best]["float32"]["auc"]["mean"],
                          "auc_int8": t["detectors"][best]["int8"]["auc"]["mean"]}

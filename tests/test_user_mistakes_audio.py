@@ -1,0 +1,272 @@
+"""What a new user of the machine-sound path runs into (probe of stop 13): one line, exit status 2, no
+traceback, nothing of theirs lost and no half-written output, no silently wrong bundle.
+
+Each test failed on the code before its fix: a bundle trained on silent clips with NaN thresholds that
+called every clip normal; tracebacks (or a SIGBUS from `features`) on a full disk, leaving a partial
+file; `evaluate --force` deleting the old report before finding the input bad; `calibrate` tracebacks
+and a bundle folder only its owner could read; `record` options that wrote outside --out or empty files.
+A full disk is simulated with RLIMIT_FSIZE (the write fails with EFBIG, as ENOSPC on a full disk).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.conftest import ROOT, VIGIL, run_vigil
+
+BUNDLES = ROOT / "edge" / "data" / "bundles"
+SLIDER = ROOT.parent / "shared" / "data" / "dcase2020-slider-id00-train"
+
+
+def one_line(result: subprocess.CompletedProcess[str], *needles: str) -> str:
+    """The single `vigil: error:` line of a failed run (exit status 2, no traceback), holding the needles."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.startswith("vigil: error: ")]
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def run_limited(*args: str, max_file_bytes: int, code: str | None = None) -> subprocess.CompletedProcess[str]:
+    """vigil (or a Python snippet) with files limited to max_file_bytes: a write past it fails (EFBIG)."""
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
+    command = [sys.executable, "-c", code] if code else [*VIGIL, *args]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
+                          preexec_fn=limit)
+
+
+def clips(folder: Path, n: int, seconds: float = 3.0) -> Path:
+    """n real slider clips cut to `seconds` (int16 WAV) in a new folder."""
+    folder.mkdir(parents=True)
+    for i, src in enumerate(sorted(SLIDER.glob("*.wav"))[:n]):
+        y, sr = sf.read(src, dtype="int16")
+        sf.write(folder / f"c{i}.wav", y[: round(seconds * sr)], sr)
+    return folder
+
+
+def edited_bundle(tmp_path: Path, edit: dict[str, object]) -> Path:
+    """A copy of the bundled slider bundle with manifest fields (dotted paths) set by hand."""
+    bundle = tmp_path / "edited"
+    shutil.copytree(BUNDLES / "slider", bundle)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    for dotted, value in edit.items():
+        *parents, last = dotted.split(".")
+        node = manifest
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    return bundle
+
+
+def test_train_refuses_silent_clips(tmp_path: Path) -> None:
+    """A muted microphone: the covariance of constant features is singular; the old bundle had NaN
+    thresholds and `score` called every clip normal (exit 0)."""
+    data = clips(tmp_path / "data", 2, seconds=2.0)
+    sf.write(data / "muted.wav", np.zeros(32000, np.int16), 16000)
+    out = tmp_path / "b"
+    line = one_line(run_vigil("train", "audio", str(data), "--out", str(out), "--folds", "2"),
+                    str(data / "muted.wav"), "every sample is 0", "expected a recording")
+    assert "nan" not in line.lower()
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_nan_threshold_in_manifest_is_refused(tmp_path: Path, clip_per_type: dict[str, Path]) -> None:
+    bundle = edited_bundle(tmp_path, {"models.int8.threshold.clip": float("nan")})
+    one_line(run_vigil("score", "--bundle", str(bundle), str(clip_per_type["slider"])),
+             "models.int8.threshold.clip", "finite")
+
+
+@pytest.mark.parametrize(("edit", "needles"), [
+    ({"features.n_mels": 64}, ["normalization.mean", "256 values", "give 128"]),
+    ({"features.sr": 0}, ["features.sr", "positive"]),
+], ids=["n_mels-edited", "sr-0"])
+def test_hand_edited_features_are_refused(edit: dict[str, object], needles: list[str], tmp_path: Path,
+                                          clip_per_type: dict[str, Path]) -> None:
+    """Before: a NumPy broadcast traceback (n_mels), or an error blaming the recording (sr 0)."""
+    bundle = edited_bundle(tmp_path, edit)
+    one_line(run_vigil("score", "--bundle", str(bundle), str(clip_per_type["slider"])), "manifest.json", *needles)
+
+
+@pytest.fixture()
+def small_fs(tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
+    """Mount a tmpfs (e.g. "size=200k" for a nearly full disk, "ro" for a read-only one) under tmp_path;
+    skipped where this process may not mount (needs root; TensorFlow breaks under RLIMIT_FSIZE)."""
+    mounted: list[Path] = []
+
+    def mount(name: str, options: str) -> Path:
+        point = tmp_path / name
+        point.mkdir()
+        try:
+            done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True)
+        except FileNotFoundError:
+            pytest.skip("no mount command")
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", str(point)], check=True)
+
+
+def test_train_on_a_full_disk_says_so_and_leaves_nothing(tmp_path: Path, small_fs: Callable[[str, str], Path]) -> None:
+    """Before: a traceback, after TensorFlow's held-back lines."""
+    data = clips(tmp_path / "data", 2)
+    disk = small_fs("disk", "size=150k")
+    (disk / "mine.txt").write_text("mine\n")
+    result = run_vigil("train", "audio", str(data), "--out", str(disk / "b"), "--folds", "1")
+    one_line(result, "no space left on the device", "removed")
+    assert "oneDNN" not in result.stderr
+    assert [p.name for p in disk.iterdir()] == ["mine.txt"]
+
+
+def test_train_on_a_read_only_disk_is_refused_first(tmp_path: Path, small_fs: Callable[[str, str], Path]) -> None:
+    """Before: a traceback, after the training work."""
+    disk = small_fs("ro", "ro,size=100k")
+    one_line(run_vigil("train", "audio", str(SLIDER), "--out", str(disk / "b")), f"--out {disk / 'b'}",
+             "read-only file system")
+
+
+def test_features_on_a_full_tmpfs_is_no_sigbus(clip_per_type: dict[str, Path],
+                                               small_fs: Callable[[str, str], Path]) -> None:
+    """Before: the process died of SIGBUS (exit -7) writing into the memory map; a 48 MB sparse
+    `.f.npy.partial` was left on the full disk."""
+    disk = small_fs("disk", "size=100k")
+    result = run_vigil("features", str(clip_per_type["fan"]), "--set", "logmel", "--out", str(disk / "f.npy"))
+    one_line(result, str(disk / "f.npy"), "no space left")
+    assert list(disk.iterdir()) == []
+
+
+def test_features_on_a_full_disk_leaves_no_partial_file(tmp_path: Path, clip_per_type: dict[str, Path]) -> None:
+    """Before: a traceback (EFBIG), or SIGBUS writing into the memory map on a full tmpfs, and the
+    sparse `.f.npy.partial` left behind."""
+    out = tmp_path / "f.npy"
+    result = run_limited("features", str(clip_per_type["fan"]), "--set", "logmel", "--out", str(out),
+                         max_file_bytes=100_000)
+    one_line(result, str(out), "expected room for the output")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_record_removes_the_clip_the_disk_cut_short(tmp_path: Path) -> None:
+    """The writer `vigil record` uses, with files limited to 20 kB (a 1 s clip takes 32 kB): the clip the
+    limit cut short is removed, one error names it. Before: an AssertionError from soundfile, and on a
+    full disk the partial clip was kept."""
+    code = f"""
+import numpy as np
+from pathlib import Path
+from edge.errors import VigilError
+from edge.record import AudioClipWriter
+w = AudioClipWriter(Path({str(tmp_path)!r}), sr=16000, frames=16000, clips=3, fmt="wav", prefix="clip")
+try:
+    for _ in range(12):
+        w.write(np.zeros(4000, np.int16) + 7)
+except VigilError as exc:
+    w.abort()
+    print(exc)
+"""
+    result = run_limited(max_file_bytes=20_000, code=code)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "clip_0000.wav" in result.stdout and "disk full" in result.stdout, result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    (["--out", "{t}/afile"], ["{t}/afile", "is a file"]),
+    (["--out", "{t}/r", "--sr", "0"], ["--sr 0"]),
+    (["--out", "{t}/r", "--seconds", "0.00001"], ["--seconds 1e-05", "less than one sample"]),
+    (["--out", "{t}/r", "--prefix", "../escaped"], ["--prefix '../escaped'", "no folder"]),
+], ids=["out-is-file", "sr-0", "seconds-tiny", "prefix-outside-out"])
+def test_record_options_refused_before_the_device(args: list[str], needles: list[str], tmp_path: Path) -> None:
+    """Before: a FileExistsError traceback; `--sr 0` blamed the device; a tiny --seconds wrote empty
+    WAVs; `--prefix ../x` wrote beside --out. Checked before any device is opened."""
+    (tmp_path / "afile").write_text("mine\n")
+    fill = [a.replace("{t}", str(tmp_path)) for a in args]
+    one_line(run_vigil("record", *fill, "--device", "no-such-device"), *[n.replace("{t}", str(tmp_path))
+                                                                         for n in needles])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+    assert (tmp_path / "afile").read_text() == "mine\n"
+
+
+def test_failed_evaluate_keeps_the_report_it_was_to_replace(tmp_path: Path) -> None:
+    """`--force` replaces a vigil report once the new one is complete; a bad input leaves the old one."""
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "report.md").write_text("# last week's evaluation\n")
+    (report / "metrics.json").write_text("{}\n")
+    empty = tmp_path / "no-clips"
+    empty.mkdir()
+    one_line(run_vigil("evaluate", str(empty), "--bundle", str(BUNDLES / "slider"), "--report", str(report),
+                       "--force"), str(empty), "no recordings")
+    assert (report / "report.md").read_text() == "# last week's evaluation\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["no-clips", "report"]
+
+
+def test_calibrate_short_clip_seconds_and_short_recording(tmp_path: Path, clip_per_type: dict[str, Path]) -> None:
+    """Before: `ValueError: need at least one array to concatenate` for both."""
+    bundle = BUNDLES / "slider"
+    one_line(run_vigil("calibrate", str(bundle), str(clip_per_type["slider"]), "--fpr", "0.01", "--out",
+                       str(tmp_path / "c"), "--clip-seconds", "0.5"), "--clip-seconds 0.5", "analysis window")
+    y, sr = sf.read(clip_per_type["slider"], dtype="int16")
+    short = tmp_path / "normal_id_00_short.wav"
+    sf.write(short, y[: round(1.59 * sr)], sr)  # one window fits; round(1.59 / 1.06) = 2 parts would not
+    result = run_vigil("calibrate", str(bundle), str(short), "--fpr", "0.01", "--out", str(tmp_path / "c"),
+                       "--clip-seconds", "1.06", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["variants"]["int8"]["new"]["clip"] > 0
+
+
+def test_calibrate_out_inside_the_bundle_is_refused(tmp_path: Path) -> None:
+    """Before: the copy recursed into itself, leaving a `.calibrate-*` folder in the new bundle, itself
+    inside the old one."""
+    bundle = tmp_path / "b"
+    shutil.copytree(BUNDLES / "slider", bundle)
+    one_line(run_vigil("calibrate", str(bundle), "--fpr", "0.01", "--out", str(bundle / "new")),
+             "inside the bundle")
+    assert sorted(p.name for p in bundle.iterdir()) == ["manifest.json", "model_int8.tflite"]
+
+
+def test_calibrated_bundle_is_readable_like_any_folder(tmp_path: Path) -> None:
+    """The service user must read a bundle root calibrated: the folder got mkdtemp's 0700 before."""
+    out = tmp_path / "c"
+    result = subprocess.run([*VIGIL, "calibrate", str(BUNDLES / "slider"), "--fpr", "0.01", "--out", str(out)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120, preexec_fn=lambda: os.umask(0o022))
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_mode & 0o777 == 0o755
+
+
+def test_train_clip_seconds_below_one_window(tmp_path: Path) -> None:
+    """Before: 10,000 parts of a 10 s clip were written to /tmp, then one refused by a temporary name."""
+    data = clips(tmp_path / "data", 2)
+    one_line(run_vigil("train", "audio", str(data), "--out", str(tmp_path / "b"), "--clip-seconds", "0.001"),
+             "--clip-seconds 0.001", "analysis window")
+
+
+def test_interrupt_and_full_disk_keep_native_lines_back(capfd: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C in `train` printed TensorFlow's held-back start-up lines; so did a full disk."""
+    import errno
+
+    from train.quiet import quiet_native
+
+    for exc in (KeyboardInterrupt(), OSError(errno.ENOSPC, "No space left on device")):
+        with pytest.raises(type(exc)), quiet_native(False):
+            os.write(2, b"oneDNN custom operations are on\n")
+            raise exc
+    assert "oneDNN" not in capfd.readouterr().err
