@@ -40,7 +40,7 @@ import numpy as np
 from edge.bundle import MANIFEST, Bundle, load_bundle, sha256_file, write_manifest
 from edge.errors import BundleError, ConfigError, InputFileError
 from edge.manifest import parse_manifest
-from edge.names import label_of, machine_id_of, machine_type_of
+from edge.names import label_of, machine_id_of, machine_type_of, recordings_in
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def _expand(files: list[Path], modality: str) -> list[Path]:
     out: list[Path] = []
     for path in files:
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
+            found = recordings_in(path, suffixes)
             if not found:
                 raise InputFileError(f"{path}: no recordings in this folder (expected {' or '.join(suffixes)} files)")
             out.extend(found)

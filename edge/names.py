@@ -10,6 +10,14 @@ MACHINE_TYPES = ("fan", "pump", "slider", "valve", "toycar", "toyconveyor")
 DCASE_NAME = re.compile(r"^(normal|anomaly)_(id_\d+)?", re.IGNORECASE)
 
 
+def recordings_in(root: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """Files under root (any depth) with one of the suffixes, sorted; hidden ones skipped as the shell's `*`
+    skips them: a name below root starting with "." (macOS `._clip.wav` resource forks on a USB stick,
+    `.Trash`, `.git`)."""
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in suffixes and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
 def label_of(path: Path) -> int | None:
     """1 for anomaly_*, 0 for normal_*, None for any other name."""
     match = DCASE_NAME.match(path.name)

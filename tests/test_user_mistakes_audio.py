@@ -270,3 +270,20 @@ def test_interrupt_and_full_disk_keep_native_lines_back(capfd: pytest.CaptureFix
             os.write(2, b"oneDNN custom operations are on\n")
             raise exc
     assert "oneDNN" not in capfd.readouterr().err
+
+
+def test_hidden_files_of_a_folder_are_skipped_as_the_shell_does(tmp_path: Path) -> None:
+    """A folder copied from a Mac to a USB stick holds `._clip.wav` resource forks: `train` and
+    `calibrate` refused the whole folder, naming one, while `calibrate normal/*.wav` skipped them."""
+    from train.dataset import discover_clips
+
+    data = clips(tmp_path / "normal", 2, seconds=2.0)
+    (data / "._c0.wav").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(64))
+    (data / ".Trash").mkdir()
+    shutil.copy(data / "c1.wav", data / ".Trash" / "deleted.wav")
+    assert [c.path.name for c in discover_clips(data)] == ["c0.wav", "c1.wav"]
+    out = tmp_path / "c"
+    result = run_vigil("calibrate", str(BUNDLES / "slider"), str(data), "--fpr", "0.01", "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    assert [c["file"] for c in json.loads((out / "manifest.json").read_text())["calibration"]["clips"]] == \
+        ["c0.wav", "c1.wav"]

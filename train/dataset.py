@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import InputFileError
-from edge.names import MACHINE_TYPES, label_of, machine_id_of, machine_type_of
+from edge.names import MACHINE_TYPES, label_of, machine_id_of, machine_type_of, recordings_in
 
 __all__ = ["MACHINE_TYPES", "Clip", "Split", "discover_clips", "split_clips"]
 
@@ -113,7 +113,7 @@ def discover_clips(root: str | Path, machine_type: str | None = None, *,
         raise InputFileError(f"{root}: not a directory (expected a folder of recordings, WAV or FLAC)")
     if not clip_seconds > 0:
         raise InputFileError(f"--clip-seconds {clip_seconds}: expected a length in s above 0")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    files = recordings_in(root, AUDIO_SUFFIXES)
     found_type = {p: machine_type_of(p, root) for p in files}
     if machine_type is not None:
         files = [p for p in files if found_type[p] == machine_type.lower()]
