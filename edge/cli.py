@@ -12,6 +12,7 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -211,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     level = logging.INFO if args.verbose or args.command == "run" else logging.WARNING
     logging.basicConfig(level=level, format="vigil: %(message)s")
+    if args.command != "run" and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminated)  # `vigil run` stops on SIGTERM its own way
     try:
         return int(args.func(args))
     except VigilError as exc:
@@ -228,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
         return 141
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    """SIGTERM (kill, timeout, a closed session) ends a command as Ctrl-C does: staging folders beside
+    --out and clips cut into the temporary folder are removed on the way out (the default action left them)."""
+    raise SystemExit(128 + signum)
 
 
 def _output_option(argv: list[str]) -> str | None:

@@ -287,3 +287,44 @@ def test_hidden_files_of_a_folder_are_skipped_as_the_shell_does(tmp_path: Path) 
     assert result.returncode == 0, result.stderr
     assert [c["file"] for c in json.loads((out / "manifest.json").read_text())["calibration"]["clips"]] == \
         ["c0.wav", "c1.wav"]
+
+
+def test_sigterm_in_train_leaves_no_staging_and_no_cut_clips(tmp_path: Path) -> None:
+    """`kill`, `timeout` or a closed session: before, the process died at once, leaving a hidden `.folds-*`
+    folder beside --out and the recording's cut clips in the temporary folder (as large as the data)."""
+    import signal
+    import time
+
+    data = tmp_path / "data"
+    data.mkdir()
+    y = np.concatenate([sf.read(p, dtype="int16")[0] for p in sorted(SLIDER.glob("*.wav"))[:3]])
+    sf.write(data / "machine.wav", y, 16000)  # 30 s: cut into three 10 s clips in TMPDIR
+    temp, outs = tmp_path / "tmp", tmp_path / "outs"
+    temp.mkdir()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TMPDIR": str(temp)}
+    process = subprocess.Popen([*VIGIL, "train", "audio", str(data), "--out", str(outs / "b"), "--folds", "3"],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (outs.is_dir() and any(outs.glob(".folds-*"))):
+        assert process.poll() is None and time.monotonic() < deadline, "training ended before its folds started"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "Traceback" not in stderr and "oneDNN" not in stderr, stderr
+    assert list(outs.iterdir()) == [] and list(temp.iterdir()) == []
+
+
+def test_failed_train_all_keeps_the_bundles_it_was_to_replace(tmp_path: Path) -> None:
+    """`--detector all --force` cleared the folder of bundles first; a run that then failed left nothing."""
+    out = tmp_path / "bundles"
+    out.mkdir()
+    shutil.copytree(BUNDLES / "fan", out / "fan")
+    data = tmp_path / "muted"
+    data.mkdir()
+    for i in range(2):
+        sf.write(data / f"m{i}.wav", np.zeros(32000, np.int16), 16000)
+    one_line(run_vigil("train", "audio", str(data), "--detector", "all", "--out", str(out), "--force", "--folds", "2"),
+             "every sample is 0")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundles", "muted"]
+    assert sorted(p.name for p in (out / "fan").iterdir()) == ["manifest.json", "model_int8.tflite"]

@@ -15,6 +15,7 @@ from typing import Any
 from edge.bundle import load_bundle
 from edge.errors import ConfigError, MissingExtraError
 from edge.features.ecg import EcgSpec
+from edge.features.spec import FEATURE_SETS, FeatureSpec
 from edge.outputs import check_dir, prepare_dir, staged_dir
 from edge.text import DefaultsParser, number
 from train.audio import DEFAULT_DETECTOR, DETECTORS, AudioTrainConfig
@@ -92,21 +93,21 @@ def _kinds(detector: str) -> list[Any]:
 
 def _train_audio(args: argparse.Namespace) -> int:
     config = _config(args)
-    specs = [kind.spec(config.options) for kind in config.kinds()]
-    need = max(spec.window_samples / spec.sr for spec in specs)
-    if args.clip_seconds < need:  # every cut clip would be refused, after writing thousands of them
-        raise ConfigError(f"--clip-seconds {args.clip_seconds:g}: shorter than one analysis window ({need:.3f} s "
-                          f"for --detector {args.detector}); expected at least that")
-    if args.detector == "all":  # one bundle per kind inside: the folder is cleared now (checked first)
-        prepare_dir(args.out, "bundle", force=args.force)
-    else:  # the new bundle replaces the old one only once it is complete
-        check_dir(args.out, "bundle", force=args.force)
+    shortest = min(FeatureSpec.default(name).window_samples / FeatureSpec.default(name).sr for name in FEATURE_SETS)
+    _check_clip_seconds(args, shortest, "of any detector")  # now, before TensorFlow loads
+    check_dir(args.out, "bundle", force=args.force)  # the old output is replaced only once the new one is complete
     discover_clips(args.dir, args.machine_type, clip_seconds=args.clip_seconds)  # refuse a bad folder before TF
     _require_tensorflow()
+    _check_clip_seconds(args, max(k.spec(config.options).window_samples / k.spec(config.options).sr
+                                  for k in config.kinds()), f"for --detector {args.detector}")
     from train.audio import train_audio
 
     with _progress(len(config.kinds()), args.json) as progress:
-        manifests = train_audio(args.dir, args.out, config, progress)
+        if args.detector == "all":  # one bundle per kind inside a folder, put in place when all are written
+            with staged_dir(args.out, "bundle", force=args.force) as staging:
+                manifests = train_audio(args.dir, staging, config, progress)
+        else:
+            manifests = train_audio(args.dir, args.out, config, progress)
     for name, manifest in manifests.items():
         path = args.out / name if args.detector == "all" else args.out
         if args.json:
@@ -120,6 +121,14 @@ def _train_audio(args: argparse.Namespace) -> int:
         for line in held_out_lines(manifest):
             print(f"  {line}")
     return 0
+
+
+def _check_clip_seconds(args: argparse.Namespace, window_s: float, which: str) -> None:
+    """Refuse a --clip-seconds below one analysis window: every cut clip would be refused (after a
+    recording had been cut into thousands of them)."""
+    if args.clip_seconds < window_s:
+        raise ConfigError(f"--clip-seconds {args.clip_seconds:g}: shorter than one analysis window {which} "
+                          f"({window_s:.3f} s); expected at least that")
 
 
 def _train_series(args: argparse.Namespace) -> int:

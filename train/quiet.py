@@ -49,7 +49,7 @@ def quiet_native(verbose: bool) -> Iterator[None]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # converter, matplotlib ("No artists with labels"), keras
             yield
-    except (VigilError, KeyboardInterrupt):  # said in one line, or asked for: TensorFlow's lines explain nothing
+    except (VigilError, KeyboardInterrupt, SystemExit):  # said in one line, or asked for: TF's lines explain nothing
         raise
     except BaseException as exc:
         failed = file_system_error(exc) is None
