@@ -328,3 +328,17 @@ def test_failed_train_all_keeps_the_bundles_it_was_to_replace(tmp_path: Path) ->
              "every sample is 0")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundles", "muted"]
     assert sorted(p.name for p in (out / "fan").iterdir()) == ["manifest.json", "model_int8.tflite"]
+
+
+def test_float_wav_of_integer_scaled_samples_is_refused(tmp_path: Path, clip_per_type: dict[str, Path]) -> None:
+    """scipy's `wavfile.write(path, sr, y.astype(np.float32))` of int16 values: a float WAV 32768 times too
+    loud, which every model called ANOMALY (clip score 23 against a threshold of 3.3). Headroom above
+    full scale (a peak of 1.5) is still read."""
+    y, sr = sf.read(clip_per_type["slider"], dtype="float32")
+    sf.write(tmp_path / "int_scaled.wav", y * 32768, sr, subtype="FLOAT")
+    sf.write(tmp_path / "headroom.wav", y * 1.5 / np.abs(y).max(), sr, subtype="FLOAT")
+    one_line(run_vigil("score", "--bundle", str(BUNDLES / "slider"), str(tmp_path / "int_scaled.wav")),
+             "int_scaled.wav", "scaled to [-1, 1]", "32768")
+    result = run_vigil("score", "--bundle", str(BUNDLES / "slider"), str(tmp_path / "headroom.wav"), "--json")
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["window_scores"]) == 18
