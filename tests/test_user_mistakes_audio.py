@@ -342,3 +342,17 @@ def test_float_wav_of_integer_scaled_samples_is_refused(tmp_path: Path, clip_per
     result = run_vigil("score", "--bundle", str(BUNDLES / "slider"), str(tmp_path / "headroom.wav"), "--json")
     assert result.returncode == 0, result.stderr
     assert len(json.loads(result.stdout)["window_scores"]) == 18
+
+
+def test_evaluate_without_a_bundle_needs_typed_labelled_clips(tmp_path: Path, dcase: Path) -> None:
+    """A folder of one's own recordings gave a report of NaNs and exit status 0; a machine type without
+    anomalous clips a StopIteration traceback. Both refused before any training, no report written."""
+    mine = clips(tmp_path / "recordings", 2, seconds=2.0)
+    one_line(run_vigil("evaluate", str(mine), "--report", str(tmp_path / "r1"), "--detector", "kmeans"),
+             str(mine), "machine type", "anomaly_*.wav")
+    (tmp_path / "normal-only" / "fan").mkdir(parents=True)
+    for path in sorted((dcase / "normal" / "fan").glob("*.wav"))[:3]:
+        shutil.copy(path, tmp_path / "normal-only" / "fan")
+    one_line(run_vigil("evaluate", str(tmp_path / "normal-only"), "--report", str(tmp_path / "r2"), "--detector",
+                       "kmeans"), "3 normal and 0 anomalous", "type fan")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["normal-only", "recordings"]

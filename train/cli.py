@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.bundle import load_bundle
-from edge.errors import ConfigError, MissingExtraError
+from edge.errors import ConfigError, InputFileError, MissingExtraError
 from edge.features.ecg import EcgSpec
 from edge.features.spec import FEATURE_SETS, FeatureSpec
 from edge.outputs import check_dir, prepare_dir, staged_dir
@@ -247,14 +247,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.repeats < 1:
         raise ConfigError(f"--repeats {args.repeats}: expected at least 1")
-    discover_clips(args.dir, args.machine_type)
+    types = _labelled_types(args.dir, args.machine_type)  # before TensorFlow: a folder it cannot use
     _require_tensorflow()
     from train.crossval import crossval_audio
-    from train.dataset import MACHINE_TYPES
     from train.report import best_detector, write_report
 
-    types = [args.machine_type] if args.machine_type else [
-        t for t in MACHINE_TYPES if any(c.machine_type == t for c in discover_clips(args.dir))]
     with _progress(len(types) * args.repeats * len(config.kinds()), args.json) as progress:
         result = crossval_audio(args.dir, config, repeats=args.repeats, machine_types=types, progress=progress)
     with staged_dir(args.report, "report", force=args.force, option="--report") as staging:
@@ -271,6 +268,28 @@ def _evaluate(args: argparse.Namespace) -> int:
             print(f"  {machine:12s} best {s['best']:9s} AUC float32 {number(s['auc_float32'])} "
                   f"int8 {number(s['auc_int8'])}")
     return 0
+
+
+def _labelled_types(data_dir: Path, machine_type: str | None) -> list[str]:
+    """The machine types `evaluate DIR` (no bundle) can test: clips under a folder of that type, normal and
+    anomalous by their names. Refused (one line) before any training: a folder without machine-type
+    folders gave an empty report of NaNs with exit status 0, a type without anomalous clips a traceback."""
+    from train.dataset import MACHINE_TYPES
+
+    clips = discover_clips(data_dir, machine_type)
+    types = [machine_type.lower()] if machine_type else [t for t in MACHINE_TYPES
+                                                          if any(c.machine_type == t for c in clips)]
+    if not types:
+        raise InputFileError(f"{data_dir}: no clips under a folder named by a machine type "
+                             f"({', '.join(MACHINE_TYPES)}); expected <type>/normal_*.wav and anomaly_*.wav clips "
+                             "(the DCASE 2020 layout)")
+    for machine in types:
+        labels = [c.label for c in clips if c.machine_type == machine]
+        if 0 not in labels or 1 not in labels:
+            raise InputFileError(f"{data_dir}: {labels.count(0)} normal and {labels.count(1)} anomalous "
+                                 f"(anomaly_*) clips of type {machine}; expected both, to measure how well they "
+                                 "are told apart (thresholds alone: vigil train audio)")
+    return types
 
 
 def _training_options(p: argparse.ArgumentParser, detector_default: str) -> None:
