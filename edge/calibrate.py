@@ -203,6 +203,11 @@ def _expand(files: list[Path], modality: str) -> list[Path]:
             out.extend(found)
         else:
             out.append(path)
+    seen: dict[Path, Path] = {}
+    for path in out:  # `normal/*.wav normal/`: each clip counted twice would move an --fpr threshold
+        first = seen.setdefault(path.resolve(), path)
+        if first is not path:
+            raise InputFileError(f"{path}: given twice (also as {first}); expected each recording once")
     return out
 
 

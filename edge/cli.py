@@ -221,16 +221,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `vigil score ... | head`: the reader left; stop quietly, as cat does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+        return 141
     except OSError as exc:  # disk full, read-only or not permitted: one line, not a traceback
         error = file_system_error(exc, _output_option(argv))
         if error is None:
             raise
         print(f"vigil: error: {error}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `vigil score ... | head`: the reader left; stop quietly, as cat does
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
-        return 141
 
 
 def _terminated(signum: int, _frame: object) -> None:

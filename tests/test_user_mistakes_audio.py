@@ -356,3 +356,11 @@ def test_evaluate_without_a_bundle_needs_typed_labelled_clips(tmp_path: Path, dc
     one_line(run_vigil("evaluate", str(tmp_path / "normal-only"), "--report", str(tmp_path / "r2"), "--detector",
                        "kmeans"), "3 normal and 0 anomalous", "type fan")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["normal-only", "recordings"]
+
+
+def test_calibrate_refuses_a_recording_given_twice(tmp_path: Path) -> None:
+    """`calibrate B normal/*.wav normal/` counted every clip twice (the --fpr rule's n doubled)."""
+    data = clips(tmp_path / "normal", 2, seconds=2.0)
+    one_line(run_vigil("calibrate", str(BUNDLES / "slider"), str(data / "c0.wav"), str(data), "--fpr", "0.01",
+                       "--out", str(tmp_path / "c")), "c0.wav", "given twice")
+    assert not (tmp_path / "c").exists()
