@@ -134,6 +134,11 @@ def _parse(top: Table, default_name: str) -> Manifest:
     default = top.get("default_variant", str)
     if default not in models:
         raise BundleError(f"default_variant: {default!r} names no model (models: {', '.join(models)})")
+    provenance = top.table_at("provenance", {})
+    for key in ("fit_files", "threshold_files"):  # what calibrate and evaluate match recordings against
+        for i, entry in enumerate(provenance.get(key, list, [])):
+            item = Table(entry, f"{provenance.key(key)}[{i}]", provenance.base, BundleError)
+            item.get("file", str), item.get("sha256", str)
     decider = top.table_at("decider", {})
     settings = DeciderSettings(decider.positive("on_windows", 3, int), decider.positive("off_windows", 3, int))
     return Manifest(version, top.get("name", str, default_name), modality, kind, detector.get("score", str, kind),

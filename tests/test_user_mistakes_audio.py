@@ -96,12 +96,15 @@ def test_nan_threshold_in_manifest_is_refused(tmp_path: Path, clip_per_type: dic
 @pytest.mark.parametrize(("edit", "needles"), [
     ({"features.n_mels": 64}, ["normalization.mean", "256 values", "give 128"]),
     ({"features.sr": 0}, ["features.sr", "positive"]),
-], ids=["n_mels-edited", "sr-0"])
+    ({"provenance.fit_files": [{"file": "a.wav"}]}, ["provenance.fit_files[0].sha256", "missing"]),
+], ids=["n_mels-edited", "sr-0", "fit-files-without-sha256"])
 def test_hand_edited_features_are_refused(edit: dict[str, object], needles: list[str], tmp_path: Path,
                                           clip_per_type: dict[str, Path]) -> None:
-    """Before: a NumPy broadcast traceback (n_mels), or an error blaming the recording (sr 0)."""
+    """Before: a NumPy broadcast traceback (n_mels), an error blaming the recording (sr 0), a KeyError
+    traceback in `calibrate` and `evaluate` (fit_files)."""
     bundle = edited_bundle(tmp_path, edit)
-    one_line(run_vigil("score", "--bundle", str(bundle), str(clip_per_type["slider"])), "manifest.json", *needles)
+    one_line(run_vigil("calibrate", str(bundle), str(clip_per_type["slider"]), "--fpr", "0.01", "--out",
+                       str(tmp_path / "c")), "manifest.json", *needles)
 
 
 @pytest.fixture()
