@@ -367,3 +367,16 @@ def test_calibrate_refuses_a_recording_given_twice(tmp_path: Path) -> None:
     one_line(run_vigil("calibrate", str(BUNDLES / "slider"), str(data / "c0.wav"), str(data), "--fpr", "0.01",
                        "--out", str(tmp_path / "c")), "c0.wav", "given twice")
     assert not (tmp_path / "c").exists()
+
+
+def test_a_bad_part_of_a_long_recording_is_named_by_the_recording(tmp_path: Path) -> None:
+    """A 30 s recording is cut into three clips in a temporary folder: an error in the last one named
+    `/tmp/vigil-clips-*/…/rec.part002.wav`, a file gone once vigil exits."""
+    data = tmp_path / "data"
+    data.mkdir()
+    y = np.concatenate([sf.read(p, dtype="float32")[0] for p in sorted(SLIDER.glob("*.wav"))[:3]])
+    y[25 * 16000] = np.nan
+    sf.write(data / "rec.wav", y, 16000, subtype="FLOAT")
+    line = one_line(run_vigil("train", "audio", str(data), "--out", str(tmp_path / "b"), "--folds", "2"),
+                    f"{data / 'rec.wav'} (from 20.0 s)", "is nan")
+    assert "part" not in line

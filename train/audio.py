@@ -287,11 +287,18 @@ def train_audio(data_dir: Path, out: Path, config: AudioTrainConfig,
     split = config.split(clips, seed=config.options.seed)
     cache = FeatureCache()
     manifests = {}
-    for kind in config.kinds():
-        if progress:
-            progress(kind.name)
-        target = out / kind.name if config.detector == "all" else out
-        manifests[kind.name] = train_bundle(kind, split, target, config, cache, str(data_dir))
+    try:
+        for kind in config.kinds():
+            if progress:
+                progress(kind.name)
+            target = out / kind.name if config.detector == "all" else out
+            manifests[kind.name] = train_bundle(kind, split, target, config, cache, str(data_dir))
+    except InputFileError as exc:  # a cut part named: name its recording, not a temporary file
+        message = str(exc)
+        for clip in clips:
+            if clip.source is not None:
+                message = message.replace(str(clip.path), _named(clip))
+        raise InputFileError(message) from None
     return manifests
 
 
