@@ -198,7 +198,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: Any) -> int:
-    if args.clips < 1 or not args.seconds > 0:
+    if args.clips < 1 or not 0 < args.seconds < float("inf"):
         raise ConfigError(f"--clips {args.clips} --seconds {args.seconds:g}: expected at least 1 clip of more than 0 s")
     if not args.ble and not args.sr > 0:
         raise ConfigError(f"--sr {args.sr}: expected a positive sample rate in Hz")

@@ -196,10 +196,12 @@ except VigilError as exc:
     (["--out", "{t}/r", "--sr", "0"], ["--sr 0"]),
     (["--out", "{t}/r", "--seconds", "0.00001"], ["--seconds 1e-05", "less than one sample"]),
     (["--out", "{t}/r", "--prefix", "../escaped"], ["--prefix '../escaped'", "no folder"]),
-], ids=["out-is-file", "sr-0", "seconds-tiny", "prefix-outside-out"])
+    (["--out", "{t}/r", "--seconds", "inf"], ["--seconds inf"]),
+], ids=["out-is-file", "sr-0", "seconds-tiny", "prefix-outside-out", "seconds-inf"])
 def test_record_options_refused_before_the_device(args: list[str], needles: list[str], tmp_path: Path) -> None:
     """Before: a FileExistsError traceback; `--sr 0` blamed the device; a tiny --seconds wrote empty
-    WAVs; `--prefix ../x` wrote beside --out. Checked before any device is opened."""
+    WAVs; `--prefix ../x` wrote beside --out; `--seconds inf` an OverflowError traceback. Checked before
+    any device is opened."""
     (tmp_path / "afile").write_text("mine\n")
     fill = [a.replace("{t}", str(tmp_path)) for a in args]
     one_line(run_vigil("record", *fill, "--device", "no-such-device"), *[n.replace("{t}", str(tmp_path))
