@@ -55,5 +55,4 @@ def file_system_error(exc: BaseException, where: str | None = None) -> VigilErro
     if not isinstance(exc, OSError) or exc.errno not in _FILE_SYSTEM:
         return None
     found, expected = _FILE_SYSTEM[exc.errno]
-    return VigilError(f"{exc.filename or where or 'output'}: {found}; expected {expected} "
-                      "(a partly written output was removed)")
+    return VigilError(f"{exc.filename or where or 'output'}: {found}; expected {expected}")
