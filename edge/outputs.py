@@ -142,6 +142,7 @@ def staged_dir(path: Path, kind: str, *, force: bool, option: str = "--out") -> 
     `path`'s place (checked again; an old vigil output is moved aside, then removed), else it is removed
     and `path` is left as it was, so a failed run neither loses the old output nor leaves half a new one."""
     check_dir(path, kind, force=force, option=option)
+    path = path.resolve() if path.is_symlink() else path  # a link to the output folder: replace its target
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
     try:
