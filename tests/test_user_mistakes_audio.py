@@ -382,3 +382,14 @@ def test_a_bad_part_of_a_long_recording_is_named_by_the_recording(tmp_path: Path
     line = one_line(run_vigil("train", "audio", str(data), "--out", str(tmp_path / "b"), "--folds", "2"),
                     f"{data / 'rec.wav'} (from 20.0 s)", "is nan")
     assert ".part" not in line and "vigil-clips" not in line
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    (["--seed", "-1"], ["--seed -1", "at least 0"]),
+    (["--detector", "kmeans", "--clusters", "1000"], ["--clusters 1000", "training windows"]),
+], ids=["seed-negative", "more-clusters-than-windows"])
+def test_train_options_out_of_range_are_one_line(args: list[str], needles: list[str], tmp_path: Path) -> None:
+    """Before: NumPy's and scikit-learn's ValueError tracebacks."""
+    data = clips(tmp_path / "data", 2, seconds=2.0)
+    one_line(run_vigil("train", "audio", str(data), "--out", str(tmp_path / "b"), "--folds", "2", *args), *needles)
+    assert not (tmp_path / "b").exists()

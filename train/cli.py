@@ -68,7 +68,7 @@ def _config(args: argparse.Namespace) -> AudioTrainConfig:
     checks = [("percentile", 0 < args.percentile <= 100, "a value in (0, 100]"),
               ("epochs", args.epochs >= 1, "at least 1"), ("clusters", args.clusters >= 1, "at least 1"),
               ("components", args.components >= 1, "at least 1"), ("sequence", args.sequence >= 2, "at least 2"),
-              ("folds", args.folds >= 1, "at least 1")]
+              ("folds", args.folds >= 1, "at least 1"), ("seed", args.seed >= 0, "at least 0")]
     for name, ok, expected in checks:
         if not ok:
             raise ConfigError(f"--{name} {getattr(args, name)}: expected {expected}")
