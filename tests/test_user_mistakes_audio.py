@@ -393,3 +393,15 @@ def test_train_options_out_of_range_are_one_line(args: list[str], needles: list[
     data = clips(tmp_path / "data", 2, seconds=2.0)
     one_line(run_vigil("train", "audio", str(data), "--out", str(tmp_path / "b"), "--folds", "2", *args), *needles)
     assert not (tmp_path / "b").exists()
+
+
+def test_features_seed_at_8_khz_is_one_line(tmp_path: Path, clip_per_type: dict[str, Path]) -> None:
+    """`vigil features clip.wav --set seed --sr 8000` (an 8 kHz recorder): an IndexError traceback, the
+    spectral contrast's top octave band (from 6400 Hz) lying above Nyquist. logmel works at 8 kHz."""
+    one_line(run_vigil("features", str(clip_per_type["fan"]), "--set", "seed", "--sr", "8000", "--out",
+                       str(tmp_path / "f.npy")), "--sr 8000", "Nyquist", "--set logmel")
+    assert list(tmp_path.iterdir()) == []
+    result = run_vigil("features", str(clip_per_type["fan"]), "--set", "logmel", "--sr", "8000", "--out",
+                       str(tmp_path / "f.npy"))
+    assert result.returncode == 0, result.stderr
+    assert np.load(tmp_path / "f.npy").shape[1] == 640
