@@ -105,8 +105,11 @@ class AudioFile:
         check = self._file.subtype in _FLOAT_SUBTYPES
         start = 0
         while True:
-            data = self._file.read(n, dtype="float32", always_2d=True)
+            data = self._read(n, start)
             if data.shape[0] == 0:
+                if start < self.frames:  # the header promised more: a file cut short in a copy
+                    raise InputFileError(f"{self.path}: {start} of the {self.frames} samples the header "
+                                         "declares could be read; expected a complete file (truncated?)")
                 return
             if check:
                 self._check_finite(data, start)
@@ -119,6 +122,18 @@ class AudioFile:
                 yield np.ascontiguousarray(data[:, self.channel])
             if data.shape[0] < n:
                 return
+
+    def _read(self, n: int, start: int) -> np.ndarray:
+        """Up to n frames (n, channels) float32; a decoder failure (FLAC cut short: "lost sync") is one line."""
+        import soundfile as sf
+
+        try:
+            return self._file.read(n, dtype="float32", always_2d=True)
+        except (sf.SoundFileError, RuntimeError) as exc:
+            why = _short(exc).removeprefix("Error : ")
+            raise InputFileError(f"{self.path}: unreadable after sample {start} ({start / self.sr:.3f} s of "
+                                 f"{self.seconds:.3f} s): {why}; expected a complete file (truncated or damaged?)"
+                                 ) from None
 
     def _check_finite(self, data: np.ndarray, start: int) -> None:
         """Refuse NaN or infinite samples (a float file written from a failed computation): scoring or

@@ -405,3 +405,19 @@ def test_features_seed_at_8_khz_is_one_line(tmp_path: Path, clip_per_type: dict[
                        str(tmp_path / "f.npy"))
     assert result.returncode == 0, result.stderr
     assert np.load(tmp_path / "f.npy").shape[1] == 640
+
+
+def test_flac_cut_short_is_one_line(tmp_path: Path, clip_per_type: dict[str, Path]) -> None:
+    """A FLAC copy cut short (its header still declares every sample): `score` and `train` (which cuts a
+    long recording into clips) ended in libsndfile's "flac decoder lost sync" traceback."""
+    y, sr = sf.read(clip_per_type["slider"], dtype="int16")
+    for name, seconds in (("clip", 1), ("long", 3)):
+        folder = tmp_path / name
+        folder.mkdir()
+        sf.write(folder / "rec.flac", np.tile(y, seconds), sr)
+        data = (folder / "rec.flac").read_bytes()
+        (folder / "rec.flac").write_bytes(data[: len(data) // 2])
+    one_line(run_vigil("score", "--bundle", str(BUNDLES / "slider"), str(tmp_path / "clip" / "rec.flac")),
+             "rec.flac", "unreadable after sample", "truncated")
+    one_line(run_vigil("train", "audio", str(tmp_path / "long"), "--out", str(tmp_path / "b"), "--folds", "2"),
+             "rec.flac", "unreadable", "truncated")

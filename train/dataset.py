@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -84,7 +85,21 @@ def _cut(path: Path, clip_seconds: float) -> list[tuple[Path, float]]:
     subtype = info.subtype if info.subtype in ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE") else "PCM_16"
     folder = _scratch_dir() / hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
     folder.mkdir(exist_ok=True)
-    out = []
+    out: list[tuple[Path, float]] = []
+    try:
+        _write_parts(path, info, bounds, out, folder, subtype, float_data)
+    except (soundfile.SoundFileError, RuntimeError) as exc:  # a FLAC cut short: the decoder loses sync
+        raise InputFileError(f"{path}: unreadable ({str(exc).strip().removeprefix('Error : ')}); expected a "
+                             "complete recording (truncated or damaged?)") from None
+    return out
+
+
+def _write_parts(path: Path, info: Any, bounds: np.ndarray, out: list[tuple[Path, float]], folder: Path,
+                 subtype: str, float_data: bool) -> None:
+    """Write the parts between consecutive bounds (frames) as WAVs in folder, appending (path, offset s)."""
+    import soundfile
+
+    parts = len(bounds) - 1
     with soundfile.SoundFile(str(path)) as reader:
         for k in range(parts):
             start, stop = int(bounds[k]), int(bounds[k + 1])
@@ -95,10 +110,12 @@ def _cut(path: Path, clip_seconds: float) -> list[tuple[Path, float]]:
                 left = stop - start
                 while left > 0:  # int32 carries every PCM width exactly; floats stay floats
                     block = reader.read(min(_BLOCK, left), dtype="float64" if float_data else "int32")
+                    if block.shape[0] == 0:  # fewer samples than the header declares: would loop forever
+                        raise InputFileError(f"{path}: {stop - left} of the {info.frames} samples the header "
+                                             "declares could be read; expected a complete recording (truncated?)")
                     writer.write(block)
                     left -= block.shape[0]
             out.append((target, start / info.samplerate))
-    return out
 
 
 def discover_clips(root: str | Path, machine_type: str | None = None, *,
