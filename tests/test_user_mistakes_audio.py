@@ -421,3 +421,12 @@ def test_flac_cut_short_is_one_line(tmp_path: Path, clip_per_type: dict[str, Pat
              "rec.flac", "unreadable after sample", "truncated")
     one_line(run_vigil("train", "audio", str(tmp_path / "long"), "--out", str(tmp_path / "b"), "--folds", "2"),
              "rec.flac", "unreadable", "truncated")
+
+
+def test_machine_type_of_ones_own_machine_points_to_its_folder(tmp_path: Path) -> None:
+    """`--machine-type compressor` over DIR/compressor/*.wav said there were no recordings under a folder
+    of that type: only DCASE types are known; the folder itself is the DIR to give."""
+    clips(tmp_path / "own" / "compressor", 2, seconds=2.0)
+    one_line(run_vigil("train", "audio", str(tmp_path / "own"), "--machine-type", "compressor", "--out",
+                       str(tmp_path / "b")), "--machine-type compressor", "not a DCASE machine type",
+             str(tmp_path / "own" / "compressor"))

@@ -130,6 +130,9 @@ def discover_clips(root: str | Path, machine_type: str | None = None, *,
         raise InputFileError(f"{root}: not a directory (expected a folder of recordings, WAV or FLAC)")
     if not clip_seconds > 0:
         raise InputFileError(f"--clip-seconds {clip_seconds}: expected a length in s above 0")
+    if machine_type is not None and machine_type.lower() not in MACHINE_TYPES:  # a folder of one's own machine
+        raise InputFileError(f"--machine-type {machine_type}: not a DCASE machine type ({', '.join(MACHINE_TYPES)}); "
+                             f"expected one of them, or the folder itself as DIR (e.g. {root / machine_type})")
     files = recordings_in(root, AUDIO_SUFFIXES)
     found_type = {p: machine_type_of(p, root) for p in files}
     if machine_type is not None:
