@@ -40,7 +40,7 @@ import numpy as np
 from edge.bundle import MANIFEST, Bundle, load_bundle, sha256_file, write_manifest
 from edge.errors import BundleError, ConfigError, InputFileError
 from edge.manifest import parse_manifest
-from edge.names import label_of, machine_id_of, machine_type_of, recordings_in
+from edge.names import MACHINE_TYPES, label_of, machine_id_of, machine_type_of, recordings_in
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def _check_audio_recording(bundle: Bundle, path: Path) -> None:
                              "audio (calibrate with recordings of the same machine and microphone setup)")
     if label_of(path) == 1:
         raise InputFileError(f"{path}: named as an anomalous clip; calibration needs normal recordings")
-    expected = bundle.manifest.machine_type
+    expected = bundle.manifest.machine_type if bundle.manifest.machine_type in MACHINE_TYPES else None
     found = machine_type_of(path)
     if expected and found and found != expected:
         raise InputFileError(f"{path}: a {found} recording; bundle {bundle.path} is for machine type {expected}")

@@ -430,3 +430,17 @@ def test_machine_type_of_ones_own_machine_points_to_its_folder(tmp_path: Path) -
     one_line(run_vigil("train", "audio", str(tmp_path / "own"), "--machine-type", "compressor", "--out",
                        str(tmp_path / "b")), "--machine-type compressor", "not a DCASE machine type",
              str(tmp_path / "own" / "compressor"))
+
+
+def test_bundle_of_a_plain_folder_evaluates_on_a_plain_folder(tmp_path: Path, dcase: Path) -> None:
+    """`train audio` on a plain folder (no DCASE type folder) wrote machine_type "unknown"; `evaluate
+    --bundle` then kept only clips under a folder named "unknown": never any (exit 2 on every folder)."""
+    bundle = edited_bundle(tmp_path, {"machine_type": "unknown"})  # as such bundles were written
+    data = tmp_path / "plain"
+    data.mkdir()
+    for kind in ("normal", "anomalous"):
+        for path in sorted((dcase / kind / "slider").glob("*.wav"))[:2]:
+            shutil.copy(path, data)
+    result = run_vigil("evaluate", str(data), "--bundle", str(bundle), "--report", str(tmp_path / "r"), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["variants"]["int8"]["n_anomalous"] == 2

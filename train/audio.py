@@ -178,7 +178,7 @@ def _fit_write(kind: DetectorKind, fit: list[Clip], fit_anomalous: list[Clip], w
         "format_version": FORMAT_VERSION,
         "name": f"{kind.name}-{'-'.join(types)}",
         "modality": "audio",
-        "machine_type": types[0] if len(types) == 1 else None,
+        "machine_type": types[0] if types != ["unknown"] and len(types) == 1 else None,  # a plain folder: none
         "detector": {"kind": kind.name, "score": trained.score, "description": kind.description,
                      "supervised": kind.supervised, "params": trained.params},
         "features": spec.to_dict(),
