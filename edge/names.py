@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -11,11 +12,20 @@ DCASE_NAME = re.compile(r"^(normal|anomaly)_(id_\d+)?", re.IGNORECASE)
 
 
 def recordings_in(root: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    """Files under root (any depth) with one of the suffixes, sorted; hidden ones skipped as the shell's `*`
-    skips them: a name below root starting with "." (macOS `._clip.wav` resource forks on a USB stick,
-    `.Trash`, `.git`)."""
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in suffixes and p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    """Files under root (any depth, linked folders followed once) with one of the suffixes, sorted; hidden
+    ones skipped as the shell's `*` skips them: a name below root starting with "." (macOS `._clip.wav`
+    resource forks on a USB stick, `.Trash`, `.git`)."""
+    found, seen = [], set()
+    for folder, dirs, files in os.walk(root, followlinks=True):  # a linked folder (a USB stick's) is read
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back up the tree: walked once
+            dirs.clear()
+            continue
+        seen.add(real)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(folder) / f for f in files if not f.startswith(".") and Path(f).suffix.lower() in suffixes
+                  and (Path(folder) / f).is_file()]
+    return sorted(found)
 
 
 def label_of(path: Path) -> int | None:

@@ -444,3 +444,18 @@ def test_bundle_of_a_plain_folder_evaluates_on_a_plain_folder(tmp_path: Path, dc
     result = run_vigil("evaluate", str(data), "--bundle", str(bundle), "--report", str(tmp_path / "r"), "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["variants"]["int8"]["n_anomalous"] == 2
+
+
+def test_a_linked_folder_of_recordings_is_read_once(tmp_path: Path) -> None:
+    """`ln -s /media/usb/fan data/fan`: the linked folder's clips were skipped without a word (a folder of
+    links only: "no recordings"); a link back up the tree must not loop."""
+    from train.dataset import discover_clips
+
+    usb = clips(tmp_path / "usb", 2, seconds=2.0)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "fan").symlink_to(usb)
+    (usb / "back").symlink_to(data)
+    found = discover_clips(data)
+    assert [(c.path.relative_to(data).as_posix(), c.machine_type) for c in found] == \
+        [("fan/c0.wav", "fan"), ("fan/c1.wav", "fan")]
