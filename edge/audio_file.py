@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 BLOCK_FRAMES = 1 << 16  # frames read per call: 64 Ki frames is 256 KB per float32 channel
 _DATA_SHORT = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 _FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}  # the only stored sample formats that can hold NaN or infinity
+# float audio is full scale at 1.0; some headroom above it is real (mixing, gain), a peak this far above
+# it is integer samples stored as floats (scipy's wavfile.write of int16 values): every window anomalous
+FLOAT_PEAK_LIMIT = 64.0
 _noticed: set[tuple[str, str]] = set()  # (path, notice) already logged: training reads a file several times
 
 
@@ -102,8 +105,11 @@ class AudioFile:
         check = self._file.subtype in _FLOAT_SUBTYPES
         start = 0
         while True:
-            data = self._file.read(n, dtype="float32", always_2d=True)
+            data = self._read(n, start)
             if data.shape[0] == 0:
+                if start < self.frames:  # the header promised more: a file cut short in a copy
+                    raise InputFileError(f"{self.path}: {start} of the {self.frames} samples the header "
+                                         "declares could be read; expected a complete file (truncated?)")
                 return
             if check:
                 self._check_finite(data, start)
@@ -117,15 +123,35 @@ class AudioFile:
             if data.shape[0] < n:
                 return
 
+    def _read(self, n: int, start: int) -> np.ndarray:
+        """Up to n frames (n, channels) float32; a decoder failure (FLAC cut short: "lost sync") is one line."""
+        import soundfile as sf
+
+        try:
+            return self._file.read(n, dtype="float32", always_2d=True)
+        except (sf.SoundFileError, RuntimeError) as exc:
+            why = _short(exc).removeprefix("Error : ")
+            raise InputFileError(f"{self.path}: unreadable after sample {start} ({start / self.sr:.3f} s of "
+                                 f"{self.seconds:.3f} s): {why}; expected a complete file (truncated or damaged?)"
+                                 ) from None
+
     def _check_finite(self, data: np.ndarray, start: int) -> None:
         """Refuse NaN or infinite samples (a float file written from a failed computation): scoring or
-        fitting on them gives NaN scores, or a covariance that cannot be fitted."""
+        fitting on them gives NaN scores, or a covariance that cannot be fitted; and integer-scaled
+        samples (beyond FLOAT_PEAK_LIMIT), which every model scores as anomalous."""
         bad = ~np.isfinite(data)
         if bad.any():
             frame = start + int(np.argmax(bad.any(axis=1)))
             value = data[frame - start][bad[frame - start]][0]
             raise InputFileError(f"{self.path}: sample {frame} (at {frame / self.sr:.3f} s) is {value}; "
                                  "expected finite audio samples")
+        loud = np.abs(data) > FLOAT_PEAK_LIMIT
+        if loud.any():
+            frame = start + int(np.argmax(loud.any(axis=1)))
+            value = data[frame - start][loud[frame - start]][0]
+            raise InputFileError(f"{self.path}: float sample {frame} (at {frame / self.sr:.3f} s) is {value:g}; "
+                                 "expected float audio scaled to [-1, 1] (integer samples stored as floats? "
+                                 "divide them by 32768)")
 
     def blocks(self, n: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
         """Mono float32 blocks at ``sr_out``; with resampling, block sizes follow the resampler."""

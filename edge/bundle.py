@@ -152,10 +152,15 @@ def load_bundle(path: str | Path) -> Bundle:
         raise BundleError(f"{manifest_path}: not valid JSON ({exc})") from None
     manifest = parse_manifest(data, manifest_path)
     try:
-        FeatureSpec.from_dict(manifest.features) if manifest.modality == "audio" else EcgSpec.from_dict(
+        spec = FeatureSpec.from_dict(manifest.features) if manifest.modality == "audio" else EcgSpec.from_dict(
             manifest.features)
     except (BundleError, TypeError, ValueError) as exc:
         raise BundleError(f"{manifest_path}: features: {exc}") from None
+    if isinstance(spec, FeatureSpec) and spec.sr <= 0:
+        raise BundleError(f"{manifest_path}: features.sr: {spec.sr} (expected a positive rate in Hz)")
+    if isinstance(spec, FeatureSpec) and manifest.mean.shape != (spec.dim,):  # a hand edit: n_mels, frames...
+        raise BundleError(f"{manifest_path}: normalization.mean: {manifest.mean.size} values; the features "
+                          f"(set {spec.set}, n_mels {spec.n_mels}) give {spec.dim} (expected the same)")
     variants = {
         name: ModelVariant(name, {role: _verified(root, f.file, f.sha256) for role, f in entry.files.items()}, entry)
         for name, entry in manifest.models.items()

@@ -40,7 +40,7 @@ import numpy as np
 from edge.bundle import MANIFEST, Bundle, load_bundle, sha256_file, write_manifest
 from edge.errors import BundleError, ConfigError, InputFileError
 from edge.manifest import parse_manifest
-from edge.names import label_of, machine_id_of, machine_type_of
+from edge.names import MACHINE_TYPES, label_of, machine_id_of, machine_type_of, recordings_in
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def _check_audio_recording(bundle: Bundle, path: Path) -> None:
                              "audio (calibrate with recordings of the same machine and microphone setup)")
     if label_of(path) == 1:
         raise InputFileError(f"{path}: named as an anomalous clip; calibration needs normal recordings")
-    expected = bundle.manifest.machine_type
+    expected = bundle.manifest.machine_type if bundle.manifest.machine_type in MACHINE_TYPES else None
     found = machine_type_of(path)
     if expected and found and found != expected:
         raise InputFileError(f"{path}: a {found} recording; bundle {bundle.path} is for machine type {expected}")
@@ -122,7 +122,8 @@ def audio_scores(bundle: Bundle, files: list[Path], variant: str, clip_seconds: 
     clips, windows = [], []
     for path in files:
         recording = open_wav(bundle, path)
-        parts = max(1, round(recording.frames / recording.rate / clip_seconds))
+        parts = max(1, min(round(recording.frames / recording.rate / clip_seconds),
+                           recording.frames // bundle.spec.window_samples))  # each part holds a window
         bounds = np.linspace(0, recording.frames, parts + 1).round().astype(int).tolist()
         k, stream, scores = 0, make_stream(bundle, detector), []
         for block in recording.blocks():  # one pass; a block that spans a clip boundary is split there
@@ -196,12 +197,17 @@ def _expand(files: list[Path], modality: str) -> list[Path]:
     out: list[Path] = []
     for path in files:
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
+            found = recordings_in(path, suffixes)
             if not found:
                 raise InputFileError(f"{path}: no recordings in this folder (expected {' or '.join(suffixes)} files)")
             out.extend(found)
         else:
             out.append(path)
+    seen: dict[Path, Path] = {}
+    for path in out:  # `normal/*.wav normal/`: each clip counted twice would move an --fpr threshold
+        first = seen.setdefault(path.resolve(), path)
+        if first is not path:
+            raise InputFileError(f"{path}: given twice (also as {first}); expected each recording once")
     return out
 
 
@@ -254,19 +260,34 @@ def calibrated_manifest(bundle: Bundle, rule: Rule, files: list[Path], clip_seco
     return manifest
 
 
+def _check_out(bundle: Bundle, out: Path) -> None:
+    """Refuse an --out that exists, lies inside the bundle, or could not be written."""
+    from edge.outputs import check_writable
+
+    if out.exists():
+        raise ConfigError(f"--out {out}: already exists (calibrate writes a new bundle; choose a new path "
+                          "or update the bundle in place with --force and no --out)")
+    if out.resolve().is_relative_to(bundle.path.resolve()):
+        raise ConfigError(f"--out {out}: inside the bundle {bundle.path}; expected a path outside it")
+    check_writable(out)
+
+
 def write_calibrated(bundle: Bundle, manifest: dict[str, Any], *, out: Path | None, force: bool) -> Path:
     """Write a new bundle at `out` (must not exist), or with `force` the bundle's own manifest (atomic);
     returns the bundle path, verified by loading it."""
     if out is not None:
-        if out.exists():
-            raise ConfigError(f"--out {out}: already exists (calibrate writes a new bundle; choose a new path "
-                              "or update the bundle in place with --force and no --out)")
+        _check_out(bundle, out)
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".calibrate-", dir=out.parent))
         try:
-            shutil.copytree(bundle.path, staging, dirs_exist_ok=True)
+            for path in bundle.path.iterdir():  # a bundle's files; never a folder (an --out inside it, say)
+                if path.is_file():
+                    shutil.copy2(path, staging / path.name)
             write_manifest(staging, manifest)
             load_bundle(staging)
+            umask = os.umask(0)
+            os.umask(umask)
+            staging.chmod(0o777 & ~umask)  # as mkdir would: mkdtemp's 0700 would lock out the service's user
             staging.rename(out)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -293,8 +314,13 @@ def calibrate(bundle_path: Path, files: list[Path], rule: Rule, *, out: Path | N
     bundle = load_bundle(bundle_path)
     if out is None and not force:  # refuse before the scoring work
         write_calibrated(bundle, {}, out=None, force=False)
+    if out is not None:
+        _check_out(bundle, out)
     if not clip_seconds > 0:
         raise ConfigError(f"--clip-seconds {clip_seconds:g}: expected a length in s above 0")
+    if bundle.modality == "audio" and clip_seconds * bundle.spec.sr < bundle.spec.window_samples:
+        raise ConfigError(f"--clip-seconds {clip_seconds:g}: shorter than one analysis window of the bundle "
+                          f"({bundle.spec.window_samples / bundle.spec.sr:.3f} s); expected a longer clip")
     manifest = calibrated_manifest(bundle, rule, _expand(files, bundle.modality), clip_seconds)
     write_calibrated(bundle, manifest, out=out, force=force)
     return bundle, manifest

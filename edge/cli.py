@@ -12,11 +12,12 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
 from edge import __version__
-from edge.errors import ConfigError, MissingExtraError, VigilError
+from edge.errors import ConfigError, MissingExtraError, VigilError, file_system_error
 from edge.features.spec import FEATURE_SETS
 from edge.text import DefaultsParser
 
@@ -211,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     level = logging.INFO if args.verbose or args.command == "run" else logging.WARNING
     logging.basicConfig(level=level, format="vigil: %(message)s")
+    if args.command != "run" and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminated)  # `vigil run` stops on SIGTERM its own way
     try:
         return int(args.func(args))
     except VigilError as exc:
@@ -222,6 +225,28 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
         return 141
+    except OSError as exc:  # disk full, read-only or not permitted: one line, not a traceback
+        error = file_system_error(exc, _output_option(argv))
+        if error is None:
+            raise
+        print(f"vigil: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    """SIGTERM (kill, timeout, a closed session) ends a command as Ctrl-C does: staging folders beside
+    --out and clips cut into the temporary folder are removed on the way out (the default action left them)."""
+    raise SystemExit(128 + signum)
+
+
+def _output_option(argv: list[str]) -> str | None:
+    """The --out or --report value on the command line: the place a write without a file name failed."""
+    for i, arg in enumerate(argv):
+        if arg in ("--out", "--report") and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(("--out=", "--report=")):
+            return arg.split("=", 1)[1]
+    return None
 
 
 if __name__ == "__main__":

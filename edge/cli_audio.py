@@ -28,6 +28,12 @@ def features(path: Path, *, set_name: str, out: Path, sr: int, channel: int | No
 
     if sr <= 0:
         raise ConfigError(f"--sr {sr}: expected a positive sample rate in Hz")
+    from edge.features.audio import CONTRAST_MIN_SR
+
+    if set_name == "seed" and sr <= CONTRAST_MIN_SR:  # librosa refuses it too ("band exceeds Nyquist")
+        raise ConfigError(f"--sr {sr}: the seed set's spectral contrast has an octave band from "
+                          f"{CONTRAST_MIN_SR / 2:g} Hz, not below the Nyquist frequency {sr / 2:g} Hz; expected --sr "
+                          f"above {CONTRAST_MIN_SR:g}, or --set logmel")
     check_file(npy_path(out), force=force, what=".npy file")
     spec = FeatureSpec.default(set_name, sr=sr)
     written, n = write_features(path, spec, out, channel=channel)

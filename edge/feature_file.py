@@ -59,6 +59,7 @@ def write_features(path: Path, spec: FeatureSpec, out: Path, *, channel: int | N
         partial = target.with_name(f".{target.name}.partial")
         try:
             array = open_memmap(partial, mode="w+", dtype=np.float32, shape=(n, spec.dim))
+            _reserve(partial)
             done = 0
             for rows in feature_blocks(spec, audio.blocks()):
                 array[done : done + rows.shape[0]] = rows
@@ -72,3 +73,13 @@ def write_features(path: Path, spec: FeatureSpec, out: Path, *, channel: int | N
             with contextlib.suppress(FileNotFoundError):
                 partial.unlink()
     return target, n
+
+
+def _reserve(path: Path) -> None:
+    """Allocate the sparse file's blocks now: a full disk then fails here as an OSError (one line, the
+    partial file removed) instead of as SIGBUS on a write into the memory map."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)

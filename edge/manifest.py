@@ -102,6 +102,9 @@ def _model(entry: Table) -> ModelEntry:
     threshold = entry.table_at("threshold")
     window = float(threshold.get("window", (int, float)))
     clip = threshold.get("clip", (int, float), None)
+    for level, value in (("window", window), ("clip", clip)):
+        if value is not None and not np.isfinite(value):  # NaN compares false: every clip would pass as normal
+            raise BundleError(f"{threshold.key(level)}: {value} (expected a finite number)")
     return ModelEntry(files, window, None if clip is None else float(clip),
                       str(entry.get("quantization", str, entry.where.rsplit(".", 1)[-1])))
 
@@ -131,6 +134,11 @@ def _parse(top: Table, default_name: str) -> Manifest:
     default = top.get("default_variant", str)
     if default not in models:
         raise BundleError(f"default_variant: {default!r} names no model (models: {', '.join(models)})")
+    provenance = top.table_at("provenance", {})
+    for key in ("fit_files", "threshold_files"):  # what calibrate and evaluate match recordings against
+        for i, entry in enumerate(provenance.get(key, list, [])):
+            item = Table(entry, f"{provenance.key(key)}[{i}]", provenance.base, BundleError)
+            item.get("file", str), item.get("sha256", str)
     decider = top.table_at("decider", {})
     settings = DeciderSettings(decider.positive("on_windows", 3, int), decider.positive("off_windows", 3, int))
     return Manifest(version, top.get("name", str, default_name), modality, kind, detector.get("score", str, kind),

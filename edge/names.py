@@ -3,11 +3,29 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 MACHINE_TYPES = ("fan", "pump", "slider", "valve", "toycar", "toyconveyor")
 DCASE_NAME = re.compile(r"^(normal|anomaly)_(id_\d+)?", re.IGNORECASE)
+
+
+def recordings_in(root: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """Files under root (any depth, linked folders followed once) with one of the suffixes, sorted; hidden
+    ones skipped as the shell's `*` skips them: a name below root starting with "." (macOS `._clip.wav`
+    resource forks on a USB stick, `.Trash`, `.git`)."""
+    found, seen = [], set()
+    for folder, dirs, files in os.walk(root, followlinks=True):  # a linked folder (a USB stick's) is read
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back up the tree: walked once
+            dirs.clear()
+            continue
+        seen.add(real)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(folder) / f for f in files if not f.startswith(".") and Path(f).suffix.lower() in suffixes
+                  and (Path(folder) / f).is_file()]
+    return sorted(found)
 
 
 def label_of(path: Path) -> int | None:

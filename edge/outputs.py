@@ -10,8 +10,12 @@ Every check runs at the command level, before any slow work.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from edge.errors import ConfigError
@@ -59,6 +63,17 @@ def _foreign(path: Path, kind: str) -> list[str]:
     return found
 
 
+def check_writable(path: Path, option: str = "--out") -> None:
+    """Refuse (ConfigError) an output path vigil could not create or replace: the nearest existing
+    folder above it (and the path itself, if it exists) must be writable, checked before any slow work."""
+    above = next((p for p in path.absolute().parents if p.exists()), None)
+    for place in ([above] if above is not None else []) + ([path] if path.exists() else []):
+        if not os.access(place, os.W_OK | (os.X_OK if place.is_dir() else 0)):
+            why = "on a read-only file system" if os.statvfs(place).f_flag & os.ST_RDONLY else \
+                "not writable by this user"
+            raise ConfigError(f"{option} {path}: {place} is {why}; expected a folder vigil may write in")
+
+
 def check_dir(path: Path, kind: str, *, force: bool, option: str = "--out") -> None:
     """Refuse (ConfigError) unless `path` may receive a vigil `kind` ("bundle", "report", "headers").
 
@@ -71,7 +86,9 @@ def check_dir(path: Path, kind: str, *, force: bool, option: str = "--out") -> N
         parent = next((p for p in path.parents if p.exists()), None)
         if parent is not None and not parent.is_dir():
             raise ConfigError(f"{option} {path}: {parent} is a file; expected a folder")
+        check_writable(path, option)
         return
+    check_writable(path, option)
     if not any(path.iterdir()):
         return
     foreign = _foreign(path, kind)
@@ -116,3 +133,29 @@ def check_file(path: Path, *, force: bool, option: str = "--out", what: str = "f
         raise ConfigError(f"{option} {path}: folder {path.parent} {state}; expected an existing folder")
     if path.exists() and not force:
         raise ConfigError(f"{option} {path}: file exists; pass --force to replace it")
+    check_writable(path, option)
+
+
+@contextlib.contextmanager
+def staged_dir(path: Path, kind: str, *, force: bool, option: str = "--out") -> Iterator[Path]:
+    """A folder beside `path` to write a whole output into: when the block ends normally it takes
+    `path`'s place (checked again; an old vigil output is moved aside, then removed), else it is removed
+    and `path` is left as it was, so a failed run neither loses the old output nor leaves half a new one."""
+    check_dir(path, kind, force=force, option=option)
+    path = path.resolve() if path.is_symlink() else path  # a link to the output folder: replace its target
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
+    try:
+        yield staging
+        check_dir(path, kind, force=True, option=option)
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # as mkdir would, not mkdtemp's 0700
+        old = path.with_name(f".{path.name}.old-{staging.name}") if path.exists() else None
+        if old is not None:
+            path.rename(old)
+        staging.rename(path)
+        if old is not None:
+            shutil.rmtree(old)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

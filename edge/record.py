@@ -89,7 +89,6 @@ class AudioClipWriter:
         self.result = Recorded(frames=frames)
         self._file: Any = None
         self._path: Path | None = None
-        self._handle: BinaryIO | None = None
         self._index = 0
         self._written = 0
 
@@ -100,8 +99,9 @@ class AudioClipWriter:
     def _open(self) -> None:
         import soundfile
 
-        self._path, self._handle, self._index = claim(self.out_dir, self.prefix, self.fmt, self._index)
-        self._file = soundfile.SoundFile(self._handle, "w", samplerate=self.sr, channels=1,
+        self._path, handle, self._index = claim(self.out_dir, self.prefix, self.fmt, self._index)
+        handle.close()  # claimed (created empty, exclusively); libsndfile writes it by name, its errors its own
+        self._file = soundfile.SoundFile(str(self._path), "w", samplerate=self.sr, channels=1,
                                          format=self.fmt.upper(), subtype="PCM_16")
         self._written = 0
 
@@ -111,7 +111,12 @@ class AudioClipWriter:
             if self._file is None:
                 self._open()
             take = min(samples.size, self.frames - self._written)
-            self._file.write(samples[:take])
+            try:
+                self._file.write(samples[:take])
+            except (AssertionError, RuntimeError, OSError):  # soundfile asserts on a short write
+                raise ConfigError(f"{self._path}: the file system took no more samples after "
+                                  f"{self._written / self.sr:.2f} s (disk full?); expected room for "
+                                  f"{self.clips} files of {self.frames / self.sr:g} s") from None
             self._written += take
             samples = samples[take:]
             if self._written == self.frames:
@@ -122,15 +127,17 @@ class AudioClipWriter:
 
     def _close(self) -> None:
         self._file.close()
-        assert self._handle is not None
-        self._handle.close()
         self._file = None
 
     def abort(self) -> None:
         """Remove the clip being written (ours, and shorter than asked)."""
         if self._file is not None and self._path is not None:
-            self._close()
-            self._path.unlink(missing_ok=True)
+            try:
+                self._close()  # may fail again (disk full): the partial file is removed all the same
+            except OSError:
+                self._file = None
+            finally:
+                self._path.unlink(missing_ok=True)
             log.warning("%s: removed (recording stopped after %.2f s of %.2f s)", self._path,
                         self._written / self.sr, self.frames / self.sr)
 
@@ -191,17 +198,24 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: Any) -> int:
-    if args.clips < 1 or not args.seconds > 0:
+    if args.clips < 1 or not 0 < args.seconds < float("inf"):
         raise ConfigError(f"--clips {args.clips} --seconds {args.seconds:g}: expected at least 1 clip of more than 0 s")
+    if not args.ble and not args.sr > 0:
+        raise ConfigError(f"--sr {args.sr}: expected a positive sample rate in Hz")
+    if not args.ble and round(args.seconds * args.sr) < 1:
+        raise ConfigError(f"--seconds {args.seconds:g}: less than one sample at {args.sr} Hz; expected a longer clip")
     if args.prefix is not None and (not args.prefix or Path(args.prefix).name != args.prefix or args.prefix == ".."):
-        raise ConfigError(f"--prefix {args.prefix!r}: expected a file name start, no folder (files go in --out)")
+        raise ConfigError(f"--prefix {args.prefix!r}: expected a plain file name start (no folder), e.g. clip")
     if args.timeout is not None and not args.timeout > 0:
         raise ConfigError(f"--timeout {args.timeout:g}: expected a number of seconds above 0")
     if args.out.exists() and not args.out.is_dir():
         raise ConfigError(f"--out {args.out}: is a file; expected a folder for the recordings")
+    from edge.outputs import check_writable
+
+    check_writable(args.out)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # a file on the way, no permission, a read-only file system
+    except OSError as exc:  # a file on the way (check_writable only sees permissions)
         raise ConfigError(f"--out {args.out}: cannot create the folder ({exc.strerror}); expected a writable "
                           "folder for the recordings") from None
     if args.ble:

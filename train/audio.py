@@ -102,8 +102,11 @@ class FeatureCache:
         if key not in self._cache:
             y = load_mono(clip.path, sr=spec.sr)
             if y.size < spec.window_samples:  # checked before fitting: a fold fitted on no window is NaN
-                raise InputFileError(f"{clip.path}: {y.size / spec.sr:.3f} s of audio is shorter than one analysis "
+                raise InputFileError(f"{_named(clip)}: {y.size / spec.sr:.3f} s of audio is shorter than one analysis "
                                      f"window ({spec.window_samples / spec.sr:.3f} s for feature set {spec.set!r})")
+            if y.min() == y.max():  # a muted or unplugged input: no variance to learn, the covariance is singular
+                raise InputFileError(f"{_named(clip)}: every sample is {float(y[0]):g} (silence or a constant "
+                                     "level, e.g. a muted microphone); expected a recording of the machine")
             self._cache[key] = spec.compute(y)
         return self._cache[key]
 
@@ -111,6 +114,11 @@ class FeatureCache:
         if not clips:
             return np.empty((0, spec.dim), dtype=np.float32)
         return np.concatenate([self.get(c, spec) for c in clips])
+
+
+def _named(clip: Clip) -> str:
+    """The clip as the user knows it: the recording, and where a cut part starts in it."""
+    return str(clip.path) if clip.source is None else f"{clip.source} (from {clip.offset_s:.1f} s)"
 
 
 def _files(clips: list[Clip]) -> list[dict[str, str]]:
@@ -170,7 +178,7 @@ def _fit_write(kind: DetectorKind, fit: list[Clip], fit_anomalous: list[Clip], w
         "format_version": FORMAT_VERSION,
         "name": f"{kind.name}-{'-'.join(types)}",
         "modality": "audio",
-        "machine_type": types[0] if len(types) == 1 else None,
+        "machine_type": types[0] if types != ["unknown"] and len(types) == 1 else None,  # a plain folder: none
         "detector": {"kind": kind.name, "score": trained.score, "description": kind.description,
                      "supervised": kind.supervised, "params": trained.params},
         "features": spec.to_dict(),
@@ -279,11 +287,18 @@ def train_audio(data_dir: Path, out: Path, config: AudioTrainConfig,
     split = config.split(clips, seed=config.options.seed)
     cache = FeatureCache()
     manifests = {}
-    for kind in config.kinds():
-        if progress:
-            progress(kind.name)
-        target = out / kind.name if config.detector == "all" else out
-        manifests[kind.name] = train_bundle(kind, split, target, config, cache, str(data_dir))
+    try:
+        for kind in config.kinds():
+            if progress:
+                progress(kind.name)
+            target = out / kind.name if config.detector == "all" else out
+            manifests[kind.name] = train_bundle(kind, split, target, config, cache, str(data_dir))
+    except InputFileError as exc:  # a cut part named: name its recording, not a temporary file
+        message = str(exc)
+        for clip in clips:
+            if clip.source is not None:
+                message = message.replace(str(clip.path), _named(clip))
+        raise InputFileError(message) from None
     return manifests
 
 

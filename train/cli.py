@@ -15,7 +15,8 @@ from typing import Any
 from edge.bundle import load_bundle
 from edge.errors import ConfigError, InputFileError, MissingExtraError
 from edge.features.ecg import EcgSpec
-from edge.outputs import check_dir, prepare_dir
+from edge.features.spec import FEATURE_SETS, FeatureSpec
+from edge.outputs import check_dir, prepare_dir, staged_dir
 from edge.text import DefaultsParser, number
 from train.audio import DEFAULT_DETECTOR, DETECTORS, AudioTrainConfig
 from train.dataset import discover_clips
@@ -67,7 +68,7 @@ def _config(args: argparse.Namespace) -> AudioTrainConfig:
     checks = [("percentile", 0 < args.percentile <= 100, "a value in (0, 100]"),
               ("epochs", args.epochs >= 1, "at least 1"), ("clusters", args.clusters >= 1, "at least 1"),
               ("components", args.components >= 1, "at least 1"), ("sequence", args.sequence >= 2, "at least 2"),
-              ("folds", args.folds >= 1, "at least 1")]
+              ("folds", args.folds >= 1, "at least 1"), ("seed", args.seed >= 0, "at least 0")]
     for name, ok, expected in checks:
         if not ok:
             raise ConfigError(f"--{name} {getattr(args, name)}: expected {expected}")
@@ -92,16 +93,21 @@ def _kinds(detector: str) -> list[Any]:
 
 def _train_audio(args: argparse.Namespace) -> int:
     config = _config(args)
-    if args.detector == "all":  # one bundle per kind inside: the folder is cleared now (checked first)
-        prepare_dir(args.out, "bundle", force=args.force)
-    else:  # the new bundle replaces the old one only once it is complete
-        check_dir(args.out, "bundle", force=args.force)
+    shortest = min(FeatureSpec.default(name).window_samples / FeatureSpec.default(name).sr for name in FEATURE_SETS)
+    _check_clip_seconds(args, shortest, "of any detector")  # now, before TensorFlow loads
+    check_dir(args.out, "bundle", force=args.force)  # the old output is replaced only once the new one is complete
     discover_clips(args.dir, args.machine_type, clip_seconds=args.clip_seconds)  # refuse a bad folder before TF
     _require_tensorflow()
+    _check_clip_seconds(args, max(k.spec(config.options).window_samples / k.spec(config.options).sr
+                                  for k in config.kinds()), f"for --detector {args.detector}")
     from train.audio import train_audio
 
     with _progress(len(config.kinds()), args.json) as progress:
-        manifests = train_audio(args.dir, args.out, config, progress)
+        if args.detector == "all":  # one bundle per kind inside a folder, put in place when all are written
+            with staged_dir(args.out, "bundle", force=args.force) as staging:
+                manifests = train_audio(args.dir, staging, config, progress)
+        else:
+            manifests = train_audio(args.dir, args.out, config, progress)
     for name, manifest in manifests.items():
         path = args.out / name if args.detector == "all" else args.out
         if args.json:
@@ -115,6 +121,14 @@ def _train_audio(args: argparse.Namespace) -> int:
         for line in held_out_lines(manifest):
             print(f"  {line}")
     return 0
+
+
+def _check_clip_seconds(args: argparse.Namespace, window_s: float, which: str) -> None:
+    """Refuse a --clip-seconds below one analysis window: every cut clip would be refused (after a
+    recording had been cut into thousands of them)."""
+    if args.clip_seconds < window_s:
+        raise ConfigError(f"--clip-seconds {args.clip_seconds:g}: shorter than one analysis window {which} "
+                          f"({window_s:.3f} s); expected at least that")
 
 
 def _train_series(args: argparse.Namespace) -> int:
@@ -238,14 +252,14 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 0
     if args.labels is not None:
         raise ConfigError(f"--labels {args.labels}: label windows apply to KPI CSVs with a Donut bundle only")
-    prepare_dir(args.report, "report", force=args.force, option="--report")
     if len(args.inputs) != 1:
         raise ConfigError(f"{len(args.inputs)} inputs given: machine-sound evaluation takes one folder of clips")
     args.dir = args.inputs[0]
     if args.bundle is not None:
         from train.evaluate import evaluate_audio
 
-        result = evaluate_audio(args.bundle, args.dir, args.report, args.machine_type)
+        with staged_dir(args.report, "report", force=args.force, option="--report") as staging:
+            result = evaluate_audio(args.bundle, args.dir, staging, args.machine_type)
         if args.json:
             print(json.dumps(result))
         else:
@@ -257,17 +271,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.repeats < 1:
         raise ConfigError(f"--repeats {args.repeats}: expected at least 1")
-    discover_clips(args.dir, args.machine_type)
+    types = _labelled_types(args.dir, args.machine_type)  # before TensorFlow: a folder it cannot use
     _require_tensorflow()
     from train.crossval import crossval_audio
-    from train.dataset import MACHINE_TYPES
     from train.report import best_detector, write_report
 
-    types = [args.machine_type] if args.machine_type else [
-        t for t in MACHINE_TYPES if any(c.machine_type == t for c in discover_clips(args.dir))]
     with _progress(len(types) * args.repeats * len(config.kinds()), args.json) as progress:
         result = crossval_audio(args.dir, config, repeats=args.repeats, machine_types=types, progress=progress)
-    path = write_report(result, args.report)
+    with staged_dir(args.report, "report", force=args.force, option="--report") as staging:
+        path = args.report / write_report(result, staging).relative_to(staging)
     summary = {machine: {"best": (best := best_detector(t["detectors"])),
                          "auc_float32": t["detectors"][best]["float32"]["auc"]["mean"],
                          "auc_int8": t["detectors"][best]["int8"]["auc"]["mean"]}
@@ -280,6 +292,28 @@ def _evaluate(args: argparse.Namespace) -> int:
             print(f"  {machine:12s} best {s['best']:9s} AUC float32 {number(s['auc_float32'])} "
                   f"int8 {number(s['auc_int8'])}")
     return 0
+
+
+def _labelled_types(data_dir: Path, machine_type: str | None) -> list[str]:
+    """The machine types `evaluate DIR` (no bundle) can test: clips under a folder of that type, normal and
+    anomalous by their names. Refused (one line) before any training: a folder without machine-type
+    folders gave an empty report of NaNs with exit status 0, a type without anomalous clips a traceback."""
+    from train.dataset import MACHINE_TYPES
+
+    clips = discover_clips(data_dir, machine_type)
+    types = [machine_type.lower()] if machine_type else [t for t in MACHINE_TYPES
+                                                          if any(c.machine_type == t for c in clips)]
+    if not types:
+        raise InputFileError(f"{data_dir}: no clips under a folder named by a machine type "
+                             f"({', '.join(MACHINE_TYPES)}); expected <type>/normal_*.wav and anomaly_*.wav clips "
+                             "(the DCASE 2020 layout)")
+    for machine in types:
+        labels = [c.label for c in clips if c.machine_type == machine]
+        if 0 not in labels or 1 not in labels:
+            raise InputFileError(f"{data_dir}: {labels.count(0)} normal and {labels.count(1)} anomalous "
+                                 f"(anomaly_*) clips of type {machine}; expected both, to measure how well they "
+                                 "are told apart (thresholds alone: vigil train audio)")
+    return types
 
 
 def _training_options(p: argparse.ArgumentParser, detector_default: str) -> None:

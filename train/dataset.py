@@ -18,11 +18,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from edge.errors import InputFileError
-from edge.names import MACHINE_TYPES, label_of, machine_id_of, machine_type_of
+from edge.names import MACHINE_TYPES, label_of, machine_id_of, machine_type_of, recordings_in
 
 __all__ = ["MACHINE_TYPES", "Clip", "Split", "discover_clips", "split_clips"]
 
@@ -84,7 +85,21 @@ def _cut(path: Path, clip_seconds: float) -> list[tuple[Path, float]]:
     subtype = info.subtype if info.subtype in ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE") else "PCM_16"
     folder = _scratch_dir() / hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
     folder.mkdir(exist_ok=True)
-    out = []
+    out: list[tuple[Path, float]] = []
+    try:
+        _write_parts(path, info, bounds, out, folder, subtype, float_data)
+    except (soundfile.SoundFileError, RuntimeError) as exc:  # a FLAC cut short: the decoder loses sync
+        raise InputFileError(f"{path}: unreadable ({str(exc).strip().removeprefix('Error : ')}); expected a "
+                             "complete recording (truncated or damaged?)") from None
+    return out
+
+
+def _write_parts(path: Path, info: Any, bounds: np.ndarray, out: list[tuple[Path, float]], folder: Path,
+                 subtype: str, float_data: bool) -> None:
+    """Write the parts between consecutive bounds (frames) as WAVs in folder, appending (path, offset s)."""
+    import soundfile
+
+    parts = len(bounds) - 1
     with soundfile.SoundFile(str(path)) as reader:
         for k in range(parts):
             start, stop = int(bounds[k]), int(bounds[k + 1])
@@ -95,10 +110,12 @@ def _cut(path: Path, clip_seconds: float) -> list[tuple[Path, float]]:
                 left = stop - start
                 while left > 0:  # int32 carries every PCM width exactly; floats stay floats
                     block = reader.read(min(_BLOCK, left), dtype="float64" if float_data else "int32")
+                    if block.shape[0] == 0:  # fewer samples than the header declares: would loop forever
+                        raise InputFileError(f"{path}: {stop - left} of the {info.frames} samples the header "
+                                             "declares could be read; expected a complete recording (truncated?)")
                     writer.write(block)
                     left -= block.shape[0]
             out.append((target, start / info.samplerate))
-    return out
 
 
 def discover_clips(root: str | Path, machine_type: str | None = None, *,
@@ -113,7 +130,10 @@ def discover_clips(root: str | Path, machine_type: str | None = None, *,
         raise InputFileError(f"{root}: not a directory (expected a folder of recordings, WAV or FLAC)")
     if not clip_seconds > 0:
         raise InputFileError(f"--clip-seconds {clip_seconds}: expected a length in s above 0")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    if machine_type is not None and machine_type.lower() not in MACHINE_TYPES:  # a folder of one's own machine
+        raise InputFileError(f"--machine-type {machine_type}: not a DCASE machine type ({', '.join(MACHINE_TYPES)}); "
+                             f"expected one of them, or the folder itself as DIR (e.g. {root / machine_type})")
+    files = recordings_in(root, AUDIO_SUFFIXES)
     found_type = {p: machine_type_of(p, root) for p in files}
     if machine_type is not None:
         files = [p for p in files if found_type[p] == machine_type.lower()]

@@ -16,7 +16,7 @@ import numpy as np
 from edge.bundle import load_bundle
 from edge.errors import InputFileError
 from train.audio import score_clips
-from train.dataset import discover_clips
+from train.dataset import MACHINE_TYPES, discover_clips
 from train.metrics import clip_metrics
 
 
@@ -24,7 +24,8 @@ def evaluate_audio(bundle_path: Path, data_dir: Path, report_dir: Path, machine_
                    ) -> dict[str, Any]:
     """Evaluate every variant of an audio bundle on the unseen clips of data_dir; write report_dir."""
     bundle = load_bundle(bundle_path)
-    machine_type = machine_type or bundle.manifest.machine_type
+    if machine_type is None and bundle.manifest.machine_type in MACHINE_TYPES:  # not "unknown": a plain folder's
+        machine_type = bundle.manifest.machine_type
     clips = discover_clips(data_dir, machine_type)
     prov = bundle.manifest.provenance
     seen = {f["sha256"] for key in ("fit_files", "threshold_files") for f in prov.get(key, [])}

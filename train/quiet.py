@@ -20,7 +20,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 
-from edge.errors import VigilError
+from edge.errors import VigilError, file_system_error
 
 
 @contextlib.contextmanager
@@ -49,10 +49,10 @@ def quiet_native(verbose: bool) -> Iterator[None]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # converter, matplotlib ("No artists with labels"), keras
             yield
-    except VigilError:
+    except (VigilError, KeyboardInterrupt, SystemExit):  # said in one line, or asked for: TF's lines explain nothing
         raise
-    except BaseException:
-        failed = True
+    except BaseException as exc:
+        failed = file_system_error(exc) is None
         raise
     finally:
         sys.stderr.flush()

@@ -143,6 +143,10 @@ def logmel_vectors(
     return np.ascontiguousarray(stacked.transpose(1, 2, 0).reshape(n_vectors, -1), dtype=np.float32)
 
 
+CONTRAST_FMIN, CONTRAST_BANDS = 200.0, 6  # librosa's spectral_contrast defaults: octaves from 200 Hz
+CONTRAST_MIN_SR = 2 * CONTRAST_FMIN * 2 ** (CONTRAST_BANDS - 1)  # Hz: the last band must start below Nyquist
+
+
 @functools.lru_cache(maxsize=16)
 def _contrast_bands(sr: int, n_fft: int, fmin: float, n_bands: int, quantile: float) -> tuple[tuple[slice, int], ...]:
     """Per octave band: the FFT bins librosa's ``spectral_contrast`` sorts (a contiguous range, so a
@@ -249,7 +253,7 @@ def seed_windows(
     rolloff = freq[_rolloff_bins(magnitude, 0.85)].mean(axis=1)
 
     peaks, valleys = [], []
-    for bins, n_avg in _contrast_bands(sr, n_fft, 200.0, 6, 0.02):
+    for bins, n_avg in _contrast_bands(sr, n_fft, CONTRAST_FMIN, CONTRAST_BANDS, 0.02):
         band = magnitude[..., bins]
         if n_avg == 1:  # most bands: a min and a max instead of a sort
             valleys.append(band.min(axis=-1))

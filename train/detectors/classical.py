@@ -7,11 +7,20 @@ from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
 from sklearn.svm import SVC
 
+from edge.errors import ConfigError
 from train.detectors import DetectorOptions, Trained, headroom
 from train.detectors.graphs import NearestCentreDistance, NegativeLogLikelihood, NegativeRbfDecision, scoring_model
 
 
+def _at_most_windows(option: str, value: int, x: np.ndarray) -> None:
+    """Refuse more centres or components than the fold's training windows (scikit-learn's ValueError)."""
+    if value > x.shape[0]:
+        raise ConfigError(f"{option} {value}: more than the {x.shape[0]} training windows of a fold; expected at "
+                          f"most {x.shape[0]} (or more or longer clips)")
+
+
 def fit_kmeans(x: np.ndarray, _anomalous: np.ndarray | None, options: DetectorOptions) -> Trained:
+    _at_most_windows("--clusters", options.clusters, x)
     km = KMeans(n_clusters=options.clusters, n_init=10, random_state=options.seed).fit(x)
     model = scoring_model(NearestCentreDistance(km.cluster_centers_), x.shape[1], "kmeans")
     return Trained(model, "model_output", headroom(x), params={"clusters": options.clusters,
@@ -33,6 +42,7 @@ def precision_cholesky(gmm: GaussianMixture) -> np.ndarray:
 
 def fit_gmm(x: np.ndarray, _anomalous: np.ndarray | None, options: DetectorOptions) -> Trained:
     # a small ridge keeps full covariances invertible on ~100 windows of 17 correlated features
+    _at_most_windows("--components", options.components, x)
     gmm = GaussianMixture(n_components=options.components, covariance_type=options.covariance,
                           reg_covar=1e-3, random_state=options.seed).fit(x)
     layer = NegativeLogLikelihood(gmm.weights_, gmm.means_, precision_cholesky(gmm))
