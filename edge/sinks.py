@@ -86,6 +86,7 @@ class JsonlSink(Sink):
         self._handler.setFormatter(logging.Formatter("%(message)s"))
         self._logger.addHandler(self._handler)
         self._pending: collections.deque[str] = collections.deque()
+        self._failing = False  # the last write failed: the log said so once, and says when it recovers
         self.dropped = 0  # events beyond MAX_PENDING while the log could not be written
 
     def emit(self, record: EventRecord) -> None:
@@ -111,8 +112,6 @@ class JsonlSink(Sink):
         if self._failing:
             log.warning("event log %s: writing again", self.path)
         self._failing = False
-
-    _failing = False
 
     def close(self) -> None:
         self.flush()
