@@ -59,11 +59,12 @@ def _demo(a: argparse.Namespace) -> int:
 
 def _export_c(a: argparse.Namespace) -> int:
     from edge.export_c import export_c
-    from edge.outputs import prepare_dir
+    from edge.outputs import staged_dir
 
-    prepare_dir(a.out, "headers", force=a.force)
-    for path in export_c(a.bundle, a.out):
-        print(path)
+    with staged_dir(a.out, "headers", force=a.force) as staging:  # old headers kept if the export fails
+        written = export_c(a.bundle, staging)
+    for path in written:
+        print(a.out / path.name)
     return 0
 
 

@@ -2,7 +2,7 @@
 
 A command's output folder must be absent, empty, or a vigil output of the same kind (a bundle,
 a folder of bundles, a report, a folder of C headers). An existing vigil output is replaced only
-with ``--force``, and then only the entries vigil writes are removed; a folder holding anything
+with ``--force``, and only once the new one is complete (``staged_dir``); a folder holding anything
 else (``thesis.txt``, ``sub/``) is refused, naming it and what it holds. Output files
 (``simulate --out``, ``features --out``) are replaced only with ``--force``, and never a folder.
 Every check runs at the command level, before any slow work.
@@ -101,27 +101,6 @@ def check_dir(path: Path, kind: str, *, force: bool, option: str = "--out") -> N
     if not force:
         raise ConfigError(f"{option} {path}: holds a {_NOUN[kind]}; pass --force to replace it, "
                           "or name a new folder")
-
-
-def clear_dir(path: Path, kind: str) -> None:
-    """Remove a vigil output's entries (after check_dir passed with force): re-checked first."""
-    if not path.is_dir():
-        return
-    if _foreign(path, kind):
-        raise ConfigError(f"{path}: now holds files that are not a {_NOUN[kind]}; nothing was removed")
-    for entry in path.iterdir():
-        if entry.is_dir():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
-
-
-def prepare_dir(path: Path, kind: str, *, force: bool, option: str = "--out") -> Path:
-    """check_dir, then clear a replaced vigil output and create the folder (mode per umask)."""
-    check_dir(path, kind, force=force, option=option)
-    clear_dir(path, kind)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def check_file(path: Path, *, force: bool, option: str = "--out", what: str = "file") -> None:

@@ -190,7 +190,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--device", help="microphone: input device index or (part of) its name (default: system default)")
     p.add_argument("--sr", type=int, default=16000, help="microphone sample rate in Hz (default 16000)")
     p.add_argument("--channel", type=int, help="microphone: 0-based input channel (default 0)")
-    p.add_argument("--format", choices=("wav", "flac"), default="wav", help="microphone file format (PCM 16-bit)")
+    p.add_argument("--format", choices=("wav", "flac"), help="microphone file format, PCM 16-bit (default wav; "
+                   "the wearable always records EDF+)")
     p.add_argument("--ble", metavar="ADDRESS_OR_NAME", help="record the vigil wearable over BLE to EDF+ instead")
     p.add_argument("--timeout", type=float, help="BLE: give up after this many seconds (default: no limit)")
     p.add_argument("--json", action="store_true", help="one JSON object: files, frames per file, lost samples")
@@ -206,6 +207,9 @@ def run(args: Any) -> int:
         raise ConfigError(f"--seconds {args.seconds:g}: less than one sample at {args.sr} Hz; expected a longer clip")
     if args.prefix is not None and (not args.prefix or Path(args.prefix).name != args.prefix or args.prefix == ".."):
         raise ConfigError(f"--prefix {args.prefix!r}: expected a plain file name start (no folder), e.g. clip")
+    if args.ble and args.format is not None:
+        raise ConfigError(f"--format {args.format}: the wearable records EDF+ (BDF+ for 24-bit); --format is for the "
+                          "microphone (expected no --format with --ble)")
     if args.timeout is not None and not args.timeout > 0:
         raise ConfigError(f"--timeout {args.timeout:g}: expected a number of seconds above 0")
     if args.out.exists() and not args.out.is_dir():
@@ -230,7 +234,7 @@ def run(args: Any) -> int:
     else:
         device: str | int | None = int(args.device) if args.device and args.device.isdigit() else args.device
         result = asyncio.run(record_microphone(args.out, device=device, seconds=args.seconds, clips=args.clips,
-                                               sr=args.sr, fmt=args.format, prefix=args.prefix or "clip",
+                                               sr=args.sr, fmt=args.format or "wav", prefix=args.prefix or "clip",
                                                channel=args.channel))
     if args.json:
         print(json.dumps(result.to_json()))

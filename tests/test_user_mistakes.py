@@ -8,6 +8,7 @@ ended in a traceback.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -111,6 +112,19 @@ def test_force_replaces_a_vigil_output_only(tmp_path: Path) -> None:
     frames.write_bytes(b"old")
     run_vigil("simulate", str(EDF), "--channels", "Direct_1", "--out", str(frames), "--force", check=True)
     assert frames.stat().st_size > 1000
+
+
+def test_failed_export_c_keeps_the_headers_it_was_to_replace(tmp_path: Path) -> None:
+    """export-c --force cleared the old headers before reading the bundle: a bad bundle left an empty folder."""
+    out = tmp_path / "headers"
+    run_vigil("export-c", str(DATA / "bundles/valve"), "--out", str(out), check=True)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    broken = tmp_path / "broken"
+    shutil.copytree(DATA / "bundles/valve", broken)
+    (broken / "model_int8.tflite").write_bytes(b"not the model")
+    assert_clean_error(["export-c", str(broken), "--out", str(out), "--force"], "sha256")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "headers"]  # no staging folder left
 
 
 def test_new_bundle_is_readable_like_any_folder(tiny_bundle: Path) -> None:

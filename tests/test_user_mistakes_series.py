@@ -143,6 +143,7 @@ def test_an_edf_channel_in_an_unknown_unit_is_refused(tmp_path: Path) -> None:
     (["--out", "{file}/sub"], ["--out", "cannot create the folder"]),
     (["--out", "{tmp}/rec", "--prefix", "../elsewhere", "--timeout", "2"], ["--prefix '../elsewhere'", "no folder"]),
     (["--out", "{tmp}/rec", "--timeout", "-1"], ["--timeout -1", "above 0"]),
+    (["--out", "{tmp}/rec", "--format", "flac"], ["--format flac", "records EDF+"]),  # was silently ignored
 ])
 def test_record_arguments_are_checked_before_anything_is_written(tmp_path: Path, extra: list[str],
                                                                  needles: list[str]) -> None:

@@ -16,7 +16,7 @@ from edge.bundle import load_bundle
 from edge.errors import ConfigError, InputFileError, MissingExtraError
 from edge.features.ecg import EcgSpec
 from edge.features.spec import FEATURE_SETS, FeatureSpec
-from edge.outputs import check_dir, prepare_dir, staged_dir
+from edge.outputs import check_dir, staged_dir
 from edge.text import DefaultsParser, number
 from train.audio import DEFAULT_DETECTOR, DETECTORS, AudioTrainConfig
 from train.dataset import discover_clips
@@ -237,9 +237,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         from train.series_checks import check_series_inputs
 
         labels = check_series_inputs(load_bundle(args.bundle), args.inputs, args.labels, args.allow_seen)
-        prepare_dir(args.report, "report", force=args.force, option="--report")
-        result = evaluate_series(args.bundle, args.inputs, args.report, inject_seed=args.inject_seed, labels=labels,
-                                 columns=KpiColumns.parse(args.columns) if args.columns else None)
+        with staged_dir(args.report, "report", force=args.force, option="--report") as staging:
+            result = evaluate_series(args.bundle, args.inputs, staging, inject_seed=args.inject_seed, labels=labels,
+                                     columns=KpiColumns.parse(args.columns) if args.columns else None)
         if args.json:
             print(json.dumps(result))
         else:
