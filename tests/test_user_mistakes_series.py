@@ -127,6 +127,19 @@ def test_an_edf_in_millivolts_is_scored_as_the_same_signal_in_microvolts(tmp_pat
     assert np.allclose(replayed["mv.edf"], replayed["uv.edf"], atol=0.1)
 
 
+def test_beats_reads_a_blank_edf_unit_as_microvolts(tmp_path: Path) -> None:
+    """Some EDF writers leave the unit empty: the Donut paths read it as uV, beats refused the file."""
+    write_edf_in(tmp_path / "uv.edf", "uV", seconds=10)
+    data = bytearray((tmp_path / "uv.edf").read_bytes())
+    ns = int(data[252:256])
+    dim = 256 + ns * 96
+    data[dim : dim + 8 * ns] = b" " * 8 * ns
+    (tmp_path / "blank.edf").write_bytes(bytes(data))
+    results = [json.loads(run_vigil("beats", str(tmp_path / name), "--json", check=True).stdout)
+               for name in ("uv.edf", "blank.edf")]
+    assert results[0]["fetal_peaks"] and results[1]["fetal_peaks"] == results[0]["fetal_peaks"]
+
+
 def test_an_edf_channel_in_an_unknown_unit_is_refused(tmp_path: Path) -> None:
     write_edf_in(tmp_path / "uv.edf", "uV", seconds=10)
     data = bytearray((tmp_path / "uv.edf").read_bytes())

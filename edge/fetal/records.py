@@ -107,7 +107,8 @@ def _open_edf(path: Path, channels: Sequence[str] | None) -> Recording:
         if len(rates) != 1:
             raise InputFileError(f"{path}: chosen leads at different rates {sorted(rates)} Hz (expected one rate)")
         n = min(int(reader.getNSamples()[i]) for i in idx)
-        scales = tuple(_scale(path, labels[i], reader.getPhysicalDimension(i)) for i in idx)
+        # a blank unit (some EDF writers leave it empty) is uV, as the Donut paths read it
+        scales = tuple(_scale(path, labels[i], reader.getPhysicalDimension(i) or "uV") for i in idx)
     except Exception:
         reader.close()
         raise
