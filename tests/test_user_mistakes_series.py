@@ -331,6 +331,7 @@ def test_beats_refuses_a_recording_too_short_for_a_fetal_period(tmp_path: Path) 
     (lambda r: [f"{r[0]},{r[1]},1" for r in r], "no normal point in the first 70 %"),  # every point labelled
     (lambda r: [f"{x[0]},{x[1]},{int(i >= 350)}" for i, x in enumerate(r)], "no normal point in the last 30 %"),
     (lambda r: [",".join(x) for x in r[:300]], "300 points; its last 30 % by time validates the model"),
+    (lambda r: [f"{x[0]},7.5,0" for x in r], "every normal value to fit on is 7.5"),  # a stuck sensor: threshold 0
 ])
 def test_train_kpi_without_normal_points_or_a_validation_window_is_one_line(tmp_path: Path, tail: Any,
                                                                           needle: str) -> None:

@@ -12,6 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edge.bundle import load_bundle
 from edge.errors import ConfigError, InputFileError, MissingExtraError
 from edge.features.ecg import EcgSpec
@@ -213,6 +215,10 @@ def _check_normal_points(series: list[Any], valid_fraction: float, window: int) 
             purpose = "fit on" if part == "fit" else "set the threshold"
             raise InputFileError(f"{names}: no normal point in the {where} by time (every value there is missing or "
                                  f"labelled); expected normal points to {purpose}")
+    fit_values = np.concatenate([s.values[:c][n[:c]] for s, n, c in zip(series, normal, cuts, strict=True)])
+    if np.ptp(fit_values) == 0:  # a stuck sensor: no variance to learn, and a threshold of 0 flags every change
+        raise InputFileError(f"{names}: every normal value to fit on is {fit_values[0]:g}; expected a varying series "
+                             "(a stuck sensor or a constant column?)")
 
 
 def _kpi_scoring(args: argparse.Namespace) -> dict[str, Any]:
