@@ -37,5 +37,5 @@ fi
 bash scripts/venv.sh edge,train,dev
 .venv/bin/ruff check .
 .venv/bin/mypy
-echo "test.sh: pytest takes about 6-9 minutes on 2 cores (it trains small models on real data)" >&2
+echo "test.sh: pytest takes about 9-13 minutes on 2 cores (it trains small models on real data)" >&2
 exec .venv/bin/pytest -q "$@"
