@@ -277,6 +277,8 @@ def write_calibrated(bundle: Bundle, manifest: dict[str, Any], *, out: Path | No
     returns the bundle path, verified by loading it."""
     if out is not None:
         _check_out(bundle, out)
+        from edge.outputs import as_mkdir
+
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".calibrate-", dir=out.parent))
         try:
@@ -285,9 +287,7 @@ def write_calibrated(bundle: Bundle, manifest: dict[str, Any], *, out: Path | No
                     shutil.copy2(path, staging / path.name)
             write_manifest(staging, manifest)
             load_bundle(staging)
-            umask = os.umask(0)
-            os.umask(umask)
-            staging.chmod(0o777 & ~umask)  # as mkdir would: mkdtemp's 0700 would lock out the service's user
+            as_mkdir(staging)
             staging.rename(out)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

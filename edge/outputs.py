@@ -115,6 +115,14 @@ def check_file(path: Path, *, force: bool, option: str = "--out", what: str = "f
     check_writable(path, option)
 
 
+def as_mkdir(folder: Path) -> None:
+    """Give a folder made by tempfile.mkdtemp (0700) the permissions mkdir gives (umask applied), so a
+    service running as another user can read the output it becomes."""
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+
+
 @contextlib.contextmanager
 def staged_dir(path: Path, kind: str, *, force: bool, option: str = "--out") -> Iterator[Path]:
     """A folder beside `path` to write a whole output into: when the block ends normally it takes
@@ -127,9 +135,7 @@ def staged_dir(path: Path, kind: str, *, force: bool, option: str = "--out") -> 
     try:
         yield staging
         check_dir(path, kind, force=True, option=option)
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)  # as mkdir would, not mkdtemp's 0700
+        as_mkdir(staging)
         old = path.with_name(f".{path.name}.old-{staging.name}") if path.exists() else None
         if old is not None:
             path.rename(old)

@@ -8,7 +8,6 @@ place (an existing bundle is moved aside first and removed only once the new one
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,7 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from edge.bundle import Bundle, load_bundle, sha256_file, write_manifest
-from edge.outputs import check_dir
+from edge.outputs import as_mkdir, check_dir
 
 
 class BundleWriter:
@@ -55,9 +54,7 @@ class BundleWriter:
         command checked that, and --force, before training; checked again here), never other files.
         The folder gets mkdir's permissions (umask applied), not mkdtemp's 0700."""
         check_dir(self.out, "bundle", force=True)
-        umask = os.umask(0)
-        os.umask(umask)
-        self.staging.chmod(0o777 & ~umask)
+        as_mkdir(self.staging)
         old = None
         if self.out.exists():
             old = self.out.with_name(f".{self.out.name}.old-{self.staging.name}")
