@@ -198,7 +198,8 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: Any) -> int:
+def _check_args(args: Any) -> None:
+    """Every option checked before a device is opened or a folder made (ConfigError, one line)."""
     if args.clips < 1 or not 0 < args.seconds < float("inf"):
         raise ConfigError(f"--clips {args.clips} --seconds {args.seconds:g}: expected at least 1 clip of more than 0 s")
     if not args.ble and not args.sr > 0:
@@ -214,6 +215,10 @@ def run(args: Any) -> int:
         raise ConfigError(f"--timeout {args.timeout:g}: expected a number of seconds above 0")
     if args.out.exists() and not args.out.is_dir():
         raise ConfigError(f"--out {args.out}: is a file; expected a folder for the recordings")
+
+
+def run(args: Any) -> int:
+    _check_args(args)
     from edge.outputs import check_writable
 
     check_writable(args.out)
