@@ -12,8 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edge.bundle import load_bundle
 from edge.errors import ConfigError, InputFileError, MissingExtraError
 from edge.features.ecg import EcgSpec
@@ -162,9 +160,10 @@ def _train_series(args: argparse.Namespace) -> int:
     _require_tensorflow()
     from train.donut import DonutConfig
     from train.donut_bundle import train_donut_bundle
+    from train.series_checks import check_training_series
 
     config = DonutConfig(latent=args.latent, max_epochs=args.epochs, patience=args.patience, seed=args.seed)
-    _check_normal_points(series, config.valid_fraction, spec.window)
+    check_training_series(series, config.valid_fraction, spec.window)
     manifest = train_donut_bundle(series, spec, args.modality, args.out, config, percentile=args.percentile,
                                   samples=args.samples, iterations=args.iterations,
                                   use_labels=not args.ignore_labels, progress=sys.stderr.isatty(),
@@ -192,33 +191,6 @@ def _train_series(args: argparse.Namespace) -> int:
     for line in held_out_lines(manifest):
         print(f"  {line}")
     return 0
-
-
-def _check_normal_points(series: list[Any], valid_fraction: float, window: int) -> None:
-    """Refuse series whose validation part (the last `valid_fraction` by time) holds less than one window, or
-    with no normal point (neither missing nor labelled) to fit on or in the validation parts that set the
-    threshold, before minutes of training end in a traceback."""
-    for s in series:
-        if int(len(s.values) * valid_fraction) < window:
-            need = next(n for n in range(window, 10 * window) if int(n * valid_fraction) >= window)
-            raise InputFileError(f"{s.path}: {len(s.values)} points; its last {round(100 * valid_fraction)} % by "
-                                 f"time validates the model and must hold one window ({window} points): expected "
-                                 f"at least {need} points")
-    cuts = [len(s.values) - int(len(s.values) * valid_fraction) for s in series]
-    normal = [~(s.missing | s.labels) for s in series]
-    names = ", ".join(str(s.path) for s in series)
-    for part, counts in (("fit", [int(n[:c].sum()) for n, c in zip(normal, cuts, strict=True)]),
-                         ("validation", [int(n[c:].sum()) for n, c in zip(normal, cuts, strict=True)])):
-        if sum(counts) == 0:
-            share = 1 - valid_fraction if part == "fit" else valid_fraction
-            where = f"{'first' if part == 'fit' else 'last'} {round(100 * share)} %"
-            purpose = "fit on" if part == "fit" else "set the threshold"
-            raise InputFileError(f"{names}: no normal point in the {where} by time (every value there is missing or "
-                                 f"labelled); expected normal points to {purpose}")
-    fit_values = np.concatenate([s.values[:c][n[:c]] for s, n, c in zip(series, normal, cuts, strict=True)])
-    if np.ptp(fit_values) == 0:  # a stuck sensor: no variance to learn, and a threshold of 0 flags every change
-        raise InputFileError(f"{names}: every normal value to fit on is {fit_values[0]:g}; expected a varying series "
-                             "(a stuck sensor or a constant column?)")
 
 
 def _kpi_scoring(args: argparse.Namespace) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Checks `vigil evaluate --bundle DONUT FILE...` makes before scoring: recordings the bundle was
 trained on are refused (matched by sha256, as audio evaluation leaves out seen clips), and a KPI
 CSV needs labels: its own label column, or NAB's label windows (``--labels combined_windows.json``).
+And the checks `vigil train ecg/kpi` makes before training (``check_training_series``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import csv
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -78,3 +80,30 @@ def window_labels(timestamps: np.ndarray, windows: list[tuple[int, int]]) -> np.
     for start, end in windows:
         out |= (timestamps >= start) & (timestamps <= end)
     return out
+
+
+def check_training_series(series: list[Any], valid_fraction: float, window: int) -> None:
+    """Refuse series whose validation part (the last `valid_fraction` by time) holds less than one window, or
+    with no normal point (neither missing nor labelled) to fit on or in the validation parts that set the
+    threshold, before minutes of training end in a traceback."""
+    for s in series:
+        if int(len(s.values) * valid_fraction) < window:
+            need = next(n for n in range(window, 10 * window) if int(n * valid_fraction) >= window)
+            raise InputFileError(f"{s.path}: {len(s.values)} points; its last {round(100 * valid_fraction)} % by "
+                                 f"time validates the model and must hold one window ({window} points): expected "
+                                 f"at least {need} points")
+    cuts = [len(s.values) - int(len(s.values) * valid_fraction) for s in series]
+    normal = [~(s.missing | s.labels) for s in series]
+    names = ", ".join(str(s.path) for s in series)
+    for part, counts in (("fit", [int(n[:c].sum()) for n, c in zip(normal, cuts, strict=True)]),
+                         ("validation", [int(n[c:].sum()) for n, c in zip(normal, cuts, strict=True)])):
+        if sum(counts) == 0:
+            share = 1 - valid_fraction if part == "fit" else valid_fraction
+            where = f"{'first' if part == 'fit' else 'last'} {round(100 * share)} %"
+            purpose = "fit on" if part == "fit" else "set the threshold"
+            raise InputFileError(f"{names}: no normal point in the {where} by time (every value there is missing or "
+                                 f"labelled); expected normal points to {purpose}")
+    fit_values = np.concatenate([s.values[:c][n[:c]] for s, n, c in zip(series, normal, cuts, strict=True)])
+    if np.ptp(fit_values) == 0:  # a stuck sensor: no variance to learn, and a threshold of 0 flags every change
+        raise InputFileError(f"{names}: every normal value to fit on is {fit_values[0]:g}; expected a varying series "
+                             "(a stuck sensor or a constant column?)")
