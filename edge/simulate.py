@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 import time
@@ -16,7 +17,7 @@ from edge.edf_blocks import BLOCK_SAMPLES, EdfFile, unit_factor
 from edge.errors import ConfigError
 from firmware_bridge.codec import encode
 from firmware_bridge.protocol import FORMAT_INT16, FORMAT_INT24, link_budget, sets_per_frame
-from firmware_bridge.simulator import Impairments, SimulationLog, frames, to_counts
+from firmware_bridge.simulator import Impairments, frames, impair_stream, to_counts
 
 MAX_ATT_PAYLOAD = 514  # the largest ATT MTU (517) less the 3-byte notification header
 
@@ -67,7 +68,6 @@ def run(file: Path, out: Path, opts: SimulateOptions) -> dict[str, Any]:
         lengths = (len(encode(0, np.zeros((per, len(labels)), np.int32), fmt)),
                    len(encode(0, np.zeros((n - (n_frames - 1) * per, len(labels)), np.int32), fmt)))
         imp = Impairments(opts.loss, opts.duplicate, opts.reorder, opts.corrupt, opts.seed)
-        rng, plan, log = _plan(n_frames, lengths, imp)
         step = per * max(1, BLOCK_SAMPLES // per)  # whole frames per read
 
         def clean() -> Iterator[bytes]:
@@ -82,9 +82,10 @@ def run(file: Path, out: Path, opts: SimulateOptions) -> dict[str, Any]:
         period = per / rate
         t0 = time.monotonic()
         written = 0
+        sizes = itertools.chain(itertools.repeat(lengths[0], n_frames - 1), lengths[1:])
+        sent, log = impair_stream(clean(), sizes, imp)
         with open(out, "wb") as handle:
-            for frame in _reordered(_impaired(clean(), plan, log), rng, imp.reorder, n_frames - len(log.lost)
-                                    + len(log.duplicated), log):
+            for frame in sent:
                 if opts.realtime:
                     time.sleep(max(0.0, t0 + written * period - time.monotonic()))
                 handle.write(struct.pack("<H", len(frame)) + frame)
@@ -96,59 +97,6 @@ def run(file: Path, out: Path, opts: SimulateOptions) -> dict[str, Any]:
             "frames_clean": n_frames, "frames_written": written, "lost": len(log.lost),
             "duplicated": len(log.duplicated), "reordered": len(log.reordered), "corrupted": len(log.corrupted),
             "frames_per_s": round(budget["frames_per_s"], 2), "bytes_per_s": round(budget["bytes_per_s"], 1)}
-
-
-def _plan(n_frames: int, lengths: tuple[int, int], imp: Impairments) -> tuple[Any, dict[int, Any], SimulationLog]:
-    """impair()'s per-frame draws, in its order, from frame lengths alone: (generator, {frame: (corruption or
-    None, copies)} for the frames not sent once as they are, log). The generator goes on with the reorder draws."""
-    rng = np.random.default_rng(imp.seed)
-    plan: dict[int, Any] = {}
-    log = SimulationLog()
-    for i in range(n_frames):
-        if rng.random() < imp.loss:
-            log.lost.append(i)
-            plan[i] = None
-            continue
-        corrupted = rng.random() < imp.corrupt
-        size = lengths[1] if i == n_frames - 1 else lengths[0]
-        hit = (int(rng.integers(0, size)), int(rng.integers(1, 256))) if corrupted else None
-        copies = 2 if rng.random() < imp.duplicate else 1
-        if hit is not None or copies > 1:
-            plan[i] = (hit, copies)
-        log.corrupted += [i] * (copies if corrupted else 0)
-        log.duplicated += [i] * (copies - 1)
-    return rng, plan, log
-
-
-def _impaired(clean: Iterator[bytes], plan: dict[int, Any], log: SimulationLog) -> Iterator[tuple[int, bytes]]:
-    for i, frame in enumerate(clean):
-        step = plan.get(i, (None, 1))
-        if step is None:
-            continue
-        hit, copies = step
-        if hit is not None:
-            data = bytearray(frame)
-            data[hit[0]] ^= hit[1]
-            frame = bytes(data)
-        for _ in range(copies):
-            yield i, frame
-
-
-def _reordered(items: Iterator[tuple[int, bytes]], rng: Any, p: float, n_out: int,
-               log: SimulationLog) -> Iterator[bytes]:
-    """impair()'s adjacent swaps, one frame held back: a frame swapped forward may move on again."""
-    hold = next(items, None)
-    if hold is None:
-        return
-    for _ in range(n_out - 1):
-        nxt = next(items)
-        if rng.random() < p:
-            log.reordered.append(nxt[0])
-            yield nxt[1]
-        else:
-            yield hold[1]
-            hold = nxt
-    yield hold[1]
 
 
 def command(file: Path, out: Path, opts: SimulateOptions, *, as_json: bool) -> int:
