@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.librosa_reference import logmel_vectors_librosa, seed_windows_librosa
-from edge.cli_audio import pin_to_one_core as _pin_to_one_core
+from edge.commands.score_audio import pin_to_one_core as _pin_to_one_core
 from edge.features.spec import FeatureSpec
-from edge.wav import load_mono
+from edge.io.wav import load_mono
 
 ROOT = Path(__file__).resolve().parents[1]
 

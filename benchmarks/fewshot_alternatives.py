@@ -33,7 +33,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from edge.features import audio
-from edge.wav import load_mono
+from edge.io.wav import load_mono
 from train.dataset import Clip, discover_clips
 from train.detectors.fewshot import whitening
 

@@ -22,7 +22,7 @@ curve: the 75 normal training clips of (probable) slider id 00: fit on n = 5, 10
   draw from the training clips only (train.selection: injected faults on held-out training clips).
 
 Every model is exported as `vigil train audio` exports it and scored by the gateway's Detector
-(edge.detector, TFLite) on the features the gateway computes; clip score = mean window score.
+(edge.detectors.base, TFLite) on the features the gateway computes; clip score = mean window score.
 kmeans = the write-up's 17 features + K-means(1), the baseline. The default detector was chosen on
 these figures only (never on a clip of the acceptance machine, which this data does not hold). Stop 8
 chose maha-stats (one covariance of the windows): it tied the best on the one machine with enough
@@ -41,9 +41,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bundle import load_bundle
-from edge.detector import load_detector
-from edge.wav import load_mono
+from edge.bundle.loader import load_bundle
+from edge.detectors.base import load_detector
+from edge.io.wav import load_mono
 from train.audio import AudioTrainConfig, FeatureCache, _fit_write
 from train.bundle_writer import BundleWriter
 from train.dataset import Clip, discover_clips

@@ -25,25 +25,25 @@ log = logging.getLogger("vigil")
 
 
 def _features(a: argparse.Namespace) -> int:
-    from edge import cli_audio
+    from edge.commands import score_audio as cli_audio
 
     return cli_audio.features(a.file, set_name=a.set, out=a.out, sr=a.sr, channel=a.channel, force=a.force)
 
 
 def _score(a: argparse.Namespace) -> int:
-    from edge import cli_audio
+    from edge.commands import score_audio as cli_audio
 
     return cli_audio.score(a.files, bundle_path=a.bundle, variant=a.variant, channel=a.channel, as_json=a.json,
                            samples=a.samples, iterations=a.iterations, columns=a.columns)
 
 
 def _bench(a: argparse.Namespace) -> int:
-    from edge import cli_audio
+    from edge.commands import score_audio as cli_audio
 
     if a.repeat < 1:
         raise ConfigError(f"--repeat {a.repeat}: expected at least 1")
     if a.bundle is None:  # no model: the live fetal beat chain on abdominal EDF/WFDB recordings
-        from edge import cli_beats
+        from edge.commands import beats as cli_beats
 
         return cli_beats.bench(a, cli_audio.pin_to_one_core() if a.one_core else None)
     return cli_audio.bench(a.files, bundle_path=a.bundle, variant=a.variant, channel=a.channel, as_json=a.json,
@@ -52,13 +52,13 @@ def _bench(a: argparse.Namespace) -> int:
 
 
 def _demo(a: argparse.Namespace) -> int:
-    from edge import cli_audio
+    from edge.commands import score_audio as cli_audio
 
     return cli_audio.demo(as_json=a.json)
 
 
 def _export_c(a: argparse.Namespace) -> int:
-    from edge.export_c import export_c
+    from edge.commands.export_c import export_c
     from edge.outputs import staged_dir
 
     with staged_dir(a.out, "headers", force=a.force) as staging:  # old headers kept if the export fails
@@ -69,7 +69,7 @@ def _export_c(a: argparse.Namespace) -> int:
 
 
 def _simulate(a: argparse.Namespace) -> int:
-    from edge import simulate
+    from edge.commands import simulate
     from edge.outputs import check_file
 
     check_file(a.out, force=a.force, what="frames file")
@@ -80,19 +80,19 @@ def _simulate(a: argparse.Namespace) -> int:
 
 
 def _run(a: argparse.Namespace) -> int:
-    from edge.service import run_command
+    from edge.service.daemon import run_command
 
     return run_command(a.config, a.state_dir, a.http)
 
 
 def _status(a: argparse.Namespace) -> int:
-    from edge.health import status_command
+    from edge.observe.health import status_command
 
     return status_command(a.config, a.state_dir)
 
 
 def _devices(a: argparse.Namespace) -> int:
-    from edge.devices import devices
+    from edge.commands.devices import devices
 
     return devices(scan_s=a.scan_s, ble=not a.no_ble)
 
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--all-cores", dest="one_core", action="store_false",
                            help="do not pin the process to one CPU (pinned by default)")
 
-    from edge import cli_beats
+    from edge.commands import beats as cli_beats
 
     cli_beats.add_parser(sub)
 
@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-ble", action="store_true", help="audio inputs only")
     p.set_defaults(func=_devices)
 
-    from edge import calibrate, record  # their options live beside their code
+    from edge.commands import calibrate, record  # their options live beside their code
 
     calibrate.add_parser(sub)
     record.add_parser(sub)

@@ -26,8 +26,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge.ble import BleEcgSource  # noqa: E402
-from edge.edf import read_edf_channel  # noqa: E402
+from edge.io.edf import read_edf_channel  # noqa: E402
+from edge.sources.ble import BleEcgSource  # noqa: E402
 from firmware_bridge.codec import DeviceInfo, encode_info  # noqa: E402
 from firmware_bridge.protocol import (  # noqa: E402
     CMD_START,

@@ -22,8 +22,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge.bundle import load_bundle, sha256_file  # noqa: E402
-from edge.calibrate import Rule, audio_scores, calibrate  # noqa: E402
+from edge.bundle.loader import load_bundle, sha256_file  # noqa: E402
+from edge.commands.calibrate import Rule, audio_scores, calibrate  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 BUNDLE = ROOT / "edge" / "data" / "bundles" / "slider"

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from edge.cli_audio import pin_to_one_core as _pin_to_one_core  # noqa: E402
+from edge.commands.score_audio import pin_to_one_core as _pin_to_one_core  # noqa: E402
 from train.donut import DonutConfig  # noqa: E402
 from train.ecg_inject import KINDS  # noqa: E402
 from train.series_bench import ecg_benchmark, nab_benchmark  # noqa: E402

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from edge.detectors.donut import DonutDetector  # noqa: E402
+from edge.detectors.interpreter import TFLiteModel, load_interpreter  # noqa: E402
 from edge.features.ecg import standardize  # noqa: E402
-from edge.interpreter import TFLiteModel, load_interpreter  # noqa: E402
 from train.donut import DonutConfig, fit_donut  # noqa: E402
 from train.donut_bundle import _calibration  # noqa: E402
 from train.export import to_tflite  # noqa: E402

@@ -22,12 +22,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge.fetal.analyze import analyze
+from edge.fetal.beat_match import challenge_fhr_mse, match_beats
 from edge.fetal.beats import BeatParams, BeatTracker
 from edge.fetal.cancel import METHODS
 from edge.fetal.fhr import fhr_series
 from edge.fetal.fqrs import FetalParams
-from edge.fetal.records import open_recording
-from edge.fetal.score import challenge_fhr_mse, match_beats
+from edge.io.multilead import open_recording
 
 RECORDS = ("r01", "r04", "r07", "r08", "r10")
 TOL_S = 0.05

@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 
 from edge.fetal.analyze import analyze
+from edge.fetal.beat_match import match_beats
 from edge.fetal.quality import KINDS as QKINDS
-from edge.fetal.score import match_beats
 from scripts.fetal_quality_eval import RECORDS, _ArrayRecording, _auc, load_abdominal
 from train.fetal_inject import QUALITY_KINDS, inject_leads
 

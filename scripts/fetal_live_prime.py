@@ -9,7 +9,7 @@ kind in its own file, plus the clean file. Three readings of each file:
 - beats: `vigil beats` (edge.fetal.analyze, quality primed from the file's start); its `quality` entries
   (overall lead) sampled at 0.1 s and passed through the live deciders (half the kind's top, 0.5 s on, 1 s off),
   i.e. the events its quality implies;
-- cold: `vigil run`'s fetal stage over the file stream's blocks (edge.recordings.EdfRecording, 0.1 s) with
+- cold: `vigil run`'s fetal stage over the file stream's blocks (edge.sources.file.EdfRecording, 0.1 s) with
   the blocks' ``rewind`` dropped: the stage before this change, the typical values built from the first frames;
 - primed: the same with ``rewind``: the stage primes from the file's start (as now).
 
@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.decider import Decider
 from edge.fetal.analyze import analyze
 from edge.fetal.quality import KINDS, QualityConfig
-from edge.fetal.records import open_recording
+from edge.io.multilead import open_recording
+from edge.pipeline.decider import Decider
 from scripts.fetal_excerpts_eval import entry_scores
 from train.fetal_inject import QUALITY_KINDS, _quality
 
@@ -54,7 +54,7 @@ def write_edf(path: Path, x: np.ndarray) -> Path:
 def run_events(path: Path, primed: bool) -> list[Episode]:
     """Quality events of `vigil run`'s fetal stage over the file stream of `path` (its Direct_1 bundle channel)."""
     from edge.fetal.stage import FetalStage
-    from edge.recordings import EdfRecording
+    from edge.sources.file import EdfRecording
 
     stage = FetalStage("0" * 64, 1000.0)
     events = []

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.fetal.quality import SIGNAL_KINDS, QualityMonitor
-from edge.fetal.records import open_recording
+from edge.io.multilead import open_recording
 
 RECORDS = ("r01", "r04", "r07", "r08", "r10")
 GAPS = ((20000, 22000), (30000, 30050), (40000, 40500), (50020, 50043))

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.fetal.beat_match import match_beats
 from edge.fetal.beats import BeatParams, detect_beats
 from edge.fetal.fhr_events import FhrConfig, detect_fhr_events, event_scores, fhr_from_peaks, resample
 from edge.fetal.fqrs import FetalParams
-from edge.fetal.score import match_beats
 from scripts.fetal_quality_eval import FHR_KIND, RECORDS, _auc, load_abdominal
 from train.fetal_inject import KINDS, RHYTHM_KINDS, inject_leads
 

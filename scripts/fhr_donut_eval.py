@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bundle import load_bundle
+from edge.bundle.loader import load_bundle
 from edge.fetal.fhr_events import FhrConfig, event_scores, events_from_grid
-from edge.series import donut_scorer, score_series
+from edge.pipeline.series_scorer import donut_scorer, score_series
 from scripts.fetal_quality_eval import FHR_KIND, RECORDS, _auc, load_abdominal
 from train.fetal_inject import KINDS, inject_leads
 from train.fhr_donut import RATE_HZ, fhr_series, train_fhr_bundle

@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge.score_combine import (  # noqa: E402
+from edge.detectors.kpi_combine import (  # noqa: E402
     combine_parts,
     combined_scores,
     fit_part_scales,
@@ -40,8 +40,8 @@ from edge.score_combine import (  # noqa: E402
     series_dzscore,
     series_zscore,
 )
-from edge.spectral_residual import WINDOW as SR_WINDOW  # noqa: E402
-from edge.spectral_residual import series_sr  # noqa: E402
+from edge.detectors.spectral_residual import WINDOW as SR_WINDOW  # noqa: E402
+from edge.detectors.spectral_residual import series_sr  # noqa: E402
 from train.donut_bundle import COMBOS  # noqa: E402
 from train.kpi_bench import DELAY, f1_adjusted_at, load_labelled, split  # noqa: E402
 from train.kpi_defaults import AUTO_MENU  # noqa: E402

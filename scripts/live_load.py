@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge.edf import read_edf_channel  # noqa: E402
+from edge.io.edf import read_edf_channel  # noqa: E402
 from firmware_bridge.codec import DeviceInfo, encode_info  # noqa: E402
 from firmware_bridge.protocol import CONTROL_UUID, DATA_UUID, INFO_UUID, SERVICE_UUID  # noqa: E402
 from firmware_bridge.simulator import frames, to_counts  # noqa: E402

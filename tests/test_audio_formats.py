@@ -12,8 +12,8 @@ import pytest
 import scipy.io.wavfile
 import soundfile as sf
 
-from edge.audio_file import AudioFile
-from edge.wav import load_mono
+from edge.io.audio_file import AudioFile
+from edge.io.wav import load_mono
 from tests.conftest import run_vigil
 from tests.test_cli_errors import BUNDLE
 

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from edge.bundle import load_bundle, sha256_file
-from edge.decider import Decider
-from edge.detector import Detector, load_detector
+from edge.bundle.loader import load_bundle, sha256_file
+from edge.detectors.base import Detector, load_detector
 from edge.features.spec import FeatureSpec
-from edge.scoring import score_file
-from edge.sources import Block
-from edge.stream import Stream
-from edge.wav import load_mono
+from edge.io.wav import load_mono
+from edge.pipeline.decider import Decider
+from edge.pipeline.file_scoring import score_file
+from edge.pipeline.stream import Stream
+from edge.sources.base import Block
 from tests.conftest import run_vigil
 
 
@@ -39,7 +39,7 @@ def test_bundle_is_complete_and_verified(tiny_bundle: Path) -> None:
 
 
 def test_int8_model_has_integer_input_and_output(tiny_bundle: Path) -> None:
-    from edge.interpreter import load_interpreter
+    from edge.detectors.interpreter import load_interpreter
 
     interp = load_interpreter(tiny_bundle / "model_int8.tflite")
     assert interp.get_input_details()[0]["dtype"] == np.int8

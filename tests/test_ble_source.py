@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edge.ble import BleEcgSource
-from edge.edf import read_edf_channel
+from edge.io.edf import read_edf_channel
+from edge.sources.ble import BleEcgSource
 from firmware_bridge.codec import DeviceInfo, encode_info
 from firmware_bridge.protocol import CMD_START, CONTROL_UUID, DATA_UUID, FORMAT_INT16, INFO_UUID, SERVICE_UUID
 from firmware_bridge.simulator import Impairments, frames, impair, to_counts
@@ -135,8 +135,8 @@ POLAR_ADDRESS = "A0:9E:1A:00:00:10"
 
 def test_heart_rate_strap_rr_intervals(bus: BusDaemon) -> None:
     """A standard Heart Rate Service strap: RR intervals arrive as beats, in ms, in order."""
-    from edge.ble import HeartRateSource
-    from edge.ble_standard import HEART_RATE_MEASUREMENT, HEART_RATE_SERVICE
+    from edge.sources.ble import HeartRateSource
+    from edge.sources.ble_standard import HEART_RATE_MEASUREMENT, HEART_RATE_SERVICE
 
     rr = np.random.default_rng(2).integers(400, 1200, size=60)  # in 1/1024 s
 
@@ -169,8 +169,8 @@ def test_heart_rate_strap_rr_intervals(bus: BusDaemon) -> None:
 
 def test_polar_ecg_placed_by_timestamps(bus: BusDaemon) -> None:
     """Polar H10 PMD ECG at 130 Hz: a lost frame leaves exactly its samples missing."""
-    from edge.ble import PolarEcgSource
-    from edge.ble_standard import PMD_CONTROL, PMD_DATA, PMD_SERVICE, PMD_START_ECG
+    from edge.sources.ble import PolarEcgSource
+    from edge.sources.ble_standard import PMD_CONTROL, PMD_DATA, PMD_SERVICE, PMD_START_ECG
 
     uv = np.random.default_rng(3).integers(-2000, 2000, size=73 * 20)
     started = []
@@ -208,9 +208,9 @@ def test_polar_ecg_placed_by_timestamps(bus: BusDaemon) -> None:
     for block in blocks:
         np.testing.assert_array_equal(block.samples[:, 0], uv[block.start : block.start + 73])
     # the stream fills the hole: exactly the lost frame's samples are missing
-    from edge.decider import Decider
     from edge.features.ecg import EcgSpec
-    from edge.stream import Stream
+    from edge.pipeline.decider import Decider
+    from edge.pipeline.stream import Stream
     from tests.test_audio_pipeline import RecordingDetector
 
     stream = Stream(EcgSpec(channel="ECG", fs=130.0, block=1, window=10), RecordingDetector(), Decider(np.inf))
@@ -252,7 +252,7 @@ def test_a_device_without_the_bundles_lead_fails_the_source_with_its_address(bus
         assert blocks == []
         return source
 
-    with caplog.at_level("ERROR", logger="edge.ble"):
+    with caplog.at_level("ERROR", logger="edge.sources.ble"):
         source = asyncio.run(asyncio.wait_for(scenario(), 30))
     assert source.failure is not None and ADDRESS in source.failure and "Direct_9" in source.failure
     assert any(ADDRESS in r.getMessage() and "Direct_9" in r.getMessage() for r in caplog.records)

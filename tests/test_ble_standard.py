@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from edge.ble_standard import parse_heart_rate, parse_pmd_ecg
+from edge.sources.ble_standard import parse_heart_rate, parse_pmd_ecg
 from firmware_bridge.codec import DecodeError
 
 

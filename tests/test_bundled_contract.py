@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.bundle import load_bundle
-from edge.decider import Decider
-from edge.detector import load_detector
-from edge.recordings import open_recording
-from edge.sources import Block, needs_of
-from edge.stream import Stream
+from edge.bundle.loader import load_bundle
+from edge.detectors.base import load_detector
+from edge.pipeline.decider import Decider
+from edge.pipeline.stream import Stream
+from edge.sources.base import Block, needs_of
+from edge.sources.file import open_recording
 from tests.conftest import ROOT
 
 DATA = ROOT / "edge" / "data"

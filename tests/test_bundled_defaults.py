@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from edge.bundle import load_bundle
+from edge.bundle.loader import load_bundle
 from tests.conftest import ROOT, run_vigil
 
 DATA = ROOT / "edge" / "data"

@@ -16,7 +16,7 @@ import pytest
 import scipy.io.wavfile
 import scipy.signal
 
-from edge.bundle import load_bundle, sha256_file
+from edge.bundle.loader import load_bundle, sha256_file
 from tests.conftest import ROOT, run_vigil
 
 FAN = ROOT / "edge" / "data" / "bundles" / "fan"
@@ -117,7 +117,7 @@ def test_mismatched_recordings_are_refused(dcase: Path, fan_clips: list[Path], t
 
 
 def test_donut_window_threshold_from_a_normal_series(tmp_path: Path) -> None:
-    from edge.series import donut_scorer, load_series, score_series
+    from edge.pipeline.series_scorer import donut_scorer, load_series, score_series
 
     edf = ROOT / "edge" / "data" / "samples" / "ecg" / "r10_60s.edf"
     out = tmp_path / "ecg"

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import scipy.io.wavfile
 
-from edge import cli, cli_audio
-from edge.scoring import ClipScore
+from edge import cli
+from edge.commands import score_audio as cli_audio
+from edge.pipeline.file_scoring import ClipScore
 from tests.conftest import run_vigil
 from train import cli as train_cli
 
@@ -46,7 +47,7 @@ def test_help_shows_every_default(build: object) -> None:
 
 
 def test_state_dir_is_the_users_not_the_current_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from edge.service import embedded_default
+    from edge.service.daemon import embedded_default
 
     monkeypatch.delenv("STATE_DIRECTORY", raising=False)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))

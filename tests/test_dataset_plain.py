@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from edge.wav import load_mono
+from edge.io.wav import load_mono
 from tests.conftest import ROOT, run_vigil
 from train.dataset import discover_clips
 

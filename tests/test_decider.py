@@ -4,7 +4,7 @@ import itertools
 
 import numpy as np
 
-from edge.decider import Decider
+from edge.pipeline.decider import Decider
 
 
 def feed(decider: Decider, scores: list[float]) -> list:

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from edge.bundle import load_bundle
-from edge.detector import load_detector
-from edge.scoring import score_file
+from edge.bundle.loader import load_bundle
+from edge.detectors.base import load_detector
+from edge.pipeline.file_scoring import score_file
 from train.audio import AudioTrainConfig, FeatureCache, train_bundle
 from train.dataset import Clip, Split, discover_clips
 from train.detectors import DETECTOR_NAMES, DetectorOptions, registry

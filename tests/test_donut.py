@@ -10,12 +10,12 @@ import pyedflib
 import pytest
 import scipy.stats
 
-from edge.bundle import load_bundle
-from edge.edf import read_edf_channel
+from edge.bundle.loader import load_bundle
 from edge.errors import InputFileError
 from edge.features.ecg import EcgSpec, block_means
-from edge.kpi import read_kpi_csv
-from edge.series import donut_scorer, ecg_series, score_series
+from edge.io.edf import read_edf_channel
+from edge.io.kpi_csv import read_kpi_csv
+from edge.pipeline.series_scorer import donut_scorer, ecg_series, score_series
 from tests.conftest import ROOT, run_vigil
 from tests.test_cli_errors import assert_clean_error
 from train.ecg_inject import KINDS, inject, point_labels
@@ -192,9 +192,9 @@ def test_kpi_train_and_score_with_timestamps(tmp_path: Path) -> None:
 
 def test_live_ecg_stream_scores_equal_whole_file_scores(ecg_bundle: Path) -> None:
     """Fed in uneven blocks, with a gap the source reports late, the stream scores as the file does."""
-    from edge.decider import Decider
-    from edge.sources import Block
-    from edge.stream import Stream
+    from edge.pipeline.decider import Decider
+    from edge.pipeline.stream import Stream
+    from edge.sources.base import Block
 
     bundle = load_bundle(ecg_bundle)
     spec = bundle.ecg_spec
@@ -204,7 +204,7 @@ def test_live_ecg_stream_scores_equal_whole_file_scores(ecg_bundle: Path) -> Non
     missing[30_000:30_500] = True  # lost radio frames
     series = ecg_series(ADFECG / "r10.edf", spec)
     points, point_missing = block_means(samples, missing, spec.block)
-    from edge.series import Series
+    from edge.pipeline.series_scorer import Series
 
     whole = score_series(bundle, donut_scorer(bundle, samples=8), Series(series.path, points, point_missing,
                                                                            np.zeros(points.size, bool),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.interpreter import load_interpreter
+from edge.detectors.interpreter import load_interpreter
 from tests.conftest import ROOT, run_vigil
 
 BUNDLES = ROOT / "edge" / "data" / "bundles"

@@ -17,7 +17,7 @@ import pytest
 
 from benchmarks.librosa_reference import logmel_vectors_librosa, seed_windows_librosa
 from edge.features.spec import FeatureSpec
-from edge.wav import load_mono
+from edge.io.wav import load_mono
 
 TYPES = ("fan", "pump", "slider", "valve", "toycar", "toyconveyor")
 

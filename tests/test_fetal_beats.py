@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from edge.fetal.analyze import analyze
+from edge.fetal.beat_match import challenge_fhr_mse, match_beats
 from edge.fetal.beats import detect_beats
-from edge.fetal.records import open_recording
-from edge.fetal.score import challenge_fhr_mse, match_beats
+from edge.io.multilead import open_recording
 from tests.conftest import ROOT, run_vigil
 
 ADFECG = ROOT.parent / "shared" / "data" / "adfecgdb"

@@ -9,7 +9,7 @@ import numpy as np
 
 from edge.fetal.analyze import analyze
 from edge.fetal.live import FetalMonitor
-from edge.fetal.records import open_recording
+from edge.io.multilead import open_recording
 from tests.conftest import ROOT, run_vigil
 
 R01 = ROOT.parent / "shared" / "data" / "adfecgdb" / "r01.edf"

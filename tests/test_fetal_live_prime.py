@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from edge.fetal.analyze import analyze
-from edge.fetal.records import open_recording
 from edge.fetal.stage import FetalStage
-from edge.recordings import EdfRecording
+from edge.io.multilead import open_recording
+from edge.sources.file import EdfRecording
 from scripts.fetal_live_prime import LABELS, write_edf
 from tests.conftest import ROOT
 from train.fetal_inject import _quality

@@ -7,7 +7,7 @@ import numpy as np
 
 from edge.fetal.live import FetalMonitor
 from edge.fetal.quality import SIGNAL_KINDS, quality_scores
-from edge.fetal.records import open_recording
+from edge.io.multilead import open_recording
 from tests.conftest import ROOT
 
 R04 = ROOT.parent / "shared" / "data" / "adfecgdb" / "r04.edf"

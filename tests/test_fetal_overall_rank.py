@@ -12,7 +12,7 @@ import numpy as np
 
 from edge.fetal.analyze import analyze
 from edge.fetal.quality import QualityConfig, QualitySegment, bad_mask
-from edge.fetal.records import open_recording
+from edge.io.multilead import open_recording
 from tests.conftest import ROOT
 
 R01 = ROOT.parent / "shared" / "data" / "adfecgdb" / "r01.edf"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.fetal.records import open_recording
+from edge.io.multilead import open_recording
 from tests.conftest import ROOT
 from tests.test_service import write_config
 
@@ -37,7 +37,7 @@ def edf_with_lead_off(path: Path, off_s: tuple[int, int]) -> Path:
 def test_file_stream_raises_fetal_events_that_follow_the_schema(tmp_path: Path) -> None:
     import jsonschema
 
-    from edge.events import schema
+    from edge.sinks.events import schema
 
     edf = edf_with_lead_off(tmp_path / "r04_off.edf", (30, 36))
     stream = {"name": "fetal", "kind": "file", "bundle": str(ROOT / "edge" / "data" / "bundles" / "ecg-donut"),
@@ -66,8 +66,8 @@ def test_file_stream_raises_fetal_events_that_follow_the_schema(tmp_path: Path) 
 
 
 def test_wearable_blocks_carry_every_lead_for_the_fetal_stage() -> None:
-    from edge.ble import BleEcgSource
     from edge.fetal.live import FetalTap
+    from edge.sources.ble import BleEcgSource
     from firmware_bridge.codec import DeviceInfo
 
     source = BleEcgSource(channel="Direct_1", rate=1000.0, address="C0:FF:EE:00:00:01")

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.bundle import load_bundle
-from edge.detector import load_detector
+from edge.bundle.loader import load_bundle
+from edge.detectors.base import load_detector
 from edge.features.audio import logmel_stats
 from edge.features.spec import FeatureSpec
-from edge.scoring import score_file
-from edge.wav import load_mono
+from edge.io.wav import load_mono
+from edge.pipeline.file_scoring import score_file
 from tests.conftest import run_vigil
 from train.faults import FAULT_KINDS, inject
 from train.metrics import clip_metrics

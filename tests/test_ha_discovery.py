@@ -154,8 +154,8 @@ def test_discovery_configs_follow_home_assistants_documented_fields(
 def test_a_stream_that_starts_after_the_broker_answered_is_announced_at_the_next_tick() -> None:
     """The broker can answer before the streams start (and a reload adds streams): their configs must
     still go out, once per connect."""
-    from edge.ha_discovery import Discovery
-    from edge.stream_state import StreamState
+    from edge.observe.home_assistant import Discovery
+    from edge.pipeline.stream_state import StreamState
 
     states: list[StreamState] = []
     sent: list[tuple[str, bool]] = []

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.bundle import load_bundle
-from edge.score_combine import combined_scores, fit_scales, series_zscore, window_zscore
-from edge.series import donut_scorer, kpi_series, score_series
+from edge.bundle.loader import load_bundle
+from edge.detectors.kpi_combine import combined_scores, fit_scales, series_zscore, window_zscore
+from edge.pipeline.series_scorer import donut_scorer, kpi_series, score_series
 from tests.conftest import run_vigil
 from tests.test_kpi_series import SMALL, head
 from train.donut_bundle import score_choice

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy.ndimage import uniform_filter1d
 
-from edge.bundle import load_bundle
-from edge.score_combine import (
+from edge.bundle.loader import load_bundle
+from edge.detectors.kpi_combine import (
     MIN_PAST,
     combine_parts,
     combined_scores,
@@ -20,8 +20,8 @@ from edge.score_combine import (
     series_zscore,
     window_dzscore,
 )
-from edge.series import donut_scorer, kpi_series, score_series
-from edge.spectral_residual import series_sr
+from edge.detectors.spectral_residual import series_sr
+from edge.pipeline.series_scorer import donut_scorer, kpi_series, score_series
 from tests.conftest import run_vigil
 from tests.test_kpi_series import SMALL, head
 from train.kpi_defaults import AUTO_MENU

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.bundle import load_bundle
+from edge.bundle.loader import load_bundle
 from edge.errors import InputFileError
-from edge.kpi import KpiColumns, read_kpi_csv
-from edge.series import donut_scorer, kpi_series, score_series
+from edge.io.kpi_csv import KpiColumns, read_kpi_csv
+from edge.pipeline.series_scorer import donut_scorer, kpi_series, score_series
 from tests.conftest import ROOT, run_vigil
 from train.series_baselines import rolling_robust_zscore, spectral_residual
 from train.series_metrics import adjust, adjusted_f1_curve

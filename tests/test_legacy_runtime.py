@@ -14,18 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from edge.bundle import load_bundle
-from edge.detector import load_detector
-from edge.scoring import score_file
+from edge.bundle.loader import load_bundle
+from edge.detectors.base import load_detector
+from edge.pipeline.file_scoring import score_file
 from tests.conftest import ROOT
 
 SAMPLE = sorted((ROOT / "edge" / "data" / "samples" / "valve").glob("*.wav"))[0]
 BUNDLE = ROOT / "edge" / "data" / "bundles" / "valve"
 SCRIPT = (
     "import numpy, sys\n"
-    "from edge.interpreter import interpreter_class\n"
-    "from edge.bundle import load_bundle\nfrom edge.detector import load_detector\n"
-    "from edge.scoring import score_file\n"
+    "from edge.detectors.interpreter import interpreter_class\n"
+    "from edge.bundle.loader import load_bundle\nfrom edge.detectors.base import load_detector\n"
+    "from edge.pipeline.file_scoring import score_file\n"
     "b = load_bundle(sys.argv[1])\n"
     "print(numpy.__version__, interpreter_class()[1], score_file(b, load_detector(b), sys.argv[2]).clip_score)\n"
 )

@@ -10,9 +10,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from edge.bundle import load_bundle
+from edge.bundle.loader import load_bundle
+from edge.bundle.manifest import SCHEMA_PATH, parse_manifest
 from edge.errors import BundleError
-from edge.manifest import SCHEMA_PATH, parse_manifest
 from tests.conftest import ROOT
 
 BUNDLES = sorted((ROOT / "edge" / "data" / "bundles").iterdir())

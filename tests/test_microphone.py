@@ -33,11 +33,11 @@ BUNDLE = ROOT / "edge" / "data" / "bundles" / "slider"
 CAPTURE = textwrap.dedent("""
     import asyncio, json, subprocess, sys
     import numpy as np
-    from edge.bundle import load_bundle
-    from edge.detector import load_detector
-    from edge.microphone import MicrophoneConfig, MicrophoneSource
-    from edge.scoring import make_stream
-    from edge.sources import Needs
+    from edge.bundle.loader import load_bundle
+    from edge.detectors.base import load_detector
+    from edge.sources.microphone import MicrophoneConfig, MicrophoneSource
+    from edge.pipeline.file_scoring import make_stream
+    from edge.sources.base import Needs
 
     async def main():
         bundle = load_bundle(sys.argv[1])
@@ -91,9 +91,9 @@ def pulse(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def test_captured_stream_scores_like_file_replay(pulse: dict[str, str], tmp_path: Path) -> None:
-    from edge.bundle import load_bundle
-    from edge.detector import load_detector
-    from edge.scoring import score_file
+    from edge.bundle.loader import load_bundle
+    from edge.detectors.base import load_detector
+    from edge.pipeline.file_scoring import score_file
 
     out = subprocess.run([sys.executable, "-c", CAPTURE, str(BUNDLE), str(SAMPLE), str(tmp_path / "cap.npy")],
                          capture_output=True, text=True, cwd=ROOT, env=pulse, timeout=120)
@@ -130,11 +130,11 @@ def test_a_loop_that_falls_behind_drops_blocks_which_become_missing() -> None:
     import asyncio
     from types import SimpleNamespace
 
-    from edge.decider import Decider
     from edge.features.spec import FeatureSpec
-    from edge.microphone import MicrophoneConfig, MicrophoneSource
-    from edge.sources import Needs
-    from edge.stream import Stream
+    from edge.pipeline.decider import Decider
+    from edge.pipeline.stream import Stream
+    from edge.sources.base import Needs
+    from edge.sources.microphone import MicrophoneConfig, MicrophoneSource
     from tests.test_audio_pipeline import RecordingDetector
 
     async def scenario() -> tuple[MicrophoneSource, list]:

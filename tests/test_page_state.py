@@ -8,9 +8,9 @@ import json
 
 import numpy as np
 
-from edge.ha_discovery import state_payload
-from edge.metrics import Metrics
-from edge.stream_state import StreamState
+from edge.observe.home_assistant import state_payload
+from edge.observe.metrics import Metrics
+from edge.pipeline.stream_state import StreamState
 
 
 def state(name: str = "mic", modality: str = "audio", threshold: float = 1.0) -> StreamState:

@@ -83,9 +83,9 @@ def test_refuses_bad_lengths(tmp_path: Path) -> None:
 def test_wearable_to_edf_with_lost_samples_annotated(bus: BusDaemon, tmp_path: Path) -> None:
     import pyedflib
 
-    from edge.ble import BleEcgSource
-    from edge.edf import read_edf_channel
-    from edge.record_edf import record_ble
+    from edge.commands.record_ble import record_ble
+    from edge.io.edf import read_edf_channel
+    from edge.sources.ble import BleEcgSource
 
     (tmp_path / "ecg_0000.edf").write_bytes(b"not vigil's")
 
@@ -141,7 +141,7 @@ def test_more_gaps_than_edf_annotation_slots_are_merged_not_dropped(tmp_path: Pa
     that still cover every lost sample."""
     import pyedflib
 
-    from edge.record_edf import ANNOTATION_SLOTS, EdfClipWriter
+    from edge.commands.record_ble import ANNOTATION_SLOTS, EdfClipWriter
     from firmware_bridge.codec import DeviceInfo
     from firmware_bridge.protocol import FORMAT_INT24
 
@@ -167,13 +167,13 @@ def test_more_gaps_than_edf_annotation_slots_are_merged_not_dropped(tmp_path: Pa
     inside = np.abs(counts[:, 1]) < (1 << 23) - 2  # the header's range ends at 8388606 x 0.5 = 4194303 (8 chars)
     np.testing.assert_allclose(physical[~lost & inside], counts[~lost & inside, 1] * 0.5, rtol=1e-12, atol=1e-6)
     assert len(onsets) == 2 * ANNOTATION_SLOTS
-    from edge.recordings import EdfRecording
+    from edge.sources.file import EdfRecording
 
     replay = EdfRecording(writer.result.files[0], label="B", fs=500.0)  # `vigil run`'s file source
     missing = np.concatenate([b.missing for b in replay.blocks()])
     assert missing[lost].all() and missing.sum() < 1000  # lost samples replay as missing
     from edge.features.ecg import EcgSpec
-    from edge.series import load_series
+    from edge.pipeline.series_scorer import load_series
 
     series = load_series(writer.result.files[0], EcgSpec(channel="B", fs=500.0, block=10, window=20), "ecg")
     np.testing.assert_array_equal(series.missing, lost.reshape(100, 10).any(axis=1) | series.missing)
@@ -186,7 +186,7 @@ def test_more_gaps_than_edf_annotation_slots_are_merged_not_dropped(tmp_path: Pa
 
 def test_aligner_places_blocks_by_their_start() -> None:
     """Sources number samples: a later start leaves lost samples (zeros, missing), an overlap is trimmed."""
-    from edge.record import Aligner
+    from edge.commands.record import Aligner
 
     aligner = Aligner()
     parts = aligner.align(100, np.ones((3, 2), np.float32), None)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.ringbuffer import RingBuffer
+from edge.pipeline.ringbuffer import RingBuffer
 
 
 @settings(max_examples=200, deadline=None)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import load_config, parse_config
 from edge.errors import ConfigError
+from edge.service.config import load_config, parse_config
 from tests.conftest import ROOT
 from tests.mosquitto import Broker
 from tests.test_cli_errors import assert_clean_error
@@ -247,7 +247,7 @@ def test_embedded_default_runs_and_its_events_follow_the_schema(service: tuple[N
                                                                 tmp_path: Path) -> None:
     import jsonschema
 
-    from edge.events import schema
+    from edge.sinks.events import schema
 
     notify, procs = service
     environ = {**os.environ, "NOTIFY_SOCKET": str(notify.path), "TF_CPP_MIN_LOG_LEVEL": "3"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.edf import read_edf_channel
+from edge.io.edf import read_edf_channel
 from firmware_bridge.codec import DecodeError, decode
 from firmware_bridge.reassembly import Reassembler
 from firmware_bridge.simulator import to_counts

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import scipy.io.wavfile
 
-from edge.recordings import FileConfig, FileSource, WavRecording
-from edge.sources import Block, Needs
-from edge.wav import load_mono
+from edge.io.wav import load_mono
+from edge.sources.base import Block, Needs
+from edge.sources.file import FileConfig, FileSource, WavRecording
 
 
 def test_blocks_cover_the_file_in_order(clip_per_type: dict[str, Path]) -> None:

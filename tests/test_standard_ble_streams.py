@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.ble_standard import HEART_RATE_MEASUREMENT, HEART_RATE_SERVICE, PMD_CONTROL, PMD_DATA, PMD_SERVICE
+from edge.sources.ble_standard import HEART_RATE_MEASUREMENT, HEART_RATE_SERVICE, PMD_CONTROL, PMD_DATA, PMD_SERVICE
 from tests.conftest import ROOT
 from tests.fake_bluez import FakeBlueZ, FakeCharacteristic
 from tests.test_service import NotifySocket, write_config

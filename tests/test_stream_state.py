@@ -6,12 +6,12 @@ import asyncio
 import json
 from pathlib import Path
 
-from edge.config import parse_config
-from edge.detector import load_detector
-from edge.events import EventRecord
-from edge.scoring import score_file
-from edge.service import Runner, Service, prepare
-from edge.sinks import Sink
+from edge.detectors.base import load_detector
+from edge.pipeline.file_scoring import score_file
+from edge.service.config import parse_config
+from edge.service.daemon import Runner, Service, prepare
+from edge.sinks.base import Sink
+from edge.sinks.events import EventRecord
 from tests.conftest import ROOT
 
 DATA = ROOT / "edge" / "data"
@@ -60,10 +60,10 @@ def test_a_registered_stage_sees_every_block_and_its_events_reach_the_sinks(tmp_
     """How a further analysis (a fetal-beat stage on ECG) plugs in: one factory per modality."""
     import numpy as np
 
-    from edge import stream as stream_module
-    from edge.decider import Event
-    from edge.sources import Block
-    from edge.stream import StreamOutput, register_stage
+    from edge.pipeline import stream as stream_module
+    from edge.pipeline.decider import Event
+    from edge.pipeline.stream import StreamOutput, register_stage
+    from edge.sources.base import Block
 
     class CountingStage:
         detector, model_sha256 = "block-counter", "0" * 64

@@ -176,7 +176,7 @@ def test_record_removes_the_clip_the_disk_cut_short(tmp_path: Path) -> None:
 import numpy as np
 from pathlib import Path
 from edge.errors import VigilError
-from edge.record import AudioClipWriter
+from edge.commands.record import AudioClipWriter
 w = AudioClipWriter(Path({str(tmp_path)!r}), sr=16000, frames=16000, clips=3, fmt="wav", prefix="clip")
 try:
     for _ in range(12):

@@ -16,12 +16,12 @@ import numpy as np
 import pyedflib
 import pytest
 
-from edge.bundle import load_bundle
+from edge.bundle.loader import load_bundle
 from edge.errors import InputFileError
-from edge.kpi import read_kpi_csv
-from edge.recordings import open_recording
-from edge.series import donut_scorer, ecg_series, score_series
-from edge.sources import needs_of
+from edge.io.kpi_csv import read_kpi_csv
+from edge.pipeline.series_scorer import donut_scorer, ecg_series, score_series
+from edge.sources.base import needs_of
+from edge.sources.file import open_recording
 from tests.conftest import ROOT, run_vigil
 from tests.test_cli_errors import assert_clean_error
 
@@ -178,8 +178,8 @@ def test_an_event_log_path_that_is_a_folder_is_one_line_at_start(tmp_path: Path)
 
 def test_events_the_log_cannot_take_are_kept_and_written_when_it_can(tmp_path: Path,
                                                                      caplog: pytest.LogCaptureFixture) -> None:
-    from edge.events import EventRecord
-    from edge.sinks import JsonlSink
+    from edge.sinks.base import JsonlSink
+    from edge.sinks.events import EventRecord
 
     def record(i: int) -> EventRecord:
         return EventRecord("vigil.event/1", f"id{i}", "gw", "ecg", "donut", "0" * 64, "t0", "t1", i, i + 1.0,
@@ -215,7 +215,7 @@ def test_beats_plot_never_replaces_a_file_of_the_users(tmp_path: Path) -> None:
 def test_simulate_sends_microvolt_counts_from_an_edf_in_millivolts(tmp_path: Path) -> None:
     import struct
 
-    from edge.simulate import SimulateOptions, run
+    from edge.commands.simulate import SimulateOptions, run
     from firmware_bridge.codec import decode
 
     def counts(path: Path) -> np.ndarray:
@@ -241,7 +241,7 @@ def test_simulate_sends_microvolt_counts_from_an_edf_in_millivolts(tmp_path: Pat
 def test_simulate_memory_does_not_grow_with_the_recording(tmp_path: Path) -> None:
     import tracemalloc
 
-    from edge.simulate import SimulateOptions, run
+    from edge.commands.simulate import SimulateOptions, run
 
     write_edf_in(tmp_path / "minute.edf", "uV", seconds=60)
     peaks = {}
@@ -273,9 +273,9 @@ def test_a_failing_sink_stops_neither_the_stream_nor_the_event_log(tmp_path: Pat
     import asyncio
     import sqlite3
 
-    from edge.config import parse_config
-    from edge.service import Service
-    from edge.sinks import Outbox
+    from edge.service.config import parse_config
+    from edge.service.daemon import Service
+    from edge.sinks.base import Outbox
 
     def full(self: Outbox, event_id: str, topic: str, payload: str) -> None:
         raise sqlite3.OperationalError("database or disk is full")

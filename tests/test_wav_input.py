@@ -11,7 +11,7 @@ import pytest
 import scipy.io.wavfile
 
 from edge.features.spec import FeatureSpec
-from edge.wav import load_mono, read_wav
+from edge.io.wav import load_mono, read_wav
 
 
 def write_pcm24(path: Path, sr: int, samples: np.ndarray) -> None:

@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import FORMAT_VERSION, load_bundle
-from edge.detector import load_detector
+from edge.bundle.loader import FORMAT_VERSION, load_bundle
+from edge.detectors.base import load_detector
+from edge.detectors.interpreter import load_interpreter
 from edge.errors import InputFileError
 from edge.features.spec import FeatureSpec
-from edge.interpreter import load_interpreter
-from edge.scoring import score_file
-from edge.wav import load_mono
+from edge.io.wav import load_mono
+from edge.pipeline.file_scoring import score_file
 from train.bundle_writer import BundleWriter
 from train.dataset import DEFAULT_CLIP_SECONDS, Clip, Split, discover_clips, split_clips
 from train.detectors import DETECTOR_NAMES, DetectorKind, DetectorOptions, registry

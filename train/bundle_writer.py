@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from edge.bundle import Bundle, load_bundle, sha256_file, write_manifest
+from edge.bundle.loader import Bundle, load_bundle, sha256_file, write_manifest
 from edge.outputs import as_mkdir, check_dir
 
 

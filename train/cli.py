@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from edge.bundle import load_bundle
+from edge.bundle.loader import load_bundle
 from edge.errors import ConfigError, InputFileError, MissingExtraError
 from edge.features.ecg import EcgSpec
 from edge.features.spec import FEATURE_SETS, FeatureSpec
@@ -146,14 +146,14 @@ def _train_series(args: argparse.Namespace) -> int:
                              ("patience", args.patience, 1)):
         if value < low:
             raise ConfigError(f"--{name} {value}: expected at least {low}")
-    from edge.series import load_series
+    from edge.pipeline.series_scorer import load_series
 
     if args.modality == "ecg":  # the model is trained at the recordings' rate: they must share one
         rates = {_edf_rate(p, spec) for p in args.files}
         if len(rates) > 1:
             raise ConfigError(f"recordings at {sorted(rates)} Hz: expected one sample rate for all training files")
         spec = replace(spec, fs=rates.pop())
-    from edge.kpi import KpiColumns
+    from edge.io.kpi_csv import KpiColumns
 
     columns = KpiColumns.parse(args.columns) if getattr(args, "columns", None) else None
     series = [load_series(path, spec, args.modality, columns) for path in args.files]
@@ -201,7 +201,7 @@ def _kpi_scoring(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _edf_rate(path: Path, spec: EcgSpec) -> float:
-    from edge.edf_blocks import EdfFile
+    from edge.io.edf_blocks import EdfFile
 
     with EdfFile(path) as edf:  # the header only: the samples are read later, in blocks
         return edf.fs(spec.channel)
@@ -210,7 +210,7 @@ def _edf_rate(path: Path, spec: EcgSpec) -> float:
 def _evaluate(args: argparse.Namespace) -> int:
     check_dir(args.report, "report", force=args.force, option="--report")
     if args.bundle is not None and load_bundle(args.bundle).modality != "audio":
-        from edge.kpi import KpiColumns
+        from edge.io.kpi_csv import KpiColumns
         from train.evaluate_series import evaluate_series
         from train.series_checks import check_series_inputs
 

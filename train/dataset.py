@@ -7,7 +7,7 @@ normal recording. A recording much longer than ``clip_seconds`` is cut into cons
 about ``clip_seconds`` (n = round(length / clip_seconds) equal parts), so that the split by clip
 (and out-of-fold thresholds) has several clips to work with; parts of one recording keep its
 machine id. Cut parts are WAV files in a temporary folder, deleted at exit; every later step
-(features, scoring on the gateway path) reads clips through ``edge.wav`` (WAV or FLAC).
+(features, scoring on the gateway path) reads clips through ``edge.io.wav`` (WAV or FLAC).
 """
 
 from __future__ import annotations

@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import FORMAT_VERSION, sha256_file
-from edge.detector import load_detector
+from edge.bundle.loader import FORMAT_VERSION, sha256_file
+from edge.detectors.base import load_detector
+from edge.detectors.kpi_combine import combine_parts, fit_part_scales, series_dzscore, series_zscore
+from edge.detectors.spectral_residual import WINDOW as SR_WINDOW
+from edge.detectors.spectral_residual import series_sr
 from edge.features.ecg import EcgSpec, standardize
-from edge.score_combine import combine_parts, fit_part_scales, series_dzscore, series_zscore
-from edge.series import Series, score_series
-from edge.spectral_residual import WINDOW as SR_WINDOW
-from edge.spectral_residual import series_sr
+from edge.pipeline.series_scorer import Series, score_series
 from train.audio import _versions
 from train.bundle_writer import BundleWriter
 from train.donut import DonutConfig, fit_donut
@@ -50,7 +50,7 @@ def _calibration(models: Any, x: np.ndarray, seed: int) -> tuple[np.ndarray, np.
     return rows, (z_mean + z_std * noise).astype(np.float32)
 
 
-# The KPI scores a bundle may serve: the parts edge.score_combine takes the largest of.
+# The KPI scores a bundle may serve: the parts edge.detectors.kpi_combine takes the largest of.
 COMBOS: dict[str, tuple[str, ...]] = {"donut": ("donut",), "donut+z": ("donut", "zscore"),
                                       "donut+z+sr": ("donut", "zscore", "sr"), "z+sr": ("zscore", "sr"),
                                       "z": ("zscore",), "z+sr+dz": ("zscore", "sr", "dzscore"),
@@ -98,7 +98,7 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
 
     use_labels False: threshold by the tail rule even when the validation part has labels.
     combine: a key of COMBOS (Donut alone, or the max of its parts scaled on the validation part:
-    edge.score_combine; the scales stored under models.<variant>.combine) or "auto" (per variant,
+    edge.detectors.kpi_combine; the scales stored under models.<variant>.combine) or "auto" (per variant,
     the score of auto_menu with the best adjusted F1 on the validation labels; the first on a tie
     or without labels; recorded under models.<variant>.score_choice). Spectral residual needs
     SR_WINDOW points of context: series shorter than twice that leave it out of the menu.

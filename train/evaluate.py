@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import load_bundle
+from edge.bundle.loader import load_bundle
 from edge.errors import InputFileError
 from train.audio import score_clips
 from train.dataset import MACHINE_TYPES, discover_clips

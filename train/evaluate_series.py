@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import load_bundle
-from edge.kpi import KpiColumns
-from edge.series import Series, donut_scorer, load_series, score_series
+from edge.bundle.loader import load_bundle
+from edge.io.kpi_csv import KpiColumns
+from edge.pipeline.series_scorer import Series, donut_scorer, load_series, score_series
 from train.series_bench import injected_test_series, per_kind_auc
 from train.series_checks import window_labels
 from train.series_metrics import point_metrics, segments
@@ -50,7 +50,7 @@ def evaluate_series(bundle_path: Path, files: list[Path], report: Path, *, injec
                     labels: dict[Path, list[tuple[int, int]]] | None = None,
                     columns: KpiColumns | None = None) -> dict[str, Any]:
     """Score each file with every variant; labels: the CSV's column, the EDF rule, injected anomalies,
-    or NAB windows (epoch seconds) per file. columns: a KPI CSV's columns (edge.kpi.KpiColumns)."""
+    or NAB windows (epoch seconds) per file. columns: a KPI CSV's columns (edge.io.kpi_csv.KpiColumns)."""
     bundle = load_bundle(bundle_path)
     spec = bundle.ecg_spec
     report.mkdir(parents=True, exist_ok=True)

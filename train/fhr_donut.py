@@ -15,7 +15,7 @@ import numpy as np
 
 from edge.features.ecg import EcgSpec
 from edge.fetal.fhr_events import FhrConfig, fhr_from_peaks, resample
-from edge.series import Series
+from edge.pipeline.series_scorer import Series
 
 RATE_HZ = 4.0
 FHR_SPEC = EcgSpec(channel="fhr", fs=RATE_HZ, block=1, window=120, label_threshold=0.0, unit="bpm")

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import load_bundle
+from edge.bundle.loader import load_bundle
 from edge.features.ecg import EcgSpec
-from edge.kpi import read_kpi_csv
-from edge.series import Series, donut_scorer, score_series
+from edge.io.kpi_csv import read_kpi_csv
+from edge.pipeline.series_scorer import Series, donut_scorer, score_series
 from train.donut import DonutConfig
 from train.donut_bundle import train_donut_bundle
 from train.series_baselines import rolling_robust_zscore, spectral_residual

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 from sklearn import metrics
 
-from edge.bundle import load_bundle
-from edge.edf import read_edf_channel
+from edge.bundle.loader import load_bundle
 from edge.features.ecg import EcgSpec, block_means
-from edge.kpi import read_kpi_csv
-from edge.series import Series, donut_scorer, ecg_series, score_series
+from edge.io.edf import read_edf_channel
+from edge.io.kpi_csv import read_kpi_csv
+from edge.pipeline.series_scorer import Series, donut_scorer, ecg_series, score_series
 from train.donut import DonutConfig
 from train.donut_bundle import train_donut_bundle
 from train.ecg_inject import KINDS, inject, point_labels

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import Bundle, sha256_file
+from edge.bundle.loader import Bundle, sha256_file
 from edge.errors import ConfigError, InputFileError
 
 
@@ -45,7 +45,7 @@ def nab_windows(labels: Path, path: Path) -> list[tuple[int, int]]:
 
 def _has_label_column(path: Path) -> bool:
     """A `label` header in the third column, or a headerless file (read by position) with a third column."""
-    from edge.kpi import _is_header
+    from edge.io.kpi_csv import _is_header
 
     with open(path, newline="") as handle:
         header = next(csv.reader(handle), [])

@@ -12,7 +12,7 @@ point by point and the same recording scored at once give the same scores.
 
 A variant with a ``combine`` entry (KPI bundles) scores the largest of its parts (Donut, a robust
 z-score, spectral residual, the difference z-score), each scaled by its validation normal scores:
-``edge.score_combine``. Windows may be wider than Donut's (spectral residual needs 720 points):
+``edge.detectors.kpi_combine``. Windows may be wider than Donut's (spectral residual needs 720 points):
 Donut and the z-score see their last ``window`` points, the difference z-score the whole window;
 a combined score without Donut skips the networks.
 """
@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import Bundle
-from edge.detector import Detector, register
+from edge.bundle.loader import Bundle
+from edge.detectors.base import Detector, register
+from edge.detectors.interpreter import TFLiteModel, load_interpreter
+from edge.detectors.kpi_combine import combine_parts, part_names, window_dzscore, window_zscore
+from edge.detectors.spectral_residual import WINDOW as SR_WINDOW
+from edge.detectors.spectral_residual import window_sr
 from edge.features.ecg import standardize
-from edge.interpreter import TFLiteModel, load_interpreter
-from edge.score_combine import combine_parts, part_names, window_dzscore, window_zscore
-from edge.spectral_residual import WINDOW as SR_WINDOW
-from edge.spectral_residual import window_sr
 
 LOG_2PI = math.log(2 * math.pi)
 

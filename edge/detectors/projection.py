@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.detector import register
+from edge.detectors.base import register
 from edge.detectors.tflite import _TFLiteDetector
 
 

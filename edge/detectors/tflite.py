@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import Bundle
-from edge.detector import Detector, register
-from edge.interpreter import TFLiteModel, load_interpreter
+from edge.bundle.loader import Bundle
+from edge.detectors.base import Detector, register
+from edge.detectors.interpreter import TFLiteModel, load_interpreter
 
 
 class _TFLiteDetector(Detector):

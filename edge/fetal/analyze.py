@@ -16,7 +16,7 @@ import numpy as np
 
 from edge.fetal.beats import BeatParams, BeatTracker
 from edge.fetal.fhr import FhrPoint, FhrTracker
-from edge.fetal.records import Recording
+from edge.io.multilead import Recording
 
 BLOCK_S = 1.0  # read size: what a live source would deliver in about a second
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.decider import Decider, Event
 from edge.fetal.beats import BeatParams, BeatTracker
 from edge.fetal.fhr import FhrPoint, FhrTracker
+from edge.pipeline.decider import Decider, Event
 
 QUALITY_THRESHOLD = 0.5
 QUALITY_ON_FRAMES, QUALITY_OFF_FRAMES = 5, 10  # 0.5 s to open, 1 s to close at 0.1 s frames
@@ -183,7 +183,7 @@ class FetalTap:
 
     @classmethod
     def for_labels(cls, labels: list[str] | tuple[str, ...], fs: float) -> FetalTap | None:
-        from edge.fetal.records import ABDOMINAL_PREFIXES
+        from edge.io.multilead import ABDOMINAL_PREFIXES
 
         columns = [i for i, name in enumerate(labels) if name.lower().startswith(ABDOMINAL_PREFIXES)]
         return cls(fs, list(labels), columns) if columns else None

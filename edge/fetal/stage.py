@@ -1,4 +1,4 @@
-"""The fetal stage of ECG streams (registered with ``edge.stream.register_stage``): beside the
+"""The fetal stage of ECG streams (registered with ``edge.pipeline.stream.register_stage``): beside the
 stream's own detector (Donut on one lead), every block's abdominal leads go through the live fetal
 chain (``edge.fetal.live``): beats, FHR, signal quality and FHR events. Its events name their kind as
 the detector (``fetal-flatline``, ``fetal-deceleration``, ...). A stream whose blocks carry no
@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from edge.decider import Event
 from edge.fetal.live import FetalTap, NamedEvent
-from edge.sources import Block
-from edge.stream import StreamOutput, register_stage
+from edge.pipeline.decider import Event
+from edge.pipeline.stream import StreamOutput, register_stage
+from edge.sources.base import Block
 
 
 class FetalStage:

@@ -1,0 +1,371 @@
+"""`vigil calibrate`: re-choose a bundle's thresholds from normal recordings, without retraining.
+
+The recordings are scored on the gateway code path (the code `vigil score` runs), per model
+variant; a rule turns the normal scores into a threshold:
+
+- ``fpr F``: the smallest observed score s such that at most floor(F * n) of the n scores are
+  above s (an empirical false-positive rate <= F on these recordings; with few clips and a small
+  F this is the largest score);
+- ``percentile P``: numpy's linear-interpolated P-th percentile (as `vigil train` chooses).
+
+Audio bundles get a clip threshold (rule on clip scores, the mean of a clip's window scores) and a
+window threshold (rule on every window score, pooled). Donut (ECG, KPI) bundles score points:
+the rule runs on the scores of points that end a full window and are neither missing nor labelled;
+their clip threshold is set equal to the window threshold.
+
+Without recordings the rule runs on the normal score distribution the bundle stores in
+``manifest["calibration"]["normal_scores"]`` (out-of-fold scores written at training time, or
+the scores of the last calibration's recordings). The model files are never touched, so their
+sha256 stay valid; the result is written as a new bundle (``out``) or, only when asked
+(``force``), over the bundle's manifest (atomic rename). Each calibration appends the thresholds
+it replaced to ``calibration["history"]``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.bundle.loader import MANIFEST, Bundle, load_bundle, sha256_file, write_manifest
+from edge.bundle.manifest import parse_manifest
+from edge.errors import BundleError, ConfigError, InputFileError
+from edge.names import MACHINE_TYPES, label_of, machine_id_of, machine_type_of, recordings_in
+
+log = logging.getLogger(__name__)
+
+CLIP_SECONDS = 10.0  # as `vigil train audio --clip-seconds`: longer recordings are scored as clips of this length
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How a threshold is chosen from normal scores: kind "fpr" (value in [0, 1)) or "percentile" ((0, 100])."""
+
+    kind: str
+    value: float
+
+    def __post_init__(self) -> None:
+        if self.kind == "fpr" and not 0 <= self.value < 1:
+            raise ConfigError(f"--fpr {self.value}: expected a false-positive rate in [0, 1)")
+        if self.kind == "percentile" and not 0 < self.value <= 100:
+            raise ConfigError(f"--percentile {self.value}: expected a value in (0, 100]")
+        if self.kind not in ("fpr", "percentile"):
+            raise ConfigError(f"calibration rule {self.kind!r}: expected 'fpr' or 'percentile'")
+
+    def threshold(self, scores: np.ndarray) -> float:
+        """The threshold for normal scores (n,), n >= 1; NaNs are ignored."""
+        x = np.sort(np.asarray(scores, dtype=np.float64)[~np.isnan(scores)])
+        if x.size == 0:
+            raise ConfigError("no normal scores to calibrate on")
+        if self.kind == "percentile":
+            return float(np.percentile(x, self.value))
+        allowed = int(np.floor(self.value * x.size + 1e-9))  # scores allowed strictly above the threshold
+        return float(x[x.size - 1 - allowed])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "value": self.value}
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _check_audio_recording(bundle: Bundle, path: Path) -> None:
+    """Refuse a recording that is not of the bundle's machine: another sample rate, an anomalous
+    clip (DCASE name), a clip filed under another machine type or named with a machine id the
+    bundle was not trained on."""
+    import soundfile
+
+    try:
+        rate = soundfile.info(str(path)).samplerate
+    except Exception:  # missing or unreadable: score_file names the file and what was expected
+        return
+    if rate != bundle.spec.sr:
+        raise InputFileError(f"{path}: recorded at {rate} Hz; bundle {bundle.path} models {bundle.spec.sr} Hz "
+                             "audio (calibrate with recordings of the same machine and microphone setup)")
+    if label_of(path) == 1:
+        raise InputFileError(f"{path}: named as an anomalous clip; calibration needs normal recordings")
+    expected = bundle.manifest.machine_type if bundle.manifest.machine_type in MACHINE_TYPES else None
+    found = machine_type_of(path)
+    if expected and found and found != expected:
+        raise InputFileError(f"{path}: a {found} recording; bundle {bundle.path} is for machine type {expected}")
+    fitted = bundle.manifest.provenance.get("fit_files", [])
+    ids = {i for i in (machine_id_of(Path(f["file"])) for f in fitted) if i}
+    found_id = machine_id_of(path)
+    if ids and found_id and found_id not in ids:
+        raise InputFileError(f"{path}: machine {found_id}; bundle {bundle.path} was trained on "
+                             f"{', '.join(sorted(ids))}")
+
+
+def audio_scores(bundle: Bundle, files: list[Path], variant: str, clip_seconds: float = CLIP_SECONDS,
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Clip scores (n_clips,) and pooled window scores (total windows,) of one variant on the gateway
+    path (file source -> stream -> detector, as `vigil score`). A recording longer than about
+    clip_seconds is scored as `vigil train audio` cuts it: round(length / clip_seconds) equal
+    consecutive clips, each through a fresh stream, so that clip scores are means over clips of the
+    length the clip threshold is for."""
+    from edge.detectors.base import load_detector
+    from edge.pipeline.file_scoring import make_stream, open_wav
+    from edge.sources.base import Block
+
+    detector = load_detector(bundle, variant)
+    clips, windows = [], []
+    for path in files:
+        recording = open_wav(bundle, path)
+        parts = max(1, min(round(recording.frames / recording.rate / clip_seconds),
+                           recording.frames // bundle.spec.window_samples))  # each part holds a window
+        bounds = np.linspace(0, recording.frames, parts + 1).round().astype(int).tolist()
+        k, stream, scores = 0, make_stream(bundle, detector), []
+        for block in recording.blocks():  # one pass; a block that spans a clip boundary is split there
+            start, samples, missing = block.start, block.samples, block.missing
+            while samples.shape[0]:
+                take = min(samples.shape[0], bounds[k + 1] - start)
+                part = Block(start - bounds[k], samples[:take], None if missing is None else missing[:take])
+                scores.append(stream.push(part).scores)
+                start, samples = start + take, samples[take:]
+                missing = None if missing is None else missing[take:]
+                if start == bounds[k + 1]:  # clip k is complete: its score, then a fresh stream
+                    stream.finish()
+                    clip = np.concatenate(scores)
+                    if clip.size:
+                        clips.append(float(clip.mean()))
+                        windows.append(clip)
+                    k, stream, scores = k + 1, make_stream(bundle, detector), []
+    return np.array(clips, dtype=np.float64), np.concatenate(windows).astype(np.float64)
+
+
+def series_scores(bundle: Bundle, files: list[Path], variant: str) -> np.ndarray:
+    """Donut point scores of one variant: points ending a full window, not missing, not labelled."""
+    from edge.pipeline.series_scorer import donut_scorer, load_series, score_series
+
+    scorer = donut_scorer(bundle, variant)
+    out = []
+    for path in files:
+        series = load_series(path, bundle.ecg_spec, bundle.modality)
+        scores = score_series(bundle, scorer, series)
+        keep = ~np.isnan(scores) & ~series.missing & ~series.labels
+        out.append(scores[keep].astype(np.float64))
+    return np.concatenate(out)
+
+
+def _keep(scores: np.ndarray, limit: int = 20000) -> list[float]:
+    """Scores to store: all of them, or `limit` evenly spaced order statistics of a longer list."""
+    x = np.sort(scores)
+    if x.size > limit:
+        x = x[np.linspace(0, x.size - 1, limit).round().astype(int)]
+    return [float(v) for v in x]
+
+
+def _hash(path: Path) -> str:
+    return sha256_file(path) if path.is_file() else hashlib.sha256(b"").hexdigest()
+
+
+def new_scores(bundle: Bundle, files: list[Path], clip_seconds: float = CLIP_SECONDS,
+               ) -> dict[str, dict[str, list[float]]]:
+    """normal_scores per variant from recordings, scored on the gateway path."""
+    fitted = {f.get("sha256") for f in bundle.manifest.provenance.get("fit_files", [])}
+    if bundle.modality == "audio":  # every recording checked before anything else is said
+        for path in files:
+            _check_audio_recording(bundle, path)
+    for path in files:
+        if path.is_file() and _hash(path) in fitted:
+            log.warning("%s: the bundle was fitted on this recording; its scores are optimistic "
+                        "(the threshold will be low)", path)
+    result: dict[str, dict[str, list[float]]] = {}
+    for variant in bundle.variants:
+        if bundle.modality == "audio":
+            clip, window = audio_scores(bundle, files, variant, clip_seconds)
+            result[variant] = {"clip": _keep(clip), "window": _keep(window)}
+        else:
+            result[variant] = {"window": _keep(series_scores(bundle, files, variant))}
+    return result
+
+
+def _expand(files: list[Path], modality: str) -> list[Path]:
+    """Files as given; a folder stands for the recordings in it (and below), sorted."""
+    suffixes = {"audio": (".wav", ".flac"), "ecg": (".edf", ".bdf"), "kpi": (".csv",)}[modality]
+    out: list[Path] = []
+    for path in files:
+        if path.is_dir():
+            found = recordings_in(path, suffixes)
+            if not found:
+                raise InputFileError(f"{path}: no recordings in this folder (expected {' or '.join(suffixes)} files)")
+            out.extend(found)
+        else:
+            out.append(path)
+    seen: dict[Path, Path] = {}
+    for path in out:  # `normal/*.wav normal/`: each clip counted twice would move an --fpr threshold
+        first = seen.setdefault(path.resolve(), path)
+        if first is not path:
+            raise InputFileError(f"{path}: given twice (also as {first}); expected each recording once")
+    return out
+
+
+def stored_scores(bundle: Bundle) -> dict[str, dict[str, list[float]]]:
+    """The normal score distribution the bundle keeps, checked to cover every variant."""
+    stored = bundle.manifest.raw.get("calibration", {}).get("normal_scores")
+    if not stored:
+        raise BundleError(f"{bundle.path}: manifest has no calibration.normal_scores (a bundle written before "
+                          "vigil kept its normal scores); expected normal recordings to calibrate on")
+    for variant in bundle.variants:
+        entry = stored.get(variant, {})
+        if not entry.get("window") or (bundle.modality == "audio" and not entry.get("clip")):
+            raise BundleError(f"{bundle.path}: calibration.normal_scores.{variant} lacks "
+                              f"{'clip and window' if bundle.modality == 'audio' else 'window'} scores")
+    return {v: stored[v] for v in bundle.variants}
+
+
+def calibrated_manifest(bundle: Bundle, rule: Rule, files: list[Path], clip_seconds: float = CLIP_SECONDS,
+                        ) -> dict[str, Any]:
+    """A copy of the bundle's manifest with thresholds chosen by `rule` (recordings, or stored scores)."""
+    manifest = copy.deepcopy(bundle.manifest.to_dict())
+    previous = manifest.get("calibration", {})
+    scores = new_scores(bundle, files, clip_seconds) if files else stored_scores(bundle)
+    history = [*previous.get("history", []), {
+        "rule": previous.get("rule", manifest.get("threshold_method")), "source": previous.get("source", "training"),
+        "date": previous.get("date", manifest.get("provenance", {}).get("created")),
+        "thresholds": {v: e["threshold"] for v, e in manifest["models"].items()},
+    }]
+    for variant, entry in scores.items():
+        window = rule.threshold(np.asarray(entry["window"]))
+        clip = rule.threshold(np.asarray(entry["clip"])) if entry.get("clip") else window
+        manifest["models"][variant]["threshold"] = {"window": window, "clip": clip}
+    first = scores[next(iter(scores))]
+    if files:
+        n_clips = len(first.get("clip") or []) if bundle.modality == "audio" else len(files)
+        unit = f"{len(files)} normal recording(s)" + (f" ({n_clips} clips)" if bundle.modality == "audio" else "")
+        source = f"vigil calibrate: {unit}, scored on the gateway path"
+        clips = [{"file": p.name, "sha256": _hash(p)} for p in files]
+    else:
+        source = f"vigil calibrate: stored normal scores ({previous.get('source', 'training')})"
+        clips = previous.get("clips", [])
+        n_clips = previous.get("n_clips", len(first.get("clip") or clips))
+    manifest["calibration"] = {"normal_scores": scores, "rule": rule.to_json(), "source": source,
+                               "clips": clips, "n_files": len(clips), "n_clips": n_clips, "date": _now(),
+                               "history": history}
+    level = "clip scores and pooled window scores" if bundle.modality == "audio" else \
+        "scores of points ending a full window, missing and labelled points excluded"
+    manifest["threshold_method"] = {"method": rule.kind, rule.kind: rule.value, "of": f"{level}; {source}"}
+    parse_manifest(manifest, bundle.path / MANIFEST)  # the typed manifest checks every field before anything is written
+    return manifest
+
+
+def _check_out(bundle: Bundle, out: Path) -> None:
+    """Refuse an --out that exists, lies inside the bundle, or could not be written."""
+    from edge.outputs import check_writable
+
+    if out.exists():
+        raise ConfigError(f"--out {out}: already exists (calibrate writes a new bundle; choose a new path "
+                          "or update the bundle in place with --force and no --out)")
+    if out.resolve().is_relative_to(bundle.path.resolve()):
+        raise ConfigError(f"--out {out}: inside the bundle {bundle.path}; expected a path outside it")
+    check_writable(out)
+
+
+def write_calibrated(bundle: Bundle, manifest: dict[str, Any], *, out: Path | None, force: bool) -> Path:
+    """Write a new bundle at `out` (must not exist), or with `force` the bundle's own manifest (atomic);
+    returns the bundle path, verified by loading it."""
+    if out is not None:
+        _check_out(bundle, out)
+        from edge.outputs import as_mkdir
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".calibrate-", dir=out.parent))
+        try:
+            for path in bundle.path.iterdir():  # a bundle's files; never a folder (an --out inside it, say)
+                if path.is_file():
+                    shutil.copy2(path, staging / path.name)
+            write_manifest(staging, manifest)
+            load_bundle(staging)
+            as_mkdir(staging)
+            staging.rename(out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return out
+    if not force:
+        raise ConfigError(f"{bundle.path}: give --out DIR for a calibrated copy, or --force to update this "
+                          "bundle's thresholds in place")
+    fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".json", dir=bundle.path)
+    os.close(fd)
+    staged = Path(tmp)
+    try:
+        staged.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")  # as write_manifest
+        os.replace(staged, bundle.path / MANIFEST)
+    finally:
+        staged.unlink(missing_ok=True)
+    load_bundle(bundle.path)
+    return bundle.path
+
+
+def calibrate(bundle_path: Path, files: list[Path], rule: Rule, *, out: Path | None = None,
+              force: bool = False, clip_seconds: float = CLIP_SECONDS) -> tuple[Bundle, dict[str, Any]]:
+    """Re-choose every variant's thresholds; returns (the original bundle, the new manifest)."""
+    bundle = load_bundle(bundle_path)
+    if out is None and not force:  # refuse before the scoring work
+        write_calibrated(bundle, {}, out=None, force=False)
+    if out is not None:
+        _check_out(bundle, out)
+    if not clip_seconds > 0:
+        raise ConfigError(f"--clip-seconds {clip_seconds:g}: expected a length in s above 0")
+    if bundle.modality == "audio" and clip_seconds * bundle.spec.sr < bundle.spec.window_samples:
+        raise ConfigError(f"--clip-seconds {clip_seconds:g}: shorter than one analysis window of the bundle "
+                          f"({bundle.spec.window_samples / bundle.spec.sr:.3f} s); expected a longer clip")
+    manifest = calibrated_manifest(bundle, rule, _expand(files, bundle.modality), clip_seconds)
+    write_calibrated(bundle, manifest, out=out, force=force)
+    return bundle, manifest
+
+
+def add_parser(sub: Any) -> None:
+    """`vigil calibrate BUNDLE [FILE...] (--fpr F | --percentile P) (--out DIR | --force)`."""
+    p = sub.add_parser("calibrate", help="re-choose a bundle's thresholds from normal recordings (no retraining)")
+    p.add_argument("bundle", type=Path, metavar="BUNDLE")
+    p.add_argument("files", nargs="*", type=Path, metavar="FILE",
+                   help="normal recordings of the same machine, or folders of them (WAV/FLAC; EDF or KPI CSV "
+                        "for Donut bundles); none: use the normal scores stored in the bundle")
+    rule = p.add_mutually_exclusive_group(required=True)
+    rule.add_argument("--fpr", type=float, help="false-positive rate on the normal scores, e.g. 0.01")
+    rule.add_argument("--percentile", type=float, help="percentile of the normal scores, e.g. 99")
+    p.add_argument("--out", type=Path, help="write the calibrated bundle here (must not exist)")
+    p.add_argument("--force", action="store_true", help="without --out: update BUNDLE's manifest in place")
+    p.add_argument("--clip-seconds", type=float, default=CLIP_SECONDS,
+                   help="audio: longer recordings are scored as consecutive clips of about this length "
+                        f"(default {CLIP_SECONDS:g}, as vigil train audio)")
+    p.add_argument("--json", action="store_true", help="one JSON object: old and new thresholds per variant")
+    p.set_defaults(func=run)
+
+
+def run(args: Any) -> int:
+    rule = Rule("fpr", args.fpr) if args.fpr is not None else Rule("percentile", args.percentile)
+    bundle, manifest = calibrate(args.bundle, args.files, rule, out=args.out, force=args.force,
+                                 clip_seconds=args.clip_seconds)
+    target = args.out or args.bundle
+    report: dict[str, Any] = {"bundle": str(target), "rule": rule.to_json(),
+                              "source": manifest["calibration"]["source"], "variants": {}}
+    for variant, entry in manifest["models"].items():
+        scores = manifest["calibration"]["normal_scores"][variant]
+        new = entry["threshold"]
+        report["variants"][variant] = {
+            "old": bundle.manifest.raw["models"][variant]["threshold"], "new": new,
+            "normal_over_threshold": {level: float(np.mean(np.asarray(scores[level]) > new[level]))
+                                      for level in ("clip", "window") if scores.get(level)},
+        }
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{target}: thresholds from {report['source']}, rule {rule.kind} {rule.value:g}")
+    for variant, r in report["variants"].items():
+        for level, over in r["normal_over_threshold"].items():
+            print(f"  {variant:8s} {level:6s} {r['old'].get(level, r['old']['window']):.6g} -> {r['new'][level]:.6g} "
+                  f"({over:.1%} of the normal {level} scores above)")
+    return 0

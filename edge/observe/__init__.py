@@ -1,0 +1,1 @@
+"""What looks at a running service without changing it: status lines, metrics, Home Assistant, the page."""

@@ -1,0 +1,113 @@
+"""The Decider: window scores in, anomaly events out (threshold, debounce, merging).
+
+Scoring is kept apart from deciding (as river and pyod do): the Detector says how unusual each
+window is; the Decider, built from the same bundle variant in one place (``Decider.from_bundle``),
+says when that becomes an event worth reporting.
+
+Rules (times are window starts and ends in seconds from the stream's start):
+- an event opens after ``on_windows`` consecutive windows over the threshold; it starts at the
+  first of them;
+- it ends at the end of its last window over the threshold;
+- it closes after ``off_windows`` consecutive windows at or under the threshold *and* once one
+  whole window length has passed after its end with no window over the threshold: a window over
+  the threshold that starts less than one window length after the event's end belongs to it
+  (windows overlap, so one continuous anomaly crosses the threshold many times). Hence events
+  never overlap, and two events are always more than one window length apart (merge rule);
+- at the end of a stream (or at shutdown and reload), an open event is closed with the end of its
+  last window over the threshold (``flush``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from edge.bundle.loader import Bundle
+
+
+@dataclass(frozen=True)
+class Event:
+    """An anomaly: windows [start_s, end_s) of the stream, in seconds from the stream's start."""
+
+    start_s: float
+    end_s: float
+    peak_score: float
+    threshold: float
+    windows: int
+
+
+@dataclass
+class _Open:
+    start_s: float
+    peak: float
+    windows: int
+
+
+class Decider:
+    """Thresholds window scores with debounce and merging (module docstring)."""
+
+    def __init__(self, threshold: float, *, on_windows: int = 3, off_windows: int = 3) -> None:
+        if on_windows < 1 or off_windows < 1:
+            raise ValueError(f"on_windows and off_windows must be >= 1, got {on_windows}, {off_windows}")
+        self.threshold = threshold
+        self.on_windows = on_windows
+        self.off_windows = off_windows
+        self._run_over = 0
+        self._run_under = 0
+        self._open: _Open | None = None
+        self._candidate = _Open(0.0, -np.inf, 0)
+        self._last_over_end = 0.0
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle, variant: str | None = None) -> Decider:
+        """The window-level decider of a bundle variant: its threshold and the manifest's debounce."""
+        settings = bundle.manifest.decider
+        return cls(bundle.variant(variant).window_threshold, on_windows=settings.on_windows,
+                   off_windows=settings.off_windows)
+
+    @property
+    def open(self) -> bool:
+        return self._open is not None
+
+    def update(self, scores: np.ndarray, starts_s: np.ndarray, window_s: float) -> list[Event]:
+        """Feed window scores (n,) with their start times (n,) in s; returns the events that closed.
+
+        The loop runs once per window (at most a few dozen per second), not per sample.
+        """
+        closed = []
+        for score, start in zip(scores.tolist(), starts_s.tolist(), strict=True):
+            over = score > self.threshold
+            if self._open is None:
+                if not over:
+                    self._run_over = 0
+                    continue
+                if self._run_over == 0:
+                    self._candidate = _Open(start, score, 0)
+                self._run_over += 1
+                self._candidate.peak = max(self._candidate.peak, score)
+                self._last_over_end = start + window_s
+                if self._run_over >= self.on_windows:
+                    self._open = _Open(self._candidate.start_s, self._candidate.peak, self._run_over)
+                    self._run_under = 0
+                continue
+            if over:
+                self._open.peak = max(self._open.peak, score)
+                self._open.windows += 1
+                self._last_over_end = start + window_s
+                self._run_under = 0
+                continue
+            self._run_under += 1
+            if self._run_under >= self.off_windows and start >= self._last_over_end + window_s:
+                closed.append(self._close(self._open))
+        return closed
+
+    def _close(self, event: _Open) -> Event:
+        self._open, self._run_over, self._run_under = None, 0, 0
+        return Event(event.start_s, self._last_over_end, float(event.peak), self.threshold, event.windows)
+
+    def flush(self) -> list[Event]:
+        """Close an event still open (end of the stream, shutdown, reload)."""
+        return [self._close(self._open)] if self._open is not None else []

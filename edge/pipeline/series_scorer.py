@@ -1,0 +1,120 @@
+"""Point series for Donut: fetal ECG from EDF (block means) and KPI CSVs, and their scoring.
+
+A Series is one recording as points: values (n,) in the recording's unit, missing (n,) and
+labels (n,) bool, and where each point sits (sample index for EDF, timestamp for CSV).
+Every point is scored: a KPI file that continues the training series (its first timestamp is one
+interval after the bundle's stored `warmup` tail) is scored with that tail as context; otherwise
+the first window - 1 points are scored at their own positions in the file's first window.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.bundle.loader import Bundle
+from edge.detectors.base import Detector, load_detector
+from edge.errors import InputFileError
+from edge.features.ecg import EcgSpec, rule_labels
+from edge.io.edf import lost_points
+from edge.io.edf_blocks import EdfFile, edf_block_means, unit_factor
+from edge.io.kpi_csv import KpiColumns, read_kpi_csv
+
+
+@dataclass(frozen=True)
+class Series:
+    """Points of one recording: values, missing, labels (n,); `position` (n,) sample index or timestamp."""
+
+    path: Path
+    values: np.ndarray
+    missing: np.ndarray
+    labels: np.ndarray
+    position: np.ndarray
+    position_name: str  # "index" (EDF samples) or "timestamp" (CSV seconds)
+
+
+def ecg_series(path: str | Path, spec: EcgSpec) -> Series:
+    """An EDF channel as block-mean points, read in blocks; refuses another sample rate than the spec's."""
+    with EdfFile(path) as edf:
+        fs, n = edf.fs(spec.channel), edf.n_samples(spec.channel)
+        if fs != spec.fs:
+            raise InputFileError(f"{path}: channel {spec.channel} is sampled at {fs:g} Hz; the model was "
+                                 f"trained at {spec.fs:g} Hz (resample the recording first)")
+        if n < spec.block * spec.window:
+            raise InputFileError(f"{path}: {n} samples, shorter than one window ({spec.block * spec.window} samples)")
+        # a recording in mV scored by a model of uV points would be 1000 times too flat, silently
+        factor = unit_factor(edf.path, spec.channel, edf.unit(spec.channel), spec.unit)
+        points = edf_block_means(edf, spec.channel, spec.block) * factor
+        missing = lost_points(edf._reader, fs, spec.block, points.size)  # `vigil record`'s lost samples
+    points = np.where(missing, 0.0, points)
+    labels = rule_labels(points, missing, spec.label_threshold)
+    return Series(Path(path), points, missing, labels, np.arange(points.size) * spec.block, "index")
+
+
+def kpi_series(path: str | Path, columns: KpiColumns | None = None) -> Series:
+    """A KPI CSV as points; NaN/inf/empty values become missing points, said once on stderr."""
+    kpi = read_kpi_csv(path, columns)
+    if kpi.nonfinite:
+        print(f"vigil: notice: {path}: {kpi.nonfinite} NaN, inf or empty values (first at line "
+              f"{kpi.first_nonfinite_line}) read as missing points", file=sys.stderr)
+    return Series(Path(path), kpi.values, kpi.missing, kpi.labels, kpi.timestamps, "timestamp")
+
+
+def load_series(path: str | Path, spec: EcgSpec, modality: str, columns: KpiColumns | None = None) -> Series:
+    if modality == "ecg":
+        return ecg_series(path, spec)
+    series = kpi_series(path, columns)
+    if series.values.size < spec.window:
+        raise InputFileError(f"{path}: {series.values.size} points, shorter than one window "
+                             f"({spec.window} points)")
+    return series
+
+
+def donut_scorer(bundle: Bundle, variant: str | None = None, *, samples: int | None = None,
+                 iterations: int | None = None, seed: int = 0) -> Detector:
+    """The gateway's Donut detector for a bundle variant; L and MCMC iterations default to the bundle's."""
+    return load_detector(bundle, variant, samples=samples, iterations=iterations, seed=seed)
+
+
+def warmup_context(bundle: Bundle, series: Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """The bundle's stored training tail (values, missing) (window - 1,) if `series` continues it, else None."""
+    warm = bundle.manifest.raw.get("warmup")
+    if not warm or series.position_name != "timestamp" or not series.position.size:
+        return None
+    if int(series.position[0]) != int(warm["next_timestamp"]):
+        return None
+    return np.asarray(warm["values"], dtype=np.float64), np.asarray(warm["missing"], dtype=bool)
+
+
+def score_series(bundle: Bundle, detector: Detector, series: Series) -> np.ndarray:
+    """Scores (n,) of every point; see the module docstring for the first window - 1 points."""
+    window = bundle.ecg_spec.window
+    values, missing = series.values, series.missing
+    context = warmup_context(bundle, series)
+    if context is not None:
+        values, missing = np.concatenate([context[0], values]), np.concatenate([context[1], missing])
+    elif values.size < window:
+        raise InputFileError(f"{series.path}: {values.size} points, shorter than one window ({window} points)")
+    windows = np.lib.stride_tricks.sliding_window_view(values, window)
+    gaps = np.lib.stride_tricks.sliding_window_view(missing, window)
+    scores = detector.score(windows, gaps)
+    if context is None:
+        head = getattr(detector, "score_head", None)  # Donut reconstructs every position of a window
+        first = head(windows[0], gaps[0])[:-1] if head is not None else np.full(window - 1, np.nan, np.float32)
+        scores = np.concatenate([first, scores])
+    return np.asarray(scores, dtype=np.float32)
+
+
+def points_json(series: Series, scores: np.ndarray, threshold: float) -> dict[str, Any]:
+    """`vigil score`'s object for a series: file, threshold, points [{index|timestamp, score, missing}]."""
+    return {
+        "file": str(series.path),
+        "threshold": threshold,
+        "points": [{series.position_name: int(p), "score": None if np.isnan(s) else round(float(s), 5),
+                    "missing": bool(m)}
+                   for p, s, m in zip(series.position.tolist(), scores.tolist(), series.missing.tolist(), strict=True)],
+    }

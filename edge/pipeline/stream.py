@@ -1,0 +1,162 @@
+"""A stream: blocks in, scores and events out. The same object serves every modality, live or replayed.
+
+Source --Blocks--> RingBuffer --windows--> features (Framing) --> Detector --scores--> Decider --events-->
+Each push computes the rows of every window that became complete, in one vectorized call on a
+contiguous view of the ring buffer. Holes are filled here, and only here: a block that starts
+after the last sample received leaves the samples in between missing, at their exact place; a
+block that overlaps what was received is trimmed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from edge.detectors.base import Detector
+from edge.features.ecg import EcgSpec
+from edge.features.spec import FeatureSpec
+from edge.pipeline.decider import Decider, Event
+from edge.pipeline.framing import framing_for
+from edge.pipeline.ringbuffer import RingBuffer
+from edge.sources.base import Block
+
+if TYPE_CHECKING:
+    from edge.bundle.loader import Bundle
+
+
+@dataclass
+class StreamOutput:
+    """What one push produced: scores (n,) float32, their positions (n,) in samples, closed events; a beat
+    stage adds the fetal heart rate: (times (k,) s, bpm (k,)) of its new valid points."""
+
+    scores: np.ndarray
+    starts: np.ndarray
+    events: list[Event] = field(default_factory=list)
+    fhr: tuple[np.ndarray, np.ndarray] | None = None
+
+
+class Stream:
+    """Windows one channel per ``spec``, scores with ``detector``, decides with ``decider``.
+
+    ``column`` picks the channel of multi-channel blocks (the wearable sends several leads).
+    """
+
+    def __init__(self, spec: FeatureSpec | EcgSpec, detector: Detector, decider: Decider, *, column: int = 0,
+                 max_span_s: float = 2.0) -> None:
+        self.spec = spec
+        self.detector = detector
+        self.decider = decider
+        self.column = column
+        self.framing = framing_for(spec)
+        f = self.framing
+        # room for one window plus a span of new windows; longer blocks are fed in pieces
+        self._chunk = max(f.hop, round(max_span_s * f.rate))
+        self.ring = RingBuffer(f.window + self._chunk + f.hop, dtype=f.dtype)
+        self.next_window = 0  # absolute sample index where the next uncomputed (base) window starts
+        self.windows = 0
+        self.skipped_windows = 0  # rows with missing input a detector cannot score: not scored
+        self.missing_samples = 0
+
+    @property
+    def seconds(self) -> float:
+        """Stream time received so far (s)."""
+        return self.ring.end / self.framing.rate
+
+    def push(self, block: Block) -> StreamOutput:
+        """Append a block and score every window it completes."""
+        samples, missing = block.samples, block.missing
+        samples = samples[:, self.column] if samples.ndim == 2 else samples
+        outputs = []
+        hole = block.start - self.ring.end
+        if hole < 0:  # overlap with what was already taken
+            samples, missing = samples[-hole:], None if missing is None else missing[-hole:]
+        while hole > 0:  # a hole the source did not fill: those samples are missing
+            n = min(hole, self._chunk)
+            self.ring.write_missing(n)
+            self.missing_samples += n
+            outputs.append(self.process())
+            hole -= n
+        for i in range(0, samples.shape[0], self._chunk):
+            part = None if missing is None else missing[i : i + self._chunk]
+            self.ring.write(samples[i : i + self._chunk], part)
+            if part is not None:
+                self.missing_samples += int(part.sum())
+            outputs.append(self.process())
+        if len(outputs) == 1:
+            return outputs[0]
+        return StreamOutput(
+            np.concatenate([o.scores for o in outputs]) if outputs else np.empty(0, np.float32),
+            np.concatenate([o.starts for o in outputs]) if outputs else np.empty(0, np.int64),
+            [e for o in outputs for e in o.events],
+        )
+
+    def process(self) -> StreamOutput:
+        """Score every window completed by what the ring buffer holds."""
+        f = self.framing
+        if self.next_window < self.ring.start:  # a gap longer than the buffer: restart on the hop grid
+            self.next_window = -(-self.ring.start // f.hop) * f.hop
+            f.restart()
+        held = self.ring.end - self.next_window
+        n = 0 if held < f.window else 1 + (held - f.window) // f.hop
+        if n == 0:
+            return StreamOutput(np.empty(0, np.float32), np.empty(0, np.int64))
+        starts = self.next_window + f.hop * np.arange(n, dtype=np.int64)
+        span, gaps = self.ring.view(self.next_window, (n - 1) * f.hop + f.window)
+        self.next_window += n * f.hop
+        features, missing, starts = f.rows(span[:, 0], gaps, starts)
+        self.windows += starts.size
+        rows_missing: np.ndarray | None = missing
+        if not self.detector.handles_missing:
+            clean = ~missing.any(axis=1)
+            if not clean.all():
+                self.skipped_windows += int((~clean).sum())
+                features, starts = features[clean], starts[clean]
+            rows_missing = None
+        first = int(starts[0] // f.hop) if starts.size else 0
+        scores = self.detector.score(features, rows_missing, first=first)
+        positions = starts + f.score_offset
+        events = self.decider.update(scores, positions / f.rate, f.score_span / f.rate)
+        return StreamOutput(scores, positions, events)
+
+    def finish(self) -> list[Event]:
+        """Close any open event at the end of the input (or at shutdown, or before a reload)."""
+        return self.decider.flush()
+
+
+class Stage(Protocol):
+    """A further analysis of a stream's blocks beside its Stream (a fetal-beat stage on ECG): its events
+    go to the same sinks, naming ``detector`` and ``model_sha256`` (64 hex digits) as their source."""
+
+    detector: str
+    model_sha256: str
+
+    def push(self, block: Block) -> StreamOutput: ...
+
+    def finish(self) -> list[Event]: ...
+
+
+_STAGES: dict[str, list[Callable[[Bundle], Stage | None]]] = {}
+# modules that register stages, imported on the first stages_for (e.g. "edge.fetal.stage")
+STAGE_MODULES: tuple[str, ...] = ("edge.fetal.stage",)
+
+
+def register_stage(modality: str) -> Callable[[Callable[[Bundle], Stage | None]], Callable[[Bundle], Stage | None]]:
+    """Decorator for a factory ``f(bundle) -> Stage | None``, run for every stream of that modality
+    (None: no stage for this bundle). The service pushes each block to the stage after the Stream."""
+
+    def add(factory: Callable[[Bundle], Stage | None]) -> Callable[[Bundle], Stage | None]:
+        _STAGES.setdefault(modality, []).append(factory)
+        return factory
+
+    return add
+
+
+def stages_for(bundle: Bundle) -> list[Stage]:
+    """The stages registered for the bundle's modality, built for this bundle."""
+    for module in STAGE_MODULES:
+        importlib.import_module(module)  # cached after the first time
+    return [s for factory in _STAGES.get(bundle.modality, []) if (s := factory(bundle)) is not None]

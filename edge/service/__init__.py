@@ -1,0 +1,1 @@
+"""The gateway service (`vigil run`): TOML config, the asyncio daemon, systemd notification."""

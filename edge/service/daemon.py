@@ -1,0 +1,294 @@
+"""`vigil run`: one asyncio process keeping every configured stream scored, publishing its events.
+
+Every stream is the same pipeline whatever its kind: Source -> Stream (ring, framing, Detector,
+Decider) -> sinks; the kinds differ only in their Source (``edge.sources.base``). systemd (Type=notify):
+READY=1 once bundles are loaded and sources started; STATUS= lines; WATCHDOG=1 only while every
+stream makes progress (a stalled or failed stream stops the feeding and systemd restarts the
+service); STOPPING=1 on SIGTERM/SIGINT, then every open event is closed with its true end and
+reaches every sink, and the outbox is flushed; SIGHUP reloads the config and bundles atomically (a
+bad new config is refused, the old one keeps running; open events of the old streams are closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import signal
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from edge.bundle.loader import Bundle, load_bundle
+from edge.detectors.base import load_detector
+from edge.errors import ConfigError, VigilError
+from edge.pipeline.decider import Decider, Event
+from edge.pipeline.stream import Stage, Stream, stages_for
+from edge.pipeline.stream_state import StreamState
+from edge.service.config import ServiceConfig, StreamConfig, check_state_dir, load_config
+from edge.service.systemd import Notifier
+from edge.sinks.base import JsonlSink, MqttSink, Sink
+from edge.sinks.events import make_record
+from edge.sources.base import Source, needs_of, open_source, source_kinds
+
+log = logging.getLogger("vigil.service")
+
+
+@dataclass
+class Runner:
+    """One configured stream: its bundle, source, pipeline and state."""
+
+    config: StreamConfig
+    bundle: Bundle
+    source: Source
+    stream: Stream
+    state: StreamState
+    stages: list[Stage] = field(default_factory=list)  # further analyses of the same blocks
+    task: asyncio.Task[None] | None = None
+
+
+def prepare(config: StreamConfig) -> Runner:
+    """Load and verify a stream's bundle and build its pipeline (raises a VigilError naming what is wrong)."""
+    bundle = load_bundle(config.bundle)
+    needs = needs_of(bundle)
+    where = f"stream {config.name}"
+    source_kinds()[config.kind].check(config.source, needs, where)
+    detector = load_detector(bundle, config.variant)
+    variant = bundle.variant(config.variant)
+    stream = Stream(bundle.window_spec, detector, Decider.from_bundle(bundle, variant.name))
+    state = StreamState(config.name, config.kind, bundle.modality, bundle.detector_kind, variant.name,
+                        variant.window_threshold)
+    return Runner(config, bundle, open_source(config.kind, config.source, needs), stream, state, stages_for(bundle))
+
+
+class Service:
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.notifier = Notifier()
+        self.runners: dict[str, Runner] = {}
+        self.sinks: list[Sink] = []
+        self._stop = asyncio.Event()
+        self._reload = asyncio.Event()
+        self.total_events = 0
+        from edge.observe.observers import Observers  # status lines and file, live page, /metrics, Home Assistant
+
+        self.observers = Observers(config, self.states, self.mqtt)
+
+    # --- events -------------------------------------------------------------------------
+    def _emit(self, runner: Runner, events: list[Event], stage: Stage | None = None) -> None:
+        state = runner.state
+        detector = state.detector if stage is None else stage.detector
+        sha = runner.bundle.variant(state.variant).sha256 if stage is None else stage.model_sha256
+        for event in events:
+            # a stage may name the detector per event (the fetal stage: fetal-flatline, fetal-bradycardia...)
+            record = make_record(event, gateway=self.config.gateway, stream=state.name,
+                                 detector=getattr(event, "detector", "") or detector, model_sha256=sha,
+                                 stream_epoch_s=state.epoch_s or time.time())
+            for sink in self.sinks:
+                try:
+                    sink.emit(record)
+                except Exception as exc:  # a sink's failure (a full disk) must stop neither the stream nor the others
+                    log.error("event %s not taken by the %s sink: %s: %s", record.event_id, sink.name,
+                              type(exc).__name__, exc)
+            state.evented(record)
+            self.total_events += 1
+            log.info("event %s on %s: %.1f-%.1f s, peak %.3g", record.event_id, state.name, event.start_s,
+                     event.end_s, event.peak_score)
+
+    # --- streams --------------------------------------------------------------------------
+    async def _run_stream(self, runner: Runner) -> None:
+        """Source blocks through the stream into the sinks; whatever ends the stream (its source
+        ending or failing, shutdown, reload), its open event is closed and emitted."""
+        source, stream, state = runner.source, runner.stream, runner.state
+        rate = stream.framing.rate
+        try:
+            await source.start()
+            state.set("running")
+            async for block in source.blocks():
+                if state.epoch_s is None:  # wall clock of sample 0, from the first block's arrival
+                    state.epoch_s = time.time() - (block.start + block.samples.shape[0]) / rate
+                out = stream.push(block)
+                state.envelope(block.start, block.samples, rate, stream.column)  # only while a page looks
+                state.anomaly = stream.decider.open
+                state.scored(out.starts / rate, out.scores)
+                state.stream_seconds, state.samples = stream.seconds, stream.ring.end
+                state.missing_samples = stream.missing_samples
+                self._emit(runner, out.events)
+                for stage in runner.stages:
+                    staged = stage.push(block)
+                    self._emit(runner, staged.events, stage)
+                    if staged.fhr is not None:  # the fetal stage's heart rate: the page's FHR panel, metrics
+                        state.on_fhr(*staged.fhr)
+            if source.failure is not None:
+                state.set("failed", source.failure)
+            else:
+                state.set("ended", "end of input")
+                log.info("stream %s: end of input", state.name)
+        except asyncio.CancelledError:
+            state.set("stopped")
+            raise
+        except VigilError as exc:
+            state.set("failed", str(exc))
+            log.error("stream %s failed: %s", state.name, exc)
+        except Exception as exc:
+            state.set("failed", f"{type(exc).__name__}: {exc}")
+            log.exception("stream %s failed", state.name)
+        finally:
+            self._emit(runner, stream.finish())
+            for stage in runner.stages:
+                self._emit(runner, stage.finish(), stage)
+            state.anomaly = False
+            state.source_health = source.health()
+            with contextlib.suppress(Exception):
+                await source.stop()
+
+    def _start_streams(self, runners: dict[str, Runner]) -> None:
+        for runner in runners.values():
+            runner.state.progress_s = time.monotonic()
+            runner.task = asyncio.create_task(self._run_stream(runner), name=runner.config.name)
+        self.runners = runners
+
+    async def _stop_streams(self) -> None:
+        for runner in self.runners.values():
+            if runner.task is not None:
+                runner.task.cancel()
+        for runner in self.runners.values():
+            if runner.task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner.task
+
+    def _open_sinks(self) -> None:
+        try:
+            self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"state directory {self.config.state_dir}: {exc.strerror}") from None
+        self.sinks = [JsonlSink(self.config.jsonl, max_bytes=self.config.jsonl_max_bytes,
+                                backups=self.config.jsonl_backups)]
+        if self.config.mqtt is not None:
+            self.sinks.append(MqttSink(self.config.mqtt, self.config.state_dir))
+        self.observers.attach_mqtt(self.mqtt())
+
+    def _close_sinks(self) -> None:
+        for sink in self.sinks:
+            sink.close()
+        self.sinks = []
+
+    # --- state ----------------------------------------------------------------------------
+    def mqtt(self) -> MqttSink | None:
+        return next((s for s in self.sinks if isinstance(s, MqttSink)), None)
+
+    def states(self) -> list[StreamState]:
+        """Every stream's state (what status lines, `vigil status`, pages and metrics read)."""
+        for runner in self.runners.values():
+            runner.state.source_health = runner.source.health()
+        return [r.state for r in self.runners.values()]
+
+    def stalled(self) -> list[str]:
+        now = time.monotonic()
+        return [r.state.name for r in self.runners.values() if r.state.state == "failed" or (
+            r.state.state != "ended" and now - r.state.progress_s > r.config.stall_s)]
+
+    def status_line(self) -> str:
+        sinks = "".join(f", outbox {h['outbox']}" for h in (s.health() for s in self.sinks) if "outbox" in h)
+        streams = ", ".join(f"{s.name} {s.windows} windows {s.events} events"
+                            + (f" FAILED ({s.reason})" if s.state == "failed" else "") for s in self.states())
+        stalled = self.stalled()
+        flag = f"; STALLED: {', '.join(stalled)}" if stalled else ""
+        return f"{len(self.runners)} streams ({streams}){sinks}{flag}"
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def _reload_config(self) -> None:
+        source = self.config.source
+        if source is None:
+            log.warning("SIGHUP: running the embedded default, nothing to reload")
+            return
+        self.notifier.reloading()
+        try:
+            new = load_config(source)
+            runners = {s.name: prepare(s) for s in new.streams}
+        except VigilError as exc:
+            log.error("SIGHUP: new config refused, the old one keeps running: %s", exc)
+            self.notifier.status(f"reload refused: {exc}")
+            self.notifier.send("READY=1")
+            return
+        await self._stop_streams()  # closes the old streams' open events into the old sinks
+        self._close_sinks()
+        self.config = new
+        self.observers.use(new)
+        self._open_sinks()
+        self._start_streams(runners)
+        log.info("SIGHUP: reloaded %s (%d streams)", source, len(runners))
+        self.notifier.send("READY=1", f"STATUS=reloaded: {self.status_line()}")
+
+    async def run(self) -> int:
+        runners = {s.name: prepare(s) for s in self.config.streams}  # every bundle verified before READY
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
+        loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self._reload.set)
+        self._open_sinks()
+        await self.observers.start()
+        self._start_streams(runners)
+        gc.freeze()  # what is loaded lives as long as the process: full GC passes stop rescanning it
+        self.notifier.ready(self.status_line())
+        log.info("vigil running: %s", self.status_line())
+        watchdog = self.notifier.watchdog_s
+        tick = min(0.5, watchdog / 4) if watchdog else 0.5  # a wake-up costs ~0.1 ms here; SIGTERM is at once
+        last_status = last_dog = 0.0
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), tick)
+            if self._reload.is_set():
+                self._reload.clear()
+                await self._reload_config()
+            self.observers.tick()
+            now = time.monotonic()
+            if watchdog and now - last_dog >= watchdog / 2 and not self.stalled():
+                self.notifier.watchdog()
+                last_dog = now
+            if now - last_status >= self.config.status_interval_s:
+                self.notifier.status(self.status_line())
+                last_status = now
+        self.notifier.stopping()
+        log.info("stopping: closing open events and flushing sinks")
+        await self._stop_streams()
+        await self.observers.stop()
+        self._close_sinks()
+        return 0
+
+
+def embedded_default(state_dir: Path | None = None) -> ServiceConfig:
+    """The bundled recordings replayed in real time, looped: the service can be tried anywhere."""
+    from edge.service.config import parse_config
+
+    data = Path(__file__).parent.parent / "data"
+    streams = [{"name": f"{m}-replay", "kind": "file", "bundle": str(data / "bundles" / m), "loop": True,
+                "path": str(sorted((data / "samples" / m).glob("anomaly_*.wav"))[0])} for m in ("fan", "slider")]
+    streams.append({"name": "fetal-ecg-replay", "kind": "file", "bundle": str(data / "bundles" / "ecg-donut"),
+                    "path": str(data / "samples" / "ecg" / "r10_60s.edf"), "loop": True})
+    gateway: dict[str, Any] = {"name": "demo-gateway", "status_interval_s": 5.0}
+    if state_dir is not None:
+        gateway["state_dir"] = str(state_dir)
+    return parse_config({"gateway": gateway, "streams": streams}, Path.cwd())
+
+
+def run_command(config_path: Path | None, state_dir: Path | None, http: str | None = None) -> int:
+    """`vigil run`: the given config (or the embedded default), its state directory overridden."""
+    import sys
+
+    if state_dir is not None:
+        check_state_dir(state_dir, "--state-dir")
+    config = load_config(config_path) if config_path else embedded_default(state_dir)
+    if config_path and state_dir:
+        config = replace(config, state_dir=state_dir, jsonl=state_dir / config.jsonl.name)
+    if http:
+        from edge.observe.web.settings import HttpSettings, parse_listen
+
+        config = replace(config, http=HttpSettings(*parse_listen(http, "--http"),
+                                                   config.http.token if config.http else None))
+    if not config_path:
+        print(f"vigil run: no --config, running the embedded default (bundled recordings replayed in real time); "
+              f"events in {config.jsonl}", file=sys.stderr)
+    return asyncio.run(Service(config).run())

@@ -1,0 +1,1 @@
+"""Where events go: the Sink seam, the JSON-lines log, MQTT with an on-disk outbox."""

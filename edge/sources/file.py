@@ -1,0 +1,217 @@
+"""Recorded inputs: WAV, EDF and KPI CSV files as Blocks, and the ``file`` Source that replays them.
+
+A Recording yields the blocks of one pass over a file at the rate and channel a bundle needs
+(``Needs``): a WAV mixed down or channel-picked and resampled to the model's rate, an EDF channel by
+label at its own rate (another rate is refused), a KPI CSV's completed points with their missing
+mask. The ``file`` source replays a recording paced at real time (or as fast as possible) and
+optionally looped, the stream index continuing across loops: a file replays like a live input.
+WAV and EDF are read from the file block by block as they are replayed (edge.io.audio_file,
+edge.io.edf_blocks): memory does not grow with the recording.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from edge.config_table import Table, resolve
+from edge.errors import ConfigError, InputFileError, VigilError
+from edge.sources.base import Block, Needs, Source, SourceConfig, register_source
+
+
+class Recording:
+    """One pass over a file: ``blocks()`` of ``block`` samples from index 0, read from the file as
+    they are needed (memory does not grow with the file); ``frames`` at ``rate`` Hz."""
+
+    rate: float
+    block: int
+    frames: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.rate
+
+    def blocks(self) -> Iterator[Block]:
+        start = 0
+        for samples, missing in self._pieces():
+            yield Block(start, samples[:, None], missing)
+            start += samples.shape[0]
+
+    def _pieces(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        raise NotImplementedError
+
+    def read_all(self) -> np.ndarray:
+        """Every sample (n,) at once: for short recordings (tests, clips), never for streams."""
+        return np.concatenate([b.samples[:, 0] for b in self.blocks()])
+
+
+class WavRecording(Recording):
+    """Audio (WAV of any kind, FLAC, OGG) mixed down or channel-picked and resampled to ``sr``, float32."""
+
+    def __init__(self, path: str | Path, *, sr: int, channel: int | None = None, block_s: float = 0.25) -> None:
+        from edge.io.audio_file import AudioFile
+
+        self.path, self.rate, self.channel, self.sr = Path(path), float(sr), channel, sr
+        with AudioFile(self.path, sr_out=sr, channel=channel) as audio:  # opened now to refuse a bad file now
+            self.frames = audio.frames_out
+        self.block = max(1, round(block_s * sr))
+
+    def _pieces(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        from edge.io.audio_file import AudioFile, rechunk
+
+        with AudioFile(self.path, sr_out=self.sr, channel=self.channel) as audio:
+            for samples in rechunk(audio.blocks(), self.block):
+                yield samples, None
+
+
+class EdfRecording(Recording):
+    """One EDF channel by label at its own rate (another rate than ``fs`` is refused), float64."""
+
+    def __init__(self, path: str | Path, *, label: str, fs: float, block_s: float = 0.1, unit: str = "") -> None:
+        from edge.io.edf_blocks import EdfFile, unit_factor
+
+        self.path, self.label = Path(path), label
+        with EdfFile(self.path) as edf:
+            rate, self.frames = edf.fs(label), edf.n_samples(label)
+            self.factor = unit_factor(self.path, label, edf.unit(label), unit)  # mV file, uV model: x 1000
+        if rate != fs:
+            raise InputFileError(f"{path}: channel {label} is sampled at {rate:g} Hz; the bundle expects "
+                                 f"{fs:g} Hz (resample the recording first)")
+        self.rate = fs
+        self.block = max(1, int(fs * block_s))
+        self.abdominal = _abdominal_leads(self.path, fs)
+
+    def blocks(self) -> Iterator[Block]:
+        """The channel's blocks; with abdominal leads in the file, each also carries them (the fetal stage),
+        read by one reader (pyedflib opens a file once per process)."""
+        if self.abdominal is None:
+            yield from super().blocks()
+            return
+        from edge.io.edf import lost_in, lost_runs
+        from edge.io.multilead import open_recording as open_leads
+
+        rec = open_leads(self.path, [self.label, *self.abdominal])
+
+        def rewind() -> Iterator[np.ndarray]:  # the leads again from the start, on the open reader
+            at = 0
+            for x in rec.blocks(round(self.rate)):
+                lost = lost_in(runs, at, x.shape[0])
+                at += x.shape[0]
+                yield x[:, 1:] if lost is None else np.where(lost[:, None], np.nan, x[:, 1:])
+
+        try:
+            runs, start = lost_runs(rec._reader, self.rate), 0
+            for x in rec.blocks(self.block):
+                n = x.shape[0]
+                yield Block(start, x[:, :1] * (self.factor / rec._scales[0]), lost_in(runs, start, n), x[:, 1:],
+                            self.abdominal,
+                            rewind if start == 0 else None)
+                start += n
+        finally:
+            rec.close()
+
+    def _pieces(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        from edge.io.audio_file import rechunk
+        from edge.io.edf import lost_in, lost_runs
+        from edge.io.edf_blocks import EdfFile
+
+        with EdfFile(self.path) as edf:
+            lost, offset = lost_runs(edf._reader, self.rate), 0  # samples `vigil record` wrote as 0: missing
+            for samples in rechunk(edf.blocks(self.label), self.block):
+                yield samples * self.factor, lost_in(lost, offset, samples.shape[0])
+                offset += samples.shape[0]
+
+
+def _abdominal_leads(path: Path, fs: float) -> tuple[str, ...] | None:
+    """The labels of the recording's abdominal leads at `fs` (the fetal stage), or None."""
+    from edge.io.multilead import open_recording as open_leads
+
+    try:
+        leads = open_leads(path)
+    except VigilError:
+        return None
+    leads.close()
+    return leads.labels if leads.fs == fs else None
+
+
+class CsvRecording(Recording):
+    """A KPI CSV's completed points and missing mask (held whole: Donut scores whole series)."""
+
+    def __init__(self, path: str | Path, *, block: int = 64) -> None:
+        from edge.io.kpi_csv import read_kpi_csv
+
+        self.path = Path(path)
+        kpi = read_kpi_csv(self.path)
+        self.rate, self.values, self.missing, self.block = 1.0 / kpi.interval_s, kpi.values, kpi.missing, block
+        self.frames = int(kpi.values.shape[0])
+
+    def _pieces(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        for start in range(0, self.frames, self.block):
+            yield self.values[start : start + self.block], self.missing[start : start + self.block]
+
+
+def open_recording(path: str | Path, needs: Needs, *, channel: int | None = None) -> Recording:
+    """The recording of ``path`` as a bundle with these needs reads it (by modality)."""
+    if needs.modality == "audio":
+        return WavRecording(path, sr=int(needs.rate), channel=channel)
+    if needs.modality == "ecg":
+        return EdfRecording(path, label=needs.channel or "", fs=needs.rate, unit=needs.unit)
+    return CsvRecording(path)
+
+
+@dataclass(frozen=True)
+class FileConfig(SourceConfig):
+    keys: ClassVar[frozenset[str]] = frozenset({"path", "realtime", "loop", "channel"})
+    path: Path = Path()
+    realtime: bool = True
+    loop: bool = False
+    channel: int | None = None
+
+    @classmethod
+    def parse(cls, table: Table) -> FileConfig:
+        path = resolve(table.base, table.get("path", str))
+        if not path.is_file():
+            raise ConfigError(f"{table.key('path')}: {path} is not a file")
+        channel = table.get("channel", int, None)
+        if channel is not None and channel < 0:
+            raise ConfigError(f"{table.key('channel')}: {channel} (expected a 0-based channel index)")
+        return cls(path, table.get("realtime", bool, True), table.get("loop", bool, False), channel)
+
+
+@register_source
+class FileSource(Source):
+    """Replays a recording: paced at real time (``realtime``) or as fast as possible, looped or once."""
+
+    kind = "file"
+    config_type = FileConfig
+
+    def __init__(self, config: FileConfig, needs: Needs) -> None:
+        self.config, self.needs = config, needs
+        self.finite = not config.loop
+        self.recording: Recording | None = None
+
+    async def start(self) -> None:
+        self.recording = open_recording(self.config.path, self.needs, channel=self.config.channel)
+
+    async def blocks(self) -> AsyncIterator[Block]:
+        """Each block is released when the wall clock reaches its end (realtime) or at once; the
+        sleep also yields to the other streams when not paced."""
+        recording = self.recording
+        if recording is None:
+            raise RuntimeError("FileSource.blocks() before start()")
+        offset, t0 = 0, time.monotonic()
+        while True:
+            for block in recording.blocks():
+                end = offset + block.start + block.samples.shape[0]
+                delay = t0 + end / recording.rate - time.monotonic() if self.config.realtime else 0.0
+                await asyncio.sleep(max(0.0, delay))
+                yield replace(block, start=offset + block.start)
+            offset += recording.frames
+            if not self.config.loop:
+                return
