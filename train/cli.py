@@ -23,8 +23,8 @@ from train.dataset import discover_clips
 from train.detectors import DetectorOptions
 from train.donut_bundle import DEFAULT_ITERATIONS, DEFAULT_SAMPLES
 from train.held_out import held_out_lines
-from train.kpi_defaults import kpi_defaults
 from train.quiet import quiet_native
+from train.series_training import SERIES_TRAINING, series_training
 
 
 def _require_tensorflow() -> None:
@@ -133,13 +133,8 @@ def _check_clip_seconds(args: argparse.Namespace, window_s: float, which: str) -
 
 def _train_series(args: argparse.Namespace) -> int:
     """`vigil train ecg FILE.edf...` / `vigil train kpi FILE.csv...`: one Donut bundle."""
-    from edge.features.ecg import EcgSpec
-
-    if args.modality == "ecg":
-        spec = EcgSpec(channel=args.channel, block=args.block, window=args.window,
-                       label_threshold=args.label_threshold)
-    else:
-        spec = EcgSpec(channel="value", fs=1.0, block=1, window=args.window, label_threshold=0.0, unit="")
+    training = SERIES_TRAINING[args.modality]
+    spec = training.spec(args)
     check_dir(args.out, "bundle", force=args.force)
     for name, value, low in (("block", spec.block, 1), ("window", spec.window, 2), ("epochs", args.epochs, 1),
                              ("latent", args.latent, 1), ("samples", args.samples, 1),
@@ -148,7 +143,7 @@ def _train_series(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{name} {value}: expected at least {low}")
     from edge.pipeline.series_scorer import load_series
 
-    if args.modality == "ecg":  # the model is trained at the recordings' rate: they must share one
+    if training.rate_from_files:  # the model is trained at the recordings' rate: they must share one
         rates = {_edf_rate(p, spec) for p in args.files}
         if len(rates) > 1:
             raise ConfigError(f"recordings at {sorted(rates)} Hz: expected one sample rate for all training files")
@@ -185,7 +180,7 @@ def _train_series(args: argparse.Namespace) -> int:
     thresholds = ", ".join(f"{v} {t:.3f}" for v, t in summary["thresholds"].items())
     print(f"{args.out}: Donut ({args.modality}), best epoch {summary['best_epoch'] + 1}, trained in "
           f"{summary['seconds']:.0f} s; thresholds {thresholds}, by {how}")
-    if args.modality == "kpi":
+    if training.combine:
         print(f"  score (default variant {manifest['default_variant']}): "
               + ", ".join(f"{v} {name}" for v, name in summary["score"].items()))
     for line in held_out_lines(manifest):
@@ -195,7 +190,7 @@ def _train_series(args: argparse.Namespace) -> int:
 
 def _kpi_scoring(args: argparse.Namespace) -> dict[str, Any]:
     """`train kpi`'s score and default variant (train.kpi_defaults); ECG bundles keep Donut alone on int8."""
-    if args.modality != "kpi":
+    if not SERIES_TRAINING[args.modality].combine:
         return {}
     return {"combine": args.score, "default_variant": args.variant}
 
@@ -209,7 +204,7 @@ def _edf_rate(path: Path, spec: EcgSpec) -> float:
 
 def _evaluate(args: argparse.Namespace) -> int:
     check_dir(args.report, "report", force=args.force, option="--report")
-    if args.bundle is not None and load_bundle(args.bundle).modality != "audio":
+    if args.bundle is not None and series_training(load_bundle(args.bundle).modality) is not None:
         from edge.io.kpi_csv import KpiColumns
         from train.evaluate_series import evaluate_series
         from train.series_checks import check_series_inputs
@@ -335,19 +330,15 @@ def build_parser() -> argparse.ArgumentParser:
     _training_options(p, DEFAULT_DETECTOR)
     p.set_defaults(func=_train_audio)
 
-    for modality, text in (("ecg", "fetal ECG: EDF recordings"), ("kpi", "KPI series: CSV timestamp,value[,label]")):
-        p = train.add_parser(modality, help=f"Donut on {text}")
+    for modality, training in SERIES_TRAINING.items():
+        p = train.add_parser(modality, help=f"Donut on {training.help}")
         p.add_argument("files", nargs="+", type=Path, metavar="FILE")
         p.add_argument("--out", type=Path, required=True,
                        help="bundle directory to write (a vigil bundle there is replaced with --force)")
         p.add_argument("--window", type=int, default=120, help="points per window (default 120)")
-        if modality == "ecg":
-            p.add_argument("--channel", default="Direct_1", help="EDF channel label (default Direct_1)")
-            p.add_argument("--block", type=int, default=60, help="samples averaged into one point (default 60)")
-            p.add_argument("--label-threshold", type=float, default=250.0,
-                           help="points with |x| >= this (uV) are labelled and left out of training (0: none)")
+        training.options(p)
         p.add_argument("--latent", type=int, default=5, help="latent dimensions (default 5)")
-        epochs, patience = (100, 10) if modality == "kpi" else (256, 30)  # KPI: the measured cut (README)
+        epochs, patience = training.epochs, training.patience
         p.add_argument("--epochs", type=int, default=epochs,
                        help=f"most epochs (default {epochs}; the paper: 256); the best validation epoch is kept")
         p.add_argument("--patience", type=int, default=patience,
@@ -358,10 +349,6 @@ def build_parser() -> argparse.ArgumentParser:
                             "with labelled validation anomalies, the cap of the F1-optimal threshold")
         p.add_argument("--ignore-labels", action="store_true",
                        help="choose the threshold by --percentile even when the validation part has labels")
-        if modality == "kpi":
-            p.add_argument("--columns", help="TIMESTAMP,VALUE[,LABEL]: column names or 0-based positions "
-                           "(default: timestamp,value,label by name, or by position without a header)")
-            kpi_defaults(p)
         p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
                        help=f"latent samples L when scoring (default {DEFAULT_SAMPLES}, from the cost/AUC table)")
         p.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS, help="MCMC imputation rounds (default 10)")

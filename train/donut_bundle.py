@@ -25,6 +25,7 @@ from edge.detectors.kpi_combine import combine_parts, fit_part_scales, series_dz
 from edge.detectors.spectral_residual import WINDOW as SR_WINDOW
 from edge.detectors.spectral_residual import series_sr
 from edge.features.ecg import EcgSpec, standardize
+from edge.modalities.base import modality_named
 from edge.pipeline.series_scorer import Series, score_series
 from train.audio import _versions
 from train.bundle_writer import BundleWriter
@@ -138,7 +139,7 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
                            "fit_files": [{"file": s.path.name, "sha256": sha256_file(s.path)} for s in series],
                            "versions": _versions()},
         }
-        if modality == "kpi":
+        if modality_named(modality).timestamped:  # a later file may continue the series: keep its tail
             last = series[-1]
             manifest["warmup"] = {"values": [float(v) for v in last.values[-(spec.window - 1) :]],
                                   "missing": [bool(m) for m in last.missing[-(spec.window - 1) :]],

@@ -21,6 +21,7 @@ from edge.pipeline.series_scorer import Series, donut_scorer, load_series, score
 from train.series_bench import injected_test_series, per_kind_auc
 from train.series_checks import window_labels
 from train.series_metrics import point_metrics, segments
+from train.series_training import SERIES_TRAINING
 
 
 def _plot(path: Path, series: Series, scores: np.ndarray, threshold: float, title: str, seconds: float) -> None:
@@ -53,15 +54,16 @@ def evaluate_series(bundle_path: Path, files: list[Path], report: Path, *, injec
     or NAB windows (epoch seconds) per file. columns: a KPI CSV's columns (edge.io.kpi_csv.KpiColumns)."""
     bundle = load_bundle(bundle_path)
     spec = bundle.ecg_spec
+    training = SERIES_TRAINING[bundle.modality]
     report.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"bundle": str(bundle_path), "labels": "injected" if inject_seed is not None else
-                              ("rule" if bundle.modality == "ecg" else "nab windows" if labels else "csv"), "files": {}}
+                              ("nab windows" if labels else training.labels), "files": {}}
     lines = [f"# Evaluation of {bundle.name}", "", f"Labels: {result['labels']}. Delayed-segment adjustment: 7 points.",
              "", "| file | variant | points | anomalous | AUC | best F1 | best F1 (adjusted) | F1 at threshold "
              "| F1 at threshold (adjusted) |", "|---|---|---|---|---|---|---|---|---|"]
     for path in files:
         kinds = None
-        if inject_seed is not None and bundle.modality == "ecg":
+        if inject_seed is not None and training.injectable:
             series, kinds = injected_test_series(path, spec, inject_seed)
         else:
             series = load_series(path, spec, bundle.modality, columns)
@@ -83,7 +85,7 @@ def evaluate_series(bundle_path: Path, files: list[Path], report: Path, *, injec
             png = f"{path.stem}_{variant}.png"
             title = f"{path.name} ({variant}): points over the threshold in red, true anomalies shaded"
             _plot(report / png, series, scores, threshold, title,
-                  spec.point_seconds if bundle.modality == "ecg" else 1.0)
+                  spec.point_seconds if training.timed_points else 1.0)
         result["files"][path.name] = entry
         lines += ["", *[f"![{path.name} {v}]({path.stem}_{v}.png)" for v in bundle.variants], ""]
     (report / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.modalities.base import modality_named
 from edge.text import number, plural
 
 
@@ -35,7 +36,7 @@ def _rate(part: int, whole: int) -> str:
 
 def held_out_lines(manifest: dict[str, Any]) -> list[str]:
     """One line per variant: AUC (audio), threshold, detection rate and false alarms at it."""
-    audio = manifest.get("modality") == "audio"
+    audio = "clip" in modality_named(manifest["modality"]).levels  # thresholds and metrics by clip
     unit = ("clip", "clips") if audio else ("point", "points")
     metrics = manifest.get("metrics", {})
     where = (metrics.get("protocol", "reserved test clips") if audio

@@ -60,7 +60,7 @@ def check_series_inputs(bundle: Bundle, files: list[Path], labels: Path | None,
         if path.is_file() and not allow_seen and (name := seen.get(sha256_file(path))):
             raise ConfigError(f"{path}: the bundle was trained on this recording ({name}, same sha256); "
                               "evaluate on a recording it has not seen, or pass --allow-seen for an optimistic figure")
-    if bundle.modality != "kpi":
+    if not bundle.input_modality.timestamped:  # NAB windows name timestamps
         if labels is not None:
             raise ConfigError(f"--labels {labels}: label windows apply to KPI CSVs; EDF labels come from the "
                               "bundle's rule or --inject-seed")

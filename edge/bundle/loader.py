@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle.manifest import FORMAT_VERSION, MODALITIES, Manifest, ModelEntry, parse_manifest
+from edge.bundle.manifest import FORMAT_VERSION, Manifest, ModelEntry, parse_manifest
 from edge.errors import BundleError
 from edge.features.ecg import EcgSpec
 from edge.features.spec import FeatureSpec
+from edge.modalities.base import Modality, modality_named
 
-__all__ = ["FORMAT_VERSION", "MANIFEST", "MODALITIES", "VARIANTS", "Bundle", "ModelVariant", "load_bundle",
+__all__ = ["FORMAT_VERSION", "MANIFEST", "VARIANTS", "Bundle", "ModelVariant", "load_bundle",
            "sha256_file", "write_manifest"]
 
 MANIFEST = "manifest.json"
@@ -83,26 +84,34 @@ class Bundle:
 
     @property
     def modality(self) -> str:
+        """The modality's name, as the manifest gives it."""
         return self.manifest.modality
+
+    @property
+    def input_modality(self) -> Modality:
+        """The Modality object of that name: framing, readers, calibration, scoring of this bundle's input."""
+        return modality_named(self.manifest.modality)
 
     @property
     def spec(self) -> FeatureSpec:
         """The audio feature spec (audio bundles)."""
-        if self.modality != "audio":
+        spec = self.window_spec
+        if not isinstance(spec, FeatureSpec):
             raise BundleError(f"{self.path}: a {self.modality} bundle has no audio feature spec")
-        return FeatureSpec.from_dict(self.manifest.features)
+        return spec
 
     @property
     def ecg_spec(self) -> EcgSpec:
         """The ECG/KPI preparation spec (ecg and kpi bundles)."""
-        if self.modality not in ("ecg", "kpi"):
+        spec = self.window_spec
+        if not isinstance(spec, EcgSpec):
             raise BundleError(f"{self.path}: an {self.modality} bundle has no ECG/KPI spec")
-        return EcgSpec.from_dict(self.manifest.features)
+        return spec
 
     @property
     def window_spec(self) -> FeatureSpec | EcgSpec:
-        """How a stream windows this bundle's input: the audio or the point-series spec."""
-        return self.spec if self.modality == "audio" else self.ecg_spec
+        """How a stream windows this bundle's input: the spec its modality reads the features into."""
+        return self.input_modality.window_spec(self.manifest.features)
 
     @property
     def name(self) -> str:
@@ -151,16 +160,15 @@ def load_bundle(path: str | Path) -> Bundle:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{manifest_path}: not valid JSON ({exc})") from None
     manifest = parse_manifest(data, manifest_path)
+    modality = modality_named(manifest.modality)
     try:
-        spec = FeatureSpec.from_dict(manifest.features) if manifest.modality == "audio" else EcgSpec.from_dict(
-            manifest.features)
+        spec = modality.window_spec(manifest.features)
     except (BundleError, TypeError, ValueError) as exc:
         raise BundleError(f"{manifest_path}: features: {exc}") from None
-    if isinstance(spec, FeatureSpec) and spec.sr <= 0:
-        raise BundleError(f"{manifest_path}: features.sr: {spec.sr} (expected a positive rate in Hz)")
-    if isinstance(spec, FeatureSpec) and manifest.mean.shape != (spec.dim,):  # a hand edit: n_mels, frames...
-        raise BundleError(f"{manifest_path}: normalization.mean: {manifest.mean.size} values; the features "
-                          f"(set {spec.set}, n_mels {spec.n_mels}) give {spec.dim} (expected the same)")
+    try:
+        modality.check_bundle(manifest, spec)
+    except BundleError as exc:
+        raise BundleError(f"{manifest_path}: {exc}") from None
     variants = {
         name: ModelVariant(name, {role: _verified(root, f.file, f.sha256) for role, f in entry.files.items()}, entry)
         for name, entry in manifest.models.items()

@@ -19,9 +19,9 @@ import numpy as np
 
 from edge.config_table import Table
 from edge.errors import BundleError
+from edge.modalities.base import modalities
 
 FORMAT_VERSION = 1
-MODALITIES = ("audio", "ecg", "kpi")
 SCHEMA_PATH = Path(__file__).parent.parent / "schemas" / "bundle.schema.json"
 _KNOWN = {"format_version", "name", "modality", "machine_type", "detector", "features", "normalization",
           "default_variant", "models", "decider", "scoring", "provenance"}
@@ -121,7 +121,7 @@ def _parse(top: Table, default_name: str) -> Manifest:
     version = top.get("format_version", int)
     if version != FORMAT_VERSION:
         raise BundleError(f"format_version {version!r} is not supported (expected {FORMAT_VERSION})")
-    modality = top.get("modality", str, choices=MODALITIES)
+    modality = top.get("modality", str, choices=tuple(modalities()))
     detector = top.table_at("detector")
     kind = detector.get("kind", str)
     norm = top.table_at("normalization")

@@ -80,7 +80,7 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def _check_audio_recording(bundle: Bundle, path: Path) -> None:
+def check_audio_recording(bundle: Bundle, path: Path) -> None:
     """Refuse a recording that is not of the bundle's machine: another sample rate, an anomalous
     clip (DCASE name), a clip filed under another machine type or named with a machine id the
     bundle was not trained on."""
@@ -174,26 +174,22 @@ def new_scores(bundle: Bundle, files: list[Path], clip_seconds: float = CLIP_SEC
                ) -> dict[str, dict[str, list[float]]]:
     """normal_scores per variant from recordings, scored on the gateway path."""
     fitted = {f.get("sha256") for f in bundle.manifest.provenance.get("fit_files", [])}
-    if bundle.modality == "audio":  # every recording checked before anything else is said
-        for path in files:
-            _check_audio_recording(bundle, path)
+    modality = bundle.input_modality
+    for path in files:  # every recording checked before anything else is said
+        modality.check_normal_recording(bundle, path)
     for path in files:
         if path.is_file() and _hash(path) in fitted:
             log.warning("%s: the bundle was fitted on this recording; its scores are optimistic "
                         "(the threshold will be low)", path)
     result: dict[str, dict[str, list[float]]] = {}
     for variant in bundle.variants:
-        if bundle.modality == "audio":
-            clip, window = audio_scores(bundle, files, variant, clip_seconds)
-            result[variant] = {"clip": _keep(clip), "window": _keep(window)}
-        else:
-            result[variant] = {"window": _keep(series_scores(bundle, files, variant))}
+        scores = modality.normal_scores(bundle, files, variant, clip_seconds)
+        result[variant] = {level: _keep(scores[level]) for level in modality.levels}
     return result
 
 
-def _expand(files: list[Path], modality: str) -> list[Path]:
-    """Files as given; a folder stands for the recordings in it (and below), sorted."""
-    suffixes = {"audio": (".wav", ".flac"), "ecg": (".edf", ".bdf"), "kpi": (".csv",)}[modality]
+def _expand(files: list[Path], suffixes: tuple[str, ...]) -> list[Path]:
+    """Files as given; a folder stands for the recordings in it (and below) with these suffixes, sorted."""
     out: list[Path] = []
     for path in files:
         if path.is_dir():
@@ -219,9 +215,10 @@ def stored_scores(bundle: Bundle) -> dict[str, dict[str, list[float]]]:
                           "vigil kept its normal scores); expected normal recordings to calibrate on")
     for variant in bundle.variants:
         entry = stored.get(variant, {})
-        if not entry.get("window") or (bundle.modality == "audio" and not entry.get("clip")):
+        levels = bundle.input_modality.levels
+        if not all(entry.get(level) for level in levels):
             raise BundleError(f"{bundle.path}: calibration.normal_scores.{variant} lacks "
-                              f"{'clip and window' if bundle.modality == 'audio' else 'window'} scores")
+                              f"{' and '.join(levels)} scores")
     return {v: stored[v] for v in bundle.variants}
 
 
@@ -242,8 +239,9 @@ def calibrated_manifest(bundle: Bundle, rule: Rule, files: list[Path], clip_seco
         manifest["models"][variant]["threshold"] = {"window": window, "clip": clip}
     first = scores[next(iter(scores))]
     if files:
-        n_clips = len(first.get("clip") or []) if bundle.modality == "audio" else len(files)
-        unit = f"{len(files)} normal recording(s)" + (f" ({n_clips} clips)" if bundle.modality == "audio" else "")
+        clips_cut = "clip" in bundle.input_modality.levels  # recordings were cut into clips
+        n_clips = len(first.get("clip") or []) if clips_cut else len(files)
+        unit = f"{len(files)} normal recording(s)" + (f" ({n_clips} clips)" if clips_cut else "")
         source = f"vigil calibrate: {unit}, scored on the gateway path"
         clips = [{"file": p.name, "sha256": _hash(p)} for p in files]
     else:
@@ -253,8 +251,7 @@ def calibrated_manifest(bundle: Bundle, rule: Rule, files: list[Path], clip_seco
     manifest["calibration"] = {"normal_scores": scores, "rule": rule.to_json(), "source": source,
                                "clips": clips, "n_files": len(clips), "n_clips": n_clips, "date": _now(),
                                "history": history}
-    level = "clip scores and pooled window scores" if bundle.modality == "audio" else \
-        "scores of points ending a full window, missing and labelled points excluded"
+    level = bundle.input_modality.calibrated_on
     manifest["threshold_method"] = {"method": rule.kind, rule.kind: rule.value, "of": f"{level}; {source}"}
     parse_manifest(manifest, bundle.path / MANIFEST)  # the typed manifest checks every field before anything is written
     return manifest
@@ -318,10 +315,8 @@ def calibrate(bundle_path: Path, files: list[Path], rule: Rule, *, out: Path | N
         _check_out(bundle, out)
     if not clip_seconds > 0:
         raise ConfigError(f"--clip-seconds {clip_seconds:g}: expected a length in s above 0")
-    if bundle.modality == "audio" and clip_seconds * bundle.spec.sr < bundle.spec.window_samples:
-        raise ConfigError(f"--clip-seconds {clip_seconds:g}: shorter than one analysis window of the bundle "
-                          f"({bundle.spec.window_samples / bundle.spec.sr:.3f} s); expected a longer clip")
-    manifest = calibrated_manifest(bundle, rule, _expand(files, bundle.modality), clip_seconds)
+    bundle.input_modality.check_clip_seconds(bundle.window_spec, clip_seconds)
+    manifest = calibrated_manifest(bundle, rule, _expand(files, bundle.input_modality.suffixes), clip_seconds)
     write_calibrated(bundle, manifest, out=out, force=force)
     return bundle, manifest
 

@@ -1,5 +1,6 @@
 """`vigil features`, `score`, `bench` and `demo` on audio: the work behind the commands (edge/cli.py
-parses and dispatches). Series bundles (ECG, KPI) are handed to :mod:`edge.commands.score_series`."""
+parses and dispatches). `score` and `bench` hand a bundle to its modality (edge.modalities), which
+calls back here for audio and :mod:`edge.commands.score_series` for point series (ECG, KPI)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import time
 from pathlib import Path
 
 from edge import __version__
-from edge.bundle.loader import load_bundle
+from edge.bundle.loader import Bundle, load_bundle
 from edge.commands import beats as cli_beats
 from edge.commands import score_series as cli_series
 from edge.detectors.base import load_detector
 from edge.errors import ConfigError, VigilError
 from edge.features.spec import FeatureSpec
+from edge.modalities.base import ScoreRequest
 from edge.pipeline.file_scoring import ClipScore, make_stream, open_wav, score_file
 from edge.text import plural
 
@@ -52,13 +54,16 @@ def _print_clip(result: ClipScore) -> None:
 def score(files: list[Path], *, bundle_path: Path, variant: str | None, channel: int | None, as_json: bool,
           samples: int | None, iterations: int | None, columns: str | None = None) -> int:
     bundle = load_bundle(bundle_path)
-    if bundle.modality != "audio":
-        return cli_series.score(files, bundle, variant=variant, as_json=as_json, samples=samples,
-                                iterations=iterations, columns=columns)
-    detector = load_detector(bundle, variant)
+    request = ScoreRequest(variant, channel, as_json, samples, iterations, columns)
+    return bundle.input_modality.score(files, bundle, request)
+
+
+def score_clips(files: list[Path], bundle: Bundle, request: ScoreRequest) -> int:
+    """`vigil score` on audio: each file replayed through a fresh stream, its clip decision printed."""
+    detector = load_detector(bundle, request.variant)
     for path in files:
-        result = score_file(bundle, detector, path, channel=channel)
-        if as_json:
+        result = score_file(bundle, detector, path, channel=request.channel)
+        if request.as_json:
             print(json.dumps(result.to_json()), flush=True)
         else:
             _print_clip(result)
@@ -78,12 +83,16 @@ def bench(files: list[Path], *, bundle_path: Path, variant: str | None, channel:
           samples: int | None, iterations: int | None, repeat: int, one_core: bool, columns: str | None = None) -> int:
     cpu = pin_to_one_core() if one_core else None
     bundle = load_bundle(bundle_path)
-    if bundle.modality != "audio":
-        return cli_series.bench(files, bundle, variant=variant, as_json=as_json, samples=samples,
-                                iterations=iterations, repeat=repeat, cpu=cpu, bundle_path=bundle_path,
-                                columns=columns)
+    request = ScoreRequest(variant, channel, as_json, samples, iterations, columns)
+    return bundle.input_modality.bench(files, bundle, request, repeat=repeat, cpu=cpu, bundle_path=bundle_path)
+
+
+def bench_clips(files: list[Path], bundle: Bundle, request: ScoreRequest, *, repeat: int, cpu: int | None,
+                bundle_path: Path) -> int:
+    """`vigil bench` on audio: the files replayed `repeat` times through the live pipeline; cost per audio s."""
+    variant = request.variant
     detector = load_detector(bundle, variant)
-    recordings = [open_wav(bundle, path, channel=channel) for path in files]
+    recordings = [open_wav(bundle, path, channel=request.channel) for path in files]
     audio_s = sum(r.seconds for r in recordings)
     windows = events = 0
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -104,7 +113,7 @@ def bench(files: list[Path], *, bundle_path: Path, variant: str | None, channel:
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "pinned_cpu": cpu,
     }
-    print_report(report, as_json)
+    print_report(report, request.as_json)
     return 0
 
 

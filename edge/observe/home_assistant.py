@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from edge import __version__
+from edge.modalities.base import modality_named
 from edge.pipeline.stream_state import StreamState
 
 DEFAULT_PREFIX = "homeassistant"
@@ -43,7 +44,7 @@ def discovery_messages(gateway: str, streams: Iterable[tuple[str, str]],
     availability = [{"topic": f"vigil/{gateway}/status", "value_template": "{{ value_json.state }}",
                      "payload_available": "online", "payload_not_available": "offline"}]
     out = []
-    for name, modality in streams:
+    for name, modality_name in streams:
         common = {"state_topic": state_topic(gateway, name), "availability": availability, "device": device,
                   "origin": {"name": "vigil", "sw_version": __version__}}
         sid = _id(name)
@@ -55,7 +56,7 @@ def discovery_messages(gateway: str, streams: Iterable[tuple[str, str]],
                                  "value_template": "{{ value_json.score }}", "icon": "mdi:chart-bell-curve",
                                  "json_attributes_topic": state_topic(gateway, name)}),
         ]
-        if modality == "ecg":
+        if modality_named(modality_name).heart_rate:
             entities.append(("sensor", "fhr", {"name": f"{name} fetal heart rate", "state_class": "measurement",
                                                "unit_of_measurement": "bpm", "icon": "mdi:heart-pulse",
                                                "value_template": "{{ value_json.fhr_bpm }}"}))

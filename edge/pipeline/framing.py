@@ -1,9 +1,10 @@
-"""Per-modality framing: how a stream cuts its samples into scored rows and what a score stands for.
+"""Framings: how a stream cuts its samples into scored rows and what a score stands for.
 
 A Framing turns a contiguous span of samples (with its missing mask) holding n complete windows
 into n feature rows and their missing mask. Audio rows are feature vectors (a row touching a
 missing sample is marked missing as a whole); point-series rows (fetal ECG, KPI) are windows of
-block-mean points with a per-point mask, which Donut imputes.
+block-mean points with a per-point mask, which Donut imputes. Each modality (edge.modalities)
+chooses its framing.
 """
 
 from __future__ import annotations
@@ -97,4 +98,7 @@ class SeriesFraming(Framing):
 
 
 def framing_for(spec: FeatureSpec | EcgSpec) -> Framing:
-    return AudioFraming(spec) if isinstance(spec, FeatureSpec) else SeriesFraming(spec)
+    """The framing the modality of this spec chooses (edge.modalities)."""
+    from edge.modalities.base import framing_of  # its modules import the framings above
+
+    return framing_of(spec)

@@ -18,11 +18,12 @@ import numpy as np
 
 from edge.bundle.loader import Bundle
 from edge.detectors.base import Detector, load_detector
-from edge.errors import InputFileError
+from edge.errors import BundleError, InputFileError
 from edge.features.ecg import EcgSpec, rule_labels
 from edge.io.edf import lost_points
 from edge.io.edf_blocks import EdfFile, edf_block_means, unit_factor
 from edge.io.kpi_csv import KpiColumns, read_kpi_csv
+from edge.modalities.base import modality_named
 
 
 @dataclass(frozen=True)
@@ -65,13 +66,13 @@ def kpi_series(path: str | Path, columns: KpiColumns | None = None) -> Series:
 
 
 def load_series(path: str | Path, spec: EcgSpec, modality: str, columns: KpiColumns | None = None) -> Series:
-    if modality == "ecg":
-        return ecg_series(path, spec)
-    series = kpi_series(path, columns)
-    if series.values.size < spec.window:
-        raise InputFileError(f"{path}: {series.values.size} points, shorter than one window "
-                             f"({spec.window} points)")
-    return series
+    """A recording of a point-series modality (by name) as its points; see SeriesModality.load_series."""
+    from edge.modalities.series import SeriesModality
+
+    reader = modality_named(modality)
+    if not isinstance(reader, SeriesModality):
+        raise BundleError(f"modality {modality!r}: not a point series (expected one Donut scores)")
+    return reader.load_series(path, spec, columns)
 
 
 def donut_scorer(bundle: Bundle, variant: str | None = None, *, samples: int | None = None,

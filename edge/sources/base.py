@@ -55,12 +55,7 @@ class Needs:
 
 
 def needs_of(bundle: Bundle) -> Needs:
-    if bundle.modality == "audio":
-        return Needs("audio", float(bundle.spec.sr))
-    spec = bundle.ecg_spec
-    if bundle.modality == "ecg":
-        return Needs("ecg", spec.fs, spec.channel, spec.unit)
-    return Needs(bundle.modality, spec.fs)
+    return bundle.input_modality.needs(bundle.window_spec)
 
 
 @dataclass(frozen=True)
@@ -79,13 +74,13 @@ class Source(ABC):
 
     kind: ClassVar[str]
     config_type: ClassVar[type[SourceConfig]] = SourceConfig
-    modalities: ClassVar[tuple[str, ...]] = ("audio", "ecg", "kpi")
+    modalities: ClassVar[tuple[str, ...] | None] = None  # the modalities it can feed; None: every one
     failure: str | None = None
 
     @classmethod
     def check(cls, config: SourceConfig, needs: Needs, where: str) -> None:
         """Refuse (ConfigError naming ``where``) a config this kind cannot serve to such a bundle."""
-        if needs.modality not in cls.modalities:
+        if cls.modalities is not None and needs.modality not in cls.modalities:
             raise ConfigError(f"{where}: kind {cls.kind} cannot feed a {needs.modality} bundle "
                               f"(it feeds {', '.join(cls.modalities)})")
 

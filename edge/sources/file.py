@@ -157,12 +157,10 @@ class CsvRecording(Recording):
 
 
 def open_recording(path: str | Path, needs: Needs, *, channel: int | None = None) -> Recording:
-    """The recording of ``path`` as a bundle with these needs reads it (by modality)."""
-    if needs.modality == "audio":
-        return WavRecording(path, sr=int(needs.rate), channel=channel)
-    if needs.modality == "ecg":
-        return EdfRecording(path, label=needs.channel or "", fs=needs.rate, unit=needs.unit)
-    return CsvRecording(path)
+    """The recording of ``path`` as a bundle with these needs reads it (its modality chooses the reader)."""
+    from edge.modalities.base import modality_named
+
+    return modality_named(needs.modality).open_recording(path, needs, channel=channel)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from edge.modalities.base import modality_named
 from edge.observe.health import summary
 from edge.pipeline.stream_state import StreamState
 
@@ -91,6 +92,7 @@ class LivePage:
             cursor = (seen if seen is not None else {}).setdefault(s.name, {})
             entry: dict[str, Any] = summary(s)
             entry["history_s"] = s.history_s
+            entry["heart_rate"] = modality_named(s.modality).heart_rate  # the page plots FHR for these
             traces: dict[str, tuple[Any, int, Any]] = {  # rows kept, rows ever, row -> list
                 "signal": (s.signal.rows, s.signal.count, list), "fhr": (s.fhr.rows, s.fhr.count, list),
                 "scores": (s.recent_scores, s.windows, list),

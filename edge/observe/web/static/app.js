@@ -47,7 +47,7 @@ function makeCard(s) {
     {bands: [{series: [2, 1], fill: "rgba(70,170,110,0.25)"}]}), card.sig, sigDiv);
   card.scPlot = new uPlot(opts(130, [{stroke: "#236", width: 1.5}, {stroke: "#d33", dash: [6, 4], width: 1}],
     {hooks: {drawClear: [shade(card)]}}), card.sc, scDiv);
-  if (s.modality === "ecg") {
+  if (s.heart_rate) {
     sec.append(el("p", "label", "fetal heart rate (beats per minute)"));
     card.fhrNone = el("p", "nofhr", "no beats yet");
     const fDiv = el("div", "plot fhr");

@@ -1,0 +1,5 @@
+"""Modalities, one file each: a Modality subclass registered with ``edge.modalities.base.register_modality``.
+
+Every module here is imported on the first lookup; a module must import nothing heavy at module
+level (readers, commands and pipelines are imported where a method needs them).
+"""
