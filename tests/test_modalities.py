@@ -1,0 +1,79 @@
+"""The modality registry: every bundled bundle's modality is known and decides its reader and framing;
+an unknown modality in a manifest is refused with one line naming the file and the known ones."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from edge.bundle.loader import load_bundle
+from edge.errors import BundleError
+from edge.modalities.base import modalities, modality_named
+from edge.pipeline.framing import framing_for
+from edge.sources.base import needs_of
+from edge.sources.file import open_recording
+from tests.conftest import ROOT, run_vigil
+
+BUNDLES = sorted((ROOT / "edge" / "data" / "bundles").glob("*/manifest.json"))
+SAMPLES = ROOT / "edge" / "data" / "samples"
+
+
+def test_registry_knows_every_bundled_modality() -> None:
+    named = {json.loads(path.read_text())["modality"] for path in BUNDLES}
+    assert named == {"audio", "ecg"} and named <= set(modalities())
+    assert set(modalities()) == {"audio", "ecg", "kpi"}  # the schema's enum, one module each side
+    schema = json.loads((ROOT / "edge" / "schemas" / "bundle.schema.json").read_text())
+    assert schema["properties"]["modality"]["enum"] == list(modalities())
+
+
+@pytest.mark.parametrize("manifest", BUNDLES, ids=lambda p: p.parent.name)
+def test_bundle_modality_decides_needs_framing_and_reader(manifest: Path) -> None:
+    bundle = load_bundle(manifest.parent)
+    modality = bundle.input_modality
+    assert modality is modality_named(bundle.modality) and modality.name == bundle.modality
+    spec = bundle.window_spec
+    assert isinstance(spec, modality.spec_type)
+    assert type(framing_for(spec)) is type(modality.framing(spec))
+    needs = needs_of(bundle)
+    assert needs.modality == bundle.modality and needs.rate > 0
+    sample = next(p for p in sorted(SAMPLES.rglob("*")) if p.suffix in modality.suffixes)
+    recording = open_recording(sample, needs)
+    assert recording.rate == needs.rate and recording.frames > 0
+
+
+def test_levels_match_what_calibration_stores() -> None:
+    """Audio keeps clip and window thresholds; a point series thresholds points only."""
+    assert modality_named("audio").levels == ("clip", "window")
+    assert modality_named("ecg").levels == modality_named("kpi").levels == ("window",)
+    assert modality_named("ecg").heart_rate and not modality_named("kpi").heart_rate
+    assert modality_named("kpi").timestamped and not modality_named("ecg").timestamped
+
+
+def _renamed(tmp_path: Path, modality: str) -> Path:
+    bundle = tmp_path / "valve"
+    shutil.copytree(ROOT / "edge" / "data" / "bundles" / "valve", bundle)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["modality"] = modality
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    return bundle
+
+
+def test_unknown_modality_refused(tmp_path: Path) -> None:
+    bundle = _renamed(tmp_path, "vibration")
+    expected = f"{bundle / 'manifest.json'}: modality: 'vibration' is not one of audio, ecg, kpi"
+    with pytest.raises(BundleError) as refused:
+        load_bundle(bundle)
+    assert str(refused.value) == expected
+    with pytest.raises(BundleError, match="modality 'vibration' is not one of audio, ecg, kpi"):
+        modality_named("vibration")
+
+
+def test_unknown_modality_refused_by_the_cli(tmp_path: Path) -> None:
+    bundle = _renamed(tmp_path, "vibration")
+    result = run_vigil("score", "--bundle", str(bundle), str(SAMPLES / "valve" / "normal_id_02_00000017.wav"))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert lines == [f"vigil: error: {bundle / 'manifest.json'}: modality: 'vibration' is not one of audio, ecg, kpi"]
