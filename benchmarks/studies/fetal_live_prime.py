@@ -1,6 +1,7 @@
 """`vigil run` on an ECG file against `vigil beats` on the same file: quality events, cold and primed.
 
-    python -m scripts.fetal_live_prime [--data ../shared/data] [--seconds 120] [--seed 900] [--records r01 ...]
+    python -m benchmarks.studies.fetal_live_prime [--data ../shared/data] [--seconds 120] [--seed 900]
+                                                  [--records r01 ...]
 
 Per adfecgdb record, its first `--seconds` (all five leads) are written as an EDF; one quality fault of each
 kind (train/fetal_inject.py, seed `--seed` + record index, one lead) starts at a random time in 3-15 s, each
@@ -28,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.studies.fetal_excerpts_eval import entry_scores
 from edge.fetal.analyze import analyze
 from edge.fetal.quality import KINDS, QualityConfig
 from edge.io.multilead import open_recording
 from edge.pipeline.decider import Decider
-from scripts.fetal_excerpts_eval import entry_scores
 from train.fetal_inject import QUALITY_KINDS, _quality
 
 RECORDS = ("r01", "r04", "r07", "r08", "r10")
