@@ -12,21 +12,10 @@ from edge.fetal.stage import FetalStage
 from edge.io.multilead import open_recording
 from edge.sources.file import EdfRecording
 from tests.conftest import ROOT
+from tests.leads_edf import LABELS, write_edf
 from train.fetal_inject import _quality
 
 R04 = ROOT.parent / "shared" / "data" / "adfecgdb" / "r04.edf"
-LABELS = ["Direct_1", "Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4"]
-
-
-def write_edf(path: Path, x: np.ndarray) -> Path:
-    """x (n, 5) µV at 1 kHz as an EDF with LABELS."""
-    import pyedflib
-
-    lim = float(np.ceil(np.abs(x).max() / 100 + 1) * 100)
-    headers = [{"label": label, "dimension": "uV", "sample_frequency": 1000, "physical_min": -lim,
-                "physical_max": lim, "digital_min": -32768, "digital_max": 32767} for label in LABELS]
-    pyedflib.highlevel.write_edf(str(path), [np.ascontiguousarray(c) for c in x.T], headers)
-    return path
 
 
 def test_a_file_stream_primes_quality_and_finds_an_early_fault_as_vigil_beats_does(tmp_path: Path) -> None:

@@ -34,22 +34,11 @@ from edge.fetal.analyze import analyze
 from edge.fetal.quality import KINDS, QualityConfig
 from edge.io.multilead import open_recording
 from edge.pipeline.decider import Decider
+from tests.leads_edf import LABELS, write_edf
 from train.fetal_inject import QUALITY_KINDS, _quality
 
 RECORDS = ("r01", "r04", "r07", "r08", "r10")
-LABELS = ["Direct_1", "Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4"]
 Episode = tuple[str, float, float]  # kind, start s, end s
-
-
-def write_edf(path: Path, x: np.ndarray) -> Path:
-    """x (n, 5) µV at 1 kHz as an EDF with LABELS."""
-    import pyedflib
-
-    lim = float(np.ceil(np.abs(x).max() / 100 + 1) * 100)
-    headers = [{"label": label, "dimension": "uV", "sample_frequency": 1000, "physical_min": -lim,
-                "physical_max": lim, "digital_min": -32768, "digital_max": 32767} for label in LABELS]
-    pyedflib.highlevel.write_edf(str(path), [np.ascontiguousarray(c) for c in x.T], headers)
-    return path
 
 
 def run_events(path: Path, primed: bool) -> list[Episode]:
