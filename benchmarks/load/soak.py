@@ -1,7 +1,7 @@
 """Accelerated soak: `vigil run` replays bundled recordings as fast as possible for an hour; RSS stays flat and
 every event logged reaches MQTT exactly once.
 
-Usage: nice -n 5 .venv/bin/python scripts/soak.py [--seconds 3600]
+Usage: nice -n 5 .venv/bin/python -m benchmarks.load.soak [--seconds 3600]
 
 Starts mosquitto and a QoS 1 subscriber on vigil/+/+/events, writes a config with three looped `file` streams
 (slider anomaly WAV, pump normal WAV, the ECG EDF; `realtime = false`), runs the gateway for `seconds` wall
@@ -25,10 +25,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.mosquitto import Broker
 
-from tests.mosquitto import Broker  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 DATA = ROOT / "edge" / "data"
 STREAMS = [("slider-anomaly", "slider", DATA / "samples" / "slider" / "anomaly_id_00_00000000.wav"),

@@ -1,6 +1,6 @@
 """Missing samples (NaN) in the quality monitor: what a gap does to the scores next to it.
 
-    python -m scripts.fetal_missing_edges [--data ../shared/data] [--records r01 ...] [--live [--zeros]]
+    python -m benchmarks.studies.fetal_missing_edges [--data ../shared/data] [--records r01 ...] [--live [--zeros]]
 
 Per adfecgdb record (its first 60 s, abdominal leads, primed as `vigil beats` does, 1 s blocks): gaps of
 23 ms (one BLE frame), 50 ms, 0.5 s and 2 s at 20-50 s, on every lead (a lost packet) or on Abdomen_2 only

@@ -1,7 +1,7 @@
 """Donut's test AUC on one AIOps series with float32, int8, and int8 encoder + int16x8 decoder models.
 
-Usage: nice -n 10 .venv/bin/python scripts/donut_quantization_check.py SERIES_KEY  (e.g. 9c639a46-34c8-...)
-Same split, training and scoring as scripts/kpi_benchmark.py (first 70 % trains, the rest is
+Usage: nice -n 10 .venv/bin/python -m benchmarks.studies.donut_quantization_check SERIES_KEY  (e.g. 9c639a46-34c8-...)
+Same split, training and scoring as benchmarks/kpi_benchmark.py (first 70 % trains, the rest is
 scored with the training tail as context, L = 16); prints AUC and the rank correlation of each
 variant's test scores with float32's. Why: int8 loses on some series, and the suspect is the
 decoder's int8 mean output, coarse next to the small std a well-fitted model predicts.
@@ -9,7 +9,6 @@ decoder's int8 mean output, coarse next to the small std a well-fitted model pre
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -18,17 +17,15 @@ import numpy as np
 import scipy.stats
 from sklearn.metrics import roc_auc_score
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from benchmarks.kpi_protocol import load_labelled, split
+from edge.detectors.donut import DonutDetector
+from edge.detectors.interpreter import TFLiteModel, load_interpreter
+from edge.features.ecg import standardize
+from train.donut import DonutConfig, fit_donut
+from train.donut_bundle import _calibration
+from train.export import to_tflite
 
-from edge.detectors.donut import DonutDetector  # noqa: E402
-from edge.detectors.interpreter import TFLiteModel, load_interpreter  # noqa: E402
-from edge.features.ecg import standardize  # noqa: E402
-from train.donut import DonutConfig, fit_donut  # noqa: E402
-from train.donut_bundle import _calibration  # noqa: E402
-from train.export import to_tflite  # noqa: E402
-from train.kpi_bench import load_labelled, split  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:

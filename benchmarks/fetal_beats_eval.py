@@ -6,7 +6,7 @@ mean F1, scored on the fifth), Direct_1 (scalp lead, no cancellation) as the upp
 for the 9 Tokarev recordings (no annotations) the beat count, median FHR and the share of FHR
 points in 110-160 bpm. Every figure is on the streaming path (`edge.fetal.analyze`, 1-s reads).
 
-    nice -n 10 .venv/bin/python scripts/fetal_beats_eval.py [--data ../shared/data] [--plots out/fetal]
+    nice -n 10 .venv/bin/python -m benchmarks.fetal_beats_eval [--data ../shared/data] [--plots out/fetal]
 """
 
 from __future__ import annotations
@@ -14,12 +14,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import resource
-import sys
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge.fetal.analyze import analyze
 from edge.fetal.beat_match import challenge_fhr_mse, match_beats

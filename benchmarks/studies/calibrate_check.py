@@ -7,7 +7,7 @@ The bundled slider model (int8; its fit clips are listed in its manifest) is cal
 other normal clips and the 4 anomalous id 00 clips (dev samples + lite) are then decided with the
 original and with the calibrated clip threshold. Prints one table row per repeat and the mean ± std.
 
-    python scripts/calibrate_check.py [--fpr 0.05] [--calibrate 40] [--repeats 5]
+    python -m benchmarks.studies.calibrate_check [--fpr 0.05] [--calibrate 40] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from edge.bundle.loader import load_bundle, sha256_file
+from edge.commands.calibrate import Rule, audio_scores, calibrate
 
-from edge.bundle.loader import load_bundle, sha256_file  # noqa: E402
-from edge.commands.calibrate import Rule, audio_scores, calibrate  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 DATA = ROOT.parent / "shared" / "data"
 BUNDLE = ROOT / "edge" / "data" / "bundles" / "slider"

@@ -1,7 +1,7 @@
 """Signal-quality and FHR-event detectors on adfecgdb abdominal leads with seeded injected anomalies.
 
-    python scripts/fetal_quality_eval.py [--data ../shared/data] [--seeds 3] [--beats reference|detector]
-                                         [--strength 1] [--length 1] [--json-path]
+    python -m benchmarks.fetal_quality_eval [--data ../shared/data] [--seeds 3] [--beats reference|detector]
+                                            [--strength 1] [--length 1] [--json-path]
 
 Per record and seed, train/fetal_inject.py puts 3 episodes of each kind into Abdomen_1..4
 (quality faults into a seeded subset of leads; brady/tachy/decel by time-warping every lead
@@ -16,7 +16,7 @@ matching kind. Then robustness on fecg-tokarev (no labels): share of frames flag
 scores quality only, through what `vigil beats --json` prints (edge.fetal.analyze on the injected
 leads, 1 s reads, the beat detector's low_fetal included): a frame's overall score is the highest
 `quality` entry covering it.
-The mains, motion and wander onsets were chosen by scripts/fetal_quality_tune.py on development
+The mains, motion and wander onsets were chosen by benchmarks/studies/fetal_quality_tune.py on development
 seeds (7000 + ...), never on the seeds reported here; the shipped defaults are its choice on all five
 records, so figures here are optimistic: the tuning script's leave-one-record-out table is the honest one.
 """

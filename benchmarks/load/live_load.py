@@ -1,6 +1,6 @@
 """The service live at real rate on one core: fetal ECG over (simulated) BLE and a microphone.
 
-Usage: .venv/bin/python scripts/live_load.py [--seconds 60] [--http | --page] [--profile FILE]
+Usage: .venv/bin/python -m benchmarks.load.live_load [--seconds 60] [--http | --page] [--profile FILE]
 
 Starts its own PulseAudio null sink (the microphone: the slider anomaly clip played in a loop),
 a private dbus-daemon with the fake BlueZ (the wearable: adfecgdb r01, 5 channels at 1 kHz, 23
@@ -29,14 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from edge.io.edf import read_edf_channel
+from firmware_bridge.codec import DeviceInfo, encode_info
+from firmware_bridge.protocol import CONTROL_UUID, DATA_UUID, INFO_UUID, SERVICE_UUID
+from firmware_bridge.simulator import frames, to_counts
+from tests.fake_bluez import BusDaemon, FakeBlueZ, FakeCharacteristic
 
-from edge.io.edf import read_edf_channel  # noqa: E402
-from firmware_bridge.codec import DeviceInfo, encode_info  # noqa: E402
-from firmware_bridge.protocol import CONTROL_UUID, DATA_UUID, INFO_UUID, SERVICE_UUID  # noqa: E402
-from firmware_bridge.simulator import frames, to_counts  # noqa: E402
-from tests.fake_bluez import BusDaemon, FakeBlueZ, FakeCharacteristic  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 LABELS = ("Direct_1", "Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4")
 ADDRESS = "C0:FF:EE:00:00:77"

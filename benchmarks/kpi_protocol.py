@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.donut_benchmarks import nab_labels
 from edge.bundle.loader import load_bundle
 from edge.features.ecg import EcgSpec
 from edge.io.kpi_csv import read_kpi_csv
@@ -27,7 +28,6 @@ from edge.pipeline.series_scorer import Series, donut_scorer, score_series
 from train.donut import DonutConfig
 from train.donut_bundle import train_donut_bundle
 from train.series_baselines import rolling_robust_zscore, spectral_residual
-from train.series_bench import nab_labels
 from train.series_metrics import adjust, point_metrics
 from train.series_threshold import choose_threshold
 

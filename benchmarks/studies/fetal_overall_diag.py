@@ -1,12 +1,12 @@
 """Why the overall quality score ranks a fault under its own kind's score, and low_fetal's highest score.
 
-    python -m scripts.fetal_overall_diag [--data ../shared/data] [--seeds 2] [--steady 0 0.5] [--no-whole]
+    python -m benchmarks.studies.fetal_overall_diag [--data ../shared/data] [--seeds 2] [--steady 0 0.5] [--no-whole]
 
 The overall score a consumer of `vigil beats --json` sees is the highest `quality` entry (overall
 lead) of any kind; a fault loses against its own kind's score where clean frames carry a high entry
 of another kind. On development seeds only (60 s excerpts: 5000 + 1000 r + 10 p + s, as
-scripts/fetal_excerpts_eval.py --seed-base 5000; whole records: 7000 + 100 r + s, as
-scripts/fetal_quality_tune.py), one episode of each quality fault per excerpt (whole records: 3), every
+benchmarks/studies/fetal_excerpts_eval.py --seed-base 5000; whole records: 7000 + 100 r + s, as
+benchmarks/studies/fetal_quality_tune.py), one episode of each quality fault per excerpt (whole records: 3), every
 file through edge.fetal.analyze with low_fetal unscaled (low_fetal_max 1), this prints:
 
 1. per kind, on the clean frames of the faulty files: the share with an entry >= 0.1, its 99th
@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.fetal_quality_eval import RECORDS, _ArrayRecording, load_abdominal
+from benchmarks.studies.fetal_excerpts_eval import entry_scores, excerpt, steady_mains
+from benchmarks.studies.fetal_quality_tune import auc
 from edge.fetal.analyze import analyze
 from edge.fetal.quality import KINDS as QKINDS
 from edge.fetal.quality import QualityConfig
-from scripts.fetal_excerpts_eval import entry_scores, excerpt, steady_mains
-from scripts.fetal_quality_eval import RECORDS, _ArrayRecording, load_abdominal
-from scripts.fetal_quality_tune import auc
 from train.fetal_inject import QUALITY_KINDS, inject_leads
 
 GRID = (1.0, 0.7, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15)

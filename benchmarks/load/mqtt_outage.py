@@ -1,6 +1,6 @@
 """Events keep coming while the MQTT broker is down for 60 s: every one arrives, none twice after de-duplication.
 
-Usage: .venv/bin/python scripts/mqtt_outage.py [--outage-s 60] [--rate 20]
+Usage: .venv/bin/python -m benchmarks.load.mqtt_outage [--outage-s 60] [--rate 20]
 
 Starts mosquitto, a subscriber and an MqttSink; emits `rate` events/s for 20 s, stops the broker
 for `outage-s` seconds while emitting, restarts it, emits 20 s more, and waits for the outbox to
@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from edge.sinks.base import MqttSettings, MqttSink
+from tests.mosquitto import Broker
+from tests.test_mqtt import Subscriber, record, wait_for
 
-from edge.sinks.base import MqttSettings, MqttSink  # noqa: E402
-from tests.mosquitto import Broker  # noqa: E402
-from tests.test_mqtt import Subscriber, record, wait_for  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:

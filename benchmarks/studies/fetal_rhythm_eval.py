@@ -1,13 +1,13 @@
 """How the fetal beat picker's settings trade clean beat F1 against following injected rhythm episodes.
 
-    python -m scripts.fetal_rhythm_eval [--data ../shared/data] ["rr_penalty=3,t0_penalty=1" ...]
+    python -m benchmarks.studies.fetal_rhythm_eval [--data ../shared/data] ["rr_penalty=3,t0_penalty=1" ...]
 
 Per setting (FetalParams fields, comma-separated; none = the defaults) and adfecgdb record: fetal F1
 at 50 ms on the clean abdominal leads, then brady, tachy and decel episodes only (train/fetal_inject.py,
-3 of each, development seed 7000 + 100 x record: not the seeds scripts/fetal_quality_eval.py reports)
+3 of each, development seed 7000 + 100 x record: not the seeds benchmarks/fetal_quality_eval.py reports)
 with the beats found by the detector; AUC of the FHR event score of the matching kind (brady and tachy
->= 1.5 s, as scripts/fetal_quality_eval.py), and the F1 against the warped reference beats. This is how
-FetalParams' follow penalties were picked (with the fecg-tokarev plausibility of scripts/fetal_beats_eval.py).
+>= 1.5 s, as benchmarks/fetal_quality_eval.py), and the F1 against the warped reference beats. This is how
+FetalParams' follow penalties were picked (with the fecg-tokarev plausibility of benchmarks/fetal_beats_eval.py).
 About 90 s per setting on one core.
 """
 
@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.fetal_quality_eval import FHR_KIND, RECORDS, _auc, load_abdominal
 from edge.fetal.beat_match import match_beats
 from edge.fetal.beats import BeatParams, detect_beats
 from edge.fetal.fhr_events import FhrConfig, detect_fhr_events, event_scores, fhr_from_peaks, resample
 from edge.fetal.fqrs import FetalParams
-from scripts.fetal_quality_eval import FHR_KIND, RECORDS, _auc, load_abdominal
 from train.fetal_inject import KINDS, RHYTHM_KINDS, inject_leads
 
 

@@ -1,6 +1,6 @@
 """An hour of wearable streaming through real bleak and a fake BlueZ: loss, disconnects, exact placement.
 
-Usage: .venv/bin/python scripts/ble_hour.py [--minutes 60] [--loss 0.02] [--disconnect-every-min 5]
+Usage: .venv/bin/python -m benchmarks.load.ble_hour [--minutes 60] [--loss 0.02] [--disconnect-every-min 5]
 
 The adfecgdb record r01 (5 channels, 1 kHz) is repeated to the length asked for and streamed as
 fast as the bus allows, with seeded frame loss and a forced disconnect every N minutes of stream
@@ -17,19 +17,15 @@ import asyncio
 import json
 import math
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from edge.io.edf import read_edf_channel  # noqa: E402
-from edge.sources.ble import BleEcgSource  # noqa: E402
-from firmware_bridge.codec import DeviceInfo, encode_info  # noqa: E402
-from firmware_bridge.protocol import (  # noqa: E402
+from edge.io.edf import read_edf_channel
+from edge.sources.ble import BleEcgSource
+from firmware_bridge.codec import DeviceInfo, encode_info
+from firmware_bridge.protocol import (
     CMD_START,
     CONTROL_UUID,
     DATA_UUID,
@@ -38,8 +34,10 @@ from firmware_bridge.protocol import (  # noqa: E402
     SERVICE_UUID,
     sets_per_frame,
 )
-from firmware_bridge.simulator import frames, to_counts  # noqa: E402
-from tests.fake_bluez import BusDaemon, FakeBlueZ, FakeCharacteristic  # noqa: E402
+from firmware_bridge.simulator import frames, to_counts
+from tests.fake_bluez import BusDaemon, FakeBlueZ, FakeCharacteristic
+
+ROOT = Path(__file__).resolve().parents[2]
 
 LABELS = ("Direct_1", "Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4")
 ADDRESS = "C0:FF:EE:00:00:60"

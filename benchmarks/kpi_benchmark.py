@@ -1,13 +1,13 @@
 """KPI benchmark: Donut vs a rolling robust z-score and spectral residual on AIOps 2018 and NAB.
 
-Per series: train on the first 70 % by time, test on the rest (protocol: train/kpi_bench.py).
+Per series: train on the first 70 % by time, test on the rest (protocol: benchmarks/kpi_protocol.py).
 Each series runs in its own process and is cached as JSON under out/kpi-bench/TAG/SET/, so the
 benchmark runs in parts (stop it any time; a rerun skips what is done); `table` assembles them.
 
-  nice -n 10 .venv/bin/python scripts/kpi_benchmark.py run --set aiops [--series PREFIX...] [--budget-min 9]
-  .venv/bin/python scripts/kpi_benchmark.py refresh --set aiops   # re-apply the current threshold rule
-  .venv/bin/python scripts/kpi_benchmark.py rules --set aiops     # threshold rules on validation halves
-  .venv/bin/python scripts/kpi_benchmark.py table --set aiops
+  nice -n 10 .venv/bin/python -m benchmarks.kpi_benchmark run --set aiops [--series PREFIX...] [--budget-min 9]
+  .venv/bin/python -m benchmarks.kpi_benchmark refresh --set aiops   # re-apply the current threshold rule
+  .venv/bin/python -m benchmarks.kpi_benchmark rules --set aiops     # threshold rules on validation halves
+  .venv/bin/python -m benchmarks.kpi_benchmark table --set aiops
 Options --epochs/--patience/--batch change the Donut configuration (with --tag to keep runs apart).
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -24,11 +23,9 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from train.kpi_defaults import SCORES  # argparse only: no TensorFlow here
 
-from train.kpi_defaults import SCORES  # noqa: E402  (argparse only: no TensorFlow here)
+ROOT = Path(__file__).resolve().parents[1]
 
 SETS = {"aiops": "kpi-aiops2018", "nab": "nab"}
 
@@ -46,8 +43,8 @@ def out_path(args: argparse.Namespace, key: str) -> Path:
 
 
 def one(args: argparse.Namespace) -> int:
+    from benchmarks.kpi_protocol import run_to_json
     from train.donut import DonutConfig
-    from train.kpi_bench import run_to_json
 
     config = DonutConfig(max_epochs=args.epochs, patience=args.patience, batch_size=args.batch, l2=args.l2)
     (key, path), = [(k, p) for k, p in series_files(args.data, args.set) if k == args.key]
@@ -64,8 +61,8 @@ def _nab_windows(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def refresh(args: argparse.Namespace) -> int:
-    """Re-apply the current threshold rule to every cached series (see train.kpi_bench.refresh)."""
-    from train.kpi_bench import refresh as refresh_one
+    """Re-apply the current threshold rule to every cached series (see benchmarks.kpi_protocol.refresh)."""
+    from benchmarks.kpi_protocol import refresh as refresh_one
 
     windows = _nab_windows(args)
     for key, path in series_files(args.data, args.set):
@@ -98,7 +95,7 @@ def _rule_thresholds(s: np.ndarray, y: np.ndarray) -> dict[str, float]:
 def rules(args: argparse.Namespace) -> int:
     """Threshold rules compared on training data only: chosen on the first half of each series'
     validation part (float32 scores), scored (adjusted F1) on its second half."""
-    from train.kpi_bench import f1_adjusted_at
+    from benchmarks.kpi_protocol import f1_adjusted_at
 
     means: dict[str, list[float]] = {r: [] for r in RULES}
     for key, _ in series_files(args.data, args.set):
@@ -137,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
         except FileExistsError:
             continue
         t0 = time.time()
-        cmd = [sys.executable, __file__, "one", "--key", key, *_shared(args)]
-        result = subprocess.run(cmd, capture_output=True, text=True)
+        cmd = [sys.executable, "-m", "benchmarks.kpi_benchmark", "one", "--key", key, *_shared(args)]
+        result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         lock.unlink()
         status = "ok" if result.returncode == 0 else "FAILED: " + result.stderr.strip().splitlines()[-1]
         print(f"{key}: {status} ({time.time() - t0:.0f} s)", flush=True)

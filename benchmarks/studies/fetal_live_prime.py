@@ -1,6 +1,7 @@
 """`vigil run` on an ECG file against `vigil beats` on the same file: quality events, cold and primed.
 
-    python -m scripts.fetal_live_prime [--data ../shared/data] [--seconds 120] [--seed 900] [--records r01 ...]
+    python -m benchmarks.studies.fetal_live_prime [--data ../shared/data] [--seconds 120] [--seed 900]
+                                                  [--records r01 ...]
 
 Per adfecgdb record, its first `--seconds` (all five leads) are written as an EDF; one quality fault of each
 kind (train/fetal_inject.py, seed `--seed` + record index, one lead) starts at a random time in 3-15 s, each
@@ -28,27 +29,16 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.studies.fetal_excerpts_eval import entry_scores
 from edge.fetal.analyze import analyze
 from edge.fetal.quality import KINDS, QualityConfig
 from edge.io.multilead import open_recording
 from edge.pipeline.decider import Decider
-from scripts.fetal_excerpts_eval import entry_scores
+from tests.leads_edf import LABELS, write_edf
 from train.fetal_inject import QUALITY_KINDS, _quality
 
 RECORDS = ("r01", "r04", "r07", "r08", "r10")
-LABELS = ["Direct_1", "Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4"]
 Episode = tuple[str, float, float]  # kind, start s, end s
-
-
-def write_edf(path: Path, x: np.ndarray) -> Path:
-    """x (n, 5) µV at 1 kHz as an EDF with LABELS."""
-    import pyedflib
-
-    lim = float(np.ceil(np.abs(x).max() / 100 + 1) * 100)
-    headers = [{"label": label, "dimension": "uV", "sample_frequency": 1000, "physical_min": -lim,
-                "physical_max": lim, "digital_min": -32768, "digital_max": 32767} for label in LABELS]
-    pyedflib.highlevel.write_edf(str(path), [np.ascontiguousarray(c) for c in x.T], headers)
-    return path
 
 
 def run_events(path: Path, primed: bool) -> list[Episode]:

@@ -1,7 +1,8 @@
 """Short recordings: adfecgdb cut into excerpts, each analysed as its own file, and fecg-tokarev as given.
 
-    python -m scripts.fetal_excerpts_eval [--data ../shared/data] [--excerpt-s 60] [--seeds 2] [--seed-base 300]
-                                          [--no-tokarev]
+    python -m benchmarks.studies.fetal_excerpts_eval [--data ../shared/data] [--excerpt-s 60] [--seeds 2]
+                                                     [--seed-base 300]
+                                                     [--no-tokarev]
 
 The hidden acceptance recordings may be short (the PhysioNet/CinC Challenge 2013 set: 1 minute, 4
 abdominal leads at 1 kHz). Each adfecgdb record (300 s) is cut into consecutive `--excerpt-s` pieces
@@ -37,10 +38,10 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.fetal_quality_eval import RECORDS, _ArrayRecording, _auc, load_abdominal
 from edge.fetal.analyze import analyze
 from edge.fetal.beat_match import match_beats
 from edge.fetal.quality import KINDS as QKINDS
-from scripts.fetal_quality_eval import RECORDS, _ArrayRecording, _auc, load_abdominal
 from train.fetal_inject import QUALITY_KINDS, inject_leads
 
 TOL_S = 0.05

@@ -5,7 +5,7 @@ max(Donut, z), and the scores of train.donut_bundle.COMBOS (the largest of their
 pools: a per-series choice among candidates by their validation best F1 (as `train kpi --score
 auto` does with train.kpi_defaults.AUTO_MENU).
 
-For every series cached by `scripts/kpi_benchmark.py run` (its .npz holds Donut's validation and
+For every series cached by `python -m benchmarks.kpi_benchmark run` (its .npz holds Donut's validation and
 test scores per variant), each candidate score is built from validation/training information only
 (its scales are quantiles of the validation part's normal scores), its threshold is chosen by the
 bundle's rule (train/series_threshold.py) on the validation part, and the test part gives the
@@ -15,7 +15,7 @@ Which candidate wins is decided on training data only (`--select`): each candida
 chosen on the first half of the validation part and its F1 measured on the second half, as
 `kpi_benchmark.py rules` does; the test columns are reported beside it, never used to choose.
 
-  .venv/bin/python scripts/kpi_combine.py --tag cut [--variant int8]
+  .venv/bin/python -m benchmarks.studies.kpi_combine_choice --tag cut [--variant int8]
 """
 
 from __future__ import annotations
@@ -29,10 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from edge.detectors.kpi_combine import (  # noqa: E402
+from benchmarks.kpi_protocol import DELAY, f1_adjusted_at, load_labelled, split
+from edge.detectors.kpi_combine import (
     combine_parts,
     combined_scores,
     fit_part_scales,
@@ -40,13 +38,14 @@ from edge.detectors.kpi_combine import (  # noqa: E402
     series_dzscore,
     series_zscore,
 )
-from edge.detectors.spectral_residual import WINDOW as SR_WINDOW  # noqa: E402
-from edge.detectors.spectral_residual import series_sr  # noqa: E402
-from train.donut_bundle import COMBOS  # noqa: E402
-from train.kpi_bench import DELAY, f1_adjusted_at, load_labelled, split  # noqa: E402
-from train.kpi_defaults import AUTO_MENU  # noqa: E402
-from train.series_metrics import adjusted_f1_curve, segments  # noqa: E402
-from train.series_threshold import choose_threshold  # noqa: E402
+from edge.detectors.spectral_residual import WINDOW as SR_WINDOW
+from edge.detectors.spectral_residual import series_sr
+from train.donut_bundle import COMBOS
+from train.kpi_defaults import AUTO_MENU
+from train.series_metrics import adjusted_f1_curve, segments
+from train.series_threshold import choose_threshold
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _best(s: np.ndarray, y: np.ndarray) -> float | None:

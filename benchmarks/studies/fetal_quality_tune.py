@@ -1,7 +1,8 @@
 """Choose the quality score onsets by leave-one-record-out, and report the AUC on the record left out.
 
-    python -m scripts.fetal_quality_tune [--data ../shared/data] [--dev-seeds 3] [--seeds 3] [--strengths 0.5 1 2]
-                                         [--compare-absolute-max 0.45 0.3 0.2]
+    python -m benchmarks.studies.fetal_quality_tune [--data ../shared/data] [--dev-seeds 3] [--seeds 3]
+                                                    [--strengths 0.5 1 2]
+                                                    [--compare-absolute-max 0.45 0.3 0.2]
 
 For each adfecgdb record, the onsets and spreads (mains in dB over the lead's typical level, motion
 and wander ratios in octaves) and wander's highest score are chosen on the OTHER four records'
@@ -11,9 +12,9 @@ of the peak), maximising the mean over kinds of the overall score's AUC capped a
 kind is bought with another; the worst kind breaks ties). The overall score is what a consumer of
 `vigil beats --json` sees: the worst kind and lead, 0 where it is under the segment threshold. The
 AUC is then measured on the record left out, at each strength, with the seeds
-scripts/fetal_quality_eval.py reports (100 r + s), which no choice ever saw. The last line chooses on
+benchmarks/fetal_quality_eval.py reports (100 r + s), which no choice ever saw. The last line chooses on
 all five records (development seeds only): those are QualityConfig's defaults. Faults as
-scripts/fetal_quality_eval.py injects them (3 episodes per kind, a seeded subset of 1-4 leads).
+benchmarks/fetal_quality_eval.py injects them (3 episodes per kind, a seeded subset of 1-4 leads).
 `--steady A...`: the development cases also hold each record at 1x with a steady 50 Hz of A x each lead's
 scale added all along (another device), so that the mains settings hold on both kinds of device; the
 reported seeds get the same, in a table of their own. The mains rise is chosen too (edge/fetal/mains.py).
@@ -30,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.fetal_quality_eval import RECORDS, load_abdominal
+from benchmarks.studies.fetal_excerpts_eval import steady_mains
 from edge.fetal.quality import QualityConfig, QualityMonitor, _ratio_score, mains_score
-from scripts.fetal_excerpts_eval import steady_mains
-from scripts.fetal_quality_eval import RECORDS, load_abdominal
 from train.fetal_inject import KINDS, QUALITY_KINDS, inject_leads
 
 # mains: (the rise as added power?, its onset in dB), the dB rise first (it wins exact ties). On r01, r04, r10

@@ -1,7 +1,7 @@
 """A screenshot of the live page (README's docs/live-page.png): `vigil run --http` with the embedded
 default (the bundled recordings replayed in real time), seen by Debian's headless chromium.
 
-Usage: .venv/bin/python scripts/page_screenshot.py [--out docs/live-page.png] [--seconds 25]
+Usage: .venv/bin/python -m benchmarks.page_screenshot [--out docs/live-page.png] [--seconds 25]
 """
 
 from __future__ import annotations

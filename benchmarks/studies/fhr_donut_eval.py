@@ -1,13 +1,18 @@
 """Donut trained on FHR series (reference fetal beats of training records), scored on injected rhythm anomalies.
 
-    python -m scripts.fhr_donut_eval [--data ../shared/data] [--epochs 100] [--out out/fhr-donut]
+    python -m benchmarks.studies.fhr_donut_eval [--data ../shared/data] [--epochs 100] [--out out/fhr-donut]
 
 Leave-one-record-out over adfecgdb: a KPI bundle is trained on the FHR (4 Hz, from the reference
 annotations) of four records and tested on the fifth with the seeded injections of
-scripts/fetal_quality_eval.py (seed 100 * record index, abdominal leads; the FHR of the test
+benchmarks/fetal_quality_eval.py (seed 100 * record index, abdominal leads; the FHR of the test
 record is made from its reference beats moved by the warps). AUC per rhythm kind (the kind's
 points against normal points), float32 and int8, next to the FHR rules of edge/fetal/fhr_events.py
 on the same points. The last fold's bundle is kept in --out.
+
+The bundle is a KPI bundle (modality "kpi") made by train/donut_bundle.py as for any KPI series, whose
+points are FHR at 4 Hz: each 0.25 s point holds the rate of the beat interval it falls in; points with no
+plausible interval are missing (Donut imputes them by MCMC and does not score them as rhythm); window 120
+points = 30 s.
 """
 
 from __future__ import annotations
@@ -17,15 +22,41 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from benchmarks.fetal_quality_eval import FHR_KIND, RECORDS, _auc, load_abdominal
 from edge.bundle.loader import load_bundle
-from edge.fetal.fhr_events import FhrConfig, event_scores, events_from_grid
-from edge.pipeline.series_scorer import donut_scorer, score_series
-from scripts.fetal_quality_eval import FHR_KIND, RECORDS, _auc, load_abdominal
+from edge.features.ecg import EcgSpec
+from edge.fetal.fhr_events import FhrConfig, event_scores, events_from_grid, fhr_from_peaks, resample
+from edge.pipeline.series_scorer import Series, donut_scorer, score_series
 from train.fetal_inject import KINDS, inject_leads
-from train.fhr_donut import RATE_HZ, fhr_series, train_fhr_bundle
+
+RATE_HZ = 4.0
+FHR_SPEC = EcgSpec(channel="fhr", fs=RATE_HZ, block=1, window=120, label_threshold=0.0, unit="bpm")
+
+
+def fhr_series(path: Path, peaks: np.ndarray, fs: float, duration_s: float,
+               labels: np.ndarray | None = None) -> Series:
+    """Beats (k,) sample indices at fs -> a 4 Hz FHR Series (missing where no plausible interval)."""
+    cfg = FhrConfig(rate_hz=RATE_HZ)
+    t_s, bpm = fhr_from_peaks(peaks, fs, cfg)
+    grid, values = resample(t_s, bpm, duration_s, cfg)
+    missing = np.isnan(values)
+    lab = np.zeros(grid.size, dtype=bool) if labels is None else labels.astype(bool)
+    return Series(path, np.where(missing, 0.0, values), missing, lab, np.round(grid * 1000).astype(np.int64),
+                  "index")
+
+
+def train_fhr_bundle(series: list[Series], out: Path, *, epochs: int = 100, seed: int = 0,
+                     samples: int = 16, iterations: int = 10) -> dict[str, Any]:
+    """Fit Donut on FHR series and write a KPI bundle to `out` (float32 and int8)."""
+    from train.donut import DonutConfig
+    from train.donut_bundle import train_donut_bundle
+
+    config = DonutConfig(window=FHR_SPEC.window, max_epochs=epochs, seed=seed)
+    return train_donut_bundle(series, FHR_SPEC, "kpi", out, config, samples=samples, iterations=iterations)
 
 
 def main(argv: list[str]) -> int:
