@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge.sinks.base import MqttSettings, MqttSink  # noqa: E402
+from edge.sinks.mqtt import MqttSettings, MqttSink  # noqa: E402
 from tests.mosquitto import Broker  # noqa: E402
 from tests.test_mqtt import Subscriber, record, wait_for  # noqa: E402
 
