@@ -11,7 +11,7 @@ import collections
 import logging
 import logging.handlers
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -36,7 +36,7 @@ class JsonlConfig(SinkConfig):
     path: Path = Path("events.jsonl")
     max_bytes: int = 10_000_000
     backups: int = 5
-    key: str = "events.jsonl"
+    key: str = field(default="events.jsonl", compare=False)
 
     @classmethod
     def table_keys(cls, legacy: bool) -> frozenset[str]:
