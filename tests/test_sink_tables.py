@@ -47,6 +47,9 @@ def test_sinks_tables_parse_to_the_legacy_tables_settings(tmp_path: Path) -> Non
     # without any jsonl table the event log is kept where it always was
     mqtt_only = parse_config({**tables(tmp_path, 1883), "sinks": tables(tmp_path, 1883)["sinks"][1:]}, tmp_path)
     assert [s.where for s in mqtt_only.sinks] == [str(tmp_path / "events.jsonl"), "MQTT 127.0.0.1:1883"]
+    # `vigil run --state-dir` moves the event log into the other folder; the outbox follows the state dir
+    moved = [s.moved(tmp_path / "elsewhere").where for s in new.sinks]
+    assert moved == [str(tmp_path / "elsewhere" / "events.jsonl"), "MQTT 127.0.0.1:1883"]
 
 
 def replay_into_sinks(data: dict[str, Any], state: Path) -> list[dict[str, Any]]:
@@ -54,7 +57,7 @@ def replay_into_sinks(data: dict[str, Any], state: Path) -> list[dict[str, Any]]
     config = parse_config(data, state)
     service = Service(config)
     service._open_sinks()
-    assert service.broker() is not None  # the observers find the MQTT sink by what it offers
+    assert service.broker_sink() is not None  # the observers find the MQTT sink by what it offers
     runner = prepare(config.streams[0])
     service.runners = {runner.config.name: runner}
     asyncio.run(service._run_stream(runner))

@@ -74,7 +74,7 @@ class Service:
         self.total_events = 0
         from edge.observe.observers import Observers  # status lines and file, live page, /metrics, Home Assistant
 
-        self.observers = Observers(config, self.states, self.broker)
+        self.observers = Observers(config, self.states, self.broker_sink)
 
     # --- events -------------------------------------------------------------------------
     def _emit(self, runner: Runner, events: list[Event], stage: Stage | None = None) -> None:
@@ -171,7 +171,7 @@ class Service:
         except VigilError:  # those already open are released, not left with their files and threads
             self._close_sinks()
             raise
-        self.observers.attach_broker(self.broker())
+        self.observers.attach_broker(self.broker_sink())
 
     def _close_sinks(self) -> None:
         for sink in self.sinks:
@@ -179,7 +179,7 @@ class Service:
         self.sinks = []
 
     # --- state ----------------------------------------------------------------------------
-    def broker(self) -> BrokerLink | None:
+    def broker_sink(self) -> BrokerLink | None:
         """The sink connected to a message broker (MQTT), if one is configured."""
         return broker_link(self.sinks)
 
