@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from edge.sinks.base import MqttSettings, MqttSink
+from edge.sinks.mqtt import MqttSettings, MqttSink
 from tests.mosquitto import Broker
 from tests.test_mqtt import Subscriber, record, wait_for
 
