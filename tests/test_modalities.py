@@ -77,3 +77,18 @@ def test_unknown_modality_refused_by_the_cli(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert lines == [f"vigil: error: {bundle / 'manifest.json'}: modality: 'vibration' is not one of audio, ecg, kpi"]
+
+
+def test_heart_rate_follows_the_modality_on_the_page_and_in_home_assistant() -> None:
+    """The page draws an FHR plot, and Home Assistant gets an FHR sensor, for ECG streams only."""
+    from edge.observe.home_assistant import discovery_messages
+    from edge.observe.web.server import LivePage
+    from edge.pipeline.stream_state import StreamState
+
+    states = [StreamState(name, "file", modality, "donut", "int8", 1.0)
+              for name, modality in (("pump", "audio"), ("belly", "ecg"), ("orders", "kpi"))]
+    page = LivePage(lambda: states, dict, bytes)
+    assert {s["name"]: s["heart_rate"] for s in page.snapshot()["streams"]} == {
+        "pump": False, "belly": True, "orders": False}
+    topics = [topic for topic, _ in discovery_messages("gw", [(s.name, s.modality) for s in states])]
+    assert [t for t in topics if t.endswith("_fhr/config")] == ["homeassistant/sensor/vigil_gw/belly_fhr/config"]
