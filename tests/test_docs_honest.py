@@ -18,15 +18,22 @@ def test_development_doc_names_every_apt_package_test_sh_installs() -> None:
     assert "installing with apt-get" in script  # test.sh says what it installs, and why
 
 
-def _local_links(doc: Path) -> list[str]:
-    """The targets of a Markdown file's relative links, anchors dropped."""
-    return [t for t in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", doc.read_text()) if "://" not in t]
+def _local_links(doc: Path) -> list[tuple[str, str]]:
+    """(target, anchor) of a Markdown file's relative links; the anchor is "" when there is none."""
+    found = re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)", doc.read_text())
+    return [(t or doc.name, a) for t, a in found if "://" not in t]
+
+
+def _anchors(doc: Path) -> set[str]:
+    """GitHub's anchors of a Markdown file's headings: lower case, punctuation dropped, spaces as hyphens."""
+    heads = re.findall(r"^#+ (.+)$", doc.read_text(), flags=re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in heads}
 
 
 def test_readme_is_short_and_points_to_docs_and_reports() -> None:
     readme = ROOT / "README.md"
     assert len(readme.read_text().splitlines()) <= 260
-    links = _local_links(readme)
+    links = [t for t, _ in _local_links(readme)]
     assert {"docs/architecture.md", "docs/gateway.md", "docs/training.md", "docs/fetal-ecg.md",
             "docs/development.md", "reports/README.md", "DEVELOPERS.md"} <= set(links)
 
@@ -34,7 +41,8 @@ def test_readme_is_short_and_points_to_docs_and_reports() -> None:
 def test_every_link_of_the_docs_resolves() -> None:
     docs = [ROOT / "README.md", ROOT / "DEVELOPERS.md", *(ROOT / "docs").glob("*.md"),
             *(ROOT / "reports").rglob("README.md")]
-    broken = [f"{d.relative_to(ROOT)} -> {t}" for d in docs for t in _local_links(d) if not (d.parent / t).exists()]
+    broken = [f"{d.relative_to(ROOT)} -> {t}#{a}" for d in docs for t, a in _local_links(d)
+              if not (d.parent / t).exists() or (a and a not in _anchors(d.parent / t))]
     assert broken == []
 
 
