@@ -17,7 +17,8 @@ from edge.commands import score_series as cli_series
 from edge.detectors.base import load_detector
 from edge.errors import ConfigError, VigilError
 from edge.features.spec import FeatureSpec
-from edge.pipeline.file_scoring import ClipScore, make_stream, open_wav, score_file
+from edge.pipeline.assembly import build_stream, replay
+from edge.pipeline.file_scoring import ClipScore, open_wav, score_file
 from edge.text import plural
 
 DATA = Path(__file__).parent.parent / "data"
@@ -89,11 +90,9 @@ def bench(files: list[Path], *, bundle_path: Path, variant: str | None, channel:
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for _ in range(repeat):
         for recording in recordings:
-            stream = make_stream(bundle, detector)
-            for block in recording.blocks():
-                events += len(stream.push(block).events)
-            events += len(stream.finish())
-            windows += stream.windows
+            replayed = replay(build_stream(bundle, detector), recording.blocks())
+            events += len(replayed.events)
+            windows += replayed.windows
     cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
     report = {
         "bundle": str(bundle_path), "variant": variant or bundle.default_variant,
