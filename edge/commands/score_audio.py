@@ -54,8 +54,8 @@ def score(files: list[Path], *, bundle_path: Path, variant: str | None, channel:
           samples: int | None, iterations: int | None, columns: str | None = None) -> int:
     bundle = load_bundle(bundle_path)
     if bundle.modality != "audio":
-        return cli_series.score(files, bundle, variant=variant, as_json=as_json, samples=samples,
-                                iterations=iterations, columns=columns)
+        return cli_series.score_series_files(files, bundle, variant=variant, as_json=as_json, samples=samples,
+                                             iterations=iterations, columns=columns)
     detector = load_detector(bundle, variant)
     for path in files:
         result = score_file(bundle, detector, path, channel=channel)
@@ -80,9 +80,9 @@ def bench(files: list[Path], *, bundle_path: Path, variant: str | None, channel:
     cpu = pin_to_one_core() if one_core else None
     bundle = load_bundle(bundle_path)
     if bundle.modality != "audio":
-        return cli_series.bench(files, bundle, variant=variant, as_json=as_json, samples=samples,
-                                iterations=iterations, repeat=repeat, cpu=cpu, bundle_path=bundle_path,
-                                columns=columns)
+        return cli_series.bench_series_files(files, bundle, variant=variant, as_json=as_json, samples=samples,
+                                             iterations=iterations, repeat=repeat, cpu=cpu, bundle_path=bundle_path,
+                                             columns=columns)
     detector = load_detector(bundle, variant)
     recordings = [open_wav(bundle, path, channel=channel) for path in files]
     audio_s = sum(r.seconds for r in recordings)
