@@ -75,8 +75,9 @@ def pin_to_one_core() -> int:
     return cpu
 
 
-def bench(files: list[Path], *, bundle_path: Path, variant: str | None, channel: int | None, as_json: bool,
-          samples: int | None, iterations: int | None, repeat: int, one_core: bool, columns: str | None = None) -> int:
+def bench_bundle(files: list[Path], *, bundle_path: Path, variant: str | None, channel: int | None, as_json: bool,
+                 samples: int | None, iterations: int | None, repeat: int, one_core: bool,
+                 columns: str | None = None) -> int:
     cpu = pin_to_one_core() if one_core else None
     bundle = load_bundle(bundle_path)
     if bundle.modality != "audio":
