@@ -14,7 +14,7 @@ from edge.errors import BundleError
 from edge.modalities.base import modalities, modality_named
 from edge.pipeline.framing import framing_for
 from edge.sources.base import needs_of
-from edge.sources.file import open_recording
+from edge.sources.file import open_file_recording
 from tests.conftest import ROOT, run_vigil
 
 BUNDLES = sorted((ROOT / "edge" / "data" / "bundles").glob("*/manifest.json"))
@@ -40,7 +40,7 @@ def test_bundle_modality_decides_needs_framing_and_reader(manifest: Path) -> Non
     needs = needs_of(bundle)
     assert needs.modality == bundle.modality and needs.rate > 0
     sample = next(p for p in sorted(SAMPLES.rglob("*")) if p.suffix in modality.suffixes)
-    recording = open_recording(sample, needs)
+    recording = open_file_recording(sample, needs)
     assert recording.rate == needs.rate and recording.frames > 0
 
 

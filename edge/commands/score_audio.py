@@ -19,7 +19,8 @@ from edge.detectors.base import load_detector
 from edge.errors import ConfigError, VigilError
 from edge.features.spec import FeatureSpec
 from edge.modalities.base import ScoreRequest
-from edge.pipeline.file_scoring import ClipScore, make_stream, open_wav, score_file
+from edge.pipeline.assembly import build_stream, replay
+from edge.pipeline.file_scoring import ClipScore, open_wav, score_file
 from edge.text import plural
 
 DATA = Path(__file__).parent.parent / "data"
@@ -79,8 +80,9 @@ def pin_to_one_core() -> int:
     return cpu
 
 
-def bench(files: list[Path], *, bundle_path: Path, variant: str | None, channel: int | None, as_json: bool,
-          samples: int | None, iterations: int | None, repeat: int, one_core: bool, columns: str | None = None) -> int:
+def bench_bundle(files: list[Path], *, bundle_path: Path, variant: str | None, channel: int | None, as_json: bool,
+                 samples: int | None, iterations: int | None, repeat: int, one_core: bool,
+                 columns: str | None = None) -> int:
     cpu = pin_to_one_core() if one_core else None
     bundle = load_bundle(bundle_path)
     request = ScoreRequest(variant, channel, as_json, samples, iterations, columns)
@@ -98,11 +100,9 @@ def bench_clips(files: list[Path], bundle: Bundle, request: ScoreRequest, *, rep
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for _ in range(repeat):
         for recording in recordings:
-            stream = make_stream(bundle, detector)
-            for block in recording.blocks():
-                events += len(stream.push(block).events)
-            events += len(stream.finish())
-            windows += stream.windows
+            replayed = replay(build_stream(bundle, detector), recording.blocks())
+            events += len(replayed.events)
+            windows += replayed.windows
     cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
     report = {
         "bundle": str(bundle_path), "variant": variant or bundle.default_variant,

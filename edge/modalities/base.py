@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from edge.features.spec import FeatureSpec
     from edge.pipeline.framing import Framing
     from edge.sources.base import Needs
-    from edge.sources.file import Recording
+    from edge.sources.file import FileRecording
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class Modality(ABC):
         """How a stream cuts samples of this spec into scored rows."""
 
     @abstractmethod
-    def open_recording(self, path: str | Path, needs: Needs, *, channel: int | None = None) -> Recording:
+    def open_recording(self, path: str | Path, needs: Needs, *, channel: int | None = None) -> FileRecording:
         """One pass over a recording file at the rate and channel ``needs`` names."""
 
     @abstractmethod

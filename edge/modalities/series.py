@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from edge.bundle.loader import Bundle
     from edge.io.kpi_csv import KpiColumns
     from edge.pipeline.series_scorer import Series
-    from edge.sources.file import Recording
+    from edge.sources.file import FileRecording
 
 
 class SeriesModality(Modality):
@@ -44,14 +44,14 @@ class SeriesModality(Modality):
     def score(self, files: list[Path], bundle: Bundle, request: ScoreRequest) -> int:
         from edge.commands import score_series
 
-        return score_series.score(files, bundle, variant=request.variant, as_json=request.as_json,
+        return score_series.score_series_files(files, bundle, variant=request.variant, as_json=request.as_json,
                                   samples=request.samples, iterations=request.iterations, columns=request.columns)
 
     def bench(self, files: list[Path], bundle: Bundle, request: ScoreRequest, *, repeat: int, cpu: int | None,
               bundle_path: Path) -> int:
         from edge.commands import score_series
 
-        return score_series.bench(files, bundle, variant=request.variant, as_json=request.as_json,
+        return score_series.bench_series_files(files, bundle, variant=request.variant, as_json=request.as_json,
                                   samples=request.samples, iterations=request.iterations, repeat=repeat, cpu=cpu,
                                   bundle_path=bundle_path, columns=request.columns)
 
@@ -73,7 +73,7 @@ class EcgModality(SeriesModality):
     def needs(self, spec: EcgSpec) -> Needs:
         return Needs(self.name, spec.fs, spec.channel, spec.unit)
 
-    def open_recording(self, path: str | Path, needs: Needs, *, channel: int | None = None) -> Recording:
+    def open_recording(self, path: str | Path, needs: Needs, *, channel: int | None = None) -> FileRecording:
         from edge.sources.file import EdfRecording
 
         return EdfRecording(path, label=needs.channel or "", fs=needs.rate, unit=needs.unit)
@@ -95,7 +95,7 @@ class KpiModality(SeriesModality):
     def needs(self, spec: EcgSpec) -> Needs:
         return Needs(self.name, spec.fs)
 
-    def open_recording(self, path: str | Path, needs: Needs, *, channel: int | None = None) -> Recording:
+    def open_recording(self, path: str | Path, needs: Needs, *, channel: int | None = None) -> FileRecording:
         from edge.sources.file import CsvRecording
 
         return CsvRecording(path)

@@ -21,7 +21,7 @@ from edge.sources.base import Needs
 if TYPE_CHECKING:
     from edge.bundle.loader import Bundle
     from edge.bundle.manifest import Manifest
-    from edge.sources.file import Recording
+    from edge.sources.file import FileRecording
 
 
 @register_modality
@@ -48,7 +48,7 @@ class SoundModality(Modality):
     def framing(self, spec: FeatureSpec) -> Framing:
         return AudioFraming(spec)
 
-    def open_recording(self, path: str | Path, needs: Needs, *, channel: int | None = None) -> Recording:
+    def open_recording(self, path: str | Path, needs: Needs, *, channel: int | None = None) -> FileRecording:
         from edge.sources.file import WavRecording
 
         return WavRecording(path, sr=int(needs.rate), channel=channel)
