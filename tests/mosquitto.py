@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.conftest import starts_peer
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -24,6 +26,7 @@ class Broker:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Broker:
+        starts_peer("mosquitto")
         self.proc = subprocess.Popen([self.binary, "-p", str(self.port)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 5
