@@ -22,11 +22,18 @@ VIGIL = [sys.executable, "-m", "edge.cli"]
 
 
 # fixtures whose users need a marker: every test using one, directly or through another fixture, gets it at collection
+# (by name: a fixture's own marks are ignored by pytest; modules keep these names for these fixtures only)
 FIXTURE_NEEDS = {
-    "tiny_bundle": "training",  # `vigil train audio` (TensorFlow)
-    "bus": "peer",  # a private dbus-daemon for the fake BlueZ
-    "broker": "peer",  # mosquitto
-    "pulse": "peer",  # PulseAudio with a null sink
+    "tiny_bundle": "training",  # `vigil train audio` (TensorFlow), here
+    "trained": "training",  # every detector kind on each machine type, test_detector_contract
+    "ecg_bundle": "training",  # Donut on fetal ECG, test_donut
+    "default_bundle": "training",  # `vigil train audio` with its defaults, test_fewshot
+    "combined_bundle": "training",  # Donut with a combined score, test_kpi_combine
+    "zsr_bundle": "training",  # test_kpi_menu
+    "kpi_bundle": "training",  # Donut on a KPI series, test_kpi_series and test_user_mistakes
+    "bus": "peer",  # a private dbus-daemon for the fake BlueZ, here and in test_fake_bluez
+    "broker": "peer",  # mosquitto, test_mqtt
+    "pulse": "peer",  # PulseAudio with a null sink, test_microphone
 }
 MAX_TEST_SECONDS = pytest.StashKey[float]()
 

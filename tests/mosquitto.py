@@ -19,6 +19,7 @@ def free_port() -> int:
 
 class Broker:
     def __init__(self, port: int | None = None) -> None:
+        starts_peer("mosquitto")
         self.binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(self.binary).exists():
             raise RuntimeError("mosquitto not installed (apt-get install mosquitto)")
@@ -26,7 +27,6 @@ class Broker:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Broker:
-        starts_peer("mosquitto")
         self.proc = subprocess.Popen([self.binary, "-p", str(self.port)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 5

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 from tests.mosquitto import Broker, free_port
 
@@ -40,6 +42,7 @@ def status(config: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.peer  # mosquitto
 def test_status_lines_broker_warnings_once_and_vigil_status(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there yet
     config = tmp_path / "gw.toml"

@@ -171,6 +171,7 @@ def test_sighup_reloads_or_keeps_the_old_config(service: tuple[NotifySocket, lis
     assert proc.wait(20) == 0
 
 
+@pytest.mark.peer  # mosquitto
 def test_killed_service_delivers_pending_events_after_restart(service: tuple[NotifySocket, list],
                                                               tmp_path: Path) -> None:
     from tests.test_mqtt import Subscriber, wait_for
