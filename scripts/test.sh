@@ -2,10 +2,11 @@
 # The test suite: lint (ruff), types (mypy), then pytest. Installs what it needs into .venv.
 # Usage: bash scripts/test.sh [--fast] [PYTEST ARGS]
 #   (none)  everything, as CI runs it: the system peers below are installed with apt when missing.
-#   --fast  the development loop: only the tests marked neither `training` (trains or converts a model with
-#           TensorFlow/scikit-learn) nor `peer` (starts a system peer); no apt, as it needs no peer. A test
-#           that passes but takes longer than FAST_LIMIT_S seconds fails there, so a slow test is marked, not
-#           slipped in (pyproject.toml registers the markers; tests/conftest.py explains them).
+#   --fast  the development loop: the tests marked neither `training` (trains or converts a model with
+#           TensorFlow/scikit-learn), `peer` (starts a system peer) nor `slow` (whole records, the service end
+#           to end); no apt, as it needs no peer. A test that passes but takes over FAST_LIMIT_S seconds fails
+#           there, so a slow test gets marked rather than slipped in (pyproject.toml registers the markers,
+#           tests/conftest.py applies and guards them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fast=false
@@ -47,8 +48,8 @@ bash scripts/venv.sh edge,train,dev
 .venv/bin/ruff check .
 .venv/bin/mypy
 if $fast; then
-  echo "test.sh --fast: pytest takes about 2 minutes on 2 cores (no training, no system peer)" >&2
-  exec .venv/bin/pytest -q -m "not training and not peer" --max-test-seconds "$FAST_LIMIT_S" "$@"
+  echo "test.sh --fast: pytest takes about 2 minutes on 2 cores (no training, no system peer, nothing slow)" >&2
+  exec .venv/bin/pytest -q -m "not training and not peer and not slow" --max-test-seconds "$FAST_LIMIT_S" "$@"
 fi
 echo "test.sh: pytest takes about 9-13 minutes on 2 cores (it trains small models on real data)" >&2
 exec .venv/bin/pytest -q "$@"

@@ -1,9 +1,10 @@
 """Shared fixtures (real DCASE clips from ../shared/data, one tiny trained bundle per session) and the test tiers.
 
-Two markers (registered in pyproject.toml) say what a test needs; the fast tier (`scripts/test.sh --fast`) runs
-`-m "not training and not peer"`. A test is marked by the fixtures it uses (FIXTURE_NEEDS), by its module's
-`pytestmark`, or by a decorator. Two guards keep the marks honest: starting a peer from an unmarked test fails
-(`starts_peer`, in every tier), and `--max-test-seconds` (the fast tier's) fails a test that passes too slowly.
+Three markers (registered in pyproject.toml) say what a test needs: `training`, `peer`, `slow`; the fast tier
+(`scripts/test.sh --fast`) runs `-m "not training and not peer and not slow"`. A test is marked by the fixtures it
+uses (FIXTURE_NEEDS), by its module's `pytestmark`, or by a decorator. Two guards keep the marks honest: starting a
+peer from an unmarked test fails (`starts_peer`, in every tier), and `--max-test-seconds` (the fast tier's) fails
+a test that passes too slowly.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ MAX_TEST_SECONDS = pytest.StashKey[float]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--max-test-seconds", type=float, default=None, metavar="S",
                      help="fail a test that passes but whose setup and call took over S seconds (the fast tier's "
-                          "guard: a slow test is to be marked training or peer)")
+                          "guard: a slow test is to be marked training, peer or slow)")
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
@@ -88,7 +89,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     if report.when == "call" and report.passed and spent > limit:
         report.outcome = "failed"
         report.longrepr = (f"passed, but took {spent:.1f} s (setup and call), over --max-test-seconds {limit:g}: "
-                           "mark it training or peer if it trains or starts a peer, or make it faster")
+                           "mark it training, peer or slow (see tests/conftest.py), or make it faster")
     return report
 
 

@@ -158,6 +158,7 @@ def test_float_wav_with_nan_is_refused_by_score_and_train(tmp_path: Path, clip_p
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.training  # `vigil train audio`
 def test_stereo_resampled_file_notices_once(tmp_path: Path, clip_per_type: dict[str, Path]) -> None:
     """Training reads each file several times (folds, the final fit); its notices came once per read."""
     _rate, y = scipy.io.wavfile.read(clip_per_type["valve"])

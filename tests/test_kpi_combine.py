@@ -90,6 +90,7 @@ def test_auto_keeps_the_combined_score_only_when_it_wins_on_validation_labels() 
     assert score_choice({"z+sr": donut, "donut": combined}, no_labels)["chosen"] == "z+sr"  # no labels: the first
 
 
+@pytest.mark.training  # `vigil train kpi`: Donut
 def test_train_kpi_defaults_choose_per_variant_and_serve_float32(tmp_path: Path) -> None:
     out = tmp_path / "bundle"
     run_vigil("train", "kpi", str(head(SMALL, 900, tmp_path / "train.csv")), "--epochs", "2", "--window", "30",

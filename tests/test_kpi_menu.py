@@ -135,6 +135,7 @@ def test_difference_zscore_sees_a_step_the_level_zscore_misses() -> None:
     assert np.isnan(with_gap[1990:1992]).all() and not np.isnan(with_gap[1992]) and with_gap[2000] > 5
 
 
+@pytest.mark.training  # `vigil train kpi`
 def test_a_z_sr_bundle_without_the_difference_part_scores_as_before(tmp_path: Path) -> None:
     """--score z+sr (auto's first at stop 10) still serves the two parts alone."""
     out = tmp_path / "bundle"

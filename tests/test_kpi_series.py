@@ -80,6 +80,7 @@ def with_nan(src: Path, rows: int, out: Path, lines: tuple[int, ...], value: str
     return out
 
 
+@pytest.mark.training  # `vigil train kpi`: Donut
 def test_train_kpi_with_nan_says_so_once_and_trains(tmp_path: Path) -> None:
     path = with_nan(SMALL, 400, tmp_path / "nan.csv", (50, 51, 300))
     out = run_vigil("train", "kpi", str(path), "--epochs", "1", "--window", "30", "--samples", "2",

@@ -222,6 +222,7 @@ def test_unit_verifies_and_is_hardened(tmp_path: Path) -> None:
         assert key in text
 
 
+@pytest.mark.slow  # the installer makes a venv, twice
 def test_installer_is_idempotent_into_a_target_root(tmp_path: Path) -> None:
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
@@ -244,6 +245,7 @@ def test_installer_is_idempotent_into_a_target_root(tmp_path: Path) -> None:
     assert second.stdout.count("unchanged") >= 4
 
 
+@pytest.mark.slow  # the service end to end on a recording
 def test_embedded_default_runs_and_its_events_follow_the_schema(service: tuple[NotifySocket, list],
                                                                 tmp_path: Path) -> None:
     import jsonschema
