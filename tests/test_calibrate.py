@@ -82,6 +82,7 @@ def test_recalibrate_from_stored_scores_in_place(calibrated: Path, tmp_path: Pat
     assert sorted(p.name for p in copy.iterdir()) == sorted(p.name for p in calibrated.iterdir())
 
 
+@pytest.mark.slow  # four `vigil calibrate` runs
 def test_mismatched_recordings_are_refused(dcase: Path, fan_clips: list[Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
     pump = sorted((dcase / "normal" / "pump").glob("*.wav"))[0]
@@ -156,6 +157,7 @@ def test_stored_scores_of_a_training_run(bundle: Path, tmp_path: Path) -> None:
     assert history[0]["source"] == "out-of-fold k=5 by clip"
 
 
+@pytest.mark.slow  # calibrates on a long recording
 def test_a_long_recording_is_scored_as_clips(fan_clips: list[Path], tmp_path: Path) -> None:
     """40 s in one file (4 DCASE clips end to end) gives the clip and window scores of the 4 clips,
     so that a clip threshold is chosen on clips of the length it decides; a folder stands for its files."""

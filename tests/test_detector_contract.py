@@ -65,6 +65,7 @@ def window_scores(path: Path, variant: str, split: Split) -> list[np.ndarray]:
     return [score_file(bundle, detector, c.path).window_scores for c in split.test]
 
 
+@pytest.mark.slow  # imports every kind's trainer: TensorFlow and scikit-learn
 def test_registry_lists_every_kind() -> None:
     assert tuple(registry()) == DETECTOR_NAMES
 

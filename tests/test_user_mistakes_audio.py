@@ -353,6 +353,7 @@ def test_float_wav_of_integer_scaled_samples_is_refused(tmp_path: Path, clip_per
     assert len(json.loads(result.stdout)["window_scores"]) == 18
 
 
+@pytest.mark.slow  # two `vigil evaluate` runs: each starts the training side before it refuses
 def test_evaluate_without_a_bundle_needs_typed_labelled_clips(tmp_path: Path, dcase: Path) -> None:
     """A folder of one's own recordings gave a report of NaNs and exit status 0; a machine type without
     anomalous clips a StopIteration traceback. Both refused before any training, no report written."""
