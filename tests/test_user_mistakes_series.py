@@ -21,7 +21,7 @@ from edge.errors import InputFileError
 from edge.io.kpi_csv import read_kpi_csv
 from edge.pipeline.series_scorer import donut_scorer, ecg_series, score_series
 from edge.sources.base import needs_of
-from edge.sources.file import open_recording
+from edge.sources.file import open_file_recording
 from tests.conftest import ROOT, run_vigil
 from tests.test_cli_errors import assert_clean_error
 
@@ -122,7 +122,7 @@ def test_an_edf_in_millivolts_is_scored_as_the_same_signal_in_microvolts(tmp_pat
     threshold = bundle.variant().window_threshold
     assert np.nansum(s_mv > threshold) == np.nansum(s_uv > threshold)
     # the daemon's file source: the Donut channel's blocks in the model's unit too
-    replayed = {name: np.concatenate([b.samples[:, 0] for b in open_recording(tmp_path / name, needs).blocks()])
+    replayed = {name: np.concatenate([b.samples[:, 0] for b in open_file_recording(tmp_path / name, needs).blocks()])
                 for name, needs in (("uv.edf", needs_of(bundle)), ("mv.edf", needs_of(bundle)))}
     assert np.allclose(replayed["mv.edf"], replayed["uv.edf"], atol=0.1)
 
@@ -178,8 +178,8 @@ def test_an_event_log_path_that_is_a_folder_is_one_line_at_start(tmp_path: Path)
 
 def test_events_the_log_cannot_take_are_kept_and_written_when_it_can(tmp_path: Path,
                                                                      caplog: pytest.LogCaptureFixture) -> None:
-    from edge.sinks.base import JsonlSink
     from edge.sinks.events import EventRecord
+    from edge.sinks.jsonl import JsonlSink
 
     def record(i: int) -> EventRecord:
         return EventRecord("vigil.event/1", f"id{i}", "gw", "ecg", "donut", "0" * 64, "t0", "t1", i, i + 1.0,
@@ -276,7 +276,7 @@ def test_a_failing_sink_stops_neither_the_stream_nor_the_event_log(tmp_path: Pat
 
     from edge.service.config import parse_config
     from edge.service.daemon import Service
-    from edge.sinks.base import Outbox
+    from edge.sinks.outbox import Outbox
 
     def full(self: Outbox, event_id: str, topic: str, payload: str) -> None:
         raise sqlite3.OperationalError("database or disk is full")
