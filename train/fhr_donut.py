@@ -9,10 +9,10 @@ The bundle is made by train/donut_bundle.py as for any KPI series; window 120 po
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from edge.bundle.manifest import Manifest
 from edge.features.ecg import EcgSpec
 from edge.fetal.fhr_events import FhrConfig, fhr_from_peaks, resample
 from edge.pipeline.series_scorer import Series
@@ -34,7 +34,7 @@ def fhr_series(path: Path, peaks: np.ndarray, fs: float, duration_s: float,
 
 
 def train_fhr_bundle(series: list[Series], out: Path, *, epochs: int = 100, seed: int = 0,
-                     samples: int = 16, iterations: int = 10) -> dict[str, Any]:
+                     samples: int = 16, iterations: int = 10) -> Manifest:
     """Fit Donut on FHR series and write a KPI bundle to `out` (float32 and int8)."""
     from train.donut import DonutConfig
     from train.donut_bundle import train_donut_bundle
