@@ -114,10 +114,10 @@ def test_bundle_round_trip(kind: str, trained: dict[str, Any]) -> None:
     split, bundles = trained["toycar"]
     path, manifest = bundles[kind]
     bundle = load_bundle(path)
-    assert bundle.manifest.raw == manifest and bundle.detector_kind == kind
-    assert bundle.spec.to_dict() == manifest["features"]
+    assert bundle.manifest == manifest and bundle.detector_kind == kind
+    assert bundle.spec.to_dict() == manifest.features
     clip_means = [float(s.mean()) for s in window_scores(path, "int8", split)]
-    np.testing.assert_allclose(clip_means, manifest["metrics"]["int8"]["clip_scores"], rtol=1e-6)
+    np.testing.assert_allclose(clip_means, manifest.metrics["int8"]["clip_scores"], rtol=1e-6)
 
 
 @pytest.mark.parametrize("kind", DETECTOR_NAMES)

@@ -8,9 +8,11 @@ know are kept in its ``extra`` and written back, so a manifest round-trips whole
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from edge.config_table import Table
+from edge.errors import BundleError
 
 COMBINE_KIND = "kpi-combine"  # the Detector kind that serves a variant holding a "combine" entry
 KPI_PARTS = ("donut", "zscore", "sr", "dzscore")  # every part a combined score may list, the menu's order
@@ -116,6 +118,11 @@ class CombineScales:
         return ({"kind": self.kind, "percentile": self.percentile, "z_weight": self.z_weight,
                  "donut_power": self.donut_power, "parts": list(self.parts)}
                 | {p: list(s) for p, s in self.scales.items()} | self.extra)
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "combine") -> CombineScales:
+        """The scales of a variant's "combine" object as read from manifest.json."""
+        return cls.parse(Table(data, where, Path(), BundleError))
 
     @classmethod
     def parse(cls, table: Table) -> CombineScales:
