@@ -16,7 +16,7 @@ import numpy as np
 
 from edge.fetal.beats import BeatParams, BeatTracker
 from edge.fetal.fhr import FhrPoint, FhrTracker
-from edge.io.multilead import Recording
+from edge.io.multilead import LeadRecording
 
 BLOCK_S = 1.0  # read size: what a live source would deliver in about a second
 
@@ -58,7 +58,7 @@ class BeatsResult:
         return [bool(b) for b in bad[idx]] if bad.size else [False] * len(self.fhr)
 
 
-def analyze(rec: Recording, params: BeatParams | None = None, *, quality: bool = True,
+def analyze(rec: LeadRecording, params: BeatParams | None = None, *, quality: bool = True,
             quality_config: Any = None) -> BeatsResult:
     """Run the chain over `rec` in BLOCK_S reads (quality_config: an edge.fetal.quality.QualityConfig, or defaults)."""
     cpu0 = time.process_time()
@@ -113,13 +113,13 @@ def _cat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts).astype(np.int64) if parts else np.empty(0, np.int64)
 
 
-def _quality_monitor(rec: Recording, config: Any = None) -> Any:
+def _quality_monitor(rec: LeadRecording, config: Any = None) -> Any:
     from edge.fetal.quality import QualityMonitor
 
     return QualityMonitor(rec.fs, rec.labels, config)
 
 
-def _segments(monitor: Any, rec: Recording, times: list[np.ndarray], scores: list[np.ndarray],
+def _segments(monitor: Any, rec: LeadRecording, times: list[np.ndarray], scores: list[np.ndarray],
               fetal: np.ndarray) -> list[Any]:
     from edge.fetal.quality import KINDS, SIGNAL_KINDS, low_fetal_scores, segments_from_scores
 
