@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from edge.fetal.analyze import analyze
 from edge.fetal.live import FetalMonitor
@@ -32,6 +33,7 @@ def run_monitor(gap: tuple[int, int] | None = None) -> tuple[np.ndarray, list, l
     return np.array(fetal + out.fetal.tolist()), fhr + out.fhr, events + out.events
 
 
+@pytest.mark.slow  # whole ADFECG records
 def test_live_blocks_give_the_file_peaks_and_a_gap_is_flagged() -> None:
     fetal, _fhr, events = run_monitor()
     rec = open_leads(R01)
@@ -48,6 +50,7 @@ def test_live_blocks_give_the_file_peaks_and_a_gap_is_flagged() -> None:
     assert all(np.isnan(p.bpm) for p in inside)
 
 
+@pytest.mark.slow  # `vigil bench` on a whole record
 def test_bench_without_bundle_reports_the_fetal_chain() -> None:
     result = run_vigil("bench", str(R01), "--json", check=True)
     report = json.loads(result.stdout)

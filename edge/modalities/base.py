@@ -60,6 +60,7 @@ class Modality(ABC):
     calibrated_on: ClassVar[str]  # which normal scores the calibration rule runs on, as the manifest says it
     heart_rate: ClassVar[bool] = False  # its streams also report a fetal heart rate (sensor, page plot)
     timestamped: ClassVar[bool] = False  # points carry timestamps: label windows and a continued series apply
+    machine_type: ClassVar[bool] = False  # its manifests always say machine_type (null: not known)
 
     @abstractmethod
     def window_spec(self, features: dict[str, Any]) -> FeatureSpec | EcgSpec:

@@ -31,6 +31,7 @@ class SoundModality(Modality):
     suffixes = (".wav", ".flac")
     levels = ("clip", "window")
     calibrated_on = "clip scores and pooled window scores"
+    machine_type = True
 
     def window_spec(self, features: dict[str, Any]) -> FeatureSpec:
         return FeatureSpec.from_dict(features)
