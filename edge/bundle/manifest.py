@@ -11,7 +11,7 @@ Every error names the manifest file and the field path, e.g. ``models.int8.thres
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ FORMAT_VERSION = 1
 MODALITIES = ("audio", "ecg", "kpi")
 SCHEMA_PATH = Path(__file__).parent.parent / "schemas" / "bundle.schema.json"
 _KNOWN = {"format_version", "name", "modality", "machine_type", "detector", "features", "normalization",
-          "default_variant", "models", "decider", "scoring", "provenance"}
+          "default_variant", "models", "decider", "fetal", "scoring", "provenance"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,43 @@ class DeciderSettings:
     off_windows: int = 3
 
 
+@dataclass(frozen=True)
+class FetalSettings:
+    """The fetal stage's decisions (manifest ``fetal`` table; `vigil beats` uses these defaults).
+
+    Quality: a frame (0.1 s) is over when its score exceeds ``quality_threshold`` (0..1; wander and
+    low_fetal on their own scale: times their highest score); ``quality_on_frames`` frames over open an
+    event, ``quality_off_frames`` under close it. An FHR point is missing when at least
+    ``mask_lead_fraction`` of the leads have a flatline, clipping or motion score at or over the threshold
+    there, or low_fetal is. FHR events (bpm): bradycardia under ``brady_bpm``, tachycardia over
+    ``tachy_bpm``, a deceleration ``decel_drop_bpm`` under the baseline (FIGO 2015).
+    """
+
+    quality_threshold: float = 0.5
+    quality_on_frames: int = 5  # 0.5 s to open
+    quality_off_frames: int = 10  # 1 s to close
+    mask_lead_fraction: float = 0.5  # one bad lead of four does not stop the fused beat detector
+    brady_bpm: float = 110.0
+    tachy_bpm: float = 160.0
+    decel_drop_bpm: float = 15.0
+
+
+def _fetal(table: Table) -> FetalSettings:
+    table.expect({f.name for f in fields(FetalSettings)})
+    d = FetalSettings()
+    out = FetalSettings(table.positive("quality_threshold", d.quality_threshold),
+                        table.positive("quality_on_frames", d.quality_on_frames, int),
+                        table.positive("quality_off_frames", d.quality_off_frames, int),
+                        table.positive("mask_lead_fraction", d.mask_lead_fraction),
+                        table.positive("brady_bpm", d.brady_bpm), table.positive("tachy_bpm", d.tachy_bpm),
+                        table.positive("decel_drop_bpm", d.decel_drop_bpm))
+    if out.mask_lead_fraction > 1 or out.brady_bpm >= out.tachy_bpm:
+        raise BundleError(f"{table.where or 'fetal'}: mask_lead_fraction {out.mask_lead_fraction:g}, brady_bpm "
+                          f"{out.brady_bpm:g}, tachy_bpm {out.tachy_bpm:g} (expected a fraction <= 1 and "
+                          "brady_bpm < tachy_bpm)")
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class Manifest:
     """A parsed manifest. ``raw`` is the JSON object as read (kind-specific parts live there)."""
@@ -78,6 +115,7 @@ class Manifest:
     default_variant: str
     models: dict[str, ModelEntry]
     decider: DeciderSettings
+    fetal: FetalSettings
     scoring: dict[str, Any]
     machine_type: str | None
     provenance: dict[str, Any]
@@ -143,5 +181,6 @@ def _parse(top: Table, default_name: str) -> Manifest:
     settings = DeciderSettings(decider.positive("on_windows", 3, int), decider.positive("off_windows", 3, int))
     return Manifest(version, top.get("name", str, default_name), modality, kind, detector.get("score", str, kind),
                     detector.get("params", dict, {}), top.get("features", dict), mean, std, default, models,
-                    settings, top.get("scoring", dict, {}), top.get("machine_type", (str, type(None)), None),
+                    settings, _fetal(top.table_at("fetal", {})), top.get("scoring", dict, {}),
+                    top.get("machine_type", (str, type(None)), None),
                     top.get("provenance", dict, {}), top.table)
