@@ -61,12 +61,14 @@ def run_events(path: Path, primed: bool) -> list[Episode]:
     for block in EdfRecording(path, label="Direct_1", fs=1000.0).blocks():
         events += stage.push(block if primed else replace(block, rewind=None)).events
     events += stage.finish()
-    return [(str(getattr(e, "detector", ""))[6:], e.start_s, e.end_s) for e in events]
+    return [(e.detector[len("fetal-"):], e.start_s, e.end_s) for e in events]
 
 
 def beats_events(path: Path) -> list[Episode]:
     """The events `vigil beats`' quality entries imply under the live deciders."""
-    from edge.fetal.live import QUALITY_OFF_FRAMES, QUALITY_ON_FRAMES, QUALITY_THRESHOLD
+    from edge.bundle.manifest import FetalSettings
+
+    settings = FetalSettings()
 
     rec = open_recording(path)
     try:
@@ -79,7 +81,8 @@ def beats_events(path: Path) -> list[Episode]:
     out: list[Episode] = []
     for kind, score in entry_scores(doc, starts + 0.05).items():
         top = {"wander": cfg.wander_max, "low_fetal": cfg.low_fetal_max}.get(kind, 1.0)
-        decider = Decider(QUALITY_THRESHOLD * top, on_windows=QUALITY_ON_FRAMES, off_windows=QUALITY_OFF_FRAMES)
+        decider = Decider(settings.quality_threshold * top, on_windows=settings.quality_on_frames,
+                          off_windows=settings.quality_off_frames)
         found = decider.update(score, starts, 0.1) + decider.flush()
         out += [(kind, e.start_s, e.end_s) for e in found]
     return out

@@ -41,11 +41,12 @@ def test_a_file_stream_primes_quality_and_finds_an_early_fault_as_vigil_beats_do
     first = next(blocks)
     assert first.rewind is not None
     events = stage.push(first).events
-    assert stage.tap is not None and len(stage.tap.monitor.quality._history["act"]) == 600  # the whole file's frames
+    assert stage.chain is not None and stage.chain.quality is not None
+    assert len(stage.chain.quality._history["act"]) == 600  # the whole file's frames
     for block in blocks:
         assert block.rewind is None
         events += stage.push(block).events
     events += stage.finish()
-    mains = [e for e in events if e.detector == "fetal-mains"]  # type: ignore[attr-defined]
+    mains = [e for e in events if e.detector == "fetal-mains"]
     assert any(e.start_s <= 3.5 and e.end_s >= 5.5 for e in mains), mains
     assert not [e for e in mains if e.start_s > 8.0 or e.end_s < 2.0]

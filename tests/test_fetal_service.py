@@ -66,7 +66,8 @@ def test_file_stream_raises_fetal_events_that_follow_the_schema(tmp_path: Path) 
 
 
 def test_wearable_blocks_carry_every_lead_for_the_fetal_stage() -> None:
-    from edge.fetal.live import FetalTap
+    from edge.fetal.stage import FetalStage
+    from edge.sources.base import Block
     from edge.sources.ble import BleEcgSource
     from firmware_bridge.codec import DeviceInfo
 
@@ -77,9 +78,12 @@ def test_wearable_blocks_carry_every_lead_for_the_fetal_stage() -> None:
     block = source._block(100, counts, None)
     assert block.samples.shape == (10, 1) and np.array_equal(block.samples[:, 0], counts[:, 0] * 0.5)
     assert block.leads is not None and block.leads.shape == (10, 5) and block.labels == tuple(LABELS)
-    tap = FetalTap.for_labels(block.labels, 1000.0)
-    assert tap is not None and tap.columns == [1, 2, 3, 4]
-    assert FetalTap.for_labels(("Direct_1",), 1000.0) is None
+    stage = FetalStage("0" * 64, 1000.0)
+    stage.push(block)
+    assert stage.chain is not None and stage.columns == [1, 2, 3, 4]
+    scalp = FetalStage("0" * 64, 1000.0)
+    scalp.push(Block(0, block.samples, None, block.samples, ("Direct_1",)))
+    assert scalp.chain is None
 
 
 def test_fhr_reaches_the_page_state_and_metrics(tmp_path: Path) -> None:
