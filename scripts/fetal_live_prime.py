@@ -10,8 +10,8 @@ kind in its own file, plus the clean file. Three readings of each file:
   (overall lead) sampled at 0.1 s and passed through the live deciders (half the kind's top, 0.5 s on, 1 s off),
   i.e. the events its quality implies;
 - cold: `vigil run`'s fetal stage over the file stream's blocks (edge.sources.file.EdfRecording, 0.1 s) with
-  the blocks' ``rewind`` dropped: the stage before this change, the typical values built from the first frames;
-- primed: the same with ``rewind``: the stage primes from the file's start (as now).
+  the source's ``rewind`` dropped: the stage before this change, the typical values built from the first frames;
+- primed: the same with ``Channels.rewind``: the stage primes from the file's start (as now).
 
 Printed: per reading, the seconds of clean time inside quality events (clean file, by kind: the first 30 s
 and the rest), and per injected kind how many files found it (an event of that kind overlapping the episode)
@@ -58,8 +58,12 @@ def run_events(path: Path, primed: bool) -> list[Episode]:
 
     stage = FetalStage("0" * 64, 1000.0)
     events = []
-    for block in EdfRecording(path, label="Direct_1", fs=1000.0).blocks():
-        events += stage.push(block if primed else replace(block, rewind=None)).events
+    recording = EdfRecording(path, label="Direct_1", fs=1000.0)
+    for block in recording.blocks():
+        if block.start == 0:
+            channels = recording.channels()
+            stage.open(channels if primed else replace(channels, rewind=None))
+        events += stage.push(block).events
     events += stage.finish()
     return [(e.detector[len("fetal-"):], e.start_s, e.end_s) for e in events]
 

@@ -67,23 +67,25 @@ def test_file_stream_raises_fetal_events_that_follow_the_schema(tmp_path: Path) 
 
 def test_wearable_blocks_carry_every_lead_for_the_fetal_stage() -> None:
     from edge.fetal.stage import FetalStage
-    from edge.sources.base import Block
+    from edge.sources.base import Channels
     from edge.sources.ble import BleEcgSource
     from firmware_bridge.codec import DeviceInfo
 
-    source = BleEcgSource(channel="Direct_1", rate=1000.0, address="C0:FF:EE:00:00:01")
+    source = BleEcgSource(channel="Abdomen_2", rate=1000.0, address="C0:FF:EE:00:00:01")
     source.info = DeviceInfo((1, 0, 0), 1, 1000, 0, 0.5, tuple(LABELS))
-    source._column = slice(0, 1)
+    source._order = [2, 0, 1, 3, 4]  # what subscribing to a device with these labels sets for Abdomen_2
     counts = np.arange(50, dtype=np.int32).reshape(10, 5)
     block = source._block(100, counts, None)
-    assert block.samples.shape == (10, 1) and np.array_equal(block.samples[:, 0], counts[:, 0] * 0.5)
-    assert block.leads is not None and block.leads.shape == (10, 5) and block.labels == tuple(LABELS)
+    # the bundle's lead first (the stream's column 0), then the others, every one named
+    assert block.samples.shape == (10, 5) and np.array_equal(block.samples, counts[:, [2, 0, 1, 3, 4]] * 0.5)
+    assert source.channels().labels == ("Abdomen_2", "Direct_1", "Abdomen_1", "Abdomen_3", "Abdomen_4")
     stage = FetalStage("0" * 64, 1000.0)
-    stage.push(block)
-    assert stage.chain is not None and stage.columns == [1, 2, 3, 4]
+    stage.open(source.channels())
+    assert stage.chain is not None and stage.columns == [0, 2, 3, 4]
+    assert stage.chain.labels == ["Abdomen_2", "Abdomen_1", "Abdomen_3", "Abdomen_4"]
     scalp = FetalStage("0" * 64, 1000.0)
-    scalp.push(Block(0, block.samples, None, block.samples, ("Direct_1",)))
-    assert scalp.chain is None
+    scalp.open(Channels(("Direct_1",)))
+    assert scalp.chain is None and not scalp.push(block).events
 
 
 def test_fhr_reaches_the_page_state_and_metrics(tmp_path: Path) -> None:

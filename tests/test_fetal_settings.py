@@ -15,7 +15,7 @@ from edge.fetal.stage import FetalStage
 from edge.io.multilead import open_recording
 from edge.pipeline.decider import Event
 from edge.pipeline.stream import contiguous, stages_for
-from edge.sources.base import Block
+from edge.sources.base import Block, Channels
 from tests.conftest import ROOT
 from tests.fetal_stream import LABELS
 
@@ -38,6 +38,7 @@ def stage_events(bundle: Path) -> tuple[list[Event], int]:
     """Fetal events and valid FHR points of r04's first 40 s, 3 s lost at 20 s, through the bundle's stage."""
     (stage,) = stages_for(load_bundle(bundle))
     assert isinstance(stage, FetalStage)
+    stage.open(Channels(LABELS))
     rec = open_recording(R04)
     x = np.concatenate(list(rec.blocks(60000)))[:40000].astype(np.float32)
     rec.close()
@@ -45,8 +46,7 @@ def stage_events(bundle: Path) -> tuple[list[Event], int]:
     for start in range(0, x.shape[0], 230):
         if 20010 <= start < 23000:
             continue  # lost over the link: the next block starts later
-        block = Block(start, x[start : start + 230, :1], None, x[start : start + 230], LABELS)
-        for part in contiguous(block, end, 2000):
+        for part in contiguous(Block(start, x[start : start + 230]), end, 2000):
             out = stage.push(part)
             events += out.events
             points += 0 if out.fhr is None else out.fhr[0].size
@@ -71,7 +71,7 @@ def test_the_bundles_quality_threshold_decides_the_fetal_events_and_the_fhr_mask
 def test_the_bundles_fhr_thresholds_reach_the_fhr_rules(tmp_path: Path) -> None:
     settings = load_bundle(bundle_with(tmp_path, {"brady_bpm": 100, "tachy_bpm": 170})).manifest.fetal
     stage = FetalStage("0" * 64, 1000.0, settings)
-    stage.push(Block(0, np.zeros((10, 1), np.float32), None, np.zeros((10, 4), np.float32), LABELS))
+    stage.open(Channels(LABELS))
     assert stage.chain is not None
     assert (stage.chain.fhr_config.brady_bpm, stage.chain.fhr_config.tachy_bpm) == (100, 170)
 

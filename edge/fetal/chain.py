@@ -8,9 +8,11 @@ filled before: the Stream hands the stage contiguous blocks), and returns what b
 - quality: frame scores (0.1 s; overall = the worst lead, per kind) go through one Decider per kind.
   A frame is judged once low_fetal can be: a fetal beat after it is known, or the beat tracker has
   passed `LOW_FETAL_WAIT_S` beyond it (or the input ended);
-- FHR mask: an FHR point is missing (``masked``) when the frame holding it is bad (FetalSettings):
-  ``mask_lead_fraction`` of the leads with a MASK_KINDS fault at or over the threshold, or low_fetal
-  at or over it on its own scale. A point waits until its frame is judged;
+- FHR mask: an FHR point is missing (``masked``) when the second holding it (whole seconds from the
+  stream's start) is bad (FetalSettings): ``mask_lead_fraction`` of the leads with a MASK_KINDS fault at
+  or over the threshold in some frame of it, or low_fetal at or over it on its own scale. A point waits
+  until its second is judged. (A point sits on a beat, its fault often a frame or two beside it: on
+  adfecgdb r04, the frame holding the point masked none of the 4 points over 10 bpm off, the second 2);
 - FHR events: the FHR rules (edge.fetal.fhr_events) every `events_every_s` over the last
   `fhr_history_s` of masked FHR, each event reported once it has ended (all of them at the end).
 
@@ -80,7 +82,8 @@ class FetalChain:
         self.hop_s = self.quality.hop / self.fs if self.quality is not None else 0.1
         self._waiting_t: list[np.ndarray] = []  # frames scored, not judged yet (their beats are to come)
         self._waiting_s: list[np.ndarray] = []
-        self._judged: deque[tuple[float, bool]] = deque()  # recent judged frames: start s, bad
+        # recent judged seconds: whether each lead had a fault there, whether low_fetal did
+        self._seconds: dict[int, tuple[np.ndarray, bool]] = {}
         self._judged_until = np.inf if quality else 0.0  # s: every frame before it is judged
         self._points: deque[FhrPoint] = deque()  # FHR points waiting for their frame
         self._fetal_recent: deque[int] = deque()  # the last 64 fetal beats once their frames are judged
@@ -162,26 +165,30 @@ class FetalChain:
             out.events += self.deciders[kind].update(overall[:, k], times, self.hop_s)
         s = self.settings
         mask = [KINDS.index(k) for k in MASK_KINDS]
-        bad = ((full[:, mask].max(axis=1) >= s.quality_threshold).mean(axis=1) >= s.mask_lead_fraction) \
-            | (low >= s.quality_threshold * self.top["low_fetal"])
-        self._judged.extend(zip(times.tolist(), bad.tolist(), strict=True))
+        lead_bad = full[:, mask].max(axis=1) >= s.quality_threshold  # (n, leads)
+        low_bad = low >= s.quality_threshold * self.top["low_fetal"]
+        second = np.floor(times).astype(np.int64)
+        for k in np.unique(second).tolist():
+            inside = second == k
+            leads, low_any = self._seconds.get(k, (np.zeros(full.shape[2], bool), False))
+            self._seconds[k] = (leads | lead_bad[inside].any(axis=0), low_any or bool(low_bad[inside].any()))
         self._judged_until = float(times[-1]) + self.hop_s
         out.frame_times, out.frame_scores = times, full
 
     def _release(self, out: FetalOutput, final: bool) -> None:
-        """FHR points whose frame is judged (all at the end), masked where it was bad; then only the last
-        minute of judged frames is kept (a point comes at most a few beats after its frame is judged)."""
-        starts = np.fromiter((f for f, _ in self._judged), float, len(self._judged))
-        bads = np.fromiter((b for _, b in self._judged), bool, len(self._judged))
-        while self._points and (final or self._points[0].t < self._judged_until):
+        """FHR points whose second is judged (all at the end), masked where it was bad; then only the last
+        minute of judged seconds is kept (a point comes at most a few beats after its second is judged)."""
+        while self._points and (final or np.floor(self._points[0].t) + 1 <= self._judged_until):
             p = self._points.popleft()
-            i = int(np.searchsorted(starts, p.t, side="right")) - 1
-            masked = bool(i >= 0 and p.t < starts[i] + self.hop_s and bads[i])
+            leads, low_any = self._seconds.get(int(np.floor(p.t)), (np.zeros(1, bool), False))
+            masked = bool(low_any or leads.mean() >= self.settings.mask_lead_fraction)
             out.fhr.append(p)
             out.masked.append(masked)
             self._history.append((p.t, float("nan") if masked else p.bpm))
-        while len(self._judged) > 600:
-            self._judged.popleft()
+        if self._seconds:
+            newest = max(self._seconds)
+            for k in [k for k in self._seconds if k < newest - 60]:
+                del self._seconds[k]
 
     def _fhr_events(self, out: FetalOutput, final: bool) -> None:
         """FHR rule events over the history that have ended (or all, at the end), each reported once."""

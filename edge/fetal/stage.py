@@ -2,10 +2,11 @@
 stream's own detector (Donut on one lead), the abdominal leads of every block go through the fetal
 chain (edge.fetal.chain: beats, FHR, signal quality and their decisions, as `vigil beats` runs it).
 Its events name their kind as the detector (``fetal-flatline``, ``fetal-deceleration``, ...); its
-thresholds are the bundle's (manifest ``fetal`` table, FetalSettings). A stream whose blocks carry no
-abdominal lead (a scalp lead alone) gets no fetal events.
+thresholds are the bundle's (manifest ``fetal`` table, FetalSettings). A stream whose source names no
+abdominal column (a scalp lead alone) gets no fetal events.
 
-Blocks come from the Stream (Stream.contiguous): consecutive, with lost samples marked missing.
+Blocks come from the Stream (Stream.contiguous): consecutive, with lost samples marked missing; the
+source's Channels say which columns are abdominal leads (``open``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from edge.fetal.chain import FetalChain
 from edge.io.multilead import ABDOMINAL_PREFIXES
 from edge.pipeline.decider import Event
 from edge.pipeline.stream import StreamOutput, register_stage
-from edge.sources.base import Block
+from edge.sources.base import Block, Channels
 
 
 class FetalStage:
@@ -33,22 +34,23 @@ class FetalStage:
         self.settings = settings or FetalSettings()
         self.chain: FetalChain | None = None
         self.columns: list[int] = []
-        self._checked = False
         self.beats = 0  # fetal beats found so far
         self.last_bpm: float | None = None  # the last valid FHR point
 
+    def open(self, channels: Channels) -> None:
+        """The source's columns: the abdominal ones (µV) go to the chain; a file primes its quality first."""
+        self.columns = [i for i, name in enumerate(channels.labels) if name.lower().startswith(ABDOMINAL_PREFIXES)]
+        self.chain = None
+        if self.columns:
+            self.chain = FetalChain(self.rate, [channels.labels[c] for c in self.columns], settings=self.settings)
+            if channels.rewind is not None:  # a file: its start primes quality, as `vigil beats` does
+                self.chain.prime(np.asarray(b)[:, self.columns] for b in channels.rewind())
+
     def push(self, block: Block) -> StreamOutput:
-        """A block (its leads (n, leads) µV, missing (n,)) -> the events closed and the new valid FHR points."""
-        if not self._checked and block.leads is not None:
-            self._checked = True
-            self.columns = [i for i, name in enumerate(block.labels) if name.lower().startswith(ABDOMINAL_PREFIXES)]
-            if self.columns:
-                self.chain = FetalChain(self.rate, [block.labels[c] for c in self.columns], settings=self.settings)
-                if block.rewind is not None:  # a file: its start primes quality, as `vigil beats` does
-                    self.chain.prime(np.asarray(b)[:, self.columns] for b in block.rewind())
-        if self.chain is None or block.leads is None:
+        """A contiguous block (n, channels), missing (n,) -> the events closed and the new valid FHR points."""
+        if self.chain is None:
             return StreamOutput(np.empty(0, np.float32), np.empty(0, np.int64))
-        x = np.array(block.leads[:, self.columns], dtype=np.float64)
+        x = np.array(block.samples[:, self.columns], dtype=np.float64)
         if block.missing is not None:
             x[block.missing] = np.nan
         out = self.chain.push(x)

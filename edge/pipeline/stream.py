@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -23,7 +23,7 @@ from edge.features.spec import FeatureSpec
 from edge.pipeline.decider import Decider, Event
 from edge.pipeline.framing import framing_for
 from edge.pipeline.ringbuffer import RingBuffer
-from edge.sources.base import Block
+from edge.sources.base import Block, Channels
 
 if TYPE_CHECKING:
     from edge.bundle.loader import Bundle
@@ -124,39 +124,34 @@ class Stream:
 def contiguous(block: Block, end: int, chunk: int) -> Iterator[Block]:
     """``block`` as consecutive Blocks of at most ``chunk`` samples from absolute sample ``end`` on: the
     samples a source never delivered before it (a hole) first, as missing samples (value 0, missing mask
-    True, every channel and lead), then the block without what came before ``end`` (an overlap).
+    True, every channel), then the block without what came before ``end`` (an overlap).
 
     The one place a hole becomes missing samples: the Stream's ring buffer and the stages see the same."""
-    samples, missing, leads = block.samples, block.missing, block.leads
+    samples, missing = block.samples, block.missing
     hole = block.start - end
     if hole < 0:  # overlap with what was already taken
         samples, missing = samples[-hole:], None if missing is None else missing[-hole:]
-        leads = None if leads is None else leads[-hole:]
-    first = True  # a file's rewind travels with the first block
     while hole > 0:
         n = min(hole, chunk)
-        # read-only zero views: a long hole allocates nothing per sample
+        # a read-only view of zeros: a long hole allocates nothing per sample
         zeros = np.broadcast_to(np.zeros((1, *samples.shape[1:]), samples.dtype), (n, *samples.shape[1:]))
-        lead_zeros = None if leads is None else np.broadcast_to(np.zeros((1, leads.shape[1]), leads.dtype),
-                                                                (n, leads.shape[1]))
-        yield replace(block, start=end, samples=zeros, missing=np.ones(n, bool), leads=lead_zeros,
-                      rewind=block.rewind if first else None)
-        first, end, hole = False, end + n, hole - n
+        yield Block(end, zeros, np.ones(n, bool))
+        end, hole = end + n, hole - n
     for i in range(0, samples.shape[0], chunk):
-        yield replace(block, start=end + i, samples=samples[i : i + chunk],
-                      missing=None if missing is None else missing[i : i + chunk],
-                      leads=None if leads is None else leads[i : i + chunk],
-                      rewind=block.rewind if first and i == 0 else None)
+        yield Block(end + i, samples[i : i + chunk], None if missing is None else missing[i : i + chunk])
 
 
 class Stage(Protocol):
     """A further analysis of a stream's blocks beside its Stream (a fetal-beat stage on ECG): it is pushed
     the Stream's contiguous blocks (``Stream.contiguous``: holes already missing samples); its events go to
     the same sinks, naming ``model_sha256`` (64 hex digits) and ``detector`` (or each Event its own).
-    ``push`` returns no scores (empty arrays): events, and an ECG stage's new FHR points."""
+    ``push`` returns no scores (empty arrays): events, and an ECG stage's new FHR points. ``open`` comes
+    first, once the source's first block came: what its columns are."""
 
     detector: str
     model_sha256: str
+
+    def open(self, channels: Channels) -> None: ...
 
     def push(self, block: Block) -> StreamOutput: ...
 

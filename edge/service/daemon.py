@@ -108,6 +108,8 @@ class Service:
             async for block in source.blocks():
                 if state.epoch_s is None:  # wall clock of sample 0, from the first block's arrival
                     state.epoch_s = time.time() - (block.start + block.samples.shape[0]) / rate
+                    for stage in runner.stages:  # a device names its channels once connected: now
+                        stage.open(source.channels())
                 state.envelope(block.start, block.samples, rate, stream.column)  # only while a page looks
                 for part in stream.contiguous(block):  # holes filled once: the stages see what the stream sees
                     out = stream.push(part)
