@@ -1,6 +1,6 @@
 """Feature speed, side by side in one run on one core: the write-up's librosa code vs vigil.
 
-Usage: .venv/bin/python benchmarks/features_speed.py [--clips N] [--data DIR]
+Usage: .venv/bin/python -m benchmarks.features_speed [--clips N] [--data DIR]
 Pins the process to one CPU, decodes N real clips (every machine type, in turn), then times
 both implementations over the same clips (best of 3 passes each) and checks parity.
 """
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.librosa_reference import logmel_vectors_librosa, seed_windows_librosa
 from edge.commands.score_audio import pin_to_one_core as _pin_to_one_core
 from edge.features.spec import FeatureSpec
 from edge.io.wav import load_mono
+from tests.librosa_reference import logmel_vectors_librosa, seed_windows_librosa
 
 ROOT = Path(__file__).resolve().parents[1]
 

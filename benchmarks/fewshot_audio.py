@@ -19,7 +19,7 @@ curve: the 75 normal training clips of (probable) slider id 00: fit on n = 5, 10
   them (seeded draws); test on the 5 slider id 00 normal clips of dev-samples + lite and its 4 real
   anomalous clips, and, reported apart, on those 5 normal clips with each synthetic fault of
   train.faults injected (2 seeds each: 10 faulty clips per kind). "auto" picks a detector per
-  draw from the training clips only (train.selection: injected faults on held-out training clips).
+  draw from the training clips only (benchmarks.studies.detector_selection: injected faults on held-out training clips).
 
 Every model is exported as `vigil train audio` exports it and scored by the gateway's Detector
 (edge.detectors.base, TFLite) on the features the gateway computes; clip score = mean window score.
@@ -181,7 +181,7 @@ def ids(args: argparse.Namespace) -> dict:
 
 
 def curve(args: argparse.Namespace) -> dict:
-    from train.selection import select_detector
+    from benchmarks.studies.detector_selection import select_detector
 
     train = discover_clips(DATA / "dcase2020-slider-id00-train")
     train = [Clip(c.path, 0, "slider", "id_00") for c in train]

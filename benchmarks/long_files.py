@@ -1,7 +1,7 @@
 """Peak memory of `vigil features`, `score` and `bench` on long WAVs, and the write-up's librosa code
-against `vigil features --set seed` on 30 minutes, each as a whole process (issue 10, item 5).
+against `vigil features --set seed` on 30 minutes, each as a whole process.
 
-Usage: .venv/bin/python benchmarks/long_files.py [--minutes 10 60 120] [--ratio-minutes 30] [--root DIR]
+Usage: .venv/bin/python -m benchmarks.long_files [--minutes 10 60 120] [--ratio-minutes 30] [--root DIR]
                                                  [--skip-librosa] [--json]
 
 The WAVs are real DCASE clips from ../shared/data concatenated (16 kHz, 16-bit mono), written
@@ -22,33 +22,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
+
+from tests.long_wav import make_wav
 
 ROOT = Path(__file__).resolve().parents[1]
-CLIPS = ROOT.parent / "shared" / "data" / "dcase2020-task2-dev-samples"
 BUNDLE = ROOT / "edge" / "data" / "bundles" / "fan"
 LIBROSA = """
 import sys, numpy as np, soundfile as sf
-from benchmarks.librosa_reference import seed_windows_librosa
+from tests.librosa_reference import seed_windows_librosa
 y, sr = sf.read(sys.argv[1], dtype="float32")
 np.save(sys.argv[2], seed_windows_librosa(y, sr))
 """
-
-
-def make_wav(path: Path, seconds: int) -> Path:
-    """Real clips end to end until `seconds` of audio, written in blocks (never held whole)."""
-    clips = sorted(CLIPS.glob("*/*/*.wav"))
-    if not clips:
-        sys.exit(f"{CLIPS}: no clips (the benchmark needs ../shared/data)")
-    need, i = seconds * 16000, 0
-    with sf.SoundFile(path, "w", 16000, 1, "PCM_16") as out:
-        while need > 0:
-            y, sr = sf.read(clips[i % len(clips)], dtype="int16")
-            assert sr == 16000, clips[i % len(clips)]
-            out.write(y[:need])
-            need -= min(need, y.shape[0])
-            i += 1
-    return path
 
 
 def measure(argv: list[str], cwd: Path) -> dict[str, float]:

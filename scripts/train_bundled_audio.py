@@ -1,6 +1,6 @@
 """Retrain the bundled audio bundles (the default detector), one machine per DCASE machine type, and report them.
 
-Usage: .venv/bin/python scripts/train_bundled_audio.py [--data ../shared/data] [--seed 0] [--out out/bundled-audio]
+Usage: .venv/bin/python -m scripts.train_bundled_audio [--data ../shared/data] [--seed 0] [--out out/bundled-audio]
 
 A bundle is what a user builds for one machine: per machine type, the machine id of
 dcase2020-task2-lite (fan 06, pump 04, slider 00, toycar 04, toyconveyor 01, valve 02). Its normal

@@ -1,6 +1,6 @@
 """Retrain the bundled fetal-ECG Donut bundle and cut the bundled EDF sample.
 
-Usage: .venv/bin/python scripts/train_bundled_ecg.py [--data ../shared/data/adfecgdb] [--epochs 256]
+Usage: .venv/bin/python -m scripts.train_bundled_ecg [--data ../shared/data/adfecgdb] [--epochs 256]
 
 Trains `vigil train ecg` on r01, r04, r07 and r08 (Direct_1, 60-sample block means, window 120,
 the write-up's 250 uV rule masking points out of training), keeps the int8 variant in
@@ -20,10 +20,9 @@ from pathlib import Path
 import numpy as np
 import pyedflib
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from scripts.train_bundled_audio import ship_int8
 
-from scripts.train_bundled_audio import ship_int8  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def cut_sample(source: Path, target: Path, labels: tuple[str, ...] = ("Direct_1",), seconds: int = 60) -> None:

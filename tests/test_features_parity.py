@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.librosa_reference import logmel_vectors_librosa, seed_windows_librosa
 from edge.features.spec import FeatureSpec
 from edge.io.wav import load_mono
+from tests.librosa_reference import logmel_vectors_librosa, seed_windows_librosa
 
 TYPES = ("fan", "pump", "slider", "valve", "toycar", "toyconveyor")
 

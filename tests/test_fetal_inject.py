@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from train.fetal_inject import KINDS, inject_leads
-from train.fhr_donut import fhr_series
 
 FS = 1000.0
 
@@ -58,16 +55,6 @@ def test_deceleration_falls_by_a_fifth_or_more_and_recovers() -> None:
     assert 60 / (rr.max() / FS) <= 150 * 0.8 and 60 / (rr[0] / FS) > 145 and 60 / (rr[-1] / FS) > 145
 
 
-def test_fhr_series_for_donut_marks_gaps_missing() -> None:
-    peaks = np.concatenate([np.arange(0, 20000, 400), np.arange(25000, 40000, 400)])
-    series = fhr_series(Path("x.edf"), peaks, FS, 40.0)
-    assert series.values.size == 160 and series.position[1] - series.position[0] == 250  # 4 Hz, in ms
-    ok = ~series.missing
-    np.testing.assert_allclose(series.values[ok], 150.0)
-    t = series.position / 1000
-    assert series.missing[(t > 20.5) & (t < 24.5)].all() and ok[(t > 1) & (t < 19)].all()
-
-
 def test_a_deceleration_stretched_past_the_end_is_left_out() -> None:
     """A decel placed near the end of a short record would be stretched past it (this crashed the
     injector on some seeds); it is left out, and every episode ends inside the record."""
@@ -80,7 +67,7 @@ def test_a_deceleration_stretched_past_the_end_is_left_out() -> None:
 
 def test_strength_scales_the_faults_and_length_their_durations() -> None:
     """Same seed, same places and leads: the additive faults scale with strength, clipping cuts deeper, and
-    length_scale stretches the episodes (the sweeps of scripts/fetal_quality_tune.py --strengths rely on it)."""
+    length_scale stretches the episodes (the strength sweeps of the quality tuning study rely on it)."""
     x, peaks = beats_and_leads()
     kinds = ("motion", "wander", "mains", "clipping")
     one = inject_leads(x, peaks, FS, seed=5, kinds=kinds, per_kind=1)

@@ -11,8 +11,8 @@ from edge.fetal.analyze import analyze
 from edge.fetal.stage import FetalStage
 from edge.io.multilead import open_recording
 from edge.sources.file import EdfRecording
-from scripts.fetal_live_prime import LABELS, write_edf
 from tests.conftest import ROOT
+from tests.leads_edf import LABELS, write_edf
 from train.fetal_inject import _quality
 
 R04 = ROOT.parent / "shared" / "data" / "adfecgdb" / "r04.edf"

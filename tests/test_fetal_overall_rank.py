@@ -82,7 +82,6 @@ def test_a_wander_episode_outranks_a_devices_steady_mains_on_another_lead() -> N
     most clean frames in the overall score (at the old cap of 0.45 the steady lead sat at 0.33-0.45 all along,
     level with the episode: AUC about 0.5)."""
     from edge.fetal.quality import KINDS, quality_scores
-    from scripts.fetal_quality_tune import auc
     from train.fetal_inject import _quality
 
     rec = open_recording(R01)
@@ -100,4 +99,5 @@ def test_a_wander_episode_outranks_a_devices_steady_mains_on_another_lead() -> N
     overall = scores.max(axis=(1, 2))
     episode = (times >= 32.5) & (times < 36.5)
     clean = (times > 20) & (times < 30)  # r01's own wander (at 0.43 on a tenth of these frames) stays over it
-    assert auc(overall[episode], overall[clean]) > 0.75
+    pairs = np.sign(overall[episode][:, None] - overall[clean][None, :])  # Mann-Whitney AUC: ties count half
+    assert (pairs.mean() + 1) / 2 > 0.75

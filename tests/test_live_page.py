@@ -91,7 +91,7 @@ def test_embedded_default_serves_page_and_metrics_and_stops_cleanly(embedded: Se
 
 def test_page_assets_are_all_shipped() -> None:
     """An offline gateway: the page loads nothing from elsewhere, and every file it names is in the package."""
-    static = ROOT / "edge" / "web" / "static"
+    static = ROOT / "edge" / "observe" / "web" / "static"
     page = (static / "index.html").read_text()
     named = re.findall(r'(?:src|href)="static/([^"]+)"', page)
     assert named and all((static / n).is_file() for n in named)

@@ -1,7 +1,7 @@
-"""Memory does not grow with the file (issue 10, item 5): `vigil features` and `vigil score` peak at
+"""Memory does not grow with the file: `vigil features` and `vigil score` peak at
 about the same RSS on 20 seconds and on 8 minutes of real audio. (Before, both loaded the whole
-file: features on 8 minutes peaked some 500 MB above the short clip.) Figures for 10 min to 2 h:
-benchmarks/long_files.py."""
+file: features on 8 minutes peaked some 500 MB above the short clip.) The figures for 10 min to 2 h come
+from the long-files benchmark."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.long_files import make_wav
 from tests.conftest import ROOT, VIGIL
+from tests.long_wav import make_wav
 
 BUNDLE = ROOT / "edge" / "data" / "bundles" / "fan"
 

@@ -17,8 +17,10 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from edge.pipeline.decider import Event
-from edge.sinks.base import JsonlSink, MqttSettings, MqttSink, Outbox
 from edge.sinks.events import make_record
+from edge.sinks.jsonl import JsonlSink
+from edge.sinks.mqtt import MqttSettings, MqttSink
+from edge.sinks.outbox import Outbox
 from tests.conftest import ROOT
 from tests.mosquitto import Broker
 
@@ -97,7 +99,7 @@ KILLED = """
 import sys, time
 sys.path.insert(0, {root!r})
 from pathlib import Path
-from edge.sinks.base import MqttSettings, MqttSink
+from edge.sinks.mqtt import MqttSettings, MqttSink
 from tests.test_mqtt import record
 sink = MqttSink(MqttSettings(host="127.0.0.1", port={port}, gateway="gw1", keepalive_s=1), Path({state!r}))
 for i in range(1000, 1050):

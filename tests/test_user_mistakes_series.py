@@ -178,8 +178,8 @@ def test_an_event_log_path_that_is_a_folder_is_one_line_at_start(tmp_path: Path)
 
 def test_events_the_log_cannot_take_are_kept_and_written_when_it_can(tmp_path: Path,
                                                                      caplog: pytest.LogCaptureFixture) -> None:
-    from edge.sinks.base import JsonlSink
     from edge.sinks.events import EventRecord
+    from edge.sinks.jsonl import JsonlSink
 
     def record(i: int) -> EventRecord:
         return EventRecord("vigil.event/1", f"id{i}", "gw", "ecg", "donut", "0" * 64, "t0", "t1", i, i + 1.0,
@@ -275,7 +275,7 @@ def test_a_failing_sink_stops_neither_the_stream_nor_the_event_log(tmp_path: Pat
 
     from edge.service.config import parse_config
     from edge.service.daemon import Service
-    from edge.sinks.base import Outbox
+    from edge.sinks.outbox import Outbox
 
     def full(self: Outbox, event_id: str, topic: str, payload: str) -> None:
         raise sqlite3.OperationalError("database or disk is full")

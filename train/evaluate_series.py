@@ -18,7 +18,7 @@ import numpy as np
 from edge.bundle.loader import load_bundle
 from edge.io.kpi_csv import KpiColumns
 from edge.pipeline.series_scorer import Series, donut_scorer, load_series, score_series
-from train.series_bench import injected_test_series, per_kind_auc
+from train.injected_series import injected_test_series, per_kind_auc
 from train.series_checks import window_labels
 from train.series_metrics import point_metrics, segments
 

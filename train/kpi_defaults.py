@@ -1,7 +1,7 @@
 """`vigil train kpi`'s score and default variant, and the evidence for them.
 
-Chosen on training data only: `scripts/kpi_combine.py --tag cut --variant float32` on the 21
-AIOps series (Donut's validation and test scores cached by `scripts/kpi_benchmark.py run --score
+Chosen on training data only: `python -m benchmarks.studies.kpi_combine_choice --tag cut --variant float32` on the 21
+AIOps series (Donut's validation and test scores cached by `python -m benchmarks.kpi_benchmark run --score
 donut`), each candidate's threshold picked on the first half of every series' validation part and
 its delay-7 adjusted F1 measured on the second half (15 series have labels in both halves; a menu
 also picks its score on the first half). Mean of that F1:

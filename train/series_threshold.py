@@ -9,7 +9,7 @@ capped at the `percentile`-th percentile of the normal validation scores (a few 
 anomalies would otherwise set it far above every normal score). Without labels: that percentile.
 
 The rule was chosen without test data: threshold chosen on the first half of each series'
-validation part, adjusted F1 measured on its second half (`scripts/kpi_benchmark.py rules`). On
+validation part, adjusted F1 measured on its second half (`python -m benchmarks.kpi_benchmark rules`). On
 the 15 AIOps series with labels in both halves, mean F1: this rule 0.75, the 99.9th percentile
 alone 0.69, the low end of the best F1 alone 0.63, the middle of that stretch 0.57, the 99th
 percentile (the rule before) 0.52. (The rule was picked when 10 series were done; the figures are

@@ -13,7 +13,7 @@ Methods (``none`` for a direct fetal lead such as a scalp electrode):
   components of the beat matrix (Kanjilal et al. 1997; Behar et al. 2014's TSpca). Fetal beats are
   not synchronous with the maternal ones, so they average out of the template and its components.
 
-The choice is made by measurement (scripts/fetal_beats_eval.py prints the comparison).
+The choice is made by measurement (benchmarks/fetal_beats_eval.py prints the comparison).
 """
 
 from __future__ import annotations

@@ -151,7 +151,7 @@ def _with_components(residual: np.ndarray, fs: float, params: FetalParams) -> np
     """residual (n, leads) -> (n, 2 * leads): the leads and, in the fetal band, their principal components
     (``pca``) or independent components (``ica``: FastICA on the whitened leads, as Varanini et al. 2013
     after cancellation), each scaled like a lead: a fetal QRS spread over several leads adds up in one.
-    Measured (scripts/fetal_beats_eval.py --spatial): equal on adfecgdb, ICA clearly more plausible FHR
+    Measured (benchmarks/fetal_beats_eval.py --spatial): equal on adfecgdb, ICA clearly more plausible FHR
     on the Tokarev recordings of another device."""
     if residual.shape[1] < 2:
         return residual

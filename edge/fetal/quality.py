@@ -45,8 +45,8 @@ low_fetal scores at most `low_fetal_max` (0.35), the mains level itself (the abs
 fourth and sixth rounds). The FHR mask and the live low_fetal event judge it on its own scale.
 
 Parameters: the mains rise and onset, the motion and wander onsets and spreads were chosen by
-scripts/fetal_quality_tune.py (leave one record out on injected faults, development seeds; the defaults are its
-choice on all five records); window and history lengths compared on injected faults in all five adfecgdb
+benchmarks/studies/fetal_quality_tune.py (leave one record out on injected faults, development seeds; the defaults
+are its choice on all five records); window and history lengths compared on injected faults in all five adfecgdb
 records; the flatline and clipping onsets near the 95-99th percentile of clean r01 and r04.
 Missing samples: edge/fetal/quality_missing.py. Vectorized NumPy over blocks of frames; scipy is not imported.
 """
@@ -60,7 +60,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.fetal.mains import excess_db, line_powers
-from edge.fetal.mains import mains_score as mains_score  # re-exported: scripts/fetal_quality_tune.py
+from edge.fetal.mains import mains_score as mains_score  # re-exported: benchmarks/studies/fetal_quality_tune.py
 from edge.fetal.quality_arrays import _boxcar, _hold_missing, _mirror, _run_lengths, _windows
 from edge.fetal.quality_arrays import low_fetal_scores as low_fetal_scores  # re-exported: part of this API
 from edge.fetal.quality_missing import frames_near_missing, missing_share, near_missing, reaches, typical
@@ -190,7 +190,7 @@ class QualityMonitor:
         their end). Live, the typical values build up from the first frames, so a fault in the first
         seconds is compared with a median that it makes up itself: on adfecgdb cut into 60 s files,
         mains and wander episodes starting in the first 12 s scored AUC 0.93 and 0.78 against 0.98 and
-        0.94 later (scripts/fetal_excerpts_eval.py). A file can be read twice, so its own first minutes
+        0.94 later (benchmarks/studies/fetal_excerpts_eval.py). A file can be read twice, so its own first minutes
         give the reference from frame one (memory: one block and `history_s` of per-frame features).
         """
         scratch = QualityMonitor(self.fs, self.labels, self.cfg)
@@ -282,8 +282,8 @@ class QualityMonitor:
         # plateaus at the extremes beyond 3x the lead's 75th percentile (a coarse ADC makes some at every peak)
         onset = np.maximum(cfg.clip_onset, 3 * self._ref("clip", f["clip_share"], 75.0))
         out[:, 1] = f["moving"] * (1.0 - np.exp(-np.maximum(f["clip_share"] - onset, 0.0))) * (1 - out[:, 0])
-        # the levels the onsets apply to (kept for scripts/fetal_quality_tune.py): dB over, and ratios to, the
-        # lead's typical value
+        # the levels the onsets apply to (kept for benchmarks/studies/fetal_quality_tune.py): dB over, and ratios
+        # to, the lead's typical value
         self.last_levels = {"mains": f["mains_db"] - self._ref("mains", f["mains_db"]), "mains_abs": f["mains_db"],
                             "wander": f["wander"] / (self._ref("wander", f["wander"]) + 1e-12),
                             "motion": f["motion"] / (self._ref("motion", f["motion"]) + 1e-12)}

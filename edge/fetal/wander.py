@@ -8,8 +8,8 @@ the last `reach_s` seconds, the current window included), and the feature is the
 left over `window_s` around the frame. With one lead there is nothing to regress on: the rms of the
 lead itself.
 
-Measured on wander injected into adfecgdb (scripts/fetal_quality_eval.py's seeds; the onsets chosen
-by scripts/fetal_quality_tune.py on other seeds): AUC of the wander score 0.853 -> 0.898 (r04 0.905 ->
+Measured on wander injected into adfecgdb (benchmarks/fetal_quality_eval.py's seeds; the onsets chosen
+by benchmarks/studies/fetal_quality_tune.py on other seeds): AUC of the wander score 0.853 -> 0.898 (r04 0.905 ->
 0.989, r07 0.786 -> 0.960); r01 and r08 stay near 0.80-0.85, where the real wander is on every lead
 at once but not a linear mix of one source, and as large as the injected one.
 

@@ -49,10 +49,9 @@ class Health:
     """
 
     def __init__(self, gateway: str, state_dir: Path, states: Callable[[], Iterable[StreamState]],
-                 broker: Callable[[], str], outbox: Callable[[], int | None], broker_name: str = "") -> None:
+                 broker: Callable[[], str], outbox: Callable[[], int | None]) -> None:
         self.gateway, self.state_dir = gateway, state_dir
         self._states, self._broker, self._outbox = states, broker, outbox
-        self.broker_name = broker_name
         self._seen: dict[str, str] = {}  # what was last said per subject: said again only when it changes
 
     def check(self) -> list[str]:

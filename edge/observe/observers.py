@@ -1,7 +1,8 @@
 """Everything that looks at a running service without changing it: status lines and warnings
 (edge.observe.health), the live page and /metrics (edge.observe.web, edge.observe.metrics), Home Assistant discovery
 (edge.observe.home_assistant). The service calls `tick()` from its loop; all of it reads the streams'
-StreamState and the MQTT sink, nothing here is on the scoring path.
+StreamState and the sink connected to a broker (edge.sinks.base.BrokerLink, the MQTT sink), nothing here is
+on the scoring path.
 """
 
 from __future__ import annotations
@@ -14,17 +15,16 @@ from typing import Any
 from edge.observe.health import Health
 from edge.pipeline.stream_state import StreamState
 from edge.service.config import ServiceConfig
+from edge.sinks.base import BrokerLink
 
 log = logging.getLogger("vigil.service")
 
 
 class Observers:
     def __init__(self, config: ServiceConfig, states: Callable[[], Iterable[StreamState]],
-                 mqtt: Callable[[], Any]) -> None:
-        self.config, self._states, self._mqtt = config, states, mqtt
-        settings = config.mqtt
-        name = f"{settings.host}:{settings.port}" if settings is not None else ""
-        self.health = Health(config.gateway, config.state_dir, states, self.broker, self.outbox, name)
+                 link: Callable[[], BrokerLink | None]) -> None:
+        self.config, self._states, self._link = config, states, link
+        self.health = Health(config.gateway, config.state_dir, states, self.broker, self.outbox)
         self.page: Any = None
         self.discovery: Any = None
         self._outbox: tuple[float, int | None] = (-1.0, None)
@@ -32,16 +32,16 @@ class Observers:
 
     # --- gateway-level readings, shared by the status lines, the page and /metrics ---------------
     def broker(self) -> str:
-        sink = self._mqtt()
-        return "off" if sink is None else str(sink.state)  # connecting, connected, unreachable, ...
+        link = self._link()
+        return "off" if link is None else link.state  # connecting, connected, unreachable, ...
 
     def outbox(self) -> int | None:
         """Events waiting for the broker (a COUNT(*) on the outbox: cached for a second)."""
-        sink, now = self._mqtt(), time.monotonic()
-        if sink is None:
+        link, now = self._link(), time.monotonic()
+        if link is None:
             return None
         if now - self._outbox[0] > 1.0:
-            self._outbox = (now, len(sink.outbox))
+            self._outbox = (now, link.backlog())
         return self._outbox[1]
 
     def gateway(self) -> dict[str, Any]:
@@ -49,17 +49,21 @@ class Observers:
                 "page_clients": self.page.clients if self.page is not None else 0}
 
     # --- lifecycle ------------------------------------------------------------------------------
-    def attach_mqtt(self, sink: Any) -> None:
-        """A new MQTT sink (start, reload): Home Assistant configs go out at each of its connects."""
-        settings = self.config.mqtt
-        if sink is None or settings is None or not settings.discovery:
+    def attach_broker(self, link: BrokerLink | None) -> None:
+        """A new broker sink (start, reload): Home Assistant configs go out at each of its connects."""
+        prefix = None if link is None else link.discovery_prefix
+        if link is None or prefix is None:
             self.discovery = None
             return
         from edge.observe.home_assistant import Discovery
 
-        self.discovery = Discovery(self.config.gateway, self._states, sink.publish, settings.discovery_prefix,
+        self.discovery = Discovery(self.config.gateway, self._states, link.publish, prefix,
                                    every_s=self.config.status_interval_s)
-        sink.add_connect_hook(self.discovery.on_connect)
+        link.add_connect_hook(self.discovery.on_connect)
+
+    def _connected(self) -> bool | None:
+        link = self._link()
+        return None if link is None else link.connected
 
     async def start(self) -> None:
         http = self.config.http
@@ -68,7 +72,7 @@ class Observers:
         from edge.observe.metrics import Metrics
         from edge.observe.web.server import LivePage
 
-        metrics = Metrics(self._states, self.outbox, lambda: None if self._mqtt() is None else self._mqtt().connected)
+        metrics = Metrics(self._states, self.outbox, self._connected)
         self.page = LivePage(self._states, self.gateway, metrics.render, token=http.token)
         if not http.loopback and not http.token:
             log.warning("http: %s is reachable from the network and [http] token is not set: anyone there "
@@ -84,8 +88,8 @@ class Observers:
             elif not problem and state.state == "waiting":
                 state.set("running")
         self.health.check()
-        sink = self._mqtt()
-        if self.discovery is not None and sink is not None and sink.connected:
+        link = self._link()
+        if self.discovery is not None and link is not None and link.connected:
             self.discovery.tick(now)
         if now - self._last_report >= self.config.status_interval_s:
             self.health.report()

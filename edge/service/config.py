@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from edge.config_table import Table, resolve
 from edge.errors import ConfigError
 from edge.observe.web.settings import HttpSettings, parse_listen
-from edge.sinks.base import MqttSettings
+from edge.sinks.base import SinkConfig, SinkContext, sink_kinds
 from edge.sources.base import SourceConfig, source_kinds
 
 _STREAM_KEYS = frozenset({"name", "kind", "bundle", "variant", "stall_s"})
@@ -39,10 +39,7 @@ class ServiceConfig:
     gateway: str
     state_dir: Path
     streams: tuple[StreamConfig, ...]
-    jsonl: Path
-    jsonl_max_bytes: int = 10_000_000
-    jsonl_backups: int = 5
-    mqtt: MqttSettings | None = None
+    sinks: tuple[SinkConfig, ...]  # where events go: one per configured sink kind (edge.sinks.base)
     status_interval_s: float = 10.0
     source: Path | None = field(default=None, compare=False)
     http: HttpSettings | None = None  # the live page and /metrics
@@ -65,26 +62,34 @@ def _stream(table: Any, where: str, base: Path) -> StreamConfig:
                         stall_s=head.positive("stall_s", 10.0))
 
 
-def _mqtt(table: Table, gateway: str, base: Path) -> MqttSettings:
-    table.expect(frozenset({"host", "port", "username", "password", "tls_ca", "tls_cert", "tls_key", "keepalive_s",
-                            "discovery", "discovery_prefix"}))
-    files = {}
-    for key in ("tls_ca", "tls_cert", "tls_key"):
-        path = table.path(key, None)
-        if path is not None and not path.is_file():
-            raise ConfigError(f"{table.key(key)}: {path} is not a file (expected a PEM file)")
-        files[key] = None if path is None else str(path)
-    port = table.get("port", int, 1883)
-    if not 0 < port < 65536:
-        raise ConfigError(f"mqtt.port: {port} (expected 1..65535)")
-    if (files["tls_cert"] is None) != (files["tls_key"] is None):
-        raise ConfigError("mqtt: tls_cert and tls_key go together (expected both or neither)")
-    return MqttSettings(host=table.get("host", str), port=port, gateway=gateway,
-                        username=table.get("username", str, None), password=table.get("password", str, None),
-                        keepalive_s=table.positive("keepalive_s", 30, int), tls_ca=files["tls_ca"],
-                        tls_cert=files["tls_cert"], tls_key=files["tls_key"],
-                        discovery=table.get("discovery", bool, False),
-                        discovery_prefix=table.topic_level("discovery_prefix", "homeassistant"))
+def _sinks(top: Table, context: SinkContext) -> tuple[SinkConfig, ...]:
+    """Each kind's legacy table ([events], [mqtt]), then every [[sinks]] table in order; a kind kept by
+    default (the event log) and named by none comes first with its defaults. A kind configured twice
+    (two [[sinks]] tables, or one and the kind's legacy table) is refused: one sink per kind."""
+    kinds = sink_kinds()
+    found: dict[str, tuple[str, SinkConfig]] = {}  # kind -> (where it was configured, its settings)
+
+    def add(kind: str, table: Table, legacy: bool) -> None:
+        config_type = kinds[kind].config_type
+        table.expect(config_type.table_keys(legacy) | ({"kind"} if not legacy else set()))
+        if kind in found:
+            raise ConfigError(f"{table.where}: a second {kind} sink (the first is {found[kind][0]}; expected "
+                              f"each sink kind once)")
+        found[kind] = (f"[{table.where}]" if legacy else table.where,
+                       config_type.parse(table, replace(context, legacy=legacy)))
+
+    for kind, sink in kinds.items():
+        name = sink.config_type.legacy_table
+        if name is not None and name in top.table:
+            add(kind, top.table_at(name), legacy=True)
+    for i, raw in enumerate(top.get("sinks", list, [])):
+        table = Table(raw, f"sinks[{i}]", top.base)
+        table.expect(frozenset({"kind"}).union(*(k.config_type.table_keys(False) for k in kinds.values())))
+        add(table.get("kind", str, choices=tuple(kinds)), table, legacy=False)
+    defaults = tuple(k.config_type.parse(Table({}, k.config_type.legacy_table or kind, top.base),
+                                         replace(context, legacy=True))
+                     for kind, k in kinds.items() if k.config_type.always and kind not in found)
+    return defaults + tuple(config for _, config in found.values())
 
 
 def check_state_dir(path: Path, where: str) -> Path:
@@ -95,25 +100,15 @@ def check_state_dir(path: Path, where: str) -> Path:
 
 def parse_config(data: dict[str, Any], base: Path, source: Path | None = None) -> ServiceConfig:
     top = Table(data, "", base)
-    top.expect(frozenset({"gateway", "events", "mqtt", "http", "streams"}))
+    legacy = {t for k in sink_kinds().values() if (t := k.config_type.legacy_table) is not None}  # [events], [mqtt]
+    top.expect(frozenset({"gateway", "http", "streams", "sinks"}).union(legacy))
     gw = Table(top.get("gateway", dict), "gateway", base)
     gw.expect(frozenset({"name", "state_dir", "status_interval_s"}))
     gateway = gw.topic_level("name")
     state = str(user_state_dir())
     state_dir = check_state_dir(resolve(base, gw.get("state_dir", str, state)), "gateway.state_dir")
     status_interval = gw.positive("status_interval_s", 10.0)
-    ev = Table(top.get("events", dict, {}), "events", base)
-    ev.expect(frozenset({"jsonl", "max_bytes", "backups"}))
-    jsonl = resolve(state_dir, ev.get("jsonl", str, "events.jsonl"))
-    blocked = next((p for p in (jsonl, *jsonl.parents) if p.exists()), None)  # refused here, not after a reload
-    if blocked is not None and blocked.is_dir() == (blocked == jsonl):
-        raise ConfigError(f"events.jsonl: {jsonl}: {blocked} is a {'folder' if blocked == jsonl else 'file'} "
-                          "(expected a file path for the event log in a folder)")
-    max_bytes = ev.positive("max_bytes", 10_000_000, int)
-    backups = ev.get("backups", int, 5)
-    if backups < 0:
-        raise ConfigError(f"events.backups: {backups} (expected 0 or more old files to keep)")
-    mqtt = _mqtt(Table(top.get("mqtt", dict), "mqtt", base), gateway, base) if "mqtt" in data else None
+    sinks = _sinks(top, SinkContext(gateway, state_dir))
     http = None
     if "http" in data:
         h = Table(top.get("http", dict), "http", base)
@@ -125,7 +120,7 @@ def parse_config(data: dict[str, Any], base: Path, source: Path | None = None) -
     names = [s.name for s in streams]
     if not streams or len(set(names)) != len(names):
         raise ConfigError(f"streams: names {names} (expected at least one stream, each name unique)")
-    return ServiceConfig(gateway, state_dir, streams, jsonl, max_bytes, backups, mqtt, status_interval, source, http)
+    return ServiceConfig(gateway, state_dir, streams, sinks, status_interval, source, http)
 
 
 def load_config(path: Path) -> ServiceConfig:

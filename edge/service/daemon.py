@@ -29,7 +29,7 @@ from edge.pipeline.stream import Stage, Stream, stages_for
 from edge.pipeline.stream_state import StreamState
 from edge.service.config import ServiceConfig, StreamConfig, check_state_dir, load_config
 from edge.service.systemd import Notifier
-from edge.sinks.base import JsonlSink, MqttSink, Sink
+from edge.sinks.base import BrokerLink, Sink, broker_link, open_sink
 from edge.sinks.events import make_record
 from edge.sources.base import Source, needs_of, open_source, source_kinds
 
@@ -74,7 +74,7 @@ class Service:
         self.total_events = 0
         from edge.observe.observers import Observers  # status lines and file, live page, /metrics, Home Assistant
 
-        self.observers = Observers(config, self.states, self.mqtt)
+        self.observers = Observers(config, self.states, self.broker_sink)
 
     # --- events -------------------------------------------------------------------------
     def _emit(self, runner: Runner, events: list[Event], stage: Stage | None = None) -> None:
@@ -166,11 +166,14 @@ class Service:
             self.config.state_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"state directory {self.config.state_dir}: {exc.strerror}") from None
-        self.sinks = [JsonlSink(self.config.jsonl, max_bytes=self.config.jsonl_max_bytes,
-                                backups=self.config.jsonl_backups)]
-        if self.config.mqtt is not None:
-            self.sinks.append(MqttSink(self.config.mqtt, self.config.state_dir))
-        self.observers.attach_mqtt(self.mqtt())
+        self.sinks = []
+        try:
+            for config in self.config.sinks:
+                self.sinks.append(open_sink(config, self.config.state_dir))
+        except VigilError:  # those already open are released, not left with their files and threads
+            self._close_sinks()
+            raise
+        self.observers.attach_broker(self.broker_sink())
 
     def _close_sinks(self) -> None:
         for sink in self.sinks:
@@ -178,8 +181,9 @@ class Service:
         self.sinks = []
 
     # --- state ----------------------------------------------------------------------------
-    def mqtt(self) -> MqttSink | None:
-        return next((s for s in self.sinks if isinstance(s, MqttSink)), None)
+    def broker_sink(self) -> BrokerLink | None:
+        """The sink connected to a message broker (MQTT), if one is configured."""
+        return broker_link(self.sinks)
 
     def states(self) -> list[StreamState]:
         """Every stream's state (what status lines, `vigil status`, pages and metrics read)."""
@@ -284,7 +288,7 @@ def run_command(config_path: Path | None, state_dir: Path | None, http: str | No
         check_state_dir(state_dir, "--state-dir")
     config = load_config(config_path) if config_path else embedded_default(state_dir)
     if config_path and state_dir:
-        config = replace(config, state_dir=state_dir, jsonl=state_dir / config.jsonl.name)
+        config = replace(config, state_dir=state_dir, sinks=tuple(s.moved(state_dir) for s in config.sinks))
     if http:
         from edge.observe.web.settings import HttpSettings, parse_listen
 
@@ -292,5 +296,5 @@ def run_command(config_path: Path | None, state_dir: Path | None, http: str | No
                                                    config.http.token if config.http else None))
     if not config_path:
         print(f"vigil run: no --config, running the embedded default (bundled recordings replayed in real time); "
-              f"events in {config.jsonl}", file=sys.stderr)
+              f"events in {', '.join(s.where for s in config.sinks)}", file=sys.stderr)
     return asyncio.run(Service(config).run())

@@ -20,7 +20,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from edge.commands.devices import describe_ble_error, is_host_problem
 from edge.config_table import Table
 from edge.errors import ConfigError, DeviceError
 from edge.sources.base import Block, Channels, Needs, Source, SourceConfig, register_source
@@ -33,6 +32,7 @@ from edge.sources.ble_standard import (
     parse_heart_rate,
     parse_pmd_ecg,
 )
+from edge.sources.hardware import describe_ble_error, is_host_problem
 from firmware_bridge.codec import DecodeError, DeviceInfo, decode, decode_info
 from firmware_bridge.protocol import CMD_START, CONTROL_UUID, DATA_UUID, INFO_UUID
 from firmware_bridge.reassembly import Reassembler

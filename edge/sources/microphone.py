@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from edge.commands.devices import no_audio_input
 from edge.config_table import Table
 from edge.errors import ConfigError
 from edge.sources.base import Block, Needs, Source, SourceConfig, register_source
+from edge.sources.hardware import no_audio_input
 
 log = logging.getLogger(__name__)
 

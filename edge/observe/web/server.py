@@ -2,7 +2,7 @@
 
 aiohttp (not the stdlib): its HTTP parser and SSE streaming are maintained and hardened, it runs in
 the service's own asyncio loop (no thread, no timer while no page is open), and at the live load
-(scripts/live_load.py) it added 12 MB RSS (115.3 -> 127.5 MB, with prometheus_client) and 3.6 -> 4.0 %
+(benchmarks/load/live_load.py) it added 12 MB RSS (115.3 -> 127.5 MB, with prometheus_client) and 3.6 -> 4.0 %
 of a core with nobody looking (about this machine's run-to-run spread). The stdlib
 alternative (asyncio streams plus a hand-written request parser) would save those megabytes but
 put an unreviewed HTTP parser on a port that may face a network.
