@@ -24,7 +24,7 @@ from edge.fetal.beats import BeatParams, BeatTracker
 from edge.fetal.cancel import METHODS
 from edge.fetal.fhr import fhr_series
 from edge.fetal.fqrs import FetalParams
-from edge.io.multilead import open_recording
+from edge.io.multilead import open_leads
 
 RECORDS = ("r01", "r04", "r07", "r08", "r10")
 TOL_S = 0.05
@@ -40,7 +40,7 @@ def params(method: str) -> BeatParams:
 def score_record(path: Path, method: str, channels: list[str] | None = None) -> dict[str, float]:
     import wfdb
 
-    rec = open_recording(path, channels)
+    rec = open_leads(path, channels)
     try:
         result = analyze(rec, params(method), quality=False)
     finally:
@@ -133,7 +133,7 @@ def main() -> None:
 
         args.plots.mkdir(parents=True, exist_ok=True)
         for r in RECORDS:
-            rec = open_recording(folder / f"{r}.edf")
+            rec = open_leads(folder / f"{r}.edf")
             plot_beats(rec, analyze(rec, params(default)), args.plots / f"{r}.png")
             rec.close()
         print(f"\nplots in {args.plots}")

@@ -46,9 +46,9 @@ def _bench(a: argparse.Namespace) -> int:
         from edge.commands import beats as cli_beats
 
         return cli_beats.bench(a, cli_audio.pin_to_one_core() if a.one_core else None)
-    return cli_audio.bench(a.files, bundle_path=a.bundle, variant=a.variant, channel=a.channel, as_json=a.json,
-                           samples=a.samples, iterations=a.iterations, repeat=a.repeat, one_core=a.one_core,
-                           columns=a.columns)
+    return cli_audio.bench_bundle(a.files, bundle_path=a.bundle, variant=a.variant, channel=a.channel,
+                                  as_json=a.json, samples=a.samples, iterations=a.iterations, repeat=a.repeat,
+                                  one_core=a.one_core, columns=a.columns)
 
 
 def _demo(a: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from edge.detectors.base import load_detector
 from edge.pipeline.decider import Decider
 from edge.pipeline.stream import Stream
 from edge.sources.base import Block, needs_of
-from edge.sources.file import open_recording
+from edge.sources.file import open_file_recording
 from tests.conftest import ROOT
 
 DATA = ROOT / "edge" / "data"
@@ -40,7 +40,7 @@ def stream_scores(name: str, values: np.ndarray, block: int = 1000) -> np.ndarra
 
 def clean(name: str) -> np.ndarray:
     bundle = load_bundle(DATA / "bundles" / name)
-    recording = open_recording(sample(name), needs_of(bundle))
+    recording = open_file_recording(sample(name), needs_of(bundle))
     samples = recording.read_all()  # short bundled samples: read whole
     return samples[: 60_000] if name == "ecg-donut" else samples
 

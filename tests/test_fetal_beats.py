@@ -13,7 +13,7 @@ import pytest
 from edge.fetal.analyze import analyze
 from edge.fetal.beat_match import challenge_fhr_mse, match_beats
 from edge.fetal.beats import detect_beats
-from edge.io.multilead import open_recording
+from edge.io.multilead import open_leads
 from tests.conftest import ROOT, run_vigil
 
 ADFECG = ROOT.parent / "shared" / "data" / "adfecgdb"
@@ -59,7 +59,7 @@ def test_challenge_fhr_error_is_zero_for_the_reference_and_grows_with_missed_bea
 
 def write_wfdb(edf: Path, folder: Path, name: str, sig_names: list[str] | None = None, seconds: int = 300) -> Path:
     wfdb = pytest.importorskip("wfdb")
-    rec = open_recording(edf, ["Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4"])
+    rec = open_leads(edf, ["Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4"])
     x = np.concatenate(list(rec.blocks(60000)))[:seconds * 1000]
     rec.close()
     # mV with 1e6 units per mV (0.001 µV steps): the test also checks the unit conversion
@@ -74,7 +74,7 @@ def test_wfdb_record_gives_the_edf_peaks(tmp_path: Path) -> None:
     assert by_hea["fs"] == 1000.0 and by_hea["file"].endswith("r10w.hea")
     results = []
     for path in (ADFECG / "r10.edf", hea.with_suffix("")):
-        rec = open_recording(path)
+        rec = open_leads(path)
         results.append(analyze(rec, quality=False))
         rec.close()
     edf, by_stem = results
@@ -85,7 +85,7 @@ def test_wfdb_record_gives_the_edf_peaks(tmp_path: Path) -> None:
 
 
 def test_streaming_chunks_do_not_change_the_peaks() -> None:
-    rec = open_recording(ADFECG / "r04.edf")
+    rec = open_leads(ADFECG / "r04.edf")
     x = np.concatenate(list(rec.blocks(30000)))[:60000]
     rec.close()
     m1, f1 = detect_beats(x, 1000.0, chunk=97)

@@ -8,7 +8,7 @@ import json
 import numpy as np
 
 from edge.fetal.analyze import analyze
-from edge.io.multilead import open_recording
+from edge.io.multilead import open_leads
 from tests.conftest import ROOT, run_vigil
 from tests.fetal_stream import Collected, run_chain
 
@@ -16,7 +16,7 @@ R01 = ROOT.parent / "shared" / "data" / "adfecgdb" / "r01.edf"
 
 
 def run_monitor(gap: tuple[int, int] | None = None) -> Collected:
-    rec = open_recording(R01)
+    rec = open_leads(R01)
     x = np.concatenate(list(rec.blocks(60000)))[:90000]
     rec.close()
     # the wearable's 23-sample frames; those in `gap` are lost over the link: the next block starts later
@@ -26,7 +26,7 @@ def run_monitor(gap: tuple[int, int] | None = None) -> Collected:
 def test_live_blocks_give_the_file_peaks_and_a_gap_is_flagged() -> None:
     clean = run_monitor()
     fetal = np.array(clean.fetal)
-    rec = open_recording(R01)
+    rec = open_leads(R01)
     whole = analyze(rec, quality=False).fetal
     rec.close()
     # the first 90 s: equal except within the last window, which the file path sees with more context
@@ -55,7 +55,7 @@ def test_wander_on_one_lead_raises_a_wander_event_though_its_score_tops_out_at_w
     that scale, so a wander fault still makes an event (with the common 0.5 threshold it never could)."""
     from train.fetal_inject import _quality
 
-    rec = open_recording(R01)
+    rec = open_leads(R01)
     x = np.concatenate(list(rec.blocks(60000)))[:45000]
     rec.close()
     _quality("wander", x[:, 0], 30000, 35000, 1000.0, np.random.default_rng(0))

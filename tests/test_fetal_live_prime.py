@@ -9,7 +9,7 @@ import numpy as np
 
 from edge.fetal.analyze import analyze
 from edge.fetal.stage import FetalStage
-from edge.io.multilead import open_recording
+from edge.io.multilead import open_leads
 from edge.sources.file import EdfRecording
 from tests.conftest import ROOT
 from tests.leads_edf import LABELS, write_edf
@@ -22,13 +22,13 @@ def test_a_file_stream_primes_quality_and_finds_an_early_fault_as_vigil_beats_do
     """r04's first 60 s with 50 Hz mains (2x the lead's scale) on Abdomen_1 at 3-6 s: `vigil beats` has a mains
     entry there; the file stream's fetal stage, primed, raises a mains event over it (unprimed it found none:
     the episode made up a third of the typical values it was compared with)."""
-    rec = open_recording(R04, LABELS)
+    rec = open_leads(R04, LABELS)
     x = np.concatenate(list(rec.blocks(60000)))[:60000]
     rec.close()
     _quality("mains", x[:, 1], 3000, 6000, 1000.0, np.random.default_rng(1))
     path = write_edf(tmp_path / "r04_mains.edf", x)
 
-    beats = open_recording(path)
+    beats = open_leads(path)
     try:
         doc = analyze(beats).to_json()
     finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from edge.fetal.quality import SIGNAL_KINDS, quality_scores
-from edge.io.multilead import open_recording
+from edge.io.multilead import open_leads
 from tests.conftest import ROOT
 from tests.fetal_stream import run_chain
 
@@ -15,7 +15,7 @@ LABELS = ["Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4"]
 
 
 def r04(seconds: int) -> np.ndarray:
-    rec = open_recording(R04)
+    rec = open_leads(R04)
     x = np.concatenate(list(rec.blocks(60000)))[: seconds * 1000]
     rec.close()
     return x

@@ -12,7 +12,7 @@ import numpy as np
 
 from edge.fetal.analyze import analyze
 from edge.fetal.quality import QualityConfig, QualitySegment, bad_mask
-from edge.io.multilead import open_recording
+from edge.io.multilead import open_leads
 from tests.conftest import ROOT
 
 R01 = ROOT.parent / "shared" / "data" / "adfecgdb" / "r01.edf"
@@ -30,7 +30,7 @@ class _Rec:
 
 
 def _lead_off_file() -> np.ndarray:
-    rec = open_recording(R01)
+    rec = open_leads(R01)
     x = np.concatenate(list(rec.blocks(20000)))[:20000].astype(np.float64)
     rec.close()
     x[8000:12000] = x[7999]  # every electrode off for 4 s: no fetal beat can be found there
@@ -84,7 +84,7 @@ def test_a_wander_episode_outranks_a_devices_steady_mains_on_another_lead() -> N
     from edge.fetal.quality import KINDS, quality_scores
     from train.fetal_inject import _quality
 
-    rec = open_recording(R01)
+    rec = open_leads(R01)
     x = np.concatenate(list(rec.blocks(45000)))[:45000].astype(np.float64)
     rec.close()
     t = np.arange(x.shape[0]) / 1000.0

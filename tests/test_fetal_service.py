@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.io.multilead import open_recording
+from edge.io.multilead import open_leads
 from tests.conftest import ROOT
 from tests.test_service import write_config
 
@@ -24,7 +24,7 @@ LABELS = ["Direct_1", "Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4"]
 def edf_with_lead_off(path: Path, off_s: tuple[int, int]) -> Path:
     import pyedflib
 
-    rec = open_recording(R04, LABELS)
+    rec = open_leads(R04, LABELS)
     x = np.concatenate(list(rec.blocks(60000)))[:60000]
     rec.close()
     x[off_s[0] * 1000:off_s[1] * 1000, 1:] = 0.0  # every abdominal electrode off

@@ -12,7 +12,7 @@ import pytest
 from edge.bundle.loader import load_bundle
 from edge.errors import BundleError
 from edge.fetal.stage import FetalStage
-from edge.io.multilead import open_recording
+from edge.io.multilead import open_leads
 from edge.pipeline.decider import Event
 from edge.pipeline.stream import contiguous, stages_for
 from edge.sources.base import Block, Channels
@@ -39,7 +39,7 @@ def stage_events(bundle: Path) -> tuple[list[Event], int]:
     (stage,) = stages_for(load_bundle(bundle))
     assert isinstance(stage, FetalStage)
     stage.open(Channels(LABELS))
-    rec = open_recording(R04)
+    rec = open_leads(R04)
     x = np.concatenate(list(rec.blocks(60000)))[:40000].astype(np.float32)
     rec.close()
     events, points, end = [], 0, 0

@@ -158,6 +158,22 @@ def test_every_point_is_scored_and_a_continuation_uses_the_training_tail(kpi_bun
     assert warm["next_timestamp"] == int(after.position[0])
 
 
+def test_the_service_stream_on_the_file_source_scores_as_vigil_score(kpi_bundle: Path, tmp_path: Path) -> None:
+    """`vigil run`'s pipeline, fed by the file source, and `vigil score`'s scorer agree point for point."""
+    from edge.pipeline.assembly import assemble, replay
+    from edge.sources.base import needs_of
+    from edge.sources.file import open_file_recording
+
+    bundle = load_bundle(kpi_bundle)
+    path = head(SMALL, 300, tmp_path / "replay.csv", start=2000)
+    live = replay(assemble(bundle, "float32", samples=4).stream, open_file_recording(path, needs_of(bundle)).blocks())
+    scored = score_series(bundle, donut_scorer(bundle, "float32", samples=4), kpi_series(path))
+    window = bundle.ecg_spec.window
+    np.testing.assert_array_equal(live.positions, np.arange(window - 1, 300))  # the service scores full windows
+    np.testing.assert_allclose(live.scores, scored[window - 1 :], rtol=1e-6)
+    assert scored.shape == (300,) and np.isfinite(scored[: window - 1]).all()  # `score` adds the first window's
+
+
 def test_short_file_without_context_is_one_line_error(kpi_bundle: Path, tmp_path: Path) -> None:
     path = head(SMALL, 10, tmp_path / "short.csv", start=3000)
     out = run_vigil("score", "--bundle", str(kpi_bundle), str(path))

@@ -36,12 +36,12 @@ CAPTURE = textwrap.dedent("""
     from edge.bundle.loader import load_bundle
     from edge.detectors.base import load_detector
     from edge.sources.microphone import MicrophoneConfig, MicrophoneSource
-    from edge.pipeline.file_scoring import make_stream
+    from edge.pipeline.assembly import build_stream
     from edge.sources.base import Needs
 
     async def main():
         bundle = load_bundle(sys.argv[1])
-        stream = make_stream(bundle, load_detector(bundle, "int8"))
+        stream = build_stream(bundle, load_detector(bundle, "int8"))
         mic = MicrophoneSource(MicrophoneConfig(device="pulse", blocksize=512), Needs("audio", 16000.0))
         captured, scores = [], []
 

@@ -21,7 +21,7 @@ from edge.errors import InputFileError
 from edge.io.kpi_csv import read_kpi_csv
 from edge.pipeline.series_scorer import donut_scorer, ecg_series, score_series
 from edge.sources.base import needs_of
-from edge.sources.file import open_recording
+from edge.sources.file import open_file_recording
 from tests.conftest import ROOT, run_vigil
 from tests.test_cli_errors import assert_clean_error
 
@@ -122,7 +122,7 @@ def test_an_edf_in_millivolts_is_scored_as_the_same_signal_in_microvolts(tmp_pat
     threshold = bundle.variant().window_threshold
     assert np.nansum(s_mv > threshold) == np.nansum(s_uv > threshold)
     # the daemon's file source: the Donut channel's blocks in the model's unit too
-    replayed = {name: np.concatenate([b.samples[:, 0] for b in open_recording(tmp_path / name, needs).blocks()])
+    replayed = {name: np.concatenate([b.samples[:, 0] for b in open_file_recording(tmp_path / name, needs).blocks()])
                 for name, needs in (("uv.edf", needs_of(bundle)), ("mv.edf", needs_of(bundle)))}
     assert np.allclose(replayed["mv.edf"], replayed["uv.edf"], atol=0.1)
 

@@ -201,7 +201,7 @@ def _kpi_scoring(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _edf_rate(path: Path, spec: EcgSpec) -> float:
-    from edge.io.edf_blocks import EdfFile
+    from edge.io.edf import EdfFile
 
     with EdfFile(path) as edf:  # the header only: the samples are read later, in blocks
         return edf.fs(spec.channel)

@@ -32,7 +32,7 @@ import numpy as np
 from benchmarks.studies.fetal_excerpts_eval import entry_scores
 from edge.fetal.analyze import analyze
 from edge.fetal.quality import KINDS, QualityConfig
-from edge.io.multilead import open_recording
+from edge.io.multilead import open_leads
 from edge.pipeline.decider import Decider
 from tests.leads_edf import LABELS, write_edf
 from train.fetal_inject import QUALITY_KINDS, _quality
@@ -64,7 +64,7 @@ def beats_events(path: Path) -> list[Episode]:
 
     settings = FetalSettings()
 
-    rec = open_recording(path)
+    rec = open_leads(path)
     try:
         doc = analyze(rec).to_json()
         seconds = rec.seconds
@@ -99,7 +99,7 @@ def main(argv: list[str]) -> int:
     n = round(args.seconds * 1000)
     with tempfile.TemporaryDirectory() as tmp:
         for i, name in enumerate(args.records):
-            rec = open_recording(args.data / "adfecgdb" / f"{name}.edf", LABELS)
+            rec = open_leads(args.data / "adfecgdb" / f"{name}.edf", LABELS)
             x = np.concatenate(list(rec.blocks(60000)))[:n]
             rec.close()
             rng = np.random.default_rng(args.seed + i)

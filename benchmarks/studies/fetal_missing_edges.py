@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.fetal.quality import SIGNAL_KINDS, QualityMonitor
-from edge.io.multilead import open_recording
+from edge.io.multilead import open_leads
 
 RECORDS = ("r01", "r04", "r07", "r08", "r10")
 GAPS = ((20000, 22000), (30000, 30050), (40000, 40500), (50020, 50043))
@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
     LIVE.update(live=args.live, zeros=args.zeros)
     rises, inside = [], 1.0
     for name in args.records:
-        rec = open_recording(args.data / "adfecgdb" / f"{name}.edf")
+        rec = open_leads(args.data / "adfecgdb" / f"{name}.edf")
         x = np.concatenate(list(rec.blocks(60000)))[:60000]
         fs, labels = rec.fs, rec.labels
         rec.close()

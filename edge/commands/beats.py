@@ -20,7 +20,7 @@ from edge.errors import ConfigError, InputFileError, MissingExtraError
 from edge.fetal.analyze import BeatsResult, analyze
 from edge.fetal.beats import BeatParams, process_window
 from edge.fetal.cancel import METHODS
-from edge.io.multilead import open_recording
+from edge.io.multilead import open_leads
 from edge.outputs import check_file
 
 # shorter recordings gave made-up beats: 2-s cuts of adfecgdb r01/r04/r08/r10 found 6-9 beats where 4-5 were
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     channels = [c.strip() for c in args.channels.split(",") if c.strip()] if args.channels else None
     params = BeatParams(cancel=args.cancel)
     for path in args.files:
-        rec = open_recording(path, channels)
+        rec = open_leads(path, channels)
         if rec.seconds < MIN_SECONDS:
             rec.close()
             raise InputFileError(f"{path}: {rec.seconds:.1f} s of signal, shorter than the {MIN_SECONDS:g} s the fetal "
@@ -113,7 +113,7 @@ def bench(args: argparse.Namespace, cpu: int | None) -> int:
     push_ms: list[float] = []
     for _ in range(args.repeat):
         for path in args.files:
-            rec = open_recording(path)
+            rec = open_leads(path)
             try:
                 chain = FetalChain(rec.fs, rec.labels)
                 # a started gateway has imported scipy.signal and designed its filters: do that first
@@ -171,15 +171,12 @@ def demo_fetal(path: Path, as_json: bool) -> None:
     """`vigil beats` on a bundled abdominal EDF, compared with the fetal R-peaks annotated in the file
     (EDF+ annotations, the reference): sensitivity, positive predictivity and F1 at 50 ms."""
     from edge.fetal.beat_match import match_beats
-    from edge.io.edf_blocks import open_edf_reader
+    from edge.io.edf import EdfFile
 
-    reader = open_edf_reader(path)
-    try:
-        onsets, _, texts = reader.readAnnotations()
-    finally:
-        reader.close()
-    reference = np.array([o for o, t in zip(onsets, texts, strict=True) if str(t) == "QRS"], dtype=float)
-    rec = open_recording(path)
+    with EdfFile(path) as edf:
+        onsets, _, texts = edf.annotations()
+    reference = np.array([o for o, t in zip(onsets, texts, strict=True) if t == "QRS"], dtype=float)
+    rec = open_leads(path)
     try:
         result = analyze(rec)
     finally:

@@ -115,7 +115,8 @@ def audio_scores(bundle: Bundle, files: list[Path], variant: str, clip_seconds: 
     consecutive clips, each through a fresh stream, so that clip scores are means over clips of the
     length the clip threshold is for."""
     from edge.detectors.base import load_detector
-    from edge.pipeline.file_scoring import make_stream, open_wav
+    from edge.pipeline.assembly import build_stream
+    from edge.pipeline.file_scoring import open_wav
     from edge.sources.base import Block
 
     detector = load_detector(bundle, variant)
@@ -125,7 +126,7 @@ def audio_scores(bundle: Bundle, files: list[Path], variant: str, clip_seconds: 
         parts = max(1, min(round(recording.frames / recording.rate / clip_seconds),
                            recording.frames // bundle.spec.window_samples))  # each part holds a window
         bounds = np.linspace(0, recording.frames, parts + 1).round().astype(int).tolist()
-        k, stream, scores = 0, make_stream(bundle, detector), []
+        k, stream, scores = 0, build_stream(bundle, detector), []
         for block in recording.blocks():  # one pass; a block that spans a clip boundary is split there
             start, samples, missing = block.start, block.samples, block.missing
             while samples.shape[0]:
@@ -140,7 +141,7 @@ def audio_scores(bundle: Bundle, files: list[Path], variant: str, clip_seconds: 
                     if clip.size:
                         clips.append(float(clip.mean()))
                         windows.append(clip)
-                    k, stream, scores = k + 1, make_stream(bundle, detector), []
+                    k, stream, scores = k + 1, build_stream(bundle, detector), []
     return np.array(clips, dtype=np.float64), np.concatenate(windows).astype(np.float64)
 
 

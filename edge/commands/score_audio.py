@@ -17,7 +17,8 @@ from edge.commands import score_series as cli_series
 from edge.detectors.base import load_detector
 from edge.errors import ConfigError, VigilError
 from edge.features.spec import FeatureSpec
-from edge.pipeline.file_scoring import ClipScore, make_stream, open_wav, score_file
+from edge.pipeline.assembly import build_stream, replay
+from edge.pipeline.file_scoring import ClipScore, open_wav, score_file
 from edge.text import plural
 
 DATA = Path(__file__).parent.parent / "data"
@@ -53,8 +54,8 @@ def score(files: list[Path], *, bundle_path: Path, variant: str | None, channel:
           samples: int | None, iterations: int | None, columns: str | None = None) -> int:
     bundle = load_bundle(bundle_path)
     if bundle.modality != "audio":
-        return cli_series.score(files, bundle, variant=variant, as_json=as_json, samples=samples,
-                                iterations=iterations, columns=columns)
+        return cli_series.score_series_files(files, bundle, variant=variant, as_json=as_json, samples=samples,
+                                             iterations=iterations, columns=columns)
     detector = load_detector(bundle, variant)
     for path in files:
         result = score_file(bundle, detector, path, channel=channel)
@@ -74,14 +75,15 @@ def pin_to_one_core() -> int:
     return cpu
 
 
-def bench(files: list[Path], *, bundle_path: Path, variant: str | None, channel: int | None, as_json: bool,
-          samples: int | None, iterations: int | None, repeat: int, one_core: bool, columns: str | None = None) -> int:
+def bench_bundle(files: list[Path], *, bundle_path: Path, variant: str | None, channel: int | None, as_json: bool,
+                 samples: int | None, iterations: int | None, repeat: int, one_core: bool,
+                 columns: str | None = None) -> int:
     cpu = pin_to_one_core() if one_core else None
     bundle = load_bundle(bundle_path)
     if bundle.modality != "audio":
-        return cli_series.bench(files, bundle, variant=variant, as_json=as_json, samples=samples,
-                                iterations=iterations, repeat=repeat, cpu=cpu, bundle_path=bundle_path,
-                                columns=columns)
+        return cli_series.bench_series_files(files, bundle, variant=variant, as_json=as_json, samples=samples,
+                                             iterations=iterations, repeat=repeat, cpu=cpu, bundle_path=bundle_path,
+                                             columns=columns)
     detector = load_detector(bundle, variant)
     recordings = [open_wav(bundle, path, channel=channel) for path in files]
     audio_s = sum(r.seconds for r in recordings)
@@ -89,11 +91,9 @@ def bench(files: list[Path], *, bundle_path: Path, variant: str | None, channel:
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for _ in range(repeat):
         for recording in recordings:
-            stream = make_stream(bundle, detector)
-            for block in recording.blocks():
-                events += len(stream.push(block).events)
-            events += len(stream.finish())
-            windows += stream.windows
+            replayed = replay(build_stream(bundle, detector), recording.blocks())
+            events += len(replayed.events)
+            windows += replayed.windows
     cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
     report = {
         "bundle": str(bundle_path), "variant": variant or bundle.default_variant,

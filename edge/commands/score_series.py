@@ -20,7 +20,7 @@ def _columns(text: str | None) -> KpiColumns | None:
     return KpiColumns.parse(text) if text else None
 
 
-def score(files: list[Path], bundle: Bundle, *, variant: str | None, as_json: bool, samples: int | None,
+def score_series_files(files: list[Path], bundle: Bundle, *, variant: str | None, as_json: bool, samples: int | None,
           iterations: int | None, columns: str | None = None) -> int:
     """One JSON object per file: file, threshold, points [{index|timestamp, score, missing}]."""
     spec = bundle.ecg_spec
@@ -60,7 +60,7 @@ def demo_ecg(path: Path, bundle: Bundle, as_json: bool) -> None:
         print(f"  {e.start_s:6.1f}-{e.end_s:6.1f} s  peak score {e.peak_score:8.2f}  ({plural(e.windows, 'point')})")
 
 
-def bench(files: list[Path], bundle: Bundle, *, variant: str | None, as_json: bool, samples: int | None,
+def bench_series_files(files: list[Path], bundle: Bundle, *, variant: str | None, as_json: bool, samples: int | None,
           iterations: int | None, repeat: int, cpu: int | None, bundle_path: Path, columns: str | None = None) -> int:
     """Donut scoring of whole recordings as fast as possible: real-time factor on one core."""
     spec = bundle.ecg_spec

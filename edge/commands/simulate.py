@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from edge.errors import ConfigError
-from edge.io.edf_blocks import BLOCK_SAMPLES, EdfFile, unit_factor
+from edge.io.edf import BLOCK_SAMPLES, EdfFile
 from firmware_bridge.codec import encode
 from firmware_bridge.protocol import FORMAT_INT16, FORMAT_INT24, link_budget, sets_per_frame
 from firmware_bridge.simulator import Impairments, frames, impair_stream, to_counts
@@ -62,7 +62,7 @@ def run(file: Path, out: Path, opts: SimulateOptions) -> dict[str, Any]:
         if len(rates) != 1:
             raise ConfigError(f"{file}: channels {labels} have rates {sorted(rates)} Hz; expected one rate")
         # the wearable sends uV counts: a recording in mV would become counts 1000 times too small (all ~0)
-        factors = np.array([unit_factor(file, label, edf.unit(label), "uV") for label in labels])
+        factors = np.array([edf.factor(label, "uV") for label in labels])
         n = min(edf.n_samples(label) for label in labels)
         n_frames = -(-n // per)
         lengths = (len(encode(0, np.zeros((per, len(labels)), np.int32), fmt)),

@@ -19,7 +19,7 @@ from edge.fetal.chain import FetalChain
 from edge.fetal.fhr import FhrPoint
 from edge.fetal.fhr_events import FhrEvent
 from edge.fetal.quality import QualityConfig, QualitySegment, segments_from_scores
-from edge.io.multilead import Recording
+from edge.io.multilead import LeadRecording
 
 BLOCK_S = 1.0  # read size: what a live source would deliver in about a second
 
@@ -58,7 +58,7 @@ class BeatsResult:
         return self.masked or [False] * len(self.fhr)
 
 
-def analyze(rec: Recording, params: BeatParams | None = None, *, quality: bool = True,
+def analyze(rec: LeadRecording, params: BeatParams | None = None, *, quality: bool = True,
             quality_config: QualityConfig | None = None, settings: FetalSettings | None = None) -> BeatsResult:
     """Run the chain over `rec` in BLOCK_S reads (quality_config, settings: the defaults if None)."""
     cpu0 = time.process_time()

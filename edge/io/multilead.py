@@ -15,18 +15,20 @@ from typing import Any
 import numpy as np
 
 from edge.errors import ConfigError, InputFileError, MissingExtraError
-from edge.io.edf_blocks import UNIT_TO_UV, open_edf_reader
+from edge.io.edf import EdfFile, unit_factor
 
 ABDOMINAL_PREFIXES = ("abdom", "aecg")  # adfecgdb: Abdomen_1..4; Challenge 2013 style: AECG1..4
 
 
 @dataclass
-class Recording:
+class LeadRecording:
+    """The chosen leads of one recording at ``fs`` Hz, ``n_samples`` long, read in blocks in µV."""
+
     path: Path
     fs: float
     labels: tuple[str, ...]  # the chosen leads
     n_samples: int
-    _reader: Any
+    _reader: EdfFile | Path  # the open EDF file, or the WFDB record's path (wfdb reads by path)
     _indices: tuple[int, ...]
     _scales: tuple[float, ...]
     kind: str  # "edf" or "wfdb"
@@ -44,9 +46,13 @@ class Recording:
             for i in range(0, chunk.shape[0], size):
                 yield chunk[i:i + size]
 
+    def lost_runs(self) -> list[tuple[int, int]]:
+        """[start, end) sample ranges `vigil record` marked lost (EDF+ annotations; none in WFDB)."""
+        return self._reader.lost_runs(self.fs) if isinstance(self._reader, EdfFile) else []
+
     def _read(self, start: int, n: int) -> np.ndarray:
-        if self.kind == "edf":
-            return np.stack([self._reader.readSignal(i, start, n) for i in self._indices], axis=1)
+        if isinstance(self._reader, EdfFile):
+            return self._reader.read_leads(self.labels, start, n)
         import wfdb
 
         try:
@@ -58,7 +64,7 @@ class Recording:
         return np.asarray(rec.p_signal, dtype=np.float64)
 
     def close(self) -> None:
-        if self.kind == "edf":
+        if isinstance(self._reader, EdfFile):
             self._reader.close()
 
 
@@ -78,14 +84,7 @@ def _choose(path: Path, available: Sequence[str], channels: Sequence[str] | None
     return chosen
 
 
-def _scale(path: Path, label: str, unit: str) -> float:
-    scale = UNIT_TO_UV.get(unit.strip().lower())
-    if scale is None:
-        raise InputFileError(f"{path}: channel {label!r} in unit {unit!r} (expected uV, mV or V)")
-    return scale
-
-
-def open_recording(path: str | Path, channels: Sequence[str] | None = None) -> Recording:
+def open_leads(path: str | Path, channels: Sequence[str] | None = None) -> LeadRecording:
     """An EDF (.edf/.bdf) or WFDB record (.hea, or the path without extension) with the chosen leads."""
     path = Path(path)
     suffix = path.suffix.lower()
@@ -98,27 +97,26 @@ def open_recording(path: str | Path, channels: Sequence[str] | None = None) -> R
     raise InputFileError(f"{path}: not an EDF (.edf) or WFDB (.hea) recording")
 
 
-def _open_edf(path: Path, channels: Sequence[str] | None) -> Recording:
-    reader = open_edf_reader(path)
+def _open_edf(path: Path, channels: Sequence[str] | None) -> LeadRecording:
+    edf = EdfFile(path)
     try:
-        labels = list(reader.getSignalLabels())
-        idx = _choose(path, labels, channels)
-        rates = {float(reader.getSampleFrequency(i)) for i in idx}
+        idx = _choose(path, edf.labels, channels)
+        chosen = tuple(edf.labels[i] for i in idx)
+        rates = {edf.fs(label) for label in chosen}
         if len(rates) != 1:
             raise InputFileError(f"{path}: chosen leads at different rates {sorted(rates)} Hz (expected one rate)")
-        n = min(int(reader.getNSamples()[i]) for i in idx)
-        # a blank unit (some EDF writers leave it empty) is uV, as the Donut paths read it
-        scales = tuple(_scale(path, labels[i], reader.getPhysicalDimension(i) or "uV") for i in idx)
+        n = min(edf.n_samples(label) for label in chosen)
+        scales = tuple(edf.factor(label, "uV") for label in chosen)
     except Exception:
-        reader.close()
+        edf.close()
         raise
     if n == 0:
-        reader.close()
+        edf.close()
         raise InputFileError(f"{path}: no samples in the chosen leads")
-    return Recording(path, rates.pop(), tuple(labels[i] for i in idx), n, reader, idx, scales, "edf")
+    return LeadRecording(path, rates.pop(), chosen, n, edf, idx, scales, "edf")
 
 
-def _open_wfdb(record: Path, channels: Sequence[str] | None) -> Recording:
+def _open_wfdb(record: Path, channels: Sequence[str] | None) -> LeadRecording:
     try:
         import wfdb
     except ImportError:
@@ -140,8 +138,8 @@ def _open_wfdb(record: Path, channels: Sequence[str] | None) -> Recording:
         if not (record.parent / f).is_file():
             raise InputFileError(f"{record.parent / f}: no such file (the signal file named in {hea.name})")
         _check_size(record.parent / f, header, n, hea.name)
-    scales = tuple(_scale(hea, names[i], header.units[i] or "mV") for i in idx)
-    return Recording(hea, float(header.fs), tuple(names[i] for i in idx), n, record, idx, scales, "wfdb")
+    scales = tuple(unit_factor(hea, names[i], header.units[i] or "mV", "uV") for i in idx)  # WFDB's default: mV
+    return LeadRecording(hea, float(header.fs), tuple(names[i] for i in idx), n, record, idx, scales, "wfdb")
 
 
 def _check_size(dat: Path, header: Any, n: int, hea: str) -> None:

@@ -11,8 +11,8 @@ import numpy as np
 from edge.bundle.loader import Bundle
 from edge.detectors.base import Detector
 from edge.errors import InputFileError
-from edge.pipeline.decider import Decider, Event
-from edge.pipeline.stream import Stream
+from edge.pipeline.assembly import build_stream, replay
+from edge.pipeline.decider import Event
 from edge.sources.file import WavRecording
 
 
@@ -47,11 +47,6 @@ class ClipScore:
         }
 
 
-def make_stream(bundle: Bundle, detector: Detector, *, column: int = 0) -> Stream:
-    """The gateway pipeline of a bundle: its framing, this detector, the Decider of the detector's variant."""
-    return Stream(bundle.window_spec, detector, Decider.from_bundle(bundle, detector.variant), column=column)
-
-
 def open_wav(bundle: Bundle, path: str | Path, *, channel: int | None = None) -> WavRecording:
     """A WAV at the bundle's sample rate, refusing a clip shorter than one window."""
     recording = WavRecording(path, sr=bundle.spec.sr, channel=channel)
@@ -67,19 +62,11 @@ def open_wav(bundle: Bundle, path: str | Path, *, channel: int | None = None) ->
 def score_file(bundle: Bundle, detector: Detector, path: str | Path, *, channel: int | None = None) -> ClipScore:
     """Replay a WAV as fast as possible through a fresh stream; collect every window score and event."""
     recording = open_wav(bundle, path, channel=channel)
-    stream = make_stream(bundle, detector)
-    scores, starts, events = [], [], []
-    for block in recording.blocks():
-        out = stream.push(block)
-        scores.append(out.scores)
-        starts.append(out.starts)
-        events.extend(out.events)
-    events.extend(stream.finish())
-    window_scores = np.concatenate(scores)
+    replayed = replay(build_stream(bundle, detector), recording.blocks())
     variant = bundle.variant(detector.variant)
     return ClipScore(
-        file=str(path), seconds=recording.seconds, window_scores=window_scores,
-        window_starts_s=np.concatenate(starts) / bundle.spec.sr,
-        clip_score=float(window_scores.mean()), threshold=variant.clip_threshold,
-        window_threshold=variant.window_threshold, events=events,
+        file=str(path), seconds=recording.seconds, window_scores=replayed.scores,
+        window_starts_s=replayed.positions / bundle.spec.sr,
+        clip_score=float(replayed.scores.mean()), threshold=variant.clip_threshold,
+        window_threshold=variant.window_threshold, events=replayed.events,
     )

@@ -1,4 +1,4 @@
-"""Point series for Donut: fetal ECG from EDF (block means) and KPI CSVs, and their scoring.
+"""Point series for Donut: fetal ECG from EDF (block means) and KPI CSVs, scored through the Stream.
 
 A Series is one recording as points: values (n,) in the recording's unit, missing (n,) and
 labels (n,) bool, and where each point sits (sample index for EDF, timestamp for CSV).
@@ -10,7 +10,7 @@ the first window - 1 points are scored at their own positions in the file's firs
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,12 @@ from edge.bundle.loader import Bundle
 from edge.detectors.base import Detector, load_detector
 from edge.errors import InputFileError
 from edge.features.ecg import EcgSpec, rule_labels
-from edge.io.edf import lost_points
-from edge.io.edf_blocks import EdfFile, edf_block_means, unit_factor
+from edge.io.edf import EdfFile, edf_block_means, lost_points
 from edge.io.kpi_csv import KpiColumns, read_kpi_csv
+from edge.pipeline.assembly import build_stream, replay
+from edge.sources.base import Block
+
+REPLAY_POINTS = 4096  # points per pushed block: the ring buffer holds one window plus this many
 
 
 @dataclass(frozen=True)
@@ -47,9 +50,9 @@ def ecg_series(path: str | Path, spec: EcgSpec) -> Series:
         if n < spec.block * spec.window:
             raise InputFileError(f"{path}: {n} samples, shorter than one window ({spec.block * spec.window} samples)")
         # a recording in mV scored by a model of uV points would be 1000 times too flat, silently
-        factor = unit_factor(edf.path, spec.channel, edf.unit(spec.channel), spec.unit)
+        factor = edf.factor(spec.channel, spec.unit)
         points = edf_block_means(edf, spec.channel, spec.block) * factor
-        missing = lost_points(edf._reader, fs, spec.block, points.size)  # `vigil record`'s lost samples
+        missing = lost_points(edf.lost_runs(fs), spec.block, points.size)  # `vigil record`'s lost samples
     points = np.where(missing, 0.0, points)
     labels = rule_labels(points, missing, spec.label_threshold)
     return Series(Path(path), points, missing, labels, np.arange(points.size) * spec.block, "index")
@@ -91,22 +94,22 @@ def warmup_context(bundle: Bundle, series: Series) -> tuple[np.ndarray, np.ndarr
 
 
 def score_series(bundle: Bundle, detector: Detector, series: Series) -> np.ndarray:
-    """Scores (n,) of every point; see the module docstring for the first window - 1 points."""
-    window = bundle.ecg_spec.window
+    """Scores (n,) float32 of every point, replayed through the gateway's Stream (see the module docstring
+    for the first window - 1 points). The points are the stream's samples: a point-per-sample framing
+    of the bundle's spec, whose block means are the points themselves."""
+    spec = bundle.ecg_spec
     values, missing = series.values, series.missing
     context = warmup_context(bundle, series)
     if context is not None:
         values, missing = np.concatenate([context[0], values]), np.concatenate([context[1], missing])
-    elif values.size < window:
-        raise InputFileError(f"{series.path}: {values.size} points, shorter than one window ({window} points)")
-    windows = np.lib.stride_tricks.sliding_window_view(values, window)
-    gaps = np.lib.stride_tricks.sliding_window_view(missing, window)
-    scores = detector.score(windows, gaps)
-    if context is None:
-        head = getattr(detector, "score_head", None)  # Donut reconstructs every position of a window
-        first = head(windows[0], gaps[0])[:-1] if head is not None else np.full(window - 1, np.nan, np.float32)
-        scores = np.concatenate([first, scores])
-    return np.asarray(scores, dtype=np.float32)
+    elif values.size < spec.window:
+        raise InputFileError(f"{series.path}: {values.size} points, shorter than one window ({spec.window} points)")
+    points = replace(spec, fs=spec.fs / spec.block, block=1)
+    stream = build_stream(bundle, detector, spec=points, head=context is None,
+                          max_span_s=REPLAY_POINTS / points.fs)
+    blocks = (Block(i, values[i : i + REPLAY_POINTS, None], missing[i : i + REPLAY_POINTS])
+              for i in range(0, values.size, REPLAY_POINTS))
+    return replay(stream, blocks).scores
 
 
 def points_json(series: Series, scores: np.ndarray, threshold: float) -> dict[str, Any]:

@@ -44,14 +44,17 @@ class Stream:
     """Windows one channel per ``spec``, scores with ``detector``, decides with ``decider``.
 
     ``column`` picks the channel of multi-channel blocks (the wearable sends several leads).
+    ``head`` (point series, file replay): the first window also scores its earlier window - 1 points,
+    so that every point of a recording has a score (the detector's ``score_head``; NaN without one).
     """
 
     def __init__(self, spec: FeatureSpec | EcgSpec, detector: Detector, decider: Decider, *, column: int = 0,
-                 max_span_s: float = 2.0) -> None:
+                 max_span_s: float = 2.0, head: bool = False) -> None:
         self.spec = spec
         self.detector = detector
         self.decider = decider
         self.column = column
+        self.head = head
         self.framing = framing_for(spec)
         f = self.framing
         # room for one window plus a span of new windows; longer blocks are fed in pieces
@@ -102,6 +105,7 @@ class Stream:
         span, gaps = self.ring.view(self.next_window, (n - 1) * f.hop + f.window)
         self.next_window += n * f.hop
         features, missing, starts = f.rows(span[:, 0], gaps, starts)
+        head = self._score_head(features, missing, starts) if self.head and self.windows == 0 and starts.size else None
         self.windows += starts.size
         rows_missing: np.ndarray | None = missing
         if not self.detector.handles_missing:
@@ -113,8 +117,23 @@ class Stream:
         first = int(starts[0] // f.hop) if starts.size else 0
         scores = self.detector.score(features, rows_missing, first=first)
         positions = starts + f.score_offset
-        events = self.decider.update(scores, positions / f.rate, f.score_span / f.rate)
+        decided = scores, positions
+        if head is not None:
+            kept = ~np.isnan(head[0])  # a head its detector cannot score is left out of the decisions
+            decided = np.concatenate([head[0][kept], scores]), np.concatenate([head[1][kept], positions])
+            scores, positions = np.concatenate([head[0], scores]), np.concatenate([head[1], positions])
+        events = self.decider.update(decided[0], decided[1] / f.rate, f.score_span / f.rate)
         return StreamOutput(scores, positions, events)
+
+    def _score_head(self, features: np.ndarray, missing: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray,
+                                                                                                  np.ndarray]:
+        """Scores (window - 1,) float32 and positions (window - 1,) of the points before the first window's last."""
+        f = self.framing
+        n = f.score_offset // f.hop  # the first window's points before its last one
+        score_head = getattr(self.detector, "score_head", None)  # Donut reconstructs every point of a window
+        scores = (score_head(features[0], missing[0])[:-1] if score_head is not None
+                  else np.full(n, np.nan, np.float32))
+        return np.asarray(scores, np.float32), starts[0] + f.hop * np.arange(n, dtype=np.int64)
 
     def finish(self) -> list[Event]:
         """Close any open event at the end of the input (or at shutdown, or before a reload)."""

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from edge.bundle.loader import Bundle, load_bundle
-from edge.detectors.base import load_detector
 from edge.errors import ConfigError, VigilError
-from edge.pipeline.decider import Decider, Event
-from edge.pipeline.stream import Stage, Stream, stages_for
+from edge.pipeline.assembly import assemble
+from edge.pipeline.decider import Event
+from edge.pipeline.stream import Stage, Stream
 from edge.pipeline.stream_state import StreamState
 from edge.service.config import ServiceConfig, StreamConfig, check_state_dir, load_config
 from edge.service.systemd import Notifier
@@ -55,12 +55,12 @@ def prepare(config: StreamConfig) -> Runner:
     needs = needs_of(bundle)
     where = f"stream {config.name}"
     source_kinds()[config.kind].check(config.source, needs, where)
-    detector = load_detector(bundle, config.variant)
+    pipeline = assemble(bundle, config.variant)
     variant = bundle.variant(config.variant)
-    stream = Stream(bundle.window_spec, detector, Decider.from_bundle(bundle, variant.name))
     state = StreamState(config.name, config.kind, bundle.modality, bundle.detector_kind, variant.name,
                         variant.window_threshold)
-    return Runner(config, bundle, open_source(config.kind, config.source, needs), stream, state, stages_for(bundle))
+    return Runner(config, bundle, open_source(config.kind, config.source, needs), pipeline.stream, state,
+                  pipeline.stages)
 
 
 class Service:

@@ -1,12 +1,12 @@
 """Recorded inputs: WAV, EDF and KPI CSV files as Blocks, and the ``file`` Source that replays them.
 
-A Recording yields the blocks of one pass over a file at the rate and channel a bundle needs
+A FileRecording yields the blocks of one pass over a file at the rate and channel a bundle needs
 (``Needs``): a WAV mixed down or channel-picked and resampled to the model's rate, an EDF channel by
 label at its own rate (another rate is refused), a KPI CSV's completed points with their missing
 mask. The ``file`` source replays a recording paced at real time (or as fast as possible) and
 optionally looped, the stream index continuing across loops: a file replays like a live input.
 WAV and EDF are read from the file block by block as they are replayed (edge.io.audio_file,
-edge.io.edf_blocks): memory does not grow with the recording.
+edge.io.edf): memory does not grow with the recording.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from edge.errors import ConfigError, InputFileError, VigilError
 from edge.sources.base import Block, Channels, Needs, Source, SourceConfig, register_source
 
 
-class Recording:
+class FileRecording:
     """One pass over a file: ``blocks()`` of ``block`` samples from index 0, read from the file as
     they are needed (memory does not grow with the file); ``frames`` at ``rate`` Hz."""
 
@@ -55,7 +55,7 @@ class Recording:
         return np.concatenate([b.samples[:, 0] for b in self.blocks()])
 
 
-class WavRecording(Recording):
+class WavRecording(FileRecording):
     """Audio (WAV of any kind, FLAC, OGG) mixed down or channel-picked and resampled to ``sr``, float32."""
 
     def __init__(self, path: str | Path, *, sr: int, channel: int | None = None, block_s: float = 0.25) -> None:
@@ -74,16 +74,16 @@ class WavRecording(Recording):
                 yield samples, None
 
 
-class EdfRecording(Recording):
+class EdfRecording(FileRecording):
     """One EDF channel by label at its own rate (another rate than ``fs`` is refused), float64."""
 
     def __init__(self, path: str | Path, *, label: str, fs: float, block_s: float = 0.1, unit: str = "") -> None:
-        from edge.io.edf_blocks import EdfFile, unit_factor
+        from edge.io.edf import EdfFile
 
         self.path, self.label = Path(path), label
         with EdfFile(self.path) as edf:
             rate, self.frames = edf.fs(label), edf.n_samples(label)
-            self.factor = unit_factor(self.path, label, edf.unit(label), unit)  # mV file, uV model: x 1000
+            self.factor = edf.factor(label, unit)  # mV file, uV model: x 1000
         if rate != fs:
             raise InputFileError(f"{path}: channel {label} is sampled at {rate:g} Hz; the bundle expects "
                                  f"{fs:g} Hz (resample the recording first)")
@@ -94,7 +94,7 @@ class EdfRecording(Recording):
 
     def channels(self) -> Channels:
         """The channel, then the file's abdominal leads (µV) if it has them, which ``rewind`` reads again
-        from the start (on a reader of its own)."""
+        from the start."""
         if self.abdominal is None:
             return Channels((self.label,))
         return Channels((self.label, *self.abdominal), self._rewind)
@@ -102,12 +102,12 @@ class EdfRecording(Recording):
     def _rewind(self) -> Iterator[np.ndarray]:
         """Blocks of every column from the start, on the reader ``blocks()`` holds open (pyedflib opens a file
         once per process), else on one of its own."""
-        from edge.io.edf import lost_in, lost_runs
-        from edge.io.multilead import open_recording as open_leads
+        from edge.io.edf import lost_in
+        from edge.io.multilead import open_leads
 
         rec = self._reader or open_leads(self.path, [self.label, *(self.abdominal or ())])
         try:
-            runs, at = lost_runs(rec._reader, self.rate), 0
+            runs, at = rec.lost_runs(), 0
             for x in rec.blocks(round(self.rate)):
                 lost = lost_in(runs, at, x.shape[0])
                 at += x.shape[0]
@@ -123,12 +123,12 @@ class EdfRecording(Recording):
         if self.abdominal is None:
             yield from super().blocks()
             return
-        from edge.io.edf import lost_in, lost_runs
-        from edge.io.multilead import open_recording as open_leads
+        from edge.io.edf import lost_in
+        from edge.io.multilead import open_leads
 
         rec = self._reader = open_leads(self.path, [self.label, *self.abdominal])
         try:
-            runs, start = lost_runs(rec._reader, self.rate), 0
+            runs, start = rec.lost_runs(), 0
             for x in rec.blocks(self.block):
                 n = x.shape[0]
                 x[:, :1] *= self.factor / rec._scales[0]  # the channel in the bundle's unit, the leads in µV
@@ -140,11 +140,10 @@ class EdfRecording(Recording):
 
     def _pieces(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         from edge.io.audio_file import rechunk
-        from edge.io.edf import lost_in, lost_runs
-        from edge.io.edf_blocks import EdfFile
+        from edge.io.edf import EdfFile, lost_in
 
         with EdfFile(self.path) as edf:
-            lost, offset = lost_runs(edf._reader, self.rate), 0  # samples `vigil record` wrote as 0: missing
+            lost, offset = edf.lost_runs(self.rate), 0  # samples `vigil record` wrote as 0: missing
             for samples in rechunk(edf.blocks(self.label), self.block):
                 yield samples * self.factor, lost_in(lost, offset, samples.shape[0])
                 offset += samples.shape[0]
@@ -152,7 +151,7 @@ class EdfRecording(Recording):
 
 def _abdominal_leads(path: Path, fs: float) -> tuple[str, ...] | None:
     """The labels of the recording's abdominal leads at `fs` (the fetal stage), or None."""
-    from edge.io.multilead import open_recording as open_leads
+    from edge.io.multilead import open_leads
 
     try:
         leads = open_leads(path)
@@ -162,7 +161,7 @@ def _abdominal_leads(path: Path, fs: float) -> tuple[str, ...] | None:
     return leads.labels if leads.fs == fs else None
 
 
-class CsvRecording(Recording):
+class CsvRecording(FileRecording):
     """A KPI CSV's completed points and missing mask (held whole: Donut scores whole series)."""
 
     def __init__(self, path: str | Path, *, block: int = 64) -> None:
@@ -178,7 +177,7 @@ class CsvRecording(Recording):
             yield self.values[start : start + self.block], self.missing[start : start + self.block]
 
 
-def open_recording(path: str | Path, needs: Needs, *, channel: int | None = None) -> Recording:
+def open_file_recording(path: str | Path, needs: Needs, *, channel: int | None = None) -> FileRecording:
     """The recording of ``path`` as a bundle with these needs reads it (by modality)."""
     if needs.modality == "audio":
         return WavRecording(path, sr=int(needs.rate), channel=channel)
@@ -216,10 +215,10 @@ class FileSource(Source):
     def __init__(self, config: FileConfig, needs: Needs) -> None:
         self.config, self.needs = config, needs
         self.finite = not config.loop
-        self.recording: Recording | None = None
+        self.recording: FileRecording | None = None
 
     async def start(self) -> None:
-        self.recording = open_recording(self.config.path, self.needs, channel=self.config.channel)
+        self.recording = open_file_recording(self.config.path, self.needs, channel=self.config.channel)
 
     def channels(self) -> Channels:
         return Channels() if self.recording is None else self.recording.channels()

@@ -1,0 +1,73 @@
+"""Pipeline assembly: the one place where a bundle becomes a stream's chain, and where blocks are replayed.
+
+Source --Blocks--> Stream (ring buffer, the bundle's framing, its Detector, the Decider of the detector's
+variant) [--> the stages of its modality]. `vigil run` assembles one per configured stream and feeds it
+from its Source; `vigil score`, `bench`, `calibrate` and `vigil train ... evaluate` assemble one per
+recording and replay the recording's blocks through it, so a file is scored by the code that scores a
+live input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edge.bundle.loader import Bundle
+from edge.detectors.base import Detector, load_detector
+from edge.features.ecg import EcgSpec
+from edge.features.spec import FeatureSpec
+from edge.pipeline.decider import Decider, Event
+from edge.pipeline.stream import Stage, Stream, stages_for
+from edge.sources.base import Block
+
+
+def build_stream(bundle: Bundle, detector: Detector, *, spec: FeatureSpec | EcgSpec | None = None, column: int = 0,
+                 head: bool = False, max_span_s: float = 2.0) -> Stream:
+    """The Stream of a bundle: its framing (or ``spec``'s), this detector, the Decider of the detector's variant.
+
+    ``head`` scores a point series' first window - 1 points too (file replay); ``max_span_s`` (s) bounds
+    what one push computes at once (the ring buffer holds one window plus that span).
+    """
+    decider = Decider.from_bundle(bundle, detector.variant)
+    return Stream(spec or bundle.window_spec, detector, decider, column=column, head=head, max_span_s=max_span_s)
+
+
+@dataclass
+class Pipeline:
+    """What runs for one input: the stream and the further stages of the bundle's modality (fetal beats)."""
+
+    bundle: Bundle
+    detector: Detector
+    stream: Stream
+    stages: list[Stage] = field(default_factory=list)
+
+
+def assemble(bundle: Bundle, variant: str | None = None, **detector_options: Any) -> Pipeline:
+    """The live pipeline of a bundle variant (the bundle's default if None), stages included."""
+    detector = load_detector(bundle, variant, **detector_options)
+    return Pipeline(bundle, detector, build_stream(bundle, detector), stages_for(bundle))
+
+
+@dataclass
+class Replayed:
+    """A replay's scores (n,) float32 at positions (n,) int64 in samples, its events, and the windows scored."""
+
+    scores: np.ndarray
+    positions: np.ndarray
+    events: list[Event]
+    windows: int
+
+
+def replay(stream: Stream, blocks: Iterable[Block]) -> Replayed:
+    """Push every block through the stream as fast as possible, then close its open event."""
+    scores, positions, events = [np.empty(0, np.float32)], [np.empty(0, np.int64)], []
+    for block in blocks:
+        out = stream.push(block)
+        scores.append(out.scores)
+        positions.append(out.starts)
+        events.extend(out.events)
+    events.extend(stream.finish())
+    return Replayed(np.concatenate(scores), np.concatenate(positions), events, stream.windows)
