@@ -87,7 +87,7 @@ def nab_benchmark(nab_root: Path, config: DonutConfig, series_names: tuple[str, 
                                    "anomalous_test_points": int(test.labels.sum())}
             for variant in ("float32", "int8"):
                 scores = score_series(bundle, donut_scorer(bundle, variant), test)
-                threshold = manifest["models"][variant]["threshold"]["window"]
+                threshold = manifest.models[variant].threshold.window
                 row[f"donut_{variant}"] = point_metrics(scores, test.labels & ~test.missing, threshold)
         z = rolling_zscore(kpi.values, kpi.missing, config.window)[half:]
         row["rolling_zscore"] = point_metrics(z, test.labels & ~test.missing, 3.0)
@@ -108,7 +108,7 @@ def ecg_benchmark(records: list[Path], config: DonutConfig, *, grid: list[tuple[
             bundle = load_bundle(Path(tmp) / "b")
             rows = {}
             for variant in ("float32", "int8"):
-                threshold = manifest["models"][variant]["threshold"]["window"]
+                threshold = manifest.models[variant].threshold.window
                 for samples, iterations in grid:
                     scorer = donut_scorer(bundle, variant, samples=samples, iterations=iterations)
                     t0 = time.process_time()
@@ -119,7 +119,7 @@ def ecg_benchmark(records: list[Path], config: DonutConfig, *, grid: list[tuple[
                         "variant": variant, "samples": samples, "iterations": iterations,
                         "real_time_factor": cpu / (len(test.values) * spec.point_seconds),
                         "overall": overall, "per_kind_auc": per_kind_auc(scores, kinds, test.missing)}
-        out["records"][test_path.stem] = {"best_epoch": manifest["training"]["best_epoch"], "runs": rows,
+        out["records"][test_path.stem] = {"best_epoch": manifest.training["best_epoch"], "runs": rows,
                                           "episodes": {k: int(((kinds == i + 1)).sum()) for i, k in enumerate(KINDS)}}
     return out
 

@@ -99,10 +99,10 @@ def run_series(path: Path, config: DonutConfig, *, nab_windows: dict[str, Any] |
         manifest = train_donut_bundle([train], spec, "kpi", Path(tmp) / "b", config, samples=samples,
                                       iterations=iterations, keep_validation=kept, combine=combine)
         row["train_seconds"] = round(time.time() - started, 1)
-        row["fit_seconds"] = manifest["training"]["seconds"]
-        row["epochs"] = len(manifest["training"]["loss"]["loss"])
-        row["best_epoch"] = manifest["training"]["best_epoch"]
-        row["rule"] = manifest["calibration"]["rule"]
+        row["fit_seconds"] = manifest.training["seconds"]
+        row["epochs"] = len(manifest.training["loss"]["loss"])
+        row["best_epoch"] = manifest.training["best_epoch"]
+        row["rule"] = manifest.calibration.rule if manifest.calibration else None
         bundle = load_bundle(Path(tmp) / "b")
         for variant in variants:
             scorer = donut_scorer(bundle, variant, samples=samples, iterations=iterations)
@@ -110,7 +110,7 @@ def run_series(path: Path, config: DonutConfig, *, nab_windows: dict[str, Any] |
             scores = score_series(bundle, scorer, test)
             cpu = time.process_time() - cpu0
             kept[f"test_{variant}"] = (np.where(test.missing, np.nan, scores), test.labels & ~test.missing)
-            threshold = manifest["models"][variant]["threshold"]["window"]
+            threshold = manifest.models[variant].threshold.window
             vs, vl = kept[variant]
             old = float(np.percentile(vs[~vl], 99.0))  # the rule before this change: 99th percentile
             row[f"donut_{variant}"] = _figures(scores, test, threshold) | {

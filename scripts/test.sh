@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
-# The whole test suite: lint (ruff), types (mypy), then pytest. Installs what it needs into .venv.
+# The test suite: lint (ruff), types (mypy), then pytest. Installs what it needs into .venv.
+# Usage: bash scripts/test.sh [--fast] [PYTEST ARGS]
+#   (none)  everything, as CI runs it: the system peers below are installed with apt when missing.
+#   --fast  the development loop: the tests marked neither `training` (trains or converts a model with
+#           TensorFlow/scikit-learn), `peer` (starts a system peer) nor `slow` (whole records, the service end
+#           to end); no apt, as it needs no peer. A test that passes but takes over FAST_LIMIT_S seconds fails
+#           there, so a slow test gets marked rather than slipped in (pyproject.toml registers the markers,
+#           tests/conftest.py applies and guards them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+fast=false
+if [ "${1:-}" = "--fast" ]; then fast=true; shift; fi
+FAST_LIMIT_S="${FAST_LIMIT_S:-15}"  # over twice the slowest fast test on a loaded machine: no flakes
 # System peers the tests start themselves: a D-Bus daemon (fake BlueZ for bleak), a C compiler
 # (firmware header and export-c checks), mosquitto (MQTT), PortAudio and PulseAudio (sounddevice, a
 # PulseAudio null sink as the microphone), Debian's chromium (the live page seen in a real headless
@@ -22,7 +32,7 @@ command -v pulseaudio >/dev/null \
 command -v unshare >/dev/null && command -v chroot >/dev/null || need "util-linux coreutils" \
   "unshare and chroot: the installed service is started as its user in a temporary root"
 [ -x /usr/bin/chromium ] || need "chromium" "the live status page seen in a real headless browser (playwright drives it)"
-if [ ${#missing[@]} -gt 0 ]; then
+if ! $fast && [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test.sh: installing with apt-get (system packages the tests start or load):" >&2
     printf '%s\n' "${why[@]}" >&2
@@ -37,5 +47,9 @@ fi
 bash scripts/venv.sh edge,train,dev
 .venv/bin/ruff check .
 .venv/bin/mypy
+if $fast; then
+  echo "test.sh --fast: pytest takes about 2 minutes on 2 cores (no training, no system peer, nothing slow)" >&2
+  exec .venv/bin/pytest -q -m "not training and not peer and not slow" --max-test-seconds "$FAST_LIMIT_S" "$@"
+fi
 echo "test.sh: pytest takes about 9-13 minutes on 2 cores (it trains small models on real data)" >&2
 exec .venv/bin/pytest -q "$@"

@@ -33,6 +33,8 @@ from typing import Any
 from dbus_fast import BusType, DBusError, ErrorType, Message, MessageType, RequestNameReply, Variant
 from dbus_fast.aio import MessageBus
 
+from tests.conftest import starts_peer
+
 ADAPTER_PATH = "/org/bluez/hci0"
 OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
 PROPERTIES = "org.freedesktop.DBus.Properties"
@@ -63,6 +65,7 @@ class BusDaemon:
     """A permissive private ``dbus-daemon`` at ``address`` (``unix:path=<tmpdir>/bus.sock``), started on creation."""
 
     def __init__(self, timeout: float = 5.0) -> None:
+        starts_peer("dbus-daemon")
         self._dir = Path(tempfile.mkdtemp(prefix="fake-bluez-"))  # short path: unix socket paths max out at 107 bytes
         socket, config, log = self._dir / "bus.sock", self._dir / "bus.conf", self._dir / "bus.log"
         config.write_text(_BUS_CONFIG.format(socket=socket))

@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.conftest import starts_peer
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -17,6 +19,7 @@ def free_port() -> int:
 
 class Broker:
     def __init__(self, port: int | None = None) -> None:
+        starts_peer("mosquitto")
         self.binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(self.binary).exists():
             raise RuntimeError("mosquitto not installed (apt-get install mosquitto)")

@@ -22,7 +22,7 @@ from tests.conftest import run_vigil
 
 def test_bundle_is_complete_and_verified(tiny_bundle: Path) -> None:
     bundle = load_bundle(tiny_bundle)
-    m = bundle.manifest.raw
+    m = bundle.manifest.to_json()
     assert m["modality"] == "audio" and m["machine_type"] == "valve" and m["detector"]["kind"] == "dense-ae"
     assert bundle.default_variant == "int8" and set(bundle.variants) == {"int8", "float32"}
     assert m["features"]["set"] == "logmel" and len(m["normalization"]["mean"]) == 640

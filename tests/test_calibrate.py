@@ -58,9 +58,9 @@ def test_fpr_rule_moves_the_decisions(calibrated: Path, fan_clips: list[Path]) -
 
 def test_manifest_records_the_rule_and_stays_valid(calibrated: Path, fan_clips: list[Path]) -> None:
     bundle = load_bundle(calibrated)  # format version and model checksums verified
-    entry = bundle.manifest.raw["models"]["int8"]
+    entry = bundle.manifest.to_json()["models"]["int8"]
     assert sha256_file(calibrated / entry["file"]) == entry["sha256"]
-    cal = bundle.manifest.raw["calibration"]
+    cal = bundle.manifest.to_json()["calibration"]
     assert cal["rule"] == {"kind": "fpr", "value": 0.2} and cal["n_clips"] == 6
     assert [c["sha256"] for c in cal["clips"]] == [sha256_file(p) for p in fan_clips]
     assert len(cal["normal_scores"]["int8"]["clip"]) == 6 and cal["date"].startswith("20")
@@ -75,13 +75,14 @@ def test_recalibrate_from_stored_scores_in_place(calibrated: Path, tmp_path: Pat
     out = run_vigil("calibrate", str(copy), "--percentile", "50", "--json")
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "--force" in out.stderr
     run_vigil("calibrate", str(copy), "--percentile", "50", "--force", check=True)
-    manifest = load_bundle(copy).manifest.raw
+    manifest = load_bundle(copy).manifest.to_json()
     assert manifest["models"]["int8"]["threshold"] == {"clip": pytest.approx(np.percentile(stored["clip"], 50)),
                                                        "window": pytest.approx(np.percentile(stored["window"], 50))}
     assert len(manifest["calibration"]["history"]) == 2 and manifest["calibration"]["n_clips"] == 6
     assert sorted(p.name for p in copy.iterdir()) == sorted(p.name for p in calibrated.iterdir())
 
 
+@pytest.mark.slow  # four `vigil calibrate` runs
 def test_mismatched_recordings_are_refused(dcase: Path, fan_clips: list[Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
     pump = sorted((dcase / "normal" / "pump").glob("*.wav"))[0]
@@ -151,11 +152,12 @@ def test_stored_scores_of_a_training_run(bundle: Path, tmp_path: Path) -> None:
     window = np.sort(scores["window"])
     assert variant.window_threshold == window[-21]  # 20 of 200 above
     assert variant.clip_threshold == (np.sort(scores["clip"])[-2] if bundle == FAN else variant.window_threshold)
-    history = load_bundle(copy).manifest.raw["calibration"]["history"]
+    history = load_bundle(copy).manifest.to_json()["calibration"]["history"]
     assert history[0]["rule"] == {"kind": "percentile", "value": 95.0}
     assert history[0]["source"] == "out-of-fold k=5 by clip"
 
 
+@pytest.mark.slow  # calibrates on a long recording
 def test_a_long_recording_is_scored_as_clips(fan_clips: list[Path], tmp_path: Path) -> None:
     """40 s in one file (4 DCASE clips end to end) gives the clip and window scores of the 4 clips,
     so that a clip threshold is chosen on clips of the length it decides; a folder stands for its files."""
@@ -168,10 +170,10 @@ def test_a_long_recording_is_scored_as_clips(fan_clips: list[Path], tmp_path: Pa
     run_vigil("calibrate", str(FAN), str(folder), "--fpr", "0.1", "--out", str(tmp_path / "a"), check=True)
     run_vigil("calibrate", str(FAN), *map(str, fan_clips[:4]), "--fpr", "0.1", "--out", str(tmp_path / "b"),
               check=True)
-    a, b = (load_bundle(tmp_path / x).manifest.raw["calibration"] for x in "ab")
+    a, b = (load_bundle(tmp_path / x).manifest.to_json()["calibration"] for x in "ab")
     assert a["n_files"] == 1 and a["n_clips"] == 4 == b["n_clips"]
     for level in ("clip", "window"):
         np.testing.assert_allclose(a["normal_scores"]["int8"][level], b["normal_scores"]["int8"][level], rtol=1e-6)
     run_vigil("calibrate", str(FAN), str(folder), "--fpr", "0.1", "--clip-seconds", "40", "--out",
               str(tmp_path / "c"), check=True)
-    assert load_bundle(tmp_path / "c").manifest.raw["calibration"]["n_clips"] == 1
+    assert load_bundle(tmp_path / "c").manifest.to_json()["calibration"]["n_clips"] == 1

@@ -91,11 +91,13 @@ def test_not_a_bundle(tmp_path: Path, clip_per_type: dict[str, Path]) -> None:
                        "manifest.json")
 
 
+@pytest.mark.slow  # `vigil train` starts TensorFlow before it refuses
 def test_training_on_a_folder_without_clips(tmp_path: Path) -> None:
     assert_clean_error(["train", "audio", str(tmp_path), "--out", str(tmp_path / "b")], str(tmp_path),
                        ".wav or .flac")
 
 
+@pytest.mark.slow  # `vigil train` starts TensorFlow before it refuses
 def test_bad_option_value_is_named(tmp_path: Path) -> None:
     assert_clean_error(["train", "audio", str(tmp_path), "--out", str(tmp_path / "b"), "--test-fraction", "1.5"],
                        "--test-fraction 1.5")
@@ -116,6 +118,7 @@ def test_training_without_tensorflow_names_the_extra(tmp_path: Path, dcase: Path
     )
 
 
+@pytest.mark.slow  # `vigil train` starts TensorFlow before it refuses
 def test_train_audio_refuses_a_clip_shorter_than_one_window_before_fitting(tmp_path: Path,
                                                                            clip_per_type: dict[str, Path]) -> None:
     """A 0.1 s file beside one good clip used to reach the fit of a fold with no window (NaN, a traceback)."""
@@ -142,6 +145,7 @@ def test_score_on_a_folder_says_it_is_a_folder(tmp_path: Path) -> None:
     assert_clean_error(["score", "--bundle", str(BUNDLE), str(tmp_path)], str(tmp_path), "a folder", "*.wav")
 
 
+@pytest.mark.slow  # `vigil train` starts TensorFlow, after every clip's features
 def test_float_wav_with_nan_is_refused_by_score_and_train(tmp_path: Path, clip_per_type: dict[str, Path]) -> None:
     """A float WAV holding a NaN gave a clip score from NaN windows, and a traceback from the covariance fit."""
     folder = tmp_path / "normal"
@@ -158,6 +162,7 @@ def test_float_wav_with_nan_is_refused_by_score_and_train(tmp_path: Path, clip_p
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.training  # `vigil train audio`
 def test_stereo_resampled_file_notices_once(tmp_path: Path, clip_per_type: dict[str, Path]) -> None:
     """Training reads each file several times (folds, the final fit); its notices came once per read."""
     _rate, y = scipy.io.wavfile.read(clip_per_type["valve"])

@@ -60,6 +60,7 @@ def test_dcase_names_keep_their_labels(dcase: Path) -> None:
     assert all(c.source is None and c.machine_type == "fan" for c in clips)  # 10 s WAVs are used as they are
 
 
+@pytest.mark.training  # `vigil train audio`
 def test_plain_folder_trains(plain: Path, tmp_path: Path) -> None:
     out = tmp_path / "bundle"
     result = run_vigil("train", "audio", str(plain), "--detector", "kmeans", "--out", str(out), "--json",

@@ -65,6 +65,7 @@ def window_scores(path: Path, variant: str, split: Split) -> list[np.ndarray]:
     return [score_file(bundle, detector, c.path).window_scores for c in split.test]
 
 
+@pytest.mark.slow  # imports every kind's trainer: TensorFlow and scikit-learn
 def test_registry_lists_every_kind() -> None:
     assert tuple(registry()) == DETECTOR_NAMES
 
@@ -73,8 +74,8 @@ def test_registry_lists_every_kind() -> None:
 def test_same_seed_same_scores(kind: str, trained: dict[str, Any], dcase: Path, tmp_path: Path) -> None:
     split, bundles = trained["slider"]
     again = train_bundle(registry()[kind], split, tmp_path / kind, CONFIG, FeatureCache(), str(dcase))
-    np.testing.assert_allclose(again["metrics"]["float32"]["clip_scores"],
-                               bundles[kind][1]["metrics"]["float32"]["clip_scores"], rtol=1e-6)
+    np.testing.assert_allclose(again.metrics["float32"]["clip_scores"],
+                               bundles[kind][1].metrics["float32"]["clip_scores"], rtol=1e-6)
 
 
 @pytest.mark.parametrize("kind", DETECTOR_NAMES)
@@ -89,7 +90,7 @@ def test_scores_are_shaped_as_the_windows(kind: str, trained: dict[str, Any]) ->
 @pytest.mark.parametrize("kind", DETECTOR_NAMES)
 def test_int8_ranks_windows_like_float32(kind: str, trained: dict[str, Any]) -> None:
     if registry()[kind].default_variant == "float32":  # the bundle must then say so and ship float32
-        assert trained["slider"][1][kind][1]["default_variant"] == "float32"
+        assert trained["slider"][1][kind][1].default_variant == "float32"
         return
     for machine in TYPES:
         split, bundles = trained[machine]
@@ -102,7 +103,7 @@ def test_int8_ranks_windows_like_float32(kind: str, trained: dict[str, Any]) -> 
 def test_anomalous_clips_score_higher_for_some_type(kind: str, trained: dict[str, Any]) -> None:
     higher = []
     for machine in TYPES:
-        metrics = trained[machine][1][kind][1]["metrics"]
+        metrics = trained[machine][1][kind][1].metrics
         labels = np.array(metrics["labels"])
         scores = np.array(metrics["float32"]["clip_scores"])
         higher.append(scores[labels == 1].mean() > scores[labels == 0].mean())
@@ -114,24 +115,24 @@ def test_bundle_round_trip(kind: str, trained: dict[str, Any]) -> None:
     split, bundles = trained["toycar"]
     path, manifest = bundles[kind]
     bundle = load_bundle(path)
-    assert bundle.manifest.raw == manifest and bundle.detector_kind == kind
-    assert bundle.spec.to_dict() == manifest["features"]
+    assert bundle.manifest == manifest and bundle.detector_kind == kind
+    assert bundle.spec.to_dict() == manifest.features
     clip_means = [float(s.mean()) for s in window_scores(path, "int8", split)]
-    np.testing.assert_allclose(clip_means, manifest["metrics"]["int8"]["clip_scores"], rtol=1e-6)
+    np.testing.assert_allclose(clip_means, manifest.metrics["int8"]["clip_scores"], rtol=1e-6)
 
 
 @pytest.mark.parametrize("kind", DETECTOR_NAMES)
 def test_quantized_models_are_integer_only(kind: str, trained: dict[str, Any]) -> None:
-    entry = trained["slider"][1][kind][1]["models"]["int8"]
+    entry = trained["slider"][1][kind][1].models["int8"]
     allowed = {"int8", "int32"} | ({"int16", "int64"} if registry()[kind].quantization == "int16x8" else set())
-    assert set(entry["tensor_dtypes"]) <= allowed and entry["tensor_dtypes"]["int8"] > 0
-    assert entry["quantization"].startswith("int8 weights")
+    assert entry.tensor_dtypes is not None and set(entry.tensor_dtypes) <= allowed and entry.tensor_dtypes["int8"] > 0
+    assert entry.quantization.startswith("int8 weights")
 
 
 def test_svm_never_fits_on_a_test_clip(trained: dict[str, Any]) -> None:
     for machine in TYPES:
         split, bundles = trained[machine]
-        prov = bundles["svm"][1]["provenance"]
+        prov = bundles["svm"][1].provenance
         fitted = {f["sha256"] for f in prov["fit_files"]}
         assert any(c.label == 1 for c in split.fit_anomalous)
         assert fitted.isdisjoint({c.sha256() for c in split.test})

@@ -159,6 +159,7 @@ def test_ecg_spec_round_trips_through_the_bundle(ecg_bundle: Path) -> None:
     assert spec == EcgSpec() and load_bundle(ecg_bundle).manifest.scoring == {"samples": 16, "iterations": 10}
 
 
+@pytest.mark.training  # `vigil train kpi`: Donut
 def test_kpi_train_and_score_with_timestamps(tmp_path: Path) -> None:
     """Donut's own form: timestamp,value,label with a gap; labelled and missing points stay out of training."""
     t = np.arange(3000) * 300

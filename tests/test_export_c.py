@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from edge.detectors.interpreter import load_interpreter
-from tests.conftest import ROOT, run_vigil
+from tests.conftest import ROOT, run_vigil, starts_peer
 
 BUNDLES = ROOT / "edge" / "data" / "bundles"
 
 
+@pytest.mark.peer  # the C compiler
 @pytest.mark.parametrize(("bundle", "role", "macro"), [
     ("valve", "model", "VIGIL_MAHA_VALVE_MODEL"),
     ("ecg-donut", "decoder", "VIGIL_DONUT_ECG_DECODER"),
@@ -22,6 +23,7 @@ def test_exported_header_compiles_to_the_model_bytes(bundle: str, role: str, mac
     out = run_vigil("export-c", str(BUNDLES / bundle), "--out", str(tmp_path), check=True)
     headers = [Path(line) for line in out.stdout.split()]
     header = next(h for h in headers if h.name.endswith(f"_{role}.h"))
+    starts_peer("the C compiler")
     compiler = shutil.which("cc") or shutil.which("gcc")
     assert compiler, "no C compiler: install build-essential"
     exe = tmp_path / "dump"

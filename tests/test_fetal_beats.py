@@ -29,6 +29,7 @@ def beats_json(*args: str) -> list[dict]:
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
+@pytest.mark.slow  # `vigil beats` on whole records
 def test_fetal_f1_on_abdominal_leads_and_json_contract() -> None:
     (r07,) = beats_json(str(ADFECG / "r07.edf"))
     assert set(r07) >= {"file", "fs", "fetal_peaks", "maternal_peaks", "fhr", "quality"}
@@ -45,6 +46,7 @@ def test_fetal_f1_on_abdominal_leads_and_json_contract() -> None:
     assert t == sorted(t) and t[0] > 0 and t[-1] <= 300
 
 
+@pytest.mark.slow  # `vigil beats` on whole records
 def test_two_files_two_lines() -> None:
     out = run_vigil("beats", str(ADFECG / "r01.edf"), str(ADFECG / "r08.edf"), "--json", check=True).stdout
     lines = out.splitlines()
@@ -68,6 +70,7 @@ def write_wfdb(edf: Path, folder: Path, name: str, sig_names: list[str] | None =
     return folder / f"{name}.hea"
 
 
+@pytest.mark.slow  # `vigil beats` on whole records
 def test_wfdb_record_gives_the_edf_peaks(tmp_path: Path) -> None:
     hea = write_wfdb(ADFECG / "r10.edf", tmp_path, "r10w")
     (by_hea,) = beats_json(str(hea))
@@ -94,6 +97,7 @@ def test_streaming_chunks_do_not_change_the_peaks() -> None:
     assert np.all(np.diff(f1) > 0)
 
 
+@pytest.mark.slow  # `vigil beats` on whole records
 def test_summary_and_plot(tmp_path: Path) -> None:
     out = tmp_path / "r01.png"
     text = run_vigil("beats", str(ADFECG / "r01.edf"), "--plot", str(out), check=True).stdout
@@ -118,6 +122,7 @@ def bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
             ([str(ROOT / "pyproject.toml")], "not an EDF"), ([r01, r01, "--plot", str(tmp / "p.png")], "one recording")]
 
 
+@pytest.mark.slow  # `vigil beats` on whole records
 def test_bad_inputs_are_one_line(tmp_path: Path) -> None:
     for args, expected in bad_inputs(tmp_path):
         result = run_vigil("beats", *args)

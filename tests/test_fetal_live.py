@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from edge.fetal.analyze import analyze
 from edge.io.multilead import open_leads
@@ -23,6 +24,7 @@ def run_monitor(gap: tuple[int, int] | None = None) -> Collected:
     return run_chain(x, 23, lambda start: gap is not None and gap[0] <= start < gap[1])
 
 
+@pytest.mark.slow  # whole ADFECG records
 def test_live_blocks_give_the_file_peaks_and_a_gap_is_flagged() -> None:
     clean = run_monitor()
     fetal = np.array(clean.fetal)
@@ -40,6 +42,7 @@ def test_live_blocks_give_the_file_peaks_and_a_gap_is_flagged() -> None:
     assert all(lost.masked_between(40.3, 42.7))
 
 
+@pytest.mark.slow  # `vigil bench` on a whole record
 def test_bench_without_bundle_reports_the_fetal_chain() -> None:
     result = run_vigil("bench", str(R01), "--json", check=True)
     report = json.loads(result.stdout)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from edge.fetal.analyze import analyze
 from edge.fetal.stage import FetalStage
@@ -18,6 +19,7 @@ from train.fetal_inject import _quality
 R04 = ROOT.parent / "shared" / "data" / "adfecgdb" / "r04.edf"
 
 
+@pytest.mark.slow  # the service and `vigil beats` on a whole record
 def test_a_file_stream_primes_quality_and_finds_an_early_fault_as_vigil_beats_does(tmp_path: Path) -> None:
     """r04's first 60 s with 50 Hz mains (2x the lead's scale) on Abdomen_1 at 3-6 s: `vigil beats` has a mains
     entry there; the file stream's fetal stage, primed, raises a mains event over it (unprimed it found none:

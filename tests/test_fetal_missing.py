@@ -4,6 +4,7 @@ leaves no false clipping, mains, motion or wander next to it, in the file path a
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from edge.fetal.quality import SIGNAL_KINDS, quality_scores
 from edge.io.multilead import open_leads
@@ -38,6 +39,7 @@ def test_a_gap_is_flatline_inside_and_leaves_nothing_at_its_edges() -> None:
         assert max(rise[SIGNAL_KINDS.index(k)] for k in ("mains", "motion", "wander")) < 0.2, rise
 
 
+@pytest.mark.slow  # a whole record, live
 def test_lost_stretches_live_are_flatline_events_with_no_other_kind_beside_them() -> None:
     """The live chain (BLE frames, cold start) with 0.5 s and 3 s lost: a flatline event over each, the FHR
     missing there, and no clipping, mains or motion event within 2 s (before: the lost samples went to the
@@ -59,6 +61,7 @@ def after_outage(x: np.ndarray, lost: tuple[int, int]) -> dict[str, float]:
     return {k: sum(e.end_s - max(e.start_s, 62.0) for e in got.kind(k) if e.end_s > 62.0) for k in ("motion", "wander")}
 
 
+@pytest.mark.slow  # a whole record, live
 def test_a_long_outage_does_not_move_the_typical_values() -> None:
     """40 s lost over the link after 20 s of a cold live stream: the lost frames stay out of the leads' typical
     values, so the clean signal after it is judged as without the outage (before: the zeros' features made up

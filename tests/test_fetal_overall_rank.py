@@ -67,7 +67,7 @@ def test_bad_mask_judges_low_fetal_on_its_own_scale() -> None:
 
 
 def test_the_live_low_fetal_event_is_decided_on_its_own_scale() -> None:
-    from edge.bundle.manifest import FetalSettings
+    from edge.bundle.manifest_parts import FetalSettings
     from edge.fetal.chain import FetalChain
 
     chain = FetalChain(1000.0, list(LABELS))

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from edge.io.multilead import open_leads
 from tests.conftest import ROOT
@@ -34,6 +35,7 @@ def edf_with_lead_off(path: Path, off_s: tuple[int, int]) -> Path:
     return path
 
 
+@pytest.mark.slow  # the service on a whole record
 def test_file_stream_raises_fetal_events_that_follow_the_schema(tmp_path: Path) -> None:
     import jsonschema
 
@@ -88,6 +90,7 @@ def test_wearable_blocks_carry_every_lead_for_the_fetal_stage() -> None:
     assert scalp.chain is None and not scalp.push(block).events
 
 
+@pytest.mark.slow  # the service on a whole record
 def test_fhr_reaches_the_page_state_and_metrics(tmp_path: Path) -> None:
     """`vigil run --http` with an abdominal ECG file: the fetal stage's heart rate feeds the stream's FHR
     trace, which the page's FHR panel draws from /api/state (and /api/live), and the FHR gauge."""

@@ -69,7 +69,9 @@ def test_the_bundles_quality_threshold_decides_the_fetal_events_and_the_fhr_mask
 
 
 def test_the_bundles_fhr_thresholds_reach_the_fhr_rules(tmp_path: Path) -> None:
-    settings = load_bundle(bundle_with(tmp_path, {"brady_bpm": 100, "tachy_bpm": 170})).manifest.fetal
+    manifest = load_bundle(bundle_with(tmp_path, {"brady_bpm": 100, "tachy_bpm": 170})).manifest
+    settings = manifest.fetal
+    assert manifest.to_json()["fetal"]["brady_bpm"] == 100  # written back as read
     stage = FetalStage("0" * 64, 1000.0, settings)
     stage.open(Channels(LABELS))
     assert stage.chain is not None

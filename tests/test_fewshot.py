@@ -74,7 +74,7 @@ def default_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_default_detector_learns_every_clip_with_out_of_fold_thresholds(default_bundle: Path) -> None:
-    m = load_bundle(default_bundle).manifest.to_dict()
+    m = load_bundle(default_bundle).manifest.to_json()
     assert m["detector"]["kind"] == "maha" and len(m["provenance"]["fit_files"]) == 10
     cal = m["calibration"]
     assert cal["rule"] == {"kind": "percentile", "value": 95.0} and "k=5 by clip" in cal["source"]

@@ -12,7 +12,7 @@ import pytest
 
 from firmware_bridge.cheader import C_DIR, header_text, make_test_vectors
 from firmware_bridge.codec import decode
-from tests.conftest import ROOT
+from tests.conftest import ROOT, starts_peer
 
 VECTORS = json.loads((C_DIR / "test_vectors.json").read_text())
 
@@ -31,6 +31,7 @@ def test_vectors_decode_to_their_samples() -> None:
 
 @pytest.fixture(scope="module")
 def encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    starts_peer("the C compiler")
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         pytest.fail("no C compiler (cc/gcc) found: install build-essential")
@@ -40,6 +41,7 @@ def encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return exe
 
 
+@pytest.mark.peer  # the C compiler, in the encoder fixture
 def test_c_encoder_writes_the_same_bytes(encoder: Path) -> None:
     lines = [" ".join(map(str, [v["counter"], v["format"], v["channels"], v["sets"],
                                 *np.array(v["samples"]).ravel().tolist()])) for v in VECTORS]

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 from tests.mosquitto import Broker, free_port
 
@@ -40,6 +42,7 @@ def status(config: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.peer  # mosquitto
 def test_status_lines_broker_warnings_once_and_vigil_status(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there yet
     config = tmp_path / "gw.toml"
@@ -77,6 +80,7 @@ def test_status_lines_broker_warnings_once_and_vigil_status(tmp_path: Path) -> N
     assert gone.returncode == 2 and "the service is not running" in gone.stderr and "Traceback" not in gone.stderr
 
 
+@pytest.mark.slow  # the service until its status lines
 def test_missing_microphone_and_bluez_are_one_line_each_and_the_service_runs_on(tmp_path: Path) -> None:
     config = tmp_path / "gw.toml"
     config.write_text(f'[gateway]\nname = "gw-d"\nstate_dir = "{tmp_path / "state"}"\nstatus_interval_s = 0.5\n'

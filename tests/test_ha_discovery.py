@@ -103,6 +103,7 @@ def gateway(tmp_path: Path) -> Iterator[tuple[Broker, subprocess.Popen[bytes]]]:
         broker.stop()
 
 
+@pytest.mark.peer  # mosquitto, in the gateway fixture
 def test_discovery_configs_follow_home_assistants_documented_fields(
         gateway: tuple[Broker, subprocess.Popen[bytes]]) -> None:
     broker, proc = gateway

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT, starts_peer
 
 
 def _unit_value(unit: str, key: str) -> str:
@@ -39,6 +39,7 @@ def target_root() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.mark.peer  # unshare and chroot
 def test_installed_service_starts_as_its_user(target_root: Path) -> None:
     for tool in ("unshare", "chroot", "useradd", "/usr/bin/python3"):
         if shutil.which(tool) is None:
@@ -97,6 +98,7 @@ def test_installed_service_starts_as_its_user(target_root: Path) -> None:
            "PYTHONUNBUFFERED=1")
     inner_cmd = f"cd {state} && exec {env} {exec_start}"
     script = " && ".join([*mounts, f"exec chroot --userspec={uid}:{gid} {root} /bin/sh -c {shlex.quote(inner_cmd)}"])
+    starts_peer("unshare and chroot")
     proc = subprocess.Popen(["unshare", "-m", "sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     messages: list[str] = []

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from edge.bundle.loader import load_bundle
-from edge.detectors.kpi_combine import combined_scores, fit_scales, series_zscore, window_zscore
+from edge.bundle.manifest_parts import CombineScales
+from edge.detectors.donut import DonutDetector
+from edge.detectors.kpi_combine import KpiCombineDetector, combined_scores, fit_scales, series_zscore, window_zscore
 from edge.pipeline.series_scorer import donut_scorer, kpi_series, score_series
 from tests.conftest import run_vigil
 from tests.test_kpi_series import SMALL, head
@@ -39,11 +41,12 @@ def test_combined_score_takes_the_larger_scaled_score_and_donut_alone_without_z(
     labels[:10] = True
     donut[:10] = 1e6  # labelled points: left out of the scales
     scales = fit_scales(donut, z, labels)
-    assert scales["donut"][0] == pytest.approx(np.median(donut[10:]))
-    assert scales["donut"][0] + scales["donut"][1] == pytest.approx(np.percentile(donut[10:], 99))
-    both = combined_scores(np.array([scales["donut"][0], scales["donut"][0]]), np.array([np.nan, 1e3]), scales)
+    (d_med, d_scale), (z_med, z_scale) = scales.scales["donut"], scales.scales["zscore"]
+    assert d_med == pytest.approx(np.median(donut[10:]))
+    assert d_med + d_scale == pytest.approx(np.percentile(donut[10:], 99))
+    both = combined_scores(np.array([d_med, d_med]), np.array([np.nan, 1e3]), scales)
     assert both[0] == 0.0  # no z-score: Donut's part alone
-    assert both[1] == pytest.approx((1e3 - scales["zscore"][0]) / scales["zscore"][1])  # a spike only z sees
+    assert both[1] == pytest.approx((1e3 - z_med) / z_scale)  # a spike only z sees
     combined = combined_scores(donut, z, scales)
     assert 0.97 < (combined <= 1.0).mean() < 0.99  # each part's own p99 is 1.0: the max is over it for ~2 %
 
@@ -64,14 +67,14 @@ def test_bundle_records_the_scales_and_its_scores_are_the_combined_ones(combined
     for variant in ("float32", "int8"):
         scales = manifest["models"][variant]["combine"]
         assert scales["kind"] == "max" and scales["donut"][1] > 0 and scales["zscore"][1] > 0
-        combined = score_series(bundle, donut_scorer(bundle, variant, samples=4), series)
-        plain = donut_scorer(bundle, variant, samples=4)
-        assert plain.combine == scales  # type: ignore[attr-defined]
-        plain.combine = None  # type: ignore[attr-defined]
-        donut = score_series(bundle, plain, series)
+        combiner = donut_scorer(bundle, variant, samples=4)  # the combiner kind, Donut one of its parts
+        assert isinstance(combiner, KpiCombineDetector) and isinstance(combiner.donut, DonutDetector)
+        assert combiner.scales == CombineScales.from_json(scales) and combiner.scales.to_json() == scales
+        combined = score_series(bundle, combiner, series)
+        donut = score_series(bundle, combiner.donut, series)  # Donut alone: its own score, nothing combined
         z = series_zscore(series.values, series.missing, 30)
-        np.testing.assert_allclose(combined, combined_scores(donut.astype(np.float64), z, scales), rtol=1e-5,
-                                   atol=1e-5)
+        np.testing.assert_allclose(combined, combined_scores(donut.astype(np.float64), z, combiner.scales),
+                                   rtol=1e-5, atol=1e-5)
         assert (combined[29:] > (donut[29:] - scales["donut"][0]) / scales["donut"][1] + 1e-3).any()  # z moved some
 
 
@@ -90,6 +93,7 @@ def test_auto_keeps_the_combined_score_only_when_it_wins_on_validation_labels() 
     assert score_choice({"z+sr": donut, "donut": combined}, no_labels)["chosen"] == "z+sr"  # no labels: the first
 
 
+@pytest.mark.training  # `vigil train kpi`: Donut
 def test_train_kpi_defaults_choose_per_variant_and_serve_float32(tmp_path: Path) -> None:
     out = tmp_path / "bundle"
     run_vigil("train", "kpi", str(head(SMALL, 900, tmp_path / "train.csv")), "--epochs", "2", "--window", "30",

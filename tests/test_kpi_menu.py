@@ -10,6 +10,7 @@ import pytest
 from scipy.ndimage import uniform_filter1d
 
 from edge.bundle.loader import load_bundle
+from edge.bundle.manifest_parts import CombineScales
 from edge.detectors.kpi_combine import (
     MIN_PAST,
     combine_parts,
@@ -71,14 +72,16 @@ def test_parts_combine_only_what_the_scales_list() -> None:
               "sr": np.abs(rng.normal(0, 1, 3000))}
     labels = np.zeros(3000, dtype=bool)
     without_donut = fit_part_scales({"zscore": scores["zscore"], "sr": scores["sr"]}, labels)
-    assert without_donut["parts"] == ["zscore", "sr"] and "donut" not in without_donut
+    assert without_donut.parts == ("zscore", "sr") and "donut" not in without_donut.scales
     spiked = {**scores, "donut": np.full(3000, 1e9)}
     np.testing.assert_allclose(combine_parts(spiked, without_donut), combine_parts(scores, without_donut))
     one = {"zscore": np.array([np.nan, np.nan]), "sr": np.array([np.nan, 5.0])}
     out = combine_parts(one, without_donut)
-    assert np.isnan(out[0]) and out[1] == pytest.approx((5.0 - without_donut["sr"][0]) / without_donut["sr"][1])
-    old = fit_scales(scores["donut"], scores["zscore"], labels)  # a bundle before the menu: Donut and z
-    del old["parts"]
+    assert np.isnan(out[0]) and out[1] == pytest.approx((5.0 - without_donut.scales["sr"][0]) /
+                                                        without_donut.scales["sr"][1])
+    written = fit_scales(scores["donut"], scores["zscore"], labels).to_json()
+    old = CombineScales.from_json({k: v for k, v in written.items() if k != "parts"})  # a bundle before the menu
+    assert old.parts == ("donut", "zscore")
     np.testing.assert_allclose(combine_parts(scores, old), combined_scores(scores["donut"], scores["zscore"], old))
 
 
@@ -109,7 +112,8 @@ def test_without_validation_labels_auto_serves_z_sr_dz_with_720_points_of_contex
         assert manifest["models"][variant]["score_choice"]["why"] == "no labelled validation anomalies"
         assert manifest["models"][variant]["score"] == "z+sr+dz" and scales["parts"] == ["zscore", "sr", "dzscore"]
         scores = score_series(bundle, donut_scorer(bundle, variant), following)
-        np.testing.assert_allclose(scores, combine_parts(parts, scales)[1600:], rtol=1e-5, atol=1e-5)
+        expected = combine_parts(parts, CombineScales.from_json(scales))[1600:]
+        np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)
     alone = kpi_series(head(SMALL, 800, tmp_path / "alone.csv", start=3000))  # no context: the head is scored too
     scores = score_series(bundle, donut_scorer(bundle, "float32"), alone)
     # from the MIN_PAST-th point on: a z-score of one or two earlier points would be noise (~1e8), a false alarm
@@ -135,6 +139,7 @@ def test_difference_zscore_sees_a_step_the_level_zscore_misses() -> None:
     assert np.isnan(with_gap[1990:1992]).all() and not np.isnan(with_gap[1992]) and with_gap[2000] > 5
 
 
+@pytest.mark.training  # `vigil train kpi`
 def test_a_z_sr_bundle_without_the_difference_part_scores_as_before(tmp_path: Path) -> None:
     """--score z+sr (auto's first at stop 10) still serves the two parts alone."""
     out = tmp_path / "bundle"
@@ -149,6 +154,7 @@ def test_a_z_sr_bundle_without_the_difference_part_scores_as_before(tmp_path: Pa
     gaps = np.zeros(whole.size, dtype=bool)
     scales = manifest["models"]["float32"]["combine"]
     assert manifest["models"]["float32"]["score"] == "z+sr" and scales["parts"] == ["zscore", "sr"]
-    expected = combine_parts({"zscore": series_zscore(whole, gaps, 30), "sr": series_sr(whole, gaps)}, scales)
+    expected = combine_parts({"zscore": series_zscore(whole, gaps, 30), "sr": series_sr(whole, gaps)},
+                             CombineScales.from_json(scales))
     scores = score_series(bundle, donut_scorer(bundle, "float32"), following)
     np.testing.assert_allclose(scores, expected[1600:], rtol=1e-5, atol=1e-5)

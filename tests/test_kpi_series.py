@@ -80,6 +80,7 @@ def with_nan(src: Path, rows: int, out: Path, lines: tuple[int, ...], value: str
     return out
 
 
+@pytest.mark.training  # `vigil train kpi`: Donut
 def test_train_kpi_with_nan_says_so_once_and_trains(tmp_path: Path) -> None:
     path = with_nan(SMALL, 400, tmp_path / "nan.csv", (50, 51, 300))
     out = run_vigil("train", "kpi", str(path), "--epochs", "1", "--window", "30", "--samples", "2",
@@ -148,14 +149,14 @@ def test_every_point_is_scored_and_a_continuation_uses_the_training_tail(kpi_bun
     alone = kpi_series(head(SMALL, 200, tmp_path / "alone.csv", start=2000))
     scores = score_series(bundle, scorer, alone)
     assert scores.shape == (200,) and np.isfinite(scores).all()
-    warm = bundle.manifest.raw["warmup"]
-    assert len(warm["values"]) == 29
+    warm = bundle.manifest.warmup
+    assert warm is not None and len(warm.values) == len(warm.missing) == 29
     after = kpi_series(head(SMALL, 100, tmp_path / "after.csv", start=900))  # continues the training rows
     joined = kpi_series(head(SMALL, 129, tmp_path / "joined.csv", start=871))  # the tail, then the same rows
     continued = score_series(bundle, scorer, after)
     reference = score_series(bundle, scorer, joined)[29:]
     np.testing.assert_allclose(continued, reference, rtol=1e-5)
-    assert warm["next_timestamp"] == int(after.position[0])
+    assert warm.next_timestamp == int(after.position[0])
 
 
 def test_the_service_stream_on_the_file_source_scores_as_vigil_score(kpi_bundle: Path, tmp_path: Path) -> None:

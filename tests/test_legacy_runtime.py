@@ -17,7 +17,7 @@ import pytest
 from edge.bundle.loader import load_bundle
 from edge.detectors.base import load_detector
 from edge.pipeline.file_scoring import score_file
-from tests.conftest import ROOT
+from tests.conftest import ROOT, starts_peer
 
 SAMPLE = sorted((ROOT / "edge" / "data" / "samples" / "valve").glob("*.wav"))[0]
 BUNDLE = ROOT / "edge" / "data" / "bundles" / "valve"
@@ -31,11 +31,13 @@ SCRIPT = (
 )
 
 
+@pytest.mark.peer  # pip installs tflite-runtime from the package index into a fresh venv
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="tflite-runtime 2.14 has wheels up to Python 3.11")
 def test_tflite_runtime_with_numpy1_scores_like_litert(tmp_path: Path) -> None:
     env_dir = tmp_path / "legacy"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
+    starts_peer("pip (the package index)")
     subprocess.run([str(python), "-m", "pip", "install", "-q", "numpy<2", "tflite-runtime==2.14.0", "scipy",
                     "soundfile"], check=True, timeout=600)
     out = subprocess.run([str(python), "-c", SCRIPT, str(BUNDLE), str(SAMPLE)], capture_output=True, text=True,

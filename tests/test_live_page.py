@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, starts_peer
 from tests.mosquitto import free_port
 
 DATA = ROOT / "edge" / "data"
@@ -118,6 +118,7 @@ def test_token_guards_data_not_the_page(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/test.sh installs it)")
+@pytest.mark.peer  # chromium
 def test_chromium_sees_an_event_appear(tmp_path: Path) -> None:
     playwright = pytest.importorskip("playwright.sync_api")
     port = free_port()
@@ -133,6 +134,7 @@ def test_chromium_sees_an_event_appear(tmp_path: Path) -> None:
     shot = ARTIFACTS / "live-page.png"
     try:
         with playwright.sync_playwright() as p:
+            starts_peer("chromium")
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
                                         env={**os.environ, "HOME": str(tmp_path)})
             page = browser.new_page(viewport={"width": 1240, "height": 900})

@@ -25,7 +25,7 @@ import pytest
 import scipy.io.wavfile
 import scipy.signal
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, starts_peer
 
 SAMPLE = sorted((ROOT / "edge" / "data" / "samples" / "slider").glob("normal_*.wav"))[0]
 BUNDLE = ROOT / "edge" / "data" / "bundles" / "slider"
@@ -68,6 +68,7 @@ CAPTURE = textwrap.dedent("""
 
 @pytest.fixture()
 def pulse(tmp_path: Path) -> Iterator[dict[str, str]]:
+    starts_peer("PulseAudio")
     binary = shutil.which("pulseaudio")
     assert binary and shutil.which("paplay"), "apt-get install pulseaudio pulseaudio-utils libasound2-plugins"
     socket = tmp_path / "native"

@@ -171,6 +171,7 @@ def test_sighup_reloads_or_keeps_the_old_config(service: tuple[NotifySocket, lis
     assert proc.wait(20) == 0
 
 
+@pytest.mark.peer  # mosquitto
 def test_killed_service_delivers_pending_events_after_restart(service: tuple[NotifySocket, list],
                                                               tmp_path: Path) -> None:
     from tests.test_mqtt import Subscriber, wait_for
@@ -221,6 +222,7 @@ def test_unit_verifies_and_is_hardened(tmp_path: Path) -> None:
         assert key in text
 
 
+@pytest.mark.slow  # the installer makes a venv, twice
 def test_installer_is_idempotent_into_a_target_root(tmp_path: Path) -> None:
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
@@ -243,6 +245,7 @@ def test_installer_is_idempotent_into_a_target_root(tmp_path: Path) -> None:
     assert second.stdout.count("unchanged") >= 4
 
 
+@pytest.mark.slow  # the service end to end on a recording
 def test_embedded_default_runs_and_its_events_follow_the_schema(service: tuple[NotifySocket, list],
                                                                 tmp_path: Path) -> None:
     import jsonschema

@@ -16,6 +16,7 @@ from tests.test_mqtt import Subscriber, wait_for
 from tests.test_service import DATA, NotifySocket, service, start, write_config
 
 __all__ = ["service"]  # the fixture, used by name
+pytestmark = pytest.mark.peer  # mosquitto
 
 # the slider anomaly clip is over the threshold from its first window; with a decider that never
 # closes an event by itself (off_windows huge), the only way its event is written is at the stop

@@ -65,6 +65,7 @@ def replay_into_sinks(data: dict[str, Any], state: Path) -> list[dict[str, Any]]
     return [json.loads(line) for line in (state / "log" / "events.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.peer  # mosquitto
 def test_sinks_tables_deliver_to_the_log_and_mosquitto_as_the_legacy_tables(tmp_path: Path) -> None:
     broker = Broker().start()
     try:

@@ -11,7 +11,11 @@ import subprocess
 import termios
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, VIGIL, run_vigil
+
+pytestmark = pytest.mark.training  # every test fits a model with `vigil train audio`
 
 
 def test_gmm_options_are_recorded(dcase: Path, tmp_path: Path) -> None:

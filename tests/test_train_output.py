@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_vigil
 from tests.test_user_mistakes import NAB_TRAIN
 
@@ -24,6 +26,7 @@ def test_train_audio_prints_threshold_and_detections_quietly(tiny_bundle: Path) 
     assert not any(word in stderr for word in NOISE), stderr  # quiet by default
 
 
+@pytest.mark.training  # `vigil train kpi`: Donut
 def test_train_kpi_prints_held_out_counts_and_verbose_shows_noise(tmp_path: Path) -> None:
     out = run_vigil("-v", "train", "kpi", str(NAB_TRAIN), "--epochs", "1", "--window", "30", "--out",
                     str(tmp_path / "b"), check=True)

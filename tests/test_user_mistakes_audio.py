@@ -75,6 +75,7 @@ def edited_bundle(tmp_path: Path, edit: dict[str, object]) -> Path:
     return bundle
 
 
+@pytest.mark.training  # features and folds before the refusal
 def test_train_refuses_silent_clips(tmp_path: Path) -> None:
     """A muted microphone: the covariance of constant features is singular; the old bundle had NaN
     thresholds and `score` called every clip normal (exit 0)."""
@@ -130,6 +131,7 @@ def small_fs(tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
         subprocess.run(["umount", str(point)], check=True)
 
 
+@pytest.mark.training  # trains until the disk is full
 def test_train_on_a_full_disk_says_so_and_leaves_nothing(tmp_path: Path, small_fs: Callable[[str, str], Path]) -> None:
     """Before: a traceback, after TensorFlow's held-back lines."""
     data = clips(tmp_path / "data", 2)
@@ -294,6 +296,7 @@ def test_hidden_files_of_a_folder_are_skipped_as_the_shell_does(tmp_path: Path) 
         ["c0.wav", "c1.wav"]
 
 
+@pytest.mark.training  # stopped while training
 def test_sigterm_in_train_leaves_no_staging_and_no_cut_clips(tmp_path: Path) -> None:
     """`kill`, `timeout` or a closed session: before, the process died at once, leaving a hidden `.folds-*`
     folder beside --out and the recording's cut clips in the temporary folder (as large as the data)."""
@@ -320,6 +323,7 @@ def test_sigterm_in_train_leaves_no_staging_and_no_cut_clips(tmp_path: Path) -> 
     assert list(outs.iterdir()) == [] and list(temp.iterdir()) == []
 
 
+@pytest.mark.training  # every kind fitted before one fails
 def test_failed_train_all_keeps_the_bundles_it_was_to_replace(tmp_path: Path) -> None:
     """`--detector all --force` cleared the folder of bundles first; a run that then failed left nothing."""
     out = tmp_path / "bundles"
@@ -349,6 +353,7 @@ def test_float_wav_of_integer_scaled_samples_is_refused(tmp_path: Path, clip_per
     assert len(json.loads(result.stdout)["window_scores"]) == 18
 
 
+@pytest.mark.slow  # two `vigil evaluate` runs: each starts the training side before it refuses
 def test_evaluate_without_a_bundle_needs_typed_labelled_clips(tmp_path: Path, dcase: Path) -> None:
     """A folder of one's own recordings gave a report of NaNs and exit status 0; a machine type without
     anomalous clips a StopIteration traceback. Both refused before any training, no report written."""
@@ -371,6 +376,7 @@ def test_calibrate_refuses_a_recording_given_twice(tmp_path: Path) -> None:
     assert not (tmp_path / "c").exists()
 
 
+@pytest.mark.training  # fits folds before the bad part
 def test_a_bad_part_of_a_long_recording_is_named_by_the_recording(tmp_path: Path) -> None:
     """A 30 s recording is cut into three clips in a temporary folder: an error in the last one named
     `/tmp/vigil-clips-*/…/rec.part002.wav`, a file gone once vigil exits."""
@@ -386,7 +392,8 @@ def test_a_bad_part_of_a_long_recording_is_named_by_the_recording(tmp_path: Path
 
 @pytest.mark.parametrize(("args", "needles"), [
     (["--seed", "-1"], ["--seed -1", "at least 0"]),
-    (["--detector", "kmeans", "--clusters", "1000"], ["--clusters 1000", "training windows"]),
+    pytest.param(["--detector", "kmeans", "--clusters", "1000"], ["--clusters 1000", "training windows"],
+                 marks=pytest.mark.slow),  # every clip's features before the refusal
 ], ids=["seed-negative", "more-clusters-than-windows"])
 def test_train_options_out_of_range_are_one_line(args: list[str], needles: list[str], tmp_path: Path) -> None:
     """Before: NumPy's and scikit-learn's ValueError tracebacks."""

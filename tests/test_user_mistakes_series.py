@@ -268,6 +268,7 @@ def test_an_outbox_path_holding_a_file_of_the_users_is_one_line_and_left_alone(t
     assert (state / "outbox.sqlite").read_text() == "my notes\n"
 
 
+@pytest.mark.slow  # a whole record through the service
 def test_a_failing_sink_stops_neither_the_stream_nor_the_event_log(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
@@ -326,6 +327,7 @@ def test_beats_refuses_a_recording_too_short_for_a_fetal_period(tmp_path: Path) 
     assert run_vigil("beats", str(tmp_path / "three.edf"), "--json", check=True).stdout.count("\n") == 1
 
 
+@pytest.mark.slow  # `vigil train` starts TensorFlow before it refuses, five times
 @pytest.mark.parametrize(("tail", "needle"), [
     (lambda r: [f"{r[0]},,0" for r in r], "no normal point in the first 70 %"),  # every value empty
     (lambda r: [f"{r[0]},{r[1]},1" for r in r], "no normal point in the first 70 %"),  # every point labelled

@@ -18,13 +18,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge.bundle.loader import FORMAT_VERSION, load_bundle
+from edge.bundle.loader import load_bundle
+from edge.bundle.manifest import DeciderSettings, DetectorEntry, Manifest, ModelEntry, Threshold
+from edge.bundle.manifest_parts import Calibration, NormalScores
 from edge.detectors.base import load_detector
 from edge.detectors.interpreter import load_interpreter
 from edge.errors import InputFileError
@@ -142,7 +144,7 @@ def tensor_dtypes(model_path: Path) -> dict[str, int]:
 
 
 def _fit_write(kind: DetectorKind, fit: list[Clip], fit_anomalous: list[Clip], writer: BundleWriter,
-               config: AudioTrainConfig, cache: FeatureCache) -> dict[str, Any]:
+               config: AudioTrainConfig, cache: FeatureCache) -> Manifest:
     """Fit on `fit` (and `fit_anomalous` if supervised), export float32 and int8 into the writer's
     staging folder with a loadable manifest (zero thresholds); returns that manifest."""
     from train.export import to_tflite
@@ -167,28 +169,21 @@ def _fit_write(kind: DetectorKind, fit: list[Clip], fit_anomalous: list[Clip], w
     models = {"float32": to_tflite(trained.model),
               "int8": to_tflite(trained.model, representative=trained.calibration, seed=options.seed,
                                 quantization=kind.quantization)}
-    entries: dict[str, Any] = {}
+    entries: dict[str, ModelEntry] = {}
     for name, blob in models.items():
         quant = QUANTIZATION[kind.quantization] if name == "int8" else "float32"
-        entry = writer.add_model(name, blob)
-        entries[name] = {**entry, "quantization": quant, "tensor_dtypes": tensor_dtypes(writer.path(entry["file"])),
-                         "threshold": {"window": 0.0, "clip": 0.0}}
+        file = writer.add_model(name, blob)
+        entries[name] = ModelEntry({"model": file}, Threshold(0.0, 0.0), quant,
+                                   tensor_dtypes=tensor_dtypes(writer.path(file.file)))
     types = sorted({c.machine_type or "unknown" for c in fit})
-    manifest: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "name": f"{kind.name}-{'-'.join(types)}",
-        "modality": "audio",
-        "machine_type": types[0] if types != ["unknown"] and len(types) == 1 else None,  # a plain folder: none
-        "detector": {"kind": kind.name, "score": trained.score, "description": kind.description,
-                     "supervised": kind.supervised, "params": trained.params},
-        "features": spec.to_dict(),
-        "normalization": {"mean": mean.tolist(), "std": std.tolist()},
-        "default_variant": kind.default_variant,
-        "models": entries,
-        "decider": {"on_windows": 3, "off_windows": 3},
-        "training": {"options": vars(options), "loss": trained.history, "seconds": round(seconds, 1),
-                     "windows": int(x.shape[0])},
-    }
+    manifest = Manifest(
+        name=f"{kind.name}-{'-'.join(types)}", modality="audio",
+        machine_type=types[0] if types != ["unknown"] and len(types) == 1 else None,  # a plain folder: none
+        detector=DetectorEntry(kind.name, trained.score, trained.params, kind.description, kind.supervised),
+        features=spec.to_dict(), mean=np.asarray(mean, dtype=np.float64), std=np.asarray(std, dtype=np.float64),
+        default_variant=kind.default_variant, models=entries, decider_table=DeciderSettings(3, 3),
+        training={"options": vars(options), "loss": trained.history, "seconds": round(seconds, 1),
+                  "windows": int(x.shape[0])})
     writer.write(manifest)
     return manifest
 
@@ -220,20 +215,20 @@ def _score_into(bundle_dir: Path, clips: list[Clip], indices: np.ndarray, acc: d
             a["clip"][i], a["window"][i] = result.clip_score, result.window_scores
 
 
-def calibration_entry(oof: dict[str, dict[str, Any]], percentile: float, source: str) -> dict[str, Any]:
-    """The manifest's "calibration": out-of-fold normal scores per variant (clip scores all, window
+def calibration_entry(oof: dict[str, dict[str, Any]], percentile: float, source: str) -> Calibration:
+    """The manifest's calibration: out-of-fold normal scores per variant (clip scores all, window
     scores sorted and subsampled to at most MAX_CALIBRATION_WINDOWS) and the rule that made the thresholds."""
     scores = {}
     for variant, s in oof.items():
         window = np.sort(s["window"])
         if window.size > MAX_CALIBRATION_WINDOWS:
             window = window[np.linspace(0, window.size - 1, MAX_CALIBRATION_WINDOWS).round().astype(int)]
-        scores[variant] = {"clip": np.sort(s["clip"]).tolist(), "window": window.tolist()}
-    return {"normal_scores": scores, "rule": {"kind": "percentile", "value": percentile}, "source": source}
+        scores[variant] = NormalScores(window.tolist(), np.sort(s["clip"]).tolist())
+    return Calibration(scores, {"kind": "percentile", "value": percentile}, source)
 
 
 def train_bundle(kind: DetectorKind, split: Split, out: Path, config: AudioTrainConfig, cache: FeatureCache,
-                 source: str) -> dict[str, Any]:
+                 source: str) -> Manifest:
     """Fit one detector on every fit clip; thresholds from out-of-fold scores; write bundle `out`."""
     out.parent.mkdir(parents=True, exist_ok=True)
     if config.folds >= 2:
@@ -249,38 +244,39 @@ def train_bundle(kind: DetectorKind, split: Split, out: Path, config: AudioTrain
             _score_into(staging, split.fit, np.arange(len(split.fit)), acc)
             oof = {v: {"clip": a["clip"], "window": np.concatenate(a["window"])} for v, a in acc.items()}
             how = f"in-sample (--folds 1, optimistic), {len(split.fit)} normal clips"
-        manifest["calibration"] = calibration_entry(oof, config.percentile, how)
-        for variant, s in oof.items():
-            manifest["models"][variant]["threshold"] = {"window": float(np.percentile(s["window"], config.percentile)),
-                                                        "clip": float(np.percentile(s["clip"], config.percentile))}
-        manifest["threshold_method"] = {"method": "percentile", "percentile": config.percentile,
-                                        "of": f"{how}: window and clip scores per variant"}
-        manifest["provenance"] = {
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": config.options.seed,
-            "data_dir": source, "fit_files": _files(split.fit + split.fit_anomalous), "threshold_files": [],
-            "reserved_test_files": _files(split.test), "versions": _versions()}
+        clip_thresholds = {variant: float(np.percentile(s["clip"], config.percentile)) for variant, s in oof.items()}
+        thresholds = {variant: Threshold(float(np.percentile(s["window"], config.percentile)), clip_thresholds[variant])
+                      for variant, s in oof.items()}
+        manifest = replace(
+            manifest, calibration=calibration_entry(oof, config.percentile, how),
+            models={v: replace(e, threshold=thresholds.get(v, e.threshold)) for v, e in manifest.models.items()},
+            threshold_method={"method": "percentile", "percentile": config.percentile,
+                              "of": f"{how}: window and clip scores per variant"},
+            provenance={"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": config.options.seed,
+                        "data_dir": source, "fit_files": _files(split.fit + split.fit_anomalous),
+                        "threshold_files": [], "reserved_test_files": _files(split.test), "versions": _versions()})
         writer.write(manifest)
         test_normal = [c for c in split.test if c.label == 0]
         anomalous = [c for c in split.test if c.label == 1]
-        manifest["metrics"] = {
+        metrics: dict[str, Any] = {
             "protocol": ("reserved normal test clips" if test_normal else "out-of-fold normal clip scores")
             + " vs anomalous clips never fitted on (scored by the final model)",
             "files": [c.path.name for c in (test_normal or split.fit) + anomalous]}
         if anomalous:
             labels = np.array([0] * len(test_normal or split.fit) + [1] * len(anomalous))
-            manifest["metrics"]["labels"] = labels.tolist()
+            metrics["labels"] = labels.tolist()
             for name in oof:
                 normal = score_clips(staging, name, test_normal) if test_normal else oof[name]["clip"]
                 scores = np.concatenate([normal, score_clips(staging, name, anomalous)])
-                threshold = manifest["models"][name]["threshold"]["clip"]
-                manifest["metrics"][name] = {**clip_metrics(labels, scores, threshold), "clip_scores": scores.tolist()}
+                metrics[name] = {**clip_metrics(labels, scores, clip_thresholds[name]), "clip_scores": scores.tolist()}
+        manifest = replace(manifest, metrics=metrics)
         writer.write(manifest)
         writer.commit()
     return manifest
 
 
 def train_audio(data_dir: Path, out: Path, config: AudioTrainConfig,
-                progress: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
+                progress: Callable[[str], None] | None = None) -> dict[str, Manifest]:
     """Train the configured detector(s) on data_dir. One bundle at `out`, or with detector "all"
     one bundle per kind at out/<kind>; returns the manifests by kind."""
     clips = discover_clips(data_dir, config.machine_type, clip_seconds=config.clip_seconds)

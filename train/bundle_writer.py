@@ -12,9 +12,9 @@ import shutil
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from edge.bundle.loader import Bundle, load_bundle, sha256_file, write_manifest
+from edge.bundle.manifest import Manifest, ModelFile
 from edge.outputs import as_mkdir, check_dir
 
 
@@ -34,17 +34,17 @@ class BundleWriter:
         if self.staging.exists():
             shutil.rmtree(self.staging)
 
-    def add_model(self, variant: str, blob: bytes, role: str = "model", suffix: str = ".tflite") -> dict[str, Any]:
+    def add_model(self, variant: str, blob: bytes, role: str = "model", suffix: str = ".tflite") -> ModelFile:
         """Write one model file (``<role>_<variant><suffix>``: a NumPy-scored kind may store .npy arrays);
-        returns its manifest entry {file, sha256, bytes}."""
+        returns its manifest entry (file, sha256, bytes)."""
         path = self.staging / f"{role}_{variant}{suffix}"
         path.write_bytes(blob)
-        return {"file": path.name, "sha256": sha256_file(path), "bytes": len(blob)}
+        return ModelFile(path.name, sha256_file(path), len(blob))
 
     def path(self, name: str) -> Path:
         return self.staging / name
 
-    def write(self, manifest: dict[str, Any]) -> Bundle:
+    def write(self, manifest: Manifest) -> Bundle:
         """Write manifest.json and load the staged bundle as the gateway would (verifies every field)."""
         write_manifest(self.staging, manifest)
         return load_bundle(self.staging)

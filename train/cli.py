@@ -113,11 +113,11 @@ def _train_audio(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"bundle": str(path), "detector": name,
                               "metrics": {v: {k: x for k, x in m.items() if k != "clip_scores"}
-                                          for v, m in manifest["metrics"].items() if isinstance(m, dict)},
-                              "models": {k: {"bytes": v["bytes"], "threshold": v["threshold"]}
-                                         for k, v in manifest["models"].items()}}))
+                                          for v, m in manifest.metrics.items() if isinstance(m, dict)},
+                              "models": {k: {"bytes": v.files["model"].bytes, "threshold": v.threshold.to_json()}
+                                         for k, v in manifest.models.items()}}))
             continue
-        print(f"{path}: {manifest['name']}")
+        print(f"{path}: {manifest.name}")
         for line in held_out_lines(manifest):
             print(f"  {line}")
     return 0
@@ -168,12 +168,13 @@ def _train_series(args: argparse.Namespace) -> int:
                                   samples=args.samples, iterations=args.iterations,
                                   use_labels=not args.ignore_labels, progress=sys.stderr.isatty(),
                                   **_kpi_scoring(args))
-    rule = manifest["calibration"]["rule"]
-    summary = {"bundle": str(args.out), "best_epoch": manifest["training"]["best_epoch"],
-               "seconds": manifest["training"]["seconds"],
-               "thresholds": {v: m["threshold"]["window"] for v, m in manifest["models"].items()}, "rule": rule,
-               "held_out": {v: m.get("held_out") for v, m in manifest["models"].items()},
-               "score": {v: m.get("score", "donut") for v, m in manifest["models"].items()}}
+    assert manifest.calibration is not None and manifest.calibration.rule is not None, "written by the trainer"
+    rule = manifest.calibration.rule
+    summary = {"bundle": str(args.out), "best_epoch": manifest.training["best_epoch"],
+               "seconds": manifest.training["seconds"],
+               "thresholds": {v: m.threshold.window for v, m in manifest.models.items()}, "rule": rule,
+               "held_out": {v: m.held_out for v, m in manifest.models.items()},
+               "score": {v: m.score or "donut" for v, m in manifest.models.items()}}
     if args.json:
         print(json.dumps(summary))
         return 0
@@ -186,7 +187,7 @@ def _train_series(args: argparse.Namespace) -> int:
     print(f"{args.out}: Donut ({args.modality}), best epoch {summary['best_epoch'] + 1}, trained in "
           f"{summary['seconds']:.0f} s; thresholds {thresholds}, by {how}")
     if args.modality == "kpi":
-        print(f"  score (default variant {manifest['default_variant']}): "
+        print(f"  score (default variant {manifest.default_variant}): "
               + ", ".join(f"{v} {name}" for v, name in summary["score"].items()))
     for line in held_out_lines(manifest):
         print(f"  {line}")

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from edge.bundle.loader import load_bundle
+from edge.bundle.manifest import Manifest
 from edge.detectors.base import load_detector
 from edge.pipeline.file_scoring import score_file
 from train.audio import AudioTrainConfig, FeatureCache, train_bundle
@@ -40,13 +41,13 @@ def latency_us(bundle_path: Path, variant: str, rows: np.ndarray, calls: int = 3
     return (time.perf_counter() - t0) / calls * 1e6
 
 
-def _first_run_extras(bundle_path: Path, manifest: dict[str, Any], test_paths: dict[str, Path],
+def _first_run_extras(bundle_path: Path, manifest: Manifest, test_paths: dict[str, Path],
                       cache: FeatureCache, clips: list[Any]) -> dict[str, Any]:
     """Repeat 0 only: latency, ROC inputs, a normal and an anomalous timeline (int8), loss curves."""
     bundle = load_bundle(bundle_path)
     rows = cache.stack(clips[:2], bundle.spec)
     extras: dict[str, Any] = {"latency_us": {v: latency_us(bundle_path, v, rows) for v in VARIANTS},
-                              "loss": manifest["training"]["loss"], "timeline": {}}
+                              "loss": manifest.training["loss"], "timeline": {}}
     detector = load_detector(bundle, "int8")
     for label, path in test_paths.items():
         result = score_file(bundle, detector, path)
@@ -83,9 +84,9 @@ def crossval_audio(data_dir: Path, config: AudioTrainConfig, *, repeats: int, ma
                 with tempfile.TemporaryDirectory() as tmp:
                     bundle_path = Path(tmp) / kind.name
                     manifest = train_bundle(kind, split, bundle_path, run_config, cache, str(data_dir))
-                    runs[kind.name].append({v: manifest["metrics"][v] for v in VARIANTS}
-                                           | {"bytes": {v: manifest["models"][v]["bytes"] for v in VARIANTS},
-                                              "labels": manifest["metrics"]["labels"]})
+                    runs[kind.name].append({v: manifest.metrics[v] for v in VARIANTS}
+                                           | {"bytes": {v: manifest.models[v].files["model"].bytes for v in VARIANTS},
+                                              "labels": manifest.metrics["labels"]})
                     if r == 0:
                         extras[kind.name] = _first_run_extras(
                             bundle_path, manifest, {"normal": normal.path, "anomalous": anomalous.path}, cache,

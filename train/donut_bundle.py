@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle.loader import FORMAT_VERSION, sha256_file
+from edge.bundle.loader import sha256_file
+from edge.bundle.manifest import DetectorEntry, Manifest, ModelEntry, Threshold
+from edge.bundle.manifest_parts import Calibration, NormalScores, Warmup
 from edge.detectors.base import load_detector
 from edge.detectors.kpi_combine import combine_parts, fit_part_scales, series_dzscore, series_zscore
 from edge.detectors.spectral_residual import WINDOW as SR_WINDOW
@@ -93,7 +95,7 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
                        iterations: int = DEFAULT_ITERATIONS, use_labels: bool = True,
                        progress: bool = False, keep_validation: dict[str, Any] | None = None,
                        combine: str = "donut", default_variant: str = "int8",
-                       auto_menu: tuple[str, ...] = AUTO_MENU) -> dict[str, Any]:
+                       auto_menu: tuple[str, ...] = AUTO_MENU) -> Manifest:
     """Fit Donut on the series, export encoder and decoder (float32, int8), threshold, write `out`.
 
     use_labels False: threshold by the tail rule even when the validation part has labels.
@@ -116,35 +118,29 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
     enc_rows, dec_rows = _calibration(models, windows.astype(np.float32), config.seed)
 
     with BundleWriter(out) as writer:
-        entries: dict[str, Any] = {}
+        entries: dict[str, ModelEntry] = {}
         for variant in ("float32", "int8"):
             files = {}
             for role, model, rows in (("encoder", models.encoder, enc_rows), ("decoder", models.decoder, dec_rows)):
                 blob = to_tflite(model, representative=rows if variant == "int8" else None, seed=config.seed)
                 files[role] = writer.add_model(variant, blob, role)
-            entries[variant] = {"files": files, "threshold": {"window": 0.0},
-                                "quantization": "float32" if variant == "float32" else
-                                "int8 weights and activations, int8 input/output"}
-        manifest: dict[str, Any] = {
-            "format_version": FORMAT_VERSION, "name": f"donut-{modality}", "modality": modality,
-            "detector": {"kind": "donut", "score": "minus reconstruction log-probability of the last point",
-                         "params": {k: v for k, v in vars(config).items() if k != "seed"}},
-            "features": spec.to_dict(),
-            "normalization": {"mean": mean, "std": std},
-            "scoring": {"samples": samples, "iterations": iterations},
-            "default_variant": default_variant, "models": entries,
-            "training": {"loss": models.history, "best_epoch": models.best_epoch, "seconds": round(seconds, 1)},
-            "provenance": {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": config.seed,
-                           "fit_files": [{"file": s.path.name, "sha256": sha256_file(s.path)} for s in series],
-                           "versions": _versions()},
-        }
-        if modality == "kpi":
-            last = series[-1]
-            manifest["warmup"] = {"values": [float(v) for v in last.values[-(spec.window - 1) :]],
-                                  "missing": [bool(m) for m in last.missing[-(spec.window - 1) :]],
-                                  "next_timestamp": int(2 * last.position[-1] - last.position[-2])}
+            entries[variant] = ModelEntry(files, Threshold(0.0), "float32" if variant == "float32" else
+                                          "int8 weights and activations, int8 input/output")
+        manifest = Manifest(
+            name=f"donut-{modality}", modality=modality,
+            detector=DetectorEntry("donut", "minus reconstruction log-probability of the last point",
+                                   {k: v for k, v in vars(config).items() if k != "seed"}),
+            features=spec.to_dict(), mean=np.asarray(mean), std=np.asarray(std), default_variant=default_variant,
+            scoring={"samples": samples, "iterations": iterations}, models=dict(entries),
+            training={"loss": models.history, "best_epoch": models.best_epoch, "seconds": round(seconds, 1)},
+            provenance={"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": config.seed,
+                        "fit_files": [{"file": s.path.name, "sha256": sha256_file(s.path)} for s in series],
+                        "versions": _versions()},
+            warmup=_warmup(series[-1], spec.window) if modality == "kpi" else None)
         bundle = writer.write(manifest)
-        calibration: dict[str, Any] = {"normal_scores": {}}
+        normal_scores: dict[str, NormalScores] = {}
+        rule: dict[str, Any] = {}
+        source = ""
         menu = _menu(combine, auto_menu, min(len(s.values) for s in series) >= 2 * SR_WINDOW)
         dz_window = _dz_window(menu, spec.window)
         for variant in ("float32", "int8"):
@@ -176,15 +172,11 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
             for name in menu:
                 scales = fit_part_scales({p: valid[p] for p in COMBOS[name]}, labels)  # normal validation points
                 options[name] = (scales, valid["donut"] if name == "donut" else combine_parts(valid, scales))
-            chosen = menu[0]
+            chosen, choice = menu[0], None
             if combine == "auto":
                 choice = score_choice({n: o[1] for n, o in options.items()}, labels)
-                manifest["models"][variant]["score_choice"] = choice
                 chosen = choice["chosen"]
-            manifest["models"][variant]["score"] = chosen
             scales, scores = options[chosen]
-            if chosen != "donut":
-                manifest["models"][variant]["combine"] = scales  # the threshold is then on the combined score
             chosen_tails = [(lab, mis, p["donut"] if chosen == "donut" else combine_parts(p, scales))
                             for lab, mis, p in tails]
             if keep_validation is not None:
@@ -192,25 +184,30 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
             scored = ~np.isnan(scores)  # a score without Donut has none where no part has one
             scores, labels = scores[scored], labels[scored]
             threshold, rule = choose_threshold(scores, labels, percentile=percentile)
-            manifest["models"][variant]["threshold"] = {"window": threshold}
-            manifest["models"][variant]["held_out"] = {  # what the threshold catches on the validation parts
-                k: sum(series_held_out(lab, mis, sc, threshold)[k] for lab, mis, sc in chosen_tails)
-                for k in ("normal", "anomalous", "detected", "false_alarms")}
-            calibration["normal_scores"][variant] = {"window": normal_window(scores, labels, config.seed)}
-            calibration["rule"] = rule  # the variants share the rule; each has its own threshold and scores
-            calibration["source"] = (f"validation part of the training series (last {config.valid_fraction:.0%} "
-                                     f"by time, {scores.size} scored points, {int(labels.sum())} labelled), "
-                                     "missing points left out")
-        manifest["calibration"] = calibration
-        if any("sr" in COMBOS[m["score"]] for m in manifest["models"].values()):
-            _widen(manifest, series[-1], SR_WINDOW)
+            entries[variant] = replace(
+                entries[variant], threshold=Threshold(threshold), score=chosen, score_choice=choice,
+                combine=None if chosen == "donut" else scales,  # the threshold is then on the combined score
+                held_out={k: sum(series_held_out(lab, mis, sc, threshold)[k] for lab, mis, sc in chosen_tails)
+                          for k in ("normal", "anomalous", "detected", "false_alarms")})  # what it catches
+            normal_scores[variant] = NormalScores(normal_window(scores, labels, config.seed))
+            # the variants share the rule; each has its own threshold and scores
+            source = (f"validation part of the training series (last {config.valid_fraction:.0%} "
+                      f"by time, {scores.size} scored points, {int(labels.sum())} labelled), missing points left out")
+        manifest = replace(manifest, models=entries, calibration=Calibration(normal_scores, rule, source))
+        if any("sr" in COMBOS[m.score or "donut"] for m in entries.values()):
+            manifest = _widen(manifest, series[-1], SR_WINDOW)
         writer.write(manifest)
         writer.commit()
     return manifest
 
 
-def _widen(manifest: dict[str, Any], last: Series, window: int) -> None:
+def _warmup(last: Series, window: int) -> Warmup:
+    """The training series' last window - 1 points, and the timestamp one interval after them."""
+    return Warmup(tuple(float(v) for v in last.values[-(window - 1) :]),
+                  tuple(bool(m) for m in last.missing[-(window - 1) :]),
+                  int(2 * last.position[-1] - last.position[-2]))
+
+
+def _widen(manifest: Manifest, last: Series, window: int) -> Manifest:
     """The bundle's window (and its stored training tail) widened to `window` points for spectral residual."""
-    manifest["features"]["window"] = window
-    manifest["warmup"] |= {"values": [float(v) for v in last.values[-(window - 1) :]],
-                           "missing": [bool(m) for m in last.missing[-(window - 1) :]]}
+    return replace(manifest, features={**manifest.features, "window": window}, warmup=_warmup(last, window))

@@ -4,10 +4,9 @@ threshold must say so)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
+from edge.bundle.manifest import Manifest
 from edge.text import number, plural
 
 
@@ -33,16 +32,17 @@ def _rate(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f} %" if whole else "n/a"
 
 
-def held_out_lines(manifest: dict[str, Any]) -> list[str]:
+def held_out_lines(manifest: Manifest) -> list[str]:
     """One line per variant: AUC (audio), threshold, detection rate and false alarms at it."""
-    audio = manifest.get("modality") == "audio"
+    audio = manifest.modality == "audio"
     unit = ("clip", "clips") if audio else ("point", "points")
-    metrics = manifest.get("metrics", {})
+    metrics = manifest.metrics
     where = (metrics.get("protocol", "reserved test clips") if audio
              else "held-out points (last part of each training series)")
     lines = []
-    for variant, model in manifest["models"].items():
-        threshold = model["threshold"]["clip" if audio else "window"]
+    for variant, model in manifest.models.items():
+        threshold = model.threshold.clip if audio and model.threshold.clip is not None else model.threshold.window
+        counts: dict[str, int] | None
         if audio and isinstance(metrics.get(variant), dict) and "labels" in metrics:
             m = metrics[variant]
             counts = audio_held_out(metrics["labels"], m["clip_scores"], threshold)
@@ -52,7 +52,7 @@ def held_out_lines(manifest: dict[str, Any]) -> list[str]:
                          "detection rate (add anomaly_*.wav clips the model is not fitted on)")
             continue
         else:
-            counts = model.get("held_out")
+            counts = model.held_out
             head = f"{variant:8s} threshold {number(threshold, 4)}"
         if not counts:
             lines.append(f"{head}: no held-out counts recorded")

@@ -52,7 +52,7 @@ def main() -> int:
         test = [normals[i] for i in order[args.calibrate :]]
         with tempfile.TemporaryDirectory() as tmp:
             _, manifest = calibrate(BUNDLE, cal, Rule("fpr", args.fpr), out=Path(tmp) / "b")
-        threshold = manifest["models"]["int8"]["threshold"]["clip"]
+        threshold = manifest.models["int8"].threshold.clip
         test_scores, _ = audio_scores(bundle, test, "int8")
         row = [float(np.mean(test_scores > original)), float(np.mean(test_scores > threshold)),
                float(np.mean(anomaly_scores > original)), float(np.mean(anomaly_scores > threshold))]

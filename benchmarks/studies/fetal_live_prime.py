@@ -60,7 +60,7 @@ def run_events(path: Path, primed: bool) -> list[Episode]:
 
 def beats_events(path: Path) -> list[Episode]:
     """The events `vigil beats`' quality entries imply under the live deciders."""
-    from edge.bundle.manifest import FetalSettings
+    from edge.bundle.manifest_parts import FetalSettings
 
     settings = FetalSettings()
 

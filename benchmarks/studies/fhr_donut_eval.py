@@ -22,12 +22,12 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from benchmarks.fetal_quality_eval import FHR_KIND, RECORDS, _auc, load_abdominal
 from edge.bundle.loader import load_bundle
+from edge.bundle.manifest import Manifest
 from edge.features.ecg import EcgSpec
 from edge.fetal.fhr_events import FhrConfig, event_scores, events_from_grid, fhr_from_peaks, resample
 from edge.pipeline.series_scorer import Series, donut_scorer, score_series
@@ -50,7 +50,7 @@ def fhr_series(path: Path, peaks: np.ndarray, fs: float, duration_s: float,
 
 
 def train_fhr_bundle(series: list[Series], out: Path, *, epochs: int = 100, seed: int = 0,
-                     samples: int = 16, iterations: int = 10) -> dict[str, Any]:
+                     samples: int = 16, iterations: int = 10) -> Manifest:
     """Fit Donut on FHR series and write a KPI bundle to `out` (float32 and int8)."""
     from train.donut import DonutConfig
     from train.donut_bundle import train_donut_bundle

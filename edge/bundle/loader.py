@@ -14,7 +14,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -24,7 +23,7 @@ from edge.features.ecg import EcgSpec
 from edge.features.spec import FeatureSpec
 
 __all__ = ["FORMAT_VERSION", "MANIFEST", "MODALITIES", "VARIANTS", "Bundle", "ModelVariant", "load_bundle",
-           "sha256_file", "write_manifest"]
+           "manifest_text", "sha256_file", "write_manifest"]
 
 MANIFEST = "manifest.json"
 VARIANTS = ("int8", "float32")
@@ -75,7 +74,7 @@ class ModelVariant:
 
 @dataclass(frozen=True)
 class Bundle:
-    """A loaded and verified bundle; ``manifest`` is the typed manifest (``manifest.raw`` the JSON)."""
+    """A loaded and verified bundle; ``manifest`` is the typed manifest (``manifest.to_json()`` its JSON)."""
 
     path: Path
     manifest: Manifest
@@ -168,8 +167,13 @@ def load_bundle(path: str | Path) -> Bundle:
     return Bundle(path=root, manifest=manifest, variants=variants)
 
 
-def write_manifest(root: Path, manifest: dict[str, Any]) -> Path:
-    """Write manifest.json (sorted keys, indented) into an existing bundle directory."""
+def manifest_text(manifest: Manifest) -> str:
+    """manifest.json's text: the typed manifest's JSON, sorted keys, indented."""
+    return json.dumps(manifest.to_json(), indent=1, sort_keys=True) + "\n"
+
+
+def write_manifest(root: Path, manifest: Manifest) -> Path:
+    """Write manifest.json into an existing bundle directory."""
     path = root / MANIFEST
-    path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    path.write_text(manifest_text(manifest))
     return path

@@ -14,7 +14,7 @@ the rule runs on the scores of points that end a full window and are neither mis
 their clip threshold is set equal to the window threshold.
 
 Without recordings the rule runs on the normal score distribution the bundle stores in
-``manifest["calibration"]["normal_scores"]`` (out-of-fold scores written at training time, or
+the manifest's ``calibration.normal_scores`` (out-of-fold scores written at training time, or
 the scores of the last calibration's recordings). The model files are never touched, so their
 sha256 stay valid; the result is written as a new bundle (``out``) or, only when asked
 (``force``), over the bundle's manifest (atomic rename). Each calibration appends the thresholds
@@ -23,7 +23,6 @@ it replaced to ``calibration["history"]``.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
@@ -31,14 +30,15 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge.bundle.loader import MANIFEST, Bundle, load_bundle, sha256_file, write_manifest
-from edge.bundle.manifest import parse_manifest
+from edge.bundle.loader import MANIFEST, Bundle, load_bundle, manifest_text, sha256_file, write_manifest
+from edge.bundle.manifest import Manifest, Threshold, parse_manifest
+from edge.bundle.manifest_parts import Calibration, NormalScores
 from edge.errors import BundleError, ConfigError, InputFileError
 from edge.names import MACHINE_TYPES, label_of, machine_id_of, machine_type_of, recordings_in
 
@@ -172,7 +172,7 @@ def _hash(path: Path) -> str:
 
 
 def new_scores(bundle: Bundle, files: list[Path], clip_seconds: float = CLIP_SECONDS,
-               ) -> dict[str, dict[str, list[float]]]:
+               ) -> dict[str, NormalScores]:
     """normal_scores per variant from recordings, scored on the gateway path."""
     fitted = {f.get("sha256") for f in bundle.manifest.provenance.get("fit_files", [])}
     if bundle.modality == "audio":  # every recording checked before anything else is said
@@ -182,13 +182,13 @@ def new_scores(bundle: Bundle, files: list[Path], clip_seconds: float = CLIP_SEC
         if path.is_file() and _hash(path) in fitted:
             log.warning("%s: the bundle was fitted on this recording; its scores are optimistic "
                         "(the threshold will be low)", path)
-    result: dict[str, dict[str, list[float]]] = {}
+    result: dict[str, NormalScores] = {}
     for variant in bundle.variants:
         if bundle.modality == "audio":
             clip, window = audio_scores(bundle, files, variant, clip_seconds)
-            result[variant] = {"clip": _keep(clip), "window": _keep(window)}
+            result[variant] = NormalScores(_keep(window), _keep(clip))
         else:
-            result[variant] = {"window": _keep(series_scores(bundle, files, variant))}
+            result[variant] = NormalScores(_keep(series_scores(bundle, files, variant)))
     return result
 
 
@@ -212,53 +212,56 @@ def _expand(files: list[Path], modality: str) -> list[Path]:
     return out
 
 
-def stored_scores(bundle: Bundle) -> dict[str, dict[str, list[float]]]:
+def stored_scores(bundle: Bundle) -> dict[str, NormalScores]:
     """The normal score distribution the bundle keeps, checked to cover every variant."""
-    stored = bundle.manifest.raw.get("calibration", {}).get("normal_scores")
+    calibration = bundle.manifest.calibration
+    stored = calibration.normal_scores if calibration is not None else {}
     if not stored:
         raise BundleError(f"{bundle.path}: manifest has no calibration.normal_scores (a bundle written before "
                           "vigil kept its normal scores); expected normal recordings to calibrate on")
     for variant in bundle.variants:
-        entry = stored.get(variant, {})
-        if not entry.get("window") or (bundle.modality == "audio" and not entry.get("clip")):
+        entry = stored.get(variant, NormalScores([]))
+        if not entry.window or (bundle.modality == "audio" and not entry.clip):
             raise BundleError(f"{bundle.path}: calibration.normal_scores.{variant} lacks "
                               f"{'clip and window' if bundle.modality == 'audio' else 'window'} scores")
     return {v: stored[v] for v in bundle.variants}
 
 
 def calibrated_manifest(bundle: Bundle, rule: Rule, files: list[Path], clip_seconds: float = CLIP_SECONDS,
-                        ) -> dict[str, Any]:
-    """A copy of the bundle's manifest with thresholds chosen by `rule` (recordings, or stored scores)."""
-    manifest = copy.deepcopy(bundle.manifest.to_dict())
-    previous = manifest.get("calibration", {})
+                        ) -> Manifest:
+    """The bundle's manifest with thresholds chosen by `rule` (recordings, or stored scores)."""
+    manifest = bundle.manifest
+    previous = manifest.calibration or Calibration()
     scores = new_scores(bundle, files, clip_seconds) if files else stored_scores(bundle)
-    history = [*previous.get("history", []), {
-        "rule": previous.get("rule", manifest.get("threshold_method")), "source": previous.get("source", "training"),
-        "date": previous.get("date", manifest.get("provenance", {}).get("created")),
-        "thresholds": {v: e["threshold"] for v, e in manifest["models"].items()},
+    history = [*(previous.history or []), {
+        "rule": previous.rule if previous.rule is not None else
+        previous.extra.get("rule", manifest.threshold_method or None),
+        "source": previous.source or "training",
+        "date": previous.date if previous.date is not None else manifest.provenance.get("created"),
+        "thresholds": {v: e.threshold.to_json() for v, e in manifest.models.items()},
     }]
+    models = dict(manifest.models)
     for variant, entry in scores.items():
-        window = rule.threshold(np.asarray(entry["window"]))
-        clip = rule.threshold(np.asarray(entry["clip"])) if entry.get("clip") else window
-        manifest["models"][variant]["threshold"] = {"window": window, "clip": clip}
+        window = rule.threshold(np.asarray(entry.window))
+        clip = rule.threshold(np.asarray(entry.clip)) if entry.clip else window
+        models[variant] = replace(models[variant], threshold=Threshold(window, clip))
     first = scores[next(iter(scores))]
     if files:
-        n_clips = len(first.get("clip") or []) if bundle.modality == "audio" else len(files)
+        n_clips = len(first.clip or []) if bundle.modality == "audio" else len(files)
         unit = f"{len(files)} normal recording(s)" + (f" ({n_clips} clips)" if bundle.modality == "audio" else "")
         source = f"vigil calibrate: {unit}, scored on the gateway path"
         clips = [{"file": p.name, "sha256": _hash(p)} for p in files]
     else:
-        source = f"vigil calibrate: stored normal scores ({previous.get('source', 'training')})"
-        clips = previous.get("clips", [])
-        n_clips = previous.get("n_clips", len(first.get("clip") or clips))
-    manifest["calibration"] = {"normal_scores": scores, "rule": rule.to_json(), "source": source,
-                               "clips": clips, "n_files": len(clips), "n_clips": n_clips, "date": _now(),
-                               "history": history}
+        source = f"vigil calibrate: stored normal scores ({previous.source or 'training'})"
+        clips = previous.clips or []
+        n_clips = previous.n_clips if previous.n_clips is not None else len(first.clip or clips)
+    calibration = Calibration(scores, rule.to_json(), source, clips, len(clips), n_clips, _now(), history)
     level = "clip scores and pooled window scores" if bundle.modality == "audio" else \
         "scores of points ending a full window, missing and labelled points excluded"
-    manifest["threshold_method"] = {"method": rule.kind, rule.kind: rule.value, "of": f"{level}; {source}"}
-    parse_manifest(manifest, bundle.path / MANIFEST)  # the typed manifest checks every field before anything is written
-    return manifest
+    method = {"method": rule.kind, rule.kind: rule.value, "of": f"{level}; {source}"}
+    calibrated = replace(manifest, models=models, calibration=calibration, threshold_method=method)
+    parse_manifest(calibrated.to_json(), bundle.path / MANIFEST)  # every field checked before anything is written
+    return calibrated
 
 
 def _check_out(bundle: Bundle, out: Path) -> None:
@@ -273,10 +276,10 @@ def _check_out(bundle: Bundle, out: Path) -> None:
     check_writable(out)
 
 
-def write_calibrated(bundle: Bundle, manifest: dict[str, Any], *, out: Path | None, force: bool) -> Path:
+def write_calibrated(bundle: Bundle, manifest: Manifest | None, *, out: Path | None, force: bool) -> Path:
     """Write a new bundle at `out` (must not exist), or with `force` the bundle's own manifest (atomic);
-    returns the bundle path, verified by loading it."""
-    if out is not None:
+    returns the bundle path, verified by loading it. manifest None: only the checks that come first."""
+    if out is not None and manifest is not None:
         _check_out(bundle, out)
         from edge.outputs import as_mkdir
 
@@ -294,14 +297,14 @@ def write_calibrated(bundle: Bundle, manifest: dict[str, Any], *, out: Path | No
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return out
-    if not force:
+    if not force or manifest is None:
         raise ConfigError(f"{bundle.path}: give --out DIR for a calibrated copy, or --force to update this "
                           "bundle's thresholds in place")
     fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".json", dir=bundle.path)
     os.close(fd)
     staged = Path(tmp)
     try:
-        staged.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")  # as write_manifest
+        staged.write_text(manifest_text(manifest))
         os.replace(staged, bundle.path / MANIFEST)
     finally:
         staged.unlink(missing_ok=True)
@@ -310,11 +313,11 @@ def write_calibrated(bundle: Bundle, manifest: dict[str, Any], *, out: Path | No
 
 
 def calibrate(bundle_path: Path, files: list[Path], rule: Rule, *, out: Path | None = None,
-              force: bool = False, clip_seconds: float = CLIP_SECONDS) -> tuple[Bundle, dict[str, Any]]:
+              force: bool = False, clip_seconds: float = CLIP_SECONDS) -> tuple[Bundle, Manifest]:
     """Re-choose every variant's thresholds; returns (the original bundle, the new manifest)."""
     bundle = load_bundle(bundle_path)
     if out is None and not force:  # refuse before the scoring work
-        write_calibrated(bundle, {}, out=None, force=False)
+        write_calibrated(bundle, None, out=None, force=False)
     if out is not None:
         _check_out(bundle, out)
     if not clip_seconds > 0:
@@ -351,13 +354,14 @@ def run(args: Any) -> int:
     bundle, manifest = calibrate(args.bundle, args.files, rule, out=args.out, force=args.force,
                                  clip_seconds=args.clip_seconds)
     target = args.out or args.bundle
+    assert manifest.calibration is not None, "calibrated_manifest always writes a calibration"
     report: dict[str, Any] = {"bundle": str(target), "rule": rule.to_json(),
-                              "source": manifest["calibration"]["source"], "variants": {}}
-    for variant, entry in manifest["models"].items():
-        scores = manifest["calibration"]["normal_scores"][variant]
-        new = entry["threshold"]
+                              "source": manifest.calibration.source, "variants": {}}
+    for variant, entry in manifest.models.items():
+        scores = manifest.calibration.normal_scores[variant].to_json()
+        new = entry.threshold.to_json()
         report["variants"][variant] = {
-            "old": bundle.manifest.raw["models"][variant]["threshold"], "new": new,
+            "old": bundle.manifest.models[variant].threshold.to_json(), "new": new,
             "normal_over_threshold": {level: float(np.mean(np.asarray(scores[level]) > new[level]))
                                       for level in ("clip", "window") if scores.get(level)},
         }

@@ -4,7 +4,8 @@ A Detector only scores; it knows no threshold (the Decider, built from the same 
 thresholds, debounce and merging: river's score_one and a filter, pyod's threshold_ apart from
 decision_function). Every kind is one class in one file of ``edge/detectors/``, registered under
 the name the bundle's manifest gives as ``detector.score`` (how the gateway scores), or as
-``detector.kind`` when ``score`` is a description (Donut). Adding a kind is adding that file.
+``detector.kind`` when ``score`` is a description (Donut); a variant that holds ``combine`` scales
+is scored by the KPI combiner kind (``Manifest.scorer_names``). Adding a kind is adding that file.
 """
 
 from __future__ import annotations
@@ -75,8 +76,8 @@ def load_detector(bundle: Bundle, variant: str | None = None, **options: Any) ->
     chosen = bundle.variant(variant)
     registered = kinds()
     manifest = bundle.manifest
-    name = manifest.detector_score if manifest.detector_score in registered else manifest.detector_kind
-    if name not in registered:
+    name = next((n for n in manifest.scorer_names(chosen.name) if n in registered), None)
+    if name is None:
         raise BundleError(f"{bundle.path}: detector score {manifest.detector_score!r} (kind "
                           f"{manifest.detector_kind!r}) unknown (expected one of {sorted(registered)})")
     detector = registered[name].from_bundle(bundle, chosen.name, **options)

@@ -10,11 +10,10 @@ The noise of each window comes from a generator seeded by (seed, purpose, the wi
 its stream), so a point's score does not depend on how windows were batched: a live stream scored
 point by point and the same recording scored at once give the same scores.
 
-A variant with a ``combine`` entry (KPI bundles) scores the largest of its parts (Donut, a robust
-z-score, spectral residual, the difference z-score), each scaled by its validation normal scores:
-``edge.detectors.kpi_combine``. Windows may be wider than Donut's (spectral residual needs 720 points):
-Donut and the z-score see their last ``window`` points, the difference z-score the whole window;
-a combined score without Donut skips the networks.
+Donut only scores. A KPI variant that serves a combined score (Donut's among robust z-scores and
+spectral residual) is the kind ``edge.detectors.kpi_combine``, which holds this detector as one part.
+Windows may be wider than Donut's (a bundle widened for spectral residual): Donut sees their last
+``window`` points.
 """
 
 from __future__ import annotations
@@ -27,9 +26,6 @@ import numpy as np
 from edge.bundle.loader import Bundle
 from edge.detectors.base import Detector, register
 from edge.detectors.interpreter import TFLiteModel, load_interpreter
-from edge.detectors.kpi_combine import combine_parts, part_names, window_dzscore, window_zscore
-from edge.detectors.spectral_residual import WINDOW as SR_WINDOW
-from edge.detectors.spectral_residual import window_sr
 from edge.features.ecg import standardize
 
 LOG_2PI = math.log(2 * math.pi)
@@ -48,11 +44,9 @@ class DonutDetector(Detector):
 
     def __init__(self, encoder: TFLiteModel, decoder: TFLiteModel, *, samples: int = 1024,
                  iterations: int = 10, seed: int = 0, batch: int = 64, std_epsilon: float = 1e-4,
-                 mean: float = 0.0, std: float = 1.0, combine: dict[str, Any] | None = None,
-                 window: int | None = None) -> None:
+                 mean: float = 0.0, std: float = 1.0, window: int | None = None) -> None:
         self.encoder, self.decoder = encoder, decoder
         self.window = window  # Donut's window; None: the rows' width
-        self.combine = combine
         self.mean, self.std = mean, std
         self.std_epsilon = np.float32(std_epsilon)
         self.samples, self.iterations = samples, iterations
@@ -70,7 +64,7 @@ class DonutDetector(Detector):
                    samples=samples or int(manifest.scoring["samples"]),
                    iterations=int(manifest.scoring["iterations"]) if iterations is None else iterations, seed=seed,
                    std_epsilon=float(manifest.detector_params["std_epsilon"]), mean=float(manifest.mean),
-                   std=float(manifest.std), combine=manifest.raw["models"][variant].get("combine"),
+                   std=float(manifest.std),
                    window=int(manifest.detector_params.get("window", bundle.ecg_spec.window)))
 
     def _noise(self, first: int, n: int, shape: tuple[int, ...], purpose: int) -> np.ndarray:
@@ -110,19 +104,6 @@ class DonutDetector(Detector):
         log_p = -0.5 * LOG_2PI - np.log(std_last) - 0.5 * np.square((xb[:, -1] - mean_last) / std_last)
         return np.asarray(-log_p.mean(axis=0))
 
-    def _parts(self, features: np.ndarray, missing: np.ndarray, first: int, *, sr: bool = True) -> np.ndarray:
-        """One batch of windows (n, W) -> Donut's or the combined score (n,); sr False: no spectral residual."""
-        w = self.window or features.shape[1]
-        short, gaps = features[:, -w:], missing[:, -w:]
-        names = part_names(self.combine) if self.combine is not None else ("donut",)
-        nan = np.full(features.shape[0], np.nan)
-        parts = {"donut": self._donut(short, gaps, first) if "donut" in names else nan,
-                 "zscore": window_zscore(short, gaps) if "zscore" in names else nan,
-                 "sr": window_sr(features[:, -SR_WINDOW:], missing[:, -SR_WINDOW:])
-                 if "sr" in names and sr and features.shape[1] >= SR_WINDOW else nan,
-                 "dzscore": window_dzscore(features, missing) if "dzscore" in names else nan}
-        return parts["donut"] if self.combine is None else combine_parts(parts, self.combine)
-
     def score(self, features: np.ndarray, missing: np.ndarray | None = None, *, first: int = 0) -> np.ndarray:
         """Anomaly scores (n,) of the last point of each window (n, W) in the recording's unit.
 
@@ -132,43 +113,40 @@ class DonutDetector(Detector):
         missing = np.zeros(features.shape, dtype=bool) if missing is None else missing
         out = np.empty(features.shape[0], dtype=np.float32)
         for i in range(0, features.shape[0], self.batch):  # per batch: memory stays one batch of windows
-            out[i : i + self.batch] = self._parts(features[i : i + self.batch], missing[i : i + self.batch], first + i)
+            out[i : i + self.batch] = self._last(features[i : i + self.batch], missing[i : i + self.batch], first + i)
         return out
+
+    def _last(self, features: np.ndarray, missing: np.ndarray, first: int) -> np.ndarray:
+        """One batch of windows (n, W) -> Donut's scores (n,) on their last `window` points."""
+        w = self.window or features.shape[1]
+        return self._donut(features[:, -w:], missing[:, -w:], first)
 
     def score_head(self, features: np.ndarray, missing: np.ndarray) -> np.ndarray:
         """Scores (W,) of every point of one window (W,) in the recording's unit.
 
         For a recording's first W - 1 points, which end no full window and have no stored context.
         Points before Donut's first full window (w = self.window) are scored at their own positions
-        in its reconstruction of the first w points (same noise streams as that window's score, so
-        entry w - 1 equals score(features[None, :w])[0] for Donut alone); there a combined score
-        has no z-score or spectral residual (no earlier points), and one without Donut takes the
-        z-scores of the earlier points present (from the MIN_PAST-th point: NaN before). Points from w - 1
-        on (windows wider than Donut's) get the combined score without spectral residual, which
-        needs the whole window; the last point gets score(features[None])[0].
+        in its reconstruction of the first w points (position_scores: same noise streams as that
+        window's score, so entry w - 1 equals score(features[None, :w])[0]). Points from w - 1 on
+        (windows wider than Donut's) get Donut's score of the w points ending there; the last
+        point gets score(features[None])[0].
         """
         width = features.shape[0]
         w = self.window or width
-        names = part_names(self.combine) if self.combine is not None else ("donut",)
         padded = np.concatenate([np.zeros(width - 1), features])
         pad_gaps = np.concatenate([np.ones(width - 1, dtype=bool), missing])
         rows = np.lib.stride_tricks.sliding_window_view(padded, width)  # row p ends at point p
         gaps = np.lib.stride_tricks.sliding_window_view(pad_gaps, width)
         out = np.empty(width, dtype=np.float32)
         if w > 1:
-            nan = np.full(w - 1, np.nan)
-            head = self._reconstruction(features[:w], missing[:w])[:-1] if "donut" in names else nan
-            z = window_zscore(rows[: w - 1, -w:], gaps[: w - 1, -w:]) if "donut" not in names else nan
-            dz = window_dzscore(rows[: w - 1], gaps[: w - 1]) if "donut" not in names else nan
-            out[: w - 1] = head if self.combine is None else combine_parts(
-                {"donut": head, "zscore": z, "sr": nan, "dzscore": dz}, self.combine)
+            out[: w - 1] = self.position_scores(features[:w], missing[:w])[:-1]
         for a in range(w - 1, width - 1, self.batch):
             b = min(a + self.batch, width - 1)
-            out[a:b] = self._parts(rows[a:b], gaps[a:b], a - w + 1, sr=False)
-        out[-1] = self._parts(features[None], missing[None], 0)[0]
+            out[a:b] = self._last(rows[a:b], gaps[a:b], a - w + 1)
+        out[-1] = self._last(features[None], missing[None], 0)[0]
         return out
 
-    def _reconstruction(self, features: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    def position_scores(self, features: np.ndarray, missing: np.ndarray) -> np.ndarray:
         """Donut's score (w,) of every position of one window (w,), from its reconstruction (noise of window 0)."""
         x = standardize(features[None], self.mean, self.std, missing[None])
         xb = self.impute(x, missing[None], 0)

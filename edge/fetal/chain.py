@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.bundle.manifest import FetalSettings
+from edge.bundle.manifest_parts import FetalSettings
 from edge.fetal.beats import BeatParams, BeatTracker
 from edge.fetal.fhr import FhrPoint, FhrTracker
 from edge.fetal.fhr_events import FhrConfig, FhrEvent, detect_fhr_events

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle.manifest import FetalSettings
+from edge.bundle.manifest_parts import FetalSettings
 from edge.fetal.chain import FetalChain
 from edge.io.multilead import ABDOMINAL_PREFIXES
 from edge.pipeline.decider import Event

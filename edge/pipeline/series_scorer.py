@@ -85,12 +85,12 @@ def donut_scorer(bundle: Bundle, variant: str | None = None, *, samples: int | N
 
 def warmup_context(bundle: Bundle, series: Series) -> tuple[np.ndarray, np.ndarray] | None:
     """The bundle's stored training tail (values, missing) (window - 1,) if `series` continues it, else None."""
-    warm = bundle.manifest.raw.get("warmup")
+    warm = bundle.manifest.warmup
     if not warm or series.position_name != "timestamp" or not series.position.size:
         return None
-    if int(series.position[0]) != int(warm["next_timestamp"]):
+    if int(series.position[0]) != warm.next_timestamp:
         return None
-    return np.asarray(warm["values"], dtype=np.float64), np.asarray(warm["missing"], dtype=bool)
+    return np.asarray(warm.values, dtype=np.float64), np.asarray(warm.missing, dtype=bool)
 
 
 def score_series(bundle: Bundle, detector: Detector, series: Series) -> np.ndarray:
