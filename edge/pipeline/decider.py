@@ -20,7 +20,7 @@ Rules (times are window starts and ends in seconds from the stream's start):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,6 +40,12 @@ class Event:
     threshold: float
     windows: int
     detector: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as `vigil score --json` prints it (``detector`` only when it names one)."""
+        out: dict[str, Any] = {"start_s": self.start_s, "end_s": self.end_s, "peak_score": self.peak_score,
+                               "threshold": self.threshold, "windows": self.windows}
+        return out | ({"detector": self.detector} if self.detector else {})
 
 
 @dataclass
