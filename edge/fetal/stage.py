@@ -34,8 +34,6 @@ class FetalStage:
         self.settings = settings or FetalSettings()
         self.chain: FetalChain | None = None
         self.columns: list[int] = []
-        self.beats = 0  # fetal beats found so far
-        self.last_bpm: float | None = None  # the last valid FHR point
 
     def open(self, channels: Channels) -> None:
         """The source's columns: the abdominal ones (µV) go to the chain; a file primes its quality first."""
@@ -54,11 +52,9 @@ class FetalStage:
         if block.missing is not None:
             x[block.missing] = np.nan
         out = self.chain.push(x)
-        self.beats += int(out.fetal.size)
         valid = [(p.t, p.bpm) for p, m in zip(out.fhr, out.masked, strict=True) if not m]
         fhr = None
         if valid:  # valid points only: the ones quality masked are gaps in the page's trace
-            self.last_bpm = valid[-1][1]
             fhr = (np.array([t for t, _ in valid]), np.array([b for _, b in valid]))
         return StreamOutput(np.empty(0, np.float32), np.empty(0, np.int64), out.events, fhr)
 
