@@ -39,15 +39,18 @@ def test_a_file_stream_primes_quality_and_finds_an_early_fault_as_vigil_beats_do
     assert entries and min(q["start_s"] for q in entries) <= 3.5 and max(q["end_s"] for q in entries) >= 5.5
 
     stage = FetalStage("0" * 64, 1000.0)
-    blocks = EdfRecording(path, label="Direct_1", fs=1000.0).blocks()
+    recording = EdfRecording(path, label="Direct_1", fs=1000.0)
+    blocks = recording.blocks()
     first = next(blocks)
-    assert first.rewind is not None
+    channels = recording.channels()
+    assert channels.rewind is not None and channels.labels == ("Direct_1", *LABELS[1:])
+    stage.open(channels)  # primes from the file's start, on the reader blocks() holds open
+    assert stage.chain is not None and stage.chain.quality is not None
+    assert len(stage.chain.quality._history["act"]) == 600  # the whole file's frames
     events = stage.push(first).events
-    assert stage.tap is not None and len(stage.tap.monitor.quality._history["act"]) == 600  # the whole file's frames
     for block in blocks:
-        assert block.rewind is None
         events += stage.push(block).events
     events += stage.finish()
-    mains = [e for e in events if e.detector == "fetal-mains"]  # type: ignore[attr-defined]
+    mains = [e for e in events if e.detector == "fetal-mains"]
     assert any(e.start_s <= 3.5 and e.end_s >= 5.5 for e in mains), mains
     assert not [e for e in mains if e.start_s > 8.0 or e.end_s < 2.0]

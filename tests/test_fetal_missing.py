@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.fetal.live import FetalMonitor
 from edge.fetal.quality import SIGNAL_KINDS, quality_scores
 from edge.io.multilead import open_leads
 from tests.conftest import ROOT
+from tests.fetal_stream import run_chain
 
 R04 = ROOT.parent / "shared" / "data" / "adfecgdb" / "r04.edf"
 LABELS = ["Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4"]
@@ -45,35 +45,20 @@ def test_lost_stretches_live_are_flatline_events_with_no_other_kind_beside_them(
     missing there, and no clipping, mains or motion event within 2 s (before: the lost samples went to the
     quality monitor as zeros, and the 0.5 s gap's end made a clipping event)."""
     x = r04(45)
-    monitor = FetalMonitor(1000.0, LABELS)
-    events, fhr = [], []
-    for start in range(0, x.shape[0], 23):
-        if 20010 <= start < 20500 or 30015 <= start < 33005:
-            continue  # frames lost over the link
-        out = monitor.push(start, x[start : start + 23])
-        events, fhr = events + out.events, fhr + out.fhr
-    out = monitor.finish()
-    events, fhr = events + out.events, fhr + out.fhr
-    flat = sorted((e.event.start_s, e.event.end_s) for e in events if e.kind == "flatline")
+    # frames lost over the link
+    got = run_chain(x, 23, lambda start: 20010 <= start < 20500 or 30015 <= start < 33005)
+    flat = sorted((e.start_s, e.end_s) for e in got.kind("flatline"))
     assert len(flat) == 2 and flat[0][0] <= 20.1 and flat[0][1] >= 20.4, flat
     assert flat[1][0] <= 30.1 and flat[1][1] >= 32.9, flat
-    assert all(np.isnan(p.bpm) for p in fhr if 30.3 <= p.t <= 32.7)
-    beside = [e for e in events if e.kind in ("clipping", "mains", "motion") and e.event.end_s > 18.0
-              and e.event.start_s < 35.0]
+    assert all(got.masked_between(30.3, 32.7))
+    beside = [e for k in ("clipping", "mains", "motion") for e in got.kind(k) if e.end_s > 18.0 and e.start_s < 35.0]
     assert not beside, beside
 
 
 def after_outage(x: np.ndarray, lost: tuple[int, int]) -> dict[str, float]:
     """Seconds of motion and wander events after 62 s of a cold live stream of x with samples `lost` never sent."""
-    monitor = FetalMonitor(1000.0, LABELS)
-    events = []
-    for start in range(0, x.shape[0], 230):
-        if lost[0] <= start < lost[1]:
-            continue
-        events += monitor.push(start, x[start : start + 230]).events
-    events += monitor.finish().events
-    return {k: sum(e.event.end_s - max(e.event.start_s, 62.0) for e in events if e.kind == k and e.event.end_s > 62.0)
-            for k in ("motion", "wander")}
+    got = run_chain(x, 230, lambda start: lost[0] <= start < lost[1])
+    return {k: sum(e.end_s - max(e.start_s, 62.0) for e in got.kind(k) if e.end_s > 62.0) for k in ("motion", "wander")}
 
 
 @pytest.mark.slow  # a whole record, live

@@ -67,12 +67,13 @@ def test_bad_mask_judges_low_fetal_on_its_own_scale() -> None:
 
 
 def test_the_live_low_fetal_event_is_decided_on_its_own_scale() -> None:
-    from edge.fetal.live import QUALITY_THRESHOLD, FetalMonitor
+    from edge.bundle.manifest_parts import FetalSettings
+    from edge.fetal.chain import FetalChain
 
-    monitor = FetalMonitor(1000.0, list(LABELS))
-    top = monitor.quality.cfg.low_fetal_max
-    assert monitor.deciders["low_fetal"].threshold == QUALITY_THRESHOLD * top
-    assert monitor.deciders["flatline"].threshold == QUALITY_THRESHOLD
+    chain = FetalChain(1000.0, list(LABELS))
+    top, threshold = chain.quality_config.low_fetal_max, FetalSettings().quality_threshold
+    assert chain.deciders["low_fetal"].threshold == threshold * top
+    assert chain.deciders["flatline"].threshold == threshold
 
 
 def test_a_wander_episode_outranks_a_devices_steady_mains_on_another_lead() -> None:

@@ -68,20 +68,26 @@ def test_file_stream_raises_fetal_events_that_follow_the_schema(tmp_path: Path) 
 
 
 def test_wearable_blocks_carry_every_lead_for_the_fetal_stage() -> None:
-    from edge.fetal.live import FetalTap
+    from edge.fetal.stage import FetalStage
+    from edge.sources.base import Channels
     from edge.sources.ble import BleEcgSource
     from firmware_bridge.codec import DeviceInfo
 
-    source = BleEcgSource(channel="Direct_1", rate=1000.0, address="C0:FF:EE:00:00:01")
+    source = BleEcgSource(channel="Abdomen_2", rate=1000.0, address="C0:FF:EE:00:00:01")
     source.info = DeviceInfo((1, 0, 0), 1, 1000, 0, 0.5, tuple(LABELS))
-    source._column = slice(0, 1)
+    source._order = [2, 0, 1, 3, 4]  # what subscribing to a device with these labels sets for Abdomen_2
     counts = np.arange(50, dtype=np.int32).reshape(10, 5)
     block = source._block(100, counts, None)
-    assert block.samples.shape == (10, 1) and np.array_equal(block.samples[:, 0], counts[:, 0] * 0.5)
-    assert block.leads is not None and block.leads.shape == (10, 5) and block.labels == tuple(LABELS)
-    tap = FetalTap.for_labels(block.labels, 1000.0)
-    assert tap is not None and tap.columns == [1, 2, 3, 4]
-    assert FetalTap.for_labels(("Direct_1",), 1000.0) is None
+    # the bundle's lead first (the stream's column 0), then the others, every one named
+    assert block.samples.shape == (10, 5) and np.array_equal(block.samples, counts[:, [2, 0, 1, 3, 4]] * 0.5)
+    assert source.channels().labels == ("Abdomen_2", "Direct_1", "Abdomen_1", "Abdomen_3", "Abdomen_4")
+    stage = FetalStage("0" * 64, 1000.0)
+    stage.open(source.channels())
+    assert stage.chain is not None and stage.columns == [0, 2, 3, 4]
+    assert stage.chain.labels == ["Abdomen_2", "Abdomen_1", "Abdomen_3", "Abdomen_4"]
+    scalp = FetalStage("0" * 64, 1000.0)
+    scalp.open(Channels(("Direct_1",)))
+    assert scalp.chain is None and not scalp.push(block).events
 
 
 @pytest.mark.slow  # the service on a whole record

@@ -63,13 +63,18 @@ def test_a_registered_stage_sees_every_block_and_its_events_reach_the_sinks(tmp_
     from edge.pipeline import stream as stream_module
     from edge.pipeline.decider import Event
     from edge.pipeline.stream import StreamOutput, register_stage
-    from edge.sources.base import Block
+    from edge.sources.base import Block, Channels
 
     class CountingStage:
         detector, model_sha256 = "block-counter", "0" * 64
 
         def __init__(self) -> None:
             self.samples = 0
+            self.opened: list[Channels] = []
+
+        def open(self, channels: Channels) -> None:
+            assert self.samples == 0  # before the first block
+            self.opened.append(channels)
 
         def push(self, block: Block) -> StreamOutput:
             self.samples += block.samples.shape[0]
@@ -86,5 +91,6 @@ def test_a_registered_stage_sees_every_block_and_its_events_reach_the_sinks(tmp_
         stream_module._STAGES["audio"].remove(factory)
     (stage_event,) = [r for r in sink.records if r.detector == "block-counter"]
     assert made[0].samples == 80000 and stage_event.end_s == 5.0 and stage_event.model_sha256 == "0" * 64
+    assert made[0].opened == [Channels()]  # once; a WAV file names no channel
     kind = json.loads((DATA / "bundles" / "slider" / "manifest.json").read_text())["detector"]["kind"]
     assert any(r.detector == kind for r in sink.records)  # the stream's own events still flow

@@ -11,8 +11,8 @@ kind in its own file, plus the clean file. Three readings of each file:
   (overall lead) sampled at 0.1 s and passed through the live deciders (half the kind's top, 0.5 s on, 1 s off),
   i.e. the events its quality implies;
 - cold: `vigil run`'s fetal stage over the file stream's blocks (edge.sources.file.EdfRecording, 0.1 s) with
-  the blocks' ``rewind`` dropped: the stage before this change, the typical values built from the first frames;
-- primed: the same with ``rewind``: the stage primes from the file's start (as now).
+  the source's ``rewind`` dropped: the stage before this change, the typical values built from the first frames;
+- primed: the same with ``Channels.rewind``: the stage primes from the file's start (as now).
 
 Printed: per reading, the seconds of clean time inside quality events (clean file, by kind: the first 30 s
 and the rest), and per injected kind how many files found it (an event of that kind overlapping the episode)
@@ -48,15 +48,21 @@ def run_events(path: Path, primed: bool) -> list[Episode]:
 
     stage = FetalStage("0" * 64, 1000.0)
     events = []
-    for block in EdfRecording(path, label="Direct_1", fs=1000.0).blocks():
-        events += stage.push(block if primed else replace(block, rewind=None)).events
+    recording = EdfRecording(path, label="Direct_1", fs=1000.0)
+    for block in recording.blocks():
+        if block.start == 0:
+            channels = recording.channels()
+            stage.open(channels if primed else replace(channels, rewind=None))
+        events += stage.push(block).events
     events += stage.finish()
-    return [(str(getattr(e, "detector", ""))[6:], e.start_s, e.end_s) for e in events]
+    return [(e.detector[len("fetal-"):], e.start_s, e.end_s) for e in events]
 
 
 def beats_events(path: Path) -> list[Episode]:
     """The events `vigil beats`' quality entries imply under the live deciders."""
-    from edge.fetal.live import QUALITY_OFF_FRAMES, QUALITY_ON_FRAMES, QUALITY_THRESHOLD
+    from edge.bundle.manifest_parts import FetalSettings
+
+    settings = FetalSettings()
 
     rec = open_leads(path)
     try:
@@ -69,7 +75,8 @@ def beats_events(path: Path) -> list[Episode]:
     out: list[Episode] = []
     for kind, score in entry_scores(doc, starts + 0.05).items():
         top = {"wander": cfg.wander_max, "low_fetal": cfg.low_fetal_max}.get(kind, 1.0)
-        decider = Decider(QUALITY_THRESHOLD * top, on_windows=QUALITY_ON_FRAMES, off_windows=QUALITY_OFF_FRAMES)
+        decider = Decider(settings.quality_threshold * top, on_windows=settings.quality_on_frames,
+                          off_windows=settings.quality_off_frames)
         found = decider.update(score, starts, 0.1) + decider.flush()
         out += [(kind, e.start_s, e.end_s) for e in found]
     return out

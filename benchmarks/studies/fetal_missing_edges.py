@@ -10,7 +10,7 @@ over all records and gaps, and the share of (record, gap) cases whose largest ri
 lowest flatline score inside the gaps (frames wholly missing).
 
 --live: as `vigil run`'s fetal stage on a BLE stream: no priming, 23-sample blocks (the wearable's frames).
---zeros: the gap's samples given as 0 instead of NaN (what edge/fetal/live.py passed on before the seventh
+--zeros: the gap's samples given as 0 instead of NaN (what the live fetal chain passed on before the seventh
 round: `np.nan_to_num`), for the before figure.
 """
 

@@ -4,7 +4,7 @@ The on-disk layout is described by ``edge/schemas/bundle.schema.json``; this mod
 place that reads it (``parse_manifest``) and the one that makes its JSON (``Manifest.to_json``):
 trainers and `vigil calibrate` build a Manifest and never a dict. Kind-specific parts stay open
 objects (``detector.params``, ``scoring``, ``provenance``, ``training``, ``metrics``,
-``threshold_method``); ``calibration``, ``warmup`` and a variant's ``combine`` are typed in
+``threshold_method``); ``calibration``, ``warmup``, ``fetal`` and a variant's ``combine`` are typed in
 :mod:`edge.bundle.manifest_parts`. A key no dataclass knows is kept in its ``extra`` and written
 back, so ``to_json()`` of a parsed manifest is the manifest as read.
 Every error names the manifest file and the field path, e.g. ``models.int8.threshold.window``.
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle.manifest_parts import COMBINE_KIND, Calibration, CombineScales, Warmup
+from edge.bundle.manifest_parts import COMBINE_KIND, Calibration, CombineScales, FetalSettings, Warmup
 from edge.config_table import Table
 from edge.errors import BundleError
 from edge.modalities.base import modalities, modality_named
@@ -27,7 +27,7 @@ from edge.modalities.base import modalities, modality_named
 FORMAT_VERSION = 1
 SCHEMA_PATH = Path(__file__).parent.parent / "schemas" / "bundle.schema.json"
 _KNOWN = {"format_version", "name", "modality", "machine_type", "detector", "features", "normalization",
-          "default_variant", "models", "decider", "scoring", "provenance", "training", "metrics",
+          "default_variant", "models", "decider", "fetal", "scoring", "provenance", "training", "metrics",
           "threshold_method", "calibration", "warmup"}
 _ENTRY_KNOWN = {"files", "file", "sha256", "bytes", "threshold", "quantization", "tensor_dtypes", "score",
                 "score_choice", "combine", "held_out"}
@@ -154,6 +154,7 @@ class Manifest:
     calibration: Calibration | None = None
     warmup: Warmup | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    fetal_table: FetalSettings | None = None  # as written; `fetal` gives the defaults without it
 
     @property
     def detector_kind(self) -> str:
@@ -170,6 +171,10 @@ class Manifest:
     @property
     def decider(self) -> DeciderSettings:
         return self.decider_table or DeciderSettings()
+
+    @property
+    def fetal(self) -> FetalSettings:
+        return self.fetal_table or FetalSettings()
 
     def scorer_names(self, variant: str) -> tuple[str, ...]:
         """The registered Detector names that may score `variant`, first match wins: a variant with
@@ -198,6 +203,8 @@ class Manifest:
             out["machine_type"] = self.machine_type
         if self.decider_table is not None:
             out["decider"] = self.decider_table.to_json()
+        if self.fetal_table is not None:
+            out["fetal"] = self.fetal_table.to_json()
         for key in ("scoring", "provenance", "training", "metrics", "threshold_method"):
             if getattr(self, key):
                 out[key] = getattr(self, key)
@@ -276,4 +283,5 @@ def _parse(top: Table, default_name: str) -> Manifest:
                     top.get("metrics", dict, {}), top.get("threshold_method", dict, {}),
                     None if calibration is None else Calibration.parse(calibration),
                     None if warmup is None else Warmup.parse(warmup),
-                    {k: v for k, v in top.table.items() if k not in _KNOWN})
+                    {k: v for k, v in top.table.items() if k not in _KNOWN},
+                    FetalSettings.parse(top.table_at("fetal")) if "fetal" in top.table else None)

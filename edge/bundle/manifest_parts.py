@@ -1,4 +1,5 @@
-"""The manifest's scoring parts, typed: ``calibration``, ``warmup`` and a variant's ``combine``.
+"""The manifest's scoring parts, typed: ``calibration``, ``warmup``, a variant's ``combine``, and the
+fetal stage's decisions (``fetal``).
 
 Each part is a frozen dataclass with ``parse`` (from the manifest's table, every error naming the
 field path) and ``to_json`` (the JSON object written to ``manifest.json``). Keys a part does not
@@ -7,7 +8,7 @@ know are kept in its ``extra`` and written back, so a manifest round-trips whole
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +140,43 @@ class CombineScales:
         known = {"kind", "percentile", "z_weight", "donut_power", "parts", *parts}
         return cls(parts, scales, table.get("z_weight", number, 1.0), table.get("donut_power", number, 1.0),
                    table.get("kind", str, "max"), table.get("percentile", number, 99.0), _extra(table, known))
+
+
+@dataclass(frozen=True)
+class FetalSettings:
+    """The fetal stage's decisions (manifest ``fetal`` table; `vigil beats` uses these defaults).
+
+    Quality: a frame (0.1 s) is over when its score exceeds ``quality_threshold`` (0..1; wander and
+    low_fetal on their own scale: times their highest score); ``quality_on_frames`` frames over open an
+    event, ``quality_off_frames`` under close it. An FHR point is missing when, in its second, at least
+    ``mask_lead_fraction`` of the leads had a flatline, clipping or motion score at or over the threshold,
+    or low_fetal had. FHR events (bpm): bradycardia under ``brady_bpm``, tachycardia over ``tachy_bpm``,
+    a deceleration ``decel_drop_bpm`` under the baseline (FIGO 2015).
+    """
+
+    quality_threshold: float = 0.5
+    quality_on_frames: int = 5  # 0.5 s to open
+    quality_off_frames: int = 10  # 1 s to close
+    mask_lead_fraction: float = 0.5  # one bad lead of four does not stop the fused beat detector
+    brady_bpm: float = 110.0
+    tachy_bpm: float = 160.0
+    decel_drop_bpm: float = 15.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def parse(cls, table: Table) -> FetalSettings:
+        table.expect({f.name for f in fields(cls)})
+        d = cls()
+        out = cls(table.positive("quality_threshold", d.quality_threshold),
+                  table.positive("quality_on_frames", d.quality_on_frames, int),
+                  table.positive("quality_off_frames", d.quality_off_frames, int),
+                  table.positive("mask_lead_fraction", d.mask_lead_fraction),
+                  table.positive("brady_bpm", d.brady_bpm), table.positive("tachy_bpm", d.tachy_bpm),
+                  table.positive("decel_drop_bpm", d.decel_drop_bpm))
+        if out.mask_lead_fraction > 1 or out.brady_bpm >= out.tachy_bpm:
+            raise BundleError(f"{table.where or 'fetal'}: mask_lead_fraction {out.mask_lead_fraction:g}, brady_bpm "
+                              f"{out.brady_bpm:g}, tachy_bpm {out.tachy_bpm:g} (expected a fraction <= 1 and "
+                              "brady_bpm < tachy_bpm)")
+        return out

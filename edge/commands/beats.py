@@ -100,12 +100,12 @@ def _pct(v: np.ndarray, q: float) -> str:
 
 
 def bench(args: argparse.Namespace, cpu: int | None) -> int:
-    """`vigil bench FILE.edf` without a bundle: the live fetal chain (beats, FHR, quality, events) over
+    """`vigil bench FILE.edf` without a bundle: the fetal chain (beats, FHR, quality, events) over
     0.1-s blocks as fast as possible: real-time factor, beat -> FHR latency, peak RSS."""
     import resource
     import time
 
-    from edge.fetal.live import FetalMonitor
+    from edge.fetal.chain import FetalChain
 
     recorded_s = cpu_s = 0.0
     beats = events = 0
@@ -115,23 +115,23 @@ def bench(args: argparse.Namespace, cpu: int | None) -> int:
         for path in args.files:
             rec = open_leads(path)
             try:
-                monitor = FetalMonitor(rec.fs, list(rec.labels))
+                chain = FetalChain(rec.fs, rec.labels)
                 # a started gateway has imported scipy.signal and designed its filters: do that first
-                warm = np.random.default_rng(0).standard_normal((monitor.beats.window, len(rec.labels)))
-                process_window(warm, rec.fs, monitor.beats.params)
+                warm = np.random.default_rng(0).standard_normal((chain.beats.window, len(rec.labels)))
+                process_window(warm, rec.fs, chain.beats.params)
                 size = max(1, round(rec.fs / 10))
                 pos = 0
                 cpu0 = time.process_time()
                 for block in rec.blocks(size):
                     w0 = time.perf_counter()
-                    out = monitor.push(pos, block)
+                    out = chain.push(block)
                     push_ms.append((time.perf_counter() - w0) * 1000)
                     pos += block.shape[0]
                     # stream time from a beat to the block that delivers its FHR point, plus that block's work
                     latency += [pos / rec.fs - p.t + push_ms[-1] / 1000 for p in out.fhr]
                     beats += out.fetal.size
                     events += len(out.events)
-                out = monitor.finish()
+                out = chain.finish()
                 beats += out.fetal.size
                 events += len(out.events)
                 cpu_s += time.process_time() - cpu0

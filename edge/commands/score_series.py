@@ -51,7 +51,7 @@ def demo_ecg(path: Path, bundle: Bundle, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"modality": "ecg", "file": str(path), "threshold": variant.window_threshold,
                           "points": int(series.values.size), "scored_points": int(scored.sum()),
-                          "events": [vars(e) for e in events]}))
+                          "events": [e.to_json() for e in events]}))
         return
     print(f"fetal ECG   {path.name}: {series.values.size} points ({series.values.size * seconds:.0f} s, "
           f"Direct_1, 60 ms means), Donut int8, threshold {variant.window_threshold:.2f}: "

@@ -1,21 +1,24 @@
-"""A whole recording through the live chain, block by block: beats, FHR, quality, FHR events.
+"""A whole recording through the fetal chain, block by block: beats, FHR, quality, FHR events.
 
-The same objects a live ECG stream uses (BeatTracker, FhrTracker, the quality monitor) are fed
-the recording's blocks in order, so `vigil beats` reports what the gateway would have found, and
-memory is bounded by one block and the outputs.
+The one orchestration a live ECG stream's fetal stage runs (edge.fetal.chain.FetalChain) is fed the
+recording's blocks in order, so `vigil beats` reports what the gateway would have found and decided,
+and memory is bounded by one block and the outputs.
 """
 
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from edge.fetal.beats import BeatParams, BeatTracker
-from edge.fetal.fhr import FhrPoint, FhrTracker
+from edge.bundle.manifest_parts import FetalSettings
+from edge.fetal.beats import BeatParams
+from edge.fetal.chain import FetalChain
+from edge.fetal.fhr import FhrPoint
+from edge.fetal.fhr_events import FhrEvent
+from edge.fetal.quality import QualityConfig, QualitySegment, segments_from_scores
 from edge.io.multilead import LeadRecording
 
 BLOCK_S = 1.0  # read size: what a live source would deliver in about a second
@@ -23,6 +26,9 @@ BLOCK_S = 1.0  # read size: what a live source would deliver in about a second
 
 @dataclass
 class BeatsResult:
+    """A recording's beats (sample indices), FHR points with ``masked`` (True: bad quality there, the point
+    missing), quality segments (per lead and overall, score >= QualityConfig.segment_min_score) and FHR events."""
+
     file: str
     fs: float
     labels: tuple[str, ...]
@@ -30,11 +36,11 @@ class BeatsResult:
     maternal: np.ndarray
     fetal: np.ndarray
     fhr: list[FhrPoint]
-    quality: list[Any] = field(default_factory=list)  # edge.fetal.quality.QualitySegment
-    events: list[Any] = field(default_factory=list)  # FHR events (edge.fetal.fhr_events)
+    masked: list[bool] = field(default_factory=list)
+    quality: list[QualitySegment] = field(default_factory=list)
+    events: list[FhrEvent] = field(default_factory=list)
     cpu_s: float = 0.0
     fhr_latency_s: list[float] = field(default_factory=list)  # beat time -> its FHR point, stream time
-    quality_config: Any = None  # edge.fetal.quality.QualityConfig the quality was scored with (None: defaults)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,84 +55,42 @@ class BeatsResult:
 
     def _masked(self) -> list[bool]:
         """Per FHR point: True where signal quality makes it missing (bpm null in JSON)."""
-        if not self.quality or not self.fhr:
-            return [False] * len(self.fhr)
-        from edge.fetal.quality import bad_mask
-
-        bad = bad_mask(self.quality, self.seconds, self.labels, config=self.quality_config)
-        idx = np.clip(np.floor([p.t for p in self.fhr]).astype(int), 0, max(bad.size - 1, 0))
-        return [bool(b) for b in bad[idx]] if bad.size else [False] * len(self.fhr)
+        return self.masked or [False] * len(self.fhr)
 
 
 def analyze(rec: LeadRecording, params: BeatParams | None = None, *, quality: bool = True,
-            quality_config: Any = None) -> BeatsResult:
-    """Run the chain over `rec` in BLOCK_S reads (quality_config: an edge.fetal.quality.QualityConfig, or defaults)."""
+            quality_config: QualityConfig | None = None, settings: FetalSettings | None = None) -> BeatsResult:
+    """Run the chain over `rec` in BLOCK_S reads (quality_config, settings: the defaults if None)."""
     cpu0 = time.process_time()
-    tracker = BeatTracker(rec.fs, len(rec.labels), params)
-    fhr = FhrTracker(rec.fs)
-    monitor = _quality_monitor(rec, quality_config) if quality else None
+    chain = FetalChain(rec.fs, rec.labels, params, settings, quality=quality, quality_config=quality_config)
     size = max(1, round(BLOCK_S * rec.fs))
-    if monitor is not None:  # a file is there from its start: its first minutes set the leads' typical values
-        monitor.prime(rec.blocks(size))
+    if quality:  # a file is there from its start: its first minutes set the leads' typical values
+        chain.prime(rec.blocks(size))
     maternal: list[np.ndarray] = []
     fetal: list[np.ndarray] = []
-    points: list[FhrPoint] = []
-    latency: list[float] = []
+    result = BeatsResult(str(rec.path), rec.fs, rec.labels, rec.seconds, np.empty(0), np.empty(0), [])
     q_times: list[np.ndarray] = []
     q_scores: list[np.ndarray] = []
     done = 0
     for block in rec.blocks(size):
         done += block.shape[0]
-        last = done >= rec.n_samples
-        found = tracker.push(block) + (tracker.finish() if last else [])
-        for b in found:
-            maternal.append(b.maternal)
-            fetal.append(b.fetal)
-            new = fhr.push(b.fetal)
-            points += new
-            latency += [done / rec.fs - p.t for p in new]
-        if monitor is not None:
-            t, s = monitor.push(block, final=last)
-            q_times.append(t)
-            q_scores.append(s)
-    result = BeatsResult(str(rec.path), rec.fs, rec.labels, rec.seconds, _cat(maternal), _cat(fetal), points,
-                         fhr_latency_s=latency, quality_config=quality_config)
-    if monitor is not None:
-        result.quality = _segments(monitor, rec, q_times, q_scores, result.fetal)
-        result.events = _events(result)
+        out = chain.push(block, final=done >= rec.n_samples)  # the last block closes everything
+        maternal.append(out.maternal)
+        fetal.append(out.fetal)
+        result.fhr += out.fhr
+        result.masked += out.masked
+        result.fhr_latency_s += [done / rec.fs - p.t for p in out.fhr]
+        result.events += out.fhr_events
+        if out.frame_scores is not None:
+            q_times.append(out.frame_times)
+            q_scores.append(out.frame_scores)
+    result.maternal, result.fetal = _cat(maternal), _cat(fetal)
+    if q_times:
+        result.quality = segments_from_scores(np.concatenate(q_times), np.concatenate(q_scores), rec.labels,
+                                              chain.hop_s, quality_config)
     result.cpu_s = time.process_time() - cpu0
     return result
 
 
-def _events(result: BeatsResult) -> list[Any]:
-    """FHR events on the FHR with bad-quality moments missing."""
-    from edge.fetal.fhr_events import detect_fhr_events
-
-    t = np.array([p.t for p in result.fhr], dtype=float)
-    bpm = np.array([np.nan if m else p.bpm for p, m in zip(result.fhr, result._masked(), strict=True)], dtype=float)
-    with warnings.catch_warnings():  # all-missing stretches make empty NaN means there: expected
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return list(detect_fhr_events(t, bpm, result.seconds))
-
-
 def _cat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts).astype(np.int64) if parts else np.empty(0, np.int64)
-
-
-def _quality_monitor(rec: LeadRecording, config: Any = None) -> Any:
-    from edge.fetal.quality import QualityMonitor
-
-    return QualityMonitor(rec.fs, rec.labels, config)
-
-
-def _segments(monitor: Any, rec: LeadRecording, times: list[np.ndarray], scores: list[np.ndarray],
-              fetal: np.ndarray) -> list[Any]:
-    from edge.fetal.quality import KINDS, SIGNAL_KINDS, low_fetal_scores, segments_from_scores
-
-    t = np.concatenate(times) if times else np.zeros(0)
-    s = np.concatenate(scores) if scores else np.zeros((0, len(SIGNAL_KINDS), len(rec.labels)), np.float32)
-    full = np.zeros((t.size, len(KINDS), len(rec.labels)), dtype=np.float32)
-    full[:, :len(SIGNAL_KINDS)] = s
-    hop_s = monitor.hop / rec.fs
-    full[:, KINDS.index("low_fetal")] = low_fetal_scores(t, hop_s, fetal / rec.fs, monitor.cfg.low_fetal_max)[:, None]
-    return list(segments_from_scores(t, full, rec.labels, hop_s))

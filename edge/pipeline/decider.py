@@ -20,7 +20,7 @@ Rules (times are window starts and ends in seconds from the stream's start):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,13 +30,22 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Event:
-    """An anomaly: windows [start_s, end_s) of the stream, in seconds from the stream's start."""
+    """An anomaly: windows [start_s, end_s) of the stream, in seconds from the stream's start. ``detector``
+    names what raised it where one stage decides several kinds (``fetal-flatline``, ``fetal-bradycardia``);
+    empty: the stream's own detector."""
 
     start_s: float
     end_s: float
     peak_score: float
     threshold: float
     windows: int
+    detector: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as `vigil score --json` prints it (``detector`` only when it names one)."""
+        out: dict[str, Any] = {"start_s": self.start_s, "end_s": self.end_s, "peak_score": self.peak_score,
+                               "threshold": self.threshold, "windows": self.windows}
+        return out | ({"detector": self.detector} if self.detector else {})
 
 
 @dataclass
@@ -49,10 +58,11 @@ class _Open:
 class Decider:
     """Thresholds window scores with debounce and merging (module docstring)."""
 
-    def __init__(self, threshold: float, *, on_windows: int = 3, off_windows: int = 3) -> None:
+    def __init__(self, threshold: float, *, on_windows: int = 3, off_windows: int = 3, detector: str = "") -> None:
         if on_windows < 1 or off_windows < 1:
             raise ValueError(f"on_windows and off_windows must be >= 1, got {on_windows}, {off_windows}")
         self.threshold = threshold
+        self.detector = detector  # what its events name (Event.detector)
         self.on_windows = on_windows
         self.off_windows = off_windows
         self._run_over = 0
@@ -106,7 +116,8 @@ class Decider:
 
     def _close(self, event: _Open) -> Event:
         self._open, self._run_over, self._run_under = None, 0, 0
-        return Event(event.start_s, self._last_over_end, float(event.peak), self.threshold, event.windows)
+        return Event(event.start_s, self._last_over_end, float(event.peak), self.threshold, event.windows,
+                     self.detector)
 
     def flush(self) -> list[Event]:
         """Close an event still open (end of the stream, shutdown, reload)."""

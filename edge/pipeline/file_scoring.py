@@ -43,7 +43,7 @@ class ClipScore:
             "window_threshold": self.window_threshold,
             "window_scores": [round(s, 6) for s in self.window_scores.tolist()],
             "window_starts_s": [round(s, 4) for s in self.window_starts_s.tolist()],
-            "events": [vars(e) for e in self.events],
+            "events": [e.to_json() for e in self.events],
         }
 
 

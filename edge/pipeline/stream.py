@@ -2,15 +2,16 @@
 
 Source --Blocks--> RingBuffer --windows--> features (Framing) --> Detector --scores--> Decider --events-->
 Each push computes the rows of every window that became complete, in one vectorized call on a
-contiguous view of the ring buffer. Holes are filled here, and only here: a block that starts
-after the last sample received leaves the samples in between missing, at their exact place; a
-block that overlaps what was received is trimmed.
+contiguous view of the ring buffer. Holes are filled here, and only here (``contiguous``): a block
+that starts after the last sample received leaves the samples in between missing, at their exact
+place; a block that overlaps what was received is trimmed. Stages (the fetal stage) get the same
+contiguous blocks (``Stream.contiguous``), so they never fill a hole again.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -22,7 +23,7 @@ from edge.features.spec import FeatureSpec
 from edge.pipeline.decider import Decider, Event
 from edge.pipeline.framing import framing_for
 from edge.pipeline.ringbuffer import RingBuffer
-from edge.sources.base import Block
+from edge.sources.base import Block, Channels
 
 if TYPE_CHECKING:
     from edge.bundle.loader import Bundle
@@ -69,25 +70,18 @@ class Stream:
         """Stream time received so far (s)."""
         return self.ring.end / self.framing.rate
 
+    def contiguous(self, block: Block) -> Iterator[Block]:
+        """``block`` as consecutive Blocks from the next sample this stream expects (see ``contiguous``)."""
+        return contiguous(block, self.ring.end, self._chunk)
+
     def push(self, block: Block) -> StreamOutput:
         """Append a block and score every window it completes."""
-        samples, missing = block.samples, block.missing
-        samples = samples[:, self.column] if samples.ndim == 2 else samples
         outputs = []
-        hole = block.start - self.ring.end
-        if hole < 0:  # overlap with what was already taken
-            samples, missing = samples[-hole:], None if missing is None else missing[-hole:]
-        while hole > 0:  # a hole the source did not fill: those samples are missing
-            n = min(hole, self._chunk)
-            self.ring.write_missing(n)
-            self.missing_samples += n
-            outputs.append(self.process())
-            hole -= n
-        for i in range(0, samples.shape[0], self._chunk):
-            part = None if missing is None else missing[i : i + self._chunk]
-            self.ring.write(samples[i : i + self._chunk], part)
-            if part is not None:
-                self.missing_samples += int(part.sum())
+        for part in self.contiguous(block):
+            samples = part.samples[:, self.column] if part.samples.ndim == 2 else part.samples
+            self.ring.write(samples, part.missing)
+            if part.missing is not None:
+                self.missing_samples += int(part.missing.sum())
             outputs.append(self.process())
         if len(outputs) == 1:
             return outputs[0]
@@ -146,12 +140,37 @@ class Stream:
         return self.decider.flush()
 
 
+def contiguous(block: Block, end: int, chunk: int) -> Iterator[Block]:
+    """``block`` as consecutive Blocks of at most ``chunk`` samples from absolute sample ``end`` on: the
+    samples a source never delivered before it (a hole) first, as missing samples (value 0, missing mask
+    True, every channel), then the block without what came before ``end`` (an overlap).
+
+    The one place a hole becomes missing samples: the Stream's ring buffer and the stages see the same."""
+    samples, missing = block.samples, block.missing
+    hole = block.start - end
+    if hole < 0:  # overlap with what was already taken
+        samples, missing = samples[-hole:], None if missing is None else missing[-hole:]
+    while hole > 0:
+        n = min(hole, chunk)
+        # a read-only view of zeros: a long hole allocates nothing per sample
+        zeros = np.broadcast_to(np.zeros((1, *samples.shape[1:]), samples.dtype), (n, *samples.shape[1:]))
+        yield Block(end, zeros, np.ones(n, bool))
+        end, hole = end + n, hole - n
+    for i in range(0, samples.shape[0], chunk):
+        yield Block(end + i, samples[i : i + chunk], None if missing is None else missing[i : i + chunk])
+
+
 class Stage(Protocol):
-    """A further analysis of a stream's blocks beside its Stream (a fetal-beat stage on ECG): its events
-    go to the same sinks, naming ``detector`` and ``model_sha256`` (64 hex digits) as their source."""
+    """A further analysis of a stream's blocks beside its Stream (a fetal-beat stage on ECG): it is pushed
+    the Stream's contiguous blocks (``Stream.contiguous``: holes already missing samples); its events go to
+    the same sinks, naming ``model_sha256`` (64 hex digits) and ``detector`` (or each Event its own).
+    ``push`` returns no scores (empty arrays): events, and an ECG stage's new FHR points. ``open`` comes
+    first, once the source's first block came: what its columns are."""
 
     detector: str
     model_sha256: str
+
+    def open(self, channels: Channels) -> None: ...
 
     def push(self, block: Block) -> StreamOutput: ...
 

@@ -82,9 +82,8 @@ class Service:
         detector = state.detector if stage is None else stage.detector
         sha = runner.bundle.variant(state.variant).sha256 if stage is None else stage.model_sha256
         for event in events:
-            # a stage may name the detector per event (the fetal stage: fetal-flatline, fetal-bradycardia...)
             record = make_record(event, gateway=self.config.gateway, stream=state.name,
-                                 detector=getattr(event, "detector", "") or detector, model_sha256=sha,
+                                 detector=event.detector or detector, model_sha256=sha,
                                  stream_epoch_s=state.epoch_s or time.time())
             for sink in self.sinks:
                 try:
@@ -109,18 +108,21 @@ class Service:
             async for block in source.blocks():
                 if state.epoch_s is None:  # wall clock of sample 0, from the first block's arrival
                     state.epoch_s = time.time() - (block.start + block.samples.shape[0]) / rate
-                out = stream.push(block)
+                    for stage in runner.stages:  # a device names its channels once connected: now
+                        stage.open(source.channels())
                 state.envelope(block.start, block.samples, rate, stream.column)  # only while a page looks
-                state.anomaly = stream.decider.open
-                state.scored(out.starts / rate, out.scores)
-                state.stream_seconds, state.samples = stream.seconds, stream.ring.end
-                state.missing_samples = stream.missing_samples
-                self._emit(runner, out.events)
-                for stage in runner.stages:
-                    staged = stage.push(block)
-                    self._emit(runner, staged.events, stage)
-                    if staged.fhr is not None:  # the fetal stage's heart rate: the page's FHR panel, metrics
-                        state.on_fhr(*staged.fhr)
+                for part in stream.contiguous(block):  # holes filled once: the stages see what the stream sees
+                    out = stream.push(part)
+                    state.anomaly = stream.decider.open
+                    state.scored(out.starts / rate, out.scores)
+                    state.stream_seconds, state.samples = stream.seconds, stream.ring.end
+                    state.missing_samples = stream.missing_samples
+                    self._emit(runner, out.events)
+                    for stage in runner.stages:
+                        staged = stage.push(part)
+                        self._emit(runner, staged.events, stage)
+                        if staged.fhr is not None:  # the fetal stage's heart rate: the page's FHR panel, metrics
+                            state.on_fhr(*staged.fhr)
             if source.failure is not None:
                 state.set("failed", source.failure)
             else:

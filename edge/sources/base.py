@@ -31,15 +31,21 @@ _MODULES = ("edge.sources.file", "edge.sources.microphone", "edge.sources.ble")
 @dataclass(frozen=True)
 class Block:
     """Samples [start, start + n) of a stream: ``samples`` (n, channels) float32 (float64 for
-    recordings read as float64), ``missing`` bool (n,) or None (nothing missing). ECG sources with
-    several leads also give them all: ``leads`` (n, leads) µV named ``labels`` (the fetal stage). A
-    file's first block also gives ``rewind``: blocks of its ``leads`` from the file's start again (NaN
-    where lost), so the fetal stage can learn the leads' typical values first, as `vigil beats` does."""
+    recordings read as float64), ``missing`` bool (n,) or None (nothing missing). Column 0 is the
+    channel the stream's bundle reads; a source with more channels names them in ``Channels``."""
 
     start: int
     samples: np.ndarray
     missing: np.ndarray | None = None
-    leads: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Channels:
+    """What a source's Blocks hold beside their samples, for stages that read more than column 0 (the
+    fetal stage reads the abdominal leads): ``labels`` of the sample columns (() = unnamed), and for a
+    file, ``rewind``: its blocks (m, channels) again from its start (NaN where lost), so that a stage
+    can learn the leads' typical values first, as `vigil beats` does. Leads are in µV beyond column 0."""
+
     labels: tuple[str, ...] = ()
     rewind: Callable[[], Iterator[np.ndarray]] | None = None
 
@@ -104,6 +110,10 @@ class Source(ABC):
     def health(self) -> dict[str, Any]:
         """Counters for status lines and pages (frames, bad frames, reconnects, overflows...)."""
         return {}
+
+    def channels(self) -> Channels:
+        """What its Blocks' columns are (known once the first block came: a device says it on connecting)."""
+        return Channels()
 
 
 _KINDS: dict[str, type[Source]] = {}

@@ -22,7 +22,7 @@ import numpy as np
 
 from edge.config_table import Table
 from edge.errors import ConfigError, DeviceError
-from edge.sources.base import Block, Needs, Source, SourceConfig, register_source
+from edge.sources.base import Block, Channels, Needs, Source, SourceConfig, register_source
 from edge.sources.ble_standard import (
     HEART_RATE_MEASUREMENT,
     PMD_CONTROL,
@@ -218,9 +218,9 @@ class BleLink(Source):
 
 @register_source
 class BleEcgSource(BleLink):
-    """The vigil wearable: blocks of ECG in uV (n, channels) float32 with a missing mask; with
-    ``channel`` set, only that lead (n, 1), and a device without it (or at another rate than
-    ``rate``) is a device-side error."""
+    """The vigil wearable: blocks of ECG in uV (n, channels) float32 with a missing mask, every lead;
+    with ``channel`` set, that lead first (the stream's column 0), and a device without it (or at
+    another rate than ``rate``) is a device-side error. ``channels()`` names the columns."""
 
     kind = "ble-ecg"
     modalities = ("ecg",)
@@ -231,7 +231,7 @@ class BleEcgSource(BleLink):
         self.reorder_window = reorder_window
         self.channel, self.rate = channel, rate
         self.info: DeviceInfo | None = None
-        self._column: slice = slice(None)
+        self._order: list[int] = []  # the device's channels, the bundle's first (all of them in device order)
         self._reassembler: Reassembler | None = None
 
     @classmethod
@@ -242,10 +242,13 @@ class BleEcgSource(BleLink):
         return link
 
     def _block(self, start: int, counts: np.ndarray, missing: np.ndarray | None) -> Block:
+        """Every lead in µV, the bundle's channel first (the stream's column 0)."""
         scale = np.float32(self.info.uv_per_lsb if self.info is not None else 1.0)
-        leads = counts.astype(np.float32) * scale
-        labels = tuple(self.info.labels) if self.info is not None else ()
-        return Block(start, leads[:, self._column], missing, leads if leads.shape[1] > 1 else None, labels)
+        return Block(start, counts[:, self._order or slice(None)].astype(np.float32) * scale, missing)
+
+    def channels(self) -> Channels:
+        labels = () if self.info is None else tuple(self.info.labels[i] for i in self._order)
+        return Channels(labels)
 
     def _on_data(self, _sender: Any, data: bytearray) -> None:
         try:
@@ -268,9 +271,8 @@ class BleEcgSource(BleLink):
             raise DeviceError(client.address, f"offers {info.labels} at {info.sample_rate} Hz; the bundle needs "
                                               f"{self.channel} at {self.rate:g} Hz")
         self.info = info
-        if self.channel is not None:
-            index = info.labels.index(self.channel)
-            self._column = slice(index, index + 1)
+        first = [info.labels.index(self.channel)] if self.channel is not None else []
+        self._order = first + [i for i in range(info.channels) if i not in first]
         if self._reassembler is None:
             self._reassembler = Reassembler(info.channels, window=self.reorder_window)
         # AcquireNotify where BlueZ offers it: notifications on a socket, not as D-Bus signals that bleak

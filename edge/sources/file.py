@@ -16,13 +16,13 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from edge.config_table import Table, resolve
 from edge.errors import ConfigError, InputFileError, VigilError
-from edge.sources.base import Block, Needs, Source, SourceConfig, register_source
+from edge.sources.base import Block, Channels, Needs, Source, SourceConfig, register_source
 
 
 class FileRecording:
@@ -45,6 +45,10 @@ class FileRecording:
 
     def _pieces(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         raise NotImplementedError
+
+    def channels(self) -> Channels:
+        """What the blocks' columns are (Source.channels)."""
+        return Channels()
 
     def read_all(self) -> np.ndarray:
         """Every sample (n,) at once: for short recordings (tests, clips), never for streams."""
@@ -86,34 +90,52 @@ class EdfRecording(FileRecording):
         self.rate = fs
         self.block = max(1, int(fs * block_s))
         self.abdominal = _abdominal_leads(self.path, fs)
+        self._reader: Any = None  # the multi-lead reader while blocks() runs (edge.io.multilead)
+
+    def channels(self) -> Channels:
+        """The channel, then the file's abdominal leads (µV) if it has them, which ``rewind`` reads again
+        from the start."""
+        if self.abdominal is None:
+            return Channels((self.label,))
+        return Channels((self.label, *self.abdominal), self._rewind)
+
+    def _rewind(self) -> Iterator[np.ndarray]:
+        """Blocks of every column from the start, on the reader ``blocks()`` holds open (pyedflib opens a file
+        once per process), else on one of its own."""
+        from edge.io.edf import lost_in
+        from edge.io.multilead import open_leads
+
+        rec = self._reader or open_leads(self.path, [self.label, *(self.abdominal or ())])
+        try:
+            runs, at = rec.lost_runs(), 0
+            for x in rec.blocks(round(self.rate)):
+                lost = lost_in(runs, at, x.shape[0])
+                at += x.shape[0]
+                x[:, :1] *= self.factor / rec._scales[0]
+                yield x if lost is None else np.where(lost[:, None], np.nan, x)
+        finally:
+            if rec is not self._reader:
+                rec.close()
 
     def blocks(self) -> Iterator[Block]:
-        """The channel's blocks; with abdominal leads in the file, each also carries them (the fetal stage),
-        read by one reader (pyedflib opens a file once per process)."""
+        """The channel's blocks; with abdominal leads in the file, they follow it as further columns (the
+        fetal stage), read by one reader (pyedflib opens a file once per process)."""
         if self.abdominal is None:
             yield from super().blocks()
             return
         from edge.io.edf import lost_in
         from edge.io.multilead import open_leads
 
-        rec = open_leads(self.path, [self.label, *self.abdominal])
-
-        def rewind() -> Iterator[np.ndarray]:  # the leads again from the start, on the open reader
-            at = 0
-            for x in rec.blocks(round(self.rate)):
-                lost = lost_in(runs, at, x.shape[0])
-                at += x.shape[0]
-                yield x[:, 1:] if lost is None else np.where(lost[:, None], np.nan, x[:, 1:])
-
+        rec = self._reader = open_leads(self.path, [self.label, *self.abdominal])
         try:
             runs, start = rec.lost_runs(), 0
             for x in rec.blocks(self.block):
                 n = x.shape[0]
-                yield Block(start, x[:, :1] * (self.factor / rec._scales[0]), lost_in(runs, start, n), x[:, 1:],
-                            self.abdominal,
-                            rewind if start == 0 else None)
+                x[:, :1] *= self.factor / rec._scales[0]  # the channel in the bundle's unit, the leads in µV
+                yield Block(start, x, lost_in(runs, start, n))
                 start += n
         finally:
+            self._reader = None
             rec.close()
 
     def _pieces(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
@@ -195,6 +217,9 @@ class FileSource(Source):
 
     async def start(self) -> None:
         self.recording = open_file_recording(self.config.path, self.needs, channel=self.config.channel)
+
+    def channels(self) -> Channels:
+        return Channels() if self.recording is None else self.recording.channels()
 
     async def blocks(self) -> AsyncIterator[Block]:
         """Each block is released when the wall clock reaches its end (realtime) or at once; the

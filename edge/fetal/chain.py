@@ -1,0 +1,207 @@
+"""The fetal chain: beats, FHR, signal quality and their decisions, block by block. One orchestration
+for a recorded file (`vigil beats`, edge.fetal.analyze) and for a live stream (edge.fetal.stage).
+
+``FetalChain.push(x)`` takes consecutive samples (n, leads) float µV, NaN where missing (holes are
+filled before: the Stream hands the stage contiguous blocks), and returns what became final
+(FetalOutput). Decisions are the same for a file and a live stream:
+
+- quality: frame scores (0.1 s; overall = the worst lead, per kind) go through one Decider per kind.
+  A frame is judged once low_fetal can be: a fetal beat after it is known, or the beat tracker has
+  passed `LOW_FETAL_WAIT_S` beyond it (or the input ended);
+- FHR mask: an FHR point is missing (``masked``) when the second holding it (whole seconds from the
+  stream's start) is bad (FetalSettings): ``mask_lead_fraction`` of the leads with a MASK_KINDS fault at
+  or over the threshold in some frame of it, or low_fetal at or over it on its own scale. A point waits
+  until its second is judged. (A point sits on a beat, its fault often a frame or two beside it: on
+  adfecgdb r04, the frame holding the point masked none of the 4 points over 10 bpm off, the second 2);
+- FHR events: the FHR rules (edge.fetal.fhr_events) every `events_every_s` over the last
+  `fhr_history_s` of masked FHR, each event reported once it has ended (all of them at the end).
+
+Memory is bounded: one beat window, the quality monitor's history, the frames waiting for their
+beats and `fhr_history_s` of FHR points.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.bundle.manifest_parts import FetalSettings
+from edge.fetal.beats import BeatParams, BeatTracker
+from edge.fetal.fhr import FhrPoint, FhrTracker
+from edge.fetal.fhr_events import FhrConfig, FhrEvent, detect_fhr_events
+from edge.fetal.quality import KINDS, MASK_KINDS, SIGNAL_KINDS, QualityConfig, QualityMonitor, low_fetal_scores
+from edge.pipeline.decider import Decider, Event
+
+# longer than 1.7 of the longest fetal beat interval (50 bpm: 1.2 s): a frame with no beat after it for that
+# long is in a beat gap whatever the beats to come
+LOW_FETAL_WAIT_S = 3.0
+
+
+@dataclass
+class FetalOutput:
+    """What one push made final: beat sample indices (absolute), FHR points with ``masked`` (k,) bool beside
+    them, events (quality and FHR, one Event type naming its detector), the FHR rules' findings behind the
+    FHR events (with their level), and the judged quality frames: start times (f,) s, scores (f, len(KINDS),
+    leads) float32 (low_fetal the same for every lead)."""
+
+    maternal: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    fetal: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    fhr: list[FhrPoint] = field(default_factory=list)
+    masked: list[bool] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    fhr_events: list[FhrEvent] = field(default_factory=list)
+    frame_times: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    frame_scores: np.ndarray | None = None
+
+
+class FetalChain:
+    """Beats (BeatTracker), FHR (FhrTracker), quality (QualityMonitor) and their decisions (module docstring).
+
+    ``quality=False``: beats and FHR only (no point masked, no quality event).
+    """
+
+    def __init__(self, fs: float, labels: list[str] | tuple[str, ...], params: BeatParams | None = None,
+                 settings: FetalSettings | None = None, *, quality: bool = True,
+                 quality_config: QualityConfig | None = None, fhr_history_s: float = 1200.0,
+                 events_every_s: float = 5.0) -> None:
+        self.fs, self.labels = float(fs), list(labels)
+        self.settings = s = settings or FetalSettings()
+        self.beats = BeatTracker(fs, len(labels), params)
+        self.fhr = FhrTracker(fs)
+        self.quality = QualityMonitor(fs, labels, quality_config) if quality else None
+        self.quality_config = quality_config or QualityConfig()
+        self.fhr_config = FhrConfig(brady_bpm=s.brady_bpm, tachy_bpm=s.tachy_bpm, decel_drop_bpm=s.decel_drop_bpm)
+        # a kind whose score tops out lower (wander: ranked under the other faults) is judged on its own scale
+        self.top = {"wander": self.quality_config.wander_max, "low_fetal": self.quality_config.low_fetal_max}
+        self.deciders = {k: Decider(s.quality_threshold * self.top.get(k, 1.0), on_windows=s.quality_on_frames,
+                                    off_windows=s.quality_off_frames, detector=f"fetal-{k}") for k in KINDS}
+        self.hop_s = self.quality.hop / self.fs if self.quality is not None else 0.1
+        self._waiting_t: list[np.ndarray] = []  # frames scored, not judged yet (their beats are to come)
+        self._waiting_s: list[np.ndarray] = []
+        # recent judged seconds: whether each lead had a fault there, whether low_fetal did
+        self._seconds: dict[int, tuple[np.ndarray, bool]] = {}
+        self._judged_until = np.inf if quality else 0.0  # s: every frame before it is judged
+        self._points: deque[FhrPoint] = deque()  # FHR points waiting for their frame
+        self._fetal_recent: deque[int] = deque()  # the last 64 fetal beats once their frames are judged
+        self._history: deque[tuple[float, float]] = deque(maxlen=max(10, int(fhr_history_s * 4)))
+        self._events_every = events_every_s
+        self._next_events_s = events_every_s
+        self._reported: set[tuple[str, float]] = set()
+
+    def prime(self, blocks: Iterable[np.ndarray]) -> None:
+        """Before the first push, for a file: the quality monitor learns the leads' typical values from the
+        file's first minutes (blocks (m, leads) µV from its start, NaN = missing), QualityMonitor.prime.
+
+        A live device has no such future: unprimed, the typical values build up from the first frames.
+        """
+        if self.quality is not None:
+            self.quality.prime(blocks)
+
+    def push(self, x: np.ndarray, *, final: bool = False) -> FetalOutput:
+        """The next samples x (n, leads) µV, NaN where missing -> what became final. ``final``: x is the
+        input's last block: everything still held is decided and open events are closed."""
+        out = self._step(np.asarray(x, dtype=np.float64).reshape(-1, len(self.labels)), final=final)
+        if final:
+            for decider in self.deciders.values():
+                out.events += decider.flush()
+            self._fhr_events(out, final=True)
+        return out
+
+    def finish(self) -> FetalOutput:
+        """The end of the input (after the last push): everything still held, open events closed."""
+        return self.push(np.zeros((0, len(self.labels))), final=True)
+
+    def _step(self, x: np.ndarray, final: bool) -> FetalOutput:
+        out = FetalOutput()
+        blocks = self.beats.push(x) + (self.beats.finish() if final else [])
+        if blocks:
+            out.maternal = np.concatenate([b.maternal for b in blocks]).astype(np.int64)
+            out.fetal = np.concatenate([b.fetal for b in blocks]).astype(np.int64)
+        self._fetal_recent.extend(out.fetal.tolist())
+        self._points.extend(self.fhr.push(out.fetal))
+        if self.quality is not None:
+            # lost samples stay NaN: the quality monitor scores them as flatline (lead-off) and judges no other
+            # kind next to them (edge/fetal/quality_missing.py); as zeros their edges were steps (clipping, mains)
+            times, scores = self.quality.push(x, final=final)
+            if times.size:
+                self._waiting_t.append(times)
+                self._waiting_s.append(scores)
+            self._judge(out, final)
+        while len(self._fetal_recent) > 64:
+            self._fetal_recent.popleft()
+        self._release(out, final)
+        if out.fhr and out.fhr[-1].t >= self._next_events_s:
+            self._next_events_s = out.fhr[-1].t + self._events_every
+            self._fhr_events(out, final=False)
+        return out
+
+    def _judge(self, out: FetalOutput, final: bool) -> None:
+        """Decide the waiting frames whose low_fetal score is known (all of them at the end)."""
+        if not self._waiting_t:
+            return
+        times = np.concatenate(self._waiting_t)
+        scores = np.concatenate(self._waiting_s)
+        beats_s = np.asarray(self._fetal_recent, dtype=float) / self.fs
+        known = self.beats.final_until / self.fs
+        last_beat = beats_s[-1] if beats_s.size else -np.inf
+        ends = times + self.hop_s
+        ready = np.ones(times.size, bool) if final else (ends <= known) & ((ends <= last_beat)
+                                                                          | (ends + LOW_FETAL_WAIT_S <= known))
+        n = int(np.argmin(ready)) if not ready.all() else times.size  # in order: the first frame not ready stops
+        self._waiting_t, self._waiting_s = ([times[n:]], [scores[n:]]) if n < times.size else ([], [])
+        if n == 0:
+            return
+        times, scores = times[:n], scores[:n]
+        low = low_fetal_scores(times, self.hop_s, beats_s, self.quality_config.low_fetal_max)
+        full = np.zeros((n, len(KINDS), scores.shape[2]), dtype=np.float32)
+        full[:, : len(SIGNAL_KINDS)] = scores
+        full[:, KINDS.index("low_fetal")] = low[:, None]
+        overall = full.max(axis=2)
+        for k, kind in enumerate(KINDS):
+            out.events += self.deciders[kind].update(overall[:, k], times, self.hop_s)
+        s = self.settings
+        mask = [KINDS.index(k) for k in MASK_KINDS]
+        lead_bad = full[:, mask].max(axis=1) >= s.quality_threshold  # (n, leads)
+        low_bad = low >= s.quality_threshold * self.top["low_fetal"]
+        second = np.floor(times).astype(np.int64)
+        for k in np.unique(second).tolist():
+            inside = second == k
+            leads, low_any = self._seconds.get(k, (np.zeros(full.shape[2], bool), False))
+            self._seconds[k] = (leads | lead_bad[inside].any(axis=0), low_any or bool(low_bad[inside].any()))
+        self._judged_until = float(times[-1]) + self.hop_s
+        out.frame_times, out.frame_scores = times, full
+
+    def _release(self, out: FetalOutput, final: bool) -> None:
+        """FHR points whose second is judged (all at the end), masked where it was bad; then only the last
+        minute of judged seconds is kept (a point comes at most a few beats after its second is judged)."""
+        while self._points and (final or np.floor(self._points[0].t) + 1 <= self._judged_until):
+            p = self._points.popleft()
+            leads, low_any = self._seconds.get(int(np.floor(p.t)), (np.zeros(1, bool), False))
+            masked = bool(low_any or leads.mean() >= self.settings.mask_lead_fraction)
+            out.fhr.append(p)
+            out.masked.append(masked)
+            self._history.append((p.t, float("nan") if masked else p.bpm))
+        if self._seconds:
+            newest = max(self._seconds)
+            for k in [k for k in self._seconds if k < newest - 60]:
+                del self._seconds[k]
+
+    def _fhr_events(self, out: FetalOutput, final: bool) -> None:
+        """FHR rule events over the history that have ended (or all, at the end), each reported once."""
+        if len(self._history) < 2:
+            return
+        t, bpm = (np.array(v, dtype=float) for v in zip(*self._history, strict=True))
+        with warnings.catch_warnings():  # all-missing stretches make empty NaN means there: expected
+            warnings.simplefilter("ignore", RuntimeWarning)
+            found = detect_fhr_events(t, bpm, float(t[-1]), self.fhr_config)
+        for e in found:
+            key = (e.kind, round(e.start_s, 1))
+            if key in self._reported or (not final and e.end_s >= t[-1] - 1.0):
+                continue  # still going on: reported once it has ended
+            self._reported.add(key)
+            out.fhr_events.append(e)
+            out.events.append(Event(e.start_s, e.end_s, e.score, 0.0, 1, f"fetal-{e.kind}"))
