@@ -1,5 +1,5 @@
 """The `vigil` command: parses and dispatches. Each command's work lives beside what it uses
-(``cli_audio``, ``cli_series``, ``service``, ``simulate``, ``devices``, ``export_c``); `train` and
+(``cli_audio``, ``service``, ``simulate``, ``devices``, ``export_c``); `train` and
 `evaluate` are loaded from the ``train`` package only when asked for, so the gateway never imports
 TensorFlow.
 

@@ -11,7 +11,6 @@ import pytest
 import scipy.io.wavfile
 
 from edge import cli
-from edge.commands import score_audio as cli_audio
 from edge.pipeline.file_scoring import ClipScore
 from tests.conftest import run_vigil
 from train import cli as train_cli
@@ -57,10 +56,11 @@ def test_state_dir_is_the_users_not_the_current_folder(tmp_path: Path, monkeypat
     assert embedded_default().state_dir == Path("/var/lib/vigil")
 
 
-def test_counts_are_worded_for_one_and_many(capsys: pytest.CaptureFixture[str]) -> None:
+def test_counts_are_worded_for_one_and_many() -> None:
     one = ClipScore("a.wav", 10.0, np.zeros(1), np.zeros(1), 0.5, 1.0, 1.0, events=[object()])  # type: ignore[list-item]
-    cli_audio._print_clip(one)
-    assert "1 window, 1 event)" in capsys.readouterr().out
+    assert one.summary().endswith("1 window, 1 event)")
+    two = ClipScore("a.wav", 10.0, np.zeros(2), np.zeros(2), 0.5, 1.0, 1.0, events=[object()] * 2)  # type: ignore[list-item]
+    assert two.summary().endswith("2 windows, 2 events)")
 
 
 def test_features_prints_the_file_it_wrote(tmp_path: Path, clip_per_type: dict[str, Path]) -> None:

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from edge.bundle.loader import load_bundle, sha256_file
-from edge.commands.calibrate import Rule, audio_scores, calibrate
+from edge.commands.calibrate import Rule, calibrate
+from edge.pipeline.calibration_scores import audio_scores
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -40,11 +40,10 @@ from edge.bundle.loader import MANIFEST, Bundle, load_bundle, manifest_text, sha
 from edge.bundle.manifest import Manifest, Threshold, parse_manifest
 from edge.bundle.manifest_parts import Calibration, NormalScores
 from edge.errors import BundleError, ConfigError, InputFileError
-from edge.names import MACHINE_TYPES, label_of, machine_id_of, machine_type_of, recordings_in
+from edge.names import recordings_in
+from edge.pipeline.calibration_scores import CLIP_SECONDS
 
 log = logging.getLogger(__name__)
-
-CLIP_SECONDS = 10.0  # as `vigil train audio --clip-seconds`: longer recordings are scored as clips of this length
 
 
 @dataclass(frozen=True)
@@ -78,85 +77,6 @@ class Rule:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def check_audio_recording(bundle: Bundle, path: Path) -> None:
-    """Refuse a recording that is not of the bundle's machine: another sample rate, an anomalous
-    clip (DCASE name), a clip filed under another machine type or named with a machine id the
-    bundle was not trained on."""
-    import soundfile
-
-    try:
-        rate = soundfile.info(str(path)).samplerate
-    except Exception:  # missing or unreadable: score_file names the file and what was expected
-        return
-    if rate != bundle.spec.sr:
-        raise InputFileError(f"{path}: recorded at {rate} Hz; bundle {bundle.path} models {bundle.spec.sr} Hz "
-                             "audio (calibrate with recordings of the same machine and microphone setup)")
-    if label_of(path) == 1:
-        raise InputFileError(f"{path}: named as an anomalous clip; calibration needs normal recordings")
-    expected = bundle.manifest.machine_type if bundle.manifest.machine_type in MACHINE_TYPES else None
-    found = machine_type_of(path)
-    if expected and found and found != expected:
-        raise InputFileError(f"{path}: a {found} recording; bundle {bundle.path} is for machine type {expected}")
-    fitted = bundle.manifest.provenance.get("fit_files", [])
-    ids = {i for i in (machine_id_of(Path(f["file"])) for f in fitted) if i}
-    found_id = machine_id_of(path)
-    if ids and found_id and found_id not in ids:
-        raise InputFileError(f"{path}: machine {found_id}; bundle {bundle.path} was trained on "
-                             f"{', '.join(sorted(ids))}")
-
-
-def audio_scores(bundle: Bundle, files: list[Path], variant: str, clip_seconds: float = CLIP_SECONDS,
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Clip scores (n_clips,) and pooled window scores (total windows,) of one variant on the gateway
-    path (file source -> stream -> detector, as `vigil score`). A recording longer than about
-    clip_seconds is scored as `vigil train audio` cuts it: round(length / clip_seconds) equal
-    consecutive clips, each through a fresh stream, so that clip scores are means over clips of the
-    length the clip threshold is for."""
-    from edge.detectors.base import load_detector
-    from edge.pipeline.assembly import build_stream
-    from edge.pipeline.file_scoring import open_wav
-    from edge.sources.base import Block
-
-    detector = load_detector(bundle, variant)
-    clips, windows = [], []
-    for path in files:
-        recording = open_wav(bundle, path)
-        parts = max(1, min(round(recording.frames / recording.rate / clip_seconds),
-                           recording.frames // bundle.spec.window_samples))  # each part holds a window
-        bounds = np.linspace(0, recording.frames, parts + 1).round().astype(int).tolist()
-        k, stream, scores = 0, build_stream(bundle, detector), []
-        for block in recording.blocks():  # one pass; a block that spans a clip boundary is split there
-            start, samples, missing = block.start, block.samples, block.missing
-            while samples.shape[0]:
-                take = min(samples.shape[0], bounds[k + 1] - start)
-                part = Block(start - bounds[k], samples[:take], None if missing is None else missing[:take])
-                scores.append(stream.push(part).scores)
-                start, samples = start + take, samples[take:]
-                missing = None if missing is None else missing[take:]
-                if start == bounds[k + 1]:  # clip k is complete: its score, then a fresh stream
-                    stream.finish()
-                    clip = np.concatenate(scores)
-                    if clip.size:
-                        clips.append(float(clip.mean()))
-                        windows.append(clip)
-                    k, stream, scores = k + 1, build_stream(bundle, detector), []
-    return np.array(clips, dtype=np.float64), np.concatenate(windows).astype(np.float64)
-
-
-def series_scores(bundle: Bundle, files: list[Path], variant: str) -> np.ndarray:
-    """Donut point scores of one variant: points ending a full window, not missing, not labelled."""
-    from edge.pipeline.series_scorer import donut_scorer, load_series, score_series
-
-    scorer = donut_scorer(bundle, variant)
-    out = []
-    for path in files:
-        series = load_series(path, bundle.ecg_spec, bundle.modality)
-        scores = score_series(bundle, scorer, series)
-        keep = ~np.isnan(scores) & ~series.missing & ~series.labels
-        out.append(scores[keep].astype(np.float64))
-    return np.concatenate(out)
 
 
 def _keep(scores: np.ndarray, limit: int = 20000) -> list[float]:

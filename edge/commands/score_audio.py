@@ -1,6 +1,6 @@
-"""`vigil features`, `score`, `bench` and `demo` on audio: the work behind the commands (edge/cli.py
-parses and dispatches). `score` and `bench` hand a bundle to its modality (edge.modalities), which
-calls back here for audio and :mod:`edge.commands.score_series` for point series (ECG, KPI)."""
+"""`vigil features`, `score`, `bench` and `demo`: the work behind the commands (edge/cli.py parses
+and dispatches). `score` and `bench` ask the bundle's modality (edge.modalities) to score the files
+and print what it returns, whatever kind of signal they hold."""
 
 from __future__ import annotations
 
@@ -8,19 +8,17 @@ import contextlib
 import json
 import os
 import resource
-import time
 from pathlib import Path
 
 from edge import __version__
-from edge.bundle.loader import Bundle, load_bundle
+from edge.bundle.loader import load_bundle
 from edge.commands import beats as cli_beats
-from edge.commands import score_series as cli_series
+from edge.commands import ecg_demo
 from edge.detectors.base import load_detector
 from edge.errors import ConfigError, VigilError
 from edge.features.spec import FeatureSpec
 from edge.modalities.base import ScoreRequest
-from edge.pipeline.assembly import build_stream, replay
-from edge.pipeline.file_scoring import ClipScore, open_wav, score_file
+from edge.pipeline.file_scoring import score_file
 from edge.text import plural
 
 DATA = Path(__file__).parent.parent / "data"
@@ -46,28 +44,16 @@ def features(path: Path, *, set_name: str, out: Path, sr: int, channel: int | No
     return 0
 
 
-def _print_clip(result: ClipScore) -> None:
-    verdict = "ANOMALY" if result.anomalous else "normal"
-    print(f"{result.file}: {verdict} (clip score {result.clip_score:.4f}, threshold {result.threshold:.4f}; "
-          f"{plural(len(result.window_scores), 'window')}, {plural(len(result.events), 'event')})")
-
-
 def score(files: list[Path], *, bundle_path: Path, variant: str | None, channel: int | None, as_json: bool,
           samples: int | None, iterations: int | None, columns: str | None = None) -> int:
+    """`vigil score`: each file's result from the bundle's modality, printed as it is scored."""
     bundle = load_bundle(bundle_path)
     request = ScoreRequest(variant, channel, as_json, samples, iterations, columns)
-    return bundle.input_modality.score(files, bundle, request)
-
-
-def score_clips(files: list[Path], bundle: Bundle, request: ScoreRequest) -> int:
-    """`vigil score` on audio: each file replayed through a fresh stream, its clip decision printed."""
-    detector = load_detector(bundle, request.variant)
-    for path in files:
-        result = score_file(bundle, detector, path, channel=request.channel)
-        if request.as_json:
+    for result in bundle.input_modality.file_scores(files, bundle, request):
+        if as_json:
             print(json.dumps(result.to_json()), flush=True)
         else:
-            _print_clip(result)
+            print(result.summary())
     return 0
 
 
@@ -83,37 +69,15 @@ def pin_to_one_core() -> int:
 def bench_bundle(files: list[Path], *, bundle_path: Path, variant: str | None, channel: int | None, as_json: bool,
                  samples: int | None, iterations: int | None, repeat: int, one_core: bool,
                  columns: str | None = None) -> int:
+    """`vigil bench`: the bundle's modality scores the files ``repeat`` times; its cost and this process's
+    peak memory printed."""
     cpu = pin_to_one_core() if one_core else None
     bundle = load_bundle(bundle_path)
     request = ScoreRequest(variant, channel, as_json, samples, iterations, columns)
-    return bundle.input_modality.bench(files, bundle, request, repeat=repeat, cpu=cpu, bundle_path=bundle_path)
-
-
-def bench_clips(files: list[Path], bundle: Bundle, request: ScoreRequest, *, repeat: int, cpu: int | None,
-                bundle_path: Path) -> int:
-    """`vigil bench` on audio: the files replayed `repeat` times through the live pipeline; cost per audio s."""
-    variant = request.variant
-    detector = load_detector(bundle, variant)
-    recordings = [open_wav(bundle, path, channel=request.channel) for path in files]
-    audio_s = sum(r.seconds for r in recordings)
-    windows = events = 0
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    for _ in range(repeat):
-        for recording in recordings:
-            replayed = replay(build_stream(bundle, detector), recording.blocks())
-            events += len(replayed.events)
-            windows += replayed.windows
-    cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
-    report = {
-        "bundle": str(bundle_path), "variant": variant or bundle.default_variant,
-        "files": len(recordings), "audio_seconds": round(audio_s * repeat, 3),
-        "cpu_seconds": round(cpu_s, 4), "wall_seconds": round(wall_s, 4),
-        "real_time_factor": round(cpu_s / (audio_s * repeat), 6),
-        "windows": windows, "events": events,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "pinned_cpu": cpu,
-    }
-    print_report(report, request.as_json)
+    cost = bundle.input_modality.bench(files, bundle, request, repeat=repeat)
+    print_report({"bundle": str(bundle_path), **cost,
+                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                  "pinned_cpu": cpu}, as_json)
     return 0
 
 
@@ -147,7 +111,7 @@ def demo(*, as_json: bool) -> int:
         print(f"\n{nr + ar} of {len(samples)} clips decided as labelled: {nr} of {nn} normal clips called normal, "
               f"{ar} of {an} anomalous clips called anomalous (clips never used in training; see README for AUCs)\n")
     for path in sorted((DATA / "samples" / "ecg").glob("*.edf")):
-        cli_series.demo_ecg(path, load_bundle(DATA / "bundles" / "ecg-donut"), as_json)
+        ecg_demo.demo_ecg(path, load_bundle(DATA / "bundles" / "ecg-donut"), as_json)
     for path in sorted((DATA / "samples" / "fetal").glob("*.edf")):
         if not as_json:
             print()

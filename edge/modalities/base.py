@@ -4,9 +4,10 @@ A manifest names its modality by a string (``"modality": "audio"``, ``"ecg"``, `
 string is looked up here and nowhere else. The Modality object then owns what differs between
 kinds of signal: how the manifest's ``features`` become a window spec, what a stream needs from
 its source, the framing of a stream, how a recording file is opened, the score levels calibration
-thresholds and how normal recordings are scored for it, and which code runs `vigil score` and
-`vigil bench` on its files. The training side (``train/``) keeps its own table by the same names,
-since ``edge`` never imports ``train``.
+thresholds and how normal recordings are scored for it, and how `vigil score` and `vigil bench`
+score its files. The modalities sit below the commands: a command asks its bundle's modality, and
+no modality imports ``edge.commands``. The training side (``train/modalities/``) registers its
+entries by the same names, since ``edge`` never imports ``train``.
 
 Every module of ``edge/modalities/`` is imported on the first lookup (pkgutil, as
 ``edge/detectors/``): adding a modality is adding one module whose class is decorated with
@@ -18,9 +19,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 
@@ -48,6 +50,14 @@ class ScoreRequest:
     samples: int | None = None
     iterations: int | None = None
     columns: str | None = None
+
+
+class FileScore(Protocol):
+    """One file's result of `vigil score`: a JSON object (``--json``) or one line of text."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+    def summary(self) -> str: ...
 
 
 class Modality(ABC):
@@ -83,13 +93,13 @@ class Modality(ABC):
         """One pass over a recording file at the rate and channel ``needs`` names."""
 
     @abstractmethod
-    def score(self, files: list[Path], bundle: Bundle, request: ScoreRequest) -> int:
-        """`vigil score`: print each file's scores (one JSON object per file with ``as_json``); exit status."""
+    def file_scores(self, files: list[Path], bundle: Bundle, request: ScoreRequest) -> Iterator[FileScore]:
+        """`vigil score`: each file's scores, one result per file in order, scored as it is asked for."""
 
     @abstractmethod
-    def bench(self, files: list[Path], bundle: Bundle, request: ScoreRequest, *, repeat: int, cpu: int | None,
-              bundle_path: Path) -> int:
-        """`vigil bench`: score the files ``repeat`` times as fast as possible, print the cost; exit status."""
+    def bench(self, files: list[Path], bundle: Bundle, request: ScoreRequest, *, repeat: int) -> dict[str, Any]:
+        """`vigil bench`: score the files ``repeat`` times as fast as possible; the cost as report entries
+        (variant, files, signal seconds, CPU seconds, real-time factor, units scored), in print order."""
 
     def check_clip_seconds(self, spec: Any, clip_seconds: float) -> None:
         """Refuse (ConfigError) a calibration clip length this modality cannot score."""

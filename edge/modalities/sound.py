@@ -7,20 +7,24 @@ about ``--clip-seconds``, as `vigil train audio` does.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edge.errors import BundleError, ConfigError
+from edge.errors import BundleError, ConfigError, InputFileError
 from edge.features.spec import FeatureSpec
 from edge.modalities.base import Modality, ScoreRequest, register_modality
+from edge.names import MACHINE_TYPES, label_of, machine_id_of, machine_type_of
 from edge.pipeline.framing import AudioFraming, Framing
 from edge.sources.base import Needs
 
 if TYPE_CHECKING:
     from edge.bundle.loader import Bundle
     from edge.bundle.manifest import Manifest
+    from edge.pipeline.file_scoring import ClipScore
     from edge.sources.file import FileRecording
 
 
@@ -54,16 +58,37 @@ class SoundModality(Modality):
 
         return WavRecording(path, sr=int(needs.rate), channel=channel)
 
-    def score(self, files: list[Path], bundle: Bundle, request: ScoreRequest) -> int:
-        from edge.commands.score_audio import score_clips
+    def file_scores(self, files: list[Path], bundle: Bundle, request: ScoreRequest) -> Iterator[ClipScore]:
+        """Each file replayed through a fresh stream: its window scores, events and clip decision."""
+        from edge.detectors.base import load_detector
+        from edge.pipeline.file_scoring import score_file
 
-        return score_clips(files, bundle, request)
+        detector = load_detector(bundle, request.variant)
+        for path in files:
+            yield score_file(bundle, detector, path, channel=request.channel)
 
-    def bench(self, files: list[Path], bundle: Bundle, request: ScoreRequest, *, repeat: int, cpu: int | None,
-              bundle_path: Path) -> int:
-        from edge.commands.score_audio import bench_clips
+    def bench(self, files: list[Path], bundle: Bundle, request: ScoreRequest, *, repeat: int) -> dict[str, Any]:
+        """The files replayed ``repeat`` times through the live pipeline; cost per second of audio."""
+        from edge.detectors.base import load_detector
+        from edge.pipeline.assembly import build_stream, replay
+        from edge.pipeline.file_scoring import open_wav
 
-        return bench_clips(files, bundle, request, repeat=repeat, cpu=cpu, bundle_path=bundle_path)
+        detector = load_detector(bundle, request.variant)
+        recordings = [open_wav(bundle, path, channel=request.channel) for path in files]
+        audio_s = sum(r.seconds for r in recordings)
+        windows = events = 0
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for _ in range(repeat):
+            for recording in recordings:
+                replayed = replay(build_stream(bundle, detector), recording.blocks())
+                events += len(replayed.events)
+                windows += replayed.windows
+        cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
+        return {"variant": request.variant or bundle.default_variant,
+                "files": len(recordings), "audio_seconds": round(audio_s * repeat, 3),
+                "cpu_seconds": round(cpu_s, 4), "wall_seconds": round(wall_s, 4),
+                "real_time_factor": round(cpu_s / (audio_s * repeat), 6),
+                "windows": windows, "events": events}
 
     def check_clip_seconds(self, spec: FeatureSpec, clip_seconds: float) -> None:
         if clip_seconds * spec.sr < spec.window_samples:
@@ -71,13 +96,34 @@ class SoundModality(Modality):
                               f"({spec.window_samples / spec.sr:.3f} s); expected a longer clip")
 
     def check_normal_recording(self, bundle: Bundle, path: Path) -> None:
-        from edge.commands.calibrate import check_audio_recording
+        """Refuse a recording that is not of the bundle's machine: another sample rate, an anomalous
+        clip (DCASE name), a clip filed under another machine type or named with a machine id the
+        bundle was not trained on."""
+        import soundfile
 
-        check_audio_recording(bundle, path)
+        try:
+            rate = soundfile.info(str(path)).samplerate
+        except Exception:  # missing or unreadable: scoring names the file and what was expected
+            return
+        if rate != bundle.spec.sr:
+            raise InputFileError(f"{path}: recorded at {rate} Hz; bundle {bundle.path} models {bundle.spec.sr} Hz "
+                                 "audio (calibrate with recordings of the same machine and microphone setup)")
+        if label_of(path) == 1:
+            raise InputFileError(f"{path}: named as an anomalous clip; calibration needs normal recordings")
+        expected = bundle.manifest.machine_type if bundle.manifest.machine_type in MACHINE_TYPES else None
+        found = machine_type_of(path)
+        if expected and found and found != expected:
+            raise InputFileError(f"{path}: a {found} recording; bundle {bundle.path} is for machine type {expected}")
+        fitted = bundle.manifest.provenance.get("fit_files", [])
+        ids = {i for i in (machine_id_of(Path(f["file"])) for f in fitted) if i}
+        found_id = machine_id_of(path)
+        if ids and found_id and found_id not in ids:
+            raise InputFileError(f"{path}: machine {found_id}; bundle {bundle.path} was trained on "
+                                 f"{', '.join(sorted(ids))}")
 
     def normal_scores(self, bundle: Bundle, files: list[Path], variant: str,
                       clip_seconds: float) -> dict[str, np.ndarray]:
-        from edge.commands.calibrate import audio_scores
+        from edge.pipeline.calibration_scores import audio_scores
 
         clip, window = audio_scores(bundle, files, variant, clip_seconds)
         return {"clip": clip, "window": window}

@@ -14,6 +14,7 @@ from edge.errors import InputFileError
 from edge.pipeline.assembly import build_stream, replay
 from edge.pipeline.decider import Event
 from edge.sources.file import WavRecording
+from edge.text import plural
 
 
 @dataclass
@@ -32,6 +33,12 @@ class ClipScore:
     @property
     def anomalous(self) -> bool:
         return self.clip_score > self.threshold
+
+    def summary(self) -> str:
+        """One line: the decision, clip score against its threshold, windows and events counted."""
+        verdict = "ANOMALY" if self.anomalous else "normal"
+        return (f"{self.file}: {verdict} (clip score {self.clip_score:.4f}, threshold {self.threshold:.4f}; "
+                f"{plural(len(self.window_scores), 'window')}, {plural(len(self.events), 'event')})")
 
     def to_json(self) -> dict[str, Any]:
         return {
