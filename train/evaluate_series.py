@@ -19,9 +19,10 @@ from edge.bundle.loader import load_bundle
 from edge.io.kpi_csv import KpiColumns
 from edge.pipeline.series_scorer import Series, donut_scorer, load_series, score_series
 from train.injected_series import injected_test_series, per_kind_auc
+from train.modalities.base import training_for
+from train.modalities.series_training import SeriesTraining
 from train.series_checks import window_labels
 from train.series_metrics import point_metrics, segments
-from train.series_training import SERIES_TRAINING
 
 
 def _plot(path: Path, series: Series, scores: np.ndarray, threshold: float, title: str, seconds: float) -> None:
@@ -54,7 +55,8 @@ def evaluate_series(bundle_path: Path, files: list[Path], report: Path, *, injec
     or NAB windows (epoch seconds) per file. columns: a KPI CSV's columns (edge.io.kpi_csv.KpiColumns)."""
     bundle = load_bundle(bundle_path)
     spec = bundle.ecg_spec
-    training = SERIES_TRAINING[bundle.modality]
+    training = training_for(bundle.modality)
+    assert isinstance(training, SeriesTraining), "a Donut bundle is of a point-series modality"
     report.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"bundle": str(bundle_path), "labels": "injected" if inject_seed is not None else
                               ("nab windows" if labels else training.labels), "files": {}}
