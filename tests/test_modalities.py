@@ -29,6 +29,17 @@ def test_registry_knows_every_bundled_modality() -> None:
     assert schema["properties"]["modality"]["enum"] == list(modalities())
 
 
+def test_training_side_registers_every_modality_by_its_name() -> None:
+    from train import cli as train_cli
+    from train.modalities.base import evaluation_without_bundle, trainings
+
+    assert list(trainings()) == list(modalities())  # one training entry per modality, same names
+    train = next(a for a in train_cli.build_parser()._actions if a.dest == "command").choices["train"]
+    offered = next(a for a in train._actions if a.dest == "modality").choices
+    assert list(offered) == list(modalities())  # `vigil train NAME` comes from the registry alone
+    assert evaluation_without_bundle().name == "audio"  # the one that trains and tests on splits
+
+
 @pytest.mark.parametrize("manifest", BUNDLES, ids=lambda p: p.parent.name)
 def test_bundle_modality_decides_needs_framing_and_reader(manifest: Path) -> None:
     bundle = load_bundle(manifest.parent)
