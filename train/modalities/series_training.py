@@ -118,7 +118,7 @@ class SeriesTraining(ModalityTraining):
         if args.json:
             print(json.dumps(summary))
             return 0
-        capped = f", capped at the {rule['cap_percentile']:g}th percentile" if rule["capped"] else ""
+        capped = f", capped at the {rule['cap_percentile']:g}th percentile" if rule.get("capped") else ""
         how = (f"maximising the delay-{rule['value']} adjusted F1 on {rule['validation_segments']} labelled "
                f"validation segment(s) (validation F1 {rule['validation_f1']:.2f}{capped})"
                if rule["kind"] == "adjusted-f1" else
