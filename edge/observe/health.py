@@ -22,7 +22,7 @@ log = logging.getLogger("vigil.health")
 STATUS_FILE = "status.json"
 
 
-def summary(state: StreamState) -> dict[str, Any]:
+def stream_summary(state: StreamState) -> dict[str, Any]:
     """One stream's counters and state, JSON-ready (the status file, the page's health line)."""
     score = state.last_score
     return {"name": state.name, "kind": state.kind, "modality": state.modality, "state": state.state,
@@ -81,7 +81,7 @@ class Health:
 
     def snapshot(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "time": time.time(), "gateway": self.gateway, "broker": self._broker(),
-                "outbox": self._outbox(), "streams": [summary(s) for s in self._states()]}
+                "outbox": self._outbox(), "streams": [stream_summary(s) for s in self._states()]}
 
     def write(self) -> None:
         path = self.state_dir / STATUS_FILE
