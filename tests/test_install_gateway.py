@@ -116,7 +116,7 @@ def test_installed_service_starts_as_its_user(target_root: Path, moved_root: Pat
     inner.mkdir(parents=True, exist_ok=True)
     mounts.append(f"mount --bind {shlex.quote(str(deps))} {shlex.quote(str(inner))}")
     env = (f"env -i PATH=/usr/bin:/bin HOME={state} NOTIFY_SOCKET=/run/notify/sock STATE_DIRECTORY={state} "
-           "PYTHONUNBUFFERED=1")
+           "PYTHONUNBUFFERED=1 WATCHDOG_USEC=2000000")
     inner_cmd = f"cd {state} && exec {env} {exec_start}"
     script = " && ".join([*mounts, f"exec chroot --userspec={uid}:{gid} {root} /bin/sh -c {shlex.quote(inner_cmd)}"])
     starts_peer("unshare and chroot")
@@ -130,7 +130,7 @@ def test_installed_service_starts_as_its_user(target_root: Path, moved_root: Pat
                 messages += sock.recv(4096).decode().splitlines()
             except TimeoutError:
                 continue
-            if "READY=1" in messages:
+            if "READY=1" in messages and "WATCHDOG=1" in messages:  # no stream: the process itself is watched
                 break
     finally:
         if proc.poll() is None:
@@ -143,6 +143,7 @@ def test_installed_service_starts_as_its_user(target_root: Path, moved_root: Pat
         sock.close()
     assert "READY=1" in messages, f"no READY=1 from {exec_start} (exit {proc.returncode}):\n{err[-3000:]}"
     assert "PermissionError" not in err and "bundle" not in err.lower(), err[-3000:]
+    assert "WATCHDOG=1" in messages[messages.index("READY=1"):], messages
     status = next(m for m in messages if m.startswith("STATUS=") and "no streams configured" in m)
     assert "/etc/vigil/vigil.toml" in status and "vigil devices" in status
 
