@@ -61,7 +61,7 @@ declare -A why=([libportaudio2]="PortAudio, which sounddevice loads for micropho
                 [bluez]="bluetoothd, which bleak talks to over D-Bus for the BLE streams")
 admin="$root/var/lib/dpkg"
 if [ ! -f "$admin/status" ]; then
-  echo "skipped: system packages libportaudio2 bluez ($root has no dpkg database; install them in the image)"
+  echo "skipped: system packages libportaudio2 bluez (${root:-/} has no dpkg database; install them in the image)"
 else
   missing=()
   for pkg in libportaudio2 bluez; do
@@ -76,8 +76,8 @@ else
     apt=(apt-get install -y -q --no-install-recommends "${missing[@]}")
     [ -n "$root" ] && apt=(chroot "$root" "${apt[@]}")
     if ! act "install ${missing[*]} with apt-get${root:+ in a chroot of $root}" "${apt[@]}"; then
-      echo "install-gateway.sh: apt-get could not install ${missing[*]} (expected a reachable package" \
-           "archive: run apt-get update, or install them by hand)" >&2; exit 1
+      echo "install-gateway.sh: apt-get could not install ${missing[*]} (its output is above; expected a" \
+           "reachable package archive: apt-get update, or install them by hand, then run this again)" >&2; exit 1
     fi
   fi
 fi

@@ -208,6 +208,10 @@ def test_installer_installs_the_missing_system_packages(target_root: Path) -> No
     assert "needed: bluez (bluetoothd, which bleak talks to over D-Bus for the BLE streams)" in dry.stdout
     assert f"would: install bluez with apt-get in a chroot of {root}" in dry.stdout
     assert "libportaudio2 with apt-get" not in dry.stdout
+    failed = subprocess.run(["bash", str(ROOT / "scripts/install-gateway.sh"), "--root", str(root)],
+                            capture_output=True, text=True)  # this tree has no apt-get to chroot into
+    assert failed.returncode == 1 and not (root / "opt").exists()  # stops before installing anything
+    assert failed.stderr.splitlines()[-1].startswith("install-gateway.sh: apt-get could not install bluez (")
     (root / "var/lib/dpkg/status").unlink()  # a bare tree: said, not guessed
     bare = subprocess.run(["bash", str(ROOT / "scripts/install-gateway.sh"), "--root", str(root), "--dry-run"],
                           capture_output=True, text=True, check=True)
