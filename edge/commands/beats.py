@@ -164,7 +164,7 @@ def _desktop_plotter() -> Any:
         return importlib.import_module("train.fetal_plot").plot_beats
     except ImportError as exc:
         raise MissingExtraError(f"--plot needs the train extra ({exc.name} is missing): "
-                                "pip install 'vigil[train]'") from None
+                                "pip install '.[train]' in the checkout") from None
 
 
 def demo_fetal(path: Path, as_json: bool) -> None:

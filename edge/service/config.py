@@ -115,11 +115,12 @@ def parse_config(data: dict[str, Any], base: Path, source: Path | None = None) -
         h.expect(frozenset({"listen", "token"}))
         http = HttpSettings(*parse_listen(h.get("listen", str, "127.0.0.1:8321"), "http.listen"),
                             h.get("token", str, None))
-    raw_streams = top.get("streams", list)
+    # no stream is a valid config: a fresh install runs (and says so) until its devices are filled in
+    raw_streams = top.get("streams", list, [])
     streams = tuple(_stream(s, f"streams[{i}]", base) for i, s in enumerate(raw_streams))
     names = [s.name for s in streams]
-    if not streams or len(set(names)) != len(names):
-        raise ConfigError(f"streams: names {names} (expected at least one stream, each name unique)")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"streams: names {names} (expected each name unique)")
     return ServiceConfig(gateway, state_dir, streams, sinks, status_interval, source, http)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from edge.bundle.loader import Bundle, load_bundle
 from edge.errors import ConfigError, VigilError
+from edge.observe.health import NO_STREAMS
 from edge.pipeline.assembly import assemble
 from edge.pipeline.decider import Event
 from edge.pipeline.stream import Stage, Stream
@@ -202,6 +203,8 @@ class Service:
                             + (f" FAILED ({s.reason})" if s.state == "failed" else "") for s in self.states())
         stalled = self.stalled()
         flag = f"; STALLED: {', '.join(stalled)}" if stalled else ""
+        if not self.runners:
+            return f"{NO_STREAMS}; config {self.config.source or 'embedded'}{sinks}"
         return f"{len(self.runners)} streams ({streams}){sinks}{flag}"
 
     # --- lifecycle ------------------------------------------------------------------------
