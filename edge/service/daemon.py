@@ -70,10 +70,11 @@ def prepare(config: StreamConfig) -> Runner:
         variant = bundle.variant(config.variant)
     except VigilError as exc:  # its message names the bundle's file
         raise ConfigError(f"{where}.bundle: {exc}") from None
-    source_kinds()[config.kind].check(config.source, needs_of(bundle), where)
+    needs = needs_of(bundle)
+    source_kinds()[config.kind].check(config.source, needs, where)
     state = StreamState(config.name, config.kind, bundle.modality, bundle.detector_kind, variant.name,
                         variant.window_threshold)
-    return Runner(config, bundle, open_source(config.kind, config.source, needs_of(bundle)), pipeline.stream, state,
+    return Runner(config, bundle, open_source(config.kind, config.source, needs), pipeline.stream, state,
                   pipeline.stages)
 
 

@@ -131,8 +131,9 @@ class MicrophoneSource(Source):
                 pa.close()
 
     def _finished(self) -> None:
-        """PortAudio's thread: the stream became inactive (after stop(), or the device went away)."""
-        if self._loop is not None and not self._stopping.is_set():
+        """PortAudio's thread: the stream became inactive (the device went away, or our own close, which
+        has let go of ``_pa`` first and is not a loss)."""
+        if self._loop is not None and self._pa is not None and not self._stopping.is_set():
             self._loop.call_soon_threadsafe(self._lost.set)
 
     async def _keep_open(self) -> None:
