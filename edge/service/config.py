@@ -31,7 +31,8 @@ class StreamConfig:
     bundle: Path
     source: SourceConfig
     variant: str | None = None
-    stall_s: float = 10.0  # no progress for this long: the watchdog stops being fed
+    stall_s: float = 10.0  # running without progress for this long: the watchdog stops being fed
+    where: str = field(default="stream", compare=False)  # its table in the config file: streams[0]
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def _stream(table: Any, where: str, base: Path) -> StreamConfig:
     return StreamConfig(name=head.topic_level("name"), kind=kind, bundle=resolve(base, head.get("bundle", str)),
                         source=source_type.parse(head),
                         variant=head.get("variant", str, None, choices=("int8", "float32")),
-                        stall_s=head.positive("stall_s", 10.0))
+                        stall_s=head.positive("stall_s", 10.0), where=where)
 
 
 def _sinks(top: Table, context: SinkContext) -> tuple[SinkConfig, ...]:
