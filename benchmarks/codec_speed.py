@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from edge.commands.score_audio import pin_to_one_core as _pin_to_one_core
+from edge.commands.scoring import pin_to_one_core as _pin_to_one_core
 from firmware_bridge.codec import decode
 from firmware_bridge.protocol import ATT_PAYLOAD_DEFAULT, ATT_PAYLOAD_DLE, FORMAT_INT16, FORMAT_INT24, link_budget
 from firmware_bridge.reassembly import Reassembler

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from edge.bundle.loader import load_bundle
-from edge.commands.score_audio import pin_to_one_core as _pin_to_one_core
+from edge.commands.scoring import pin_to_one_core as _pin_to_one_core
 from edge.features.ecg import EcgSpec
 from edge.io.kpi_csv import read_kpi_csv
 from edge.pipeline.series_scorer import Series, donut_scorer, ecg_series, score_series

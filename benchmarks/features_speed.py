@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.commands.score_audio import pin_to_one_core as _pin_to_one_core
+from edge.commands.scoring import pin_to_one_core as _pin_to_one_core
 from edge.features.spec import FeatureSpec
 from edge.io.wav import load_mono
 from tests.librosa_reference import logmel_vectors_librosa, seed_windows_librosa

@@ -1,5 +1,5 @@
-"""The `vigil` command: parses and dispatches. Each command's work lives beside what it uses
-(``cli_audio``, ``service``, ``simulate``, ``devices``, ``export_c``); `train` and
+"""The `vigil` command: parses and dispatches. Each command's work lives in ``edge/commands/``
+(one module per command; `run` and `status` in ``edge/service/``); `train` and
 `evaluate` are loaded from the ``train`` package only when asked for, so the gateway never imports
 TensorFlow.
 
@@ -25,36 +25,36 @@ log = logging.getLogger("vigil")
 
 
 def _features(a: argparse.Namespace) -> int:
-    from edge.commands import score_audio as cli_audio
+    from edge.commands import scoring
 
-    return cli_audio.features(a.file, set_name=a.set, out=a.out, sr=a.sr, channel=a.channel, force=a.force)
+    return scoring.features(a.file, set_name=a.set, out=a.out, sr=a.sr, channel=a.channel, force=a.force)
 
 
 def _score(a: argparse.Namespace) -> int:
-    from edge.commands import score_audio as cli_audio
+    from edge.commands import scoring
 
-    return cli_audio.score(a.files, bundle_path=a.bundle, variant=a.variant, channel=a.channel, as_json=a.json,
+    return scoring.score(a.files, bundle_path=a.bundle, variant=a.variant, channel=a.channel, as_json=a.json,
                            samples=a.samples, iterations=a.iterations, columns=a.columns)
 
 
 def _bench(a: argparse.Namespace) -> int:
-    from edge.commands import score_audio as cli_audio
+    from edge.commands import scoring
 
     if a.repeat < 1:
         raise ConfigError(f"--repeat {a.repeat}: expected at least 1")
     if a.bundle is None:  # no model: the live fetal beat chain on abdominal EDF/WFDB recordings
         from edge.commands import beats as cli_beats
 
-        return cli_beats.bench(a, cli_audio.pin_to_one_core() if a.one_core else None)
-    return cli_audio.bench_bundle(a.files, bundle_path=a.bundle, variant=a.variant, channel=a.channel,
+        return cli_beats.bench(a, scoring.pin_to_one_core() if a.one_core else None)
+    return scoring.bench_bundle(a.files, bundle_path=a.bundle, variant=a.variant, channel=a.channel,
                                   as_json=a.json, samples=a.samples, iterations=a.iterations, repeat=a.repeat,
                                   one_core=a.one_core, columns=a.columns)
 
 
 def _demo(a: argparse.Namespace) -> int:
-    from edge.commands import score_audio as cli_audio
+    from edge.commands import scoring
 
-    return cli_audio.demo(as_json=a.json)
+    return scoring.demo(as_json=a.json)
 
 
 def _export_c(a: argparse.Namespace) -> int:
