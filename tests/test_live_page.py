@@ -74,10 +74,11 @@ def test_embedded_default_serves_page_and_metrics_and_stops_cleanly(embedded: Se
     time.sleep(1.5)  # a few windows scored
     status, kind, text = embedded.get("/metrics")
     assert status == 200 and kind.startswith("text/plain")
-    series = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line.startswith("vigil_")}
-    assert len(series) >= 5, series
+    series = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if not line.startswith("#")}
     assert {"vigil_windows_total", "vigil_events_total", "vigil_score", "vigil_missing_samples_total",
-            "vigil_process_resident_memory_bytes", "vigil_process_cpu_seconds_total"} <= series
+            "vigil_build_info", "vigil_stream_bundle_info",
+            "process_resident_memory_bytes", "process_cpu_seconds_total"} <= series, series
+    assert not any(name.startswith("vigil_process_") for name in series)
     windows = {m[0]: float(m[1]) for m in re.findall(r'vigil_windows_total\{stream="([^"]+)"\} (\S+)', text)}
     assert set(windows) == {"fan-replay", "slider-replay", "fetal-ecg-replay"} and windows["fan-replay"] > 0
     assert all(not s["signal"] for s in json.loads(embedded.get("/api/state")[2])["streams"])  # nobody looked

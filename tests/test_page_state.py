@@ -1,16 +1,22 @@
 """Per-stream state for the page: the signal envelope is exact, bounded and kept only while someone
 looks; readers get only what is new; the FHR slot (fed by a beat stage) reaches /metrics and Home
-Assistant's state."""
+Assistant's state; /metrics names its series by Prometheus' conventions."""
 
 from __future__ import annotations
 
 import json
+import platform
+import re
+import time
 
 import numpy as np
 
+import edge
 from edge.observe.home_assistant import state_payload
 from edge.observe.metrics import Metrics
+from edge.pipeline.decider import Event
 from edge.pipeline.stream_state import STATES, StreamState
+from edge.sinks.events import make_record
 
 
 def state(name: str = "mic", modality: str = "audio", threshold: float = 1.0) -> StreamState:
@@ -69,3 +75,23 @@ def test_a_waiting_stream_shows_in_metrics_with_its_state() -> None:
     assert sum(lines.values()) == 1.0 and len(lines) == len(STATES)
     s.waiting_for(None)  # the device is back
     assert s.state == "running" and s.reason is None
+
+
+def test_build_info_bundle_info_and_last_event_follow_prometheus_conventions() -> None:
+    s = StreamState("kpi-1", "file", "kpi", "donut", "float32", 0.5, bundle="kpi-web", model_sha256="ab" * 32)
+    text = Metrics(lambda: [s], lambda: None, lambda: None).render().decode()
+    assert "vigil_stream_last_event_timestamp_seconds{" not in text  # no event yet: absent, not 1970
+    assert f'vigil_stream_bundle_info{{bundle="kpi-web",detector="donut",sha256="{"ab" * 32}",stream="kpi-1"}} 1.0' \
+        in text
+    (build,) = [line for line in text.splitlines() if line.startswith("vigil_build_info{")]
+    assert f'python="{platform.python_version()}"' in build and f'version="{edge.__version__}"' in build
+    assert re.search(r'runtime="[a-z-]+( [0-9.]+)?"', build) and build.endswith(" 1.0")
+    names = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if not line.startswith("#")}
+    assert {"process_cpu_seconds_total", "process_resident_memory_bytes"} <= names
+    assert not [n for n in names if n.startswith("vigil_process_")]
+    before = time.time()
+    s.evented(make_record(Event(1.0, 2.0, 3.0, 0.5, 4), gateway="g", stream="kpi-1", detector="donut",
+                          model_sha256="ab" * 32, stream_epoch_s=before))
+    text = Metrics(lambda: [s], lambda: None, lambda: None).render().decode()
+    (line,) = [m for m in text.splitlines() if m.startswith('vigil_stream_last_event_timestamp_seconds{stream="kpi-1"}')]
+    assert before <= float(line.split(" ")[1]) <= time.time()

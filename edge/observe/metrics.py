@@ -22,12 +22,15 @@ prefix, unit in the name, ``_total`` for counters; one ``stream`` label.
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable, Iterable, Iterator
+from importlib import metadata
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from edge import __version__
 from edge.pipeline.stream_state import STATES, StreamState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -70,6 +73,17 @@ class VigilCollector(Collector):
             if s.fhr.rows:
                 fhr.add_metric([s.name], s.fhr.rows[-1][1])
         yield fhr
+        last = GaugeMetricFamily("vigil_stream_last_event_timestamp_seconds",
+                                 "Wall clock (Unix seconds) when the stream's last event was emitted", labels=["stream"])
+        for s in states:
+            if s.last_event_s is not None:  # no sample before the first event: absent, not 0 (1970)
+                last.add_metric([s.name], s.last_event_s)
+        yield last
+        info = GaugeMetricFamily("vigil_stream_bundle_info", "The bundle a stream scores with (1)",
+                                 labels=["stream", "bundle", "sha256", "detector"])
+        for s in states:
+            info.add_metric([s.name, s.bundle, s.model_sha256, s.detector], 1.0)
+        yield info
         outbox, connected = self._outbox(), self._connected()
         if outbox is not None:
             yield GaugeMetricFamily("vigil_outbox_events", "Events waiting in the outbox for the broker",
@@ -79,14 +93,44 @@ class VigilCollector(Collector):
                                     value=float(connected))
 
 
+class BuildInfo(Collector):
+    """``vigil_build_info{version,python,runtime} 1``: what runs, read once (it does not change in a process)."""
+
+    def __init__(self) -> None:
+        self.labels = [__version__, platform.python_version(), tflite_runtime()]
+
+    def collect(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily("vigil_build_info", "The gateway's version, Python and TFLite runtime (1)",
+                                 labels=["version", "python", "runtime"])
+        info.add_metric(self.labels, 1.0)
+        yield info
+
+
+def tflite_runtime() -> str:
+    """The TFLite interpreter the detectors load, as ``package version`` (``none`` without one)."""
+    from edge.detectors.interpreter import interpreter_class
+    from edge.errors import MissingExtraError
+
+    try:
+        _, backend = interpreter_class()
+    except MissingExtraError:
+        return "none"
+    try:
+        return f"{backend} {metadata.version(backend)}"
+    except metadata.PackageNotFoundError:  # a source build without distribution metadata
+        return backend
+
+
 class Metrics:
-    """A private registry (not the client's global one): vigil's collector and the process' own."""
+    """A private registry (not the client's global one): vigil's collectors and the process' own, the
+    latter unprefixed (``process_*``) as Prometheus' conventions and stock dashboards have it."""
 
     def __init__(self, states: Callable[[], Iterable[StreamState]], outbox: Callable[[], int | None],
                  connected: Callable[[], bool | None]) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(VigilCollector(states, outbox, connected))
-        ProcessCollector(namespace="vigil", registry=self.registry)
+        self.registry.register(BuildInfo())
+        ProcessCollector(registry=self.registry)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

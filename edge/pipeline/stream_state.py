@@ -42,7 +42,8 @@ class Trace:
 
 @dataclass
 class StreamState:
-    """name, source kind, modality, detector kind, model variant, threshold; then live counters."""
+    """name, source kind, modality, detector kind, model variant, threshold; then live counters; the
+    bundle it scores with (name, model file sha256, creation time) for the page and /metrics."""
 
     name: str
     kind: str
@@ -63,6 +64,10 @@ class StreamState:
     recent_scores: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=600))
     recent_events: deque[EventRecord] = field(default_factory=lambda: deque(maxlen=50))
     anomaly: bool = False  # an event is open now
+    last_event_s: float | None = None  # wall clock (UTC s) when the last event was emitted
+    bundle: str = ""
+    model_sha256: str = ""
+    bundle_created: str | None = None  # the bundle's provenance.created (ISO 8601 UTC)
     history_s: float = 10.0  # the signal envelope kept for the page
     points_per_s: int = 50
     watched_until: float = 0.0  # monotonic time until which a page wants the signal envelope
@@ -125,6 +130,7 @@ class StreamState:
 
     def evented(self, record: EventRecord) -> None:
         self.events += 1
+        self.last_event_s = time.time()
         self.recent_events.append(record)
 
     def waiting_for(self, reason: str | None) -> None:

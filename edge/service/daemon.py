@@ -74,7 +74,8 @@ def prepare(config: StreamConfig) -> Runner:
     needs = needs_of(bundle)
     source_kinds()[config.kind].check(config.source, needs, where)
     state = StreamState(config.name, config.kind, bundle.modality, bundle.detector_kind, variant.name,
-                        variant.window_threshold)
+                        variant.window_threshold, bundle=bundle.name, model_sha256=variant.sha256,
+                        bundle_created=str(bundle.manifest.provenance.get("created") or "") or None)
     return Runner(config, bundle, open_source(config.kind, config.source, needs), pipeline.stream, state,
                   pipeline.stages)
 
