@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -143,6 +144,25 @@ def test_last_will_marks_a_vanished_gateway_offline(broker: Broker, tmp_path: Pa
     # the broker publishes the will after 1.5 x keepalive (1 s) without traffic
     assert wait_for(lambda: any(t == "vigil/gw1/status" and m["state"] == "offline" for t, m, _ in sub.messages), 10)
     sub.close()
+
+
+def test_a_clean_close_logs_info_and_a_lost_broker_a_warning(broker: Broker, tmp_path: Path,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="edge.sinks.mqtt")
+    sink = MqttSink(MqttSettings(host="127.0.0.1", port=broker.port, gateway="gw1"), tmp_path)
+    assert wait_for(lambda: sink.connected, 5)
+    sink.close()
+    (closed,) = [r for r in caplog.records if "disconnected" in r.getMessage()]
+    assert closed.levelno == logging.INFO and "closed the connection" in closed.getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    caplog.clear()
+    sink = MqttSink(MqttSettings(host="127.0.0.1", port=broker.port, gateway="gw1"), tmp_path / "again")
+    assert wait_for(lambda: sink.connected, 5)
+    broker.stop()  # not asked for: still a warning, saying where the events wait
+    assert wait_for(lambda: not sink.connected, 5)
+    lost = [r for r in caplog.records if "disconnected" in r.getMessage()]
+    assert lost and lost[0].levelno == logging.WARNING and "events wait in the outbox" in lost[0].getMessage()
+    sink.close()
 
 
 def test_jsonl_sink_rotates(tmp_path: Path) -> None:

@@ -128,6 +128,7 @@ class MqttSink(Sink):
         self._wake = threading.Event()
         self._pump_lock = threading.Lock()
         self._closing = threading.Event()
+        self._disconnecting = threading.Event()  # set by close() just before it disconnects
         client.connect_async(settings.host, settings.port, keepalive=settings.keepalive_s)
         client.loop_start()
         self._thread = threading.Thread(target=self._deliver, name="vigil-mqtt", daemon=True)
@@ -161,7 +162,10 @@ class MqttSink(Sink):
 
     def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
         self._connected.clear()
-        self._set_state("disconnected", f"{reason}; events wait in the outbox")
+        if self._disconnecting.is_set():  # close() asked for it: a clean stop is not worth a warning
+            self._set_state("disconnected", f"{reason} (the gateway closed the connection)", level=logging.INFO)
+        else:
+            self._set_state("disconnected", f"{reason}; events wait in the outbox")
 
     def _on_publish(self, _client: Any, _userdata: Any, mid: int, _reason: Any, _props: Any) -> None:
         self._acks.put(mid)
@@ -262,6 +266,7 @@ class MqttSink(Sink):
         if self.connected:
             offline = json.dumps({"state": "offline"})
             self._client.publish(self.status_topic, offline, qos=1, retain=True).wait_for_publish(1)
+        self._disconnecting.set()
         self._client.disconnect()
         self._client.loop_stop()
         self.outbox.close()
