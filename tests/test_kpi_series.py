@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from edge.bundle.loader import load_bundle
 from edge.errors import InputFileError
 from edge.io.kpi_csv import KpiColumns, read_kpi_csv
 from edge.pipeline.series_scorer import donut_scorer, kpi_series, score_series
+from edge.service.config import parse_config
+from edge.service.daemon import Service, prepare
 from tests.conftest import ROOT, run_vigil
 from train.series_baselines import rolling_robust_zscore, spectral_residual
 from train.series_metrics import adjust, adjusted_f1_curve
@@ -159,20 +162,21 @@ def test_every_point_is_scored_and_a_continuation_uses_the_training_tail(kpi_bun
     assert warm.next_timestamp == int(after.position[0])
 
 
-def test_the_service_stream_on_the_file_source_scores_as_vigil_score(kpi_bundle: Path, tmp_path: Path) -> None:
-    """`vigil run`'s pipeline, fed by the file source, and `vigil score`'s scorer agree point for point."""
-    from edge.pipeline.assembly import assemble, replay
-    from edge.sources.base import needs_of
-    from edge.sources.file import open_file_recording
-
-    bundle = load_bundle(kpi_bundle)
-    path = head(SMALL, 300, tmp_path / "replay.csv", start=2000)
-    live = replay(assemble(bundle, "float32", samples=4).stream, open_file_recording(path, needs_of(bundle)).blocks())
-    scored = score_series(bundle, donut_scorer(bundle, "float32", samples=4), kpi_series(path))
-    window = bundle.ecg_spec.window
-    np.testing.assert_array_equal(live.positions, np.arange(window - 1, 300))  # the service scores full windows
-    np.testing.assert_allclose(live.scores, scored[window - 1 :], rtol=1e-6)
-    assert scored.shape == (300,) and np.isfinite(scored[: window - 1]).all()  # `score` adds the first window's
+@pytest.mark.parametrize("start", [900, 2000])  # continues the training rows (warm-up), or not (head)
+def test_the_service_stream_scores_from_the_first_point_as_vigil_score(kpi_bundle: Path, tmp_path: Path,
+                                                                      start: int) -> None:
+    """`vigil run`'s stream loop, fed by the file source, and `vigil score` agree point for point, first included."""
+    path = head(SMALL, 100, tmp_path / "replay.csv", start=start)
+    config = parse_config({"gateway": {"name": "gw", "state_dir": str(tmp_path)}, "streams": [
+        {"name": "kpi", "kind": "file", "bundle": str(kpi_bundle), "path": str(path), "realtime": False,
+         "variant": "float32"}]}, tmp_path)
+    service, runner = Service(config), prepare(config.streams[0])
+    asyncio.run(service._run_stream(runner))
+    live = np.array(runner.state.recent_scores)  # (time_s, score) per point
+    scored = score_series(runner.bundle, donut_scorer(runner.bundle, "float32"), kpi_series(path))
+    np.testing.assert_array_equal(live[:, 0], np.arange(100) / runner.stream.framing.rate)  # every point, first on
+    np.testing.assert_allclose(live[:, 1], scored, rtol=1e-6)
+    assert runner.state.samples == 100 and np.isfinite(scored).all()
 
 
 def test_short_file_without_context_is_one_line_error(kpi_bundle: Path, tmp_path: Path) -> None:

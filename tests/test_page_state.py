@@ -93,5 +93,6 @@ def test_build_info_bundle_info_and_last_event_follow_prometheus_conventions() -
     s.evented(make_record(Event(1.0, 2.0, 3.0, 0.5, 4), gateway="g", stream="kpi-1", detector="donut",
                           model_sha256="ab" * 32, stream_epoch_s=before))
     text = Metrics(lambda: [s], lambda: None, lambda: None).render().decode()
-    (line,) = [m for m in text.splitlines() if m.startswith('vigil_stream_last_event_timestamp_seconds{stream="kpi-1"}')]
+    (line,) = [m for m in text.splitlines() if m.startswith("vigil_stream_last_event_timestamp_seconds{")]
+    assert line.startswith('vigil_stream_last_event_timestamp_seconds{stream="kpi-1"} ')
     assert before <= float(line.split(" ")[1]) <= time.time()

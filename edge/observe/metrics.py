@@ -74,7 +74,8 @@ class VigilCollector(Collector):
                 fhr.add_metric([s.name], s.fhr.rows[-1][1])
         yield fhr
         last = GaugeMetricFamily("vigil_stream_last_event_timestamp_seconds",
-                                 "Wall clock (Unix seconds) when the stream's last event was emitted", labels=["stream"])
+                                 "Wall clock (Unix seconds) when the stream's last event was emitted",
+                                 labels=["stream"])
         for s in states:
             if s.last_event_s is not None:  # no sample before the first event: absent, not 0 (1970)
                 last.add_metric([s.name], s.last_event_s)

@@ -51,6 +51,30 @@ def assemble(bundle: Bundle, variant: str | None = None, **detector_options: Any
     return Pipeline(bundle, detector, build_stream(bundle, detector), stages_for(bundle))
 
 
+def warmup_for(bundle: Bundle, first_timestamp: int | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The bundle's stored training tail (values, missing) (window - 1,) if an input whose sample 0 is at
+    Unix time ``first_timestamp`` (s) continues the training series (one interval after its end), else None."""
+    warm = bundle.manifest.warmup
+    if not warm or first_timestamp is None or first_timestamp != warm.next_timestamp:
+        return None
+    return np.asarray(warm.values, dtype=np.float64), np.asarray(warm.missing, dtype=bool)
+
+
+def start_series(stream: Stream, bundle: Bundle, first_timestamp: int | None) -> bool:
+    """Start a stream of a bundle carrying a warm-up (KPI) as `vigil score` starts a file, live or replayed:
+    primed with the warm-up when the input continues the training series, so that its first point is
+    scored at once; otherwise the first window also scores its earlier points (``head``). A bundle without
+    a warm-up keeps the stream as built. True if primed."""
+    context = warmup_for(bundle, first_timestamp)
+    if context is not None:
+        stream.prime(*context)
+        stream.head = False
+        return True
+    if bundle.manifest.warmup is not None:
+        stream.head = True
+    return False
+
+
 @dataclass
 class Replayed:
     """A replay's scores (n,) float32 at positions (n,) int64 in samples, its events, and the windows scored."""

@@ -23,7 +23,7 @@ from edge.features.ecg import EcgSpec, rule_labels
 from edge.io.edf import EdfFile, edf_block_means, lost_points
 from edge.io.kpi_csv import KpiColumns, read_kpi_csv
 from edge.modalities.base import modality_named
-from edge.pipeline.assembly import build_stream, replay
+from edge.pipeline.assembly import build_stream, replay, start_series
 from edge.sources.base import Block
 
 REPLAY_POINTS = 4096  # points per pushed block: the ring buffer holds one window plus this many
@@ -84,30 +84,21 @@ def donut_scorer(bundle: Bundle, variant: str | None = None, *, samples: int | N
     return load_detector(bundle, variant, samples=samples, iterations=iterations, seed=seed)
 
 
-def warmup_context(bundle: Bundle, series: Series) -> tuple[np.ndarray, np.ndarray] | None:
-    """The bundle's stored training tail (values, missing) (window - 1,) if `series` continues it, else None."""
-    warm = bundle.manifest.warmup
-    if not warm or series.position_name != "timestamp" or not series.position.size:
-        return None
-    if int(series.position[0]) != warm.next_timestamp:
-        return None
-    return np.asarray(warm.values, dtype=np.float64), np.asarray(warm.missing, dtype=bool)
+def first_timestamp(series: Series) -> int | None:
+    """Unix time (s) of the series' first point, None for a series without timestamps (EDF)."""
+    return int(series.position[0]) if series.position_name == "timestamp" and series.position.size else None
 
 
 def score_series(bundle: Bundle, detector: Detector, series: Series) -> np.ndarray:
-    """Scores (n,) float32 of every point, replayed through the gateway's Stream (see the module docstring
-    for the first window - 1 points). The points are the stream's samples: a point-per-sample framing
-    of the bundle's spec, whose block means are the points themselves."""
+    """Scores (n,) float32 of every point, replayed through the gateway's Stream started as a live one is
+    (`start_series`; see the module docstring for the first window - 1 points). The points are the
+    stream's samples: a point-per-sample framing of the bundle's spec, whose block means are the points."""
     spec = bundle.ecg_spec
     values, missing = series.values, series.missing
-    context = warmup_context(bundle, series)
-    if context is not None:
-        values, missing = np.concatenate([context[0], values]), np.concatenate([context[1], missing])
-    elif values.size < spec.window:
-        raise InputFileError(f"{series.path}: {values.size} points, shorter than one window ({spec.window} points)")
     points = replace(spec, fs=spec.fs / spec.block, block=1)
-    stream = build_stream(bundle, detector, spec=points, head=context is None,
-                          max_span_s=REPLAY_POINTS / points.fs)
+    stream = build_stream(bundle, detector, spec=points, head=True, max_span_s=REPLAY_POINTS / points.fs)
+    if not start_series(stream, bundle, first_timestamp(series)) and values.size < spec.window:
+        raise InputFileError(f"{series.path}: {values.size} points, shorter than one window ({spec.window} points)")
     blocks = (Block(i, values[i : i + REPLAY_POINTS, None], missing[i : i + REPLAY_POINTS])
               for i in range(0, values.size, REPLAY_POINTS))
     return replay(stream, blocks).scores

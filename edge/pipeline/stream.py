@@ -46,6 +46,9 @@ class Stream:
     ``column`` picks the channel of multi-channel blocks (the wearable sends several leads).
     ``head`` (point series, file replay): the first window also scores its earlier window - 1 points,
     so that every point of a recording has a score (the detector's ``score_head``; NaN without one).
+    ``prime`` instead puts context before sample 0 (a KPI bundle's warm-up): the first sample then
+    completes a window. Blocks, positions and events stay numbered from the input's sample 0; the
+    detector's window index (``first``) counts from the context's start.
     """
 
     def __init__(self, spec: FeatureSpec | EcgSpec, detector: Detector, decider: Decider, *, column: int = 0,
@@ -60,7 +63,8 @@ class Stream:
         # room for one window plus a span of new windows; longer blocks are fed in pieces
         self._chunk = max(f.hop, round(max_span_s * f.rate))
         self.ring = RingBuffer(f.window + self._chunk + f.hop, dtype=f.dtype)
-        self.next_window = 0  # absolute sample index where the next uncomputed (base) window starts
+        self.origin = 0  # ring index of the input's sample 0 (the samples of context before it)
+        self.next_window = 0  # ring index where the next uncomputed (base) window starts
         self.windows = 0
         self.skipped_windows = 0  # rows with missing input a detector cannot score: not scored
         self.missing_samples = 0
@@ -68,11 +72,19 @@ class Stream:
     @property
     def seconds(self) -> float:
         """Stream time received so far (s)."""
-        return self.ring.end / self.framing.rate
+        return (self.ring.end - self.origin) / self.framing.rate
+
+    def prime(self, values: np.ndarray, missing: np.ndarray) -> None:
+        """Context (n,) and its missing mask (n,) before the input's sample 0, n < one window (before any push)."""
+        if self.ring.end or values.size >= self.framing.window:
+            raise ValueError(f"prime {values.size} samples before any push, fewer than one window "
+                             f"({self.framing.window})")
+        self.ring.write(np.asarray(values, self.framing.dtype), np.asarray(missing, bool))
+        self.origin = values.size
 
     def contiguous(self, block: Block) -> Iterator[Block]:
         """``block`` as consecutive Blocks from the next sample this stream expects (see ``contiguous``)."""
-        return contiguous(block, self.ring.end, self._chunk)
+        return contiguous(block, self.ring.end - self.origin, self._chunk)
 
     def push(self, block: Block) -> StreamOutput:
         """Append a block and score every window it completes."""
@@ -116,7 +128,7 @@ class Stream:
             rows_missing = None
         first = int(starts[0] // f.hop) if starts.size else 0
         scores = self.detector.score(features, rows_missing, first=first)
-        positions = starts + f.score_offset
+        positions = starts + f.score_offset - self.origin
         decided = scores, positions
         if head is not None:
             kept = ~np.isnan(head[0])  # a head its detector cannot score is left out of the decisions
@@ -133,7 +145,7 @@ class Stream:
         score_head = getattr(self.detector, "score_head", None)  # Donut reconstructs every point of a window
         scores = (score_head(features[0], missing[0])[:-1] if score_head is not None
                   else np.full(n, np.nan, np.float32))
-        return np.asarray(scores, np.float32), starts[0] + f.hop * np.arange(n, dtype=np.int64)
+        return np.asarray(scores, np.float32), starts[0] - self.origin + f.hop * np.arange(n, dtype=np.int64)
 
     def finish(self) -> list[Event]:
         """Close any open event at the end of the input (or at shutdown, or before a reload)."""

@@ -34,7 +34,7 @@ from typing import Any
 from edge.bundle.loader import Bundle, load_bundle
 from edge.errors import ConfigError, VigilError
 from edge.observe.health import NO_STREAMS
-from edge.pipeline.assembly import assemble
+from edge.pipeline.assembly import assemble, start_series
 from edge.pipeline.decider import Event
 from edge.pipeline.stream import Stage, Stream
 from edge.pipeline.stream_state import StreamState
@@ -129,6 +129,7 @@ class Service:
         rate = stream.framing.rate
         try:
             await source.start()
+            start_series(stream, runner.bundle, source.first_timestamp())  # a KPI bundle's warm-up, as `score`
             state.set("running")
             async for block in source.blocks():
                 if state.epoch_s is None:  # wall clock of sample 0, from the first block's arrival
@@ -140,7 +141,7 @@ class Service:
                     out = stream.push(part)
                     state.anomaly = stream.decider.open
                     state.scored(out.starts / rate, out.scores)
-                    state.stream_seconds, state.samples = stream.seconds, stream.ring.end
+                    state.stream_seconds, state.samples = stream.seconds, stream.ring.end - stream.origin
                     state.missing_samples = stream.missing_samples
                     self._emit(runner, out.events)
                     for stage in runner.stages:

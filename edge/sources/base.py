@@ -121,6 +121,11 @@ class Source(ABC):
         """What its Blocks' columns are (known once the first block came: a device says it on connecting)."""
         return Channels()
 
+    def first_timestamp(self) -> int | None:
+        """Unix time (s) of its sample 0 when the input carries timestamps (a KPI CSV), else None; known
+        after ``start``. A series that continues a bundle's training series is scored with its warm-up."""
+        return None
+
 
 _KINDS: dict[str, type[Source]] = {}
 S = TypeVar("S", bound=type[Source])

@@ -171,6 +171,7 @@ class CsvRecording(FileRecording):
         kpi = read_kpi_csv(self.path)
         self.rate, self.values, self.missing, self.block = 1.0 / kpi.interval_s, kpi.values, kpi.missing, block
         self.frames = int(kpi.values.shape[0])
+        self.first_timestamp = int(kpi.timestamps[0]) if kpi.timestamps.size else None  # Unix s
 
     def _pieces(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         for start in range(0, self.frames, self.block):
@@ -234,6 +235,9 @@ class FileSource(Source):
 
     def channels(self) -> Channels:
         return Channels() if self.recording is None else self.recording.channels()
+
+    def first_timestamp(self) -> int | None:
+        return getattr(self.recording, "first_timestamp", None)  # a CSV's; WAV and EDF carry none
 
     async def blocks(self) -> AsyncIterator[Block]:
         """Each block is released when the wall clock reaches its end (realtime) or at once; the
