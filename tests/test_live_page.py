@@ -149,7 +149,10 @@ def test_chromium_sees_an_event_appear(tmp_path: Path) -> None:
             # the slider's anomaly clip: an event closes within seconds of replay and is listed and shaded
             card.locator("li.event").first.wait_for(timeout=30_000)
             text = card.locator("li.event").first.inner_text()
-            assert re.match(r"\d+\.\d–\d+\.\d s, peak \d", text), text
+            clock = r"\d\d:\d\d:\d\d"
+            assert re.fullmatch(rf"\d+\.\d–\d+\.\d s, peak \d\S* · [\w-]+ \(anomaly\) · {clock}–{clock}", text), text
+            assert re.fullmatch(rf"model \S+ · [\w-]+ int8 · sha256 [0-9a-f]{{12}} · built \d{{4}}-\d\d-\d\d · "
+                                rf"stream time 0 at {clock}", card.locator(".bundle").inner_text())
             assert "events" in card.locator(".health").inner_text()
             page.wait_for_timeout(1500)  # a few more updates drawn
             page.screenshot(path=str(shot), full_page=True)

@@ -96,3 +96,19 @@ def test_build_info_bundle_info_and_last_event_follow_prometheus_conventions() -
     (line,) = [m for m in text.splitlines() if m.startswith("vigil_stream_last_event_timestamp_seconds{")]
     assert line.startswith('vigil_stream_last_event_timestamp_seconds{stream="kpi-1"} ')
     assert before <= float(line.split(" ")[1]) <= time.time()
+
+
+def test_the_page_names_each_event_detector_kind_and_wall_clock_and_the_bundle() -> None:
+    from edge.observe.web.server import LivePage
+
+    s = StreamState("fetal", "file", "ecg", "donut", "int8", 6.7, bundle="ecg-donut", model_sha256="cd" * 32,
+                    bundle_created="2026-11-25T20:36:57Z")
+    for detector in ("donut", "fetal-flatline", "fetal-bradycardia"):
+        s.evented(make_record(Event(2.0, 4.5, 9.0, 6.7, 3, detector), gateway="g", stream="fetal",
+                              detector=detector, model_sha256="cd" * 32, stream_epoch_s=1.8e9))
+    (entry,) = LivePage(lambda: [s], dict, bytes).snapshot()["streams"]
+    assert entry["bundle"] == {"name": "ecg-donut", "detector": "donut", "variant": "int8", "sha256": "cd" * 32,
+                               "created": "2026-11-25T20:36:57Z"}
+    assert [(e["detector"], e["kind"]) for e in entry["recent_events"]] == [
+        ("donut", "anomaly"), ("fetal-flatline", "signal quality"), ("fetal-bradycardia", "heart rate")]
+    assert entry["recent_events"][0]["start"] == "2027-01-15T08:00:02.000Z"  # 1.8e9 s + 2 s, UTC

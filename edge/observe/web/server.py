@@ -28,6 +28,7 @@ from aiohttp import web
 from edge.modalities.base import modality_named
 from edge.observe.health import stream_summary
 from edge.pipeline.stream_state import StreamState
+from edge.sinks.events import EventRecord
 
 log = logging.getLogger("vigil.web")
 STATIC = resources.files("edge.observe.web") / "static"
@@ -38,6 +39,23 @@ SCORE_HISTORY_S = 60.0  # the score plot's span; the signal's is the state's his
 
 def _rows(rows: list[tuple[float, ...]], digits: int = 5) -> list[list[float]]:
     return [[round(v, digits) for v in r] for r in rows]
+
+
+def event_kind(detector: str) -> str:
+    """What raised an event, for a reader: ``anomaly`` (the stream's model), ``signal quality`` or
+    ``heart rate`` (the fetal stage's ``fetal-<kind>`` rules)."""
+    from edge.fetal.quality import KINDS
+
+    if not detector.startswith("fetal-"):
+        return "anomaly"
+    return "signal quality" if detector.removeprefix("fetal-") in KINDS else "heart rate"
+
+
+def _event_row(record: EventRecord) -> dict[str, Any]:
+    """An event for the page: stream times (s), wall clock (ISO 8601 UTC), peak score, detector and kind."""
+    return {"start_s": round(record.start_s, 3), "end_s": round(record.end_s, 3), "start": record.start,
+            "end": record.end, "peak": round(record.peak_score, 5), "detector": record.detector,
+            "kind": event_kind(record.detector)}
 
 
 class LivePage:
@@ -93,17 +111,20 @@ class LivePage:
             entry: dict[str, Any] = stream_summary(s)
             entry["history_s"] = s.history_s
             entry["heart_rate"] = modality_named(s.modality).heart_rate  # the page plots FHR for these
+            entry["bundle"] = {"name": s.bundle, "detector": s.detector, "variant": s.variant,
+                               "sha256": s.model_sha256, "created": s.bundle_created}
+            entry["epoch_s"] = s.epoch_s  # wall clock of the stream's time 0 (None before its first block)
             traces: dict[str, tuple[Any, int, Any]] = {  # rows kept, rows ever, row -> list
                 "signal": (s.signal.rows, s.signal.count, list), "fhr": (s.fhr.rows, s.fhr.count, list),
                 "scores": (s.recent_scores, s.windows, list),
-                "recent_events": (s.recent_events, s.events, lambda r: [r.start_s, r.end_s, r.peak_score])}
+                "recent_events": (s.recent_events, s.events, _event_row)}
             for key, (rows, count, row) in traces.items():
                 new = len(rows) if seen is None else min(count - cursor.get(key, 0), len(rows))
                 picked = [row(r) for r in list(rows)[len(rows) - new :]] if new > 0 else []
                 if key == "scores" and key not in cursor and picked:  # a page's first message: the plot's span
                     picked = [r for r in picked if r[0] >= picked[-1][0] - SCORE_HISTORY_S]
                 cursor[key] = count
-                entry[key] = _rows(picked)
+                entry[key] = picked if key == "recent_events" else _rows(picked)
             streams.append(entry)
         return {"gateway": self._gateway(), "streams": streams, "score_history_s": SCORE_HISTORY_S}
 

@@ -26,6 +26,17 @@ function shade(card) {
   };
 }
 
+// a wall-clock time (ISO string or Unix seconds) as HH:MM:SS in this browser's time zone
+function clock(t) {
+  return new Date(typeof t === "number" ? t * 1000 : t).toTimeString().slice(0, 8);
+}
+
+// the bundle a stream scores with: name, detector, variant, model file hash and build date
+function bundleText(b) {
+  return "model " + b.name + " · " + b.detector + " " + b.variant + " · sha256 " + b.sha256.slice(0, 12) +
+    (b.created ? " · built " + b.created.slice(0, 10) : "");
+}
+
 function makeCard(s) {
   const sec = el("section", "stream");
   sec.id = "stream-" + s.name;
@@ -34,8 +45,9 @@ function makeCard(s) {
   const h = el("h2");
   h.append(el("span", "name", s.name), el("span", "badge", s.state), el("span", "alarm", "ANOMALY"));
   const health = el("div", "health");
-  sec.append(h, health, el("p", "label", "signal, last " + s.history_s + " s (min/max)"));
-  const card = {sec, badge: h.children[1], health, sig: [[], [], []], sc: [[], [], []], fhr: [[], []],
+  const bundle = el("div", "bundle", bundleText(s.bundle));
+  sec.append(h, bundle, health, el("p", "label", "signal, last " + s.history_s + " s (min/max)"));
+  const card = {sec, badge: h.children[1], health, bundle, sig: [[], [], []], sc: [[], [], []], fhr: [[], []],
                 events: [], list: el("ol", "events"), threshold: s.threshold};
   const sigDiv = el("div", "plot signal");
   sec.append(sigDiv, el("p", "label", "score (line) against its threshold (dashed); events shaded"));
@@ -82,14 +94,18 @@ function update(msg) {
       (g.outbox === null ? "" : " · outbox " + g.outbox) + " · broker " + g.broker +
       (s.last_score === null ? "" : " · score " + s.last_score.toPrecision(4) + " / " + s.threshold.toPrecision(4));
     if (s.reason) { const r = el("span", "reason", " · " + s.reason); card.health.append(r); }
+    card.bundle.textContent = bundleText(s.bundle) + (s.epoch_s === null ? "" : " · stream time 0 at " +
+      clock(s.epoch_s));
     const tSig = s.signal.length ? s.signal[s.signal.length - 1][0] : (card.sig[0].at(-1) || 0);
     push(card.sig, s.signal, tSig - s.history_s);
     const scoreRows = s.scores.map((r) => [r[0], r[1], s.threshold]);
     const tSc = scoreRows.length ? scoreRows[scoreRows.length - 1][0] : (card.sc[0].at(-1) || 0);
     push(card.sc, scoreRows, tSc - msg.score_history_s);
-    for (const [a, b, peak] of s.recent_events) {
-      card.events.push([a, b]);
-      const li = el("li", "event", a.toFixed(1) + "–" + b.toFixed(1) + " s, peak " + peak.toPrecision(4));
+    for (const e of s.recent_events) {
+      card.events.push([e.start_s, e.end_s]);
+      const li = el("li", "event", e.start_s.toFixed(1) + "–" + e.end_s.toFixed(1) + " s, peak " +
+        e.peak.toPrecision(4) + " · " + e.detector + " (" + e.kind + ") · " + clock(e.start) + "–" + clock(e.end));
+      li.dataset.kind = e.kind;
       card.list.prepend(li);
     }
     card.sigPlot.setData(card.sig);
