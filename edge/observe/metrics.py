@@ -2,7 +2,8 @@
 
 A custom collector reads the per-stream counters when /metrics is scraped, so metrics cost nothing
 between scrapes (no instrumented hot path). Names follow the client's conventions: ``vigil_``
-prefix, unit in the name, ``_total`` for counters; one ``stream`` label.
+prefix, unit in the name, ``_total`` for counters, ``_info`` gauges of 1 carrying labels; a ``stream``
+label per stream. The process' own series keep the client's unprefixed names.
 
     vigil_windows_total{stream}            windows scored
     vigil_events_total{stream}             anomaly events closed
@@ -15,9 +16,13 @@ prefix, unit in the name, ``_total`` for counters; one ``stream`` label.
     vigil_stream_up{stream}                1 running, 0 starting/dead/done
     vigil_stream_state{stream,state}       1 for the stream's state (starting, running, waiting, ...), 0 for the others
     vigil_fhr_beats_per_minute{stream}     last fetal heart rate (ECG streams with beats)
+    vigil_stream_last_event_timestamp_seconds{stream}        wall clock (Unix s) of the last event emitted
+    vigil_stream_bundle_info{stream,bundle,sha256,detector}  1: the bundle and model file a stream scores with
     vigil_outbox_events                    events waiting for the broker
     vigil_mqtt_connected                   1 while connected to the broker
-    vigil_process_cpu_seconds_total, vigil_process_resident_memory_bytes, ... (ProcessCollector)
+    vigil_build_info{version,python,runtime}                 1: the gateway's version, Python, TFLite runtime
+    process_cpu_seconds_total, process_resident_memory_bytes, ... (the client's ProcessCollector, as stock
+    dashboards expect them)
 """
 
 from __future__ import annotations
