@@ -28,6 +28,7 @@ from edge.pipeline.decider import Event
 from edge.pipeline.stream import Stage, Stream
 from edge.pipeline.stream_state import StreamState
 from edge.service.config import ServiceConfig, StreamConfig, check_state_dir, load_config
+from edge.service.state_lock import StateDirLock
 from edge.service.systemd import Notifier
 from edge.sinks.base import BrokerLink, Sink, broker_link, open_sink
 from edge.sinks.events import make_record
@@ -72,6 +73,7 @@ class Service:
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self.total_events = 0
+        self.lock = StateDirLock(config.state_dir)  # taken in run(): one daemon per state directory
         from edge.observe.observers import Observers  # status lines and file, live page, /metrics, Home Assistant
 
         self.observers = Observers(config, self.states, self.broker_sink)
@@ -175,6 +177,14 @@ class Service:
             raise
         self.observers.attach_broker(self.broker_sink())
 
+    def _retry_sinks(self) -> None:
+        """Events a sink holds in memory while its disk is full are written when room returns, events or not."""
+        for sink in self.sinks:
+            try:
+                sink.retry()
+            except Exception as exc:  # a sink's failure must stop neither the loop nor the others
+                log.error("the %s sink: %s: %s", sink.name, type(exc).__name__, exc)
+
     def _close_sinks(self) -> None:
         for sink in self.sinks:
             sink.close()
@@ -197,7 +207,10 @@ class Service:
             r.state.state != "ended" and now - r.state.progress_s > r.config.stall_s)]
 
     def status_line(self) -> str:
-        sinks = "".join(f", outbox {h['outbox']}" for h in (s.health() for s in self.sinks) if "outbox" in h)
+        healths = [(s.name, s.health()) for s in self.sinks]
+        sinks = "".join(f", outbox {h['outbox']}" for _, h in healths if "outbox" in h)
+        sinks += "".join(f", {name} {h.get('held', 0)} held for the disk, {h.get('dropped', 0)} dropped"
+                         for name, h in healths if h.get("held") or h.get("dropped"))  # only while it matters
         streams = ", ".join(f"{s.name} {s.windows} windows {s.events} events"
                             + (f" FAILED ({s.reason})" if s.state == "failed" else "") for s in self.states())
         stalled = self.stalled()
@@ -211,9 +224,12 @@ class Service:
             log.warning("SIGHUP: running the embedded default, nothing to reload")
             return
         self.notifier.reloading()
+        lock = self.lock
         try:
             new = load_config(source)
             runners = {s.name: prepare(s) for s in new.streams}
+            if new.state_dir != self.config.state_dir:  # the new directory is locked before the old is let go
+                lock = StateDirLock(new.state_dir).acquire()
         except VigilError as exc:
             log.error("SIGHUP: new config refused, the old one keeps running: %s", exc)
             self.notifier.status(f"reload refused: {exc}")
@@ -222,6 +238,9 @@ class Service:
         await self._stop_streams()  # closes the old streams' open events into the old sinks
         self._close_sinks()
         self.config = new
+        if lock is not self.lock:
+            self.lock.release()
+            self.lock = lock
         self.observers.use(new)
         self._open_sinks()
         self._start_streams(runners)
@@ -229,6 +248,13 @@ class Service:
         self.notifier.send("READY=1", f"STATUS=reloaded: {self.status_line()}")
 
     async def run(self) -> int:
+        self.lock.acquire()  # a second daemon on this state directory is refused before anything else
+        try:
+            return await self._run()
+        finally:
+            self.lock.release()
+
+    async def _run(self) -> int:
         runners = {s.name: prepare(s) for s in self.config.streams}  # every bundle verified before READY
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
@@ -249,6 +275,7 @@ class Service:
             if self._reload.is_set():
                 self._reload.clear()
                 await self._reload_config()
+            self._retry_sinks()
             self.observers.tick()
             now = time.monotonic()
             if watchdog and now - last_dog >= watchdog / 2 and not self.stalled():
