@@ -22,8 +22,9 @@ log = logging.getLogger("vigil.service")
 
 class Observers:
     def __init__(self, config: ServiceConfig, states: Callable[[], Iterable[StreamState]],
-                 link: Callable[[], BrokerLink | None]) -> None:
-        self.config, self._states, self._link = config, states, link
+                 link: Callable[[], BrokerLink | None],
+                 sinks: Callable[[], Iterable[tuple[str, dict[str, object]]]] = lambda: ()) -> None:
+        self.config, self._states, self._link, self._sinks = config, states, link, sinks
         self.health = Health(config.gateway, config.state_dir, states, self.broker, self.outbox)
         self.page: Any = None
         self.discovery: Any = None
@@ -72,7 +73,7 @@ class Observers:
         from edge.observe.metrics import Metrics
         from edge.observe.web.server import LivePage
 
-        metrics = Metrics(self._states, self.outbox, self._connected)
+        metrics = Metrics(self._states, self.outbox, self._connected, self._sinks)
         self.page = LivePage(self._states, self.gateway, metrics.render, token=http.token)
         if not http.loopback and not http.token:
             log.warning("http: %s is reachable from the network and [http] token is not set: anyone there "

@@ -76,7 +76,7 @@ class Service:
         self.lock = StateDirLock(config.state_dir)  # taken in run(): one daemon per state directory
         from edge.observe.observers import Observers  # status lines and file, live page, /metrics, Home Assistant
 
-        self.observers = Observers(config, self.states, self.broker_sink)
+        self.observers = Observers(config, self.states, self.broker_sink, self.sink_health)
 
     # --- events -------------------------------------------------------------------------
     def _emit(self, runner: Runner, events: list[Event], stage: Stage | None = None) -> None:
@@ -195,6 +195,10 @@ class Service:
         """The sink connected to a message broker (MQTT), if one is configured."""
         return broker_link(self.sinks)
 
+    def sink_health(self) -> list[tuple[str, dict[str, object]]]:
+        """Every sink's name and counters (delivered, dropped, pending), for /metrics."""
+        return [(s.name, s.health()) for s in self.sinks]
+
     def states(self) -> list[StreamState]:
         """Every stream's state (what status lines, `vigil status`, pages and metrics read)."""
         for runner in self.runners.values():
@@ -207,7 +211,7 @@ class Service:
             r.state.state != "ended" and now - r.state.progress_s > r.config.stall_s)]
 
     def status_line(self) -> str:
-        healths = [(s.name, s.health()) for s in self.sinks]
+        healths = self.sink_health()
         sinks = "".join(f", outbox {h['outbox']}" for _, h in healths if "outbox" in h)
         sinks += "".join(f", {name} {h.get('held', 0)} held for the disk, {h.get('dropped', 0)} dropped"
                          for name, h in healths if h.get("held") or h.get("dropped"))  # only while it matters

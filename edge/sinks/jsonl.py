@@ -105,10 +105,10 @@ def repair_torn_tail(path: Path) -> int:
 
 
 def _refusal(exc: OSError, path: Path) -> str:
-    """Why a write failed, naming the file and, when the disk is full, its directory."""
+    """Why a write failed, naming the directory whose file system refused it."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"{exc.strerror or 'no space left'}: the file system of {path.parent} is full"
-    return exc.strerror or str(exc)
+        return f"{exc.strerror}: the file system of {path.parent} is full"
+    return f"{exc.strerror or exc} in {path.parent}"
 
 
 @register_sink
@@ -153,6 +153,8 @@ class JsonlSink(Sink):
 
     def emit(self, record: EventRecord) -> None:
         if len(self._pending) >= self.MAX_PENDING:
+            self._write()  # room may have returned since the last try: drop nothing that now fits
+        if len(self._pending) >= self.MAX_PENDING:
             self._pending.popleft()
             self.dropped += 1
         self._pending.append((record.to_json() + "\n").encode())
@@ -182,8 +184,8 @@ class JsonlSink(Sink):
             self._rotate()
         try:
             written = os.write(self._fd, line)  # the whole line in one call
-            if written != len(line):
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+            if written != len(line):  # the disk took a part: no room (a full disk or a size limit)
+                raise OSError(f"no room for a whole line: {written} of {len(line)} bytes taken")
         except OSError:
             os.ftruncate(self._fd, self._size)  # a short write leaves no part of a line behind
             raise

@@ -54,6 +54,8 @@ class Outbox:
         """Queue a row: written now if the disk takes it (after every row held before it), else held."""
         with self._lock:
             if len(self._held) >= self.MAX_HELD:
+                self._write_held()  # room may have returned since the last try: drop nothing that now fits
+            if len(self._held) >= self.MAX_HELD:
                 self._held.popleft()
                 self.dropped += 1
             self._held.append((event_id, topic, payload, time.time()))
