@@ -252,7 +252,8 @@ class Service:
         self.notifier.send("READY=1", f"STATUS=reloaded: {self.status_line()}")
 
     async def run(self) -> int:
-        self.lock.acquire()  # a second daemon on this state directory is refused before anything else
+        if not self.lock.held:  # a second daemon on this state directory is refused before anything else
+            self.lock.acquire()
         try:
             return await self._run()
         finally:
@@ -325,7 +326,9 @@ def run_command(config_path: Path | None, state_dir: Path | None, http: str | No
 
         config = replace(config, http=HttpSettings(*parse_listen(http, "--http"),
                                                    config.http.token if config.http else None))
+    service = Service(config)
+    service.lock.acquire()  # refused in one line, before anything is said
     if not config_path:
         print(f"vigil run: no --config, running the embedded default (bundled recordings replayed in real time); "
               f"events in {', '.join(s.where for s in config.sinks)}", file=sys.stderr)
-    return asyncio.run(Service(config).run())
+    return asyncio.run(service.run())

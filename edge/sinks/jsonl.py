@@ -185,7 +185,7 @@ class JsonlSink(Sink):
         try:
             written = os.write(self._fd, line)  # the whole line in one call
             if written != len(line):  # the disk took a part: no room (a full disk or a size limit)
-                raise OSError(f"no room for a whole line: {written} of {len(line)} bytes taken")
+                raise OSError(errno.ENOSPC, f"no room for a whole line ({written} of {len(line)} bytes taken)")
         except OSError:
             os.ftruncate(self._fd, self._size)  # a short write leaves no part of a line behind
             raise

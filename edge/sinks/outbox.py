@@ -70,7 +70,8 @@ class Outbox:
                 self._delete(set())
 
     def _refused(self, exc: sqlite3.Error) -> None:
-        why = f"{exc}; the file system of {self.path.parent} may be full"
+        full = "full" in str(exc)  # SQLITE_FULL: "database or disk is full"
+        why = f"{exc}; the file system of {self.path.parent} {'is full' if full else 'refused a write'}"
         if self._failing is None:
             log.warning("MQTT outbox %s: cannot write (%s); events held in memory (at most %d) until it can",
                         self.path, why, self.MAX_HELD)
