@@ -30,6 +30,7 @@ class Observers:
         self.discovery: Any = None
         self._outbox: tuple[float, int | None] = (-1.0, None)
         self._last_report = 0.0
+        self._hooked: BrokerLink | None = None  # the link whose connects announce discovery
 
     # --- gateway-level readings, shared by the status lines, the page and /metrics ---------------
     def broker(self) -> str:
@@ -60,7 +61,14 @@ class Observers:
 
         self.discovery = Discovery(self.config.gateway, self._states, link.publish, prefix,
                                    every_s=self.config.status_interval_s)
-        link.add_connect_hook(self.discovery.on_connect)
+        if link is not self._hooked:  # one hook per link: a link kept across a reload is not hooked twice (a
+            self._hooked = link       # new Discovery announces every stream at its first tick)
+            link.add_connect_hook(self._announce)  # now, if connected, and at every reconnect
+
+    def _announce(self) -> None:
+        discovery = self.discovery  # read once: a reload may replace it from the service's loop
+        if discovery is not None:
+            discovery.on_connect()
 
     def _connected(self) -> bool | None:
         link = self._link()

@@ -17,6 +17,7 @@ import gc
 import logging
 import signal
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from edge.pipeline.stream_state import StreamState
 from edge.service.config import ServiceConfig, StreamConfig, check_state_dir, load_config
 from edge.service.state_lock import StateDirLock
 from edge.service.systemd import Notifier
-from edge.sinks.base import BrokerLink, Sink, broker_link, open_sink
+from edge.sinks.base import BrokerLink, Sink, SinkConfig, broker_link, open_sink
 from edge.sinks.events import make_record
 from edge.sources.base import Source, needs_of, open_source, source_kinds
 
@@ -70,6 +71,7 @@ class Service:
         self.notifier = Notifier()
         self.runners: dict[str, Runner] = {}
         self.sinks: list[Sink] = []
+        self._sink_configs: list[SinkConfig] = []  # what each of self.sinks was opened from
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self.total_events = 0
@@ -163,15 +165,19 @@ class Service:
                 with contextlib.suppress(asyncio.CancelledError):
                     await runner.task
 
-    def _open_sinks(self) -> None:
+    def _open_sinks(self, kept: dict[SinkConfig, Sink] | None = None) -> None:
+        """Open the configured sinks; `kept`: sinks of a reload's old config that stay open as they are."""
         try:
             self.config.state_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"state directory {self.config.state_dir}: {exc.strerror}") from None
-        self.sinks = []
+        kept = dict(kept or {})
+        self.sinks, self._sink_configs = [], []
         try:
             for config in self.config.sinks:
-                self.sinks.append(open_sink(config, self.config.state_dir))
+                sink = kept.pop(config, None)
+                self.sinks.append(sink if sink is not None else open_sink(config, self.config.state_dir))
+                self._sink_configs.append(config)
         except VigilError:  # those already open are released, not left with their files and threads
             self._close_sinks()
             raise
@@ -185,10 +191,17 @@ class Service:
             except Exception as exc:  # a sink's failure must stop neither the loop nor the others
                 log.error("the %s sink: %s: %s", sink.name, type(exc).__name__, exc)
 
-    def _close_sinks(self) -> None:
-        for sink in self.sinks:
-            sink.close()
-        self.sinks = []
+    def _close_sinks(self, keep: Iterable[SinkConfig] = ()) -> dict[SinkConfig, Sink]:
+        """Close the sinks, except those opened from a config in `keep` (returned, by config): a reload keeps
+        an unchanged sink open, with the events it holds in memory for a full disk and its broker connection."""
+        kept = {}
+        for config, sink in zip(self._sink_configs, self.sinks, strict=True):
+            if config in keep:
+                kept[config] = sink
+            else:
+                sink.close()
+        self.sinks, self._sink_configs = [], []
+        return kept
 
     # --- state ----------------------------------------------------------------------------
     def broker_sink(self) -> BrokerLink | None:
@@ -240,13 +253,13 @@ class Service:
             self.notifier.send("READY=1")
             return
         await self._stop_streams()  # closes the old streams' open events into the old sinks
-        self._close_sinks()
+        kept = self._close_sinks(new.sinks if new.state_dir == self.config.state_dir else ())
         self.config = new
         if lock is not self.lock:
             self.lock.release()
             self.lock = lock
         self.observers.use(new)
-        self._open_sinks()
+        self._open_sinks(kept)
         self._start_streams(runners)
         log.info("SIGHUP: reloaded %s (%d streams)", source, len(runners))
         self.notifier.send("READY=1", f"STATUS=reloaded: {self.status_line()}")
