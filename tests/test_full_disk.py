@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import signal
 import sqlite3
 import subprocess
 import time
@@ -20,6 +22,7 @@ from edge.sinks.mqtt import MqttSettings, MqttSink
 from tests.conftest import starts_peer
 from tests.mosquitto import free_port
 from tests.test_event_log_room import lines_of, record
+from tests.test_service import DATA, NotifySocket, start, write_config
 
 pytestmark = pytest.mark.peer  # mounts a tmpfs
 
@@ -94,3 +97,46 @@ def test_events_wait_in_memory_while_the_disk_is_full(small_disk: Path, caplog: 
         assert len(refused) == 1 and str(state) in refused[0], said
         assert sum(m.startswith(name) and "writing again" in m for m in said) == 1, said
     assert not any("Traceback" in m for m in said) and uuid.UUID(ids[0])
+
+
+def test_the_daemon_runs_on_a_full_disk_and_loses_no_event(small_disk: Path, tmp_path: Path) -> None:
+    """`vigil run` started on the full disk (its outbox cannot even be opened), reloaded while full, given room:
+    the events it reported are, each once and in order, in the log and in the outbox; it never exits."""
+    state = small_disk / "state"
+    state.mkdir()
+    filler = fill(small_disk)
+    ecg = {"name": "ecg", "kind": "file", "bundle": str(DATA / "bundles" / "ecg-donut"),
+           "path": str(DATA / "samples" / "ecg" / "r10_60s.edf"), "realtime": False, "loop": True}
+    config = write_config(tmp_path / "gw.toml", [ecg], state, mqtt_port=free_port())  # nothing listens there
+    notify = NotifySocket(tmp_path / "notify.sock")
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        proc = start(config, notify, procs)
+        notify.wait_for("READY=1", 60)
+        notify.collect(2.0)  # events while full
+        proc.send_signal(signal.SIGHUP)  # a reload keeps the sinks, and what they hold
+        notify.wait_for("STATUS=reloaded", 20)
+        notify.collect(1.0)
+        assert proc.poll() is None
+        filler.unlink()
+        notify.collect(1.5)  # the service's timer writes what was held
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(5)
+    assert proc.returncode == 0, err
+    reported = re.findall(r"^vigil: event (\w+) on ecg", err, flags=re.MULTILINE)
+    lines = err.splitlines()
+    full_at = next(i for i, line in enumerate(lines) if "event log" in line and "cannot write" in line)
+    again_at = next(i for i, line in enumerate(lines) if "event log" in line and "writing again" in line)
+    assert sum(line.startswith("vigil: event ") for line in lines[full_at:again_at]) >= 5  # emitted while full
+    assert len(reported) >= 10
+    assert lines_of(state / "events.jsonl") == reported  # each once, whole, in order
+    assert outbox_rows(state / "outbox.sqlite") == reported
+    for name in ("event log", "MQTT outbox"):  # once per change, not per event
+        assert sum(name in line and "cannot write" in line for line in lines) == 1, err
+        assert sum(name in line and "writing again" in line for line in lines) == 1, err
+    assert "Traceback" not in err and "not taken by" not in err

@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -23,6 +24,15 @@ from edge.errors import ConfigError
 
 log = logging.getLogger(__name__)
 _INSERT = "INSERT OR IGNORE INTO outbox (event_id, topic, payload, created) VALUES (?, ?, ?, ?)"
+
+
+def _full(folder: Path) -> bool:
+    """Whether the file system holding `folder` has (next to) no room left: under 64 KiB for this user."""
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return False
+    return folder.is_dir() and stat.f_bavail * stat.f_frsize < 65536
 
 
 class Outbox:
@@ -38,17 +48,30 @@ class Outbox:
         self._acked: set[int] = set()  # rows the broker took whose DELETE the disk refused: not sent again
         self._failing: str | None = None  # why the disk refused the last write
         self.dropped = 0  # rows beyond MAX_HELD while the disk refused them
+        self._db: sqlite3.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             with self._lock:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=FULL")
-                self._db.execute("CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, event_id TEXT UNIQUE, "
-                                 "topic TEXT NOT NULL, payload TEXT NOT NULL, created REAL NOT NULL)")
-        except (sqlite3.Error, OSError) as exc:  # a folder or another file at its place (left as it is)
-            raise ConfigError(f"MQTT outbox {path}: cannot open ({exc}); expected vigil's SQLite outbox in a "
-                              "writable state directory") from None
+                self._connect()
+        except (sqlite3.Error, OSError) as exc:
+            if not _full(path.parent):  # a folder or another file at its place (left as it is)
+                raise ConfigError(f"MQTT outbox {path}: cannot open ({exc}); expected vigil's SQLite outbox in a "
+                                  "writable state directory") from None
+            self._refused(exc)  # a full disk at start: rows wait in memory, the file opens when room returns
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is None:
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                db.execute("CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, event_id TEXT UNIQUE, "
+                           "topic TEXT NOT NULL, payload TEXT NOT NULL, created REAL NOT NULL)")
+            except sqlite3.Error:
+                db.close()
+                raise
+            self._db = db
+        return self._db
 
     def put(self, event_id: str, topic: str, payload: str) -> None:
         """Queue a row: written now if the disk takes it (after every row held before it), else held."""
@@ -69,8 +92,8 @@ class Outbox:
             if self._acked:
                 self._delete(set())
 
-    def _refused(self, exc: sqlite3.Error) -> None:
-        full = "full" in str(exc)  # SQLITE_FULL: "database or disk is full"
+    def _refused(self, exc: Exception) -> None:
+        full = "full" in str(exc) or _full(self.path.parent)  # SQLITE_FULL: "database or disk is full"
         why = f"{exc}; the file system of {self.path.parent} {'is full' if full else 'refused a write'}"
         if self._failing is None:
             log.warning("MQTT outbox %s: cannot write (%s); events held in memory (at most %d) until it can",
@@ -78,16 +101,25 @@ class Outbox:
         self._failing = why
 
     def _write_held(self) -> None:
+        checkpointed = False
         while self._held:
             batch = [self._held[i] for i in range(min(self.BATCH, len(self._held)))]
             try:  # one transaction per batch: all of it on disk, or none (rolled back)
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany(_INSERT, batch)
-                self._db.execute("COMMIT")
+                db = self._connect()
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany(_INSERT, batch)
+                db.execute("COMMIT")
             except sqlite3.Error as exc:
-                if self._db.in_transaction:
+                if self._db is not None and self._db.in_transaction:
                     with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back itself
                         self._db.execute("ROLLBACK")
+                if self._db is not None and not checkpointed:
+                    # the WAL grows by a page per commit until 1000 pages (4 MB) are checkpointed: on a small
+                    # disk it is what fills it; moved into the database and truncated, its room returns
+                    checkpointed = True
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    continue
                 self._refused(exc)
                 return
             for _ in batch:
@@ -106,6 +138,8 @@ class Outbox:
 
     def pending(self, limit: int, exclude: set[int]) -> list[tuple[int, str, str]]:
         with self._lock:
+            if self._db is None:
+                return []
             skip = exclude | self._acked
             rows = self._db.execute("SELECT id, topic, payload FROM outbox ORDER BY id LIMIT ?",
                                     (limit + len(skip),)).fetchall()
@@ -118,7 +152,7 @@ class Outbox:
     def _delete(self, row_ids: set[int]) -> None:
         todo = sorted(self._acked | row_ids)
         try:  # a DELETE writes too (the WAL): on a full disk the rows are remembered as acked, not resent
-            self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in todo])
+            self._connect().executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in todo])
         except sqlite3.Error as exc:
             self._acked.update(row_ids)
             self._refused(exc)
@@ -130,7 +164,7 @@ class Outbox:
     def __len__(self) -> int:
         """Rows waiting for the broker: on disk (less those acked) and held in memory."""
         with self._lock:
-            on_disk = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+            on_disk = 0 if self._db is None else int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
             return on_disk - len(self._acked) + len(self._held)
 
     def close(self) -> None:
@@ -140,4 +174,5 @@ class Outbox:
             if self._held:
                 log.error("MQTT outbox %s: %d events could not be written (%s)", self.path, len(self._held),
                           self._failing)
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
