@@ -7,6 +7,8 @@ stream makes progress (a stalled or failed stream stops the feeding and systemd 
 service); STOPPING=1 on SIGTERM/SIGINT, then every open event is closed with its true end and
 reaches every sink, and the outbox is flushed; SIGHUP reloads the config and bundles atomically (a
 bad new config is refused, the old one keeps running; open events of the old streams are closed).
+One daemon per state directory: `run` holds its lock (``edge.service.state_lock``) from before anything is
+said to its exit.
 """
 
 from __future__ import annotations
