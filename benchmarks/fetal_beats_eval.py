@@ -20,7 +20,7 @@ import numpy as np
 
 from edge.fetal.analyze import analyze
 from edge.fetal.beat_match import challenge_fhr_mse, match_beats
-from edge.fetal.beats import BeatParams, BeatTracker
+from edge.fetal.beat_tracker import BeatParams, BeatTracker
 from edge.fetal.cancel import METHODS
 from edge.fetal.fhr import fhr_series
 from edge.fetal.fqrs import FetalParams

@@ -8,7 +8,7 @@ Per record and seed, train/fetal_inject.py puts 3 episodes of each kind into Abd
 between the annotated fetal R-peaks). Quality: edge.fetal.quality scores per 0.1 s frame; AUC of a
 kind's frames against normal frames (other kinds left out), with the overall score (worst kind,
 worst lead: what a consumer of `quality` sees) and with the kind's own score. FHR: from the
-reference beats moved by the warps (`--beats reference`, the default) or from edge.fetal.beats
+reference beats moved by the warps (`--beats reference`, the default) or from edge.fetal.beat_tracker
 (`--beats detector`, when that module exists), 4 Hz grid, events with short durations (brady and
 tachy >= 1.5 s, decelerations the clinical >= 15 s, >= 15 bpm); AUC of the event score of the
 matching kind. Then robustness on fecg-tokarev (no labels): share of frames flagged per kind.
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from edge.fetal.fhr_events import FhrConfig, detect_fhr_events, event_scores, fhr_from_peaks, resample
+from edge.fetal.fhr_events import FhrConfig, detect_fhr_events, event_scores, fhr_from_peaks, resample_fhr
 from edge.fetal.quality import KINDS as QKINDS
 from edge.fetal.quality import QualityConfig, bad_mask, low_fetal_scores, quality_scores, segments_from_scores
 from train.fetal_inject import KINDS, QUALITY_KINDS, inject_leads
@@ -66,10 +66,10 @@ def _auc(pos: np.ndarray, neg: np.ndarray) -> float | None:
 
 
 def detector_peaks(x: np.ndarray, fs: float) -> np.ndarray:
-    """Fetal beats found by issue 12a's detector (edge.fetal.beats.detect_beats) on the abdominal leads."""
+    """Fetal beats found by issue 12a's detector (edge.fetal.beat_tracker.detect_beats) on the abdominal leads."""
     import importlib
 
-    beats = importlib.import_module("edge.fetal.beats")
+    beats = importlib.import_module("edge.fetal.beat_tracker")
     return np.asarray(beats.detect_beats(x, fs)[1])
 
 
@@ -135,7 +135,7 @@ def run_record(path: Path, seed: int, use_detector: bool, all_leads: bool = Fals
     cfg = FhrConfig(brady_min_s=1.5, tachy_min_s=1.5)
     t_s, bpm = fhr_from_peaks(beats, fs, cfg)
     events = detect_fhr_events(t_s, bpm, inj.kind_mask.size / fs, cfg)
-    grid, _ = resample(t_s, bpm, inj.kind_mask.size / fs, cfg)
+    grid, _ = resample_fhr(t_s, bpm, inj.kind_mask.size / fs, cfg)
     gk = inj.kind_mask[np.minimum((grid * fs).astype(int), inj.kind_mask.size - 1)]
     for kind, event_kind in FHR_KIND.items():
         s = event_scores(grid, events, event_kind)
@@ -173,8 +173,8 @@ def mask_check(path: Path) -> tuple[float, float, float]:
     scores[:, QKINDS.index("low_fetal")] = low_fetal_scores(times, 0.1, found / fs, top)[:, None]
     bad = bad_mask(segments_from_scores(times, scores, labels, 0.1), duration, labels)
     cfg = FhrConfig(rate_hz=1.0)
-    _, ref = resample(*fhr_from_peaks(peaks, fs, cfg), duration, cfg)
-    _, det = resample(*fhr_from_peaks(found, fs, cfg), duration, cfg)
+    _, ref = resample_fhr(*fhr_from_peaks(peaks, fs, cfg), duration, cfg)
+    _, det = resample_fhr(*fhr_from_peaks(found, fs, cfg), duration, cfg)
     err = np.abs(np.where(np.isnan(det), 60.0, det) - ref)  # a second without a detected rate counts 60 bpm
     ok = ~np.isnan(ref)
     bad = bad[: err.size]
@@ -256,7 +256,7 @@ def main(argv: list[str]) -> int:
         vals = [v for v in got if v is not None]
         return float(np.mean(vals)) if vals else None
 
-    source = ("edge.fetal.beats on the injected abdominal leads" if args.beats == "detector"
+    source = ("edge.fetal.beat_tracker on the injected abdominal leads" if args.beats == "detector"
               else "reference annotations (moved by the warps)")
     print(f"FHR from: {source}; {args.seeds} seeds x {len(RECORDS)} records, 3 episodes per kind each; "
           f"quality faults in {'every lead' if args.all_leads else 'a seeded subset of 1-4 leads'}\n")

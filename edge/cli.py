@@ -102,7 +102,7 @@ def _train_passthrough(args: argparse.Namespace) -> int:
         module = importlib.import_module("train.cli")
     except ImportError as exc:
         raise MissingExtraError(f"`vigil {args.command}` needs the train extra ({exc.name} is missing): "
-                                "pip install 'vigil[train]'") from None
+                                "pip install '.[train]' in the checkout") from None
     return int(module.main([args.command, *args.rest], verbose=args.verbose))
 
 

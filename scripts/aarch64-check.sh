@@ -80,9 +80,9 @@ say "sysroot: $("${py_arm[@]}" -c 'import platform, sys; print(platform.machine(
 
 # 3. vigil as a wheel (pure Python), then one --target install per runtime version
 mkdir -p "$work/wheel"
-rm -f "$work"/wheel/vigil-*.whl
+rm -f "$work"/wheel/vigil_edge-*.whl
 "$python" -m pip wheel -q --no-deps -w "$work/wheel" "$here" >/dev/null
-wheel="$(ls "$work"/wheel/vigil-*.whl)"
+wheel="$(ls "$work"/wheel/vigil_edge-*.whl)"
 plat=(--platform manylinux_2_34_aarch64 --platform manylinux_2_28_aarch64 --platform manylinux_2_27_aarch64
       --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64 --only-binary :all:
       --python-version 3.11 --implementation cp --abi cp311)

@@ -114,7 +114,7 @@ def test_training_without_tensorflow_names_the_extra(tmp_path: Path, dcase: Path
                             env={**os.environ, "PYTHONPATH": env_path}, timeout=300)
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "vigil: error: training needs TensorFlow: install the train extra (pip install 'vigil[train]')"
+        "vigil: error: training needs TensorFlow: install the train extra (pip install '.[train]' in the checkout)"
     )
 
 

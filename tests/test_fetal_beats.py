@@ -12,7 +12,7 @@ import pytest
 
 from edge.fetal.analyze import analyze
 from edge.fetal.beat_match import challenge_fhr_mse, match_beats
-from edge.fetal.beats import detect_beats
+from edge.fetal.beat_tracker import detect_beats
 from edge.io.multilead import open_leads
 from tests.conftest import ROOT, run_vigil
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.fetal.beats import detect_beats
+from edge.fetal.beat_tracker import detect_beats
 from edge.fetal.fhr import FhrTracker
 from tests.conftest import ROOT
 

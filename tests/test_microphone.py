@@ -66,29 +66,47 @@ CAPTURE = textwrap.dedent("""
 
 
 
+class PulseDaemon:
+    """A PulseAudio daemon with a 16 kHz mono null sink whose monitor is the default source; ``env`` reaches
+    it (known before it runs: a client may be waiting for it)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        binary = shutil.which("pulseaudio")
+        assert binary and shutil.which("paplay"), "apt-get install pulseaudio pulseaudio-utils libasound2-plugins"
+        self.socket = tmp_path / "native"
+        config = tmp_path / "default.pa"
+        config.write_text(f"load-module module-native-protocol-unix auth-anonymous=1 socket={self.socket}\n"
+                          "load-module module-null-sink sink_name=nullsink rate=16000 channels=1\n"
+                          "set-default-source nullsink.monitor\n")
+        self.env = {**os.environ, "HOME": str(tmp_path), "PULSE_SERVER": f"unix:{self.socket}",
+                    "XDG_RUNTIME_DIR": str(tmp_path)}
+        self.argv = [binary, "-n", "-F", str(config), "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
+                     "--disallow-exit"]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        starts_peer("PulseAudio")
+        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not self.socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.socket.exists(), "PulseAudio did not start"
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
 @pytest.fixture()
 def pulse(tmp_path: Path) -> Iterator[dict[str, str]]:
-    starts_peer("PulseAudio")
-    binary = shutil.which("pulseaudio")
-    assert binary and shutil.which("paplay"), "apt-get install pulseaudio pulseaudio-utils libasound2-plugins"
-    socket = tmp_path / "native"
-    config = tmp_path / "default.pa"
-    config.write_text(f"load-module module-native-protocol-unix auth-anonymous=1 socket={socket}\n"
-                      "load-module module-null-sink sink_name=nullsink rate=16000 channels=1\n"
-                      "set-default-source nullsink.monitor\n")
-    env = {**os.environ, "HOME": str(tmp_path), "PULSE_SERVER": f"unix:{socket}", "XDG_RUNTIME_DIR": str(tmp_path)}
-    proc = subprocess.Popen([binary, "-n", "-F", str(config), "--daemonize=no", "--exit-idle-time=-1",
-                             "--use-pid-file=no", "--disallow-exit"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    daemon = PulseDaemon(tmp_path)
+    daemon.start()
     try:
-        deadline = time.monotonic() + 10
-        while not socket.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert socket.exists(), "PulseAudio did not start"
-        yield env
+        yield daemon.env
     finally:
-        proc.terminate()
-        proc.wait(10)
+        daemon.stop()
 
 
 def test_captured_stream_scores_like_file_replay(pulse: dict[str, str], tmp_path: Path) -> None:
@@ -118,6 +136,86 @@ def test_captured_stream_scores_like_file_replay(pulse: dict[str, str], tmp_path
     assert live.size == replay.size
     np.testing.assert_allclose(live, replay, rtol=1e-4, atol=1e-6)
     assert result["overflows"] == 0 and result["lost"] == 0
+
+
+COME_AND_GO = textwrap.dedent("""
+    import asyncio, json, sys
+    from edge.sources.base import Needs
+    from edge.sources.microphone import MicrophoneConfig, MicrophoneSource
+
+    async def until(condition):
+        for _ in range(100):
+            if condition():
+                return
+            await asyncio.sleep(0.1)
+
+    async def main():
+        mic = MicrophoneSource(MicrophoneConfig(device="pulse", blocksize=512), Needs("audio", 16000.0),
+                               backoff_s=(0.1, 0.4))
+        blocks = 0
+
+        async def consume():
+            nonlocal blocks
+            async for _ in mic.blocks():
+                blocks += 1
+
+        async def say(**what):
+            print(json.dumps(what), flush=True)
+            await asyncio.to_thread(sys.stdin.readline)  # the test's turn
+
+        await mic.start()
+        consumer = asyncio.create_task(consume())
+        await asyncio.sleep(0.5)
+        await say(waiting=mic.waiting())  # the test starts PulseAudio
+        await until(lambda: mic.waiting() is None)
+        player = await asyncio.create_subprocess_exec("paplay", "--device=nullsink", sys.argv[1])
+        await player.wait()
+        await asyncio.sleep(0.5)
+        await say(waiting=mic.waiting(), blocks=blocks)  # the test stops PulseAudio
+        await until(lambda: mic.waiting() is not None)
+        await say(waiting=mic.waiting())  # the test starts PulseAudio again
+        await until(lambda: mic.waiting() is None)
+        await asyncio.sleep(1.0)  # open and holding: no loss counted but the real one
+        print(json.dumps({"waiting": mic.waiting(), "reopens": mic.reopens}), flush=True)
+        await mic.stop()
+        await consumer
+
+    asyncio.run(main())
+""")
+
+
+@pytest.mark.peer  # PulseAudio, started once the source waits for it
+def test_an_input_that_comes_and_goes_is_waited_for(tmp_path: Path) -> None:
+    """No PulseAudio yet: the source waits and retries; PulseAudio starts: the source finds the input
+    (PortAudio asked for its devices afresh) and delivers; PulseAudio stops: the input is lost, waited for
+    again, and found again when PulseAudio is back."""
+    daemon = PulseDaemon(tmp_path)
+    child = subprocess.Popen([sys.executable, "-c", COME_AND_GO, str(SAMPLE)], cwd=ROOT, env=daemon.env, text=True,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        absent = json.loads(child.stdout.readline())
+        daemon.start()
+        child.stdin.write("\n")
+        child.stdin.flush()
+        present = json.loads(child.stdout.readline())
+        daemon.stop()
+        child.stdin.write("\n")
+        child.stdin.flush()
+        lost = json.loads(child.stdout.readline())
+        daemon.start()
+        child.stdin.write("\n")
+        child.stdin.flush()
+        back = json.loads(child.stdout.readline())
+        assert child.wait(30) == 0
+    finally:
+        daemon.stop()
+        if child.poll() is None:
+            child.kill()
+    assert absent["waiting"].startswith("no audio input device 'pulse'"), absent
+    assert present["waiting"] is None and present["blocks"] >= 80000 // 512, present  # the clip, at least
+    assert lost["waiting"] is not None, lost
+    assert back == {"waiting": None, "reopens": 1}, back
 
 
 def test_devices_lists_the_capture_path(pulse: dict[str, str]) -> None:

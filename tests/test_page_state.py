@@ -10,7 +10,7 @@ import numpy as np
 
 from edge.observe.home_assistant import state_payload
 from edge.observe.metrics import Metrics
-from edge.pipeline.stream_state import StreamState
+from edge.pipeline.stream_state import STATES, StreamState
 
 
 def state(name: str = "mic", modality: str = "audio", threshold: float = 1.0) -> StreamState:
@@ -57,3 +57,15 @@ def test_fhr_slot_reaches_metrics_and_home_assistant() -> None:
     assert 'vigil_anomaly{stream="wearable-1"} 1.0' in text and "vigil_outbox_events 3.0" in text
     assert json.loads(state_payload(s)) == {"anomaly": "ON", "score": 7.5, "threshold": 6.7, "fhr_bpm": 143.5,
                                             "state": "starting"}
+
+
+def test_a_waiting_stream_shows_in_metrics_with_its_state() -> None:
+    s = state("pump-1")
+    s.waiting_for("no audio input device 'usb' (devices: none)")
+    text = Metrics(lambda: [s], lambda: None, lambda: None).render().decode()
+    lines = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+             if line.startswith("vigil_stream_state{")}
+    assert lines['vigil_stream_state{state="waiting",stream="pump-1"}'] == 1.0
+    assert sum(lines.values()) == 1.0 and len(lines) == len(STATES)
+    s.waiting_for(None)  # the device is back
+    assert s.state == "running" and s.reason is None

@@ -94,3 +94,33 @@ def test_a_registered_stage_sees_every_block_and_its_events_reach_the_sinks(tmp_
     assert made[0].opened == [Channels()]  # once; a WAV file names no channel
     kind = json.loads((DATA / "bundles" / "slider" / "manifest.json").read_text())["detector"]["kind"]
     assert any(r.detector == kind for r in sink.records)  # the stream's own events still flow
+
+
+def test_the_watchdog_counts_stuck_or_crashed_streams_not_waiting_ones(tmp_path: Path) -> None:
+    """Service.stalled() (what stops WATCHDOG=1): a stream running without progress for its stall_s and a
+    crashed one count; one whose microphone is absent waits (and retries) without counting."""
+    import time
+
+    config = parse_config({"gateway": {"name": "gw", "state_dir": str(tmp_path)}, "streams": [
+        {"name": "pump", "kind": "microphone", "bundle": str(DATA / "bundles" / "pump"), "device": "no-such-mic",
+         "stall_s": 0.1}]}, tmp_path)
+    service, _, file_runner = replay(tmp_path)
+    mic = prepare(config.streams[0])
+    service.runners["pump"] = mic
+
+    async def scenario() -> tuple[list[str], str, str | None]:
+        await mic.source.start()
+        mic.state.set("running")
+        await asyncio.sleep(0.3)  # past stall_s: the source has tried its device
+        stalled = service.stalled()
+        await mic.source.stop()
+        return stalled, mic.state.state, mic.state.reason
+
+    stalled, state, reason = asyncio.run(scenario())
+    assert stalled == [] and state == "waiting" and reason is not None and "'no-such-mic'" in reason
+    file_runner.state.set("running")  # a stream that should deliver and has not for longer than its stall_s
+    file_runner.state.progress_s = time.monotonic() - file_runner.config.stall_s - 1
+    assert service.stalled() == ["slider"]
+    file_runner.state.set("ended")
+    file_runner.crashed = True
+    assert service.stalled() == ["slider"]

@@ -33,7 +33,7 @@ def _require_tensorflow() -> None:
         import tensorflow  # noqa: F401
     except ImportError:
         raise MissingExtraError(
-            "training needs TensorFlow: install the train extra (pip install 'vigil[train]')"
+            "training needs TensorFlow: install the train extra (pip install '.[train]' in the checkout)"
         ) from None
 
 

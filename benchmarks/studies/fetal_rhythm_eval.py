@@ -21,8 +21,8 @@ import numpy as np
 
 from benchmarks.fetal_quality_eval import FHR_KIND, RECORDS, _auc, load_abdominal
 from edge.fetal.beat_match import match_beats
-from edge.fetal.beats import BeatParams, detect_beats
-from edge.fetal.fhr_events import FhrConfig, detect_fhr_events, event_scores, fhr_from_peaks, resample
+from edge.fetal.beat_tracker import BeatParams, detect_beats
+from edge.fetal.fhr_events import FhrConfig, detect_fhr_events, event_scores, fhr_from_peaks, resample_fhr
 from edge.fetal.fqrs import FetalParams
 from train.fetal_inject import KINDS, RHYTHM_KINDS, inject_leads
 
@@ -48,7 +48,7 @@ def run(data: Path, fetal: FetalParams) -> dict[str, dict[str, float | None]]:
         n = inj.kind_mask.size
         t_s, bpm = fhr_from_peaks(fetal_peaks, fs, cfg)
         events = detect_fhr_events(t_s, bpm, n / fs, cfg)
-        grid, _ = resample(t_s, bpm, n / fs, cfg)
+        grid, _ = resample_fhr(t_s, bpm, n / fs, cfg)
         at = inj.kind_mask[np.minimum((grid * fs).astype(int), n - 1)]
         for kind in RHYTHM_KINDS:
             score = event_scores(grid, events, FHR_KIND[kind])

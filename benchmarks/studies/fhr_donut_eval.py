@@ -29,7 +29,7 @@ from benchmarks.fetal_quality_eval import FHR_KIND, RECORDS, _auc, load_abdomina
 from edge.bundle.loader import load_bundle
 from edge.bundle.manifest import Manifest
 from edge.features.ecg import EcgSpec
-from edge.fetal.fhr_events import FhrConfig, event_scores, events_from_grid, fhr_from_peaks, resample
+from edge.fetal.fhr_events import FhrConfig, event_scores, events_from_grid, fhr_from_peaks, resample_fhr
 from edge.pipeline.series_scorer import Series, donut_scorer, score_series
 from train.fetal_inject import KINDS, inject_leads
 
@@ -42,7 +42,7 @@ def fhr_series(path: Path, peaks: np.ndarray, fs: float, duration_s: float,
     """Beats (k,) sample indices at fs -> a 4 Hz FHR Series (missing where no plausible interval)."""
     cfg = FhrConfig(rate_hz=RATE_HZ)
     t_s, bpm = fhr_from_peaks(peaks, fs, cfg)
-    grid, values = resample(t_s, bpm, duration_s, cfg)
+    grid, values = resample_fhr(t_s, bpm, duration_s, cfg)
     missing = np.isnan(values)
     lab = np.zeros(grid.size, dtype=bool) if labels is None else labels.astype(bool)
     return Series(path, np.where(missing, 0.0, values), missing, lab, np.round(grid * 1000).astype(np.int64),

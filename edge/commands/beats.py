@@ -18,7 +18,7 @@ import numpy as np
 
 from edge.errors import ConfigError, InputFileError, MissingExtraError
 from edge.fetal.analyze import BeatsResult, analyze
-from edge.fetal.beats import BeatParams, process_window
+from edge.fetal.beat_tracker import BeatParams, process_window
 from edge.fetal.cancel import METHODS
 from edge.io.multilead import open_leads
 from edge.outputs import check_file
@@ -64,14 +64,14 @@ def run(args: argparse.Namespace) -> int:
         finally:
             rec.close()
         try:
-            print(json.dumps(result.to_json()) if args.json else summary(result), flush=True)
+            print(json.dumps(result.to_json()) if args.json else beats_summary(result), flush=True)
         except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as cat does
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
     return 0
 
 
-def summary(r: BeatsResult) -> str:
+def beats_summary(r: BeatsResult) -> str:
     bpm = np.array([p.bpm for p in r.fhr])
     mrr = np.diff(r.maternal) / r.fs
     lines = [f"{r.file}: {r.seconds:.1f} s at {r.fs:g} Hz, leads {', '.join(r.labels)}",
@@ -164,7 +164,7 @@ def _desktop_plotter() -> Any:
         return importlib.import_module("train.fetal_plot").plot_beats
     except ImportError as exc:
         raise MissingExtraError(f"--plot needs the train extra ({exc.name} is missing): "
-                                "pip install 'vigil[train]'") from None
+                                "pip install '.[train]' in the checkout") from None
 
 
 def demo_fetal(path: Path, as_json: bool) -> None:
@@ -186,6 +186,6 @@ def demo_fetal(path: Path, as_json: bool) -> None:
         print(json.dumps({"modality": "fetal", **result.to_json(), "reference_beats": score.reference,
                           "sensitivity": score.sensitivity, "ppv": score.ppv, "f1": score.f1}))
         return
-    print(f"fetal beats {summary(result)}")
+    print(f"fetal beats {beats_summary(result)}")
     print(f"  against the file's {score.reference} annotated fetal beats (50 ms): Se {score.sensitivity:.3f}, "
           f"PPV {score.ppv:.3f}, F1 {score.f1:.3f}")

@@ -48,6 +48,19 @@ _DISCOVERED = False
 D = TypeVar("D", bound=type[Detector])
 
 
+def windows_ending_at_each_point(features: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For one window of W points (W,): the W windows (W, W) ending at each of its points, as views.
+
+    Row p ends at point p; the W - 1 - p positions before the window's start are zeros marked missing
+    in the second array (W, W), so a detector imputes them as it does any gap (a recording's head).
+    """
+    width = features.shape[0]
+    padded = np.concatenate([np.zeros(width - 1), features])
+    pad_gaps = np.concatenate([np.ones(width - 1, dtype=bool), missing])
+    view = np.lib.stride_tricks.sliding_window_view
+    return view(padded, width), view(pad_gaps, width)
+
+
 def register(*names: str) -> Callable[[D], D]:
     """Class decorator: the detector scores bundles whose detector.score (or kind) is one of names."""
 

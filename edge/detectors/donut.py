@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from edge.bundle.loader import Bundle
-from edge.detectors.base import Detector, register
+from edge.detectors.base import Detector, register, windows_ending_at_each_point
 from edge.detectors.interpreter import TFLiteModel, load_interpreter
 from edge.features.ecg import standardize
 
@@ -133,10 +133,7 @@ class DonutDetector(Detector):
         """
         width = features.shape[0]
         w = self.window or width
-        padded = np.concatenate([np.zeros(width - 1), features])
-        pad_gaps = np.concatenate([np.ones(width - 1, dtype=bool), missing])
-        rows = np.lib.stride_tricks.sliding_window_view(padded, width)  # row p ends at point p
-        gaps = np.lib.stride_tricks.sliding_window_view(pad_gaps, width)
+        rows, gaps = windows_ending_at_each_point(features, missing)
         out = np.empty(width, dtype=np.float32)
         if w > 1:
             out[: w - 1] = self.position_scores(features[:w], missing[:w])[:-1]

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.errors import MissingExtraError
+from edge.errors import BundleError, MissingExtraError
 
 _BACKENDS = (
     ("ai_edge_litert.interpreter", "ai-edge-litert"),
@@ -70,11 +70,17 @@ def _runtime_stderr_to_log() -> Iterator[None]:
 
 
 def load_interpreter(model_path: Path, *, num_threads: int = 1, prefer: str | None = None) -> Any:
-    """An Interpreter for model_path with tensors allocated; one thread by default (gateway)."""
-    cls, _ = interpreter_class(prefer)
+    """An Interpreter for model_path with tensors allocated; one thread by default (gateway). A file the
+    runtime cannot load (not a FlatBuffer, an op it lacks) is a BundleError naming it."""
+    cls, backend = interpreter_class(prefer)
     with _runtime_stderr_to_log():
-        interpreter = cls(model_path=str(model_path), num_threads=num_threads)
-        interpreter.allocate_tensors()
+        try:
+            interpreter = cls(model_path=str(model_path), num_threads=num_threads)
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:  # what the runtimes raise for a file they cannot load
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BundleError(f"{model_path}: {backend} cannot load this model ({reason}); expected a TFLite "
+                              "FlatBuffer its runtime supports") from None
     return interpreter
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from edge.bundle.loader import Bundle
 from edge.bundle.manifest_parts import COMBINE_KIND, KPI_PARTS, CombineScales
-from edge.detectors.base import Detector, register
+from edge.detectors.base import Detector, register, windows_ending_at_each_point
 from edge.detectors.donut import DonutDetector
 from edge.detectors.spectral_residual import WINDOW as SR_WINDOW
 from edge.detectors.spectral_residual import window_sr
@@ -186,10 +186,7 @@ class KpiCombineDetector(Detector):
         """
         width = features.shape[0]
         w = self.window or width
-        padded = np.concatenate([np.zeros(width - 1), features])
-        pad_gaps = np.concatenate([np.ones(width - 1, dtype=bool), missing])
-        rows = np.lib.stride_tricks.sliding_window_view(padded, width)  # row p ends at point p
-        gaps = np.lib.stride_tricks.sliding_window_view(pad_gaps, width)
+        rows, gaps = windows_ending_at_each_point(features, missing)
         out = np.empty(width, dtype=np.float32)
         if w > 1:
             nan = np.full(w - 1, np.nan)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from edge.bundle.manifest_parts import FetalSettings
-from edge.fetal.beats import BeatParams
+from edge.fetal.beat_tracker import BeatParams
 from edge.fetal.chain import FetalChain
 from edge.fetal.fhr import FhrPoint
 from edge.fetal.fhr_events import FhrEvent

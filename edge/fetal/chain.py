@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge.bundle.manifest_parts import FetalSettings
-from edge.fetal.beats import BeatParams, BeatTracker
+from edge.fetal.beat_tracker import BeatParams, BeatTracker
 from edge.fetal.fhr import FhrPoint, FhrTracker
 from edge.fetal.fhr_events import FhrConfig, FhrEvent, detect_fhr_events
 from edge.fetal.quality import KINDS, MASK_KINDS, SIGNAL_KINDS, QualityConfig, QualityMonitor, low_fetal_scores

@@ -70,7 +70,7 @@ def fhr_from_peaks(peaks: np.ndarray, fs: float, config: FhrConfig | None = None
     return t[1:], bpm
 
 
-def resample(t_s: np.ndarray, bpm: np.ndarray, duration_s: float | None = None,
+def resample_fhr(t_s: np.ndarray, bpm: np.ndarray, duration_s: float | None = None,
              config: FhrConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(t_s, bpm) at beats -> a regular grid (m,) s and bpm (m,): each grid point holds the rate of the beat
     interval it falls in; NaN where that interval is missing or longer than 60 / min_bpm s."""
@@ -148,7 +148,7 @@ def detect_fhr_events(t_s: np.ndarray, bpm: np.ndarray, duration_s: float | None
                       config: FhrConfig | None = None) -> list[FhrEvent]:
     """Events of an FHR series (t_s, bpm) at beats (NaN = missing), sorted by start."""
     cfg = config or FhrConfig()
-    grid, raw = resample(t_s, bpm, duration_s, cfg)
+    grid, raw = resample_fhr(t_s, bpm, duration_s, cfg)
     return events_from_grid(grid, raw, cfg)
 
 

@@ -121,7 +121,7 @@ def _open_wfdb(record: Path, channels: Sequence[str] | None) -> LeadRecording:
         import wfdb
     except ImportError:
         raise MissingExtraError(f"{record}.hea: WFDB records need the wfdb package: "
-                                "pip install 'vigil[train]'") from None
+                                "pip install '.[train]' in the checkout") from None
     hea = record.with_suffix(".hea")
     if not hea.is_file():
         raise InputFileError(f"{hea}: no such file (expected a WFDB header)")

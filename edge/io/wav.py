@@ -9,7 +9,6 @@ one is picked; another sample rate is resampled (polyphase, scipy) with a notice
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,16 +52,6 @@ def to_mono(audio: Audio, channel: int | None) -> np.ndarray:
     if not 0 <= channel < n_channels:
         raise InputFileError(f"{audio.path}: channel {channel} requested, file has {n_channels} (0..{n_channels - 1})")
     return np.ascontiguousarray(audio.samples[:, channel])
-
-
-def resample(y: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
-    """Polyphase resampling of float32 (n,) from sr_from to sr_to Hz (anti-aliased, scipy)."""
-    if sr_from == sr_to:
-        return y
-    import scipy.signal  # only when needed: the import costs ~50 MB of resident memory
-
-    g = math.gcd(sr_from, sr_to)
-    return scipy.signal.resample_poly(y, sr_to // g, sr_from // g).astype(np.float32)
 
 
 def load_mono(path: str | Path, *, sr: int, channel: int | None = None) -> np.ndarray:

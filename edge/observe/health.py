@@ -20,9 +20,11 @@ from edge.pipeline.stream_state import StreamState
 
 log = logging.getLogger("vigil.health")
 STATUS_FILE = "status.json"
+# a config without streams is valid (a fresh install): the status says what to do
+NO_STREAMS = "no streams configured (`vigil devices` lists what is present; add [[streams]] to the config, reload)"
 
 
-def summary(state: StreamState) -> dict[str, Any]:
+def stream_summary(state: StreamState) -> dict[str, Any]:
     """One stream's counters and state, JSON-ready (the status file, the page's health line)."""
     score = state.last_score
     return {"name": state.name, "kind": state.kind, "modality": state.modality, "state": state.state,
@@ -71,7 +73,7 @@ class Health:
 
     def lines(self) -> list[str]:
         broker, outbox = self._broker(), self._outbox()
-        return [stream_line(s, outbox, broker) for s in self._states()]
+        return [stream_line(s, outbox, broker) for s in self._states()] or [NO_STREAMS]
 
     def report(self) -> None:
         """The periodic status: one log line per stream, and the status file."""
@@ -81,7 +83,7 @@ class Health:
 
     def snapshot(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "time": time.time(), "gateway": self.gateway, "broker": self._broker(),
-                "outbox": self._outbox(), "streams": [summary(s) for s in self._states()]}
+                "outbox": self._outbox(), "streams": [stream_summary(s) for s in self._states()]}
 
     def write(self) -> None:
         path = self.state_dir / STATUS_FILE
@@ -135,6 +137,8 @@ def format_status(data: dict[str, Any], now: float | None = None) -> tuple[str, 
             f"NOT running (pid {data['pid']} is gone; last status)") + f", status {age:.0f} s old")
     broker = data.get("broker", "off")
     lines = [head, f"MQTT: {broker}" + (f", outbox {data['outbox']}" if data.get("outbox") is not None else "")]
+    if not data["streams"]:
+        lines.append(f"  {NO_STREAMS}")
     for s in data["streams"]:
         reason = f" ({s['reason']})" if s.get("reason") else ""
         score = "-" if s.get("last_score") is None else f"{s['last_score']:.4g}"

@@ -13,6 +13,7 @@ prefix, unit in the name, ``_total`` for counters; one ``stream`` label.
     vigil_threshold{stream}                the decision threshold, same unit
     vigil_anomaly{stream}                  1 while an event is open
     vigil_stream_up{stream}                1 running, 0 starting/dead/done
+    vigil_stream_state{stream,state}       1 for the stream's state (starting, running, waiting, ...), 0 for the others
     vigil_fhr_beats_per_minute{stream}     last fetal heart rate (ECG streams with beats)
     vigil_outbox_events                    events waiting for the broker
     vigil_mqtt_connected                   1 while connected to the broker
@@ -30,7 +31,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector, generate_late
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from edge.pipeline.stream_state import StreamState
+from edge.pipeline.stream_state import STATES, StreamState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -63,6 +64,13 @@ class VigilCollector(Collector):
             for s in states:
                 gauge.add_metric([s.name], get(s))
             yield gauge
+        # one series per state, as Prometheus writes an enum: a waiting device shows as state="waiting" 1
+        current = GaugeMetricFamily("vigil_stream_state", "1 for the stream's current state",
+                                    labels=["stream", "state"])
+        for s in states:
+            for name in STATES:
+                current.add_metric([s.name, name], float(s.state == name))
+        yield current
         fhr = GaugeMetricFamily("vigil_fhr_beats_per_minute", "Last fetal heart rate", labels=["stream"])
         for s in states:
             if s.fhr.rows:

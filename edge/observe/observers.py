@@ -90,12 +90,6 @@ class Observers:
 
     def tick(self) -> None:
         now = time.monotonic()
-        for state in self._states():  # a BLE link retrying its device: "waiting", with why
-            problem = state.source_health.get("problem")
-            if problem and state.state in ("starting", "running", "waiting") and state.reason != problem:
-                state.set("waiting", problem)
-            elif not problem and state.state == "waiting":
-                state.set("running")
         self.health.check()
         link = self._link()
         if self.discovery is not None and link is not None and link.connected:

@@ -127,6 +127,17 @@ class StreamState:
         self.events += 1
         self.recent_events.append(record)
 
+    def waiting_for(self, reason: str | None) -> None:
+        """The source's ``waiting()``: a live stream (starting, running, waiting) waits with this reason, or
+        runs again when it is None; leaving ``waiting`` restarts the stall clock (the device is back now)."""
+        if self.state not in ("starting", "running", "waiting"):
+            return
+        if reason is not None and (self.state, self.reason) != ("waiting", reason):
+            self.set("waiting", reason)
+        elif reason is None and self.state == "waiting":
+            self.set("running")
+            self.progress_s = time.monotonic()
+
     def set(self, state: str, reason: str | None = None) -> None:
         if state not in STATES:
             raise ValueError(f"stream state {state!r} (expected one of {STATES})")

@@ -31,7 +31,8 @@ class StreamConfig:
     bundle: Path
     source: SourceConfig
     variant: str | None = None
-    stall_s: float = 10.0  # no progress for this long: the watchdog stops being fed
+    stall_s: float = 10.0  # running without progress for this long: the watchdog stops being fed
+    where: str = field(default="stream", compare=False)  # its table in the config file: streams[0]
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def _stream(table: Any, where: str, base: Path) -> StreamConfig:
     return StreamConfig(name=head.topic_level("name"), kind=kind, bundle=resolve(base, head.get("bundle", str)),
                         source=source_type.parse(head),
                         variant=head.get("variant", str, None, choices=("int8", "float32")),
-                        stall_s=head.positive("stall_s", 10.0))
+                        stall_s=head.positive("stall_s", 10.0), where=where)
 
 
 def _sinks(top: Table, context: SinkContext) -> tuple[SinkConfig, ...]:
@@ -115,11 +116,12 @@ def parse_config(data: dict[str, Any], base: Path, source: Path | None = None) -
         h.expect(frozenset({"listen", "token"}))
         http = HttpSettings(*parse_listen(h.get("listen", str, "127.0.0.1:8321"), "http.listen"),
                             h.get("token", str, None))
-    raw_streams = top.get("streams", list)
+    # no stream is a valid config: a fresh install runs (and says so) until its devices are filled in
+    raw_streams = top.get("streams", list, [])
     streams = tuple(_stream(s, f"streams[{i}]", base) for i, s in enumerate(raw_streams))
     names = [s.name for s in streams]
-    if not streams or len(set(names)) != len(names):
-        raise ConfigError(f"streams: names {names} (expected at least one stream, each name unique)")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"streams: names {names} (expected each name unique)")
     return ServiceConfig(gateway, state_dir, streams, sinks, status_interval, source, http)
 
 

@@ -2,11 +2,21 @@
 
 Every stream is the same pipeline whatever its kind: Source -> Stream (ring, framing, Detector,
 Decider) -> sinks; the kinds differ only in their Source (``edge.sources.base``). systemd (Type=notify):
-READY=1 once bundles are loaded and sources started; STATUS= lines; WATCHDOG=1 only while every
-stream makes progress (a stalled or failed stream stops the feeding and systemd restarts the
-service); STOPPING=1 on SIGTERM/SIGINT, then every open event is closed with its true end and
-reaches every sink, and the outbox is flushed; SIGHUP reloads the config and bundles atomically (a
-bad new config is refused, the old one keeps running; open events of the old streams are closed).
+READY=1 once every stream is known to be able to work (bundles loaded and verified, models loaded,
+recordings readable by their bundles; a stream that cannot is refused before, in one line naming
+the config file, the key and the value) and sources started; STATUS= lines; SIGHUP reloads the
+config and bundles atomically (a bad new config is refused, the old one keeps running; open events
+of the old streams are closed); STOPPING=1 on SIGTERM/SIGINT, or once every stream has ended (file
+replays without ``loop``: exit 0), then every open event is closed with its true end and reaches
+every sink, and the outbox is flushed.
+
+The watchdog guards the process, not the presence of devices: WATCHDOG=1 goes out from the loop
+(so a blocked loop stops it) while every sink can still take events and no stream's code is stuck
+or crashed. A stream waiting for its device (absent, out of range, unplugged: the source retries
+with backoff and the stream shows ``waiting`` with why) keeps the watchdog fed, since a restart
+would not bring the device and would only loop; a stream ``running`` without progress for its
+``stall_s``, or ended by an unexpected exception, stops it, since a fresh process may recover.
+A stream failed by a stated reason (a device breaking its contract) is shown failed and left so.
 One daemon per state directory: `run` holds its lock (``edge.service.state_lock``) from before anything is
 said to its exit.
 """
@@ -26,6 +36,7 @@ from typing import Any
 
 from edge.bundle.loader import Bundle, load_bundle
 from edge.errors import ConfigError, VigilError
+from edge.observe.health import NO_STREAMS
 from edge.pipeline.assembly import assemble
 from edge.pipeline.decider import Event
 from edge.pipeline.stream import Stage, Stream
@@ -51,20 +62,33 @@ class Runner:
     state: StreamState
     stages: list[Stage] = field(default_factory=list)  # further analyses of the same blocks
     task: asyncio.Task[None] | None = None
+    crashed: bool = False  # ended by an unexpected exception (a bug, not a stated reason)
 
 
 def prepare(config: StreamConfig) -> Runner:
-    """Load and verify a stream's bundle and build its pipeline (raises a VigilError naming what is wrong)."""
-    bundle = load_bundle(config.bundle)
+    """Load and verify a stream's bundle, check that its source can feed it, build its pipeline (raises a
+    ConfigError naming the stream's key, e.g. ``streams[0].bundle``, and the value)."""
+    where = config.where
+    try:
+        bundle = load_bundle(config.bundle)
+        pipeline = assemble(bundle, config.variant)
+        variant = bundle.variant(config.variant)
+    except VigilError as exc:  # its message names the bundle's file
+        raise ConfigError(f"{where}.bundle: {exc}") from None
     needs = needs_of(bundle)
-    where = f"stream {config.name}"
     source_kinds()[config.kind].check(config.source, needs, where)
-    pipeline = assemble(bundle, config.variant)
-    variant = bundle.variant(config.variant)
     state = StreamState(config.name, config.kind, bundle.modality, bundle.detector_kind, variant.name,
                         variant.window_threshold)
     return Runner(config, bundle, open_source(config.kind, config.source, needs), pipeline.stream, state,
                   pipeline.stages)
+
+
+def prepare_all(config: ServiceConfig) -> dict[str, Runner]:
+    """Every stream's Runner, or a ConfigError naming the config file first."""
+    try:
+        return {s.name: prepare(s) for s in config.streams}
+    except ConfigError as exc:
+        raise ConfigError(f"{config.source}: {exc}" if config.source else str(exc)) from None
 
 
 class Service:
@@ -141,6 +165,7 @@ class Service:
             state.set("failed", str(exc))
             log.error("stream %s failed: %s", state.name, exc)
         except Exception as exc:
+            runner.crashed = True
             state.set("failed", f"{type(exc).__name__}: {exc}")
             log.exception("stream %s failed", state.name)
         finally:
@@ -218,12 +243,21 @@ class Service:
         """Every stream's state (what status lines, `vigil status`, pages and metrics read)."""
         for runner in self.runners.values():
             runner.state.source_health = runner.source.health()
+            runner.state.waiting_for(runner.source.waiting())
         return [r.state for r in self.runners.values()]
 
     def stalled(self) -> list[str]:
+        """What stops the watchdog: streams crashed, or running (or starting) without progress for their
+        stall_s; sinks that can no longer take events. Waiting and ended streams are not stalled."""
         now = time.monotonic()
-        return [r.state.name for r in self.runners.values() if r.state.state == "failed" or (
-            r.state.state != "ended" and now - r.state.progress_s > r.config.stall_s)]
+        self.states()  # waiting as the sources say now
+        streams = [r.state.name for r in self.runners.values() if r.crashed or (
+            r.state.state in ("starting", "running") and now - r.state.progress_s > r.config.stall_s)]
+        return streams + [f"{s.name} sink" for s in self.sinks if not s.alive()]
+
+    def ended(self) -> bool:
+        """Every stream has ended (file replays without loop): the service's work is done."""
+        return bool(self.runners) and all(r.state.state == "ended" for r in self.runners.values())
 
     def status_line(self) -> str:
         healths = self.sink_health()
@@ -231,9 +265,12 @@ class Service:
         sinks += "".join(f", {name} {h.get('held', 0)} held for the disk, {h.get('dropped', 0)} dropped"
                          for name, h in healths if h.get("held") or h.get("dropped"))  # only while it matters
         streams = ", ".join(f"{s.name} {s.windows} windows {s.events} events"
-                            + (f" FAILED ({s.reason})" if s.state == "failed" else "") for s in self.states())
+                            + (f" FAILED ({s.reason})" if s.state == "failed" else "")
+                            + (f" waiting ({s.reason})" if s.state == "waiting" else "") for s in self.states())
         stalled = self.stalled()
         flag = f"; STALLED: {', '.join(stalled)}" if stalled else ""
+        if not self.runners:
+            return f"{NO_STREAMS}; config {self.config.source or 'embedded'}{sinks}"
         return f"{len(self.runners)} streams ({streams}){sinks}{flag}"
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -246,7 +283,7 @@ class Service:
         lock = self.lock
         try:
             new = load_config(source)
-            runners = {s.name: prepare(s) for s in new.streams}
+            runners = prepare_all(new)
             if new.state_dir != self.config.state_dir:  # the new directory is locked before the old is let go
                 lock = StateDirLock(new.state_dir).acquire()
         except VigilError as exc:
@@ -275,7 +312,7 @@ class Service:
             self.lock.release()
 
     async def _run(self) -> int:
-        runners = {s.name: prepare(s) for s in self.config.streams}  # every bundle verified before READY
+        runners = prepare_all(self.config)  # every stream known to be able to work before READY
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
@@ -304,6 +341,9 @@ class Service:
             if now - last_status >= self.config.status_interval_s:
                 self.notifier.status(self.status_line())
                 last_status = now
+            if self.ended():
+                log.info("every stream has ended: stopping")
+                break
         self.notifier.stopping()
         log.info("stopping: closing open events and flushing sinks")
         await self._stop_streams()

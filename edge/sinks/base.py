@@ -104,6 +104,11 @@ class Sink(ABC):
         connection and ``outbox`` depth."""
         return {}
 
+    def alive(self) -> bool:
+        """Whether the sink can still take and deliver events (False: its delivery thread died; the service
+        then stops feeding the systemd watchdog, and a restart brings a fresh one)."""
+        return True
+
 
 @runtime_checkable
 class BrokerLink(Protocol):

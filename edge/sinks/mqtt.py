@@ -259,6 +259,9 @@ class MqttSink(Sink):
                 break
             self._inflight[info.mid] = row_id
 
+    def alive(self) -> bool:
+        return self._thread.is_alive() or self._closing.is_set()
+
     def flush(self, timeout_s: float = 5.0) -> None:
         """Wait until the outbox is empty, the broker is gone, or timeout_s passed."""
         deadline = time.monotonic() + timeout_s

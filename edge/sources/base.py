@@ -76,7 +76,8 @@ class SourceConfig:
 
 
 class Source(ABC):
-    """start, an async iterator of Blocks, stop. ``failure`` says why a source gave up (None if it did not)."""
+    """start, an async iterator of Blocks, stop. ``failure`` says why a source gave up (None if it did not);
+    a device source whose device is absent or lost does not give up: it says so in ``waiting()`` and retries."""
 
     kind: ClassVar[str]
     config_type: ClassVar[type[SourceConfig]] = SourceConfig
@@ -110,6 +111,11 @@ class Source(ABC):
     def health(self) -> dict[str, Any]:
         """Counters for status lines and pages (frames, bad frames, reconnects, overflows...)."""
         return {}
+
+    def waiting(self) -> str | None:
+        """Why the source waits for its device (absent, lost, not connected yet; it retries with
+        ``edge.sources.backoff``), or None while it has it. The stream shows state ``waiting`` with this reason."""
+        return None
 
     def channels(self) -> Channels:
         """What its Blocks' columns are (known once the first block came: a device says it on connecting)."""

@@ -11,7 +11,6 @@ reason, and the source ends with ``failure`` set: the service marks the stream f
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -22,6 +21,7 @@ import numpy as np
 
 from edge.config_table import Table
 from edge.errors import ConfigError, DeviceError
+from edge.sources.backoff import Backoff
 from edge.sources.base import Block, Channels, Needs, Source, SourceConfig, register_source
 from edge.sources.ble_standard import (
     HEART_RATE_MEASUREMENT,
@@ -76,14 +76,15 @@ class BleLink(Source):
     """One BLE peripheral kept subscribed: find, connect (bleak-retry-connector), reconnect, stop.
 
     The device is found by `address`, or by a name in `names`; with `allowlist` set, only those
-    addresses are accepted. Reconnects after a drop with exponential backoff (backoff_s[0] doubling
-    up to backoff_s[1]). Subclasses subscribe in `_subscribe` and put Blocks on `_queue`.
+    addresses are accepted. Reconnects after a drop or a failed attempt with the sources' backoff
+    (``edge.sources.backoff``: backoff_s[0] doubling up to backoff_s[1], jittered); until subscribed it
+    is ``waiting()``. Subclasses subscribe in `_subscribe` and put Blocks on `_queue`.
     """
 
     config_type = BleConfig
 
     def __init__(self, *, address: str | None = None, names: Sequence[str] = (), allowlist: Sequence[str] = (),
-                 scan_timeout_s: float = 10.0, backoff_s: tuple[float, float] = (0.5, 30.0)) -> None:
+                 scan_timeout_s: float = 10.0, backoff_s: tuple[float, float] = (1.0, 60.0)) -> None:
         if address is None and not names:
             raise ConfigError("BLE source: give an address or at least one device name")
         self.address = address.upper() if address else None
@@ -94,6 +95,7 @@ class BleLink(Source):
         self.stats = LinkStats()
         self._queue: asyncio.Queue[Block | None] = asyncio.Queue()  # None: no more blocks
         self.problem: str | None = None  # why the last attempt failed (None once data flows)
+        self._linked = False  # connected and subscribed now
         self._stopping = asyncio.Event()
         self._dropped_at: float | None = None
         self._task: asyncio.Task[None] | None = None
@@ -115,6 +117,9 @@ class BleLink(Source):
         s = self.stats
         return {"frames": s.frames, "bad_frames": sum(s.bad_frames.values()), "connects": s.connects,
                 "disconnects": s.disconnects, "problem": self.problem}
+
+    def waiting(self) -> str | None:
+        return None if self._linked else self.problem or f"connecting to {self.device}"
 
     def _accept(self, device: Any, adv: Any) -> bool:
         address = str(device.address).upper()
@@ -150,17 +155,20 @@ class BleLink(Source):
         try:
             await self._subscribe(client)
             self.stats.connects += 1
+            self._linked = True
             stop = asyncio.ensure_future(self._stopping.wait())
             drop = asyncio.ensure_future(dropped.wait())
             await asyncio.wait([stop, drop], return_when=asyncio.FIRST_COMPLETED)
             stop.cancel()
             drop.cancel()
         finally:
+            self._linked = False
             if client.is_connected:
                 await client.disconnect()
         if not self._stopping.is_set():
             self.stats.disconnects += 1
             self._dropped_at = time.monotonic()
+            self.problem = f"link to {device.address} dropped; reconnecting"
             log.warning("BLE %s: link dropped, reconnecting", device.address)
 
     async def run(self) -> None:
@@ -168,7 +176,7 @@ class BleLink(Source):
         a device-side error ends the source with ``failure`` set."""
         from bleak.exc import BleakError
 
-        delay = self.backoff_s[0]
+        backoff = Backoff(*self.backoff_s)
         while not self._stopping.is_set():
             started = time.monotonic()
             try:
@@ -185,11 +193,10 @@ class BleLink(Source):
                     log.log(logging.DEBUG if is_host_problem(problem) else logging.WARNING,  # stream too
                             "BLE %s: %s", self.device, problem)
                 self.problem = problem
-            if self._stopping.is_set():
+            if time.monotonic() - started > 5:  # a session that held: the link, not the device, broke
+                backoff.reset()
+            if self._stopping.is_set() or await backoff.wait(self._stopping):  # cut short by stop()
                 break
-            delay = self.backoff_s[0] if time.monotonic() - started > 5 else min(delay * 2, self.backoff_s[1])
-            with contextlib.suppress(TimeoutError):  # the backoff, cut short by stop()
-                await asyncio.wait_for(self._stopping.wait(), delay)
 
     def _tail(self) -> list[Block]:
         """Blocks still held when the source stops."""

@@ -210,6 +210,20 @@ class FileSource(Source):
     kind = "file"
     config_type = FileConfig
 
+    @classmethod
+    def check(cls, config: SourceConfig, needs: Needs, where: str) -> None:
+        """The recording is opened as the bundle would read it: a file of another modality (a WAV under an
+        ECG bundle) or an unreadable one is refused before the service starts."""
+        super().check(config, needs, where)
+        if not isinstance(config, FileConfig):
+            raise TypeError(f"{cls.__name__} needs a FileConfig, got {type(config).__name__}")
+        try:
+            open_file_recording(config.path, needs, channel=config.channel)
+        except VigilError as exc:
+            reason = str(exc).removeprefix(f"{config.path}: ")
+            raise ConfigError(f"{where}.path: {config.path}: {reason} (expected a recording {where}.bundle reads: "
+                              f"{needs.modality} at {needs.rate:g} Hz)") from None
+
     def __init__(self, config: FileConfig, needs: Needs) -> None:
         self.config, self.needs = config, needs
         self.finite = not config.loop

@@ -1,12 +1,11 @@
 """Missing hardware said in one line (no audio input, no BlueZ, no Bluetooth adapter): what the
 microphone and BLE sources raise or report, and what `vigil devices` prints.
 
-The service's choice when a device is missing: a microphone stream that cannot open its input fails
-with one line naming the device and the inputs there are; a BLE stream keeps retrying with its
-backoff (bluetoothd may come up later) and is shown "waiting" with the reason, said once per change.
-The other streams go on. The watchdog stays strict: a stream without progress for its ``stall_s``
-stops it, so under systemd a device missing for longer ends in a restart (Restart=on-failure after
-WatchdogSec), which retries too and shows in the journal.
+A missing device is a normal state for a gateway (a USB microphone not plugged in yet, a wearable out
+of range, bluetoothd not up yet): its source retries with backoff (``edge.sources.backoff``), and the
+stream is shown "waiting" with the reason (the microphone: the device and the inputs there are),
+said once per change. The other streams go on, and the systemd watchdog stays fed: a restart would
+not bring the device.
 """
 
 from __future__ import annotations

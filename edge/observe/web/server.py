@@ -26,7 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from edge.modalities.base import modality_named
-from edge.observe.health import summary
+from edge.observe.health import stream_summary
 from edge.pipeline.stream_state import StreamState
 
 log = logging.getLogger("vigil.web")
@@ -90,7 +90,7 @@ class LivePage:
         for s in self._states():
             s.watch(3 * self.tick_s if seen is not None else 10.0)  # a poller of /api/state looks too
             cursor = (seen if seen is not None else {}).setdefault(s.name, {})
-            entry: dict[str, Any] = summary(s)
+            entry: dict[str, Any] = stream_summary(s)
             entry["history_s"] = s.history_s
             entry["heart_rate"] = modality_named(s.modality).heart_rate  # the page plots FHR for these
             traces: dict[str, tuple[Any, int, Any]] = {  # rows kept, rows ever, row -> list
