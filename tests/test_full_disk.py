@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -105,16 +106,21 @@ def test_the_daemon_runs_on_a_full_disk_and_loses_no_event(small_disk: Path, tmp
     state = small_disk / "state"
     state.mkdir()
     filler = fill(small_disk)
+    recordings = [tmp_path / "first.edf", tmp_path / "second.edf"]  # the reload replays another recording
+    for path in recordings:
+        shutil.copyfile(DATA / "samples" / "ecg" / "r10_60s.edf", path)
     ecg = {"name": "ecg", "kind": "file", "bundle": str(DATA / "bundles" / "ecg-donut"),
-           "path": str(DATA / "samples" / "ecg" / "r10_60s.edf"), "realtime": False, "loop": True}
-    config = write_config(tmp_path / "gw.toml", [ecg], state, mqtt_port=free_port())  # nothing listens there
+           "path": str(recordings[0]), "realtime": False, "loop": True}
+    port = free_port()  # nothing listens there: the broker is down
+    config = write_config(tmp_path / "gw.toml", [ecg], state, mqtt_port=port)
     notify = NotifySocket(tmp_path / "notify.sock")
     procs: list[subprocess.Popen[str]] = []
     try:
         proc = start(config, notify, procs)
         notify.wait_for("READY=1", 60)
         notify.collect(2.0)  # events while full
-        proc.send_signal(signal.SIGHUP)  # a reload keeps the sinks, and what they hold
+        write_config(config, [{**ecg, "path": str(recordings[1])}], state, mqtt_port=port)
+        proc.send_signal(signal.SIGHUP)  # a reload keeps the unchanged sinks, and what they hold
         notify.wait_for("STATUS=reloaded", 20)
         notify.collect(1.0)
         assert proc.poll() is None
