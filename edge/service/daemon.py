@@ -29,7 +29,7 @@ import gc
 import logging
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -65,9 +65,11 @@ class Runner:
     crashed: bool = False  # ended by an unexpected exception (a bug, not a stated reason)
 
 
-def prepare(config: StreamConfig) -> Runner:
+def prepare(config: StreamConfig, *, check_source: bool = True) -> Runner:
     """Load and verify a stream's bundle, check that its source can feed it, build its pipeline (raises a
-    ConfigError naming the stream's key, e.g. ``streams[0].bundle``, and the value)."""
+    ConfigError naming the stream's key, e.g. ``streams[0].bundle``, and the value). check_source=False
+    for a stream that runs unchanged (a reload): its source is known to work, and a recording it holds
+    open may not be opened twice (pyedflib opens an EDF once per process)."""
     where = config.where
     try:
         bundle = load_bundle(config.bundle)
@@ -76,17 +78,19 @@ def prepare(config: StreamConfig) -> Runner:
     except VigilError as exc:  # its message names the bundle's file
         raise ConfigError(f"{where}.bundle: {exc}") from None
     needs = needs_of(bundle)
-    source_kinds()[config.kind].check(config.source, needs, where)
+    if check_source:
+        source_kinds()[config.kind].check(config.source, needs, where)
     state = StreamState(config.name, config.kind, bundle.modality, bundle.detector_kind, variant.name,
                         variant.window_threshold)
     return Runner(config, bundle, open_source(config.kind, config.source, needs), pipeline.stream, state,
                   pipeline.stages)
 
 
-def prepare_all(config: ServiceConfig) -> dict[str, Runner]:
-    """Every stream's Runner, or a ConfigError naming the config file first."""
+def prepare_all(config: ServiceConfig, running: Sequence[StreamConfig] = ()) -> dict[str, Runner]:
+    """Every stream's Runner, or a ConfigError naming the config file first; ``running``: the configs of the
+    streams running now, whose sources are not checked again."""
     try:
-        return {s.name: prepare(s) for s in config.streams}
+        return {s.name: prepare(s, check_source=s not in running) for s in config.streams}
     except ConfigError as exc:
         raise ConfigError(f"{config.source}: {exc}" if config.source else str(exc)) from None
 
@@ -283,7 +287,7 @@ class Service:
         lock = self.lock
         try:
             new = load_config(source)
-            runners = prepare_all(new)
+            runners = prepare_all(new, [r.config for r in self.runners.values()])
             if new.state_dir != self.config.state_dir:  # the new directory is locked before the old is let go
                 lock = StateDirLock(new.state_dir).acquire()
         except VigilError as exc:
