@@ -20,6 +20,9 @@ label per stream. The process' own series keep the client's unprefixed names.
     vigil_stream_bundle_info{stream,bundle,sha256,detector}  1: the bundle and model file a stream scores with
     vigil_outbox_events                    events waiting for the broker
     vigil_mqtt_connected                   1 while connected to the broker
+    vigil_sink_events_delivered_total{sink}  events a sink wrote (log) or the broker acked (MQTT)
+    vigil_sink_events_dropped_total{sink}    events a sink lost: beyond its memory cap while its disk was full
+    vigil_sink_events_pending{sink}        events waiting to be delivered (outbox, or memory while the disk is full)
     vigil_build_info{version,python,runtime}                 1: the gateway's version, Python, TFLite runtime
     process_cpu_seconds_total, process_resident_memory_bytes, ... (the client's ProcessCollector, as stock
     dashboards expect them)
@@ -41,10 +44,13 @@ from edge.pipeline.stream_state import STATES, StreamState
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+SinkHealth = Callable[[], Iterable[tuple[str, dict[str, object]]]]  # (sink name, Sink.health()) per sink
+
+
 class VigilCollector(Collector):
     def __init__(self, states: Callable[[], Iterable[StreamState]], outbox: Callable[[], int | None],
-                 connected: Callable[[], bool | None]) -> None:
-        self._states, self._outbox, self._connected = states, outbox, connected
+                 connected: Callable[[], bool | None], sinks: SinkHealth = lambda: ()) -> None:
+        self._states, self._outbox, self._connected, self._sinks = states, outbox, connected, sinks
 
     def collect(self) -> Iterator[Metric]:
         states = list(self._states())
@@ -97,6 +103,22 @@ class VigilCollector(Collector):
         if connected is not None:
             yield GaugeMetricFamily("vigil_mqtt_connected", "1 while connected to the MQTT broker",
                                     value=float(connected))
+        yield from self._sink_counts()
+
+    def _sink_counts(self) -> Iterator[Metric]:
+        sinks = [(name, h) for name, h in self._sinks() if "delivered" in h]  # the sinks that count
+        delivered = CounterMetricFamily("vigil_sink_events_delivered", "Events a sink wrote or its broker acked",
+                                        labels=["sink"])
+        dropped = CounterMetricFamily("vigil_sink_events_dropped", "Events a sink lost (beyond its memory cap "
+                                      "while its disk refused them)", labels=["sink"])
+        pending = GaugeMetricFamily("vigil_sink_events_pending", "Events waiting to be delivered by a sink",
+                                    labels=["sink"])
+        families: tuple[CounterMetricFamily | GaugeMetricFamily, ...] = (delivered, dropped, pending)
+        for family, key in zip(families, ("delivered", "dropped", "pending"), strict=True):
+            for name, health in sinks:
+                value = health.get(key, 0)
+                family.add_metric([name], float(value) if isinstance(value, int | float) else 0.0)
+            yield family
 
 
 class BuildInfo(Collector):
@@ -132,9 +154,9 @@ class Metrics:
     latter unprefixed (``process_*``) as Prometheus' conventions and stock dashboards have it."""
 
     def __init__(self, states: Callable[[], Iterable[StreamState]], outbox: Callable[[], int | None],
-                 connected: Callable[[], bool | None]) -> None:
+                 connected: Callable[[], bool | None], sinks: SinkHealth = lambda: ()) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(VigilCollector(states, outbox, connected))
+        self.registry.register(VigilCollector(states, outbox, connected, sinks))
         self.registry.register(BuildInfo())
         ProcessCollector(registry=self.registry)
 

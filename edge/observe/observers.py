@@ -22,13 +22,15 @@ log = logging.getLogger("vigil.service")
 
 class Observers:
     def __init__(self, config: ServiceConfig, states: Callable[[], Iterable[StreamState]],
-                 link: Callable[[], BrokerLink | None]) -> None:
-        self.config, self._states, self._link = config, states, link
+                 link: Callable[[], BrokerLink | None],
+                 sinks: Callable[[], Iterable[tuple[str, dict[str, object]]]] = lambda: ()) -> None:
+        self.config, self._states, self._link, self._sinks = config, states, link, sinks
         self.health = Health(config.gateway, config.state_dir, states, self.broker, self.outbox)
         self.page: Any = None
         self.discovery: Any = None
         self._outbox: tuple[float, int | None] = (-1.0, None)
         self._last_report = 0.0
+        self._hooked: BrokerLink | None = None  # the link whose connects announce discovery
 
     # --- gateway-level readings, shared by the status lines, the page and /metrics ---------------
     def broker(self) -> str:
@@ -59,7 +61,14 @@ class Observers:
 
         self.discovery = Discovery(self.config.gateway, self._states, link.publish, prefix,
                                    every_s=self.config.status_interval_s)
-        link.add_connect_hook(self.discovery.on_connect)
+        if link is not self._hooked:  # one hook per link: a link kept across a reload is not hooked twice (a
+            self._hooked = link       # new Discovery announces every stream at its first tick)
+            link.add_connect_hook(self._announce)  # now, if connected, and at every reconnect
+
+    def _announce(self) -> None:
+        discovery = self.discovery  # read once: a reload may replace it from the service's loop
+        if discovery is not None:
+            discovery.on_connect()
 
     def _connected(self) -> bool | None:
         link = self._link()
@@ -72,7 +81,7 @@ class Observers:
         from edge.observe.metrics import Metrics
         from edge.observe.web.server import LivePage
 
-        metrics = Metrics(self._states, self.outbox, self._connected)
+        metrics = Metrics(self._states, self.outbox, self._connected, self._sinks)
         self.page = LivePage(self._states, self.gateway, metrics.render, token=http.token)
         if not http.loopback and not http.token:
             log.warning("http: %s is reachable from the network and [http] token is not set: anyone there "
