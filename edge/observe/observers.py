@@ -27,6 +27,7 @@ class Observers:
         self.health = Health(config.gateway, config.state_dir, states, self.broker, self.outbox)
         self.page: Any = None
         self.discovery: Any = None
+        self._discovery_link: BrokerLink | None = None  # the sink the Discovery publishes through
         self._outbox: tuple[float, int | None] = (-1.0, None)
         self._last_report = 0.0
 
@@ -50,15 +51,26 @@ class Observers:
 
     # --- lifecycle ------------------------------------------------------------------------------
     def attach_broker(self, link: BrokerLink | None) -> None:
-        """A new broker sink (start, reload): Home Assistant configs go out at each of its connects."""
+        """The broker sink after a start or reload: Home Assistant configs go out at each of its connects
+        and at Home Assistant's birth message. A sink kept by a reload keeps its Discovery (which then
+        clears the configs of removed streams); a new sink's Discovery inherits what the last one left
+        retained, so that a stream removed along with a broker setting is cleared too."""
         prefix = None if link is None else link.discovery_prefix
+        old, self.discovery = self.discovery, None
         if link is None or prefix is None:
-            self.discovery = None
+            self._discovery_link = None
+            return
+        if old is not None and link is self._discovery_link:
+            self.discovery, old.every_s = old, self.config.status_interval_s
             return
         from edge.observe.home_assistant import Discovery
 
+        retained = old.retained if old is not None and (old.gateway, old.prefix) == (self.config.gateway, prefix) \
+            else None
         self.discovery = Discovery(self.config.gateway, self._states, link.publish, prefix,
-                                   every_s=self.config.status_interval_s)
+                                   every_s=self.config.status_interval_s, retained=retained)
+        self._discovery_link = link
+        link.subscribe(self.discovery.birth_topic, self.discovery.on_birth)
         link.add_connect_hook(self.discovery.on_connect)
 
     def _connected(self) -> bool | None:

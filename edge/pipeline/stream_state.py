@@ -42,7 +42,7 @@ class Trace:
 
 @dataclass
 class StreamState:
-    """name, source kind, modality, detector kind, model variant, threshold; then live counters."""
+    """name, source kind, modality, detector kind, model variant, threshold, model; then live counters."""
 
     name: str
     kind: str
@@ -50,6 +50,7 @@ class StreamState:
     detector: str
     variant: str
     threshold: float
+    model: str = ""  # the bundle's name, variant and model sha256 prefix ("slider int8 3f2a9c1e0b7d")
     state: str = "starting"
     reason: str | None = None  # why a stream failed or ended
     windows: int = 0

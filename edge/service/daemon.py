@@ -40,11 +40,12 @@ from edge.pipeline.stream import Stage, Stream
 from edge.pipeline.stream_state import StreamState
 from edge.service.config import ServiceConfig, StreamConfig, check_state_dir, load_config
 from edge.service.systemd import Notifier
-from edge.sinks.base import BrokerLink, Sink, broker_link, open_sink
+from edge.sinks.base import BrokerLink, Sink, SinkConfig, broker_link, open_sink
 from edge.sinks.events import make_record
 from edge.sources.base import Source, needs_of, open_source, source_kinds
 
 log = logging.getLogger("vigil.service")
+SinkKey = tuple[SinkConfig, Path]  # a sink's settings and state directory: equal keys, the same sink
 
 
 @dataclass
@@ -74,7 +75,7 @@ def prepare(config: StreamConfig) -> Runner:
     needs = needs_of(bundle)
     source_kinds()[config.kind].check(config.source, needs, where)
     state = StreamState(config.name, config.kind, bundle.modality, bundle.detector_kind, variant.name,
-                        variant.window_threshold)
+                        variant.window_threshold, model=f"{bundle.name} {variant.name} {variant.sha256[:12]}")
     return Runner(config, bundle, open_source(config.kind, config.source, needs), pipeline.stream, state,
                   pipeline.stages)
 
@@ -93,6 +94,7 @@ class Service:
         self.notifier = Notifier()
         self.runners: dict[str, Runner] = {}
         self.sinks: list[Sink] = []
+        self._sink_keys: list[SinkKey] = []  # each sink's (settings, state directory)
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self.total_events = 0
@@ -186,24 +188,39 @@ class Service:
                 with contextlib.suppress(asyncio.CancelledError):
                     await runner.task
 
-    def _open_sinks(self) -> None:
+    def _open_sinks(self, kept: list[tuple[SinkKey, Sink]] | None = None) -> None:
+        """Open the configured sinks, taking from `kept` (a reload's unchanged sinks) those opened with the
+        same settings and state directory."""
         try:
             self.config.state_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"state directory {self.config.state_dir}: {exc.strerror}") from None
-        self.sinks = []
+        self.sinks, self._sink_keys, kept = [], [], list(kept or [])
         try:
             for config in self.config.sinks:
-                self.sinks.append(open_sink(config, self.config.state_dir))
+                key = (config, self.config.state_dir)
+                same = next((i for i, (k, _) in enumerate(kept) if k == key), None)
+                self.sinks.append(kept.pop(same)[1] if same is not None else open_sink(config, self.config.state_dir))
+                self._sink_keys.append(key)
         except VigilError:  # those already open are released, not left with their files and threads
             self._close_sinks()
+            for _, sink in kept:
+                sink.close()
             raise
         self.observers.attach_broker(self.broker_sink())
 
-    def _close_sinks(self) -> None:
-        for sink in self.sinks:
-            sink.close()
-        self.sinks = []
+    def _close_sinks(self, keep: list[SinkKey] | None = None) -> list[tuple[SinkKey, Sink]]:
+        """Close the sinks, but those whose (settings, state directory) are in `keep` (a reload's new
+        config): those are returned as (key, sink), still open."""
+        kept, wanted = [], list(keep or [])
+        for key, sink in zip(self._sink_keys, self.sinks, strict=True):
+            if key in wanted:
+                wanted.remove(key)
+                kept.append((key, sink))
+            else:
+                sink.close()
+        self.sinks, self._sink_keys = [], []
+        return kept
 
     # --- state ----------------------------------------------------------------------------
     def broker_sink(self) -> BrokerLink | None:
@@ -257,10 +274,11 @@ class Service:
             self.notifier.send("READY=1")
             return
         await self._stop_streams()  # closes the old streams' open events into the old sinks
-        self._close_sinks()
+        # an unchanged sink stays open: the broker sees no disconnect, Home Assistant no offline/online
+        kept = self._close_sinks([(c, new.state_dir) for c in new.sinks])
         self.config = new
         self.observers.use(new)
-        self._open_sinks()
+        self._open_sinks(kept)
         self._start_streams(runners)
         log.info("SIGHUP: reloaded %s (%d streams)", source, len(runners))
         self.notifier.send("READY=1", f"STATUS=reloaded: {self.status_line()}")
