@@ -184,3 +184,28 @@ def test_a_stream_that_starts_after_the_broker_answered_is_announced_at_the_next
     assert not any(t.endswith("/config") for t, _ in sent)  # once per connect
     discovery.on_connect()
     assert sum(t.endswith("/config") for t, _ in sent) == 4
+
+
+def test_a_reloads_discovery_clears_the_streams_it_no_longer_has() -> None:
+    """A reload builds a new Discovery from the last one: the removed stream's configs and state get empty
+    retained payloads, the kept stream is neither cleared nor held ON for events counted before."""
+    from edge.observe.home_assistant import Discovery
+    from edge.pipeline.decider import Event
+    from edge.pipeline.stream_state import StreamState
+    from edge.sinks.events import make_record
+
+    sent: list[tuple[str, str]] = []
+    states = [StreamState(n, "file", "ecg", "donut", "int8", 1.0) for n in ("belly-1", "belly-2")]
+    old = Discovery("gw", lambda: states, lambda topic, payload, _retain: sent.append((topic, payload)))
+    old.tick(0.0)
+    states[0].evented(make_record(Event(0.0, 30.0, 1.0, 1.0, 30, "fetal-flatline"), gateway="gw", stream="belly-1",
+                                  detector="fetal-flatline", model_sha256="0" * 64, stream_epoch_s=0.0))
+    old.tick(1.0)
+    assert json.loads(dict(sent)["vigil/gw/belly-1/state"])["kind"] == "fetal-flatline"  # held ON
+    gone = [t for t, _ in sent if "belly-2" in t]
+    sent.clear()
+    del states[1]
+    new = Discovery("gw", lambda: states, lambda topic, payload, _retain: sent.append((topic, payload)), previous=old)
+    new.tick(1000.0)
+    assert sorted(t for t, p in sent if p == "") == sorted(set(gone))
+    assert json.loads(dict(sent)["vigil/gw/belly-1/state"])["anomaly"] == "OFF"  # the hold ended, not restarted

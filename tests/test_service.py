@@ -173,6 +173,24 @@ def test_sighup_reloads_or_keeps_the_old_config(service: tuple[NotifySocket, lis
     assert proc.wait(20) == 0
 
 
+def test_sighup_keeps_an_edf_stream_that_is_playing(service: tuple[NotifySocket, list], tmp_path: Path) -> None:
+    """An unchanged EDF stream is not opened a second time to check it (pyedflib opens a file once per
+    process): the reload that adds a stream beside it is taken, not refused."""
+    notify, procs = service
+    ecg = {"name": "ecg", "kind": "file", "bundle": str(DATA / "bundles" / "ecg-donut"),
+           "path": str(DATA / "samples" / "ecg" / "r10_60s.edf"), "loop": True, "stall_s": 2.0}
+    config = write_config(tmp_path / "cfg.toml", [ecg], tmp_path / "state")
+    proc = start(config, notify, procs)
+    notify.wait_for("READY=1", 30)
+    notify.wait_for("STATUS=1 streams (ecg", 10)  # playing: its reader holds the file open
+    write_config(config, [ecg, audio_stream("added")], tmp_path / "state")
+    proc.send_signal(signal.SIGHUP)
+    notify.wait_for("STATUS=reloaded: 2 streams", 20)
+    assert not any(m.startswith("STATUS=reload refused") for _, m in notify.messages)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+
+
 @pytest.mark.peer  # mosquitto
 def test_killed_service_delivers_pending_events_after_restart(service: tuple[NotifySocket, list],
                                                               tmp_path: Path) -> None:

@@ -176,33 +176,6 @@ def test_an_event_log_path_that_is_a_folder_is_one_line_at_start(tmp_path: Path)
     assert_clean_error(["run", "--config", str(config)], "vigil.toml: events.jsonl", "is a folder")
 
 
-def test_events_the_log_cannot_take_are_kept_and_written_when_it_can(tmp_path: Path,
-                                                                     caplog: pytest.LogCaptureFixture) -> None:
-    from edge.sinks.events import EventRecord
-    from edge.sinks.jsonl import JsonlSink
-
-    def record(i: int) -> EventRecord:
-        return EventRecord("vigil.event/1", f"id{i}", "gw", "ecg", "donut", "0" * 64, "t0", "t1", i, i + 1.0,
-                           2.0, 1.0, 3)
-
-    sink = JsonlSink(tmp_path / "events.jsonl")
-    stream = sink._handler.stream
-    write = stream.write
-
-    def full(text: str) -> int:
-        raise OSError(28, "No space left on device")
-
-    stream.write = full  # a full disk for the first event
-    sink.emit(record(0))
-    assert sink.health() == {"jsonl_pending": 1, "jsonl_dropped": 0}
-    assert any("cannot write" in r.getMessage() for r in caplog.records)
-    stream.write = write  # space again
-    sink.emit(record(1))
-    sink.close()
-    lines = (tmp_path / "events.jsonl").read_text().splitlines()
-    assert [json.loads(line)["event_id"] for line in lines] == ["id0", "id1"]
-
-
 def test_beats_plot_never_replaces_a_file_of_the_users(tmp_path: Path) -> None:
     mine = tmp_path / "scan.png"
     mine.write_bytes(b"the ultrasound picture")

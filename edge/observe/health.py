@@ -88,8 +88,18 @@ class Health:
     def write(self) -> None:
         path = self.state_dir / STATUS_FILE
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.snapshot()))
-        os.replace(tmp, path)  # a reader never sees half a file
+        try:
+            tmp.write_text(json.dumps(self.snapshot()))
+            os.replace(tmp, path)  # a reader never sees half a file
+        except OSError as exc:  # a full disk: the status goes stale, the service runs on
+            tmp.unlink(missing_ok=True)
+            if self._seen.get(STATUS_FILE) is None:
+                log.warning("status file %s: cannot write (%s); `vigil status` shows the last one until it can",
+                            path, exc.strerror or exc)
+            self._seen[STATUS_FILE] = "failing"
+            return
+        if self._seen.pop(STATUS_FILE, None) is not None:
+            log.warning("status file %s: writing again", path)
 
     def remove(self) -> None:
         """At a clean stop: the file would describe a service that is gone."""

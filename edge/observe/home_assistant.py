@@ -114,19 +114,24 @@ class Discovery:
     a reload adds streams) at the next tick; clears a stream's configs at the first tick after it is gone;
     each stream's state when it changes or every `every_s` seconds. `publish(topic, payload, retain)` is
     the MQTT sink's. on_connect and on_birth run on the MQTT client's thread, tick on the service's.
-    `retained`: configs a previous Discovery left on the broker (stream -> topics), cleared if gone."""
+    `previous`: the Discovery before a reload, of the same gateway and prefix: what it left retained on the
+    broker is cleared if its stream is gone, the events it counted are not new."""
 
     def __init__(self, gateway: str, states: Callable[[], Iterable[StreamState]],
                  publish: Callable[[str, str, bool], None], prefix: str = DEFAULT_PREFIX,
-                 every_s: float = 10.0, retained: dict[str, list[str]] | None = None) -> None:
+                 every_s: float = 10.0, previous: Discovery | None = None) -> None:
         self.gateway, self.prefix, self.every_s = gateway, prefix, every_s
         self._states, self._publish = states, publish
         self._last: dict[str, tuple[str, float]] = {}  # stream -> (what the sensors show, time sent)
         self._announced: set[str] = set()  # streams whose configs went out since the last connect or birth
-        self.retained: dict[str, list[str]] = dict(retained or {})  # stream -> its config topics on the broker
+        self.retained: dict[str, list[str]] = {}  # stream -> its config topics on the broker
         self._seen: dict[str, tuple[int, int]] = {}  # stream -> (id of its StreamState, events counted so far)
         self._held: dict[str, tuple[str, str, float]] = {}  # stream -> (kind, event_id, held until, monotonic s)
         self._lock = threading.Lock()
+        if previous is not None and (previous.gateway, previous.prefix) == (gateway, prefix):
+            with previous._lock:  # a stream kept by a reload keeps its StreamState: its events are not new
+                self.retained, self._seen, self._held = dict(previous.retained), dict(previous._seen), \
+                    dict(previous._held)
 
     @property
     def birth_topic(self) -> str:

@@ -17,6 +17,9 @@ prefix, unit in the name, ``_total`` for counters; one ``stream`` label.
     vigil_fhr_beats_per_minute{stream}     last fetal heart rate (ECG streams with beats)
     vigil_outbox_events                    events waiting for the broker
     vigil_mqtt_connected                   1 while connected to the broker
+    vigil_sink_events_delivered_total{sink}  events a sink wrote (log) or the broker acked (MQTT)
+    vigil_sink_events_dropped_total{sink}    events a sink lost: beyond its memory cap while its disk was full
+    vigil_sink_events_pending{sink}        events waiting to be delivered (outbox, or memory while the disk is full)
     vigil_process_cpu_seconds_total, vigil_process_resident_memory_bytes, ... (ProcessCollector)
 """
 
@@ -33,10 +36,13 @@ from edge.pipeline.stream_state import STATES, StreamState
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+SinkHealth = Callable[[], Iterable[tuple[str, dict[str, object]]]]  # (sink name, Sink.health()) per sink
+
+
 class VigilCollector(Collector):
     def __init__(self, states: Callable[[], Iterable[StreamState]], outbox: Callable[[], int | None],
-                 connected: Callable[[], bool | None]) -> None:
-        self._states, self._outbox, self._connected = states, outbox, connected
+                 connected: Callable[[], bool | None], sinks: SinkHealth = lambda: ()) -> None:
+        self._states, self._outbox, self._connected, self._sinks = states, outbox, connected, sinks
 
     def collect(self) -> Iterator[Metric]:
         states = list(self._states())
@@ -77,15 +83,31 @@ class VigilCollector(Collector):
         if connected is not None:
             yield GaugeMetricFamily("vigil_mqtt_connected", "1 while connected to the MQTT broker",
                                     value=float(connected))
+        yield from self._sink_counts()
+
+    def _sink_counts(self) -> Iterator[Metric]:
+        sinks = [(name, h) for name, h in self._sinks() if "delivered" in h]  # the sinks that count
+        delivered = CounterMetricFamily("vigil_sink_events_delivered", "Events a sink wrote or its broker acked",
+                                        labels=["sink"])
+        dropped = CounterMetricFamily("vigil_sink_events_dropped", "Events a sink lost (beyond its memory cap "
+                                      "while its disk refused them)", labels=["sink"])
+        pending = GaugeMetricFamily("vigil_sink_events_pending", "Events waiting to be delivered by a sink",
+                                    labels=["sink"])
+        families: tuple[CounterMetricFamily | GaugeMetricFamily, ...] = (delivered, dropped, pending)
+        for family, key in zip(families, ("delivered", "dropped", "pending"), strict=True):
+            for name, health in sinks:
+                value = health.get(key, 0)
+                family.add_metric([name], float(value) if isinstance(value, int | float) else 0.0)
+            yield family
 
 
 class Metrics:
     """A private registry (not the client's global one): vigil's collector and the process' own."""
 
     def __init__(self, states: Callable[[], Iterable[StreamState]], outbox: Callable[[], int | None],
-                 connected: Callable[[], bool | None]) -> None:
+                 connected: Callable[[], bool | None], sinks: SinkHealth = lambda: ()) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(VigilCollector(states, outbox, connected))
+        self.registry.register(VigilCollector(states, outbox, connected, sinks))
         ProcessCollector(namespace="vigil", registry=self.registry)
 
     def render(self) -> bytes:

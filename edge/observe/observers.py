@@ -22,14 +22,15 @@ log = logging.getLogger("vigil.service")
 
 class Observers:
     def __init__(self, config: ServiceConfig, states: Callable[[], Iterable[StreamState]],
-                 link: Callable[[], BrokerLink | None]) -> None:
-        self.config, self._states, self._link = config, states, link
+                 link: Callable[[], BrokerLink | None],
+                 sinks: Callable[[], Iterable[tuple[str, dict[str, object]]]] = lambda: ()) -> None:
+        self.config, self._states, self._link, self._sinks = config, states, link, sinks
         self.health = Health(config.gateway, config.state_dir, states, self.broker, self.outbox)
         self.page: Any = None
         self.discovery: Any = None
-        self._discovery_link: BrokerLink | None = None  # the sink the Discovery publishes through
         self._outbox: tuple[float, int | None] = (-1.0, None)
         self._last_report = 0.0
+        self._hooked: BrokerLink | None = None  # the link whose connects announce discovery
 
     # --- gateway-level readings, shared by the status lines, the page and /metrics ---------------
     def broker(self) -> str:
@@ -51,27 +52,31 @@ class Observers:
 
     # --- lifecycle ------------------------------------------------------------------------------
     def attach_broker(self, link: BrokerLink | None) -> None:
-        """The broker sink after a start or reload: Home Assistant configs go out at each of its connects
-        and at Home Assistant's birth message. A sink kept by a reload keeps its Discovery (which then
-        clears the configs of removed streams); a new sink's Discovery inherits what the last one left
-        retained, so that a stream removed along with a broker setting is cleared too."""
+        """A new broker sink (start, reload): Home Assistant configs go out at each of its connects and at
+        Home Assistant's birth message. The new Discovery takes over what the last one left retained (and
+        the events it counted), so that the streams a reload removed are cleared."""
         prefix = None if link is None else link.discovery_prefix
         old, self.discovery = self.discovery, None
         if link is None or prefix is None:
-            self._discovery_link = None
-            return
-        if old is not None and link is self._discovery_link:
-            self.discovery, old.every_s = old, self.config.status_interval_s
             return
         from edge.observe.home_assistant import Discovery
 
-        retained = old.retained if old is not None and (old.gateway, old.prefix) == (self.config.gateway, prefix) \
-            else None
         self.discovery = Discovery(self.config.gateway, self._states, link.publish, prefix,
-                                   every_s=self.config.status_interval_s, retained=retained)
-        self._discovery_link = link
-        link.subscribe(self.discovery.birth_topic, self.discovery.on_birth)
-        link.add_connect_hook(self.discovery.on_connect)
+                                   every_s=self.config.status_interval_s, previous=old)
+        if link is not self._hooked:  # one hook per link: a link kept across a reload is not hooked twice (a
+            self._hooked = link       # new Discovery announces every stream at its first tick)
+            link.subscribe(self.discovery.birth_topic, self._birth)
+            link.add_connect_hook(self._announce)  # now, if connected, and at every reconnect
+
+    def _announce(self) -> None:
+        discovery = self.discovery  # read once: a reload may replace it from the service's loop
+        if discovery is not None:
+            discovery.on_connect()
+
+    def _birth(self, topic: str, payload: bytes) -> None:
+        discovery = self.discovery
+        if discovery is not None:
+            discovery.on_birth(topic, payload)
 
     def _connected(self) -> bool | None:
         link = self._link()
@@ -84,7 +89,7 @@ class Observers:
         from edge.observe.metrics import Metrics
         from edge.observe.web.server import LivePage
 
-        metrics = Metrics(self._states, self.outbox, self._connected)
+        metrics = Metrics(self._states, self.outbox, self._connected, self._sinks)
         self.page = LivePage(self._states, self.gateway, metrics.render, token=http.token)
         if not http.loopback and not http.token:
             log.warning("http: %s is reachable from the network and [http] token is not set: anyone there "

@@ -17,6 +17,8 @@ with backoff and the stream shows ``waiting`` with why) keeps the watchdog fed, 
 would not bring the device and would only loop; a stream ``running`` without progress for its
 ``stall_s``, or ended by an unexpected exception, stops it, since a fresh process may recover.
 A stream failed by a stated reason (a device breaking its contract) is shown failed and left so.
+One daemon per state directory: `run` holds its lock (``edge.service.state_lock``) from before anything is
+said to its exit.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import gc
 import logging
 import signal
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -39,13 +42,13 @@ from edge.pipeline.decider import Event
 from edge.pipeline.stream import Stage, Stream
 from edge.pipeline.stream_state import StreamState
 from edge.service.config import ServiceConfig, StreamConfig, check_state_dir, load_config
+from edge.service.state_lock import StateDirLock
 from edge.service.systemd import Notifier
 from edge.sinks.base import BrokerLink, Sink, SinkConfig, broker_link, open_sink
 from edge.sinks.events import make_record
 from edge.sources.base import Source, needs_of, open_source, source_kinds
 
 log = logging.getLogger("vigil.service")
-SinkKey = tuple[SinkConfig, Path]  # a sink's settings and state directory: equal keys, the same sink
 
 
 @dataclass
@@ -62,9 +65,11 @@ class Runner:
     crashed: bool = False  # ended by an unexpected exception (a bug, not a stated reason)
 
 
-def prepare(config: StreamConfig) -> Runner:
+def prepare(config: StreamConfig, *, check_source: bool = True) -> Runner:
     """Load and verify a stream's bundle, check that its source can feed it, build its pipeline (raises a
-    ConfigError naming the stream's key, e.g. ``streams[0].bundle``, and the value)."""
+    ConfigError naming the stream's key, e.g. ``streams[0].bundle``, and the value). check_source=False
+    for a stream that runs unchanged (a reload): its source is known to work, and a recording it holds
+    open may not be opened twice (pyedflib opens an EDF once per process)."""
     where = config.where
     try:
         bundle = load_bundle(config.bundle)
@@ -73,17 +78,19 @@ def prepare(config: StreamConfig) -> Runner:
     except VigilError as exc:  # its message names the bundle's file
         raise ConfigError(f"{where}.bundle: {exc}") from None
     needs = needs_of(bundle)
-    source_kinds()[config.kind].check(config.source, needs, where)
+    if check_source:
+        source_kinds()[config.kind].check(config.source, needs, where)
     state = StreamState(config.name, config.kind, bundle.modality, bundle.detector_kind, variant.name,
                         variant.window_threshold, model=f"{bundle.name} {variant.name} {variant.sha256[:12]}")
     return Runner(config, bundle, open_source(config.kind, config.source, needs), pipeline.stream, state,
                   pipeline.stages)
 
 
-def prepare_all(config: ServiceConfig) -> dict[str, Runner]:
-    """Every stream's Runner, or a ConfigError naming the config file first."""
+def prepare_all(config: ServiceConfig, running: Sequence[StreamConfig] = ()) -> dict[str, Runner]:
+    """Every stream's Runner, or a ConfigError naming the config file first; ``running``: the configs of the
+    streams running now, whose sources are not checked again."""
     try:
-        return {s.name: prepare(s) for s in config.streams}
+        return {s.name: prepare(s, check_source=s not in running) for s in config.streams}
     except ConfigError as exc:
         raise ConfigError(f"{config.source}: {exc}" if config.source else str(exc)) from None
 
@@ -94,13 +101,14 @@ class Service:
         self.notifier = Notifier()
         self.runners: dict[str, Runner] = {}
         self.sinks: list[Sink] = []
-        self._sink_keys: list[SinkKey] = []  # each sink's (settings, state directory)
+        self._sink_configs: list[SinkConfig] = []  # what each of self.sinks was opened from
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self.total_events = 0
+        self.lock = StateDirLock(config.state_dir)  # taken in run(): one daemon per state directory
         from edge.observe.observers import Observers  # status lines and file, live page, /metrics, Home Assistant
 
-        self.observers = Observers(config, self.states, self.broker_sink)
+        self.observers = Observers(config, self.states, self.broker_sink, self.sink_health)
 
     # --- events -------------------------------------------------------------------------
     def _emit(self, runner: Runner, events: list[Event], stage: Stage | None = None) -> None:
@@ -188,44 +196,52 @@ class Service:
                 with contextlib.suppress(asyncio.CancelledError):
                     await runner.task
 
-    def _open_sinks(self, kept: list[tuple[SinkKey, Sink]] | None = None) -> None:
-        """Open the configured sinks, taking from `kept` (a reload's unchanged sinks) those opened with the
-        same settings and state directory."""
+    def _open_sinks(self, kept: dict[SinkConfig, Sink] | None = None) -> None:
+        """Open the configured sinks; `kept`: sinks of a reload's old config that stay open as they are."""
         try:
             self.config.state_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"state directory {self.config.state_dir}: {exc.strerror}") from None
-        self.sinks, self._sink_keys, kept = [], [], list(kept or [])
+        kept = dict(kept or {})
+        self.sinks, self._sink_configs = [], []
         try:
             for config in self.config.sinks:
-                key = (config, self.config.state_dir)
-                same = next((i for i, (k, _) in enumerate(kept) if k == key), None)
-                self.sinks.append(kept.pop(same)[1] if same is not None else open_sink(config, self.config.state_dir))
-                self._sink_keys.append(key)
+                sink = kept.pop(config, None)
+                self.sinks.append(sink if sink is not None else open_sink(config, self.config.state_dir))
+                self._sink_configs.append(config)
         except VigilError:  # those already open are released, not left with their files and threads
             self._close_sinks()
-            for _, sink in kept:
-                sink.close()
             raise
         self.observers.attach_broker(self.broker_sink())
 
-    def _close_sinks(self, keep: list[SinkKey] | None = None) -> list[tuple[SinkKey, Sink]]:
-        """Close the sinks, but those whose (settings, state directory) are in `keep` (a reload's new
-        config): those are returned as (key, sink), still open."""
-        kept, wanted = [], list(keep or [])
-        for key, sink in zip(self._sink_keys, self.sinks, strict=True):
-            if key in wanted:
-                wanted.remove(key)
-                kept.append((key, sink))
+    def _retry_sinks(self) -> None:
+        """Events a sink holds in memory while its disk is full are written when room returns, events or not."""
+        for sink in self.sinks:
+            try:
+                sink.retry()
+            except Exception as exc:  # a sink's failure must stop neither the loop nor the others
+                log.error("the %s sink: %s: %s", sink.name, type(exc).__name__, exc)
+
+    def _close_sinks(self, keep: Iterable[SinkConfig] = ()) -> dict[SinkConfig, Sink]:
+        """Close the sinks, except those opened from a config in `keep` (returned, by config): a reload keeps
+        an unchanged sink open, with the events it holds in memory for a full disk and its broker connection."""
+        kept = {}
+        for config, sink in zip(self._sink_configs, self.sinks, strict=True):
+            if config in keep:
+                kept[config] = sink
             else:
                 sink.close()
-        self.sinks, self._sink_keys = [], []
+        self.sinks, self._sink_configs = [], []
         return kept
 
     # --- state ----------------------------------------------------------------------------
     def broker_sink(self) -> BrokerLink | None:
         """The sink connected to a message broker (MQTT), if one is configured."""
         return broker_link(self.sinks)
+
+    def sink_health(self) -> list[tuple[str, dict[str, object]]]:
+        """Every sink's name and counters (delivered, dropped, pending), for /metrics."""
+        return [(s.name, s.health()) for s in self.sinks]
 
     def states(self) -> list[StreamState]:
         """Every stream's state (what status lines, `vigil status`, pages and metrics read)."""
@@ -248,7 +264,10 @@ class Service:
         return bool(self.runners) and all(r.state.state == "ended" for r in self.runners.values())
 
     def status_line(self) -> str:
-        sinks = "".join(f", outbox {h['outbox']}" for h in (s.health() for s in self.sinks) if "outbox" in h)
+        healths = self.sink_health()
+        sinks = "".join(f", outbox {h['outbox']}" for _, h in healths if "outbox" in h)
+        sinks += "".join(f", {name} {h.get('held', 0)} held for the disk, {h.get('dropped', 0)} dropped"
+                         for name, h in healths if h.get("held") or h.get("dropped"))  # only while it matters
         streams = ", ".join(f"{s.name} {s.windows} windows {s.events} events"
                             + (f" FAILED ({s.reason})" if s.state == "failed" else "")
                             + (f" waiting ({s.reason})" if s.state == "waiting" else "") for s in self.states())
@@ -265,18 +284,23 @@ class Service:
             log.warning("SIGHUP: running the embedded default, nothing to reload")
             return
         self.notifier.reloading()
+        lock = self.lock
         try:
             new = load_config(source)
-            runners = prepare_all(new)
+            runners = prepare_all(new, [r.config for r in self.runners.values()])
+            if new.state_dir != self.config.state_dir:  # the new directory is locked before the old is let go
+                lock = StateDirLock(new.state_dir).acquire()
         except VigilError as exc:
             log.error("SIGHUP: new config refused, the old one keeps running: %s", exc)
             self.notifier.status(f"reload refused: {exc}")
             self.notifier.send("READY=1")
             return
         await self._stop_streams()  # closes the old streams' open events into the old sinks
-        # an unchanged sink stays open: the broker sees no disconnect, Home Assistant no offline/online
-        kept = self._close_sinks([(c, new.state_dir) for c in new.sinks])
+        kept = self._close_sinks(new.sinks if new.state_dir == self.config.state_dir else ())
         self.config = new
+        if lock is not self.lock:
+            self.lock.release()
+            self.lock = lock
         self.observers.use(new)
         self._open_sinks(kept)
         self._start_streams(runners)
@@ -284,6 +308,14 @@ class Service:
         self.notifier.send("READY=1", f"STATUS=reloaded: {self.status_line()}")
 
     async def run(self) -> int:
+        if not self.lock.held:  # a second daemon on this state directory is refused before anything else
+            self.lock.acquire()
+        try:
+            return await self._run()
+        finally:
+            self.lock.release()
+
+    async def _run(self) -> int:
         runners = prepare_all(self.config)  # every stream known to be able to work before READY
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
@@ -304,6 +336,7 @@ class Service:
             if self._reload.is_set():
                 self._reload.clear()
                 await self._reload_config()
+            self._retry_sinks()
             self.observers.tick()
             now = time.monotonic()
             if watchdog and now - last_dog >= watchdog / 2 and not self.stalled():
@@ -352,7 +385,9 @@ def run_command(config_path: Path | None, state_dir: Path | None, http: str | No
 
         config = replace(config, http=HttpSettings(*parse_listen(http, "--http"),
                                                    config.http.token if config.http else None))
+    service = Service(config)
+    service.lock.acquire()  # refused in one line, before anything is said
     if not config_path:
         print(f"vigil run: no --config, running the embedded default (bundled recordings replayed in real time); "
               f"events in {', '.join(s.where for s in config.sinks)}", file=sys.stderr)
-    return asyncio.run(Service(config).run())
+    return asyncio.run(service.run())

@@ -88,12 +88,20 @@ class Sink(ABC):
         """Make what was emitted durable or delivered, as far as the sink can now."""
         return None
 
+    def retry(self) -> None:
+        """Write what waits in memory for the disk, if it has room now (the service calls this on its
+        timer: a sink that holds events while its disk is full must not wait for the next event)."""
+        return None
+
     def close(self) -> None:
         """Flush and release (the service closes sinks at shutdown and reload)."""
         self.flush()
 
     def health(self) -> dict[str, object]:
-        """State for status lines and pages (outbox depth, connection...)."""
+        """State for status lines, pages and metrics. Sinks that count say ``delivered`` (events written or
+        acked), ``dropped`` (lost: beyond a memory cap while the disk refused them), ``pending`` (waiting to
+        be delivered) and ``held`` (of those, waiting in memory for the disk); a broker sink adds its
+        connection and ``outbox`` depth."""
         return {}
 
     def alive(self) -> bool:

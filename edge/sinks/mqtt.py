@@ -12,6 +12,7 @@ see an event twice; it de-duplicates by event_id).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import queue
@@ -82,6 +83,16 @@ class MqttSettings(SinkConfig):
         return f"MQTT {self.host}:{self.port}"
 
 
+def client_id(gateway: str, state_dir: Path) -> str:
+    """The MQTT client id of one gateway: its name and a digest of its state directory's absolute path.
+
+    Stable across restarts and processes (the broker sees one client coming back, not a new one), distinct
+    for two gateways of one name on two state directories (which would otherwise kick each other off).
+    """
+    digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:8]
+    return f"vigil-{gateway}-{digest}"
+
+
 @register_sink
 class MqttSink(Sink):
     """Publishes events from the outbox to vigil/<gateway>/<stream>/events with QoS 1.
@@ -112,7 +123,7 @@ class MqttSink(Sink):
         self.on_connected: list[Callable[[], None]] = []  # called on paho's thread after every (re)connect
         self._subscriptions: list[str] = []  # topics subscribed again at every (re)connect (clean session)
         self._hooks_lock = threading.Lock()
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"vigil-{settings.gateway}",
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id(settings.gateway, state_dir),
                              clean_session=True)
         if settings.username is not None:
             client.username_pw_set(settings.username, settings.password)
@@ -215,13 +226,19 @@ class MqttSink(Sink):
         self._wake.set()
 
     def health(self) -> dict[str, object]:
-        return {"broker": self.where, "state": self._state, "outbox": len(self.outbox), "delivered": self.delivered}
+        """The broker and its state; events acked by the broker, dropped while the disk refused the outbox
+        (beyond its memory cap), waiting for the broker (``outbox``, ``pending``: on disk and in memory),
+        held in memory for the disk."""
+        backlog = len(self.outbox)
+        return {"broker": self.where, "state": self._state, "outbox": backlog, "delivered": self.delivered,
+                "dropped": self.outbox.dropped, "pending": backlog, "held": self.outbox.held}
 
     def _deliver(self) -> None:
         while not self._closing.is_set():
             self._wake.wait(0.2)
             self._wake.clear()
             try:
+                self.outbox.retry()  # rows held while the disk was full, written when it has room
                 self.pump()
             except sqlite3.Error as exc:  # the outbox closed under us at shutdown, or the disk is full
                 if not self._closing.is_set():
