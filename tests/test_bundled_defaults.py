@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from edge.bundle.loader import load_bundle
 from tests.conftest import ROOT, run_vigil
@@ -56,6 +57,7 @@ def test_fetal_samples_keep_every_annotated_beat_of_their_minute() -> None:
             reader.close()
 
 
+@pytest.mark.slow  # the whole demo in a subprocess: 4-24 s with the machine's load
 def test_demo_scores_every_sample() -> None:
     out = run_vigil("demo", "--json", check=True)
     rows = [json.loads(line) for line in out.stdout.splitlines()]

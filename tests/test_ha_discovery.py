@@ -110,12 +110,14 @@ def test_discovery_configs_follow_home_assistants_documented_fields(
     time.sleep(3)  # the gateway published long before Home Assistant subscribes: only retained messages count
     ha = Retained(broker.port)
     try:
-        configs = ha.wait(lambda m: sum(t.endswith("/config") for t in m) >= 5
+        configs = ha.wait(lambda m: sum(t.endswith("/config") for t in m) >= 9
                           and all(f"vigil/gw-ha/{s}/state" in m for s in ("pump-1", "wearable-1")))
         entities = {t: json.loads(p) for t, (p, retained) in configs.items() if t.endswith("/config") and retained}
         assert sorted(re.sub(r"^homeassistant/(\w+)/vigil_gw-ha/", r"\1 ", t).removesuffix("/config")
                       for t in entities) == ["binary_sensor pump-1_anomaly", "binary_sensor wearable-1_anomaly",
-                                             "sensor pump-1_score", "sensor wearable-1_fhr", "sensor wearable-1_score"]
+                                             "sensor pump-1_model", "sensor pump-1_score", "sensor pump-1_state",
+                                             "sensor wearable-1_fhr", "sensor wearable-1_model",
+                                             "sensor wearable-1_score", "sensor wearable-1_state"]
         unique = set()
         for topic, config in entities.items():
             component = topic.split("/")[1]
@@ -132,12 +134,22 @@ def test_discovery_configs_follow_home_assistants_documented_fields(
             if component == "binary_sensor":
                 assert config["device_class"] in BINARY_SENSOR_CLASSES
                 assert value in (config["payload_on"], config["payload_off"])
+            elif config.get("device_class") == "enum":
+                assert value in config["options"] and config["entity_category"] == "diagnostic"
+            elif topic.endswith("_model/config"):
+                assert re.fullmatch(r"[\w-]+ \w+ [0-9a-f]{12}", value), value
             elif value is not None:
                 assert isinstance(value, float)
-            [avail] = config["availability"]
-            assert set(avail) <= AVAILABILITY and avail["topic"] == "vigil/gw-ha/status"
-            status, status_retained = configs[avail["topic"]]
-            assert status_retained and render(avail["value_template"], json.loads(status)) == avail["payload_available"]
+            # every entity needs the gateway online; the live ones also their stream running (both: mode all)
+            gateway_up, *stream_up = config["availability"]
+            assert set(gateway_up) <= AVAILABILITY and gateway_up["topic"] == "vigil/gw-ha/status"
+            assert len(stream_up) == (0 if "entity_category" in config else 1)
+            for avail in config["availability"]:
+                assert set(avail) <= AVAILABILITY
+                status, status_retained = configs[avail["topic"]]
+                assert status_retained
+                assert render(avail["value_template"], json.loads(status)) == avail["payload_available"]
+            assert config.get("availability_mode", "all") == "all"
         assert len(unique) == len(entities)
         fhr = entities["homeassistant/sensor/vigil_gw-ha/wearable-1_fhr/config"]
         assert fhr["unit_of_measurement"] == "bpm" and fhr["state_class"] == "measurement"
@@ -145,7 +157,7 @@ def test_discovery_configs_follow_home_assistants_documented_fields(
         # the gateway dies without a goodbye: the broker's last will makes every entity unavailable
         proc.send_signal(signal.SIGKILL)
         proc.wait(5)
-        [avail] = fhr["availability"]
+        avail = fhr["availability"][0]
         ha.wait(lambda m: render(avail["value_template"], json.loads(m[avail["topic"]][0]))
                 == avail["payload_not_available"], timeout=10)
     finally:
@@ -166,9 +178,34 @@ def test_a_stream_that_starts_after_the_broker_answered_is_announced_at_the_next
     states.append(StreamState("pump-1", "file", "audio", "maha", "int8", 1.0))
     discovery.tick(0.0)
     configs = [t for t, retain in sent if t.endswith("/config") and retain]
-    assert len(configs) == 2 and all("pump" in t for t in configs)
+    assert len(configs) == 4 and all("pump" in t for t in configs)
     sent.clear()
     discovery.tick(1.0)
     assert not any(t.endswith("/config") for t, _ in sent)  # once per connect
     discovery.on_connect()
-    assert sum(t.endswith("/config") for t, _ in sent) == 2
+    assert sum(t.endswith("/config") for t, _ in sent) == 4
+
+
+def test_a_reloads_discovery_clears_the_streams_it_no_longer_has() -> None:
+    """A reload builds a new Discovery from the last one: the removed stream's configs and state get empty
+    retained payloads, the kept stream is neither cleared nor held ON for events counted before."""
+    from edge.observe.home_assistant import Discovery
+    from edge.pipeline.decider import Event
+    from edge.pipeline.stream_state import StreamState
+    from edge.sinks.events import make_record
+
+    sent: list[tuple[str, str]] = []
+    states = [StreamState(n, "file", "ecg", "donut", "int8", 1.0) for n in ("belly-1", "belly-2")]
+    old = Discovery("gw", lambda: states, lambda topic, payload, _retain: sent.append((topic, payload)))
+    old.tick(0.0)
+    states[0].evented(make_record(Event(0.0, 30.0, 1.0, 1.0, 30, "fetal-flatline"), gateway="gw", stream="belly-1",
+                                  detector="fetal-flatline", model_sha256="0" * 64, stream_epoch_s=0.0))
+    old.tick(1.0)
+    assert json.loads(dict(sent)["vigil/gw/belly-1/state"])["kind"] == "fetal-flatline"  # held ON
+    gone = [t for t, _ in sent if "belly-2" in t]
+    sent.clear()
+    del states[1]
+    new = Discovery("gw", lambda: states, lambda topic, payload, _retain: sent.append((topic, payload)), previous=old)
+    new.tick(1000.0)
+    assert sorted(t for t, p in sent if p == "") == sorted(set(gone))
+    assert json.loads(dict(sent)["vigil/gw/belly-1/state"])["anomaly"] == "OFF"  # the hold ended, not restarted

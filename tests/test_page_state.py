@@ -61,8 +61,9 @@ def test_fhr_slot_reaches_metrics_and_home_assistant() -> None:
     text = Metrics(lambda: [s], lambda: 3, lambda: True).render().decode()
     assert 'vigil_fhr_beats_per_minute{stream="wearable-1"} 143.5' in text
     assert 'vigil_anomaly{stream="wearable-1"} 1.0' in text and "vigil_outbox_events 3.0" in text
-    assert json.loads(state_payload(s)) == {"anomaly": "ON", "score": 7.5, "threshold": 6.7, "fhr_bpm": 143.5,
-                                            "state": "starting"}
+    assert json.loads(state_payload(s)) == {"anomaly": "ON", "kind": "dense-ae", "event_id": None, "score": 7.5,
+                                            "threshold": 6.7, "fhr_bpm": 143.5, "state": "starting", "reason": None,
+                                            "available": "offline", "model": None}
 
 
 def test_a_waiting_stream_shows_in_metrics_with_its_state() -> None:

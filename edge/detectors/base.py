@@ -10,8 +10,6 @@ is scored by the KPI combiner kind (``Manifest.scorer_names``). Adding a kind is
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
@@ -19,6 +17,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from edge.bundle.loader import Bundle
+from edge.discovery import import_package_modules
 from edge.errors import BundleError
 
 
@@ -44,7 +43,6 @@ class Detector(ABC):
 
 
 _KINDS: dict[str, type[Detector]] = {}
-_DISCOVERED = False
 D = TypeVar("D", bound=type[Detector])
 
 
@@ -74,13 +72,7 @@ def register(*names: str) -> Callable[[D], D]:
 
 def kinds() -> dict[str, type[Detector]]:
     """Every registered kind (the modules of edge/detectors/ are imported on the first call)."""
-    global _DISCOVERED
-    if not _DISCOVERED:
-        import edge.detectors as package
-
-        for module in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"{package.__name__}.{module.name}")
-        _DISCOVERED = True
+    import_package_modules("edge.detectors")
     return dict(_KINDS)
 
 

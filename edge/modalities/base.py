@@ -16,8 +16,6 @@ Every module of ``edge/modalities/`` is imported on the first lookup (pkgutil, a
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 
+from edge.discovery import import_package_modules
 from edge.errors import BundleError
 
 if TYPE_CHECKING:
@@ -117,7 +116,6 @@ class Modality(ABC):
 
 M = TypeVar("M", bound=type[Modality])
 _REGISTRY: dict[str, Modality] = {}
-_DISCOVERED = False
 
 
 def register_modality(cls: M) -> M:
@@ -128,13 +126,7 @@ def register_modality(cls: M) -> M:
 
 def modalities() -> dict[str, Modality]:
     """Every registered modality by name, sorted (the modules of edge/modalities/ imported on the first call)."""
-    global _DISCOVERED
-    if not _DISCOVERED:
-        import edge.modalities as package
-
-        for module in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"{package.__name__}.{module.name}")
-        _DISCOVERED = True
+    import_package_modules("edge.modalities")
     return dict(sorted(_REGISTRY.items()))
 
 

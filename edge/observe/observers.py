@@ -52,23 +52,31 @@ class Observers:
 
     # --- lifecycle ------------------------------------------------------------------------------
     def attach_broker(self, link: BrokerLink | None) -> None:
-        """A new broker sink (start, reload): Home Assistant configs go out at each of its connects."""
+        """A new broker sink (start, reload): Home Assistant configs go out at each of its connects and at
+        Home Assistant's birth message. The new Discovery takes over what the last one left retained (and
+        the events it counted), so that the streams a reload removed are cleared."""
         prefix = None if link is None else link.discovery_prefix
+        old, self.discovery = self.discovery, None
         if link is None or prefix is None:
-            self.discovery = None
             return
         from edge.observe.home_assistant import Discovery
 
         self.discovery = Discovery(self.config.gateway, self._states, link.publish, prefix,
-                                   every_s=self.config.status_interval_s)
+                                   every_s=self.config.status_interval_s, previous=old)
         if link is not self._hooked:  # one hook per link: a link kept across a reload is not hooked twice (a
             self._hooked = link       # new Discovery announces every stream at its first tick)
+            link.subscribe(self.discovery.birth_topic, self._birth)
             link.add_connect_hook(self._announce)  # now, if connected, and at every reconnect
 
     def _announce(self) -> None:
         discovery = self.discovery  # read once: a reload may replace it from the service's loop
         if discovery is not None:
             discovery.on_connect()
+
+    def _birth(self, topic: str, payload: bytes) -> None:
+        discovery = self.discovery
+        if discovery is not None:
+            discovery.on_birth(topic, payload)
 
     def _connected(self) -> bool | None:
         link = self._link()

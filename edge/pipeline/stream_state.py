@@ -42,7 +42,7 @@ class Trace:
 
 @dataclass
 class StreamState:
-    """name, source kind, modality, detector kind, model variant, threshold; then live counters; the
+    """name, source kind, modality, detector kind, model variant, threshold, model; then live counters; the
     bundle it scores with (name, model file sha256, creation time) for the page and /metrics."""
 
     name: str
@@ -51,6 +51,7 @@ class StreamState:
     detector: str
     variant: str
     threshold: float
+    model: str = ""  # the bundle's name, variant and model sha256 prefix ("slider int8 3f2a9c1e0b7d")
     state: str = "starting"
     reason: str | None = None  # why a stream failed or ended
     windows: int = 0

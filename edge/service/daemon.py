@@ -81,7 +81,8 @@ def prepare(config: StreamConfig, *, check_source: bool = True) -> Runner:
     if check_source:
         source_kinds()[config.kind].check(config.source, needs, where)
     state = StreamState(config.name, config.kind, bundle.modality, bundle.detector_kind, variant.name,
-                        variant.window_threshold, bundle=bundle.name, model_sha256=variant.sha256,
+                        variant.window_threshold, model=f"{bundle.name} {variant.name} {variant.sha256[:12]}",
+                        bundle=bundle.name, model_sha256=variant.sha256,
                         bundle_created=str(bundle.manifest.provenance.get("created") or "") or None)
     return Runner(config, bundle, open_source(config.kind, config.source, needs), pipeline.stream, state,
                   pipeline.stages)

@@ -135,6 +135,10 @@ class BrokerLink(Protocol):
 
     def add_connect_hook(self, hook: Callable[[], None]) -> None: ...
 
+    def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
+        """Messages on `topic` to `callback(topic, payload)`, kept across reconnects."""
+        ...
+
 
 def broker_link(sinks: Iterable[Sink]) -> BrokerLink | None:
     """The first sink with a broker connection, or None."""

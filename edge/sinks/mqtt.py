@@ -121,6 +121,7 @@ class MqttSink(Sink):
         self._state = "connecting"
         self.delivered = 0
         self.on_connected: list[Callable[[], None]] = []  # called on paho's thread after every (re)connect
+        self._subscriptions: list[str] = []  # topics subscribed again at every (re)connect (clean session)
         self._hooks_lock = threading.Lock()
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id(settings.gateway, state_dir),
                              clean_session=True)
@@ -161,6 +162,8 @@ class MqttSink(Sink):
         self._generation += 1
         client.publish(self.status_topic, json.dumps({"state": "online", "time": time.time()}), qos=1, retain=True)
         with self._hooks_lock:  # a hook added meanwhile sees either the loop or the connected flag
+            for topic in self._subscriptions:
+                client.subscribe(topic, qos=1)
             for hook in self.on_connected:
                 hook()
             self._connected.set()
@@ -199,6 +202,15 @@ class MqttSink(Sink):
             self.on_connected.append(hook)
             if self._connected.is_set():
                 hook()
+
+    def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
+        """Call `callback(topic, payload)` on paho's thread for each message on `topic`, from now on and
+        after every reconnect (the session is clean: the broker forgets subscriptions)."""
+        self._client.message_callback_add(topic, lambda _c, _u, m: callback(m.topic, bytes(m.payload)))
+        with self._hooks_lock:
+            self._subscriptions.append(topic)
+            if self._connected.is_set():
+                self._client.subscribe(topic, qos=1)
 
     @property
     def discovery_prefix(self) -> str | None:

@@ -14,12 +14,11 @@ trainable modality is one module in ``edge/modalities/`` and one here.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
-import pkgutil
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, TypeVar
 
+from edge.discovery import import_package_modules
 from edge.errors import BundleError, MissingExtraError
 
 
@@ -50,7 +49,6 @@ class ModalityTraining(ABC):
 
 T = TypeVar("T", bound=type[ModalityTraining])
 _REGISTRY: dict[str, ModalityTraining] = {}
-_DISCOVERED = False
 
 
 def register_training(cls: T) -> T:
@@ -61,13 +59,7 @@ def register_training(cls: T) -> T:
 
 def trainings() -> dict[str, ModalityTraining]:
     """Every registered entry by modality name, sorted (the modules of train/modalities/ imported on the first call)."""
-    global _DISCOVERED
-    if not _DISCOVERED:
-        import train.modalities as package
-
-        for module in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"{package.__name__}.{module.name}")
-        _DISCOVERED = True
+    import_package_modules("train.modalities")
     return dict(sorted(_REGISTRY.items()))
 
 
