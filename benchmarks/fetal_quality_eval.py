@@ -66,7 +66,7 @@ def _auc(pos: np.ndarray, neg: np.ndarray) -> float | None:
 
 
 def detector_peaks(x: np.ndarray, fs: float) -> np.ndarray:
-    """Fetal beats found by issue 12a's detector (edge.fetal.beat_tracker.detect_beats) on the abdominal leads."""
+    """Fetal beats found by the beat detector (edge.fetal.beat_tracker.detect_beats) on the abdominal leads."""
     import importlib
 
     beats = importlib.import_module("edge.fetal.beat_tracker")

@@ -1,4 +1,4 @@
-"""Two alternatives to the default `maha`, measured on one machine at a time and not adopted (stop 10).
+"""Two alternatives to the default `maha`, measured on one machine at a time and not adopted.
 
 Usage (from the project root, about 5 min on one core):
   nice -n 10 .venv/bin/python -m benchmarks.fewshot_alternatives

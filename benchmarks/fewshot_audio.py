@@ -24,9 +24,9 @@ curve: the 75 normal training clips of (probable) slider id 00: fit on n = 5, 10
 Every model is exported as `vigil train audio` exports it and scored by the gateway's Detector
 (edge.detectors.base, TFLite) on the features the gateway computes; clip score = mean window score.
 kmeans = the write-up's 17 features + K-means(1), the baseline. The default detector was chosen on
-these figures only (never on a clip of the acceptance machine, which this data does not hold). Stop 8
-chose maha-stats (one covariance of the windows): it tied the best on the one machine with enough
-clips (curve, real anomalies) and led on injected faults. Stop 9 replaced it by maha (the band means'
+these figures only (never on a clip of the acceptance machine, which this data does not hold). First
+maha-stats (one covariance of the windows) was chosen: it tied the best on the one machine with enough
+clips (curve, real anomalies) and led on injected faults. maha replaced it (the band means'
 covariance from single frames): ids mean AUC 0.742 against 0.661, types 0.624 against 0.598, the
 same curve on real anomalies (1.000) and within 0.05 on each injected fault kind.
 """

@@ -126,6 +126,18 @@ def tiny_bundle(dcase: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture()
+def broker() -> Iterator[object]:
+    """A real mosquitto on a free loopback port, stopped by PID."""
+    from tests.mosquitto import Broker
+
+    b = Broker().start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture()
 def bus() -> Iterator[object]:
     """A private dbus-daemon as the system bus (the fake BlueZ registers on it), stopped by PID."""
     from tests.fake_bluez import BusDaemon

@@ -1,4 +1,4 @@
-"""Every valid recording opens (issue 10, item 4): WAVs with the chunks recorders and editors write
+"""Every valid recording opens: WAVs with the chunks recorders and editors write
 (Broadcast WAV `bext`, `cue `, `LIST`, `PEAK`), WAVE_FORMAT_EXTENSIBLE, RF64, FLAC and OGG. Before
 libsndfile, scipy's reader refused each of the WAVs as "truncated"."""
 

@@ -69,7 +69,7 @@ def test_demo_scores_every_sample() -> None:
     assert abs(len(fetal["fetal_peaks"]) - 128) <= 6 and 110 < np.median([p["bpm"] for p in fetal["fhr"]]) < 160
     assert len(rows) == 12 and {r["machine_type"] for r in rows} == TYPES
     (sample,) = ecg
-    assert sample["points"] == 1000 and sample["scored_points"] == 1000  # every point (issue 13: warm-up)
+    assert sample["points"] == 1000 and sample["scored_points"] == 1000  # every point (the bundle's warm-up)
     for event in sample["events"]:
         assert event["peak_score"] > sample["threshold"] and 0 <= event["start_s"] < event["end_s"] <= 60.1
     for row in rows:

@@ -1,4 +1,4 @@
-"""How vigil words things (issue 10, item 15): every default in --help, the user's state directory
+"""How vigil words things: every default in --help, the user's state directory
 instead of ./vigil-state, counts with the right plural, the path features really wrote."""
 
 from __future__ import annotations

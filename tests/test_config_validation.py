@@ -1,4 +1,4 @@
-"""`vigil run` configs a user really writes wrong (issue 10 items 10 and 11): each refused in one line
+"""`vigil run` configs a user really writes wrong: each refused in one line
 naming the config file and the key, exit status 2, before anything starts."""
 
 from __future__ import annotations

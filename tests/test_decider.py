@@ -34,7 +34,7 @@ def test_scores_at_threshold_are_not_anomalous() -> None:
 
 def test_events_never_overlap_and_one_anomaly_is_one_event() -> None:
     """3 s windows every 0.5 s: an anomaly that dips under the threshold for less than a window is one
-    event (issue 10 item 9: the old decider reported 0.0-4.0 s and then 3.0-7.0 s)."""
+    event (an older decider reported 0.0-4.0 s and then 3.0-7.0 s)."""
     scores = [2, 2, 2, 0, 0, 0, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0]
     s = np.array(scores, dtype=np.float32)
     starts = np.arange(s.size) * 0.5

@@ -10,7 +10,6 @@ import random
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 
@@ -22,7 +21,9 @@ from edge.sources.backoff import Backoff
 from edge.sources.base import needs_of
 from edge.sources.file import open_file_recording
 from tests.conftest import ROOT
-from tests.test_service import DATA, NotifySocket, start, write_config
+from tests.test_service import DATA, NotifySocket, service, start, write_config
+
+__all__ = ["service"]  # the fixture, used by name
 
 ANOMALY = {m: sorted((DATA / "samples" / m).glob("anomaly_*.wav"))[0] for m in ("slider", "toycar")}
 
@@ -38,17 +39,6 @@ def expected_events(machine: str) -> list[tuple[float, float]]:
     pipeline = assemble(bundle)
     done = replay(pipeline.stream, open_file_recording(ANOMALY[machine], needs_of(bundle)).blocks())
     return [(e.start_s, e.end_s) for e in done.events]
-
-
-@pytest.fixture()
-def service(tmp_path: Path) -> Iterator[tuple[NotifySocket, list[subprocess.Popen[str]]]]:
-    notify = NotifySocket(tmp_path / "notify.sock")
-    procs: list[subprocess.Popen[str]] = []
-    yield notify, procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
 
 
 def logged(state: Path) -> list[dict[str, object]]:

@@ -1,4 +1,4 @@
-"""A running gateway says how it is (issue 10, items 7 and 8): a status line per stream at an
+"""A running gateway says how it is: a status line per stream at an
 interval, one warning per broker state change, a failed or waiting stream named with why, `vigil
 status`; a missing microphone or BlueZ is one line, not a traceback, and the service keeps running."""
 

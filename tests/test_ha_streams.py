@@ -88,15 +88,6 @@ def state(seen: Seen, stream: str) -> dict[str, Any]:
 
 
 @pytest.fixture()
-def broker() -> Iterator[Broker]:
-    b = Broker().start()
-    try:
-        yield b
-    finally:
-        b.stop()
-
-
-@pytest.fixture()
 def watcher(broker: Broker) -> Iterator[Watcher]:
     w = Watcher(broker.port)
     try:

@@ -141,7 +141,7 @@ def test_difference_zscore_sees_a_step_the_level_zscore_misses() -> None:
 
 @pytest.mark.training  # `vigil train kpi`
 def test_a_z_sr_bundle_without_the_difference_part_scores_as_before(tmp_path: Path) -> None:
-    """--score z+sr (auto's first at stop 10) still serves the two parts alone."""
+    """--score z+sr (once auto's first choice) still serves the two parts alone."""
     out = tmp_path / "bundle"
     run_vigil("train", "kpi", str(head(SMALL, 1600, tmp_path / "train.csv")), "--epochs", "1", "--window", "30",
               "--samples", "2", "--score", "z+sr", "--out", str(out), check=True)

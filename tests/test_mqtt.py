@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +24,6 @@ from edge.sinks.mqtt import MqttSettings, MqttSink
 from edge.sinks.outbox import Outbox
 from tests.conftest import ROOT
 from tests.mosquitto import Broker
-
-
-@pytest.fixture()
-def broker() -> Iterator[Broker]:
-    b = Broker().start()
-    try:
-        yield b
-    finally:
-        b.stop()
 
 
 class Subscriber:

@@ -1,4 +1,4 @@
-"""Issue 10 item 2: an event still open when the service stops (SIGTERM, SIGINT) or reloads (SIGHUP)
+"""An event still open when the service stops (SIGTERM, SIGINT) or reloads (SIGHUP)
 is closed with its true end and reaches every sink (the JSON-lines log and MQTT)."""
 
 from __future__ import annotations

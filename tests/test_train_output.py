@@ -1,4 +1,4 @@
-"""What `vigil train` prints (issue 10, items 13-15): each variant's threshold and what it catches
+"""What `vigil train` prints: each variant's threshold and what it catches
 at it on held-out data, no TensorFlow/absl/converter noise unless -v, numbers for people."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The mistakes new users really make (issue 10): one line, exit status 2, nothing of theirs lost.
+"""The mistakes new users really make: one line, exit status 2, nothing of theirs lost.
 
 Each row: the command (with {placeholders} filled from a scratch folder), the words the line must
 hold. Before these checks, several rows deleted files (`train --out` on a folder of one's own) or

@@ -1,4 +1,4 @@
-"""What a new user of the machine-sound path runs into (probe of stop 13): one line, exit status 2, no
+"""What a new user of the machine-sound path runs into: one line, exit status 2, no
 traceback, nothing of theirs lost and no half-written output, no silently wrong bundle.
 
 Each test failed on the code before its fix: a bundle trained on silent clips with NaN thresholds that

@@ -1,4 +1,4 @@
-"""Fetal-ECG, KPI and gateway-service inputs as real users hand them over (issue 13's probe).
+"""Fetal-ECG, KPI and gateway-service inputs as real users hand them over.
 
 Each test was red before its fix: a spreadsheet's CSV (byte-order mark, semicolons) refused, a
 mistyped timestamp growing memory without bound, a binary file given as a CSV or a WFDB signal file

@@ -13,7 +13,7 @@ also picks its score on the first half). Mean of that F1:
 | donut+z+sr, fixed | 0.777 |
 | z+sr+dz: max(robust z, spectral residual, robust z of the steps), fixed | 0.792 |
 | auto before (Donut or donut+z by validation best F1) | 0.766 |
-| menu z+sr or Donut (AUTO_MENU at stop 10) | 0.812 |
+| menu z+sr or Donut (an earlier AUTO_MENU) | 0.812 |
 | menu z+sr, z+sr+dz or Donut | 0.828 |
 | menu z+sr+dz, z+sr or Donut | 0.835 |
 | **menu z+sr+dz or Donut (AUTO_MENU)** | **0.835** |
