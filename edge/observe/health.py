@@ -32,7 +32,7 @@ def stream_summary(state: StreamState) -> dict[str, Any]:
             "samples": state.samples, "missing_samples": state.missing_samples,
             "missing_percent": round(100 * state.missing_fraction, 2), "reconnects": state.reconnects,
             "threshold": state.threshold, "last_score": None if score != score else round(score, 6),
-            "anomaly": state.anomaly}
+            "anomaly": state.anomaly, "open_event": state.open_summary()}
 
 
 def stream_line(state: StreamState, outbox: int | None, broker: str) -> str:

@@ -11,7 +11,8 @@ all reading one retained JSON state topic, vigil/<gateway>/<stream>/state:
    "fhr_bpm": float|null, "state": "running", "reason": str|null, "available": "online"|"offline",
    "model": "slider int8 3f2a9c1e0b7d"}
 
-Events of the stream's own detector set "anomaly" while they are open; events that a further stage
+Events of the stream's own detector set "anomaly" while they are open (with the "event_id" of their
+opened record); events that a further stage
 reports when they close (the fetal stage's ``fetal-flatline``, ``fetal-bradycardia``, ...) set it for
 HOLD_S seconds from their arrival. "kind" is the detector that raised the problem (in the binary
 sensor's attributes).
@@ -98,8 +99,9 @@ def state_payload(state: StreamState, held: tuple[str, str] | None = None) -> st
     score = state.last_score if state.last_score == state.last_score else None  # NaN: no window yet
     fhr = state.fhr.rows[-1][1] if state.fhr.rows else None
     kind = event_id = None
-    if state.anomaly:  # the stream's own event, open now (its id comes when it closes)
+    if state.anomaly:  # the stream's own event, open now (its id from its opened record)
         kind = state.detector
+        event_id = state.open_event.event_id if state.open_event is not None else None
     elif held is not None:
         kind, event_id = held
     return json.dumps({"anomaly": "ON" if kind is not None else "OFF", "kind": kind, "event_id": event_id,
@@ -194,7 +196,7 @@ class Discovery:
         with self._lock:
             for s in states:
                 held = self._problem(s, now)
-                flag = f"{s.anomaly}:{s.state}:{held}"
+                flag = f"{s.anomaly}:{s.state}:{held}:{s.open_event and s.open_event.event_id}"
                 last = self._last.get(s.name)
                 if last is None or last[0] != flag or now - last[1] >= self.every_s:
                     self._publish(state_topic(self.gateway, s.name), state_payload(s, held), True)

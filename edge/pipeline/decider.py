@@ -15,24 +15,34 @@ Rules (times are window starts and ends in seconds from the stream's start):
   never overlap, and two events are always more than one window length apart (merge rule);
 - at the end of a stream (or at shutdown and reload), an open event is closed with the end of its
   last window over the threshold (``flush``).
+
+A live decider (``update_every_s`` set: the service's streams) also reports an event while it lasts:
+``opened`` at the window that opens it (start, end and peak so far), then ``update`` with the end and
+peak so far at most once per ``update_every_s`` of stream time (window starts) and only when they moved,
+then ``closed`` with its final figures, the same Event as a decider without ``update_every_s`` reports.
+Without it (files, bench, the fetal stage's rules) only ``closed`` events come out.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 if TYPE_CHECKING:
     from edge.bundle.loader import Bundle
 
+Phase = Literal["opened", "update", "closed"]
+PHASES: tuple[Phase, ...] = ("opened", "update", "closed")
+
 
 @dataclass(frozen=True)
 class Event:
     """An anomaly: windows [start_s, end_s) of the stream, in seconds from the stream's start. ``detector``
     names what raised it where one stage decides several kinds (``fetal-flatline``, ``fetal-bradycardia``);
-    empty: the stream's own detector."""
+    empty: the stream's own detector. ``phase``: ``closed`` (final figures), or ``opened`` / ``update`` from
+    a live decider (figures so far: end, peak and windows still growing)."""
 
     start_s: float
     end_s: float
@@ -40,9 +50,11 @@ class Event:
     threshold: float
     windows: int
     detector: str = ""
+    phase: Phase = "closed"
 
     def to_json(self) -> dict[str, Any]:
-        """The event as `vigil score --json` prints it (``detector`` only when it names one)."""
+        """The event as `vigil score --json` prints it (``detector`` only when it names one; files report closed
+        events only, so no phase)."""
         out: dict[str, Any] = {"start_s": self.start_s, "end_s": self.end_s, "peak_score": self.peak_score,
                                "threshold": self.threshold, "windows": self.windows}
         return out | ({"detector": self.detector} if self.detector else {})
@@ -58,9 +70,13 @@ class _Open:
 class Decider:
     """Thresholds window scores with debounce and merging (module docstring)."""
 
-    def __init__(self, threshold: float, *, on_windows: int = 3, off_windows: int = 3, detector: str = "") -> None:
+    def __init__(self, threshold: float, *, on_windows: int = 3, off_windows: int = 3, detector: str = "",
+                 update_every_s: float | None = None) -> None:
         if on_windows < 1 or off_windows < 1:
             raise ValueError(f"on_windows and off_windows must be >= 1, got {on_windows}, {off_windows}")
+        if update_every_s is not None and not update_every_s > 0:
+            raise ValueError(f"update_every_s must be > 0 s, got {update_every_s}")
+        self.update_every_s = update_every_s  # None: closed events only (module docstring)
         self.threshold = threshold
         self.detector = detector  # what its events name (Event.detector)
         self.on_windows = on_windows
@@ -70,6 +86,7 @@ class Decider:
         self._open: _Open | None = None
         self._candidate = _Open(0.0, -np.inf, 0)
         self._last_over_end = 0.0
+        self._reported = (0.0, 0.0)  # (window start, event end) when the open event was last reported
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, variant: str | None = None) -> Decider:
@@ -83,11 +100,12 @@ class Decider:
         return self._open is not None
 
     def update(self, scores: np.ndarray, starts_s: np.ndarray, window_s: float) -> list[Event]:
-        """Feed window scores (n,) with their start times (n,) in s; returns the events that closed.
+        """Feed window scores (n,) with their start times (n,) in s; returns the events that closed, in
+        order, and with ``update_every_s`` set the events that opened or moved on too (module docstring).
 
         The loop runs once per window (at most a few dozen per second), not per sample.
         """
-        closed = []
+        out = []
         for score, start in zip(scores.tolist(), starts_s.tolist(), strict=True):
             over = score > self.threshold
             if self._open is None:
@@ -102,17 +120,31 @@ class Decider:
                 if self._run_over >= self.on_windows:
                     self._open = _Open(self._candidate.start_s, self._candidate.peak, self._run_over)
                     self._run_under = 0
+                    if self.update_every_s is not None:
+                        out.append(self._report("opened", start))
                 continue
             if over:
                 self._open.peak = max(self._open.peak, score)
                 self._open.windows += 1
                 self._last_over_end = start + window_s
                 self._run_under = 0
-                continue
-            self._run_under += 1
-            if self._run_under >= self.off_windows and start >= self._last_over_end + window_s:
-                closed.append(self._close(self._open))
-        return closed
+            else:
+                self._run_under += 1
+                if self._run_under >= self.off_windows and start >= self._last_over_end + window_s:
+                    out.append(self._close(self._open))
+                    continue
+            # the peak only rises with a window over the threshold, which moves the end: the end says it all
+            every, (last_start, last_end) = self.update_every_s, self._reported
+            if every is not None and start >= last_start + every and self._last_over_end > last_end:
+                out.append(self._report("update", start))
+        return out
+
+    def _report(self, phase: Phase, start_s: float) -> Event:
+        """The open event's figures so far, reported at the window starting at start_s."""
+        assert self._open is not None
+        self._reported = (start_s, self._last_over_end)
+        return Event(self._open.start_s, self._last_over_end, float(self._open.peak), self.threshold,
+                     self._open.windows, self.detector, phase)
 
     def _close(self, event: _Open) -> Event:
         self._open, self._run_over, self._run_under = None, 0, 0

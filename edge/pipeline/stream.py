@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class StreamOutput:
-    """What one push produced: scores (n,) float32, their positions (n,) in samples, closed events; a beat
-    stage adds the fetal heart rate: (times (k,) s, bpm (k,)) of its new valid points."""
+    """What one push produced: scores (n,) float32, their positions (n,) in samples, events (closed ones, and
+    opened and update ones from a live Decider: ``update_every_s``); a beat stage adds the fetal heart rate:
+    (times (k,) s, bpm (k,)) of its new valid points."""
 
     scores: np.ndarray
     starts: np.ndarray

@@ -65,7 +65,8 @@ class StreamState:
     recent_scores: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=600))
     recent_events: deque[EventRecord] = field(default_factory=lambda: deque(maxlen=50))
     anomaly: bool = False  # an event is open now
-    last_event_s: float | None = None  # wall clock (UTC s) when the last event was emitted
+    open_event: EventRecord | None = None  # the open event's last record (opened or update): id, start, peak so far
+    last_event_s: float | None = None  # wall clock (UTC s) when the last event was closed
     bundle: str = ""
     model_sha256: str = ""
     bundle_created: str | None = None  # the bundle's provenance.created (ISO 8601 UTC)
@@ -130,6 +131,13 @@ class StreamState:
         self.fhr.extend(list(zip(times_s.tolist(), bpm.tolist(), strict=True)))
 
     def evented(self, record: EventRecord) -> None:
+        """A record emitted: an opened or update record is the open event now; a closed one is counted and
+        listed (``events``, ``recent_events``: finished events only) and ends the open event of its id."""
+        if record.phase != "closed":
+            self.open_event = record
+            return
+        if self.open_event is not None and self.open_event.event_id == record.event_id:
+            self.open_event = None
         self.events += 1
         self.last_event_s = time.time()
         self.recent_events.append(record)
@@ -164,4 +172,11 @@ class StreamState:
             "source": dict(self.source_health),
             "recent_scores": [[round(t, 4), s] for t, s in self.recent_scores],
             "recent_events": [r.event_id for r in self.recent_events],
+            "open_event": self.open_summary(),
         }
+
+    def open_summary(self) -> dict[str, Any] | None:
+        """The open event so far (id, detector, start as UTC ISO 8601 and stream s, end s, peak score), or None."""
+        o = self.open_event
+        return None if o is None else {"event_id": o.event_id, "detector": o.detector, "start": o.start,
+                                       "start_s": o.start_s, "end_s": o.end_s, "peak_score": o.peak_score}

@@ -44,6 +44,7 @@ class ServiceConfig:
     status_interval_s: float = 10.0
     source: Path | None = field(default=None, compare=False)
     http: HttpSettings | None = None  # the live page and /metrics
+    event_update_s: float = 10.0  # an open event's update records: at most one per this many stream seconds
 
 
 def stream_kinds() -> tuple[str, ...]:
@@ -104,11 +105,12 @@ def parse_config(data: dict[str, Any], base: Path, source: Path | None = None) -
     legacy = {t for k in sink_kinds().values() if (t := k.config_type.legacy_table) is not None}  # [events], [mqtt]
     top.expect(frozenset({"gateway", "http", "streams", "sinks"}).union(legacy))
     gw = Table(top.get("gateway", dict), "gateway", base)
-    gw.expect(frozenset({"name", "state_dir", "status_interval_s"}))
+    gw.expect(frozenset({"name", "state_dir", "status_interval_s", "event_update_s"}))
     gateway = gw.topic_level("name")
     state = str(user_state_dir())
     state_dir = check_state_dir(resolve(base, gw.get("state_dir", str, state)), "gateway.state_dir")
     status_interval = gw.positive("status_interval_s", 10.0)
+    event_update = gw.positive("event_update_s", 10.0)
     sinks = _sinks(top, SinkContext(gateway, state_dir))
     http = None
     if "http" in data:
@@ -122,7 +124,8 @@ def parse_config(data: dict[str, Any], base: Path, source: Path | None = None) -
     names = [s.name for s in streams]
     if len(set(names)) != len(names):
         raise ConfigError(f"streams: names {names} (expected each name unique)")
-    return ServiceConfig(gateway, state_dir, streams, sinks, status_interval, source, http)
+    return ServiceConfig(gateway, state_dir, streams, sinks, status_interval, source, http,
+                         event_update_s=event_update)
 
 
 def load_config(path: Path) -> ServiceConfig:

@@ -63,17 +63,20 @@ class Runner:
     stages: list[Stage] = field(default_factory=list)  # further analyses of the same blocks
     task: asyncio.Task[None] | None = None
     crashed: bool = False  # ended by an unexpected exception (a bug, not a stated reason)
+    open_ids: dict[tuple[str, float], str] = field(default_factory=dict)  # (detector, start_s) -> its event_id
 
 
-def prepare(config: StreamConfig, *, check_source: bool = True) -> Runner:
+def prepare(config: StreamConfig, *, check_source: bool = True, update_every_s: float | None = None) -> Runner:
     """Load and verify a stream's bundle, check that its source can feed it, build its pipeline (raises a
     ConfigError naming the stream's key, e.g. ``streams[0].bundle``, and the value). check_source=False
     for a stream that runs unchanged (a reload): its source is known to work, and a recording it holds
-    open may not be opened twice (pyedflib opens an EDF once per process)."""
+    open may not be opened twice (pyedflib opens an EDF once per process). ``update_every_s``: the Decider
+    also reports its open event, opened and then at most once per this many stream seconds (Decider)."""
     where = config.where
     try:
         bundle = load_bundle(config.bundle)
         pipeline = assemble(bundle, config.variant)
+        pipeline.stream.decider.update_every_s = update_every_s
         variant = bundle.variant(config.variant)
     except VigilError as exc:  # its message names the bundle's file
         raise ConfigError(f"{where}.bundle: {exc}") from None
@@ -92,7 +95,8 @@ def prepare_all(config: ServiceConfig, running: Sequence[StreamConfig] = ()) -> 
     """Every stream's Runner, or a ConfigError naming the config file first; ``running``: the configs of the
     streams running now, whose sources are not checked again."""
     try:
-        return {s.name: prepare(s, check_source=s not in running) for s in config.streams}
+        return {s.name: prepare(s, check_source=s not in running, update_every_s=config.event_update_s)
+                for s in config.streams}
     except ConfigError as exc:
         raise ConfigError(f"{config.source}: {exc}" if config.source else str(exc)) from None
 
@@ -114,13 +118,19 @@ class Service:
 
     # --- events -------------------------------------------------------------------------
     def _emit(self, runner: Runner, events: list[Event], stage: Stage | None = None) -> None:
+        """Each Event (opened, update or closed) as one record into every sink; the records of one event share
+        the event_id its first record got."""
         state = runner.state
         detector = state.detector if stage is None else stage.detector
         sha = runner.bundle.variant(state.variant).sha256 if stage is None else stage.model_sha256
         for event in events:
-            record = make_record(event, gateway=self.config.gateway, stream=state.name,
-                                 detector=event.detector or detector, model_sha256=sha,
-                                 stream_epoch_s=state.epoch_s or time.time())
+            named = event.detector or detector
+            key = (named, event.start_s)  # one open event per decider, and each decider names its own detector
+            event_id = runner.open_ids.pop(key, None) if event.phase == "closed" else runner.open_ids.get(key)
+            record = make_record(event, gateway=self.config.gateway, stream=state.name, detector=named,
+                                 model_sha256=sha, stream_epoch_s=state.epoch_s or time.time(), event_id=event_id)
+            if event.phase != "closed":
+                runner.open_ids[key] = record.event_id
             for sink in self.sinks:
                 try:
                     sink.emit(record)
@@ -128,9 +138,11 @@ class Service:
                     log.error("event %s not taken by the %s sink: %s: %s", record.event_id, sink.name,
                               type(exc).__name__, exc)
             state.evented(record)
-            self.total_events += 1
-            log.info("event %s on %s: %.1f-%.1f s, peak %.3g", record.event_id, state.name, event.start_s,
-                     event.end_s, event.peak_score)
+            if event.phase == "closed":
+                self.total_events += 1
+            (log.debug if event.phase == "update" else log.info)(
+                "event %s %s on %s: %.1f-%.1f s, peak %.3g", record.event_id, event.phase, state.name,
+                event.start_s, event.end_s, event.peak_score)
 
     # --- streams --------------------------------------------------------------------------
     async def _run_stream(self, runner: Runner) -> None:

@@ -7,7 +7,7 @@ discovery_prefix. paho is imported when the sink opens, not when this module is.
 Delivery is at least once and survives broker outages and a killed process: an event is written to
 the outbox before anything is sent, published with QoS 1, and deleted only when the broker's PUBACK
 arrives; after a reconnect or a restart, every row still in it is published again (a consumer may
-see an event twice; it de-duplicates by event_id).
+see a record twice; it de-duplicates by event_id and phase, and an update by its end too).
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ class MqttSink(Sink):
         self._client.publish(topic, payload, qos=0, retain=retain)
 
     def emit(self, record: EventRecord) -> None:
-        self.outbox.put(record.event_id, f"vigil/{record.gateway}/{record.stream}/events", record.to_json())
+        self.outbox.put(record.key, f"vigil/{record.gateway}/{record.stream}/events", record.to_json())
         self._wake.set()
 
     def health(self) -> dict[str, object]:

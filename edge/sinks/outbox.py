@@ -73,15 +73,16 @@ class Outbox:
             self._db = db
         return self._db
 
-    def put(self, event_id: str, topic: str, payload: str) -> None:
-        """Queue a row: written now if the disk takes it (after every row held before it), else held."""
+    def put(self, key: str, topic: str, payload: str) -> None:
+        """Queue a row: written now if the disk takes it (after every row held before it), else held. ``key``
+        is unique per record (``EventRecord.key``, in the ``event_id`` column): a row put twice is kept once."""
         with self._lock:
             if len(self._held) >= self.MAX_HELD:
                 self._write_held()  # room may have returned since the last try: drop nothing that now fits
             if len(self._held) >= self.MAX_HELD:
                 self._held.popleft()
                 self.dropped += 1
-            self._held.append((event_id, topic, payload, time.time()))
+            self._held.append((key, topic, payload, time.time()))
             self._write_held()
 
     def retry(self) -> None:
