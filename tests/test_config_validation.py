@@ -42,6 +42,8 @@ CASES = [
      ["streams[0].name: 'pump+1' cannot be an MQTT topic level"]),
     ("zero status interval", {"name": "gw", "status_interval_s": 0}, [FILE_STREAM], "",
      ["gateway.status_interval_s: 0 (expected a positive number)"]),
+    ("zero event update interval", {"name": "gw", "event_update_s": 0}, [FILE_STREAM], "",
+     ["gateway.event_update_s: 0 (expected a positive number)"]),
     ("negative keepalive", {"name": "gw"}, [FILE_STREAM], "[mqtt]\nhost = 'localhost'\nkeepalive_s = -5\n",
      ["mqtt.keepalive_s: -5 (expected a positive integer)"]),
     ("zero log size", {"name": "gw"}, [FILE_STREAM], "[events]\nmax_bytes = 0\n",

@@ -55,9 +55,11 @@ def test_open_event_is_closed_with_its_true_end_into_every_sink(sig: signal.Sign
             proc.send_signal(signal.SIGTERM)
         notify.collect(1.0)  # systemd reads its socket: a full one would block the service
         assert proc.wait(20) == 0
-        log = [json.loads(line) for line in (tmp_path / "state" / "events.jsonl").read_text().splitlines()]
-        # the open event, written at the stop, or before the reload (then the reloaded stream's own at the stop)
+        records = [json.loads(line) for line in (tmp_path / "state" / "events.jsonl").read_text().splitlines()]
+        log = [r for r in records if r["phase"] == "closed"]
+        # the open event, closed at the stop, or before the reload (then the reloaded stream's own at the stop)
         assert len(log) == (2 if sig == signal.SIGHUP else 1), log
+        assert {r["event_id"] for r in records} == {r["event_id"] for r in log}  # each opened one was closed
         first = log[0]
         assert first["stream"] == "slider" and first["start_s"] == 0.0
         # its true end: the end of the last window over the threshold, before the signal (stream time)
