@@ -42,7 +42,9 @@ def expected_events(machine: str) -> list[tuple[float, float]]:
 
 
 def logged(state: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in (state / "events.jsonl").read_text().splitlines()]
+    """The finished events in the log (its closed records)."""
+    records = [json.loads(line) for line in (state / "events.jsonl").read_text().splitlines()]
+    return [r for r in records if r["phase"] == "closed"]
 
 
 def test_backoff_doubles_to_its_bound_jittered_and_resets() -> None:

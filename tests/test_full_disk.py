@@ -134,7 +134,7 @@ def test_the_daemon_runs_on_a_full_disk_and_loses_no_event(small_disk: Path, tmp
                 p.kill()
                 p.wait(5)
     assert proc.returncode == 0, err
-    reported = re.findall(r"^vigil: event (\w+) on ecg", err, flags=re.MULTILINE)
+    reported = re.findall(r"^vigil: event (\w+) (?:opened|update|closed) on ecg", err, flags=re.MULTILINE)
     lines = err.splitlines()
     full_at = next(i for i, line in enumerate(lines) if "event log" in line and "cannot write" in line)
     again_at = next(i for i, line in enumerate(lines) if "event log" in line and "writing again" in line)

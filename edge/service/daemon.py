@@ -140,9 +140,8 @@ class Service:
             state.evented(record)
             if event.phase == "closed":
                 self.total_events += 1
-            (log.debug if event.phase == "update" else log.info)(
-                "event %s %s on %s: %.1f-%.1f s, peak %.3g", record.event_id, event.phase, state.name,
-                event.start_s, event.end_s, event.peak_score)
+            log.info("event %s %s on %s: %.1f-%.1f s, peak %.3g", record.event_id, event.phase, state.name,
+                     event.start_s, event.end_s, event.peak_score)
 
     # --- streams --------------------------------------------------------------------------
     async def _run_stream(self, runner: Runner) -> None:
