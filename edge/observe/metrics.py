@@ -16,7 +16,7 @@ label per stream. The process' own series keep the client's unprefixed names.
     vigil_stream_up{stream}                1 running, 0 starting/dead/done
     vigil_stream_state{stream,state}       1 for the stream's state (starting, running, waiting, ...), 0 for the others
     vigil_fhr_beats_per_minute{stream}     last fetal heart rate (ECG streams with beats)
-    vigil_stream_last_event_timestamp_seconds{stream}        wall clock (Unix s) of the last event emitted
+    vigil_stream_last_event_timestamp_seconds{stream}        wall clock (Unix s) of the last event closed
     vigil_stream_bundle_info{stream,bundle,sha256,detector}  1: the bundle and model file a stream scores with
     vigil_outbox_events                    events waiting for the broker
     vigil_mqtt_connected                   1 while connected to the broker
