@@ -14,9 +14,9 @@ import pytest
 
 from edge.observe.health import stream_summary
 from edge.observe.home_assistant import state_payload
-from edge.pipeline.decider import Event
+from edge.pipeline.decider import PHASES, Event
 from edge.pipeline.stream_state import StreamState
-from edge.sinks.events import make_record
+from edge.sinks.events import make_record, schema
 from tests.conftest import run_vigil
 from tests.test_mqtt import Subscriber, wait_for
 from tests.test_service import DATA, WAV, NotifySocket, audio_stream, service, start, write_config
@@ -53,14 +53,13 @@ def test_the_stream_state_knows_the_open_event_until_it_closes() -> None:
     s.evented(closed)
     assert stream_summary(s)["open_event"] is None and s.events == 1 and s.recent_events[-1] is closed
     assert len({opened.key, update.key, closed.key}) == 3  # the MQTT outbox keeps each record
+    assert schema()["properties"]["phase"]["enum"] == list(PHASES)  # the schema names the phases the code makes
 
 
 @pytest.mark.peer  # mosquitto
 def test_a_replayed_anomaly_is_opened_updated_and_closed_in_every_sink(
         service: tuple[NotifySocket, list[subprocess.Popen[str]]], broker: Any, tmp_path: Path) -> None:
     import jsonschema
-
-    from edge.sinks.events import schema
 
     scored = json.loads(run_vigil("score", "--bundle", str(DATA / "bundles" / "slider"), str(WAV), "--json",
                                   check=True).stdout)
