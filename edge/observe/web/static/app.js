@@ -31,10 +31,9 @@ function clock(t) {
   return new Date(typeof t === "number" ? t * 1000 : t).toTimeString().slice(0, 8);
 }
 
-// a tick value with as many decimals as its step needs (uPlot's found increment)
+// a tick value with as many decimals as its step has (uPlot's found increment: 2.5 -> 1, 0.05 -> 2)
 function num(v, incr) {
-  const d = incr >= 1 ? 0 : Math.min(6, Math.ceil(-Math.log10(incr) - 1e-9));
-  return v.toFixed(d);
+  return v.toFixed(Math.min(6, (String(incr).split(".")[1] || "").length));
 }
 
 // an axis with a label and a formatter; the plot's element records both (data-label-x, data-ticks-x, and -y:
