@@ -1,7 +1,10 @@
 """A screenshot of the live page (README's docs/live-page.png): `vigil run --http` with the embedded
 default (the bundled recordings replayed in real time), seen by Debian's headless chromium.
 
-Usage: .venv/bin/python -m benchmarks.page_screenshot [--out docs/live-page.png] [--seconds 25]
+Usage: .venv/bin/python -m benchmarks.page_screenshot [--out docs/live-page.png] [--seconds 25] [--config TOML]
+
+With --config, that gateway config's streams instead of the embedded default (whose ECG sample has a scalp
+lead only: no FHR). reports/gateway-field.md has the config behind docs/live-page.png.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "live-page.png")
     parser.add_argument("--seconds", type=float, default=25, help="page open this long before the shot")
+    parser.add_argument("--config", type=Path, help="a gateway config (its [http] table is overridden)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -31,7 +35,8 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     state = Path(tempfile.mkdtemp(prefix="vigil-shot-"))
-    service = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--http", f"127.0.0.1:{port}",
+    config = ["--config", str(args.config.resolve())] if args.config else []
+    service = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", *config, "--http", f"127.0.0.1:{port}",
                                 "--state-dir", str(state)], cwd=ROOT, stderr=subprocess.DEVNULL)
     try:
         time.sleep(3)

@@ -24,6 +24,7 @@ from tests.mosquitto import free_port
 
 DATA = ROOT / "edge" / "data"
 WAV = sorted((DATA / "samples" / "slider").glob("anomaly_*.wav"))[0]
+FETAL = ROOT.parent / "shared" / "data" / "adfecgdb" / "r01.edf"  # a scalp lead and four abdominal ones
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "out" / "test-artifacts"
 # what works here as root without a network (see the environment notes): no sandbox, no GPU, no phoning home
@@ -129,7 +130,7 @@ def test_chromium_sees_an_event_appear(tmp_path: Path) -> None:
                       f'[[streams]]\nname = "slider-1"\nkind = "file"\nbundle = "{DATA / "bundles" / "slider"}"\n'
                       f'path = "{WAV}"\n'  # replayed once: its event closes at the end (looped, it would stay open)
                       f'[[streams]]\nname = "fetal-ecg"\nkind = "file"\nbundle = "{DATA / "bundles" / "ecg-donut"}"\n'
-                      f'path = "{DATA / "samples" / "ecg" / "r10_60s.edf"}"\nloop = true\n')
+                      f'path = "{FETAL}"\nloop = true\n')  # abdominal leads: the fetal chain gives FHR
     service = Service(["--config", str(config)], port, tmp_path)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "live-page.png"
@@ -154,6 +155,23 @@ def test_chromium_sees_an_event_appear(tmp_path: Path) -> None:
             assert re.fullmatch(rf"model \S+ · [\w-]+ int8 · sha256 [0-9a-f]{{12}} · built \d{{4}}-\d\d-\d\d · "
                                 rf"stream time 0 at {clock}", card.locator(".bundle").inner_text())
             assert "events" in card.locator(".health").inner_text()
+            # every axis: its unit in a label and several ticks; time ticks in stream seconds over the wall clock
+            plots = card.locator(".plot").all()
+            labels = [(p.get_attribute("data-label-x"), p.get_attribute("data-label-y")) for p in plots]
+            time_axis = "stream time (s) · wall clock"
+            assert labels == [(time_axis, "signal"), (time_axis, "score")], labels
+            ecg = page.locator('section.stream[data-stream="fetal-ecg"]')
+            page.wait_for_function("/^FHR \\d+ bpm$/.test(document.querySelector("
+                                   "'section[data-stream=\"fetal-ecg\"] .fhr-now').textContent)", timeout=20_000)
+            page.wait_for_timeout(300)  # the FHR plot drawn
+            for plot in page.locator(".plot").all():  # both streams' signal and score, and the FHR
+                xs, ys = plot.get_attribute("data-ticks-x"), plot.get_attribute("data-ticks-y")
+                assert xs and ys and len(ys.split("|")) >= 2 and len(xs.split("|")) >= 2, (xs, ys)  # a scale
+                assert all(re.fullmatch(rf"-?\d+(\.\d+)? s {clock}", t) for t in xs.split("|")), xs
+            assert ecg.locator(".plot.fhr").get_attribute("data-label-y") == "FHR (bpm)"
+            bpm = int(ecg.locator(".fhr-now").inner_text().split()[1])
+            assert 50 <= bpm <= 210 and not ecg.locator(".nofhr").is_visible()
+            assert card.locator(".fhr-now").count() == 0  # no FHR on a machine-sound stream
             page.wait_for_timeout(1500)  # a few more updates drawn
             page.screenshot(path=str(shot), full_page=True)
             health = card.locator(".health").inner_text()

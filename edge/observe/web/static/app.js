@@ -31,6 +31,22 @@ function clock(t) {
   return new Date(typeof t === "number" ? t * 1000 : t).toTimeString().slice(0, 8);
 }
 
+// a tick value with as many decimals as its step has (uPlot's found increment: 2.5 -> 1, 0.05 -> 2)
+function num(v, incr) {
+  return v.toFixed(Math.min(6, (String(incr).split(".")[1] || "").length));
+}
+
+// an axis with a label and a formatter; the plot's element records both (data-label-x, data-ticks-x, and -y:
+// what uPlot draws on the canvas, readable by a test or a screen reader)
+function axis(div, which, label, fmt, extra) {
+  div.dataset["label" + which] = label;
+  return Object.assign({label, labelSize: 18, values: (u, splits, _i, _space, incr) => {
+    const texts = splits.map((v) => fmt(v, incr));
+    div.dataset["ticks" + which] = texts.map((t) => t.replace("\n", " ")).join("|");
+    return texts;
+  }}, extra || {});
+}
+
 // the bundle a stream scores with: name, detector, variant, model file hash and build date
 function bundleText(b) {
   return "model " + b.name + " · " + b.detector + " " + b.variant + " · sha256 " + b.sha256.slice(0, 12) +
@@ -44,28 +60,34 @@ function makeCard(s) {
   document.getElementById("streams").append(sec);  // first, so that its width is known
   const h = el("h2");
   h.append(el("span", "name", s.name), el("span", "badge", s.state), el("span", "alarm", "ANOMALY"));
+  const fhrNow = s.heart_rate ? el("span", "fhr-now", "FHR – bpm") : null;
+  if (fhrNow) h.append(fhrNow);
   const health = el("div", "health");
   const bundle = el("div", "bundle", bundleText(s.bundle));
   sec.append(h, bundle, health, el("p", "label", "signal, last " + s.history_s + " s (min/max)"));
   const card = {sec, badge: h.children[1], health, bundle, sig: [[], [], []], sc: [[], [], []], fhr: [[], []],
-                events: [], list: el("ol", "events"), threshold: s.threshold};
+                events: [], list: el("ol", "events"), threshold: s.threshold, epoch: s.epoch_s, fhrNow};
+  // x: seconds of stream time, and under each the wall clock once the stream's time 0 is known
+  const xTick = (v, incr) => num(v, incr) + " s" + (card.epoch === null ? "" : "\n" + clock(card.epoch + v));
+  const opts = (div, height, series, yLabel, extra) => Object.assign({width: W(sec), height, legend: {show: false},
+    scales: {x: {time: false}}, series: [{}].concat(series),
+    axes: [axis(div, "X", "stream time (s) · wall clock", xTick, {size: 54, space: 90}),
+           axis(div, "Y", yLabel, num, {size: 60, space: 18})]}, extra || {});
   const sigDiv = el("div", "plot signal");
   sec.append(sigDiv, el("p", "label", "score (line) against its threshold (dashed); events shaded"));
   const scDiv = el("div", "plot score");
   sec.append(scDiv);
-  const opts = (height, series, extra) => Object.assign({width: W(sec), height, legend: {show: false},
-    scales: {x: {time: false}}, series: [{}].concat(series), axes: [{}, {size: 60}]}, extra || {});
-  card.sigPlot = new uPlot(opts(110, [{stroke: "#4a7", width: 1}, {stroke: "#4a7", width: 1}],
-    {bands: [{series: [2, 1], fill: "rgba(70,170,110,0.25)"}]}), card.sig, sigDiv);
-  card.scPlot = new uPlot(opts(130, [{stroke: "#236", width: 1.5}, {stroke: "#d33", dash: [6, 4], width: 1}],
-    {hooks: {drawClear: [shade(card)]}}), card.sc, scDiv);
+  card.sigPlot = new uPlot(opts(sigDiv, 180, [{stroke: "#4a7", width: 1}, {stroke: "#4a7", width: 1}],
+    "signal", {bands: [{series: [2, 1], fill: "rgba(70,170,110,0.25)"}]}), card.sig, sigDiv);
+  card.scPlot = new uPlot(opts(scDiv, 170, [{stroke: "#236", width: 1.5}, {stroke: "#d33", dash: [6, 4], width: 1}],
+    "score", {hooks: {drawClear: [shade(card)]}}), card.sc, scDiv);
   if (s.heart_rate) {
     sec.append(el("p", "label", "fetal heart rate (beats per minute)"));
     card.fhrNone = el("p", "nofhr", "no beats yet");
     const fDiv = el("div", "plot fhr");
     sec.append(card.fhrNone, fDiv);
-    card.fhrPlot = new uPlot(opts(100, [{stroke: "#a3a", width: 1.5}], {scales: {x: {time: false},
-      y: {range: [50, 210]}}}), card.fhr, fDiv);
+    card.fhrPlot = new uPlot(opts(fDiv, 140, [{stroke: "#a3a", width: 1.5}], "FHR (bpm)",
+      {scales: {x: {time: false}, y: {range: [50, 210]}}}), card.fhr, fDiv);
   }
   sec.append(el("p", "label", "events"), card.list);
   return card;
@@ -94,6 +116,7 @@ function update(msg) {
       (g.outbox === null ? "" : " · outbox " + g.outbox) + " · broker " + g.broker +
       (s.last_score === null ? "" : " · score " + s.last_score.toPrecision(4) + " / " + s.threshold.toPrecision(4));
     if (s.reason) { const r = el("span", "reason", " · " + s.reason); card.health.append(r); }
+    card.epoch = s.epoch_s;
     card.bundle.textContent = bundleText(s.bundle) + (s.epoch_s === null ? "" : " · stream time 0 at " +
       clock(s.epoch_s));
     const tSig = s.signal.length ? s.signal[s.signal.length - 1][0] : (card.sig[0].at(-1) || 0);
@@ -113,6 +136,8 @@ function update(msg) {
     if (card.fhrPlot) {
       push(card.fhr, s.fhr, (s.fhr.length ? s.fhr[s.fhr.length - 1][0] : 0) - msg.score_history_s);
       card.fhrNone.style.display = card.fhr[0].length ? "none" : "";
+      const bpm = card.fhr[1].at(-1);
+      card.fhrNow.textContent = "FHR " + (bpm === undefined ? "–" : Math.round(bpm)) + " bpm";
       card.fhrPlot.setData(card.fhr);
     }
   }
