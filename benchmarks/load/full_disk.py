@@ -81,7 +81,7 @@ def main() -> None:
             sub.loop_stop()
             broker.stop()
         text = err_path.read_text()
-        reported = re.findall(r"^vigil: event (\w+) on", text, re.MULTILINE)
+        reported = re.findall(r"^vigil: event (\w+) \w+ on", text, re.MULTILINE)  # one per record (its phase)
         raw = (state / "events.jsonl").read_bytes().decode()
         logged = [json.loads(line)["event_id"] for line in raw.splitlines()]
         with sqlite3.connect(state / "outbox.sqlite") as db:

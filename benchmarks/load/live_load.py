@@ -153,6 +153,8 @@ address = "{ADDRESS}"\n""")
             lines = log.read_text().splitlines()
             for line in lines[seen:]:
                 event = json.loads(line)
+                if event.get("phase", "closed") != "closed":  # the latency of the event's final record
+                    continue
                 if event["stream"] == "wearable":  # the device's own clock: sample i was taken at t0 + i / 1000
                     end = T0_WALL[0] + event["end_s"]
                 else:  # the microphone: the service's estimate from its first callback

@@ -35,8 +35,13 @@ STREAMS = [("slider-anomaly", "slider", DATA / "samples" / "slider" / "anomaly_i
            ("ecg", "ecg-donut", DATA / "samples" / "ecg" / "r10_60s.edf")]
 
 
+def record_key(record: dict[str, object]) -> str:
+    """One record of an event: its id, phase and end (an event has an opened, updates and a closed record)."""
+    return f"{record['event_id']}:{record.get('phase', 'closed')}:{record['end_s']}"
+
+
 class Subscriber:
-    """Every event_id received on vigil/+/+/events, in arrival order (duplicates kept)."""
+    """Every record received on vigil/+/+/events (``record_key``), in arrival order (duplicates kept)."""
 
     def __init__(self, port: int) -> None:
         self.ids: list[str] = []
@@ -51,7 +56,7 @@ class Subscriber:
 
     def _message(self, _c: object, _u: object, m: mqtt.MQTTMessage) -> None:
         with self.lock:
-            self.ids.append(json.loads(m.payload)["event_id"])
+            self.ids.append(record_key(json.loads(m.payload)))
 
     def close(self) -> None:
         self.client.disconnect()
@@ -115,7 +120,7 @@ def main() -> int:
     proc.send_signal(signal.SIGTERM)
     code = proc.wait(60)
     wall = time.monotonic() - t0
-    logged = [json.loads(line)["event_id"] for f in sorted((tmp / "state").glob("events.jsonl*"))
+    logged = [record_key(json.loads(line)) for f in sorted((tmp / "state").glob("events.jsonl*"))
               for line in f.read_text().splitlines() if line.strip()]
     deadline = time.monotonic() + 30  # the last QoS 1 deliveries may still be in flight
     while time.monotonic() < deadline and not set(logged) <= set(sub.ids):
