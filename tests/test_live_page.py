@@ -163,7 +163,8 @@ def test_chromium_sees_an_event_appear(tmp_path: Path) -> None:
             ecg = page.locator('section.stream[data-stream="fetal-ecg"]')
             page.wait_for_function("/^FHR \\d+ bpm$/.test(document.querySelector("
                                    "'section[data-stream=\"fetal-ecg\"] .fhr-now').textContent)", timeout=20_000)
-            page.wait_for_timeout(300)  # the FHR plot drawn
+            page.wait_for_function("[...document.querySelectorAll('.plot')].every("  # every plot drawn, the FHR too
+                                   "p => p.dataset.ticksX && p.dataset.ticksY)", timeout=20_000)
             for plot in page.locator(".plot").all():  # both streams' signal and score, and the FHR
                 xs, ys = plot.get_attribute("data-ticks-x"), plot.get_attribute("data-ticks-y")
                 assert xs and ys and len(ys.split("|")) >= 2 and len(xs.split("|")) >= 2, (xs, ys)  # a scale
