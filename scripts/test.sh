@@ -48,8 +48,8 @@ bash scripts/venv.sh edge,train,dev
 .venv/bin/ruff check .
 .venv/bin/mypy
 if $fast; then
-  echo "test.sh --fast: pytest takes about 2 minutes on 2 cores (no training, no system peer, nothing slow)" >&2
+  echo "test.sh --fast: pytest takes about 2-3 minutes on 2 cores (no training, no system peer, nothing slow)" >&2
   exec .venv/bin/pytest -q -m "not training and not peer and not slow" --max-test-seconds "$FAST_LIMIT_S" "$@"
 fi
-echo "test.sh: pytest takes about 9-13 minutes on 2 cores (it trains small models on real data)" >&2
+echo "test.sh: pytest takes about 12-15 minutes on 2 cores (it trains small models on real data)" >&2
 exec .venv/bin/pytest -q "$@"
