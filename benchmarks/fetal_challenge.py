@@ -42,7 +42,7 @@ TOL_S = 0.05
 HOP_S = 0.1
 ADFECGDB = ("r01", "r04", "r07", "r08", "r10")
 # the one constant under study for --split: (field of FetalParams, values tried)
-CANDIDATES: tuple[str, tuple[Any, ...]] = ("beat_cost", (0.3, 0.4, 0.5))
+CANDIDATES: tuple[str, tuple[Any, ...]] = ("irregularity_weight", (1.0, 3.0, 5.0))
 
 
 def kept_time(fetal: np.ndarray, fs: float, n: int) -> np.ndarray:

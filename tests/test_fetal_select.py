@@ -8,7 +8,7 @@ import pytest
 
 from edge.fetal.beat_match import match_beats
 from edge.fetal.beat_tracker import PREP_BAND_HZ, detect_beats
-from edge.fetal.fqrs import rhythm_quality
+from edge.fetal.fqrs import rhythm_quality, template_consistency
 from edge.fetal.mqrs import detect_maternal
 from edge.fetal.prep import bandpass, notch_mains
 from edge.io.multilead import open_leads
@@ -37,6 +37,19 @@ def test_rhythm_quality_ranks_a_steady_rhythm_over_noise_gaps_and_the_maternal_b
     assert rhythm_quality(gap, n, None, FS) > q + 0.2
     assert rhythm_quality(steady, n, steady + 5, FS) >= q + 1.0  # on the maternal beats
     assert rhythm_quality(steady[:3], n, None, FS) == float("inf")
+
+
+def test_template_consistency_tells_a_repeated_waveform_from_noise_peaks() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal((12000, 4))
+    path = np.arange(300, 11700, 430)
+    qrs = np.hanning(41)[:, None] * np.array([4.0, -2.0, 1.0, 0.5])  # a weak QRS, other sign on one lead
+    beats = y.copy()
+    for p in path:
+        beats[p - 20:p + 21] += qrs
+    assert template_consistency(beats, path, FS) > 0.8
+    assert abs(template_consistency(y, path, FS)) < 0.5  # the same path through noise alone
+    assert template_consistency(beats, path[:5], FS) == -1.0
 
 
 def test_an_artefact_burst_does_not_hide_the_maternal_beats() -> None:
