@@ -63,6 +63,7 @@ class FetalParams:
     # on set-a-dev 0.0 abstains on 3.6 % of the time (F1 there 0.2-0.5, F1 elsewhere 0.949 -> 0.961) but the
     # Challenge's FHR error counts a gap as a slow rate: mean 162 -> 596 bpm^2 (benchmarks/fetal_challenge.py)
     abstain_consistency: float = -1.0
+    min_height: float = 0.1  # candidates under this normalised height (of the 90th percentile) are not beats
     matched: bool = True  # a second path on the multichannel matched filter of the first one's QRS, if better
 
 
@@ -223,6 +224,12 @@ def _channel_path(env: np.ndarray, fs: float, mrr: float | None, params: FetalPa
     if cand.size < 2:
         return None
     height = np.minimum(env[cand] / np.percentile(env[cand], 90), 2.0)
+    # a local maximum at the envelope's floor (a lead-off, a flatline) is no beat: without this floor the
+    # picker bridged a 4-s flatline of every lead with beats at the period it had (no low_fetal there)
+    real = height >= params.min_height
+    cand, height = cand[real], height[real]
+    if cand.size < 2:
+        return None
     # the period: of the autocorrelation's highest peaks, the one whose best beat path scores most
     # (a harmonic of the true period makes a path of noise peaks or of every other beat: less)
     paths = [_best_path(cand, height, t0, params) for t0 in period_candidates(env, fs, mrr, params.periods)]
