@@ -23,7 +23,10 @@ function shade(card) {
     ctx.save();
     ctx.fillStyle = "rgba(220, 40, 40, 0.18)";
     for (const [s, e] of card.events) fill(s, e);
-    if (card.open) { ctx.fillStyle = "rgba(220, 40, 40, 0.35)"; fill(card.open[0], card.open[1]); }
+    if (card.open) {  // to the latest score: its record's end is only as recent as its last update
+      ctx.fillStyle = "rgba(220, 40, 40, 0.35)";
+      fill(card.open[0], Math.max(card.open[1], card.sc[0].at(-1) ?? card.open[1]));
+    }
     ctx.restore();
   };
 }
