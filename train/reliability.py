@@ -32,6 +32,7 @@ from edge.pipeline.file_scoring import score_file
 from train.dataset import Clip
 from train.faults import FAULT_KINDS, inject
 
+FAULT_SCALE = 1.0  # the faults' change is scaled by this (1: train.faults' levels); a study's knob
 UNLIKE_Z = 3.5  # robust z (MAD scaled to a normal's sigma) over the other held-out clips
 WEAK_AUC = 0.8  # a fault kind under this is called hard to tell
 
@@ -56,6 +57,7 @@ def score_faulted(bundle_dir: Path, variant: str, clips: list[Clip], indices: np
             # the whole clip, as a real anomalous clip is (a clip score is the mean of its windows: a 2 s fault
             # in a 10 s clip would be diluted five-fold)
             faulted, _ = inject(y, sr, kind, fault_seed(seed, int(i)), duration_s=(y.size / sr, y.size / sr))
+            faulted = y + FAULT_SCALE * (faulted - y)
             path = workdir / f"{i}-{kind}.wav"
             soundfile.write(path, np.clip(faulted, -1.0, 1.0), sr, subtype="PCM_16")
             acc[kind][i] = score_file(bundle, detector, path).clip_score

@@ -8,7 +8,7 @@ train/reliability.py; no anomalous clip used) beside its real-anomaly AUC (the b
 normal clip scores against the anomalous clips, int8). The rank correlation (Spearman) over the machines
 says how far the estimate can be trusted; with this few machines it is itself uncertain (its p-value).
 
-Usage: .venv/bin/python -m benchmarks.studies.reliability_check [--draws 3] [--json PATH]
+Usage: .venv/bin/python -m benchmarks.studies.reliability_check [--draws 3] [--scale 1.0] [--json PATH]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
+from train import reliability
 from train.audio import AudioTrainConfig, train_audio
 from train.dataset import Clip, discover_clips
 
@@ -65,7 +66,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--draws", type=int, default=3, help="draws of 10 slider id_00 clips")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--scale", type=float, default=1.0, help="scale the faults' change (weaker: < 1)")
     args = parser.parse_args()
+    reliability.FAULT_SCALE = args.scale
     rows = {}
     for name, (normal, anomalous) in machines(args.draws).items():
         print(name, file=sys.stderr)

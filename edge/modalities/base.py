@@ -17,7 +17,7 @@ Every module of ``edge/modalities/`` is imported on the first lookup (pkgutil, a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
@@ -75,6 +75,10 @@ class Modality(ABC):
     @abstractmethod
     def window_spec(self, features: dict[str, Any]) -> FeatureSpec | EcgSpec:
         """The manifest's ``features`` as this modality's spec (BundleError, TypeError or ValueError if not)."""
+
+    def explainer(self, bundle: Bundle, spec: Any) -> Callable[[np.ndarray], list[dict[str, Any]]] | None:
+        """What names, for an event, where its peak window's features differ from normal; None: nothing."""
+        return None
 
     def check_bundle(self, manifest: Manifest, spec: Any) -> None:
         """Refuse (BundleError naming the field) a manifest whose parts disagree with its spec."""

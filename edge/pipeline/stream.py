@@ -135,7 +135,8 @@ class Stream:
             kept = ~np.isnan(head[0])  # a head its detector cannot score is left out of the decisions
             decided = np.concatenate([head[0][kept], scores]), np.concatenate([head[1][kept], positions])
             scores, positions = np.concatenate([head[0], scores]), np.concatenate([head[1], positions])
-        events = self.decider.update(decided[0], decided[1] / f.rate, f.score_span / f.rate)
+        rows = features if head is None else None  # one row per decided window: the events can say where
+        events = self.decider.update(decided[0], decided[1] / f.rate, f.score_span / f.rate, rows)
         return StreamOutput(scores, positions, events)
 
     def _score_head(self, features: np.ndarray, missing: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray,

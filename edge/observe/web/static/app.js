@@ -63,6 +63,14 @@ function axis(div, which, label, fmt, extra) {
   }}, extra || {});
 }
 
+// where an event's peak window differs from normal: its mel bands (Hz) or named features, with their share
+function where(explain) {
+  if (!explain || !explain.length) return "";
+  const hz = (v) => v >= 1000 ? (v / 1000).toFixed(1) + " kHz" : Math.round(v) + " Hz";
+  return " · listen at " + explain.map((p) => (p.feature || hz(p.from_hz) + "–" + hz(p.to_hz)) + " (" +
+    Math.round(100 * p.share) + " %)").join(", ");
+}
+
 // the bundle a stream scores with: name, detector, variant, model file hash and build date
 function bundleText(b) {
   return "model " + b.name + " · " + b.detector + " " + b.variant + " · sha256 " + b.sha256.slice(0, 12) +
@@ -149,7 +157,8 @@ function update(msg) {
     for (const e of s.recent_events) {
       card.events.push([e.start_s, e.end_s]);
       const li = el("li", "event", e.start_s.toFixed(1) + "–" + e.end_s.toFixed(1) + " s, peak " +
-        e.peak.toPrecision(4) + " · " + e.detector + " (" + e.kind + ") · " + clock(e.start) + "–" + clock(e.end));
+        e.peak.toPrecision(4) + " · " + e.detector + " (" + e.kind + ") · " + clock(e.start) + "–" + clock(e.end) +
+        where(e.explain));
       li.dataset.kind = e.kind;
       li.dataset.eventId = e.event_id;
       card.list.insertBefore(li, card.openLi ? card.openLi.nextSibling : card.list.firstChild);
