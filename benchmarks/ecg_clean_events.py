@@ -1,6 +1,7 @@
 """Events per hour on clean fetal-ECG recordings, before and after the event rule, beside the injected AUCs.
 
 Usage: .venv/bin/python -m benchmarks.ecg_clean_events [--data ../shared/data] [--epochs 256] [--only donut|fetal]
+       [--quality-on-frames 5]
 
 Donut on Direct_1 (the default ECG stream's detector), adfecgdb leave-one-record-out: for each record,
 Donut is trained on the other four (as `python -m benchmarks.donut_benchmarks --only ecg` does), its
@@ -17,6 +18,8 @@ The fetal stage (quality and FHR events on the abdominal leads, edge.fetal.chain
 by kind, on the clean abdominal recordings: adfecgdb (Abdomen_1..4), cinc2013-set-a-dev (assumed free of
 fetal anomalies: the Challenge gives no rhythm labels) and fecg-tokarev (no labels; assumed normal). Whatever
 kinds the chain emits are counted, so CTG events join the table once the chain raises them.
+--quality-on-frames: its quality events opened only after that many 0.1 s frames over the threshold (the
+manifest's ``fetal.quality_on_frames``; 5 by default).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,7 @@ import numpy as np
 import scipy.stats
 
 from edge.bundle.loader import load_bundle
+from edge.bundle.manifest_parts import FetalSettings
 from edge.commands.scoring import pin_to_one_core
 from edge.features.ecg import EcgSpec
 from edge.fetal.quality import KINDS as QUALITY_KINDS
@@ -187,12 +192,12 @@ def clean_recordings(data: Path) -> list[tuple[str, str, Any]]:
     return out
 
 
-def fetal_events(opener: Any) -> tuple[float, Counter[str]]:
+def fetal_events(opener: Any, settings: FetalSettings) -> tuple[float, Counter[str]]:
     """A recording through the fetal chain as a file stream runs it (primed): its seconds and events by kind."""
     from edge.fetal.chain import FetalChain
 
     fs, labels, blocks = opener()
-    chain = FetalChain(fs, labels)
+    chain = FetalChain(fs, labels, settings=settings)
     chain.prime(blocks())
     events: list[Event] = []
     samples = 0
@@ -203,12 +208,13 @@ def fetal_events(opener: Any) -> tuple[float, Counter[str]]:
     return samples / fs, Counter(e.detector for e in events)
 
 
-def fetal_tables(data: Path) -> list[str]:
+def fetal_tables(data: Path, settings: FetalSettings) -> list[str]:
     """Events of the fetal chain on the clean abdominal recordings, per record, per set and per kind."""
-    rows = [(group, name, *fetal_events(opener)) for group, name, opener in clean_recordings(data)]
+    rows = [(group, name, *fetal_events(opener, settings)) for group, name, opener in clean_recordings(data)]
     kinds = sorted({k for *_, c in rows for k in c})
     fhr = [k for k in kinds if k.removeprefix("fetal-") not in QUALITY_KINDS]  # rhythm (and CTG) events
-    lines = ["Fetal stage (quality + FHR events) on clean abdominal recordings, every event it emits:", "",
+    lines = [f"Fetal stage (quality + FHR events) on clean abdominal recordings, every event it emits "
+             f"({settings.quality_on_frames} quality frames of 0.1 s to open):", "",
              "| set | record | s | " + " | ".join(k.removeprefix("fetal-") for k in kinds) + " | all |",
              "|---|---|---|" + "---|" * (len(kinds) + 1)]
     for group, name, seconds, c in rows:
@@ -232,6 +238,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data")
     parser.add_argument("--epochs", type=int, default=256)
     parser.add_argument("--only", choices=("donut", "fetal"))
+    parser.add_argument("--quality-on-frames", type=int, default=FetalSettings().quality_on_frames,
+                        help="the fetal stage's quality frames (0.1 s) over the threshold to open an event")
     args = parser.parse_args()
     pin_to_one_core()
     if args.only != "fetal":
@@ -239,7 +247,7 @@ def main() -> None:
         folds = donut_folds(sorted((args.data / "adfecgdb").glob("r*.edf")), DonutConfig(max_epochs=args.epochs), spec)
         print("\n".join(donut_tables(folds, spec.point_seconds)) + "\n")
     if args.only != "donut":
-        print("\n".join(fetal_tables(args.data)))
+        print("\n".join(fetal_tables(args.data, replace(FetalSettings(), quality_on_frames=args.quality_on_frames))))
 
 
 if __name__ == "__main__":
