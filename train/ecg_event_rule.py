@@ -5,8 +5,8 @@ artefacts and baseline excursions that score as high as injected motion or wande
 at the 99th percentile of the normal validation scores and 3 points (0.18 s) over it opening an event,
 a clean record raised about 166 events an hour (adfecgdb leave-one-record-out, 69 in 25 min). The
 rule below opens an event only when 12 consecutive points (0.72 s) are over 1.5 times the 99.9th
-percentile of the normal validation scores: no clean event in the same 25 min, and chosen on the other
-four records it allows 1 (`python -m benchmarks.ecg_clean_events`, reports/fetal-ecg/README.md). It finds
+percentile of the normal validation scores: no clean event in the same 25 min (1 when each record is
+scored with the rule chosen on the other four: `python -m benchmarks.ecg_clean_events`, reports/fetal-ecg). It finds
 none of the injected episodes as an event: on a scalp lead Donut ranks them (AUC) but cannot tell them
 from real artefacts.
 
