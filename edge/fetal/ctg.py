@@ -145,13 +145,15 @@ class CtgReading:
 
 
 def ctg_reading(t_s: np.ndarray, bpm: np.ndarray, duration_s: float | None = None,
-                config: CtgConfig | None = None) -> CtgReading:
-    """The reading of an FHR series (t_s, bpm) at beats (k,), NaN = missing, over [0, duration_s) s."""
+                config: CtgConfig | None = None, *, start_s: float = 0.0) -> CtgReading:
+    """The reading of an FHR series (t_s, bpm) at beats (k,), NaN = missing, over [start_s, duration_s) s."""
     cfg = config or CtgConfig()
+    t_s = np.asarray(t_s, dtype=float) - start_s
+    end = None if duration_s is None else duration_s - start_s
     with warnings.catch_warnings():  # all-missing stretches make empty NaN means there: expected
         warnings.simplefilter("ignore", RuntimeWarning)
-        grid, raw = resample_fhr(t_s, bpm, duration_s, cfg.fhr)
-        return reading_from_grid(grid, raw, cfg)
+        grid, raw = resample_fhr(t_s, bpm, end, cfg.fhr)
+        return reading_from_grid(grid + start_s, raw, cfg)
 
 
 def reading_from_grid(grid: np.ndarray, raw: np.ndarray, config: CtgConfig | None = None) -> CtgReading:
