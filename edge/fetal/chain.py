@@ -93,7 +93,7 @@ class FetalChain:
         self._history: deque[tuple[float, float]] = deque(maxlen=max(10, int(fhr_history_s * 4)))
         self._events_every = events_every_s
         self._next_events_s = events_every_s
-        self._reported_until: dict[str, float] = {}  # per kind: the end (s) of the last event reported
+        self._reported: deque[tuple[str, float, float]] = deque(maxlen=256)  # (kind, start_s, end_s) reported
 
     def prime(self, blocks: Iterable[np.ndarray]) -> None:
         """Before the first push, for a file: the quality monitor learns the leads' typical values from the
@@ -202,9 +202,13 @@ class FetalChain:
         # the grid starts at the history's start, not at 0: the work stays an hour's whatever the stream's age
         out.ctg = ctg_reading(t, bpm, float(t[-1]), self.ctg_config, start_s=max(0.0, float(np.floor(t[0])) - 2.0))
         for e in out.ctg.events:
-            # an event once reported is not again when the history's start later cuts into it (a new start)
-            if e.start_s < self._reported_until.get(e.kind, -np.inf) or (not final and e.end_s >= t[-1] - 1.0):
-                continue  # reported, or still going on: reported once it has ended
-            self._reported_until[e.kind] = e.end_s
+            if not final and e.end_s >= t[-1] - 1.0:
+                continue  # still going on: reported once it has ended
+            # once the history's start cuts into a reported event, what is left of it reads anew (a later start,
+            # or a deceleration against the level after it): not a new event
+            if any((kind == e.kind and e.start_s < end) or (start - 1.0 <= e.start_s and e.end_s <= end + 1.0)
+                   for kind, start, end in self._reported):
+                continue
+            self._reported.append((e.kind, e.start_s, e.end_s))
             out.fhr_events.append(e)
             out.events.append(Event(e.start_s, e.end_s, e.score, 0.0, 1, f"fetal-{e.kind}"))
