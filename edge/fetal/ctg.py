@@ -11,8 +11,9 @@ Gynecol Obstet 2015;131:13-24, doi:10.1016/j.ijgo.2015.06.020 (sections 3 and 4,
   it off the paper (the exact mean is ``baseline_mean_bpm``; the rules use the exact mean). A period is
   readable with at least half of it valid FHR (``min_period_cover``).
 - variability: the average bandwidth amplitude of the FHR in 1-min segments; normal 5-25 bpm. Here the
-  max - min of the FHR (smoothed over 1 s: beat-to-beat jitter is not bandwidth) per minute outside
-  accelerations and decelerations, minutes at least half valid, averaged over the period.
+  range of the middle 90 % of the FHR (smoothed over 1 s; edge.fetal.fhr_events.bandwidths: a spike of a
+  few beats is not bandwidth) per minute outside accelerations and decelerations, minutes at least half
+  valid, averaged over the period.
 - acceleration: an abrupt (onset to peak under 30 s) rise above the baseline of more than 15 bpm lasting
   more than 15 s and under 10 min; deceleration: a fall below the baseline of more than 15 bpm lasting
   more than 15 s, prolonged when it lasts more than 3 min. On the 4 Hz grid "more than" and "at least"
@@ -53,6 +54,7 @@ import numpy as np
 from edge.fetal.fhr_events import (
     FhrConfig,
     FhrEvent,
+    bandwidths,
     baseline,
     bridge_gaps,
     events_from_values,
@@ -234,14 +236,8 @@ def _accelerations(grid: np.ndarray, values: np.ndarray, base: np.ndarray, cfg: 
 
 
 def _minute_amplitudes(level: np.ndarray, minute: int) -> np.ndarray:
-    """Per whole minute counted back from the end (n,): max - min of level, NaN where under half is valid."""
-    n = level.size // minute
-    if n == 0:
-        return np.zeros(0)
-    blocks = level[level.size - n * minute :].reshape(n, minute)
-    enough = (~np.isnan(blocks)).mean(axis=1) >= 0.5
-    filled = np.where(enough[:, None], blocks, 0.0)
-    return np.where(enough, np.nanmax(filled, axis=1) - np.nanmin(filled, axis=1), np.nan)
+    """Per whole minute counted back from the end (n,): the bandwidth of level (NaN where under half is valid)."""
+    return bandwidths(level[level.size % minute :], minute)
 
 
 def _period(grid: np.ndarray, valid: np.ndarray, level: np.ndarray, a: int, b: int, minute: int,

@@ -13,8 +13,9 @@ Definitions (FIGO 2015 intrapartum CTG consensus; NICE NG229 uses the same thres
   a few beats)
 - deceleration: FHR at least 15 bpm below the baseline for at least 15 s; one lasting more than 3 min
   (`prolonged_s`) is a prolonged deceleration, its own kind (``prolonged_deceleration``)
-- reduced variability: the amplitude (max - min) of the FHR in 1 min segments below 5 bpm, outside
-  decelerations, for more than 50 min (FIGO: "reduced variability ... for more than 50 min")
+- reduced variability: the bandwidth of the FHR (`bandwidths`: the range of its middle 90 %) in 1 min
+  segments below 5 bpm, outside decelerations, for more than 50 min (FIGO: "reduced variability ...
+  for more than 50 min")
 
 Input: an FHR series (t_s, bpm) with NaN for missing (beats lost, or bad signal quality marked by
 edge.fetal.quality.mask_fhr); it is put on a regular grid of `rate_hz` (4 Hz as cardiotocographs).
@@ -207,17 +208,29 @@ def events_from_values(grid: np.ndarray, values: np.ndarray, base: np.ndarray,
             decel[a:b] = core[a:b].any()
         add(decel, "deceleration", cfg.decel_min_s, drop, 60.0)
     seg = max(1, round(cfg.variability_segment_s * cfg.rate_hz))
-    n_seg = values.size // seg
-    if n_seg:
-        blocks = np.where(decel, np.nan, values)[: n_seg * seg].reshape(n_seg, seg)
-        enough = (~np.isnan(blocks)).mean(axis=1) >= 0.5
-        with np.errstate(all="ignore"):
-            amp = np.where(enough, np.nanmax(np.where(enough[:, None], blocks, 0.0), axis=1)
-                           - np.nanmin(np.where(enough[:, None], blocks, 0.0), axis=1), np.nan)
-        low = np.repeat(amp < cfg.variability_bpm, seg)
+    amp = bandwidths(np.where(decel, np.nan, values), seg)
+    if amp.size:
+        with np.errstate(invalid="ignore"):
+            low = np.repeat(amp < cfg.variability_bpm, seg)
         add(np.concatenate([low, np.zeros(values.size - low.size, dtype=bool)]), "reduced_variability",
             cfg.variability_min_s, np.repeat(cfg.variability_bpm - amp, seg), cfg.variability_bpm)
     return sorted(events, key=lambda e: (e.start_s, e.kind))
+
+
+def bandwidths(level: np.ndarray, segment: int) -> np.ndarray:
+    """Per whole segment of `segment` points from the start (n,) of level (m,) bpm, NaN = left out: the bandwidth,
+    the range of the middle 90 % of its values (5th to 95th percentile: a spike of a few beats, often a beat missed
+    or added, is not the band a reader sees on the trace); NaN where under half of the segment is valid."""
+    n = level.size // segment
+    out = np.full(n, np.nan)
+    if n == 0:
+        return out
+    blocks = level[: n * segment].reshape(n, segment)
+    enough = (~np.isnan(blocks)).mean(axis=1) >= 0.5
+    if enough.any():
+        lo, hi = np.nanpercentile(blocks[enough], [5.0, 95.0], axis=1)
+        out[enough] = hi - lo
+    return out
 
 
 def event_scores(grid: np.ndarray, events: list[FhrEvent], kind: str) -> np.ndarray:
