@@ -134,8 +134,8 @@ def test_a_live_chain_reports_each_event_once_as_its_history_slides() -> None:
 
 
 def test_adfecgdb_reference_beats_give_a_provisional_baseline_and_no_category() -> None:
-    """Each 5-min record, from its annotated fetal beats: a baseline in the normal range, provisional, and no
-    FIGO category, as a clinician reads a 5-min strip."""
+    """Each 5-min record (normal labour), from its annotated fetal beats: a baseline and variability in the
+    normal ranges, the baseline provisional, and no FIGO category, as a clinician reads a 5-min strip."""
     for record in ("r01", "r04", "r07", "r08", "r10"):
         with EdfFile(ADFECG / f"{record}.edf") as edf:
             onsets, _, texts = edf.annotations()
