@@ -152,15 +152,18 @@ def ctg_reading(t_s: np.ndarray, bpm: np.ndarray, duration_s: float | None = Non
     cfg = config or CtgConfig()
     t_s = np.asarray(t_s, dtype=float) - start_s
     end = None if duration_s is None else duration_s - start_s
-    with warnings.catch_warnings():  # all-missing stretches make empty NaN means there: expected
-        warnings.simplefilter("ignore", RuntimeWarning)
-        grid, raw = resample_fhr(t_s, bpm, end, cfg.fhr)
-        return reading_from_grid(grid + start_s, raw, cfg)
+    grid, raw = resample_fhr(t_s, bpm, end, cfg.fhr)
+    return reading_from_grid(grid + start_s, raw, cfg)
 
 
 def reading_from_grid(grid: np.ndarray, raw: np.ndarray, config: CtgConfig | None = None) -> CtgReading:
     """The reading of a regular FHR grid: times (m,) s at ``fhr.rate_hz``, bpm (m,) with NaN missing."""
-    cfg = config or CtgConfig()
+    with warnings.catch_warnings():  # all-missing stretches make empty NaN means there: expected
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _read(grid, raw, config or CtgConfig())
+
+
+def _read(grid: np.ndarray, raw: np.ndarray, cfg: CtgConfig) -> CtgReading:
     rate = cfg.fhr.rate_hz
     step = 1.0 / rate
     span = round(float(grid.size * step), 2)
@@ -189,7 +192,7 @@ def reading_from_grid(grid: np.ndarray, raw: np.ndarray, config: CtgConfig | Non
     if readable:
         last = readable[-1]
         reading.baseline_mean_bpm, reading.variability_bpm = last["baseline_bpm"], last["variability_bpm"]
-    elif reading.covered_s >= cfg.min_baseline_s:
+    elif reading.covered_s >= cfg.min_baseline_s and np.isfinite(level).any():
         reading.provisional = True
         reading.baseline_mean_bpm = _round(np.nanmean(level), 1)
         reading.variability_bpm = _round(np.nanmean(amps), 1) if np.isfinite(amps).any() else None
