@@ -243,3 +243,28 @@ def test_a_reload_clears_a_removed_streams_configs_without_going_offline(tmp_pat
             late.close()
     finally:
         stop(proc)
+
+
+def test_a_stream_removed_while_stopped_is_cleared_at_the_next_start(tmp_path: Path, broker: Broker,
+                                                                     watcher: Watcher) -> None:
+    """The retained configs outlive the gateway: a stream taken out of the config between two runs must not
+    stay in Home Assistant as a ghost entity. The next run finds the stream's retained state and clears it."""
+    config, proc = gateway(tmp_path, broker, file_stream("pump-1") + file_stream("pump-2"))
+    try:
+        watcher.wait(lambda s: len(config_topics(s, "pump-2")) == 4 and state(s, "pump-2").get("state") == "running")
+        removed = [*config_topics(watcher.latest(), "pump-2"), "vigil/gw/pump-2/state"]
+    finally:
+        stop(proc)
+    config.write_text(config.read_text().replace(file_stream("pump-2"), ""))
+    _, proc = gateway(tmp_path, broker, file_stream("pump-1"))
+    try:
+        watcher.wait(lambda s: all(s[t] == "" for t in removed))  # empty retained payloads
+        late = Watcher(broker.port)  # what a restarted Home Assistant finds retained
+        try:
+            kept = late.wait(lambda s: len(config_topics(s, "pump-1")) == 4 and
+                             state(s, "pump-1").get("state") == "running")
+            assert not any("pump-2" in t for t, p in kept.items() if p), kept
+        finally:
+            late.close()
+    finally:
+        stop(proc)

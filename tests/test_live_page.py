@@ -147,10 +147,19 @@ def test_chromium_sees_an_event_appear(tmp_path: Path) -> None:
             card.wait_for(timeout=15_000)
             assert page.locator("canvas").count() >= 5  # signal and score per stream, FHR for the ECG stream
             assert page.locator('section.stream[data-stream="fetal-ecg"] .nofhr').is_visible()  # no beats yet
-            # the slider's anomaly clip: an event closes within seconds of replay and is listed and shaded
-            card.locator("li.event").first.wait_for(timeout=30_000)
-            text = card.locator("li.event").first.inner_text()
             clock = r"\d\d:\d\d:\d\d"
+            # the slider's anomaly clip: its event is drawn while it is open (listed first, with its peak so far)
+            opened = card.locator("li.event.open")
+            opened.wait_for(timeout=30_000)
+            text = opened.inner_text()
+            assert re.fullmatch(rf"open since \d+\.\d s, peak so far \d\S* · [\w-]+ \(anomaly\) · since {clock}",
+                                text), text
+            open_id = opened.get_attribute("data-event-id")
+            # then it closes at the end of the replay: listed and shaded, the open line gone
+            card.locator("li.event:not(.open)").first.wait_for(timeout=30_000)
+            assert card.locator("li.event.open").count() == 0
+            assert card.locator("li.event").first.get_attribute("data-event-id") == open_id  # one event, two lines
+            text = card.locator("li.event").first.inner_text()
             assert re.fullmatch(rf"\d+\.\d–\d+\.\d s, peak \d\S* · [\w-]+ \(anomaly\) · {clock}–{clock}", text), text
             assert re.fullmatch(rf"model \S+ · [\w-]+ int8 · sha256 [0-9a-f]{{12}} · built \d{{4}}-\d\d-\d\d · "
                                 rf"stream time 0 at {clock}", card.locator(".bundle").inner_text())
@@ -159,7 +168,7 @@ def test_chromium_sees_an_event_appear(tmp_path: Path) -> None:
             plots = card.locator(".plot").all()
             labels = [(p.get_attribute("data-label-x"), p.get_attribute("data-label-y")) for p in plots]
             time_axis = "stream time (s) · wall clock"
-            assert labels == [(time_axis, "signal"), (time_axis, "score")], labels
+            assert labels == [(time_axis, "signal (full scale)"), (time_axis, "score")], labels
             ecg = page.locator('section.stream[data-stream="fetal-ecg"]')
             page.wait_for_function("/^FHR \\d+ bpm$/.test(document.querySelector("
                                    "'section[data-stream=\"fetal-ecg\"] .fhr-now').textContent)", timeout=20_000)
@@ -170,6 +179,7 @@ def test_chromium_sees_an_event_appear(tmp_path: Path) -> None:
                 assert xs and ys and len(ys.split("|")) >= 2 and len(xs.split("|")) >= 2, (xs, ys)  # a scale
                 assert all(re.fullmatch(rf"-?\d+(\.\d+)? s {clock}", t) for t in xs.split("|")), xs
             assert ecg.locator(".plot.fhr").get_attribute("data-label-y") == "FHR (bpm)"
+            assert ecg.locator(".plot.signal").get_attribute("data-label-y") == "signal (uV)"
             bpm = int(ecg.locator(".fhr-now").inner_text().split()[1])
             assert 50 <= bpm <= 210 and not ecg.locator(".nofhr").is_visible()
             assert card.locator(".fhr-now").count() == 0  # no FHR on a machine-sound stream

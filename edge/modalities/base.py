@@ -70,6 +70,7 @@ class Modality(ABC):
     heart_rate: ClassVar[bool] = False  # its streams also report a fetal heart rate (sensor, page plot)
     timestamped: ClassVar[bool] = False  # points carry timestamps: label windows and a continued series apply
     machine_type: ClassVar[bool] = False  # its manifests always say machine_type (null: not known)
+    raw_unit: ClassVar[str] = "value"  # the unit of a source's samples when the bundle names none (page axis)
 
     @abstractmethod
     def window_spec(self, features: dict[str, Any]) -> FeatureSpec | EcgSpec:

@@ -36,6 +36,7 @@ class SoundModality(Modality):
     levels = ("clip", "window")
     calibrated_on = "clip scores and pooled window scores"
     machine_type = True
+    raw_unit = "full scale"  # samples as floats in [-1, 1]
 
     def window_spec(self, features: dict[str, Any]) -> FeatureSpec:
         return FeatureSpec.from_dict(features)

@@ -23,8 +23,10 @@ anomaly, score and FHR entities also need their stream to be running ("available
 a waiting, failed or ended stream makes them unavailable rather than "OFF, no problem", while the
 diagnostic state sensor (not tied to the stream) says which and why (``reason`` in its attributes).
 Configs and states are retained: Home Assistant restarting finds them; it also announces itself on
-<prefix>/status ("online"), which makes the configs go out again. A stream removed (by a reload) has
-its retained configs and state cleared with empty payloads, so no ghost entity stays.
+<prefix>/status ("online"), which makes the configs go out again. A stream removed (by a reload, or from
+the config while the gateway was stopped) has its retained configs and state cleared with empty payloads, so
+no ghost entity stays: the gateway subscribes to its own retained state topics, and a stream found there that
+is not configured is cleared as a removed one.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from edge import __version__
-from edge.modalities.base import modality_named
+from edge.modalities.base import modalities, modality_named
 from edge.pipeline.stream_state import STATES, StreamState
 
 DEFAULT_PREFIX = "homeassistant"
@@ -50,6 +52,12 @@ def _id(text: str) -> str:
 
 def state_topic(gateway: str, stream: str) -> str:
     return f"vigil/{gateway}/{stream}/state"
+
+
+def state_filter(gateway: str) -> str:
+    """Every stream's state topic of `gateway` (an MQTT filter): the broker's retained ones tell which streams
+    an earlier run announced."""
+    return state_topic(gateway, "+")
 
 
 def discovery_messages(gateway: str, streams: Iterable[tuple[str, str]],
@@ -147,8 +155,23 @@ class Discovery:
                 messages = discovery_messages(self.gateway, [(name, modality)], self.prefix)
                 for topic, config in messages:
                     self._publish(topic, json.dumps(config), True)
-                self.retained[name] = [topic for topic, _ in messages]
+                topics = [topic for topic, _ in messages]
+                for topic in self.retained.get(name, []):  # an earlier run's entity this modality has not
+                    if topic not in topics:
+                        self._publish(topic, "", True)
+                self.retained[name] = topics
                 self._announced.add(name)
+
+    def on_retained_state(self, topic: str, payload: bytes) -> None:
+        """A stream's state on the broker (the retained one from an earlier run, or one just sent): a stream
+        not known here gets every config topic it may have had, cleared at the next tick unless configured."""
+        name = topic.split("/")[2]
+        if not payload:  # a cleared one, ours or an earlier run's
+            return
+        with self._lock:
+            if name not in self.retained:
+                self.retained[name] = sorted({t for m in modalities() for t, _ in
+                                              discovery_messages(self.gateway, [(name, m)], self.prefix)})
 
     def _again(self) -> None:
         with self._lock:

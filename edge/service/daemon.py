@@ -86,6 +86,7 @@ def prepare(config: StreamConfig, *, check_source: bool = True, update_every_s: 
     state = StreamState(config.name, config.kind, bundle.modality, bundle.detector_kind, variant.name,
                         variant.window_threshold, model=f"{bundle.name} {variant.name} {variant.sha256[:12]}",
                         bundle=bundle.name, model_sha256=variant.sha256,
+                        signal_unit=needs.unit or bundle.input_modality.raw_unit,
                         bundle_created=str(bundle.manifest.provenance.get("created") or "") or None)
     return Runner(config, bundle, open_source(config.kind, config.source, needs), pipeline.stream, state,
                   pipeline.stages)

@@ -16,15 +16,20 @@ function el(tag, cls, text) {
   return e;
 }
 
-// shade [start, end) of every event (and the open one) on the score plot
+// shade [start, end) of every closed event, and the open one (to its latest end) darker, on the score plot
 function shade(card) {
   return (u) => {
     const ctx = u.ctx, top = u.bbox.top, h = u.bbox.height;
-    ctx.save();
-    ctx.fillStyle = "rgba(220, 40, 40, 0.18)";
-    for (const [s, e] of card.events) {
+    const fill = (s, e) => {
       const x0 = u.valToPos(s, "x", true), x1 = u.valToPos(e, "x", true);
       if (x1 > u.bbox.left && x0 < u.bbox.left + u.bbox.width) ctx.fillRect(x0, top, Math.max(2, x1 - x0), h);
+    };
+    ctx.save();
+    ctx.fillStyle = "rgba(220, 40, 40, 0.18)";
+    for (const [s, e] of card.events) fill(s, e);
+    if (card.open) {  // to the latest score: its record's end is only as recent as its last update
+      ctx.fillStyle = "rgba(220, 40, 40, 0.35)";
+      fill(card.open[0], Math.max(card.open[1], card.sc[0].at(-1) ?? card.open[1]));
     }
     ctx.restore();
   };
@@ -58,6 +63,17 @@ function showReading(box, r) {
   box.append(el("div", "ctg-category " + (r.category || "none"), r.category ? r.category : "no category"));
   const why = r.category ? r.findings.join("; ") : r.reason;
   if (why) box.append(el("div", "ctg-why", why));
+}
+
+// the open event's line at the top of the events list: created, updated and removed as it opens and closes
+function showOpen(card, o) {
+  card.open = o ? [o.start_s, o.end_s] : null;
+  if (!o) { if (card.openLi) card.openLi.remove(); card.openLi = null; return; }
+  if (!card.openLi) { card.openLi = el("li", "event open"); card.list.prepend(card.openLi); }
+  card.openLi.dataset.kind = o.kind;
+  card.openLi.dataset.eventId = o.event_id;
+  card.openLi.textContent = "open since " + o.start_s.toFixed(1) + " s, peak so far " + o.peak_score.toPrecision(4) +
+    " · " + o.detector + " (" + o.kind + ") · since " + clock(o.start);
 }
 
 // a wall-clock time (ISO string or Unix seconds) as HH:MM:SS in this browser's time zone
@@ -100,7 +116,7 @@ function makeCard(s) {
   const bundle = el("div", "bundle", bundleText(s.bundle));
   sec.append(h, bundle, health, el("p", "label", "signal, last " + s.history_s + " s (min/max)"));
   const card = {sec, badge: h.children[1], health, bundle, sig: [[], [], []], sc: [[], [], []], fhr: [[], []],
-                events: [], list: el("ol", "events"), threshold: s.threshold, epoch: s.epoch_s, fhrNow};
+                events: [], open: null, openLi: null, list: el("ol", "events"), threshold: s.threshold, epoch: s.epoch_s, fhrNow};
   // x: seconds of stream time, and under each the wall clock once the stream's time 0 is known
   const xTick = (v, incr) => num(v, incr) + " s" + (card.epoch === null ? "" : "\n" + clock(card.epoch + v));
   const opts = (div, height, series, yLabel, extra) => Object.assign({width: W(sec), height, legend: {show: false},
@@ -112,7 +128,7 @@ function makeCard(s) {
   const scDiv = el("div", "plot score");
   sec.append(scDiv);
   card.sigPlot = new uPlot(opts(sigDiv, 180, [{stroke: "#4a7", width: 1}, {stroke: "#4a7", width: 1}],
-    "signal", {bands: [{series: [2, 1], fill: "rgba(70,170,110,0.25)"}]}), card.sig, sigDiv);
+    "signal (" + s.signal_unit + ")", {bands: [{series: [2, 1], fill: "rgba(70,170,110,0.25)"}]}), card.sig, sigDiv);
   card.scPlot = new uPlot(opts(scDiv, 170, [{stroke: "#236", width: 1.5}, {stroke: "#d33", dash: [6, 4], width: 1}],
     "score", {hooks: {drawClear: [shade(card)]}}), card.sc, scDiv);
   if (s.heart_rate) {
@@ -169,8 +185,10 @@ function update(msg) {
       const li = el("li", "event", e.start_s.toFixed(1) + "–" + e.end_s.toFixed(1) + " s, peak " +
         e.peak.toPrecision(4) + " · " + e.detector + " (" + e.kind + ") · " + clock(e.start) + "–" + clock(e.end));
       li.dataset.kind = e.kind;
-      card.list.prepend(li);
+      li.dataset.eventId = e.event_id;
+      card.list.insertBefore(li, card.openLi ? card.openLi.nextSibling : card.list.firstChild);
     }
+    showOpen(card, s.open_event);
     card.sigPlot.setData(card.sig);
     card.scPlot.setData(card.sc);
     if (card.fhrPlot) {
