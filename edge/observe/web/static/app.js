@@ -141,9 +141,11 @@ function makeCard(s) {
     row.append(fDiv, card.reading);
     sec.append(card.fhrNone, row);
     showReading(card.reading, s.ctg);
-    card.fhrPlot = new uPlot(Object.assign(opts(fDiv, 200, [{stroke: "#a3a", width: 1.5}], "FHR (bpm)",
+    const fOpts = Object.assign(opts(fDiv, 200, [{stroke: "#a3a", width: 1.5}], "FHR (bpm)",
       {scales: {x: {time: false}, y: {range: CTG_BPM}}, hooks: {drawClear: [normalBand]}}),
-      {width: Math.max(300, W(sec) - CTG_READING_W)}), card.fhr, fDiv);
+      {width: Math.max(300, W(sec) - CTG_READING_W)});
+    fOpts.axes[0].space = 70;  // narrower than the other plots (the reading beside it): keep two time ticks or more
+    card.fhrPlot = new uPlot(fOpts, card.fhr, fDiv);
   }
   sec.append(el("p", "label", "events"), card.list);
   return card;
