@@ -85,6 +85,19 @@ def test_default_detector_learns_every_clip_with_out_of_fold_thresholds(default_
         assert m["models"][variant]["threshold"]["clip"] == pytest.approx(np.percentile(scores["clip"], 95.0))
 
 
+def test_a_trained_bundle_carries_its_estimate(default_bundle: Path) -> None:
+    """`vigil train audio` (defaults, 10 normal clips): the estimate comes from the out-of-fold models, one
+    AUC per fault kind, their mean, and names only clips it was fitted on."""
+    manifest = load_bundle(default_bundle).manifest
+    r = manifest.reliability
+    assert set(r["faults"]) == set(FAULT_KINDS) and all(0.0 <= a <= 1.0 for a in r["faults"].values())
+    assert r["estimate"] == pytest.approx(np.mean(list(r["faults"].values())), abs=1e-4)
+    assert r["variant"] == manifest.default_variant and r["normal_clips"] == 10 and "k=5 by clip" in r["of"]
+    fitted = {f["file"] for f in manifest.provenance["fit_files"]}
+    assert set(r["unlike"]) <= fitted and r["advice"]
+    assert manifest.to_json()["reliability"] == r  # written and read back
+
+
 def test_default_detector_ranks_real_anomalies_above_unseen_normals(default_bundle: Path, dcase: Path) -> None:
     lite = dcase.parent / "dcase2020-task2-lite"
     clips = [p for d in (dcase, lite) for p in sorted(d.rglob("*id_00*.wav")) if p.parent.name == "slider"]

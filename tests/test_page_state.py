@@ -63,7 +63,8 @@ def test_fhr_slot_reaches_metrics_and_home_assistant() -> None:
     assert 'vigil_anomaly{stream="wearable-1"} 1.0' in text and "vigil_outbox_events 3.0" in text
     assert json.loads(state_payload(s)) == {"anomaly": "ON", "kind": "dense-ae", "event_id": None, "score": 7.5,
                                             "threshold": 6.7, "fhr_bpm": 143.5, "state": "starting", "reason": None,
-                                            "available": "offline", "model": None}
+                                            "available": "offline", "model": None, "reliability": None,
+                                            "reliability_advice": None}
 
 
 def test_a_waiting_stream_shows_in_metrics_with_its_state() -> None:

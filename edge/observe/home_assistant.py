@@ -6,10 +6,11 @@ Per stream (Home Assistant's documented discovery fields, https://www.home-assis
   <prefix>/sensor/vigil_<gateway>/<stream>_fhr/config              fetal heart rate, bpm (ECG streams)
   <prefix>/sensor/vigil_<gateway>/<stream>_state/config            diagnostic: starting, running, waiting, ...
   <prefix>/sensor/vigil_<gateway>/<stream>_model/config            diagnostic: bundle, variant, sha256 prefix
+  <prefix>/sensor/vigil_<gateway>/<stream>_reliability/config      diagnostic: the bundle's estimate (audio)
 all reading one retained JSON state topic, vigil/<gateway>/<stream>/state:
   {"anomaly": "ON"|"OFF", "kind": str|null, "event_id": str|null, "score": float|null, "threshold": float,
    "fhr_bpm": float|null, "state": "running", "reason": str|null, "available": "online"|"offline",
-   "model": "slider int8 3f2a9c1e0b7d"}
+   "model": "slider int8 3f2a9c1e0b7d", "reliability": 0.84|null, "reliability_advice": str|null}
 
 Events of the stream's own detector set "anomaly" while they are open (with the "event_id" of their
 opened record); events that a further stage
@@ -95,6 +96,12 @@ def discovery_messages(gateway: str, streams: Iterable[tuple[str, str]],
             ("sensor", "model", {"name": f"{name} model", "value_template": "{{ value_json.model }}",
                                  "icon": "mdi:package-variant", **diagnostic}),
         ]
+        if modality_named(modality_name).machine_type:  # machine-sound bundles carry a reliability estimate
+            entities.append(("sensor", "reliability", {
+                "name": f"{name} bundle reliability", "state_class": "measurement", "icon": "mdi:shield-check",
+                "value_template": "{{ value_json.reliability }}", "json_attributes_topic": topic,
+                "json_attributes_template": "{{ {'advice': value_json.reliability_advice} | tojson }}",
+                **diagnostic}))
         for component, what, fields in entities:
             config = {**fields, "state_topic": topic, "device": device,
                       "origin": {"name": "vigil", "sw_version": __version__}, "unique_id": f"{node}_{sid}_{what}"}
@@ -115,7 +122,9 @@ def state_payload(state: StreamState, held: tuple[str, str] | None = None) -> st
     return json.dumps({"anomaly": "ON" if kind is not None else "OFF", "kind": kind, "event_id": event_id,
                        "score": score, "threshold": state.threshold, "fhr_bpm": fhr, "state": state.state,
                        "reason": state.reason, "available": "online" if state.state == "running" else "offline",
-                       "model": state.model or None})
+                       "model": state.model or None,
+                       "reliability": None if state.reliability is None else state.reliability["estimate"],
+                       "reliability_advice": None if state.reliability is None else state.reliability["advice"]})
 
 
 class Discovery:

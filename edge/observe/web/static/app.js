@@ -103,6 +103,11 @@ function bundleText(b) {
     (b.created ? " · built " + b.created.slice(0, 10) : "");
 }
 
+// the bundle's reliability estimate (machine sound), its advice in a line under the model
+function reliabilityText(r) {
+  return r ? "reliability " + r.estimate.toFixed(2) + ": " + r.advice : "";
+}
+
 function makeCard(s) {
   const sec = el("section", "stream");
   sec.id = "stream-" + s.name;
@@ -114,7 +119,8 @@ function makeCard(s) {
   if (fhrNow) h.append(fhrNow);
   const health = el("div", "health");
   const bundle = el("div", "bundle", bundleText(s.bundle));
-  sec.append(h, bundle, health, el("p", "label", "signal, last " + s.history_s + " s (min/max)"));
+  const trust = el("div", "reliability", reliabilityText(s.reliability));
+  sec.append(h, bundle, trust, health, el("p", "label", "signal, last " + s.history_s + " s (min/max)"));
   const card = {sec, badge: h.children[1], health, bundle, sig: [[], [], []], sc: [[], [], []], fhr: [[], []],
                 events: [], open: null, openLi: null, list: el("ol", "events"), threshold: s.threshold, epoch: s.epoch_s, fhrNow};
   // x: seconds of stream time, and under each the wall clock once the stream's time 0 is known
