@@ -190,6 +190,12 @@ def test_chromium_sees_an_event_appear(tmp_path: Path) -> None:
             bpm = int(ecg.locator(".fhr-now").inner_text().split()[1])
             assert 50 <= bpm <= 210 and not ecg.locator(".nofhr").is_visible()
             assert card.locator(".fhr-now").count() == 0  # no FHR on a machine-sound stream
+            ticks = [float(v) for v in ecg.locator(".plot.fhr").get_attribute("data-ticks-y").split("|")]
+            assert min(ticks) <= 60 and max(ticks) >= 200  # the CTG scale, 50-210 bpm, whatever the trace
+            reading = ecg.locator(".ctg-reading")  # beside the trace: the CTG reading, none on 60 s of FHR yet
+            reading.locator(".ctg-row").first.wait_for(timeout=20_000)
+            assert reading.get_attribute("data-category") == "none", reading.inner_text()
+            assert "valid FHR" in reading.locator(".ctg-why").inner_text()
             page.wait_for_timeout(1500)  # a few more updates drawn
             page.screenshot(path=str(shot), full_page=True)
             health = card.locator(".health").inner_text()

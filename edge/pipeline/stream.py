@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -33,12 +33,13 @@ if TYPE_CHECKING:
 class StreamOutput:
     """What one push produced: scores (n,) float32, their positions (n,) in samples, events (closed ones, and
     opened and update ones from a live Decider: ``update_every_s``); a beat stage adds the fetal heart rate:
-    (times (k,) s, bpm (k,)) of its new valid points."""
+    (times (k,) s, bpm (k,)) of its new valid points, and its latest CTG reading (JSON types) when it made one."""
 
     scores: np.ndarray
     starts: np.ndarray
     events: list[Event] = field(default_factory=list)
     fhr: tuple[np.ndarray, np.ndarray] | None = None
+    ctg: dict[str, Any] | None = None
 
 
 class Stream:

@@ -77,6 +77,7 @@ class StreamState:
     watched_until: float = 0.0  # monotonic time until which a page wants the signal envelope
     signal: Trace = field(init=False, repr=False)  # (time_s, min, max)
     fhr: Trace = field(init=False, repr=False)  # (time_s, beats per minute)
+    ctg: dict[str, Any] | None = None  # the beat stage's latest CTG reading (edge.fetal.ctg, JSON types)
     _pending: np.ndarray = field(init=False, repr=False)
     _pending_start: int = field(default=0, init=False, repr=False)
 

@@ -180,6 +180,8 @@ class Service:
                         self._emit(runner, staged.events, stage)
                         if staged.fhr is not None:  # the fetal stage's heart rate: the page's FHR panel, metrics
                             state.on_fhr(*staged.fhr)
+                        if staged.ctg is not None:
+                            state.ctg = staged.ctg
             if source.failure is not None:
                 state.set("failed", source.failure)
             else:

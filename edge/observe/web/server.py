@@ -117,6 +117,7 @@ class LivePage:
             entry["bundle"] = {"name": s.bundle, "detector": s.detector, "variant": s.variant,
                                "sha256": s.model_sha256, "created": s.bundle_created}
             entry["epoch_s"] = s.epoch_s  # wall clock of the stream's time 0 (None before its first block)
+            entry["ctg"] = s.ctg  # the fetal stage's CTG reading beside the FHR trace (small: sent every time)
             traces: dict[str, tuple[Any, int, Any]] = {  # rows kept, rows ever, row -> list
                 "signal": (s.signal.rows, s.signal.count, list), "fhr": (s.fhr.rows, s.fhr.count, list),
                 "scores": (s.recent_scores, s.windows, list),

@@ -4,6 +4,10 @@ const token = new URLSearchParams(location.search).get("token");
 const q = token ? "?token=" + encodeURIComponent(token) : "";
 const W = (sec) => Math.max(300, sec.clientWidth - 28);
 const cards = {};
+const CTG_SPAN_S = 600;  // the FHR trace: the last 10 min, a CTG reading's period
+const CTG_BPM = [50, 210];  // a CTG paper's FHR scale
+const CTG_NORMAL = [110, 160];  // FIGO 2015 normal baseline: shaded
+const CTG_READING_W = 190;  // px beside the FHR trace
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -29,6 +33,36 @@ function shade(card) {
     }
     ctx.restore();
   };
+}
+
+// the FIGO normal baseline band (110-160 bpm) behind the FHR trace
+function normalBand(u) {
+  const ctx = u.ctx, y0 = u.valToPos(CTG_NORMAL[1], "y", true), y1 = u.valToPos(CTG_NORMAL[0], "y", true);
+  ctx.save();
+  ctx.fillStyle = "rgba(60, 160, 90, 0.13)";
+  ctx.fillRect(u.bbox.left, y0, u.bbox.width, y1 - y0);
+  ctx.restore();
+}
+
+// the CTG reading (edge/fetal/ctg.py) beside the FHR trace: baseline, variability, excursions, category
+function showReading(box, r) {
+  box.replaceChildren(el("div", "ctg-title", "CTG reading (FIGO 2015)"));
+  box.dataset.category = r ? (r.category || "none") : "none";
+  if (!r) { box.append(el("div", "ctg-none", "no reading yet")); return; }
+  const base = r.baseline_bpm === null ? "–" : r.baseline_bpm + " bpm" + (r.provisional ? " (provisional)" : "");
+  const rows = [["baseline", base], ["variability", r.variability_bpm === null ? "–" : r.variability_bpm + " bpm"],
+                ["decelerations", String(r.decelerations.length) + (r.decelerations.some((d) => d.prolonged) ?
+                  " (prolonged)" : "")], ["accelerations", String(r.accelerations.length)],
+                ["valid FHR", Math.round(r.covered_s) + " of " + Math.round(r.span_s) + " s"]];
+  for (const [k, v] of rows) {
+    const row = el("div", "ctg-row");
+    row.append(el("span", "ctg-key", k), el("span", "ctg-val", v));
+    row.dataset.key = k;
+    box.append(row);
+  }
+  box.append(el("div", "ctg-category " + (r.category || "none"), r.category ? r.category : "no category"));
+  const why = r.category ? r.findings.join("; ") : r.reason;
+  if (why) box.append(el("div", "ctg-why", why));
 }
 
 // the open event's line at the top of the events list: created, updated and removed as it opens and closes
@@ -112,12 +146,20 @@ function makeCard(s) {
   card.scPlot = new uPlot(opts(scDiv, 170, [{stroke: "#236", width: 1.5}, {stroke: "#d33", dash: [6, 4], width: 1}],
     "score", {hooks: {drawClear: [shade(card)]}}), card.sc, scDiv);
   if (s.heart_rate) {
-    sec.append(el("p", "label", "fetal heart rate (beats per minute)"));
+    sec.append(el("p", "label", "fetal heart rate (beats per minute), last " + CTG_SPAN_S / 60 +
+      " min at CTG scale, FIGO normal band " + CTG_NORMAL.join("–") + " shaded"));
     card.fhrNone = el("p", "nofhr", "no beats yet");
+    const row = el("div", "ctg");
     const fDiv = el("div", "plot fhr");
-    sec.append(card.fhrNone, fDiv);
-    card.fhrPlot = new uPlot(opts(fDiv, 140, [{stroke: "#a3a", width: 1.5}], "FHR (bpm)",
-      {scales: {x: {time: false}, y: {range: [50, 210]}}}), card.fhr, fDiv);
+    card.reading = el("div", "ctg-reading");
+    row.append(fDiv, card.reading);
+    sec.append(card.fhrNone, row);
+    showReading(card.reading, s.ctg);
+    const fOpts = Object.assign(opts(fDiv, 200, [{stroke: "#a3a", width: 1.5}], "FHR (bpm)",
+      {scales: {x: {time: false}, y: {range: CTG_BPM}}, hooks: {drawClear: [normalBand]}}),
+      {width: Math.max(300, W(sec) - CTG_READING_W)});
+    fOpts.axes[0].space = 70;  // narrower than the other plots (the reading beside it): keep two time ticks or more
+    card.fhrPlot = new uPlot(fOpts, card.fhr, fDiv);
   }
   sec.append(el("p", "label", "events"), card.list);
   return card;
@@ -167,7 +209,8 @@ function update(msg) {
     card.sigPlot.setData(card.sig);
     card.scPlot.setData(card.sc);
     if (card.fhrPlot) {
-      push(card.fhr, s.fhr, (s.fhr.length ? s.fhr[s.fhr.length - 1][0] : 0) - msg.score_history_s);
+      push(card.fhr, s.fhr, (s.fhr.length ? s.fhr[s.fhr.length - 1][0] : 0) - CTG_SPAN_S);
+      if (s.ctg) showReading(card.reading, s.ctg);
       card.fhrNone.style.display = card.fhr[0].length ? "none" : "";
       const bpm = card.fhr[1].at(-1);
       card.fhrNow.textContent = "FHR " + (bpm === undefined ? "–" : Math.round(bpm)) + " bpm";
