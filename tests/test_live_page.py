@@ -161,7 +161,9 @@ def test_chromium_sees_an_event_appear(tmp_path: Path) -> None:
             card.locator("li.event:not(.open)").first.wait_for(timeout=30_000)
             assert card.locator("li.event.open").count() == 0
             text = card.locator("li.event").first.inner_text()
-            assert re.fullmatch(rf"\d+\.\d–\d+\.\d s, peak \d\S* · [\w-]+ \(anomaly\) · {clock}–{clock}", text), text
+            where = r"[\d.]+ k?Hz–[\d.]+ k?Hz \(\d+ %\)"  # the bands its peak window moved (machine sound)
+            assert re.fullmatch(rf"\d+\.\d–\d+\.\d s, peak \d\S* · [\w-]+ \(anomaly\) · {clock}–{clock} · "
+                                rf"listen at {where}(, {where}){{2}}", text), text
             assert re.fullmatch(rf"model \S+ · [\w-]+ int8 · sha256 [0-9a-f]{{12}} · built \d{{4}}-\d\d-\d\d · "
                                 rf"stream time 0 at {clock}", card.locator(".bundle").inner_text())
             assert "events" in card.locator(".health").inner_text()
