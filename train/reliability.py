@@ -6,7 +6,9 @@ fault of ``train.faults`` injected over the whole clip (one copy per kind). Two 
 
 * ``faults``: per kind, the AUC of the faulted copies against the held-out normal clips (both scored by
   models that never saw the clip), and its mean, the ``estimate``. A bundle that cannot tell a whine or a
-  speed change from its normal clips will not tell a real fault either.
+  speed change from its normal clips will not tell such a real fault either; the converse does not hold:
+  over six machine ids the estimate did not rank the real-anomaly AUCs (Spearman -0.46,
+  reports/machine-sound/reliability.md): real faults can be far subtler than these.
 * ``unlike``: normal clips whose held-out score is far above the other clips' (a robust z over the rest,
   median and MAD, above ``UNLIKE_Z``): a state of the machine (a speed, a load) the other clips do not
   show. The bundle would raise events on it; the cure is more recording of the machine's normal states.
@@ -113,4 +115,5 @@ def reliability_lines(entry: dict[str, Any]) -> list[str]:
     """The estimate as `vigil train audio` prints it."""
     faults = ", ".join(f"{k} {v:.2f}" for k, v in entry["faults"].items())
     return [f"reliability ({entry['variant']}, synthetic faults vs held-out normal clips, AUC): {faults}; "
-            f"mean {entry['estimate']:.2f}", f"  {entry['advice']}"]
+            f"mean {entry['estimate']:.2f} (what it can tell of such faults, not a forecast of real ones: "
+            "reports/machine-sound/reliability.md)", f"  {entry['advice']}"]
