@@ -30,3 +30,18 @@ def test_the_advice_asks_for_more_recording_only_when_needed() -> None:
     said = advice({**good, "speed": 0.62}, 0, 10)
     assert "speed faults are hard to tell from normal (AUC 0.62)" in said and "record more" not in said
 
+
+
+def test_vigil_status_shows_the_bundles_estimate_and_advice() -> None:
+    from edge.observe.health import format_status
+    from edge.service.daemon import reliability_of
+
+    shown = reliability_of({"estimate": 0.84, "advice": "2 of 10 normal clips look unlike the rest", "faults": {}})
+    assert shown == {"estimate": 0.84, "advice": "2 of 10 normal clips look unlike the rest"}
+    assert reliability_of({}) is None and reliability_of({"estimate": "high"}) is None  # an older or odd bundle
+    stream = {"name": "pump-1", "state": "running", "windows": 3, "events": 0, "missing_percent": 0.0,
+              "reconnects": 0, "last_score": 1.0, "threshold": 2.0, "reliability": shown}
+    text, _ = format_status({"gateway": "gw", "pid": 1, "time": 0.0, "streams": [stream, {**stream, "name": "ecg",
+                                                                                          "reliability": None}]}, 0.0)
+    assert "bundle reliability 0.84: 2 of 10 normal clips look unlike the rest" in text
+    assert text.count("bundle reliability") == 1
