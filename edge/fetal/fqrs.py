@@ -63,7 +63,9 @@ class FetalParams:
     # on set-a-dev 0.0 abstains on 3.6 % of the time (F1 there 0.2-0.5, F1 elsewhere 0.949 -> 0.961) but the
     # Challenge's FHR error counts a gap as a slow rate: mean 162 -> 596 bpm^2 (benchmarks/fetal_challenge.py)
     abstain_consistency: float = -1.0
-    min_height: float = 0.1  # candidates under this normalised height (of the 90th percentile) are not beats
+    # candidates under this normalised height (of the 90th percentile) are not beats: a flatline's floor. On
+    # set-a-dev 0.02 costs nothing, 0.05 F1 0.003 and 0.1 F1 0.005 (weak beats of a48 and a02 cut)
+    min_height: float = 0.02
     matched: bool = True  # a second path on the multichannel matched filter of the first one's QRS, if better
 
 
