@@ -76,8 +76,10 @@ class DetectorKind:
 def registry() -> dict[str, DetectorKind]:
     """All detector kinds, in the order reports list them (imports TensorFlow and scikit-learn)."""
     from train.detectors import classical, fewshot, networks
+    from train.fused_audio import fused_kind
 
     kinds = [
+        fused_kind(),
         DetectorKind("maha", "logmel-stats", False, fewshot.fit_mahalanobis_frames,
                      "Mahalanobis distances (Ledoit-Wolf) of 1 s log-mel band means (covariance of single frames) "
                      "and band stds (covariance of windows), each scaled to unit RMS on normal windows",
@@ -108,7 +110,7 @@ def registry() -> dict[str, DetectorKind]:
     return {k.name: k for k in kinds}
 
 
-DETECTOR_NAMES = ("maha", "maha-stats", "knn", "dense-ae", "kmeans", "gmm", "svm", "conv-ae", "lstm-ae", "gan")
+DETECTOR_NAMES = ("fused", "maha", "maha-stats", "knn", "dense-ae", "kmeans", "gmm", "svm", "conv-ae", "lstm-ae", "gan")
 
 
 def headroom(x: np.ndarray) -> np.ndarray:
