@@ -180,7 +180,8 @@ def _fit_write(kind: DetectorKind, fit: list[Clip], fit_anomalous: list[Clip], w
     manifest = Manifest(
         name=f"{kind.name}-{'-'.join(types)}", modality="audio",
         machine_type=types[0] if types != ["unknown"] and len(types) == 1 else None,  # a plain folder: none
-        detector=DetectorEntry(kind.name, trained.score, trained.params, kind.description, kind.supervised),
+        detector=DetectorEntry(kind.name, trained.score, trained.params, kind.description, kind.supervised,
+                               extra={"default_variant_reason": kind.variant_reason} if kind.variant_reason else {}),
         features=spec.to_dict(), mean=np.asarray(mean, dtype=np.float64), std=np.asarray(std, dtype=np.float64),
         default_variant=kind.default_variant, models=entries, decider_table=DeciderSettings(3, 3),
         training={"options": vars(options), "loss": trained.history, "seconds": round(seconds, 1),
