@@ -35,7 +35,7 @@ MACHINES = {"fan": "id_06", "pump": "id_04", "slider": "id_00", "toycar": "id_04
             "valve": "id_02"}
 SETS = ("dcase2020-task2-dev-samples", "dcase2020-task2-lite")
 TAGS = {SETS[0]: "dev", SETS[1]: "lite", "dcase2020-slider-id00-train": "train"}
-SAMPLE_SECONDS = 4.0  # 2 normal + 2 anomalous clips per machine: 24 clips of 128 KB
+SAMPLE_SECONDS = 5.0  # 2 normal + 2 anomalous clips per machine: 24 clips of 160 KB
 TABLE = "reports/machine-sound/README.md"  # where the demo points for the per-id figures
 
 

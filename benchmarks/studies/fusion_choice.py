@@ -84,29 +84,40 @@ def member_scorer(name: str, fit: list[Clip], feats: Features, seed: int) -> Cal
     return lambda c: score(feats(c)[0][:, cols])
 
 
-def normalised(name: str, fit: list[Clip], feats: Features, seed: int) -> Callable[[Clip], np.ndarray]:
-    """The member fitted on every fit clip, its window scores z-normalised by its out-of-fold ones."""
-    oof = []
+def member_windows(name: str, fit: list[Clip], tests: list[Clip], feats: Features,
+                   seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A member's out-of-fold window scores per fit clip and the final model's per test clip."""
+    oof: list[np.ndarray] = [np.empty(0)] * len(fit)
     for held in folds_by_clip(len(fit), 5, seed):
         rest = [c for i, c in enumerate(fit) if i not in set(held.tolist())]
         scorer = member_scorer(name, rest, feats, seed)
-        oof += [scorer(fit[i]) for i in held]
-    window = np.concatenate(oof)
-    mu, sd = float(window.mean()), max(float(window.std()), 1e-9)
+        for i in held:
+            oof[i] = scorer(fit[i])
     final = member_scorer(name, fit, feats, seed)
-    return lambda c: (final(c) - mu) / sd
+    return oof, [final(c) for c in tests]
 
 
-def split_scores(fit: list[Clip], tests: list[Clip], feats: Features, seed: int) -> dict[str, np.ndarray]:
-    """Clip scores (len(tests),) of every member and every fusion for one split."""
-    z = {}
-    for name in (*MEMBERS, "kmeans-1s"):
-        scorer = normalised(name, fit, feats, seed)
-        z[name] = [scorer(c) for c in tests]
-    out = {name: np.array([w.mean() for w in windows]) for name, windows in z.items()}
-    for members, (rule, fn) in itertools.product(SETS, RULES.items()):
-        out[f"{rule}({'+'.join(members)})"] = np.array(
-            [fn(np.stack([z[m][i] for m in members])).mean() for i in range(len(tests))])
+def scales(oof: list[np.ndarray], level: str) -> tuple[float, float]:
+    """(mean, std) of the out-of-fold normal scores: of the windows, or of the clips (mean window score)."""
+    values = np.concatenate(oof) if level == "window" else np.array([w.mean() for w in oof])
+    return float(values.mean()), max(float(values.std()), 1e-9)
+
+
+def split_scores(fit: list[Clip], tests: list[Clip], feats: Features, seed: int, members: tuple[str, ...],
+                 sets: tuple[tuple[str, ...], ...]) -> dict[str, np.ndarray]:
+    """Clip scores (len(tests),) of every member and every fusion (rule x scale level) for one split."""
+    raw = {name: member_windows(name, fit, tests, feats, seed) for name in (*members, "kmeans-1s")}
+    out = {}
+    for level in ("window", "clip"):
+        z = {}
+        for name, (oof, test) in raw.items():
+            mu, sd = scales(oof, level)
+            z[name] = [(w - mu) / sd for w in test]
+        if level == "window":
+            out |= {name: np.array([w.mean() for w in windows]) for name, windows in z.items()}
+        for group, (rule, fn) in itertools.product(sets, RULES.items()):
+            out[f"{rule}({'+'.join(group)}) {level} scale"] = np.array(
+                [fn(np.stack([z[m][i] for m in group])).mean() for i in range(len(tests))])
     return out
 
 
@@ -130,7 +141,7 @@ def machines() -> list[tuple[str, list[tuple[list[Clip], list[Clip]]]]]:
     return out
 
 
-def run() -> dict:
+def run(members: tuple[str, ...], sets: tuple[tuple[str, ...], ...]) -> dict:
     feats = Features()
     result: dict = {}
     for machine, splits in machines():
@@ -138,7 +149,7 @@ def run() -> dict:
         labels: list[int] = []
         for s, (fit, tests) in enumerate(splits):
             print(f"{machine} split {s}", file=sys.stderr)
-            for name, scores in split_scores(fit, tests, feats, seed=s).items():
+            for name, scores in split_scores(fit, tests, feats, s, members, sets).items():
                 pooled.setdefault(name, []).extend(scores.tolist())
             labels += [c.label for c in tests]
         y = np.array(labels)
@@ -167,8 +178,10 @@ def table(result: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", type=Path, help="also write every figure here")
+    parser.add_argument("--members", default=",".join(MEMBERS), help="members fitted (default: all four)")
     args = parser.parse_args()
-    result = run()
+    members = tuple(args.members.split(","))
+    result = run(members, tuple(g for g in SETS if set(g) <= set(members)))
     table(result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
