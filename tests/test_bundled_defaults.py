@@ -30,9 +30,10 @@ def test_samples_are_clips_of_the_same_machine_the_bundles_never_saw() -> None:
         assert len(samples) == 4 and samples == {s["file"] for s in shipped}
         assert sorted(s.split("_")[0] for s in samples) == ["anomaly", "anomaly", "normal", "normal"]
         assert fitted and fitted.isdisjoint({s["source_sha256"] for s in shipped})
-        ident = provenance["held_out"]["machine_id"]
-        assert all(f"_{ident}_" in s for s in samples) and all(f"_{ident}_" in f["file"] for f in provenance["fit_files"])
         held = provenance["held_out"]
+        ident = held["machine_id"]
+        assert all(f"_{ident}_" in s for s in samples)
+        assert all(f"_{ident}_" in f["file"] for f in provenance["fit_files"])
         assert held["normal"] >= 2 and held["anomalous"] >= 2 and 0 <= held["auc_int8"] <= 1
 
 
