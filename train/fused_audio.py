@@ -120,7 +120,7 @@ def fit_fused(fit: list[Clip], writer: BundleWriter, config: Any, cache: Any,
         first, name=first.name.replace(first.detector_kind, FUSED, 1),
         detector=DetectorEntry(FUSED, FUSED, params, DESCRIPTION, False), models=models,
         default_variant=fused_kind().default_variant,
-        training={"members": {n: p.training for n, p in parts.items()}})
+        training={"loss": {}, "members": {n: p.training for n, p in parts.items()}})  # closed form: no loss curve
     writer.write(manifest)
     return manifest
 
