@@ -9,7 +9,7 @@ fitted by `vigil train audio` with no --detector (every fitted clip learnt from,
 out-of-fold scores). Slider id 00 fits 10 clips of dcase2020-slider-id00-train instead (the
 acceptance setting) and holds out all 5 others. `vigil evaluate` then scores the held-out normal
 and every anomalous clip of that machine (reports under OUT/reports/<type>/). A copy of each bundle
-with only its default variant (the one the gateway runs) goes to edge/data/bundles/<type>/, and two
+(both variants: the gateway runs the default one) goes to edge/data/bundles/<type>/, and two
 held-out normal and two anomalous clips of the same machine, cut to their first SAMPLE_SECONDS, to
 edge/data/samples/<type>/ for `vigil demo`: no clip fitted on or used for thresholds is shipped. The
 shipped manifest names the samples' sources and sha256 (provenance.demo_samples) and the held-out
@@ -44,16 +44,15 @@ def vigil(*args: str) -> str:
                           cwd=ROOT).stdout
 
 
-def ship_default(full: Path, target: Path) -> None:
-    """Copy a bundle with only its default variant (the gateway's) and a manifest to match."""
+def ship(full: Path, target: Path) -> None:
+    """Copy a bundle (float32 and int8: the fused default runs float32, export-c takes int8) and its manifest."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
     manifest = json.loads((full / "manifest.json").read_text())
-    variant = manifest["default_variant"]
-    manifest["models"] = {variant: manifest["models"][variant]}
-    for entry in manifest["models"][variant].get("files", {"model": manifest["models"][variant]}).values():
-        shutil.copy2(full / entry["file"], target)
+    for entry in manifest["models"].values():
+        for file in entry.get("files", {"model": entry}).values():
+            shutil.copy2(full / file["file"], target)
     (target / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
@@ -136,7 +135,7 @@ def main() -> None:
                     "anomalous": f32["n_anomalous"], "table": TABLE,
                     **{f"{k}_{v}": round(result["variants"][v][k], 3) for k in ("auc", "pauc")
                        for v in ("float32", "int8")}}
-        ship_default(full, ROOT / "edge/data/bundles" / machine)
+        ship(full, ROOT / "edge/data/bundles" / machine)
         ship_samples([*held[:2], *anomalous[:2]], args.data, ROOT / "edge/data/samples" / machine,
                      ROOT / "edge/data/bundles" / machine, held_out)
         rows.append((f"{machine} {ident}", len(fit), f32["n_normal"], f32["n_anomalous"], f32["auc"], i8["auc"],
