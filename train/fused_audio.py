@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 
 from edge.bundle.manifest import DetectorEntry, Manifest, ModelEntry, Threshold
+from edge.detectors.fused import FUSED  # the kind's name (--detector) and the gateway's Detector name
 from train.bundle_writer import BundleWriter
 from train.dataset import Clip, Split
 from train.detectors import DetectorKind, DetectorOptions, Trained, headroom, registry
 
-FUSED = "fused"  # the kind's name (--detector) and the gateway's Detector name (detector.score)
 FEATURE_SET = "logmel-stats-seed"
 N_LOGMEL = 256  # the set's first columns: 128 band means, 128 band stds
 MEMBERS: dict[str, tuple[int, int | None]] = {"maha": (0, N_LOGMEL), "kmeans": (N_LOGMEL, None)}
