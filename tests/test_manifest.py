@@ -40,8 +40,8 @@ def test_every_bundled_manifest_is_valid_typed_and_round_trips(path: Path) -> No
     jsonschema.validate(raw, schema())
     bundle = load_bundle(path)
     assert bundle.manifest.to_json() == raw  # kept as read: nothing dropped or rewritten
-    assert bundle.manifest.models[bundle.default_variant].window_threshold == raw["models"]["int8"]["threshold"][
-        "window"]
+    assert bundle.manifest.models[bundle.default_variant].window_threshold == raw["models"][raw["default_variant"]][
+        "threshold"]["window"]
     assert bundle.manifest.mean.shape == bundle.manifest.std.shape
 
 
@@ -66,7 +66,7 @@ def _drop(raw: dict, path: tuple[str, ...]) -> None:
     (("modality",), "modality: missing (expected a string)"),
     (("detector", "kind"), "detector.kind: missing"),
     (("models", "int8", "threshold", "window"), "models.int8.threshold.window: missing (expected an integer or a"),
-    (("models", "int8", "sha256"), "models.int8.sha256: missing"),
+    (("models", "int8", "files", "maha", "sha256"), "models.int8.files.maha.sha256: missing"),
     (("normalization",), "normalization: missing (expected a table)"),
 ])
 def test_a_missing_field_is_named_by_parser_and_schema(path: tuple[str, ...], field: str, tmp_path: Path) -> None:
@@ -111,7 +111,8 @@ def test_the_writer_commits_atomically_and_never_a_bundle_the_gateway_refuses(tm
     out = tmp_path / "new"
     with BundleWriter(out) as writer:
         file = writer.add_model("int8", blob)
-        manifest = replace(manifest, models={"int8": replace(manifest.models["int8"], files={"model": file})})
+        manifest = replace(manifest, models={"int8": replace(manifest.models["int8"], files={"model": file})},
+                           default_variant="int8")
         writer.write(manifest)
         assert not out.exists()  # nothing at the destination before the commit
         writer.commit()
