@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edge.detectors.base import Detector
+from edge.bundle.loader import load_bundle
+from edge.detectors.base import Detector, load_detector
+from edge.errors import BundleError
 from edge.detectors.fused import FusedDetector
 from edge.features.audio import seed_windows
 from edge.features.spec import FeatureSpec
 from edge.io.wav import load_mono
+from tests.conftest import ROOT
 
 
 class _Column(Detector):
@@ -52,3 +57,13 @@ def test_fusion_refuses_an_unknown_rule_or_unscaled_member() -> None:
         FusedDetector({"a": _Column(0)}, {"a": (0.0, 1.0)}, "median")
     with pytest.raises(ValueError, match="must match"):
         FusedDetector({"a": _Column(0), "b": _Column(1)}, {"a": (0.0, 1.0)}, "mean")
+
+
+def test_a_bundle_without_a_members_scales_is_refused_naming_the_field(tmp_path: Path) -> None:
+    bundle = Path(shutil.copytree(ROOT / "edge" / "data" / "bundles" / "fan", tmp_path / "fan"))
+    raw = json.loads((bundle / "manifest.json").read_text())
+    del raw["models"]["float32"]["fusion"]["kmeans"]
+    (bundle / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(BundleError, match=r"models\.float32\.fusion\.kmeans: None \(expected \[mean, std > 0\]\)"):
+        load_detector(load_bundle(bundle))
+    assert isinstance(load_detector(load_bundle(bundle), "int8"), FusedDetector)  # the other variant still loads
