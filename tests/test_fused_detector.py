@@ -11,8 +11,8 @@ import pytest
 
 from edge.bundle.loader import load_bundle
 from edge.detectors.base import Detector, load_detector
-from edge.errors import BundleError
 from edge.detectors.fused import FusedDetector
+from edge.errors import BundleError
 from edge.features.audio import seed_windows
 from edge.features.spec import FeatureSpec
 from edge.io.wav import load_mono
