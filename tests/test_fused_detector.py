@@ -67,3 +67,16 @@ def test_a_bundle_without_a_members_scales_is_refused_naming_the_field(tmp_path:
     with pytest.raises(BundleError, match=r"models\.float32\.fusion\.kmeans: None \(expected \[mean, std > 0\]\)"):
         load_detector(load_bundle(bundle))
     assert isinstance(load_detector(load_bundle(bundle), "int8"), FusedDetector)  # the other variant still loads
+
+
+def test_the_fused_set_is_explained_by_its_bands_never_by_the_17_features() -> None:
+    from edge.features.explain import Explainer
+
+    spec = FeatureSpec.default("logmel-stats-seed")
+    explain = Explainer(spec, np.zeros(spec.dim), np.ones(spec.dim))
+    row = np.zeros(spec.dim)
+    row[2 * spec.n_mels] = 50.0  # the first of the 17 features far off: no band moved
+    assert explain(row) == []
+    row[spec.n_mels + 40] = 3.0  # band 40's fluctuation
+    (first, *_) = explain(row)
+    assert first["bands"][0] <= 40 <= first["bands"][1] and first["share"] == 1.0

@@ -37,8 +37,10 @@ from train.bundle_writer import BundleWriter
 from train.dataset import DEFAULT_CLIP_SECONDS, Clip, Split, discover_clips, split_clips
 from train.detectors import DETECTOR_NAMES, DetectorKind, DetectorOptions, registry
 from train.export import QUANTIZATION
-from train.fused_audio import FUSED, fused_kind
+from train.faults import FAULT_KINDS
+from train.fused_audio import FUSED, fused_kind, fused_members
 from train.metrics import clip_metrics
+from train.reliability import reliability_entry, score_faulted
 
 DETECTORS = (*DETECTOR_NAMES, "all")
 DEFAULT_DETECTOR = FUSED  # chosen by benchmarks/studies/fusion_choice.py (see train.fused_audio), never on test clips
@@ -191,15 +193,20 @@ def _fit_write(kind: DetectorKind, fit: list[Clip], fit_anomalous: list[Clip], w
 
 
 def out_of_fold_scores(kind: DetectorKind, split: Split, config: AudioTrainConfig, cache: FeatureCache,
-                       workdir: Path) -> dict[str, dict[str, Any]]:
-    """Per variant: every fit clip's window scores and clip score from a model that never saw it."""
+                       workdir: Path, faulted: dict[str, np.ndarray] | None = None) -> dict[str, dict[str, Any]]:
+    """Per variant: every fit clip's window scores and clip score from a model that never saw it; with
+    `faulted` ({fault kind: (n fit clips,)}), also the clip scores of its seeded faulted copies
+    (train.reliability), by the same model, in the shipped variant."""
     folds = folds_by_clip(len(split.fit), config.folds, config.options.seed)
     acc = _empty_scores(len(split.fit))
     for f, held in enumerate(folds):
         rest = [c for i, c in enumerate(split.fit) if i not in set(held.tolist())]
         with BundleWriter(workdir / f"fold{f}") as writer:  # never committed: scored from staging
-            _fit_write(kind, rest, split.fit_anomalous, writer, config, cache)
+            manifest = _fit_write(kind, rest, split.fit_anomalous, writer, config, cache)
             _score_into(writer.staging, split.fit, held, acc)
+            if faulted is not None:
+                score_faulted(writer.staging, manifest.default_variant, split.fit, held, config.options.seed,
+                              workdir / "faulted", faulted)
     return {v: {"clip": a["clip"], "window": np.concatenate(a["window"])} for v, a in acc.items()}
 
 
@@ -235,30 +242,45 @@ def train_bundle(kind: DetectorKind, split: Split, out: Path, config: AudioTrain
     out.parent.mkdir(parents=True, exist_ok=True)
     if kind.name == FUSED:
         return _train_fused(split, out, config, cache, source)
+    faulted: dict[str, np.ndarray] | None = None
     if config.folds >= 2:
+        faulted = _no_faulted(len(split.fit))
         with tempfile.TemporaryDirectory(prefix=".folds-", dir=out.parent) as workdir:
-            oof = out_of_fold_scores(kind, split, config, cache, Path(workdir))
+            oof = out_of_fold_scores(kind, split, config, cache, Path(workdir), faulted)
         how = _how(split, config)
     with BundleWriter(out) as writer:
         manifest = _fit_write(kind, split.fit, split.fit_anomalous, writer, config, cache)
         if config.folds < 2:  # quick runs only: scores of the fitted clips themselves, optimistic
             oof = in_sample_scores(writer.staging, split.fit)
             how = _how(split, config)
-        return _finish(writer, manifest, oof, how, split, config, source)
+        return _finish(writer, manifest, oof, how, split, config, source, faulted)
+
+
+def _no_faulted(n: int) -> dict[str, np.ndarray]:
+    """Per fault kind, the clip scores of the n fit clips' faulted copies, to be filled fold by fold."""
+    return {kind: np.zeros(n) for kind in FAULT_KINDS}
 
 
 def _train_fused(split: Split, out: Path, config: AudioTrainConfig, cache: FeatureCache, source: str) -> Manifest:
-    """The fused detector: every member's out-of-fold scores (z scales and fused thresholds), then the
-    members fitted on every fit clip into one bundle."""
-    from train.fused_audio import fit_fused, fused_scores, members_in_sample, members_out_of_fold
+    """The fused detector: every member's out-of-fold scores (z scales, fused thresholds and the
+    reliability estimate), then the members fitted on every fit clip into one bundle."""
+    from train.fused_audio import fit_fused, fuse_clip_scores, fused_scores, members_in_sample, members_out_of_fold
 
     counts = [cache.get(c, fused_kind().spec(config.options)).shape[0] for c in split.fit]
+    faulted = None
     with tempfile.TemporaryDirectory(prefix=".folds-", dir=out.parent) as workdir:
-        scores = (members_out_of_fold if config.folds >= 2 else members_in_sample)(split, config, cache, Path(workdir))
+        if config.folds >= 2:
+            by_member = {name: _no_faulted(len(split.fit)) for name in fused_members()}
+            scores = members_out_of_fold(split, config, cache, Path(workdir), by_member)
+        else:
+            scores = members_in_sample(split, config, cache, Path(workdir))
     oof, scales = fused_scores(scores, counts)
+    if config.folds >= 2:
+        variant = fused_kind().default_variant
+        faulted = {k: fuse_clip_scores({m: f[k] for m, f in by_member.items()}, scales[variant]) for k in FAULT_KINDS}
     with BundleWriter(out) as writer:
         manifest = fit_fused(split.fit, writer, config, cache, scales)
-        return _finish(writer, manifest, oof, _how(split, config), split, config, source)
+        return _finish(writer, manifest, oof, _how(split, config), split, config, source, faulted)
 
 
 def _how(split: Split, config: AudioTrainConfig) -> str:
@@ -277,14 +299,17 @@ def in_sample_scores(bundle_dir: Path, clips: list[Clip]) -> dict[str, dict[str,
 
 
 def _finish(writer: BundleWriter, manifest: Manifest, oof: dict[str, dict[str, Any]], how: str, split: Split,
-            config: AudioTrainConfig, source: str) -> Manifest:
-    """Thresholds from the normal scores, calibration, provenance and held-out metrics; commit the bundle."""
+            config: AudioTrainConfig, source: str, faulted: dict[str, np.ndarray] | None) -> Manifest:
+    """Thresholds from the normal scores, calibration, reliability (from the faulted out-of-fold copies),
+    provenance and held-out metrics; commit the bundle."""
     staging = writer.staging
     clip_thresholds = {variant: float(np.percentile(s["clip"], config.percentile)) for variant, s in oof.items()}
     thresholds = {variant: Threshold(float(np.percentile(s["window"], config.percentile)), clip_thresholds[variant])
                   for variant, s in oof.items()}
+    trust = {} if faulted is None else reliability_entry(oof[manifest.default_variant]["clip"], faulted,
+                                                         split.fit, manifest.default_variant, how)
     manifest = replace(
-        manifest, calibration=calibration_entry(oof, config.percentile, how),
+        manifest, calibration=calibration_entry(oof, config.percentile, how), reliability=trust,
         models={v: replace(e, threshold=thresholds.get(v, e.threshold)) for v, e in manifest.models.items()},
         threshold_method={"method": "percentile", "percentile": config.percentile,
                           "of": f"{how}: window and clip scores per variant"},

@@ -37,6 +37,7 @@ RULE = "mean"
 DESCRIPTION = ("mean of z-normalised scores (by their out-of-fold normal window scores) of log-mel statistics "
                "Mahalanobis and the write-up's 17 features with K-means (one centre)")
 # the gateway runs float32: int8 fell more than 0.02 AUC below float32 on one machine id
+FUSED_VARIANT = "float32"
 INT8_REASON = ("measured by benchmarks/fused_audio.py (gateway path, leave one normal clip out per machine id): int8 "
                "AUC 0.678 vs float32 0.700 on fan id_06 (6 normal + 30 anomalous scores); within 0.011 on the other "
                "5 ids and on slider id_00 fitted on 10 clips")
@@ -57,7 +58,9 @@ def member_kind(name: str) -> DetectorKind:
         return dataclasses.replace(trained, model=model, calibration=headroom(x),
                                    params={**trained.params, "columns": [start, x.shape[1] if stop is None else stop]})
 
-    return dataclasses.replace(base, feature_set=FEATURE_SET, fit=fit, supervised=False)
+    # the fold bundles' default variant is the fused one: reliability scores faulted copies in it
+    return dataclasses.replace(base, feature_set=FEATURE_SET, fit=fit, supervised=False,
+                               default_variant=FUSED_VARIANT, variant_reason=None)
 
 
 def fused_kind() -> DetectorKind:
@@ -66,7 +69,7 @@ def fused_kind() -> DetectorKind:
     def no_fit(*_: Any, **__: Any) -> Trained:
         raise TypeError("the fused detector is fitted member by member (train.fused_audio.fit_fused)")
 
-    return DetectorKind(FUSED, FEATURE_SET, False, no_fit, DESCRIPTION, default_variant="float32",
+    return DetectorKind(FUSED, FEATURE_SET, False, no_fit, DESCRIPTION, default_variant=FUSED_VARIANT,
                         variant_reason=INT8_REASON)
 
 
@@ -123,18 +126,35 @@ def fit_fused(fit: list[Clip], writer: BundleWriter, config: Any, cache: Any,
                                         for n, p in parts.items()]}
     manifest = dataclasses.replace(
         first, name=first.name.replace(first.detector_kind, FUSED, 1),
-        detector=DetectorEntry(FUSED, FUSED, params, DESCRIPTION, False), models=models,
+        detector=DetectorEntry(FUSED, FUSED, params, DESCRIPTION, False,
+                               extra={"default_variant_reason": INT8_REASON}), models=models,
         default_variant=fused_kind().default_variant,
         training={"loss": {}, "members": {n: p.training for n, p in parts.items()}})  # closed form: no loss curve
     writer.write(manifest)
     return manifest
 
 
-def members_out_of_fold(split: Split, config: Any, cache: Any, workdir: Path) -> dict[str, Scores]:
-    """Every member's out-of-fold scores on the fit clips (the folds of the thresholds)."""
+def members_out_of_fold(split: Split, config: Any, cache: Any, workdir: Path,
+                        faulted: dict[str, dict[str, np.ndarray]]) -> dict[str, Scores]:
+    """Every member's out-of-fold scores on the fit clips (the folds of the thresholds); faulted[member]
+    ({fault kind: (n fit clips,)}) gets the member's clip scores of the seeded faulted copies
+    (train.reliability), in the fused default variant."""
     from train.audio import out_of_fold_scores
 
-    return {name: out_of_fold_scores(member_kind(name), split, config, cache, workdir / name) for name in MEMBERS}
+    return {name: out_of_fold_scores(member_kind(name), split, config, cache, workdir / name, faulted[name])
+            for name in MEMBERS}
+
+
+def fused_members() -> tuple[str, ...]:
+    return tuple(MEMBERS)
+
+
+def fuse_clip_scores(clips: dict[str, np.ndarray], scales: dict[str, list[float]]) -> np.ndarray:
+    """Members' clip scores (n,) -> the fused clip scores (n,). Exact for the mean rule: a clip score is
+    the mean of its window scores, and the mean of z-scores is linear in them."""
+    if RULE != "mean":
+        raise ValueError(f"rule {RULE!r}: clip scores fuse exactly only under the mean")
+    return fuse(clips, scales)
 
 
 def members_in_sample(split: Split, config: Any, cache: Any, workdir: Path) -> dict[str, Scores]:
