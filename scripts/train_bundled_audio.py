@@ -9,7 +9,7 @@ fitted by `vigil train audio` with no --detector (every fitted clip learnt from,
 out-of-fold scores). Slider id 00 fits 10 clips of dcase2020-slider-id00-train instead (the
 acceptance setting) and holds out all 5 others. `vigil evaluate` then scores the held-out normal
 and every anomalous clip of that machine (reports under OUT/reports/<type>/). A copy of each bundle
-(both variants: the gateway runs the default one) goes to edge/data/bundles/<type>/, and two
+with only its default variant (the one the gateway runs) goes to edge/data/bundles/<type>/, and two
 held-out normal and two anomalous clips of the same machine, cut to their first SAMPLE_SECONDS, to
 edge/data/samples/<type>/ for `vigil demo`: no clip fitted on or used for thresholds is shipped. The
 shipped manifest names the samples' sources and sha256 (provenance.demo_samples) and the held-out
@@ -45,14 +45,15 @@ def vigil(*args: str) -> str:
 
 
 def ship(full: Path, target: Path) -> None:
-    """Copy a bundle (float32 and int8: the fused default runs float32, export-c takes int8) and its manifest."""
+    """Copy a bundle with only its default variant (the one the gateway runs) and a manifest to match."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
     manifest = json.loads((full / "manifest.json").read_text())
-    for entry in manifest["models"].values():
-        for file in entry.get("files", {"model": entry}).values():
-            shutil.copy2(full / file["file"], target)
+    variant = manifest["default_variant"]
+    manifest["models"] = {variant: manifest["models"][variant]}
+    for file in manifest["models"][variant].get("files", {"model": manifest["models"][variant]}).values():
+        shutil.copy2(full / file["file"], target)
     (target / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
