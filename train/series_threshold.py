@@ -61,3 +61,28 @@ def normal_window(scores: np.ndarray, labels: np.ndarray, seed: int = 0) -> list
     if normal.size > NORMAL_SCORES_KEPT:
         normal = normal[np.sort(np.random.default_rng(seed).choice(normal.size, NORMAL_SCORES_KEPT, replace=False))]
     return [round(float(s), 5) for s in normal]
+
+
+EVT_INIT_PERCENTILE = 98.0  # SPOT's initial threshold: the peaks above it are fitted
+
+
+def evt_threshold(normal: np.ndarray, risk: float, init_percentile: float = EVT_INIT_PERCENTILE) -> float:
+    """Normal scores (n,) and a risk (probability that a normal point exceeds the threshold, e.g.
+    alarms per day * interval s / 86400) -> the threshold, by extreme-value theory (SPOT's initial
+    step, Siffer et al. KDD 2017): a generalised Pareto fitted to the peaks over the
+    `init_percentile`-th percentile, extrapolated to `risk`. A quantile is no better than the n
+    points it comes from; the fitted tail goes beyond them, where a threshold for a few alarms per
+    day lies on short series. With too few peaks (under 10): the empirical quantile.
+    """
+    from scipy import stats
+
+    normal = normal[np.isfinite(normal)]
+    t0 = float(np.percentile(normal, init_percentile))
+    peaks = normal[normal > t0] - t0
+    if peaks.size < 10 or risk * normal.size >= peaks.size:
+        return float(np.percentile(normal, 100.0 * (1.0 - min(max(risk, 0.0), 1.0))))
+    gamma, _, sigma = stats.genpareto.fit(peaks, floc=0.0)
+    ratio = risk * normal.size / peaks.size
+    if abs(gamma) < 1e-6:
+        return t0 - sigma * float(np.log(ratio))
+    return t0 + sigma / gamma * (ratio ** -gamma - 1.0)

@@ -1,0 +1,161 @@
+"""Why the validation-chosen KPI threshold misses on the test part, and threshold rules compared.
+
+On every series cached by `python -m benchmarks.kpi_benchmark run --score donut` (its .npz holds
+Donut's validation and test scores), the score `train kpi --score auto` serves is rebuilt without
+retraining (benchmarks.studies.kpi_combine_choice.candidates; the menu train.kpi_defaults.AUTO_MENU,
+picked on the validation labels). Then, per series:
+
+- diagnostics (test labels used for reading only): the ratio of the test part's normal-score
+  99.9th percentile to the validation part's (score-scale drift), the anomaly share of both parts,
+  the threshold against the best test threshold, precision and recall (delay-7 adjusted) at it;
+- each threshold rule of RULES, chosen on the first half of the validation part and scored on
+  its second half (delay-7 adjusted F1; "valid-halves", the figure that decides), and chosen on
+  the whole validation part and scored on the test part (reported, never used to choose).
+
+  .venv/bin/python -m benchmarks.studies.kpi_threshold_transfer --tag cut --out /tmp/kpi-bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.kpi_protocol import DELAY, load_labelled, split
+from benchmarks.studies.kpi_combine_choice import candidates
+from edge.detectors.kpi_combine import series_dzscore, series_zscore
+from edge.detectors.spectral_residual import WINDOW as SR_WINDOW
+from edge.detectors.spectral_residual import series_sr
+from train.donut_bundle import score_choice
+from train.kpi_defaults import AUTO_MENU
+from train.series_metrics import adjust, adjusted_f1_curve, segments
+from train.series_threshold import choose_threshold, evt_threshold
+
+ROOT = Path(__file__).resolve().parents[2]
+Rule = Callable[[np.ndarray, np.ndarray, int], float]  # (scores, labels, interval s) -> threshold
+
+
+def _alarms(per_day: float) -> Rule:
+    return lambda s, y, step: evt_threshold(s[~y], per_day * step / 86400.0)
+
+
+def _f1_or(fallback: Rule, **kw: float) -> Rule:
+    """The F1 rule where the part has labelled segments, else `fallback`."""
+    def rule(s: np.ndarray, y: np.ndarray, step: int) -> float:
+        if not segments(y):
+            return fallback(s, y, step)
+        return choose_threshold(s, y, delay=DELAY, **kw)[0]
+    return rule
+
+
+def _floor(rule: Rule, floor: Rule) -> Rule:
+    return lambda s, y, step: max(rule(s, y, step), floor(s, y, step))
+
+
+def _p(q: float) -> Rule:
+    return lambda s, y, step: float(np.percentile(s[~y], q))
+
+
+RULES: dict[str, Rule] = {
+    "current": lambda s, y, step: choose_threshold(s, y, delay=DELAY)[0],
+    "p99.9": _p(99.9),
+    "evt 1/day": _alarms(1.0), "evt 3/day": _alarms(3.0), "evt 10/day": _alarms(10.0),
+    "f1|evt1": _f1_or(_alarms(1.0)),
+    "f1 floor p99": _floor(_f1_or(_p(99.9)), _p(99.0)),
+    "f1 floor p99.5": _floor(_f1_or(_p(99.9)), _p(99.5)),
+    "f1 floor p99.9": _floor(_f1_or(_p(99.9)), _p(99.9)),
+    "f1 cap p99.99": _f1_or(_p(99.9), cap_percentile=99.99),
+    "f1 floor evt10": _floor(_f1_or(_alarms(1.0)), _alarms(10.0)),
+    "f1 floor evt3": _floor(_f1_or(_alarms(1.0)), _alarms(3.0)),
+}
+
+
+def f1_at(s: np.ndarray, y: np.ndarray, t: float) -> tuple[float, float, float] | None:
+    """(adjusted F1, precision, recall) of "score > t"; NaN scores left out; None without anomalies."""
+    keep = ~np.isnan(s)
+    s, y = s[keep], y[keep].astype(bool)
+    if not y.any():
+        return None
+    p = adjust(s > t, y, DELAY)
+    tp, fp, fn = float((p & y).sum()), float((p & ~y).sum()), float((~p & y).sum())
+    return 2 * tp / max(2 * tp + fp + fn, 1.0), tp / max(tp + fp, 1.0), tp / max(tp + fn, 1.0)
+
+
+def served(npz: Path, data: Path, variant: str, donut: bool) -> tuple[np.ndarray, ...]:
+    """(validation scores, validation labels, test scores, test labels, interval s) of the auto score."""
+    key = npz.stem
+    series = load_labelled(data / "kpi-aiops2018" / f"{key}.csv")
+    train, test = split(series)
+    cut = len(train.values)
+    v0 = cut - int(cut * 0.3)
+    keep_v = ~series.missing[v0:cut]
+    y_v = series.labels[v0:cut][keep_v]
+    y_t = test.labels & ~test.missing
+    z = series_zscore(series.values, series.missing, 120)
+    sr = series_sr(series.values, series.missing)
+    dz = series_dzscore(series.values, series.missing, SR_WINDOW)
+    if donut:
+        stored = np.load(npz)
+        d_v, d_t = stored[f"{variant}_scores"], stored[f"test_{variant}_scores"]
+    else:
+        d_v, d_t = np.zeros(int(keep_v.sum())), np.zeros(len(test.values))
+    cands = candidates(d_v, d_t, z[v0:cut][keep_v], z[cut:], y_v, sr[v0:cut][keep_v], sr[cut:],
+                       dz[v0:cut][keep_v], dz[cut:])
+    menu = AUTO_MENU if donut else AUTO_MENU[:1]
+    pick = score_choice({n: cands[n][0] for n in menu}, y_v)["chosen"]
+    sv, st = cands[pick]
+    ok = ~np.isnan(sv)
+    step = int(series.position[1] - series.position[0])
+    return sv[ok], y_v[ok], st, y_t, np.array(step), np.array(pick == "donut")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tag", default="cut")
+    parser.add_argument("--variant", default="float32")
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data")
+    parser.add_argument("--out", type=Path, default=ROOT / "out" / "kpi-bench")
+    parser.add_argument("--no-donut", action="store_true", help="every series, the menu's first score alone")
+    args = parser.parse_args()
+    if args.no_donut:
+        npzs = [args.out / args.tag / "aiops" / f"{p.stem}.npz"
+                for p in sorted((args.data / "kpi-aiops2018").glob("*-*-*-*-*.csv"))]
+    else:
+        npzs = sorted((args.out / args.tag / "aiops").glob("*.npz"))
+    halves: dict[str, list[float]] = {r: [] for r in RULES}
+    tests: dict[str, list[float]] = {r: [] for r in RULES}
+    print("series   score drift  anom%v anom%t  thr/best  P@thr  R@thr | rule: halves/test F1")
+    for npz in npzs:
+        sv, yv, st, yt, step_a, is_donut = served(npz, args.data, args.variant, not args.no_donut)
+        step = int(step_a)
+        keep_t = ~np.isnan(st)
+        drift = np.percentile(st[keep_t][~yt[keep_t]], 99.9) / max(np.percentile(sv[~yv], 99.9), 1e-9)
+        t_now = RULES["current"](sv, yv, step)
+        cand, f1 = adjusted_f1_curve(st[keep_t], yt[keep_t], DELAY)
+        best_t = float(cand[int(np.argmax(f1))]) if yt.any() else float("nan")
+        now = f1_at(st, yt, t_now)
+        half = len(sv) // 2
+        cells = []
+        for name, rule in RULES.items():
+            h = f1_at(sv[half:], yv[half:], rule(sv[:half], yv[:half], step)) if segments(yv[:half]) else None
+            t = f1_at(st, yt, rule(sv, yv, step))
+            if h is not None:
+                halves[name].append(h[0])
+            if t is not None:
+                tests[name].append(t[0])
+            cells.append(f"{'-' if h is None else f'{h[0]:.2f}'}/{'-' if t is None else f'{t[0]:.2f}'}")
+        print(f"{npz.stem[:8]} {'donut' if is_donut else 'zsrdz'} {drift:5.2f} {100 * yv.mean():6.2f} "
+              f"{100 * yt.mean():6.2f} {t_now:6.2f}/{best_t:6.2f} "
+              f"{'-' if now is None else f'{now[1]:.2f}  {now[2]:.2f}'} | "
+              + " ".join(f"{n}: {c}" for n, c in zip(RULES, cells, strict=True)), flush=True)
+    print(f"\nmean: valid-halves F1 (n={len(halves['current'])}) | test F1@thr (n={len(tests['current'])})")
+    for name in RULES:
+        print(f"{name:18s} {np.mean(halves[name]):.3f} | {np.mean(tests[name]):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
