@@ -96,7 +96,7 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
                        iterations: int = DEFAULT_ITERATIONS, use_labels: bool = True,
                        progress: bool = False, keep_validation: dict[str, Any] | None = None,
                        combine: str = "donut", default_variant: str = "int8",
-                       auto_menu: tuple[str, ...] = AUTO_MENU) -> Manifest:
+                       auto_menu: tuple[str, ...] = AUTO_MENU, alarms_per_day: float | None = None) -> Manifest:
     """Fit Donut on the series, export encoder and decoder (float32, int8), threshold, write `out`.
 
     use_labels False: threshold by the tail rule even when the validation part has labels.
@@ -106,7 +106,10 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
     or without labels; recorded under models.<variant>.score_choice). Spectral residual needs
     SR_WINDOW points of context: series shorter than twice that leave it out of the menu.
     keep_validation: filled with {variant: (scores (m,), labels (m,))} of the validation points.
+    alarms_per_day: the label-free threshold instead (train.series_threshold.evt_threshold at this many
+    normal points over it per day of the series' median interval; timestamped series only).
     """
+    risk = None if alarms_per_day is None else alarms_per_day * _interval_seconds(series) / 86400.0
     config = replace(config, window=spec.window)
     usable = np.concatenate([s.values[~(s.missing | s.labels)] for s in series])
     mean, std = float(usable.mean()), float(max(usable.std(), 1e-6))
@@ -185,7 +188,9 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
                 keep_validation[variant] = (scores, labels)
             scored = ~np.isnan(scores)  # a score without Donut has none where no part has one
             scores, labels = scores[scored], labels[scored]
-            threshold, rule = choose_threshold(scores, labels, percentile=percentile)
+            threshold, rule = choose_threshold(scores, labels, percentile=percentile, risk=risk)
+            if risk is not None:
+                rule["alarms_per_day"] = alarms_per_day
             entries[variant] = replace(
                 entries[variant], threshold=Threshold(threshold), score=chosen, score_choice=choice,
                 combine=None if chosen == "donut" else scales,  # the threshold is then on the combined score
@@ -201,6 +206,13 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
         writer.write(manifest)
         writer.commit()
     return manifest
+
+
+def _interval_seconds(series: list[Series]) -> float:
+    """The median interval between points (s) of timestamped series."""
+    if any(s.position_name != "timestamp" for s in series):
+        raise ValueError("an alarm rate needs timestamped points")
+    return float(np.median(np.concatenate([np.diff(s.position) for s in series])))
 
 
 def _warmup(last: Series, window: int) -> Warmup:

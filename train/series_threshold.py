@@ -31,14 +31,19 @@ DEFAULT_PERCENTILE = 99.9
 
 
 def choose_threshold(scores: np.ndarray, labels: np.ndarray, *, delay: int = 7, percentile: float = DEFAULT_PERCENTILE,
-                     cap_percentile: float | None = None) -> tuple[float, dict[str, Any]]:
+                     cap_percentile: float | None = None, risk: float | None = None) -> tuple[float, dict[str, Any]]:
     """scores (n,) finite validation scores, labels (n,) bool -> (threshold, rule) for "score > threshold".
 
     percentile: the rule without labels; cap_percentile (default: percentile) caps the F1 rule.
+    risk: the label-free rule instead (evt_threshold on the normal scores: the share of normal
+    points expected over the threshold, e.g. alarms per day * interval s / 86400).
     """
     cap_percentile = percentile if cap_percentile is None else cap_percentile
     labels = labels.astype(bool)
     normal = scores[~labels]
+    if risk is not None:
+        return evt_threshold(normal if normal.size else scores, risk), {
+            "kind": "evt", "value": risk, "init_percentile": EVT_INIT_PERCENTILE}
     if not segments(labels) or not normal.size:
         return float(np.percentile(normal if normal.size else scores, percentile)), {
             "kind": "percentile", "value": percentile}

@@ -84,6 +84,20 @@ def f1_at(s: np.ndarray, y: np.ndarray, t: float) -> tuple[float, float, float] 
     return 2 * tp / max(2 * tp + fp + fn, 1.0), tp / max(tp + fp, 1.0), tp / max(tp + fn, 1.0)
 
 
+def _parts(cache: Path, values: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Robust z, spectral residual and difference z of the whole series (n,) each, cached beside the run
+    (spectral residual over 720-point windows at every point takes a while)."""
+    if cache.exists():
+        stored = np.load(cache)
+        return stored["z"], stored["sr"], stored["dz"]
+    z = series_zscore(values, missing, 120)
+    sr = series_sr(values, missing)
+    dz = series_dzscore(values, missing, SR_WINDOW)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, z=z, sr=sr, dz=dz)
+    return z, sr, dz
+
+
 def served(npz: Path, data: Path, variant: str, donut: bool) -> tuple[np.ndarray, ...]:
     """(validation scores, validation labels, test scores, test labels, interval s) of the auto score."""
     key = npz.stem
@@ -94,9 +108,7 @@ def served(npz: Path, data: Path, variant: str, donut: bool) -> tuple[np.ndarray
     keep_v = ~series.missing[v0:cut]
     y_v = series.labels[v0:cut][keep_v]
     y_t = test.labels & ~test.missing
-    z = series_zscore(series.values, series.missing, 120)
-    sr = series_sr(series.values, series.missing)
-    dz = series_dzscore(series.values, series.missing, SR_WINDOW)
+    z, sr, dz = _parts(npz.with_suffix(".parts.npz"), series.values, series.missing)
     if donut:
         stored = np.load(npz)
         d_v, d_t = stored[f"{variant}_scores"], stored[f"test_{variant}_scores"]
