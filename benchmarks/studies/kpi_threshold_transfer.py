@@ -21,6 +21,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,7 @@ from edge.detectors.spectral_residual import WINDOW as SR_WINDOW
 from edge.detectors.spectral_residual import series_sr
 from train.donut_bundle import score_choice
 from train.kpi_defaults import AUTO_MENU
-from train.series_metrics import adjust, adjusted_f1_curve, segments
+from train.series_metrics import adjust, adjusted_f1_curve, point_metrics, segments
 from train.series_threshold import choose_threshold, evt_threshold
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +56,10 @@ def _floor(rule: Rule, floor: Rule) -> Rule:
     return lambda s, y, step: max(rule(s, y, step), floor(s, y, step))
 
 
+def _cap(rule: Rule, cap: Rule) -> Rule:
+    return lambda s, y, step: min(rule(s, y, step), cap(s, y, step))
+
+
 def _p(q: float) -> Rule:
     return lambda s, y, step: float(np.percentile(s[~y], q))
 
@@ -68,6 +73,11 @@ RULES: dict[str, Rule] = {
     "f1 floor p99.5": _floor(_f1_or(_p(99.9)), _p(99.5)),
     "f1 floor p99.9": _floor(_f1_or(_p(99.9)), _p(99.9)),
     "f1 cap p99.99": _f1_or(_p(99.9), cap_percentile=99.99),
+    "f1 cap p99.7": _f1_or(_p(99.9), cap_percentile=99.7),
+    "f1 cap p99.5": _f1_or(_p(99.9), cap_percentile=99.5),
+    "f1 cap p99": _f1_or(_p(99.9), cap_percentile=99.0),
+    "f1 cap evt3": _cap(_f1_or(_p(99.9), cap_percentile=100.0), _alarms(3.0)),
+    "f1 cap evt10": _cap(_f1_or(_p(99.9), cap_percentile=100.0), _alarms(10.0)),
     "f1 floor evt10": _floor(_f1_or(_alarms(1.0)), _alarms(10.0)),
     "f1 floor evt3": _floor(_f1_or(_alarms(1.0)), _alarms(3.0)),
 }
@@ -84,22 +94,26 @@ def f1_at(s: np.ndarray, y: np.ndarray, t: float) -> tuple[float, float, float] 
     return 2 * tp / max(2 * tp + fp + fn, 1.0), tp / max(tp + fp, 1.0), tp / max(tp + fn, 1.0)
 
 
-def _parts(cache: Path, values: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Robust z, spectral residual and difference z of the whole series (n,) each, cached beside the run
-    (spectral residual over 720-point windows at every point takes a while)."""
+def _parts(cache: Path, values: np.ndarray, missing: np.ndarray, start: int) -> tuple[np.ndarray, ...]:
+    """Robust z, spectral residual and difference z (n,) each, NaN before `start` (only the validation
+    and test parts are needed; the window before `start` is their context), cached beside the run:
+    spectral residual over 720-point windows at every point takes a while."""
     if cache.exists():
         stored = np.load(cache)
         return stored["z"], stored["sr"], stored["dz"]
-    z = series_zscore(values, missing, 120)
-    sr = series_sr(values, missing)
-    dz = series_dzscore(values, missing, SR_WINDOW)
+    a = max(start - SR_WINDOW, 0)
+    pad = np.full(a, np.nan)
+    z = np.concatenate([pad, series_zscore(values[a:], missing[a:], 120)])
+    sr = np.concatenate([pad, series_sr(values[a:], missing[a:])])
+    dz = np.concatenate([pad, series_dzscore(values[a:], missing[a:], SR_WINDOW)])
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, z=z, sr=sr, dz=dz)
     return z, sr, dz
 
 
-def served(npz: Path, data: Path, variant: str, donut: bool) -> tuple[np.ndarray, ...]:
-    """(validation scores, validation labels, test scores, test labels, interval s) of the auto score."""
+def load_case(npz: Path, data: Path, variant: str, donut: bool) -> dict[str, Any]:
+    """One series: candidate scores {name: (validation (m,), test (n,))}, validation labels (m,) (missing
+    points left out), test labels (n,), interval s and the auto menu's pick (on the validation labels)."""
     key = npz.stem
     series = load_labelled(data / "kpi-aiops2018" / f"{key}.csv")
     train, test = split(series)
@@ -107,8 +121,7 @@ def served(npz: Path, data: Path, variant: str, donut: bool) -> tuple[np.ndarray
     v0 = cut - int(cut * 0.3)
     keep_v = ~series.missing[v0:cut]
     y_v = series.labels[v0:cut][keep_v]
-    y_t = test.labels & ~test.missing
-    z, sr, dz = _parts(npz.with_suffix(".parts.npz"), series.values, series.missing)
+    z, sr, dz = _parts(npz.with_suffix(".parts.npz"), series.values, series.missing, v0)
     if donut:
         stored = np.load(npz)
         d_v, d_t = stored[f"{variant}_scores"], stored[f"test_{variant}_scores"]
@@ -117,11 +130,58 @@ def served(npz: Path, data: Path, variant: str, donut: bool) -> tuple[np.ndarray
     cands = candidates(d_v, d_t, z[v0:cut][keep_v], z[cut:], y_v, sr[v0:cut][keep_v], sr[cut:],
                        dz[v0:cut][keep_v], dz[cut:])
     menu = AUTO_MENU if donut else AUTO_MENU[:1]
-    pick = score_choice({n: cands[n][0] for n in menu}, y_v)["chosen"]
-    sv, st = cands[pick]
+    return {"cands": cands, "y_v": y_v, "y_t": test.labels & ~test.missing, "donut": donut,
+            "step": int(series.position[1] - series.position[0]),
+            "pick": score_choice({n: cands[n][0] for n in menu}, y_v)["chosen"]}
+
+
+def served(case: dict[str, Any], name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(validation scores, validation labels, test scores, test labels) of a candidate, unscored
+    validation points left out."""
+    sv, st = case["cands"][name]
     ok = ~np.isnan(sv)
-    step = int(series.position[1] - series.position[0])
-    return sv[ok], y_v[ok], st, y_t, np.array(step), np.array(pick == "donut")
+    return sv[ok], case["y_v"][ok], st, case["y_t"]
+
+
+TABLE = (("f1_at_threshold_adjusted", "F1@thr adj."), ("f1_at_threshold", "F1@thr point"),
+         ("event_precision", "event P"), ("event_recall", "event R"), ("auc_pr", "AUC-PR"),
+         ("best_f1_adjusted", "best F1* adj."))
+
+
+def table(cases: dict[str, dict[str, Any]], rule: str, alarms: float) -> None:
+    """Per series and mean: the figures of Donut, the served auto score, the z-score and spectral
+    residual (thresholds by `rule` on their validation scores) and the label-free z+sr+dz with EVT."""
+    methods = {"Donut": lambda c: "donut", "auto": lambda c: c["pick"], "robust z": lambda c: "robust_z",
+               "SR": lambda c: "sr", f"label-free evt {alarms:g}/day": lambda c: AUTO_MENU[0]}
+    rows: dict[str, dict[str, dict[str, Any]]] = {}
+    for key, case in cases.items():
+        rows[key] = {}
+        for label, pick in methods.items():
+            if label == "Donut" and not case["donut"]:
+                continue
+            sv, yv, st, yt = served(case, pick(case))
+            if label.startswith("label-free"):
+                threshold = _alarms(alarms)(sv, np.zeros_like(yv), case["step"])
+            else:
+                threshold = RULES[rule](sv, yv, case["step"])
+            rows[key][label] = point_metrics(st, yt, threshold, delay=DELAY)
+    for label in methods:
+        print(f"\n{label} (rule {rule if not label.startswith('label-free') else 'evt'}):")
+        print("| series | " + " | ".join(h for _, h in TABLE) + " |\n|---|" + "---|" * len(TABLE))
+        sums: dict[str, list[float]] = {}
+        for key, row in rows.items():
+            m = row.get(label)
+            if m is None or m.get("auc") is None:
+                continue
+            cells = []
+            for k, _ in TABLE:
+                cells.append("n/a" if m.get(k) is None else f"{m[k]:.3f}")
+                if m.get(k) is not None:
+                    sums.setdefault(k, []).append(float(m[k]))
+            print(f"| {key[:8]} | " + " | ".join(cells) + " |")
+        n = len(sums.get("auc_pr", []))
+        print(f"| **mean of {n}** | " + " | ".join(f"{np.mean(sums[k]):.3f}" if k in sums else "n/a"
+                                                  for k, _ in TABLE) + " |")
 
 
 def main() -> int:
@@ -131,18 +191,24 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "kpi-bench")
     parser.add_argument("--no-donut", action="store_true", help="every series, the menu's first score alone")
+    parser.add_argument("--table", choices=tuple(RULES), help="print the figures table at this rule instead")
+    parser.add_argument("--alarms-per-day", type=float, default=1.0, help="--table: the label-free rule's rate")
     args = parser.parse_args()
     if args.no_donut:
         npzs = [args.out / args.tag / "aiops" / f"{p.stem}.npz"
                 for p in sorted((args.data / "kpi-aiops2018").glob("*-*-*-*-*.csv"))]
     else:
         npzs = sorted((args.out / args.tag / "aiops").glob("*.npz"))
+    cases = {npz.stem: load_case(npz, args.data, args.variant, not args.no_donut) for npz in npzs}
+    if args.table:
+        table(cases, args.table, args.alarms_per_day)
+        return 0
     halves: dict[str, list[float]] = {r: [] for r in RULES}
     tests: dict[str, list[float]] = {r: [] for r in RULES}
     print("series   score drift  anom%v anom%t  thr/best  P@thr  R@thr | rule: halves/test F1")
-    for npz in npzs:
-        sv, yv, st, yt, step_a, is_donut = served(npz, args.data, args.variant, not args.no_donut)
-        step = int(step_a)
+    for key, case in cases.items():
+        sv, yv, st, yt = served(case, case["pick"])
+        step = case["step"]
         keep_t = ~np.isnan(st)
         drift = np.percentile(st[keep_t][~yt[keep_t]], 99.9) / max(np.percentile(sv[~yv], 99.9), 1e-9)
         t_now = RULES["current"](sv, yv, step)
@@ -159,7 +225,7 @@ def main() -> int:
             if t is not None:
                 tests[name].append(t[0])
             cells.append(f"{'-' if h is None else f'{h[0]:.2f}'}/{'-' if t is None else f'{t[0]:.2f}'}")
-        print(f"{npz.stem[:8]} {'donut' if is_donut else 'zsrdz'} {drift:5.2f} {100 * yv.mean():6.2f} "
+        print(f"{key[:8]} {case['pick']:7s} {drift:5.2f} {100 * yv.mean():6.2f} "
               f"{100 * yt.mean():6.2f} {t_now:6.2f}/{best_t:6.2f} "
               f"{'-' if now is None else f'{now[1]:.2f}  {now[2]:.2f}'} | "
               + " ".join(f"{n}: {c}" for n, c in zip(RULES, cells, strict=True)), flush=True)
