@@ -106,7 +106,8 @@ class SeriesTraining(ModalityTraining):
         config = DonutConfig(latent=args.latent, max_epochs=args.epochs, patience=args.patience, seed=args.seed)
         check_training_series(series, config.valid_fraction, spec.window)
         # KPI: the score and default variant of train.kpi_defaults; ECG bundles keep Donut alone on int8
-        scoring: dict[str, Any] = {"combine": args.score, "default_variant": args.variant} if self.combine else {}
+        scoring: dict[str, Any] = {"combine": args.score, "default_variant": args.variant,
+                                   "int16_where_int8_loses": True} if self.combine else {}
         if self.combine and args.threshold == "evt":
             scoring["alarms_per_day"] = args.alarms_per_day
         manifest = train_donut_bundle(series, spec, self.name, args.out, config, percentile=args.percentile,
