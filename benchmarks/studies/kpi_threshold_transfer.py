@@ -76,6 +76,17 @@ def _choice(*names: str) -> Rule:
     return rule
 
 
+def _recent(extrapolate: bool) -> Rule:
+    """The F1 rule capped at the 99.9th percentile of the later half's normal scores (the most recent
+    scale), or that times the later/earlier ratio (the scale's drift carried on one more half)."""
+    def rule(s: np.ndarray, y: np.ndarray, step: int) -> float:
+        half = len(s) // 2
+        early, late = (float(np.percentile(p[~q], 99.9)) for p, q in ((s[:half], y[:half]), (s[half:], y[half:])))
+        cap = late * (late / early if extrapolate and early > 0 and late > 0 else 1.0)
+        return min(_f1_or(_p(99.9), cap_percentile=100.0)(s, y, step), cap) if segments(y) else cap
+    return rule
+
+
 def _p(q: float) -> Rule:
     return lambda s, y, step: float(np.percentile(s[~y], q))
 
@@ -97,6 +108,7 @@ RULES: dict[str, Rule] = {
     "f1 floor evt10": _floor(_f1_or(_alarms(1.0)), _alarms(10.0)),
     "f1 floor evt3": _floor(_f1_or(_alarms(1.0)), _alarms(3.0)),
 }
+RULES |= {"cap recent p99.9": _recent(False), "cap drift-extrapolated p99.9": _recent(True)}
 RULES |= {"choice current|cap p99.99": _choice("current", "f1 cap p99.99"),
           "choice current|evt1": _choice("current", "evt 1/day"),
           "choice current|cap p99.99|evt1": _choice("current", "f1 cap p99.99", "evt 1/day"),
@@ -185,9 +197,11 @@ def table(cases: dict[str, dict[str, Any]], rule: str, alarms: float) -> None:
             else:
                 threshold = RULES[rule](sv, yv, case["step"])
             rows[key][label] = point_metrics(st, yt, threshold, delay=DELAY)
+    means = {}
     for label in methods:
         print(f"\n{label} (rule {rule if not label.startswith('label-free') else 'evt'}):")
-        print("| series | " + " | ".join(h for _, h in TABLE) + " |\n|---|" + "---|" * len(TABLE))
+        print("| series | test points (anom., segments) | " + " | ".join(h for _, h in TABLE) + " |\n|---|---|"
+              + "---|" * len(TABLE))
         sums: dict[str, list[float]] = {}
         for key, row in rows.items():
             m = row.get(label)
@@ -198,10 +212,13 @@ def table(cases: dict[str, dict[str, Any]], rule: str, alarms: float) -> None:
                 cells.append("n/a" if m.get(k) is None else f"{m[k]:.3f}")
                 if m.get(k) is not None:
                     sums.setdefault(k, []).append(float(m[k]))
-            print(f"| {key[:8]} | " + " | ".join(cells) + " |")
+            print(f"| {key[:8]} | {m['points']} ({m['anomalous_points']}, {m['segments']}) | " + " | ".join(cells) + " |")
         n = len(sums.get("auc_pr", []))
-        print(f"| **mean of {n}** | " + " | ".join(f"{np.mean(sums[k]):.3f}" if k in sums else "n/a"
-                                                  for k, _ in TABLE) + " |")
+        means[label] = " | ".join(f"{np.mean(sums[k]):.3f}" if k in sums else "n/a" for k, _ in TABLE)
+        print(f"| **mean of {n}** | | {means[label]} |")
+    print("\n| score | " + " | ".join(h for _, h in TABLE) + " |\n|---|" + "---|" * len(TABLE))
+    for label, cells in means.items():
+        print(f"| {label} | {cells} |")
 
 
 def main() -> int:
