@@ -212,7 +212,8 @@ def table(cases: dict[str, dict[str, Any]], rule: str, alarms: float) -> None:
                 cells.append("n/a" if m.get(k) is None else f"{m[k]:.3f}")
                 if m.get(k) is not None:
                     sums.setdefault(k, []).append(float(m[k]))
-            print(f"| {key[:8]} | {m['points']} ({m['anomalous_points']}, {m['segments']}) | " + " | ".join(cells) + " |")
+            counts = f"{m['points']} ({m['anomalous_points']}, {m['segments']})"
+            print(f"| {key[:8]} | {counts} | " + " | ".join(cells) + " |")
         n = len(sums.get("auc_pr", []))
         means[label] = " | ".join(f"{np.mean(sums[k]):.3f}" if k in sums else "n/a" for k, _ in TABLE)
         print(f"| **mean of {n}** | | {means[label]} |")
