@@ -44,6 +44,10 @@ def test_fetal_f1_on_abdominal_leads_and_json_contract() -> None:
     assert all(set(q) >= {"start_s", "end_s", "score", "kind"} and 0 <= q["score"] <= 1 for q in r07["quality"])
     t = [p["t"] for p in r07["fhr"]]
     assert t == sorted(t) and t[0] > 0 and t[-1] <= 300
+    ctg = r07["ctg"]  # 5 min: a provisional baseline, no FIGO category (it needs a 10-min period)
+    assert ctg["provisional"] and ctg["category"] is None and "10 min" in ctg["reason"]
+    assert 110 <= ctg["baseline_bpm"] <= 160 and ctg["baseline_bpm"] % 5 == 0 and 250 <= ctg["covered_s"] <= 300
+    assert all(set(d) == {"start_s", "end_s", "depth_bpm", "prolonged"} for d in ctg["decelerations"])
 
 
 @pytest.mark.slow  # `vigil beats` on whole records

@@ -113,6 +113,9 @@ def test_fhr_reaches_the_page_state_and_metrics(tmp_path: Path) -> None:
         assert fhr.ndim == 2 and fhr.shape[0] >= 60, entry["fhr"][:5]  # about 2 beats/s over 51 s of reported beats
         assert np.all(np.diff(fhr[:, 0]) > 0) and fhr[0, 0] > 0 and fhr[-1, 0] <= 60
         assert 110 <= np.median(fhr[:, 1]) <= 160  # r04: about 130 bpm
+        ctg = entry["ctg"]  # the stage's last CTG reading, for the page: 60 s has no baseline, and says so
+        assert ctg["baseline_bpm"] is None and ctg["category"] is None and "valid FHR" in ctg["reason"]
+        assert 40 <= ctg["covered_s"] <= 60
         _, _, metrics = service.get("/metrics")
         (line,) = [m for m in metrics.splitlines() if m.startswith('vigil_fhr_beats_per_minute{stream="fetal"}')]
         assert float(line.split()[-1]) == fhr[-1, 1]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 
 from edge.bundle.loader import load_bundle
 from edge.detectors.base import load_detector
@@ -85,6 +86,19 @@ def test_default_detector_learns_every_clip_with_out_of_fold_thresholds(default_
         assert m["models"][variant]["threshold"]["clip"] == pytest.approx(np.percentile(scores["clip"], 95.0))
 
 
+def test_a_trained_bundle_carries_its_estimate(default_bundle: Path) -> None:
+    """`vigil train audio` (defaults, 10 normal clips): the estimate comes from the out-of-fold models, one
+    AUC per fault kind, their mean, and names only clips it was fitted on."""
+    manifest = load_bundle(default_bundle).manifest
+    r = manifest.reliability
+    assert set(r["faults"]) == set(FAULT_KINDS) and all(0.0 <= a <= 1.0 for a in r["faults"].values())
+    assert r["estimate"] == pytest.approx(np.mean(list(r["faults"].values())), abs=1e-4)
+    assert r["variant"] == manifest.default_variant and r["normal_clips"] == 10 and "k=5 by clip" in r["of"]
+    fitted = {f["file"] for f in manifest.provenance["fit_files"]}
+    assert set(r["unlike"]) <= fitted and r["advice"]
+    assert manifest.to_json()["reliability"] == r  # written and read back
+
+
 def test_default_detector_ranks_real_anomalies_above_unseen_normals(default_bundle: Path, dcase: Path) -> None:
     lite = dcase.parent / "dcase2020-task2-lite"
     clips = [p for d in (dcase, lite) for p in sorted(d.rglob("*id_00*.wav")) if p.parent.name == "slider"]
@@ -133,3 +147,23 @@ def test_default_maha_whitens_band_means_with_the_frames_covariance(dcase: Path)
     again = np.asarray(trained.model(bumped.astype(np.float32)))
     np.testing.assert_allclose(again[:, :n], out[:, :n], atol=1e-4)
     assert not np.allclose(again[:, n:], out[:, n:], atol=1e-2)
+
+
+@pytest.mark.parametrize("freq_hz", [3000.0, 5500.0])
+def test_an_event_names_the_band_where_a_whine_was_added(default_bundle: Path, tmp_path: Path, freq_hz: float) -> None:
+    """A clip of the machine the bundle was fitted on (not one of its fitted clips) with a steady tone as loud
+    as the clip added: its events say where to listen, and one of the ranges they name holds the tone (the
+    first is not always it: this clip's own windows differ from the fitted clips' around 0.8-1 kHz)."""
+    clip = sorted(SLIDER.glob("*.wav"))[40]
+    fitted = {f["file"] for f in load_bundle(default_bundle).manifest.provenance["fit_files"]}
+    assert clip.name not in fitted
+    y = load_mono(clip, sr=16000)
+    rms = float(np.sqrt(np.mean(np.square(y))))
+    tone = y + np.sqrt(2) * rms * 10 ** (0 / 20) * np.sin(2 * np.pi * freq_hz * np.arange(y.size) / 16000)
+    path = tmp_path / "whine.wav"
+    soundfile.write(path, np.clip(tone, -1, 1), 16000, subtype="PCM_16")
+    bundle = load_bundle(default_bundle)
+    events = score_file(bundle, load_detector(bundle, "int8"), path).events
+    assert events, "a tone as loud as the clip should raise an event"
+    for event in events:
+        assert any(r["from_hz"] <= freq_hz <= r["to_hz"] for r in event.explain), event.explain

@@ -107,15 +107,21 @@ def gateway(tmp_path: Path) -> Iterator[tuple[Broker, subprocess.Popen[bytes]]]:
 def test_discovery_configs_follow_home_assistants_documented_fields(
         gateway: tuple[Broker, subprocess.Popen[bytes]]) -> None:
     broker, proc = gateway
-    time.sleep(3)  # the gateway published long before Home Assistant subscribes: only retained messages count
-    ha = Retained(broker.port)
+    early = Retained(broker.port)  # the gateway has published (its start takes seconds on a busy machine)
     try:
-        configs = ha.wait(lambda m: sum(t.endswith("/config") for t in m) >= 9
+        early.wait(lambda m: sum(t.endswith("/config") for t in m) >= 10
+                   and all(f"vigil/gw-ha/{s}/state" in m for s in ("pump-1", "wearable-1")), timeout=60)
+    finally:
+        early.close()
+    ha = Retained(broker.port)  # Home Assistant subscribes later: only retained messages count
+    try:
+        configs = ha.wait(lambda m: sum(t.endswith("/config") for t in m) >= 10
                           and all(f"vigil/gw-ha/{s}/state" in m for s in ("pump-1", "wearable-1")))
         entities = {t: json.loads(p) for t, (p, retained) in configs.items() if t.endswith("/config") and retained}
         assert sorted(re.sub(r"^homeassistant/(\w+)/vigil_gw-ha/", r"\1 ", t).removesuffix("/config")
                       for t in entities) == ["binary_sensor pump-1_anomaly", "binary_sensor wearable-1_anomaly",
-                                             "sensor pump-1_model", "sensor pump-1_score", "sensor pump-1_state",
+                                             "sensor pump-1_model", "sensor pump-1_reliability",
+                                             "sensor pump-1_score", "sensor pump-1_state",
                                              "sensor wearable-1_fhr", "sensor wearable-1_model",
                                              "sensor wearable-1_score", "sensor wearable-1_state"]
         unique = set()
@@ -178,12 +184,12 @@ def test_a_stream_that_starts_after_the_broker_answered_is_announced_at_the_next
     states.append(StreamState("pump-1", "file", "audio", "maha", "int8", 1.0))
     discovery.tick(0.0)
     configs = [t for t, retain in sent if t.endswith("/config") and retain]
-    assert len(configs) == 4 and all("pump" in t for t in configs)
+    assert len(configs) == 5 and all("pump" in t for t in configs)
     sent.clear()
     discovery.tick(1.0)
     assert not any(t.endswith("/config") for t, _ in sent)  # once per connect
     discovery.on_connect()
-    assert sum(t.endswith("/config") for t, _ in sent) == 4
+    assert sum(t.endswith("/config") for t, _ in sent) == 5
 
 
 def test_a_reloads_discovery_clears_the_streams_it_no_longer_has() -> None:

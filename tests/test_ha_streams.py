@@ -33,6 +33,7 @@ pytestmark = pytest.mark.peer  # mosquitto in every test
 DATA = ROOT / "edge" / "data"
 WAV = sorted((DATA / "samples" / "slider").glob("anomaly_*.wav"))[0]
 Seen = dict[str, str]
+AUDIO_ENTITIES = 5  # anomaly, score, state, model, reliability
 
 
 class Watcher:
@@ -147,13 +148,15 @@ def test_a_waiting_stream_is_unavailable_and_says_why(tmp_path: Path, broker: Br
                       f'bundle = "{DATA / "bundles" / "pump"}"\ndevice = "no-such-mic"\n')
     try:
         seen = watcher.wait(lambda s: state(s, "mic-1").get("state") == "waiting"
-                            and state(s, "pump-1").get("state") == "running" and len(config_topics(s, "mic-1")) == 4)
+                            and state(s, "pump-1").get("state") == "running"
+                            and len(config_topics(s, "mic-1")) == AUDIO_ENTITIES)
         assert "no-such-mic" in state(seen, "mic-1")["reason"]
         configs = {t: json.loads(seen[t]) for t in config_topics(seen, "mic-1") + config_topics(seen, "pump-1")}
         shown = {re.sub(r".*/vigil_gw/(\S+)/config", r"\1", t): available(seen, c) for t, c in configs.items()}
         # the waiting stream's problem sensor is unavailable, not "OFF": its state sensor says why
         assert shown == {"mic-1_anomaly": False, "mic-1_score": False, "mic-1_state": True, "mic-1_model": True,
-                         "pump-1_anomaly": True, "pump-1_score": True, "pump-1_state": True, "pump-1_model": True}
+                         "mic-1_reliability": True, "pump-1_anomaly": True, "pump-1_score": True,
+                         "pump-1_state": True, "pump-1_model": True, "pump-1_reliability": True}
         bundle = load_bundle(DATA / "bundles" / "pump")  # the model sensor: the sha256 that its events name
         assert state(seen, "mic-1")["model"] == f"{bundle.name} {bundle.default_variant} {bundle.variant().sha256[:12]}"
     finally:
@@ -205,7 +208,7 @@ def test_home_assistants_birth_message_brings_the_configs_again(observed: tuple[
     states, discovery = observed
     states.append(StreamState("pump-1", "file", "audio", "maha", "int8", 1.0))
     discovery.tick(time.monotonic())
-    watcher.wait(lambda s: len(config_topics(s, "pump-1")) == 4)
+    watcher.wait(lambda s: len(config_topics(s, "pump-1")) == AUDIO_ENTITIES)
 
     def configs_received() -> int:
         with watcher.lock:
@@ -213,19 +216,20 @@ def test_home_assistants_birth_message_brings_the_configs_again(observed: tuple[
 
     time.sleep(0.3)
     before = configs_received()
-    assert before == 4
+    assert before == AUDIO_ENTITIES
     watcher.client.publish("homeassistant/status", "offline")  # Home Assistant going away asks for nothing
     watcher.client.publish("homeassistant/status", "online")  # ... coming back does
     watcher.wait(lambda _: configs_received() >= 8)
     time.sleep(0.3)
-    assert configs_received() == 8
+    assert configs_received() == 2 * AUDIO_ENTITIES
 
 
 def test_a_reload_clears_a_removed_streams_configs_without_going_offline(tmp_path: Path, broker: Broker,
                                                                          watcher: Watcher) -> None:
     config, proc = gateway(tmp_path, broker, file_stream("pump-1") + file_stream("pump-2"))
     try:
-        watcher.wait(lambda s: len(config_topics(s, "pump-2")) == 4 and state(s, "pump-2").get("state") == "running")
+        watcher.wait(lambda s: len(config_topics(s, "pump-2")) == AUDIO_ENTITIES
+                     and state(s, "pump-2").get("state") == "running")
         removed = [*config_topics(watcher.latest(), "pump-2"), "vigil/gw/pump-2/state"]
         config.write_text(config.read_text().replace(file_stream("pump-2"), ""))
         proc.send_signal(signal.SIGHUP)
@@ -237,8 +241,34 @@ def test_a_reload_clears_a_removed_streams_configs_without_going_offline(tmp_pat
         assert statuses == ["online"]  # not offline/online around the reload
         late = Watcher(broker.port)  # what a restarted Home Assistant finds retained
         try:
-            kept = late.wait(lambda s: len(config_topics(s, "pump-1")) == 4)
+            kept = late.wait(lambda s: len(config_topics(s, "pump-1")) == AUDIO_ENTITIES)
             assert not any("pump-2" in t for t in kept)
+        finally:
+            late.close()
+    finally:
+        stop(proc)
+
+
+def test_a_stream_removed_while_stopped_is_cleared_at_the_next_start(tmp_path: Path, broker: Broker,
+                                                                     watcher: Watcher) -> None:
+    """The retained configs outlive the gateway: a stream taken out of the config between two runs must not
+    stay in Home Assistant as a ghost entity. The next run finds the stream's retained state and clears it."""
+    config, proc = gateway(tmp_path, broker, file_stream("pump-1") + file_stream("pump-2"))
+    try:
+        watcher.wait(lambda s: len(config_topics(s, "pump-2")) == AUDIO_ENTITIES
+                     and state(s, "pump-2").get("state") == "running")
+        removed = [*config_topics(watcher.latest(), "pump-2"), "vigil/gw/pump-2/state"]
+    finally:
+        stop(proc)
+    config.write_text(config.read_text().replace(file_stream("pump-2"), ""))
+    _, proc = gateway(tmp_path, broker, file_stream("pump-1"))
+    try:
+        watcher.wait(lambda s: all(s[t] == "" for t in removed))  # empty retained payloads
+        late = Watcher(broker.port)  # what a restarted Home Assistant finds retained
+        try:
+            kept = late.wait(lambda s: len(config_topics(s, "pump-1")) == AUDIO_ENTITIES and
+                             state(s, "pump-1").get("state") == "running")
+            assert not any("pump-2" in t for t, p in kept.items() if p), kept
         finally:
             late.close()
     finally:

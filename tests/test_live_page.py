@@ -128,7 +128,9 @@ def test_chromium_sees_an_event_appear(tmp_path: Path) -> None:
     config.write_text(f'[gateway]\nname = "page-test"\nstate_dir = "{tmp_path / "state"}"\nstatus_interval_s = 1\n'
                       f'[http]\ntoken = "t0k"\nlisten = "127.0.0.1:{port}"\n'
                       f'[[streams]]\nname = "slider-1"\nkind = "file"\nbundle = "{DATA / "bundles" / "slider"}"\n'
-                      f'path = "{WAV}"\n'  # replayed once: its event closes at the end (looped, it would stay open)
+                      f'path = "{WAV}"\n'  # replayed once: its event closes at the end
+                      f'[[streams]]\nname = "slider-loop"\nkind = "file"\nbundle = "{DATA / "bundles" / "slider"}"\n'
+                      f'path = "{WAV}"\nloop = true\n'  # looped: its event stays open
                       f'[[streams]]\nname = "fetal-ecg"\nkind = "file"\nbundle = "{DATA / "bundles" / "ecg-donut"}"\n'
                       f'path = "{FETAL}"\nloop = true\n')  # abdominal leads: the fetal chain gives FHR
     service = Service(["--config", str(config)], port, tmp_path)
@@ -145,13 +147,23 @@ def test_chromium_sees_an_event_appear(tmp_path: Path) -> None:
             page.goto(f"http://127.0.0.1:{port}/?token=t0k")
             card = page.locator('section.stream[data-stream="slider-1"]')
             card.wait_for(timeout=15_000)
-            assert page.locator("canvas").count() >= 5  # signal and score per stream, FHR for the ECG stream
+            assert page.locator("canvas").count() >= 7  # signal and score per stream, FHR for the ECG stream
             assert page.locator('section.stream[data-stream="fetal-ecg"] .nofhr').is_visible()  # no beats yet
-            # the slider's anomaly clip: an event closes within seconds of replay and is listed and shaded
-            card.locator("li.event").first.wait_for(timeout=30_000)
-            text = card.locator("li.event").first.inner_text()
             clock = r"\d\d:\d\d:\d\d"
-            assert re.fullmatch(rf"\d+\.\d–\d+\.\d s, peak \d\S* · [\w-]+ \(anomaly\) · {clock}–{clock}", text), text
+            # the looped anomaly clip: its event is drawn while it is open (listed first, with its peak so far)
+            opened = page.locator('section.stream[data-stream="slider-loop"] li.event.open')
+            opened.wait_for(timeout=30_000)
+            text = opened.inner_text()
+            assert re.fullmatch(rf"open since \d+\.\d s, peak so far \d\S* · [\w-]+ \(anomaly\) · since {clock}",
+                                text), text
+            assert re.fullmatch(r"[0-9a-f]{32}", opened.get_attribute("data-event-id") or ""), text
+            # the clip replayed once: its event closes at the end of the replay, listed and shaded, none open
+            card.locator("li.event:not(.open)").first.wait_for(timeout=30_000)
+            assert card.locator("li.event.open").count() == 0
+            text = card.locator("li.event").first.inner_text()
+            where = r"[\d.]+ k?Hz–[\d.]+ k?Hz \(\d+ %\)"  # the bands its peak window moved (machine sound)
+            assert re.fullmatch(rf"\d+\.\d–\d+\.\d s, peak \d\S* · [\w-]+ \(anomaly\) · {clock}–{clock} · "
+                                rf"listen at {where}(, {where}){{2}}", text), text
             assert re.fullmatch(rf"model \S+ · [\w-]+ int8 · sha256 [0-9a-f]{{12}} · built \d{{4}}-\d\d-\d\d · "
                                 rf"stream time 0 at {clock}", card.locator(".bundle").inner_text())
             assert "events" in card.locator(".health").inner_text()
@@ -159,20 +171,33 @@ def test_chromium_sees_an_event_appear(tmp_path: Path) -> None:
             plots = card.locator(".plot").all()
             labels = [(p.get_attribute("data-label-x"), p.get_attribute("data-label-y")) for p in plots]
             time_axis = "stream time (s) · wall clock"
-            assert labels == [(time_axis, "signal"), (time_axis, "score")], labels
+            assert labels == [(time_axis, "signal (full scale)"), (time_axis, "score")], labels
             ecg = page.locator('section.stream[data-stream="fetal-ecg"]')
             page.wait_for_function("/^FHR \\d+ bpm$/.test(document.querySelector("
                                    "'section[data-stream=\"fetal-ecg\"] .fhr-now').textContent)", timeout=20_000)
-            page.wait_for_function("[...document.querySelectorAll('.plot')].every("  # every plot drawn, the FHR too
-                                   "p => p.dataset.ticksX && p.dataset.ticksY)", timeout=20_000)
+            try:
+                page.wait_for_function("[...document.querySelectorAll('.plot')].every("  # every plot drawn, the FHR too
+                                       "p => p.dataset.ticksX && p.dataset.ticksY)", timeout=20_000)
+            except playwright.TimeoutError:
+                undrawn = page.evaluate("[...document.querySelectorAll('.plot')].filter(p => !(p.dataset.ticksX && "
+                                        "p.dataset.ticksY)).map(p => p.closest('section').dataset.stream + ' ' + "
+                                        "p.className + ' ' + JSON.stringify(p.dataset))")
+                raise AssertionError(f"plots not drawn: {undrawn}") from None
             for plot in page.locator(".plot").all():  # both streams' signal and score, and the FHR
                 xs, ys = plot.get_attribute("data-ticks-x"), plot.get_attribute("data-ticks-y")
                 assert xs and ys and len(ys.split("|")) >= 2 and len(xs.split("|")) >= 2, (xs, ys)  # a scale
                 assert all(re.fullmatch(rf"-?\d+(\.\d+)? s {clock}", t) for t in xs.split("|")), xs
             assert ecg.locator(".plot.fhr").get_attribute("data-label-y") == "FHR (bpm)"
+            assert ecg.locator(".plot.signal").get_attribute("data-label-y") == "signal (uV)"
             bpm = int(ecg.locator(".fhr-now").inner_text().split()[1])
             assert 50 <= bpm <= 210 and not ecg.locator(".nofhr").is_visible()
             assert card.locator(".fhr-now").count() == 0  # no FHR on a machine-sound stream
+            ticks = [float(v) for v in ecg.locator(".plot.fhr").get_attribute("data-ticks-y").split("|")]
+            assert min(ticks) <= 60 and max(ticks) >= 200  # the CTG scale, 50-210 bpm, whatever the trace
+            reading = ecg.locator(".ctg-reading")  # beside the trace: the CTG reading, none on 60 s of FHR yet
+            reading.locator(".ctg-row").first.wait_for(timeout=20_000)
+            assert reading.get_attribute("data-category") == "none", reading.inner_text()
+            assert "valid FHR" in reading.locator(".ctg-why").inner_text()
             page.wait_for_timeout(1500)  # a few more updates drawn
             page.screenshot(path=str(shot), full_page=True)
             health = card.locator(".health").inner_text()

@@ -255,3 +255,30 @@ def test_a_loop_that_falls_behind_drops_blocks_which_become_missing() -> None:
     following = type(blocks[0])(mic._next, np.zeros((256, 1), np.float32))  # the next block the device delivers
     stream.push(following)
     assert stream.missing_samples == mic.dropped_blocks * 256  # the dropped samples, missing at their place
+
+
+NO_DEFAULT = textwrap.dedent("""
+    from edge.sources.base import Needs
+    from edge.sources.hardware import input_names
+    from edge.sources.microphone import MicrophoneConfig, MicrophoneSource
+    if input_names():
+        print("inputs")
+        raise SystemExit
+    try:
+        MicrophoneSource(MicrophoneConfig(channel=1), Needs("audio", 16000.0))._open(True)
+    except Exception as exc:
+        print(exc)
+""")
+
+
+def test_no_default_input_is_said_in_words(tmp_path: Path) -> None:
+    """The real PortAudio with no sound card and no sound server: the waiting reason says what is missing and
+    what to do, with PortAudio's own words only in brackets."""
+    env = {**os.environ, "PULSE_SERVER": f"unix:{tmp_path / 'no-server'}"}
+    out = subprocess.run([sys.executable, "-c", NO_DEFAULT], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=60).stdout.strip()
+    if out == "inputs":
+        pytest.skip("this machine has an audio input")
+    assert out.startswith("no audio input device (default) (devices: none): no default input; plug in a "
+                          "microphone"), out
+    assert out.endswith("]") and "[PortAudio: " in out, out

@@ -52,6 +52,47 @@ def test_a_second_daemon_on_one_state_directory_is_refused(tmp_path: Path) -> No
                 proc.wait(5)
 
 
+def test_a_reload_moves_the_lock_with_the_state_directory(tmp_path: Path) -> None:
+    """SIGHUP onto a state directory that another daemon holds is refused and the old config runs on; onto a
+    free one, the lock moves: the new directory names this daemon, the old one is free for another."""
+    old, new, held = tmp_path / "old", tmp_path / "new", tmp_path / "held"
+    config = write_config(tmp_path / "gw.toml", [audio_stream()], old)
+    notify, other_notify = NotifySocket(tmp_path / "n1.sock"), NotifySocket(tmp_path / "n2.sock")
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        first = start(config, notify, procs)
+        notify.wait_for("READY=1", 60)
+        other = start(write_config(tmp_path / "other.toml", [audio_stream()], held), other_notify, procs)
+        other_notify.wait_for("READY=1", 60)
+        write_config(config, [audio_stream()], held)
+        os.kill(first.pid, signal.SIGHUP)
+        notify.wait_for("STATUS=reload refused", 30)
+        refused = next(m for _, m in notify.messages if m.startswith("STATUS=reload refused"))
+        assert str(held) in refused and f"pid {other.pid}" in refused, refused
+        assert (old / "vigil.lock").read_text().strip() == str(first.pid)  # still its own
+        write_config(config, [audio_stream()], new)
+        os.kill(first.pid, signal.SIGHUP)
+        notify.wait_for("STATUS=reloaded", 30)
+        assert (new / "vigil.lock").read_text().strip() == str(first.pid)
+        third_notify = NotifySocket(tmp_path / "n3.sock")
+        third = start(write_config(tmp_path / "third.toml", [audio_stream()], old), third_notify, procs)
+        third_notify.wait_for("READY=1", 60)  # the old directory was let go
+        for proc in (first, other, third):
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                _, err = proc.communicate(timeout=30)  # read its log: a full pipe would block it
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                _, err = proc.communicate()
+                raise AssertionError(f"{proc.args}: {err[-3000:]}") from None
+            assert proc.returncode == 0, err[-2000:]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+
+
 def test_the_mqtt_client_id_is_the_gateways_not_the_process(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     assert client_id("gw1", a) == client_id("gw1", a) == client_id("gw1", tmp_path / "x" / ".." / "a")

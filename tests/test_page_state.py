@@ -63,7 +63,8 @@ def test_fhr_slot_reaches_metrics_and_home_assistant() -> None:
     assert 'vigil_anomaly{stream="wearable-1"} 1.0' in text and "vigil_outbox_events 3.0" in text
     assert json.loads(state_payload(s)) == {"anomaly": "ON", "kind": "dense-ae", "event_id": None, "score": 7.5,
                                             "threshold": 6.7, "fhr_bpm": 143.5, "state": "starting", "reason": None,
-                                            "available": "offline", "model": None}
+                                            "available": "offline", "model": None, "reliability": None,
+                                            "reliability_advice": None}
 
 
 def test_a_waiting_stream_shows_in_metrics_with_its_state() -> None:
@@ -104,12 +105,16 @@ def test_the_page_names_each_event_detector_kind_and_wall_clock_and_the_bundle()
 
     s = StreamState("fetal", "file", "ecg", "donut", "int8", 6.7, bundle="ecg-donut", model_sha256="cd" * 32,
                     bundle_created="2026-11-25T20:36:57Z")
-    for detector in ("donut", "fetal-flatline", "fetal-bradycardia"):
+    for detector in ("donut", "fetal-flatline", "fetal-bradycardia", "fetal-prolonged_deceleration"):
         s.evented(make_record(Event(2.0, 4.5, 9.0, 6.7, 3, detector), gateway="g", stream="fetal",
                               detector=detector, model_sha256="cd" * 32, stream_epoch_s=1.8e9))
     (entry,) = LivePage(lambda: [s], dict, bytes).snapshot()["streams"]
     assert entry["bundle"] == {"name": "ecg-donut", "detector": "donut", "variant": "int8", "sha256": "cd" * 32,
                                "created": "2026-11-25T20:36:57Z"}
     assert [(e["detector"], e["kind"]) for e in entry["recent_events"]] == [
-        ("donut", "anomaly"), ("fetal-flatline", "signal quality"), ("fetal-bradycardia", "heart rate")]
+        ("donut", "anomaly"), ("fetal-flatline", "signal quality"), ("fetal-bradycardia", "heart rate"),
+        ("fetal-prolonged_deceleration", "heart rate")]
+    assert entry["ctg"] is None  # no reading yet; the fetal stage's latest one once it made one
+    s.ctg = {"baseline_bpm": 140.0, "category": "normal"}
+    assert LivePage(lambda: [s], dict, bytes).snapshot()["streams"][0]["ctg"] == s.ctg
     assert entry["recent_events"][0]["start"] == "2027-01-15T08:00:02.000Z"  # 1.8e9 s + 2 s, UTC

@@ -137,6 +137,19 @@ def test_notify_ready_watchdog_and_stopping(service: tuple[NotifySocket, list], 
     assert events and all(json.loads(e)["stream"] == "slider" for e in events)  # the anomaly clip raised events
 
 
+def test_a_manager_that_does_not_read_its_socket_does_not_freeze_the_loop(
+        service: tuple[NotifySocket, list], tmp_path: Path) -> None:
+    """The notify socket's queue fills (nobody reads it: a busy or stuck manager); the daemon drops what does
+    not fit instead of blocking on it, and still stops at SIGTERM with its events written."""
+    notify, procs = service
+    proc = start(write_config(tmp_path / "ok.toml", [audio_stream()], tmp_path / "state"), notify, procs)
+    time.sleep(6.0)  # READY, STATUS every 0.2 s and WATCHDOG every 0.5 s: far more than the socket queues
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err[-2000:]
+    assert (tmp_path / "state" / "events.jsonl").read_text().splitlines()
+
+
 def test_a_device_out_of_reach_keeps_the_watchdog_fed(service: tuple[NotifySocket, list], tmp_path: Path) -> None:
     """No BlueZ: the wearable's stream waits (and retries) far past its stall_s, and the process is still fed."""
     notify, procs = service

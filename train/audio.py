@@ -37,7 +37,9 @@ from train.bundle_writer import BundleWriter
 from train.dataset import DEFAULT_CLIP_SECONDS, Clip, Split, discover_clips, split_clips
 from train.detectors import DETECTOR_NAMES, DetectorKind, DetectorOptions, registry
 from train.export import QUANTIZATION
+from train.faults import FAULT_KINDS
 from train.metrics import clip_metrics
+from train.reliability import reliability_entry, score_faulted
 
 DETECTORS = (*DETECTOR_NAMES, "all")
 DEFAULT_DETECTOR = "maha"  # chosen by benchmarks/fewshot_audio.py (see its docstring), never on test clips
@@ -189,15 +191,20 @@ def _fit_write(kind: DetectorKind, fit: list[Clip], fit_anomalous: list[Clip], w
 
 
 def out_of_fold_scores(kind: DetectorKind, split: Split, config: AudioTrainConfig, cache: FeatureCache,
-                       workdir: Path) -> dict[str, dict[str, Any]]:
-    """Per variant: every fit clip's window scores and clip score from a model that never saw it."""
+                       workdir: Path, faulted: dict[str, np.ndarray] | None = None) -> dict[str, dict[str, Any]]:
+    """Per variant: every fit clip's window scores and clip score from a model that never saw it; with
+    `faulted` ({fault kind: (n fit clips,)}), also the clip scores of its seeded faulted copies
+    (train.reliability), by the same model, in the shipped variant."""
     folds = folds_by_clip(len(split.fit), config.folds, config.options.seed)
     acc = _empty_scores(len(split.fit))
     for f, held in enumerate(folds):
         rest = [c for i, c in enumerate(split.fit) if i not in set(held.tolist())]
         with BundleWriter(workdir / f"fold{f}") as writer:  # never committed: scored from staging
-            _fit_write(kind, rest, split.fit_anomalous, writer, config, cache)
+            manifest = _fit_write(kind, rest, split.fit_anomalous, writer, config, cache)
             _score_into(writer.staging, split.fit, held, acc)
+            if faulted is not None:
+                score_faulted(writer.staging, manifest.default_variant, split.fit, held, config.options.seed,
+                              workdir / "faulted", faulted)
     return {v: {"clip": a["clip"], "window": np.concatenate(a["window"])} for v, a in acc.items()}
 
 
@@ -231,9 +238,11 @@ def train_bundle(kind: DetectorKind, split: Split, out: Path, config: AudioTrain
                  source: str) -> Manifest:
     """Fit one detector on every fit clip; thresholds from out-of-fold scores; write bundle `out`."""
     out.parent.mkdir(parents=True, exist_ok=True)
+    faulted: dict[str, np.ndarray] | None = None
     if config.folds >= 2:
+        faulted = {kind: np.zeros(len(split.fit)) for kind in FAULT_KINDS}
         with tempfile.TemporaryDirectory(prefix=".folds-", dir=out.parent) as workdir:
-            oof = out_of_fold_scores(kind, split, config, cache, Path(workdir))
+            oof = out_of_fold_scores(kind, split, config, cache, Path(workdir), faulted)
         k = len(folds_by_clip(len(split.fit), config.folds, config.options.seed))
         how = f"out-of-fold k={k} by clip (seed {config.options.seed}), {len(split.fit)} normal clips"
     with BundleWriter(out) as writer:
@@ -247,8 +256,10 @@ def train_bundle(kind: DetectorKind, split: Split, out: Path, config: AudioTrain
         clip_thresholds = {variant: float(np.percentile(s["clip"], config.percentile)) for variant, s in oof.items()}
         thresholds = {variant: Threshold(float(np.percentile(s["window"], config.percentile)), clip_thresholds[variant])
                       for variant, s in oof.items()}
+        trust = {} if faulted is None else reliability_entry(oof[manifest.default_variant]["clip"], faulted,
+                                                             split.fit, manifest.default_variant, how)
         manifest = replace(
-            manifest, calibration=calibration_entry(oof, config.percentile, how),
+            manifest, calibration=calibration_entry(oof, config.percentile, how), reliability=trust,
             models={v: replace(e, threshold=thresholds.get(v, e.threshold)) for v, e in manifest.models.items()},
             threshold_method={"method": "percentile", "percentile": config.percentile,
                               "of": f"{how}: window and clip scores per variant"},

@@ -28,7 +28,7 @@ FORMAT_VERSION = 1
 SCHEMA_PATH = Path(__file__).parent.parent / "schemas" / "bundle.schema.json"
 _KNOWN = {"format_version", "name", "modality", "machine_type", "detector", "features", "normalization",
           "default_variant", "models", "decider", "fetal", "scoring", "provenance", "training", "metrics",
-          "threshold_method", "calibration", "warmup"}
+          "threshold_method", "calibration", "warmup", "reliability"}
 _ENTRY_KNOWN = {"files", "file", "sha256", "bytes", "threshold", "quantization", "tensor_dtypes", "score",
                 "score_choice", "combine", "held_out"}
 
@@ -131,7 +131,7 @@ class DeciderSettings:
 class Manifest:
     """A bundle's manifest. mean, std: float64 (dim,) per feature or () for a point series.
 
-    Open parts (scoring, provenance, training, metrics, threshold_method) are written when not
+    Open parts (scoring, provenance, training, metrics, threshold_method, reliability) are written when not
     empty; machine_type is written for every audio bundle (null for a plain folder's clips).
     """
 
@@ -155,6 +155,7 @@ class Manifest:
     warmup: Warmup | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     fetal_table: FetalSettings | None = None  # as written; `fetal` gives the defaults without it
+    reliability: dict[str, Any] = field(default_factory=dict)  # train.reliability's estimate (audio bundles)
 
     @property
     def detector_kind(self) -> str:
@@ -205,7 +206,7 @@ class Manifest:
             out["decider"] = self.decider_table.to_json()
         if self.fetal_table is not None:
             out["fetal"] = self.fetal_table.to_json()
-        for key in ("scoring", "provenance", "training", "metrics", "threshold_method"):
+        for key in ("scoring", "provenance", "training", "metrics", "threshold_method", "reliability"):
             if getattr(self, key):
                 out[key] = getattr(self, key)
         for key, part in (("calibration", self.calibration), ("warmup", self.warmup)):
@@ -284,4 +285,5 @@ def _parse(top: Table, default_name: str) -> Manifest:
                     None if calibration is None else Calibration.parse(calibration),
                     None if warmup is None else Warmup.parse(warmup),
                     {k: v for k, v in top.table.items() if k not in _KNOWN},
-                    FetalSettings.parse(top.table_at("fetal")) if "fetal" in top.table else None)
+                    FetalSettings.parse(top.table_at("fetal")) if "fetal" in top.table else None,
+                    top.get("reliability", dict, {}))

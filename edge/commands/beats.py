@@ -1,7 +1,8 @@
-"""`vigil beats FILE...`: fetal and maternal beats, FHR and signal quality of abdominal recordings.
+"""`vigil beats FILE...`: fetal and maternal beats, FHR, signal quality and the CTG reading (FIGO 2015) of
+abdominal recordings.
 
-One JSON object per line and file with --json; a readable summary otherwise; --plot draws the
-leads with beats marked and the FHR trace with quality events shaded (matplotlib, desktop only).
+One JSON object per line and file with --json (the CTG reading under "ctg"); a readable summary otherwise;
+--plot draws the leads with beats marked and the FHR trace with quality events shaded (matplotlib, desktop only).
 """
 
 from __future__ import annotations
@@ -86,6 +87,8 @@ def beats_summary(r: BeatsResult) -> str:
         lines.append("  quality: " + "; ".join(f"{k} {secs[k]:.1f} s (worst {worst[k]:.2f})" for k in kinds))
     else:
         lines.append("  quality: no segment flagged")
+    if r.ctg is not None:
+        lines.append(f"  CTG (FIGO 2015): {r.ctg.summary()}")
     for e in r.events:
         lines.append(f"  event {e}")
     return "\n".join(lines)

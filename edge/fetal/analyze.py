@@ -1,4 +1,5 @@
-"""A whole recording through the fetal chain, block by block: beats, FHR, quality, FHR events.
+"""A whole recording through the fetal chain, block by block: beats, FHR, quality, FHR events, and the CTG
+reading of the whole FHR (edge.fetal.ctg) at the end.
 
 The one orchestration a live ECG stream's fetal stage runs (edge.fetal.chain.FetalChain) is fed the
 recording's blocks in order, so `vigil beats` reports what the gateway would have found and decided,
@@ -16,6 +17,7 @@ import numpy as np
 from edge.bundle.manifest_parts import FetalSettings
 from edge.fetal.beat_tracker import BeatParams
 from edge.fetal.chain import FetalChain
+from edge.fetal.ctg import CtgReading, ctg_reading
 from edge.fetal.fhr import FhrPoint
 from edge.fetal.fhr_events import FhrEvent
 from edge.fetal.quality import QualityConfig, QualitySegment, segments_from_scores
@@ -27,7 +29,8 @@ BLOCK_S = 1.0  # read size: what a live source would deliver in about a second
 @dataclass
 class BeatsResult:
     """A recording's beats (sample indices), FHR points with ``masked`` (True: bad quality there, the point
-    missing), quality segments (per lead and overall, score >= QualityConfig.segment_min_score) and FHR events."""
+    missing), quality segments (per lead and overall, score >= QualityConfig.segment_min_score), FHR events and
+    the CTG reading (None only before the analysis has run)."""
 
     file: str
     fs: float
@@ -41,6 +44,7 @@ class BeatsResult:
     events: list[FhrEvent] = field(default_factory=list)
     cpu_s: float = 0.0
     fhr_latency_s: list[float] = field(default_factory=list)  # beat time -> its FHR point, stream time
+    ctg: CtgReading | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +55,7 @@ class BeatsResult:
                          "lead": q.lead} for q in self.quality],
             "events": [{"start_s": e.start_s, "end_s": e.end_s, "kind": e.kind, "score": e.score, "level": e.level}
                        for e in self.events],
+            "ctg": None if self.ctg is None else self.ctg.to_json(),
         }
 
     def _masked(self) -> list[bool]:
@@ -85,6 +90,9 @@ def analyze(rec: LeadRecording, params: BeatParams | None = None, *, quality: bo
             q_times.append(out.frame_times)
             q_scores.append(out.frame_scores)
     result.maternal, result.fetal = _cat(maternal), _cat(fetal)
+    t = np.array([p.t for p in result.fhr], dtype=float)
+    bpm = np.array([np.nan if m else p.bpm for p, m in zip(result.fhr, result._masked(), strict=True)], dtype=float)
+    result.ctg = ctg_reading(t, bpm, rec.seconds, chain.ctg_config)
     if q_times:
         result.quality = segments_from_scores(np.concatenate(q_times), np.concatenate(q_scores), rec.labels,
                                               chain.hop_s, quality_config)

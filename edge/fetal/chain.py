@@ -13,8 +13,9 @@ filled before: the Stream hands the stage contiguous blocks), and returns what b
   or over the threshold in some frame of it, or low_fetal at or over it on its own scale. A point waits
   until its second is judged. (A point sits on a beat, its fault often a frame or two beside it: on
   adfecgdb r04, the frame holding the point masked none of the 4 points over 10 bpm off, the second 2);
-- FHR events: the FHR rules (edge.fetal.fhr_events) every `events_every_s` over the last
-  `fhr_history_s` of masked FHR, each event reported once it has ended (all of them at the end).
+- FHR events and the CTG reading: every `events_every_s`, the FIGO reading (edge.fetal.ctg, with the FHR
+  rules of edge.fetal.fhr_events) of the last `fhr_history_s` of masked FHR (an hour: reduced
+  variability needs more than 50 min); each event is reported once it has ended (all of them at the end).
 
 Memory is bounded: one beat window, the quality monitor's history, the frames waiting for their
 beats and `fhr_history_s` of FHR points.
@@ -22,7 +23,6 @@ beats and `fhr_history_s` of FHR points.
 
 from __future__ import annotations
 
-import warnings
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,8 +31,9 @@ import numpy as np
 
 from edge.bundle.manifest_parts import FetalSettings
 from edge.fetal.beat_tracker import BeatParams, BeatTracker
+from edge.fetal.ctg import CtgConfig, CtgReading, ctg_reading
 from edge.fetal.fhr import FhrPoint, FhrTracker
-from edge.fetal.fhr_events import FhrConfig, FhrEvent, detect_fhr_events
+from edge.fetal.fhr_events import FhrConfig, FhrEvent
 from edge.fetal.quality import KINDS, MASK_KINDS, SIGNAL_KINDS, QualityConfig, QualityMonitor, low_fetal_scores
 from edge.pipeline.decider import Decider, Event
 
@@ -45,8 +46,8 @@ LOW_FETAL_WAIT_S = 3.0
 class FetalOutput:
     """What one push made final: beat sample indices (absolute), FHR points with ``masked`` (k,) bool beside
     them, events (quality and FHR, one Event type naming its detector), the FHR rules' findings behind the
-    FHR events (with their level), and the judged quality frames: start times (f,) s, scores (f, len(KINDS),
-    leads) float32 (low_fetal the same for every lead)."""
+    FHR events (with their level), the CTG reading when one was made, and the judged quality frames: start
+    times (f,) s, scores (f, len(KINDS), leads) float32 (low_fetal the same for every lead)."""
 
     maternal: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     fetal: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
@@ -54,6 +55,7 @@ class FetalOutput:
     masked: list[bool] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     fhr_events: list[FhrEvent] = field(default_factory=list)
+    ctg: CtgReading | None = None
     frame_times: np.ndarray = field(default_factory=lambda: np.zeros(0))
     frame_scores: np.ndarray | None = None
 
@@ -66,7 +68,7 @@ class FetalChain:
 
     def __init__(self, fs: float, labels: list[str] | tuple[str, ...], params: BeatParams | None = None,
                  settings: FetalSettings | None = None, *, quality: bool = True,
-                 quality_config: QualityConfig | None = None, fhr_history_s: float = 1200.0,
+                 quality_config: QualityConfig | None = None, fhr_history_s: float = 3600.0,
                  events_every_s: float = 5.0) -> None:
         self.fs, self.labels = float(fs), list(labels)
         self.settings = s = settings or FetalSettings()
@@ -75,6 +77,7 @@ class FetalChain:
         self.quality = QualityMonitor(fs, labels, quality_config) if quality else None
         self.quality_config = quality_config or QualityConfig()
         self.fhr_config = FhrConfig(brady_bpm=s.brady_bpm, tachy_bpm=s.tachy_bpm, decel_drop_bpm=s.decel_drop_bpm)
+        self.ctg_config = CtgConfig(fhr=self.fhr_config)
         # a kind whose score tops out lower (wander: ranked under the other faults) is judged on its own scale
         self.top = {"wander": self.quality_config.wander_max, "low_fetal": self.quality_config.low_fetal_max}
         self.deciders = {k: Decider(s.quality_threshold * self.top.get(k, 1.0), on_windows=s.quality_on_frames,
@@ -90,7 +93,7 @@ class FetalChain:
         self._history: deque[tuple[float, float]] = deque(maxlen=max(10, int(fhr_history_s * 4)))
         self._events_every = events_every_s
         self._next_events_s = events_every_s
-        self._reported: set[tuple[str, float]] = set()
+        self._reported: deque[tuple[str, float, float]] = deque(maxlen=256)  # (kind, start_s, end_s) reported
 
     def prime(self, blocks: Iterable[np.ndarray]) -> None:
         """Before the first push, for a file: the quality monitor learns the leads' typical values from the
@@ -191,17 +194,21 @@ class FetalChain:
                 del self._seconds[k]
 
     def _fhr_events(self, out: FetalOutput, final: bool) -> None:
-        """FHR rule events over the history that have ended (or all, at the end), each reported once."""
+        """The CTG reading of the history, and its FHR rule events that have ended (or all, at the end), each
+        reported once."""
         if len(self._history) < 2:
             return
         t, bpm = (np.array(v, dtype=float) for v in zip(*self._history, strict=True))
-        with warnings.catch_warnings():  # all-missing stretches make empty NaN means there: expected
-            warnings.simplefilter("ignore", RuntimeWarning)
-            found = detect_fhr_events(t, bpm, float(t[-1]), self.fhr_config)
-        for e in found:
-            key = (e.kind, round(e.start_s, 1))
-            if key in self._reported or (not final and e.end_s >= t[-1] - 1.0):
+        # the grid starts at the history's start, not at 0: the work stays an hour's whatever the stream's age
+        out.ctg = ctg_reading(t, bpm, float(t[-1]), self.ctg_config, start_s=max(0.0, float(np.floor(t[0])) - 2.0))
+        for e in out.ctg.events:
+            if not final and e.end_s >= t[-1] - 1.0:
                 continue  # still going on: reported once it has ended
-            self._reported.add(key)
+            # once the history's start cuts into a reported event, what is left of it reads anew (a later start,
+            # or a deceleration against the level after it): not a new event
+            if any((kind == e.kind and e.start_s < end) or (start - 1.0 <= e.start_s and e.end_s <= end + 1.0)
+                   for kind, start, end in self._reported):
+                continue
+            self._reported.append((e.kind, e.start_s, e.end_s))
             out.fhr_events.append(e)
             out.events.append(Event(e.start_s, e.end_s, e.score, 0.0, 1, f"fetal-{e.kind}"))

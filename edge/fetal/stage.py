@@ -1,7 +1,8 @@
 """The fetal stage of ECG streams (registered with ``edge.pipeline.stream.register_stage``): beside the
 stream's own detector (Donut on one lead), the abdominal leads of every block go through the fetal
 chain (edge.fetal.chain: beats, FHR, signal quality and their decisions, as `vigil beats` runs it).
-Its events name their kind as the detector (``fetal-flatline``, ``fetal-deceleration``, ...); its
+Its events name their kind as the detector (``fetal-flatline``, ``fetal-deceleration``,
+``fetal-prolonged_deceleration``, ``fetal-bradycardia``, ...: quality and the CTG rules); its
 thresholds are the bundle's (manifest ``fetal`` table, FetalSettings). A stream whose source names no
 abdominal column (a scalp lead alone) gets no fetal events.
 
@@ -45,7 +46,8 @@ class FetalStage:
                 self.chain.prime(np.asarray(b)[:, self.columns] for b in channels.rewind())
 
     def push(self, block: Block) -> StreamOutput:
-        """A contiguous block (n, channels), missing (n,) -> the events closed and the new valid FHR points."""
+        """A contiguous block (n, channels), missing (n,) -> the events closed, the new valid FHR points and the
+        CTG reading when the chain made one (the page's, without its per-period table)."""
         if self.chain is None:
             return StreamOutput(np.empty(0, np.float32), np.empty(0, np.int64))
         x = np.array(block.samples[:, self.columns], dtype=np.float64)
@@ -56,7 +58,11 @@ class FetalStage:
         fhr = None
         if valid:  # valid points only: the ones quality masked are gaps in the page's trace
             fhr = (np.array([t for t, _ in valid]), np.array([b for _, b in valid]))
-        return StreamOutput(np.empty(0, np.float32), np.empty(0, np.int64), out.events, fhr)
+        ctg = None
+        if out.ctg is not None:
+            ctg = out.ctg.to_json()
+            ctg.pop("periods")
+        return StreamOutput(np.empty(0, np.float32), np.empty(0, np.int64), out.events, fhr, ctg)
 
     def finish(self) -> list[Event]:
         return [] if self.chain is None else self.chain.finish().events

@@ -17,7 +17,7 @@ Every module of ``edge/modalities/`` is imported on the first lookup (pkgutil, a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
@@ -70,10 +70,15 @@ class Modality(ABC):
     heart_rate: ClassVar[bool] = False  # its streams also report a fetal heart rate (sensor, page plot)
     timestamped: ClassVar[bool] = False  # points carry timestamps: label windows and a continued series apply
     machine_type: ClassVar[bool] = False  # its manifests always say machine_type (null: not known)
+    raw_unit: ClassVar[str] = "value"  # the unit of a source's samples when the bundle names none (page axis)
 
     @abstractmethod
     def window_spec(self, features: dict[str, Any]) -> FeatureSpec | EcgSpec:
         """The manifest's ``features`` as this modality's spec (BundleError, TypeError or ValueError if not)."""
+
+    def explainer(self, bundle: Bundle, spec: Any) -> Callable[[np.ndarray], list[dict[str, Any]]] | None:
+        """What names, for an event, where its peak window's features differ from normal; None: nothing."""
+        return None
 
     def check_bundle(self, manifest: Manifest, spec: Any) -> None:
         """Refuse (BundleError naming the field) a manifest whose parts disagree with its spec."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge.errors import BundleError, ConfigError, InputFileError
+from edge.features.explain import Explainer
 from edge.features.spec import FeatureSpec
 from edge.modalities.base import Modality, ScoreRequest, register_modality
 from edge.names import MACHINE_TYPES, label_of, machine_id_of, machine_type_of
@@ -36,6 +37,7 @@ class SoundModality(Modality):
     levels = ("clip", "window")
     calibrated_on = "clip scores and pooled window scores"
     machine_type = True
+    raw_unit = "full scale"  # samples as floats in [-1, 1]
 
     def window_spec(self, features: dict[str, Any]) -> FeatureSpec:
         return FeatureSpec.from_dict(features)
@@ -46,6 +48,9 @@ class SoundModality(Modality):
         if manifest.mean.shape != (spec.dim,):  # a hand edit: n_mels, frames...
             raise BundleError(f"normalization.mean: {manifest.mean.size} values; the features "
                               f"(set {spec.set}, n_mels {spec.n_mels}) give {spec.dim} (expected the same)")
+
+    def explainer(self, bundle: Bundle, spec: FeatureSpec) -> Explainer:
+        return Explainer(spec, *bundle.normalization())
 
     def needs(self, spec: FeatureSpec) -> Needs:
         return Needs(self.name, float(spec.sr))

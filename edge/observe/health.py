@@ -32,7 +32,7 @@ def stream_summary(state: StreamState) -> dict[str, Any]:
             "samples": state.samples, "missing_samples": state.missing_samples,
             "missing_percent": round(100 * state.missing_fraction, 2), "reconnects": state.reconnects,
             "threshold": state.threshold, "last_score": None if score != score else round(score, 6),
-            "anomaly": state.anomaly, "open_event": state.open_summary()}
+            "anomaly": state.anomaly, "open_event": state.open_summary(), "reliability": state.reliability}
 
 
 def stream_line(state: StreamState, outbox: int | None, broker: str) -> str:
@@ -145,6 +145,9 @@ def format_status(data: dict[str, Any], now: float | None = None) -> tuple[str, 
         lines.append(f"  {s['name']:20s} {s['state']}{reason}: {s['windows']} windows, {s['events']} events, "
                      f"missing {s['missing_percent']:.1f} %, reconnects {s['reconnects']}, "
                      f"score {score} / threshold {s['threshold']:.4g}" + (" ANOMALY" if s.get("anomaly") else ""))
+        if s.get("reliability"):
+            lines.append(f"  {'':20s} bundle reliability {s['reliability']['estimate']:.2f}: "
+                         f"{s['reliability']['advice']}")
     return "\n".join(lines), alive
 
 

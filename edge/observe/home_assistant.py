@@ -6,10 +6,11 @@ Per stream (Home Assistant's documented discovery fields, https://www.home-assis
   <prefix>/sensor/vigil_<gateway>/<stream>_fhr/config              fetal heart rate, bpm (ECG streams)
   <prefix>/sensor/vigil_<gateway>/<stream>_state/config            diagnostic: starting, running, waiting, ...
   <prefix>/sensor/vigil_<gateway>/<stream>_model/config            diagnostic: bundle, variant, sha256 prefix
+  <prefix>/sensor/vigil_<gateway>/<stream>_reliability/config      diagnostic: the bundle's estimate (audio)
 all reading one retained JSON state topic, vigil/<gateway>/<stream>/state:
   {"anomaly": "ON"|"OFF", "kind": str|null, "event_id": str|null, "score": float|null, "threshold": float,
    "fhr_bpm": float|null, "state": "running", "reason": str|null, "available": "online"|"offline",
-   "model": "slider int8 3f2a9c1e0b7d"}
+   "model": "slider int8 3f2a9c1e0b7d", "reliability": 0.84|null, "reliability_advice": str|null}
 
 Events of the stream's own detector set "anomaly" while they are open (with the "event_id" of their
 opened record); events that a further stage
@@ -23,8 +24,10 @@ anomaly, score and FHR entities also need their stream to be running ("available
 a waiting, failed or ended stream makes them unavailable rather than "OFF, no problem", while the
 diagnostic state sensor (not tied to the stream) says which and why (``reason`` in its attributes).
 Configs and states are retained: Home Assistant restarting finds them; it also announces itself on
-<prefix>/status ("online"), which makes the configs go out again. A stream removed (by a reload) has
-its retained configs and state cleared with empty payloads, so no ghost entity stays.
+<prefix>/status ("online"), which makes the configs go out again. A stream removed (by a reload, or from
+the config while the gateway was stopped) has its retained configs and state cleared with empty payloads, so
+no ghost entity stays: the gateway subscribes to its own retained state topics, and a stream found there that
+is not configured is cleared as a removed one.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from edge import __version__
-from edge.modalities.base import modality_named
+from edge.modalities.base import modalities, modality_named
 from edge.pipeline.stream_state import STATES, StreamState
 
 DEFAULT_PREFIX = "homeassistant"
@@ -50,6 +53,12 @@ def _id(text: str) -> str:
 
 def state_topic(gateway: str, stream: str) -> str:
     return f"vigil/{gateway}/{stream}/state"
+
+
+def state_filter(gateway: str) -> str:
+    """Every stream's state topic of `gateway` (an MQTT filter): the broker's retained ones tell which streams
+    an earlier run announced."""
+    return state_topic(gateway, "+")
 
 
 def discovery_messages(gateway: str, streams: Iterable[tuple[str, str]],
@@ -87,6 +96,12 @@ def discovery_messages(gateway: str, streams: Iterable[tuple[str, str]],
             ("sensor", "model", {"name": f"{name} model", "value_template": "{{ value_json.model }}",
                                  "icon": "mdi:package-variant", **diagnostic}),
         ]
+        if modality_named(modality_name).machine_type:  # machine-sound bundles carry a reliability estimate
+            entities.append(("sensor", "reliability", {
+                "name": f"{name} bundle reliability", "state_class": "measurement", "icon": "mdi:shield-check",
+                "value_template": "{{ value_json.reliability }}", "json_attributes_topic": topic,
+                "json_attributes_template": "{{ {'advice': value_json.reliability_advice} | tojson }}",
+                **diagnostic}))
         for component, what, fields in entities:
             config = {**fields, "state_topic": topic, "device": device,
                       "origin": {"name": "vigil", "sw_version": __version__}, "unique_id": f"{node}_{sid}_{what}"}
@@ -107,7 +122,9 @@ def state_payload(state: StreamState, held: tuple[str, str] | None = None) -> st
     return json.dumps({"anomaly": "ON" if kind is not None else "OFF", "kind": kind, "event_id": event_id,
                        "score": score, "threshold": state.threshold, "fhr_bpm": fhr, "state": state.state,
                        "reason": state.reason, "available": "online" if state.state == "running" else "offline",
-                       "model": state.model or None})
+                       "model": state.model or None,
+                       "reliability": None if state.reliability is None else state.reliability["estimate"],
+                       "reliability_advice": None if state.reliability is None else state.reliability["advice"]})
 
 
 class Discovery:
@@ -147,8 +164,23 @@ class Discovery:
                 messages = discovery_messages(self.gateway, [(name, modality)], self.prefix)
                 for topic, config in messages:
                     self._publish(topic, json.dumps(config), True)
-                self.retained[name] = [topic for topic, _ in messages]
+                topics = [topic for topic, _ in messages]
+                for topic in self.retained.get(name, []):  # an earlier run's entity this modality has not
+                    if topic not in topics:
+                        self._publish(topic, "", True)
+                self.retained[name] = topics
                 self._announced.add(name)
+
+    def on_retained_state(self, topic: str, payload: bytes) -> None:
+        """A stream's state on the broker (the retained one from an earlier run, or one just sent): a stream
+        not known here gets every config topic it may have had, cleared at the next tick unless configured."""
+        name = topic.split("/")[2]
+        if not payload:  # a cleared one, ours or an earlier run's
+            return
+        with self._lock:
+            if name not in self.retained:
+                self.retained[name] = sorted({t for m in modalities() for t, _ in
+                                              discovery_messages(self.gateway, [(name, m)], self.prefix)})
 
     def _again(self) -> None:
         with self._lock:

@@ -59,19 +59,25 @@ class Observers:
         old, self.discovery = self.discovery, None
         if link is None or prefix is None:
             return
-        from edge.observe.home_assistant import Discovery
+        from edge.observe.home_assistant import Discovery, state_filter
 
         self.discovery = Discovery(self.config.gateway, self._states, link.publish, prefix,
                                    every_s=self.config.status_interval_s, previous=old)
         if link is not self._hooked:  # one hook per link: a link kept across a reload is not hooked twice (a
             self._hooked = link       # new Discovery announces every stream at its first tick)
             link.subscribe(self.discovery.birth_topic, self._birth)
+            link.subscribe(state_filter(self.config.gateway), self._retained_state)
             link.add_connect_hook(self._announce)  # now, if connected, and at every reconnect
 
     def _announce(self) -> None:
         discovery = self.discovery  # read once: a reload may replace it from the service's loop
         if discovery is not None:
             discovery.on_connect()
+
+    def _retained_state(self, topic: str, payload: bytes) -> None:
+        discovery = self.discovery
+        if discovery is not None:
+            discovery.on_retained_state(topic, payload)
 
     def _birth(self, topic: str, payload: bytes) -> None:
         discovery = self.discovery

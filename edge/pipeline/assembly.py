@@ -32,7 +32,9 @@ def build_stream(bundle: Bundle, detector: Detector, *, spec: FeatureSpec | EcgS
     what one push computes at once (the ring buffer holds one window plus that span).
     """
     decider = Decider.from_bundle(bundle, detector.variant)
-    return Stream(spec or bundle.window_spec, detector, decider, column=column, head=head, max_span_s=max_span_s)
+    window_spec = spec or bundle.window_spec
+    decider.explain = bundle.input_modality.explainer(bundle, window_spec)  # machine sound: the bands
+    return Stream(window_spec, detector, decider, column=column, head=head, max_span_s=max_span_s)
 
 
 @dataclass

@@ -25,7 +25,8 @@ Without it (files, bench, the fetal stage's rules) only ``closed`` events come o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -51,13 +52,15 @@ class Event:
     windows: int
     detector: str = ""
     phase: Phase = "closed"
+    explain: list[dict[str, Any]] | None = field(default=None, compare=False)  # where its peak window differs
 
     def to_json(self) -> dict[str, Any]:
-        """The event as `vigil score --json` prints it (``detector`` only when it names one; files report closed
-        events only, so no phase)."""
+        """The event as `vigil score --json` prints it (``detector`` and ``explain`` only when there are; files
+        report closed events only, so no phase)."""
         out: dict[str, Any] = {"start_s": self.start_s, "end_s": self.end_s, "peak_score": self.peak_score,
                                "threshold": self.threshold, "windows": self.windows}
-        return out | ({"detector": self.detector} if self.detector else {})
+        return out | ({"detector": self.detector} if self.detector else {}) | \
+            ({"explain": self.explain} if self.explain is not None else {})
 
 
 @dataclass
@@ -65,6 +68,10 @@ class _Open:
     start_s: float
     peak: float
     windows: int
+    row: np.ndarray | None = None  # the peak window's feature row, when the stream gives rows
+
+
+Explain = Callable[[np.ndarray], list[dict[str, Any]]]
 
 
 class Decider:
@@ -87,6 +94,7 @@ class Decider:
         self._candidate = _Open(0.0, -np.inf, 0)
         self._last_over_end = 0.0
         self._reported = (0.0, 0.0)  # (window start, event end) when the open event was last reported
+        self.explain: Explain | None = None  # names what made the peak window unlike normal (its feature row)
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, variant: str | None = None) -> Decider:
@@ -99,32 +107,39 @@ class Decider:
     def open(self) -> bool:
         return self._open is not None
 
-    def update(self, scores: np.ndarray, starts_s: np.ndarray, window_s: float) -> list[Event]:
+    def update(self, scores: np.ndarray, starts_s: np.ndarray, window_s: float,
+               rows: np.ndarray | None = None) -> list[Event]:
         """Feed window scores (n,) with their start times (n,) in s; returns the events that closed, in
         order, and with ``update_every_s`` set the events that opened or moved on too (module docstring).
+        ``rows`` (n, dim): the windows' feature rows; with ``explain`` set, each event says what made its
+        peak window unlike normal.
 
         The loop runs once per window (at most a few dozen per second), not per sample.
         """
         out = []
-        for score, start in zip(scores.tolist(), starts_s.tolist(), strict=True):
+        kept = rows if self.explain is not None else None
+        for i, (score, start) in enumerate(zip(scores.tolist(), starts_s.tolist(), strict=True)):
             over = score > self.threshold
             if self._open is None:
                 if not over:
                     self._run_over = 0
                     continue
                 if self._run_over == 0:
-                    self._candidate = _Open(start, score, 0)
+                    self._candidate = _Open(start, -np.inf, 0)
                 self._run_over += 1
-                self._candidate.peak = max(self._candidate.peak, score)
+                if score > self._candidate.peak:
+                    self._candidate.peak, self._candidate.row = score, None if kept is None else kept[i].copy()
                 self._last_over_end = start + window_s
                 if self._run_over >= self.on_windows:
-                    self._open = _Open(self._candidate.start_s, self._candidate.peak, self._run_over)
+                    c = self._candidate
+                    self._open = _Open(c.start_s, c.peak, self._run_over, c.row)
                     self._run_under = 0
                     if self.update_every_s is not None:
                         out.append(self._report("opened", start))
                 continue
             if over:
-                self._open.peak = max(self._open.peak, score)
+                if score > self._open.peak:
+                    self._open.peak, self._open.row = score, None if kept is None else kept[i].copy()
                 self._open.windows += 1
                 self._last_over_end = start + window_s
                 self._run_under = 0
@@ -144,12 +159,15 @@ class Decider:
         assert self._open is not None
         self._reported = (start_s, self._last_over_end)
         return Event(self._open.start_s, self._last_over_end, float(self._open.peak), self.threshold,
-                     self._open.windows, self.detector, phase)
+                     self._open.windows, self.detector, phase, self._explained(self._open))
 
     def _close(self, event: _Open) -> Event:
         self._open, self._run_over, self._run_under = None, 0, 0
         return Event(event.start_s, self._last_over_end, float(event.peak), self.threshold, event.windows,
-                     self.detector)
+                     self.detector, explain=self._explained(event))
+
+    def _explained(self, event: _Open) -> list[dict[str, Any]] | None:
+        return None if self.explain is None or event.row is None else self.explain(event.row)
 
     def flush(self) -> list[Event]:
         """Close an event still open (end of the stream, shutdown, reload)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -33,12 +33,13 @@ if TYPE_CHECKING:
 class StreamOutput:
     """What one push produced: scores (n,) float32, their positions (n,) in samples, events (closed ones, and
     opened and update ones from a live Decider: ``update_every_s``); a beat stage adds the fetal heart rate:
-    (times (k,) s, bpm (k,)) of its new valid points."""
+    (times (k,) s, bpm (k,)) of its new valid points, and its latest CTG reading (JSON types) when it made one."""
 
     scores: np.ndarray
     starts: np.ndarray
     events: list[Event] = field(default_factory=list)
     fhr: tuple[np.ndarray, np.ndarray] | None = None
+    ctg: dict[str, Any] | None = None
 
 
 class Stream:
@@ -135,7 +136,8 @@ class Stream:
             kept = ~np.isnan(head[0])  # a head its detector cannot score is left out of the decisions
             decided = np.concatenate([head[0][kept], scores]), np.concatenate([head[1][kept], positions])
             scores, positions = np.concatenate([head[0], scores]), np.concatenate([head[1], positions])
-        events = self.decider.update(decided[0], decided[1] / f.rate, f.score_span / f.rate)
+        rows = features if head is None else None  # one row per decided window: the events can say where
+        events = self.decider.update(decided[0], decided[1] / f.rate, f.score_span / f.rate, rows)
         return StreamOutput(scores, positions, events)
 
     def _score_head(self, features: np.ndarray, missing: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray,

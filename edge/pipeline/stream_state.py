@@ -71,10 +71,13 @@ class StreamState:
     model_sha256: str = ""
     bundle_created: str | None = None  # the bundle's provenance.created (ISO 8601 UTC)
     history_s: float = 10.0  # the signal envelope kept for the page
+    signal_unit: str = "value"  # the unit of the signal envelope's samples, for the page's axis
+    reliability: dict[str, Any] | None = None  # the bundle's estimate and advice ({"estimate", "advice"}), if any
     points_per_s: int = 50
     watched_until: float = 0.0  # monotonic time until which a page wants the signal envelope
     signal: Trace = field(init=False, repr=False)  # (time_s, min, max)
     fhr: Trace = field(init=False, repr=False)  # (time_s, beats per minute)
+    ctg: dict[str, Any] | None = None  # the beat stage's latest CTG reading (edge.fetal.ctg, JSON types)
     _pending: np.ndarray = field(init=False, repr=False)
     _pending_start: int = field(default=0, init=False, repr=False)
 

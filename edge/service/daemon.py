@@ -86,9 +86,18 @@ def prepare(config: StreamConfig, *, check_source: bool = True, update_every_s: 
     state = StreamState(config.name, config.kind, bundle.modality, bundle.detector_kind, variant.name,
                         variant.window_threshold, model=f"{bundle.name} {variant.name} {variant.sha256[:12]}",
                         bundle=bundle.name, model_sha256=variant.sha256,
+                        signal_unit=needs.unit or bundle.input_modality.raw_unit,
+                        reliability=reliability_of(bundle.manifest.reliability),
                         bundle_created=str(bundle.manifest.provenance.get("created") or "") or None)
     return Runner(config, bundle, open_source(config.kind, config.source, needs), pipeline.stream, state,
                   pipeline.stages)
+
+
+def reliability_of(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The part of a manifest's ``reliability`` the gateway shows: the estimate (0-1) and the advice."""
+    if not isinstance(entry.get("estimate"), int | float):
+        return None
+    return {"estimate": float(entry["estimate"]), "advice": str(entry.get("advice", ""))}
 
 
 def prepare_all(config: ServiceConfig, running: Sequence[StreamConfig] = ()) -> dict[str, Runner]:
@@ -171,6 +180,8 @@ class Service:
                         self._emit(runner, staged.events, stage)
                         if staged.fhr is not None:  # the fetal stage's heart rate: the page's FHR panel, metrics
                             state.on_fhr(*staged.fhr)
+                        if staged.ctg is not None:
+                            state.ctg = staged.ctg
             if source.failure is not None:
                 state.set("failed", source.failure)
             else:

@@ -37,9 +37,13 @@ class EventRecord:
     threshold: float
     windows: int
     phase: Phase = "closed"
+    explain: list[dict[str, Any]] | None = None  # machine sound: where the peak window differs (bands)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        out = asdict(self)
+        if out["explain"] is None:
+            del out["explain"]
+        return json.dumps(out, sort_keys=True)
 
     @property
     def key(self) -> str:
@@ -64,7 +68,7 @@ def make_record(event: Event, *, gateway: str, stream: str, detector: str, model
     return EventRecord(SCHEMA, event_id or new_event_id(), gateway, stream, detector, model_sha256,
                        _iso(stream_epoch_s + event.start_s), _iso(stream_epoch_s + event.end_s),
                        round(event.start_s, 4), round(event.end_s, 4), float(event.peak_score), float(event.threshold),
-                       int(event.windows), event.phase)
+                       int(event.windows), event.phase, event.explain)
 
 
 def schema() -> dict[str, Any]:

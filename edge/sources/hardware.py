@@ -32,6 +32,22 @@ def no_audio_input(device: str | int | None, detail: str = "") -> InputFileError
     return InputFileError(f"no audio input device {what} (devices: {names})" + (f": {detail}" if detail else ""))
 
 
+def portaudio_words(text: str, *, channels: int, rate: float) -> str:
+    """PortAudio's error as a user can act on it; its own words kept, in brackets, for a search."""
+    low = text.lower()
+    if "querying device -1" in low or "no default" in low:
+        said = "no default input; plug in a microphone, or name one as the stream's device (`vigil devices`)"
+    elif "invalid number of channels" in low:
+        said = f"it has fewer than {channels} input channel(s) (channel is 0-based)"
+    elif "invalid sample rate" in low:
+        said = f"it does not record at {rate:g} Hz"
+    elif "unavailable" in low or "busy" in low:
+        said = "it is in use by another program, or was unplugged"
+    else:
+        return f"PortAudio: {text}"
+    return f"{said} [PortAudio: {text}]"
+
+
 def describe_ble_error(exc: BaseException) -> str:
     """One line for what bleak raises when the host side is missing; other errors as they are."""
     text = str(exc)

@@ -29,7 +29,7 @@ from edge.config_table import Table
 from edge.errors import ConfigError, VigilError
 from edge.sources.backoff import Backoff
 from edge.sources.base import Block, Needs, Source, SourceConfig, register_source
-from edge.sources.hardware import no_audio_input
+from edge.sources.hardware import no_audio_input, portaudio_words
 
 log = logging.getLogger(__name__)
 _OPEN: set[MicrophoneSource] = set()  # inputs open in this process: PortAudio is re-initialised only without any
@@ -119,7 +119,8 @@ class MicrophoneSource(Source):
             self._pa.start()
         except sd.PortAudioError as exc:
             self._close()
-            raise no_audio_input(self.config.device, str(exc)) from None
+            detail = portaudio_words(str(exc), channels=self.config.channel + 1, rate=self.sr)
+            raise no_audio_input(self.config.device, detail) from None
         _OPEN.add(self)
 
     def _close(self) -> None:

@@ -25,6 +25,7 @@ from train.dataset import discover_clips
 from train.detectors import DetectorOptions
 from train.held_out import held_out_lines
 from train.modalities.base import ModalityTraining, register_training, require_tensorflow
+from train.reliability import reliability_lines
 
 
 @register_training
@@ -135,11 +136,15 @@ def _train(args: argparse.Namespace) -> int:
                               "metrics": {v: {k: x for k, x in m.items() if k != "clip_scores"}
                                           for v, m in manifest.metrics.items() if isinstance(m, dict)},
                               "models": {k: {"bytes": v.files["model"].bytes, "threshold": v.threshold.to_json()}
-                                         for k, v in manifest.models.items()}}))
+                                         for k, v in manifest.models.items()},
+                              "reliability": manifest.reliability or None}))
             continue
         print(f"{path}: {manifest.name}")
         for line in held_out_lines(manifest):
             print(f"  {line}")
+        if manifest.reliability:
+            for line in reliability_lines(manifest.reliability):
+                print(f"  {line}")
     return 0
 
 

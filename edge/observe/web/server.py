@@ -53,9 +53,9 @@ def event_kind(detector: str) -> str:
 
 def _event_row(record: EventRecord) -> dict[str, Any]:
     """An event for the page: stream times (s), wall clock (ISO 8601 UTC), peak score, detector and kind."""
-    return {"start_s": round(record.start_s, 3), "end_s": round(record.end_s, 3), "start": record.start,
-            "end": record.end, "peak": round(record.peak_score, 5), "detector": record.detector,
-            "kind": event_kind(record.detector)}
+    return {"event_id": record.event_id, "start_s": round(record.start_s, 3), "end_s": round(record.end_s, 3),
+            "start": record.start, "end": record.end, "peak": round(record.peak_score, 5), "detector": record.detector,
+            "kind": event_kind(record.detector), "explain": record.explain}
 
 
 class LivePage:
@@ -110,10 +110,14 @@ class LivePage:
             cursor = (seen if seen is not None else {}).setdefault(s.name, {})
             entry: dict[str, Any] = stream_summary(s)
             entry["history_s"] = s.history_s
+            entry["signal_unit"] = s.signal_unit
+            if entry["open_event"] is not None:  # the page names what raised it, as for closed events
+                entry["open_event"] = {**entry["open_event"], "kind": event_kind(entry["open_event"]["detector"])}
             entry["heart_rate"] = modality_named(s.modality).heart_rate  # the page plots FHR for these
             entry["bundle"] = {"name": s.bundle, "detector": s.detector, "variant": s.variant,
                                "sha256": s.model_sha256, "created": s.bundle_created}
             entry["epoch_s"] = s.epoch_s  # wall clock of the stream's time 0 (None before its first block)
+            entry["ctg"] = s.ctg  # the fetal stage's CTG reading beside the FHR trace (small: sent every time)
             traces: dict[str, tuple[Any, int, Any]] = {  # rows kept, rows ever, row -> list
                 "signal": (s.signal.rows, s.signal.count, list), "fhr": (s.fhr.rows, s.fhr.count, list),
                 "scores": (s.recent_scores, s.windows, list),
