@@ -190,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_parser(sub)
     record.add_parser(sub)
 
-    p = sub.add_parser("demo", help="score the bundled sample clips with the bundled int8 models")
+    p = sub.add_parser("demo", help="score the bundled sample clips with the bundled models "
+                       "(per machine id: clips it never saw)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_demo)
 

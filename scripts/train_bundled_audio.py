@@ -1,4 +1,4 @@
-"""Retrain the bundled audio bundles (the default detector), one machine per DCASE machine type, and report them.
+"""Retrain the bundled audio bundles (the default detector), one machine id per DCASE machine type, and report them.
 
 Usage: .venv/bin/python -m scripts.train_bundled_audio [--data ../shared/data] [--seed 0] [--out out/bundled-audio]
 
@@ -8,10 +8,13 @@ clips of dcase2020-task2-dev-samples and -lite are pooled; two (seeded) are held
 fitted by `vigil train audio` with no --detector (every fitted clip learnt from, thresholds from
 out-of-fold scores). Slider id 00 fits 10 clips of dcase2020-slider-id00-train instead (the
 acceptance setting) and holds out all 5 others. `vigil evaluate` then scores the held-out normal
-and every anomalous clip of that machine (reports under OUT/reports/<type>/). The int8-only copy
-of each bundle goes to edge/data/bundles/<type>/, and one held-out normal and one anomalous clip,
-cut to their first 5 s, to edge/data/samples/<type>/ for `vigil demo` (the shipped manifest names
-their sources and sha256 in provenance.demo_samples). Prints a Markdown table for README.
+and every anomalous clip of that machine (reports under OUT/reports/<type>/). A copy of each bundle
+with only its default variant (the one the gateway runs) goes to edge/data/bundles/<type>/, and two
+held-out normal and two anomalous clips of the same machine, cut to their first SAMPLE_SECONDS, to
+edge/data/samples/<type>/ for `vigil demo`: no clip fitted on or used for thresholds is shipped. The
+shipped manifest names the samples' sources and sha256 (provenance.demo_samples) and the held-out
+figures of the whole machine (provenance.held_out: counts, AUC and pAUC per variant), which the
+demo prints. Prints a Markdown table for reports/machine-sound/README.md.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ MACHINES = {"fan": "id_06", "pump": "id_04", "slider": "id_00", "toycar": "id_04
             "valve": "id_02"}
 SETS = ("dcase2020-task2-dev-samples", "dcase2020-task2-lite")
 TAGS = {SETS[0]: "dev", SETS[1]: "lite", "dcase2020-slider-id00-train": "train"}
+SAMPLE_SECONDS = 5.0  # 2 normal + 2 anomalous clips per machine: 24 clips of 160 KB
+TABLE = "reports/machine-sound/README.md"  # where the demo points for the per-id figures
 
 
 def vigil(*args: str) -> str:
@@ -39,20 +44,23 @@ def vigil(*args: str) -> str:
                           cwd=ROOT).stdout
 
 
-def ship_int8(full: Path, target: Path) -> None:
-    """Copy a bundle with only its int8 model (the gateway's variant) and a manifest to match."""
+def ship(full: Path, target: Path) -> None:
+    """Copy a bundle with only its default variant (the one the gateway runs) and a manifest to match."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
     manifest = json.loads((full / "manifest.json").read_text())
-    manifest["models"] = {"int8": manifest["models"]["int8"]}
-    for entry in manifest["models"]["int8"].get("files", {"model": manifest["models"]["int8"]}).values():
-        shutil.copy2(full / entry["file"], target)
+    variant = manifest["default_variant"]
+    manifest["models"] = {variant: manifest["models"][variant]}
+    for file in manifest["models"][variant].get("files", {"model": manifest["models"][variant]}).values():
+        shutil.copy2(full / file["file"], target)
     (target / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
-def ship_samples(sources: list[Path], data: Path, target: Path, bundle: Path, seconds: float = 5.0) -> None:
-    """Clips cut to `seconds` into `target`; their sources recorded in the shipped manifest."""
+def ship_samples(sources: list[Path], data: Path, target: Path, bundle: Path, held_out: dict,
+                 seconds: float = SAMPLE_SECONDS) -> None:
+    """Clips cut to `seconds` into `target`; their sources and the machine's held-out figures recorded in
+    the shipped manifest."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
@@ -60,21 +68,33 @@ def ship_samples(sources: list[Path], data: Path, target: Path, bundle: Path, se
     shipped = []
     for source in sources:
         sr, samples = scipy.io.wavfile.read(source)
-        scipy.io.wavfile.write(target / source.name, sr, np.ascontiguousarray(samples[: int(seconds * sr)]))
-        shipped.append({"file": source.name, "source": str(source.relative_to(data)), "seconds": seconds,
+        name = tagged(source, data)  # dev and lite reuse numbers
+        scipy.io.wavfile.write(target / name, sr, np.ascontiguousarray(samples[: int(seconds * sr)]))
+        shipped.append({"file": name, "source": str(source.relative_to(data)), "seconds": seconds,
                         "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest()})
     manifest["provenance"]["demo_samples"] = shipped
+    manifest["provenance"]["held_out"] = held_out
     (bundle / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+
+def model_bytes(manifest: dict, variant: str) -> int:
+    """Bytes of a variant's model file(s) (the fused default has one per member)."""
+    entry = manifest["models"][variant]
+    return sum(f["bytes"] for f in entry.get("files", {"model": entry}).values())
 
 
 def link(paths: list[Path], folder: Path, data: Path) -> None:
     """Symlinks named <label>_id_<id>_<set>_<number>.wav (the sets reuse numbers)."""
     folder.mkdir(parents=True, exist_ok=True)
     for p in paths:
-        label, _, rest = p.name.partition("_id_")
-        ident, _, number = rest.partition("_")
-        tag = TAGS[p.relative_to(data).parts[0]]
-        (folder / f"{label}_id_{ident}_{tag}_{number}").symlink_to(p)
+        (folder / tagged(p, data)).symlink_to(p)
+
+
+def tagged(path: Path, data: Path) -> str:
+    """<label>_id_<id>_<set>_<number>.wav: the clip's name with its data set's tag."""
+    label, _, rest = path.name.partition("_id_")
+    ident, _, number = rest.partition("_")
+    return f"{label}_id_{ident}_{TAGS[path.relative_to(data).parts[0]]}_{number}"
 
 
 def clips_of(data: Path, machine: str, ident: str, label: str) -> list[Path]:
@@ -111,13 +131,17 @@ def main() -> None:
         (full / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         result = json.loads(vigil("evaluate", str(work / "unseen"), "--bundle", str(full), "--report",
                                   str(args.out / "reports" / machine), "--json"))
-        ship_int8(full, ROOT / "edge/data/bundles" / machine)
-        ship_samples([held[0], anomalous[0]], args.data, ROOT / "edge/data/samples" / machine,
-                     ROOT / "edge/data/bundles" / machine)
         f32, i8 = result["variants"]["float32"], result["variants"]["int8"]
+        held_out = {"machine_id": ident, "fitted_normal_clips": len(fit), "normal": f32["n_normal"],
+                    "anomalous": f32["n_anomalous"], "table": TABLE,
+                    **{f"{k}_{v}": round(result["variants"][v][k], 3) for k in ("auc", "pauc")
+                       for v in ("float32", "int8")}}
+        ship(full, ROOT / "edge/data/bundles" / machine)
+        ship_samples([*held[:2], *anomalous[:2]], args.data, ROOT / "edge/data/samples" / machine,
+                     ROOT / "edge/data/bundles" / machine, held_out)
         rows.append((f"{machine} {ident}", len(fit), f32["n_normal"], f32["n_anomalous"], f32["auc"], i8["auc"],
-                     f32["pauc"], i8["pauc"], i8["f1"], manifest["models"]["float32"]["bytes"],
-                     manifest["models"]["int8"]["bytes"]))
+                     f32["pauc"], i8["pauc"], i8["f1"], model_bytes(manifest, "float32"),
+                     model_bytes(manifest, "int8")))
         print(f"{machine}: AUC float32 {f32['auc']:.3f} int8 {i8['auc']:.3f}", file=sys.stderr)
     print("| machine | fitted normal clips | unseen clips (normal + anomalous) | AUC float32 | AUC int8 | pAUC float32 "
           "| pAUC int8 | F1 int8 @ threshold | model bytes float32 / int8 |")

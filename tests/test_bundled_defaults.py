@@ -1,4 +1,4 @@
-"""The embedded default: bundled int8 bundles and sample clips, and the main-job command."""
+"""The embedded default: bundled bundles (one per machine id) and sample clips, and the main-job command."""
 
 from __future__ import annotations
 
@@ -14,21 +14,28 @@ DATA = ROOT / "edge" / "data"
 TYPES = {"fan", "pump", "slider", "valve", "toycar", "toyconveyor"}
 
 
-def test_one_verified_int8_bundle_per_machine_type() -> None:
+def test_one_verified_fused_bundle_per_machine_type() -> None:
     assert {p.name for p in (DATA / "bundles").iterdir()} == TYPES | {"ecg-donut"}
     for machine in TYPES:
         bundle = load_bundle(DATA / "bundles" / machine)
-        assert bundle.manifest.machine_type == machine and list(bundle.variants) == ["int8"]
+        assert bundle.manifest.machine_type == machine and list(bundle.variants) == [bundle.default_variant]
+        assert bundle.default_variant == "int8" and bundle.manifest.detector_kind == "fused"
 
 
-def test_samples_are_clips_the_bundles_never_saw() -> None:
+def test_samples_are_clips_of_the_same_machine_the_bundles_never_saw() -> None:
     for machine in TYPES:
         provenance = load_bundle(DATA / "bundles" / machine).manifest.provenance
         fitted = {f["sha256"] for f in provenance["fit_files"] + provenance["threshold_files"]}
         shipped = provenance["demo_samples"]
         samples = {p.name for p in (DATA / "samples" / machine).glob("*.wav")}
-        assert len(samples) == 2 and samples == {s["file"] for s in shipped}
+        assert len(samples) == 4 and samples == {s["file"] for s in shipped}
+        assert sorted(s.split("_")[0] for s in samples) == ["anomaly", "anomaly", "normal", "normal"]
         assert fitted and fitted.isdisjoint({s["source_sha256"] for s in shipped})
+        held = provenance["held_out"]
+        ident = held["machine_id"]
+        assert all(f"_{ident}_" in s for s in samples)
+        assert all(f"_{ident}_" in f["file"] for f in provenance["fit_files"])
+        assert held["normal"] >= 2 and held["anomalous"] >= 2 and 0 <= held["auc_int8"] <= 1
 
 
 def test_ecg_bundle_and_sample() -> None:
@@ -67,7 +74,7 @@ def test_demo_scores_every_sample() -> None:
     # vigil beats on the abdominal sample, against the file's own annotated fetal R-peaks (50 ms)
     assert fetal["reference_beats"] == 128 and fetal["f1"] >= 0.95, fetal["f1"]
     assert abs(len(fetal["fetal_peaks"]) - 128) <= 6 and 110 < np.median([p["bpm"] for p in fetal["fhr"]]) < 160
-    assert len(rows) == 12 and {r["machine_type"] for r in rows} == TYPES
+    assert len(rows) == 24 and {r["machine_type"] for r in rows} == TYPES
     (sample,) = ecg
     assert sample["points"] == 1000 and sample["scored_points"] == 1000  # every point (the bundle's warm-up)
     for event in sample["events"]:

@@ -46,20 +46,22 @@ def test_fpr_rule_moves_the_decisions(calibrated: Path, fan_clips: list[Path]) -
     clip_scores = np.array([r["clip_score"] for r in rows])
     windows = np.concatenate([r["window_scores"] for r in rows])
     manifest = json.loads((calibrated / "manifest.json").read_text())
-    threshold = manifest["models"]["int8"]["threshold"]
+    variant = manifest["default_variant"]  # what score runs
+    threshold = manifest["models"][variant]["threshold"]
     # floor(0.2 * 6) = 1 clip may be above: exactly one is, and the threshold is an observed score
     assert sum(r["decision"] == "anomaly" for r in rows) == 1
     assert np.min(np.abs(clip_scores - threshold["clip"])) < 1e-9
     over = float(np.mean(windows > threshold["window"] + 1e-6))
     assert over <= 0.2 and over > 0.2 - 2 / windows.size  # the smallest threshold with FPR <= 0.2
-    old = load_bundle(FAN).variant("int8")
+    old = load_bundle(FAN).variant(variant)
     assert threshold["clip"] != pytest.approx(old.clip_threshold)
 
 
 def test_manifest_records_the_rule_and_stays_valid(calibrated: Path, fan_clips: list[Path]) -> None:
     bundle = load_bundle(calibrated)  # format version and model checksums verified
     entry = bundle.manifest.to_json()["models"]["int8"]
-    assert sha256_file(calibrated / entry["file"]) == entry["sha256"]
+    for file in entry.get("files", {"model": entry}).values():
+        assert sha256_file(calibrated / file["file"]) == file["sha256"]
     cal = bundle.manifest.to_json()["calibration"]
     assert cal["rule"] == {"kind": "fpr", "value": 0.2} and cal["n_clips"] == 6
     assert [c["sha256"] for c in cal["clips"]] == [sha256_file(p) for p in fan_clips]
@@ -144,7 +146,8 @@ def test_stored_scores_of_a_training_run(bundle: Path, tmp_path: Path) -> None:
     scores = {"window": rng.normal(size=200).tolist()}
     if bundle == FAN:
         scores["clip"] = rng.normal(size=10).tolist()
-    manifest["calibration"] = {"normal_scores": {"int8": scores}, "rule": {"kind": "percentile", "value": 95.0},
+    manifest["calibration"] = {"normal_scores": {v: scores for v in manifest["models"]},
+                               "rule": {"kind": "percentile", "value": 95.0},
                                "source": "out-of-fold k=5 by clip"}
     (copy / "manifest.json").write_text(json.dumps(manifest))
     run_vigil("calibrate", str(copy), "--fpr", "0.1", "--force", check=True)

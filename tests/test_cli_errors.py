@@ -70,7 +70,8 @@ def bundle_copy(tmp_path: Path) -> Path:
 
 
 def test_bundle_with_wrong_checksum(bundle_copy: Path, clip_per_type: dict[str, Path]) -> None:
-    model = bundle_copy / "model_int8.tflite"
+    entry = json.loads((bundle_copy / "manifest.json").read_text())["models"]["int8"]
+    model = bundle_copy / next(iter(entry.get("files", {"model": entry}).values()))["file"]
     data = bytearray(model.read_bytes())
     data[-1] ^= 0xFF
     model.write_bytes(bytes(data))

@@ -16,7 +16,7 @@ BUNDLES = ROOT / "edge" / "data" / "bundles"
 
 @pytest.mark.peer  # the C compiler
 @pytest.mark.parametrize(("bundle", "role", "macro"), [
-    ("valve", "model", "VIGIL_MAHA_VALVE_MODEL"),
+    ("valve", "maha", "VIGIL_FUSED_VALVE_MAHA"),
     ("ecg-donut", "decoder", "VIGIL_DONUT_ECG_DECODER"),
 ])
 def test_exported_header_compiles_to_the_model_bytes(bundle: str, role: str, macro: str, tmp_path: Path) -> None:

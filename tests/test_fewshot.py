@@ -76,7 +76,7 @@ def default_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_default_detector_learns_every_clip_with_out_of_fold_thresholds(default_bundle: Path) -> None:
     m = load_bundle(default_bundle).manifest.to_json()
-    assert m["detector"]["kind"] == "maha" and len(m["provenance"]["fit_files"]) == 10
+    assert m["detector"]["kind"] == "fused" and len(m["provenance"]["fit_files"]) == 10
     cal = m["calibration"]
     assert cal["rule"] == {"kind": "percentile", "value": 95.0} and "k=5 by clip" in cal["source"]
     for variant in ("float32", "int8"):
@@ -84,6 +84,23 @@ def test_default_detector_learns_every_clip_with_out_of_fold_thresholds(default_
         assert len(scores["clip"]) == 10 and scores["clip"] == sorted(scores["clip"])
         assert 10 * 14 <= len(scores["window"]) <= 2000 and scores["window"] == sorted(scores["window"])
         assert m["models"][variant]["threshold"]["clip"] == pytest.approx(np.percentile(scores["clip"], 95.0))
+        # each member's z scale: [mean, std > 0] of its own out-of-fold windows; the fused windows are the
+        # larger z, so on normal windows they sit above 0 on average (each member's z averages 0 there)
+        assert set(m["models"][variant]["fusion"]) == {"maha", "kmeans"}
+        assert all(sd > 0 for _, sd in m["models"][variant]["fusion"].values()) and np.mean(scores["window"]) > 0
+
+
+def test_fused_default_is_the_larger_of_its_members_z_scores(default_bundle: Path, dcase: Path) -> None:
+    from edge.detectors.fused import FusedDetector
+
+    bundle = load_bundle(default_bundle)
+    x = bundle.spec.compute(load_mono(sorted((dcase / "anomalous" / "slider").glob("*.wav"))[0], sr=16000))
+    detector = load_detector(bundle, "int8")
+    assert isinstance(detector, FusedDetector) and list(detector.members) == ["maha", "kmeans"]
+    fusion = bundle.manifest.models["int8"].extra["fusion"]
+    raw = {name: member.score(x) for name, member in detector.members.items()}
+    expected = np.max([(raw[n] - fusion[n][0]) / fusion[n][1] for n in raw], axis=0)
+    np.testing.assert_allclose(detector.score(x), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_a_trained_bundle_carries_its_estimate(default_bundle: Path) -> None:

@@ -40,8 +40,8 @@ def test_every_bundled_manifest_is_valid_typed_and_round_trips(path: Path) -> No
     jsonschema.validate(raw, schema())
     bundle = load_bundle(path)
     assert bundle.manifest.to_json() == raw  # kept as read: nothing dropped or rewritten
-    assert bundle.manifest.models[bundle.default_variant].window_threshold == raw["models"]["int8"]["threshold"][
-        "window"]
+    assert bundle.manifest.models[bundle.default_variant].window_threshold == raw["models"][raw["default_variant"]][
+        "threshold"]["window"]
     assert bundle.manifest.mean.shape == bundle.manifest.std.shape
 
 
@@ -66,7 +66,7 @@ def _drop(raw: dict, path: tuple[str, ...]) -> None:
     (("modality",), "modality: missing (expected a string)"),
     (("detector", "kind"), "detector.kind: missing"),
     (("models", "int8", "threshold", "window"), "models.int8.threshold.window: missing (expected an integer or a"),
-    (("models", "int8", "sha256"), "models.int8.sha256: missing"),
+    (("models", "int8", "files", "maha", "sha256"), "models.int8.files.maha.sha256: missing"),
     (("normalization",), "normalization: missing (expected a table)"),
 ])
 def test_a_missing_field_is_named_by_parser_and_schema(path: tuple[str, ...], field: str, tmp_path: Path) -> None:
@@ -96,19 +96,23 @@ def test_the_combined_hash_of_a_multi_model_bundle_comes_from_the_bundle() -> No
     files = json.loads((bundle.path / "manifest.json").read_text())["models"]["int8"]["files"]
     expected = hashlib.sha256("".join(files[r]["sha256"] for r in sorted(files)).encode()).hexdigest()
     assert bundle.variant().sha256 == expected
-    single = load_bundle(BUNDLES[1])
-    assert single.variant().sha256 == single.manifest.to_json()["models"]["int8"]["sha256"]
+    fan = json.loads((BUNDLES[1] / "manifest.json").read_text())["models"]["int8"]["files"]  # the fused members
+    assert load_bundle(BUNDLES[1]).variant("int8").sha256 == hashlib.sha256(
+        "".join(fan[r]["sha256"] for r in sorted(fan)).encode()).hexdigest()
+    single = ModelEntry({"model": ModelFile("model_int8.tflite", "ab" * 32)}, Threshold(0.0, 0.0), "int8")
+    assert single.sha256 == "ab" * 32 and single.to_json()["sha256"] == "ab" * 32
 
 
 def test_the_writer_commits_atomically_and_never_a_bundle_the_gateway_refuses(tmp_path: Path) -> None:
     from train.bundle_writer import BundleWriter
 
     manifest = load_bundle(BUNDLES[1]).manifest
-    blob = (BUNDLES[1] / manifest.models["int8"].files["model"].file).read_bytes()
+    blob = (BUNDLES[1] / next(iter(manifest.models["int8"].files.values())).file).read_bytes()
     out = tmp_path / "new"
     with BundleWriter(out) as writer:
         file = writer.add_model("int8", blob)
-        manifest = replace(manifest, models={"int8": replace(manifest.models["int8"], files={"model": file})})
+        manifest = replace(manifest, models={"int8": replace(manifest.models["int8"], files={"model": file})},
+                           default_variant="int8")
         writer.write(manifest)
         assert not out.exists()  # nothing at the destination before the commit
         writer.commit()

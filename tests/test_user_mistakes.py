@@ -126,7 +126,7 @@ def test_failed_export_c_keeps_the_headers_it_was_to_replace(tmp_path: Path) -> 
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     broken = tmp_path / "broken"
     shutil.copytree(DATA / "bundles/valve", broken)
-    (broken / "model_int8.tflite").write_bytes(b"not the model")
+    (broken / "maha_int8.tflite").write_bytes(b"not the model")  # a member of the fused bundle
     assert_clean_error(["export-c", str(broken), "--out", str(out), "--force"], "sha256")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "headers"]  # no staging folder left

@@ -38,11 +38,12 @@ from train.dataset import DEFAULT_CLIP_SECONDS, Clip, Split, discover_clips, spl
 from train.detectors import DETECTOR_NAMES, DetectorKind, DetectorOptions, registry
 from train.export import QUANTIZATION
 from train.faults import FAULT_KINDS
+from train.fused_audio import FUSED, fused_kind, fused_members
 from train.metrics import clip_metrics
 from train.reliability import reliability_entry, score_faulted
 
 DETECTORS = (*DETECTOR_NAMES, "all")
-DEFAULT_DETECTOR = "maha"  # chosen by benchmarks/fewshot_audio.py (see its docstring), never on test clips
+DEFAULT_DETECTOR = FUSED  # chosen by benchmarks/studies/fusion_choice.py (see train.fused_audio), never on test clips
 MAX_CALIBRATION_WINDOWS = 2000
 
 
@@ -181,7 +182,8 @@ def _fit_write(kind: DetectorKind, fit: list[Clip], fit_anomalous: list[Clip], w
     manifest = Manifest(
         name=f"{kind.name}-{'-'.join(types)}", modality="audio",
         machine_type=types[0] if types != ["unknown"] and len(types) == 1 else None,  # a plain folder: none
-        detector=DetectorEntry(kind.name, trained.score, trained.params, kind.description, kind.supervised),
+        detector=DetectorEntry(kind.name, trained.score, trained.params, kind.description, kind.supervised,
+                               extra={"default_variant_reason": kind.variant_reason} if kind.variant_reason else {}),
         features=spec.to_dict(), mean=np.asarray(mean, dtype=np.float64), std=np.asarray(std, dtype=np.float64),
         default_variant=kind.default_variant, models=entries, decider_table=DeciderSettings(3, 3),
         training={"options": vars(options), "loss": trained.history, "seconds": round(seconds, 1),
@@ -238,51 +240,99 @@ def train_bundle(kind: DetectorKind, split: Split, out: Path, config: AudioTrain
                  source: str) -> Manifest:
     """Fit one detector on every fit clip; thresholds from out-of-fold scores; write bundle `out`."""
     out.parent.mkdir(parents=True, exist_ok=True)
+    if kind.name == FUSED:
+        return _train_fused(split, out, config, cache, source)
     faulted: dict[str, np.ndarray] | None = None
     if config.folds >= 2:
-        faulted = {kind: np.zeros(len(split.fit)) for kind in FAULT_KINDS}
+        faulted = _no_faulted(len(split.fit))
         with tempfile.TemporaryDirectory(prefix=".folds-", dir=out.parent) as workdir:
             oof = out_of_fold_scores(kind, split, config, cache, Path(workdir), faulted)
-        k = len(folds_by_clip(len(split.fit), config.folds, config.options.seed))
-        how = f"out-of-fold k={k} by clip (seed {config.options.seed}), {len(split.fit)} normal clips"
+        how = _how(split, config)
     with BundleWriter(out) as writer:
         manifest = _fit_write(kind, split.fit, split.fit_anomalous, writer, config, cache)
-        staging = writer.staging
         if config.folds < 2:  # quick runs only: scores of the fitted clips themselves, optimistic
-            acc = _empty_scores(len(split.fit))
-            _score_into(staging, split.fit, np.arange(len(split.fit)), acc)
-            oof = {v: {"clip": a["clip"], "window": np.concatenate(a["window"])} for v, a in acc.items()}
-            how = f"in-sample (--folds 1, optimistic), {len(split.fit)} normal clips"
-        clip_thresholds = {variant: float(np.percentile(s["clip"], config.percentile)) for variant, s in oof.items()}
-        thresholds = {variant: Threshold(float(np.percentile(s["window"], config.percentile)), clip_thresholds[variant])
-                      for variant, s in oof.items()}
-        trust = {} if faulted is None else reliability_entry(oof[manifest.default_variant]["clip"], faulted,
-                                                             split.fit, manifest.default_variant, how)
-        manifest = replace(
-            manifest, calibration=calibration_entry(oof, config.percentile, how), reliability=trust,
-            models={v: replace(e, threshold=thresholds.get(v, e.threshold)) for v, e in manifest.models.items()},
-            threshold_method={"method": "percentile", "percentile": config.percentile,
-                              "of": f"{how}: window and clip scores per variant"},
-            provenance={"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": config.options.seed,
-                        "data_dir": source, "fit_files": _files(split.fit + split.fit_anomalous),
-                        "threshold_files": [], "reserved_test_files": _files(split.test), "versions": _versions()})
-        writer.write(manifest)
-        test_normal = [c for c in split.test if c.label == 0]
-        anomalous = [c for c in split.test if c.label == 1]
-        metrics: dict[str, Any] = {
-            "protocol": ("reserved normal test clips" if test_normal else "out-of-fold normal clip scores")
-            + " vs anomalous clips never fitted on (scored by the final model)",
-            "files": [c.path.name for c in (test_normal or split.fit) + anomalous]}
-        if anomalous:
-            labels = np.array([0] * len(test_normal or split.fit) + [1] * len(anomalous))
-            metrics["labels"] = labels.tolist()
-            for name in oof:
-                normal = score_clips(staging, name, test_normal) if test_normal else oof[name]["clip"]
-                scores = np.concatenate([normal, score_clips(staging, name, anomalous)])
-                metrics[name] = {**clip_metrics(labels, scores, clip_thresholds[name]), "clip_scores": scores.tolist()}
-        manifest = replace(manifest, metrics=metrics)
-        writer.write(manifest)
-        writer.commit()
+            oof = in_sample_scores(writer.staging, split.fit)
+            how = _how(split, config)
+        return _finish(writer, manifest, oof, how, split, config, source, faulted)
+
+
+def _no_faulted(n: int) -> dict[str, np.ndarray]:
+    """Per fault kind, the clip scores of the n fit clips' faulted copies, to be filled fold by fold."""
+    return {kind: np.zeros(n) for kind in FAULT_KINDS}
+
+
+def _train_fused(split: Split, out: Path, config: AudioTrainConfig, cache: FeatureCache, source: str) -> Manifest:
+    """The fused detector: every member's out-of-fold scores (z scales, fused thresholds and the
+    reliability estimate), then the members fitted on every fit clip into one bundle."""
+    from train.fused_audio import fit_fused, fuse_clip_scores, fused_scores, members_in_sample, members_out_of_fold
+
+    counts = [cache.get(c, fused_kind().spec(config.options)).shape[0] for c in split.fit]
+    faulted = None
+    with tempfile.TemporaryDirectory(prefix=".folds-", dir=out.parent) as workdir:
+        if config.folds >= 2:
+            by_member = {name: _no_faulted(len(split.fit)) for name in fused_members()}
+            scores = members_out_of_fold(split, config, cache, Path(workdir), by_member)
+        else:
+            scores = members_in_sample(split, config, cache, Path(workdir))
+    oof, scales = fused_scores(scores, counts)
+    if config.folds >= 2:
+        variant = fused_kind().default_variant
+        faulted = {k: fuse_clip_scores({m: f[k] for m, f in by_member.items()}, scales[variant]) for k in FAULT_KINDS}
+    with BundleWriter(out) as writer:
+        manifest = fit_fused(split.fit, writer, config, cache, scales)
+        return _finish(writer, manifest, oof, _how(split, config), split, config, source, faulted)
+
+
+def _how(split: Split, config: AudioTrainConfig) -> str:
+    """Where the thresholds' normal scores come from, as the manifest says it."""
+    if config.folds < 2:
+        return f"in-sample (--folds 1, optimistic), {len(split.fit)} normal clips"
+    k = len(folds_by_clip(len(split.fit), config.folds, config.options.seed))
+    return f"out-of-fold k={k} by clip (seed {config.options.seed}), {len(split.fit)} normal clips"
+
+
+def in_sample_scores(bundle_dir: Path, clips: list[Clip]) -> dict[str, dict[str, Any]]:
+    """Per variant: every clip's window scores and clip score from the bundle fitted on them (optimistic)."""
+    acc = _empty_scores(len(clips))
+    _score_into(bundle_dir, clips, np.arange(len(clips)), acc)
+    return {v: {"clip": a["clip"], "window": np.concatenate(a["window"])} for v, a in acc.items()}
+
+
+def _finish(writer: BundleWriter, manifest: Manifest, oof: dict[str, dict[str, Any]], how: str, split: Split,
+            config: AudioTrainConfig, source: str, faulted: dict[str, np.ndarray] | None) -> Manifest:
+    """Thresholds from the normal scores, calibration, reliability (from the faulted out-of-fold copies),
+    provenance and held-out metrics; commit the bundle."""
+    staging = writer.staging
+    clip_thresholds = {variant: float(np.percentile(s["clip"], config.percentile)) for variant, s in oof.items()}
+    thresholds = {variant: Threshold(float(np.percentile(s["window"], config.percentile)), clip_thresholds[variant])
+                  for variant, s in oof.items()}
+    trust = {} if faulted is None else reliability_entry(oof[manifest.default_variant]["clip"], faulted,
+                                                         split.fit, manifest.default_variant, how)
+    manifest = replace(
+        manifest, calibration=calibration_entry(oof, config.percentile, how), reliability=trust,
+        models={v: replace(e, threshold=thresholds.get(v, e.threshold)) for v, e in manifest.models.items()},
+        threshold_method={"method": "percentile", "percentile": config.percentile,
+                          "of": f"{how}: window and clip scores per variant"},
+        provenance={"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": config.options.seed,
+                    "data_dir": source, "fit_files": _files(split.fit + split.fit_anomalous),
+                    "threshold_files": [], "reserved_test_files": _files(split.test), "versions": _versions()})
+    writer.write(manifest)
+    test_normal = [c for c in split.test if c.label == 0]
+    anomalous = [c for c in split.test if c.label == 1]
+    metrics: dict[str, Any] = {
+        "protocol": ("reserved normal test clips" if test_normal else "out-of-fold normal clip scores")
+        + " vs anomalous clips never fitted on (scored by the final model)",
+        "files": [c.path.name for c in (test_normal or split.fit) + anomalous]}
+    if anomalous:
+        labels = np.array([0] * len(test_normal or split.fit) + [1] * len(anomalous))
+        metrics["labels"] = labels.tolist()
+        for name in oof:
+            normal = score_clips(staging, name, test_normal) if test_normal else oof[name]["clip"]
+            scores = np.concatenate([normal, score_clips(staging, name, anomalous)])
+            metrics[name] = {**clip_metrics(labels, scores, clip_thresholds[name]), "clip_scores": scores.tolist()}
+    manifest = replace(manifest, metrics=metrics)
+    writer.write(manifest)
+    writer.commit()
     return manifest
 
 

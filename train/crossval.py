@@ -85,7 +85,7 @@ def crossval_audio(data_dir: Path, config: AudioTrainConfig, *, repeats: int, ma
                     bundle_path = Path(tmp) / kind.name
                     manifest = train_bundle(kind, split, bundle_path, run_config, cache, str(data_dir))
                     runs[kind.name].append({v: manifest.metrics[v] for v in VARIANTS}
-                                           | {"bytes": {v: manifest.models[v].files["model"].bytes for v in VARIANTS},
+                                           | {"bytes": {v: manifest.models[v].size_bytes for v in VARIANTS},
                                               "labels": manifest.metrics["labels"]})
                     if r == 0:
                         extras[kind.name] = _first_run_extras(

@@ -43,7 +43,7 @@ def evaluate_audio(bundle_path: Path, data_dir: Path, report_dir: Path, machine_
     for name, variant in bundle.variants.items():
         scores[name] = score_clips(bundle_path, name, unseen)
         result["variants"][name] = clip_metrics(labels, scores[name], variant.clip_threshold)
-        result["variants"][name]["model_bytes"] = variant.path.stat().st_size
+        result["variants"][name]["model_bytes"] = sum(p.stat().st_size for p in variant.paths.values())
     report_dir.mkdir(parents=True, exist_ok=True)
     with open(report_dir / "scores.csv", "w", newline="") as handle:
         writer = csv.writer(handle)

@@ -88,6 +88,11 @@ class ModelEntry:
         joined = "".join(f.sha256 for _, f in sorted(self.files.items()))
         return hashlib.sha256(joined.encode()).hexdigest()
 
+    @property
+    def size_bytes(self) -> int:
+        """Bytes of the variant's model file(s) (0 for a file whose size the manifest does not give)."""
+        return sum(f.bytes or 0 for f in self.files.values())
+
     def to_json(self) -> dict[str, Any]:
         """One file is written flat (file, sha256, bytes beside the thresholds), several under "files"."""
         files = (self.files["model"].to_json() if set(self.files) == {"model"}

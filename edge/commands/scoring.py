@@ -13,12 +13,10 @@ from pathlib import Path
 from edge import __version__
 from edge.bundle.loader import load_bundle
 from edge.commands import beats as cli_beats
-from edge.commands import ecg_demo
-from edge.detectors.base import load_detector
-from edge.errors import ConfigError, VigilError
+from edge.commands import ecg_demo, sound_demo
+from edge.errors import ConfigError
 from edge.features.spec import FeatureSpec
 from edge.modalities.base import ScoreRequest
-from edge.pipeline.file_scoring import score_file
 from edge.text import plural
 
 DATA = Path(__file__).parent.parent / "data"
@@ -86,30 +84,10 @@ def print_report(report: dict[str, object], as_json: bool) -> None:
 
 
 def demo(*, as_json: bool) -> int:
-    """Score the bundled sample clips with the bundled int8 model of their machine type."""
-    samples = sorted((DATA / "samples").glob("*/*.wav"))
-    if not samples:
-        raise VigilError(f"{DATA / 'samples'}: no bundled sample clips found")
+    """Score the bundled sample clips: machine sound (per machine id), ECG and fetal beats."""
     if not as_json:
-        print(f"vigil {__version__}: scoring {len(samples)} bundled clips with the bundled int8 models\n")
-    right = {"normal": [0, 0], "anomaly": [0, 0]}  # per truth: decided as labelled, clips
-    for path in samples:
-        machine = path.parent.name
-        bundle = load_bundle(DATA / "bundles" / machine)
-        result = score_file(bundle, load_detector(bundle, "int8"), path)
-        truth = "anomaly" if path.name.startswith("anomaly") else "normal"
-        right[truth][0] += (truth == "anomaly") == result.anomalous
-        right[truth][1] += 1
-        if as_json:
-            print(json.dumps({"machine_type": machine, "truth": truth, **result.to_json()}))
-        else:
-            verdict = "ANOMALY" if result.anomalous else "normal "
-            print(f"{machine:12s} {bundle.detector_kind:5s} {path.name:30s} truth {truth:8s} -> {verdict} score "
-                  f"{result.clip_score:8.3f} (threshold {result.threshold:.3f}, {plural(len(result.events), 'event')})")
-    if not as_json:
-        (nr, nn), (ar, an) = right["normal"], right["anomaly"]
-        print(f"\n{nr + ar} of {len(samples)} clips decided as labelled: {nr} of {nn} normal clips called normal, "
-              f"{ar} of {an} anomalous clips called anomalous (clips never used in training; see README for AUCs)\n")
+        print(f"vigil {__version__}: bundled clips scored by the bundled models on the gateway path\n")
+    sound_demo.demo_sound(DATA, as_json)
     for path in sorted((DATA / "samples" / "ecg").glob("*.edf")):
         ecg_demo.demo_ecg(path, load_bundle(DATA / "bundles" / "ecg-donut"), as_json)
     for path in sorted((DATA / "samples" / "fetal").glob("*.edf")):

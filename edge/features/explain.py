@@ -32,6 +32,8 @@ def band_edges_hz(spec: FeatureSpec) -> np.ndarray:
 def part_of_feature(spec: FeatureSpec) -> np.ndarray:
     """(dim,) int: the part each feature of a row belongs to: its mel band, or its index into SEED_NAMES."""
     width = len(audio.SEED_NAMES) if spec.set == "seed" else spec.n_mels
+    if spec.set == "logmel-stats-seed":  # band means and stds, then the 17 features (parts n_mels .. n_mels + 16)
+        return np.r_[np.arange(2 * spec.n_mels) % width, spec.n_mels + np.arange(len(audio.SEED_NAMES))]
     return np.arange(spec.dim) % width  # every layout repeats the parts: stats, frames, sequence
 
 
@@ -50,7 +52,8 @@ class Explainer:
 
     def __call__(self, row: np.ndarray) -> list[dict[str, Any]]:
         z2 = np.square((np.asarray(row, np.float64) - self.mean) * self.inv_std)
-        per_part = np.bincount(self.parts, weights=z2)
+        # the fused set's 17 features are not bands: its explanation names the log-mel bands only
+        per_part = np.bincount(self.parts, weights=z2)[: self.spec.n_mels if self.edges is not None else None]
         total = float(per_part.sum())
         if not total > 0:
             return []

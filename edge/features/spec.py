@@ -15,7 +15,8 @@ import numpy as np
 from edge.errors import BundleError
 from edge.features import audio
 
-FEATURE_SETS = ("seed", "logmel", "logmel-stats", "logmel-mean")
+FEATURE_SETS = ("seed", "logmel", "logmel-stats", "logmel-mean", "logmel-stats-seed")
+SEED_N_FFT = 2048  # the write-up's STFT size for its 17 features
 
 
 def features_of_sequences(per_window: np.ndarray, sequence: int) -> np.ndarray:
@@ -25,6 +26,9 @@ def features_of_sequences(per_window: np.ndarray, sequence: int) -> np.ndarray:
         return np.empty((0, sequence * d), dtype=np.float32)
     stacked = audio.frames(per_window.T, sequence, 1)  # (d, n, sequence)
     return np.ascontiguousarray(stacked.transpose(1, 2, 0).reshape(n, sequence * d))
+
+
+_STATS_SETS = ("logmel-stats", "logmel-mean", "logmel-stats-seed")
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ class FeatureSpec:
             return cls(set="seed", sr=sr, n_fft=2048, hop_length=512, sequence=sequence)
         if set_name == "logmel":
             return cls(set="logmel", sr=sr, sequence=sequence)
-        if set_name in ("logmel-stats", "logmel-mean"):  # ~1 s windows every ~0.5 s at 16 kHz
+        if set_name in ("logmel-stats", "logmel-mean", "logmel-stats-seed"):  # ~1 s windows every ~0.5 s at 16 kHz
             return cls(set=set_name, sr=sr, frames=32, hop_frames=16, sequence=sequence)
         raise ValueError(f"unknown feature set {set_name!r} (expected one of {', '.join(FEATURE_SETS)})")
 
@@ -82,13 +86,15 @@ class FeatureSpec:
         """Samples between the starts of consecutive vectors."""
         if self.set == "seed":
             return round(self.hop_s * self.sr)
-        return self.hop_length * (self.hop_frames if self.set in ("logmel-stats", "logmel-mean") else 1)
+        return self.hop_length * (self.hop_frames if self.set in _STATS_SETS else 1)
 
     @property
     def dim(self) -> int:
         """Values per feature vector: per window (17 or n_mels * frames) times sequence."""
         if self.set == "logmel-stats":
             return self.sequence * 2 * self.n_mels
+        if self.set == "logmel-stats-seed":
+            return self.sequence * (2 * self.n_mels + len(audio.SEED_NAMES))
         if self.set == "logmel-mean":
             return self.sequence * self.n_mels
         return self.sequence * (len(audio.SEED_NAMES) if self.set == "seed" else self.n_mels * self.frames)
@@ -111,6 +117,13 @@ class FeatureSpec:
                 y, sr=self.sr, window_s=self.window_s, hop_s=self.hop_s, n_fft=self.n_fft,
                 hop_length=self.hop_length, n_mfcc=self.n_mfcc, n_mels=self.n_mels,
             )
+        if self.set == "logmel-stats-seed":  # the write-up's 17 features on the log-mel windows' own samples
+            seed = audio.seed_windows(y, sr=self.sr, window_s=self.base_window_samples / self.sr,
+                                      hop_s=self.hop_samples / self.sr, n_fft=SEED_N_FFT, hop_length=self.hop_length,
+                                      n_mfcc=self.n_mfcc, n_mels=self.n_mels)
+            stats = audio.logmel_stats(y, sr=self.sr, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels,
+                                       frames_per_window=self.frames, hop_frames=self.hop_frames, with_std=True)
+            return np.concatenate([stats, seed], axis=1)
         if self.set in ("logmel-stats", "logmel-mean"):
             return audio.logmel_stats(y, sr=self.sr, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels,
                                       frames_per_window=self.frames, hop_frames=self.hop_frames,

@@ -135,7 +135,7 @@ def _train(args: argparse.Namespace) -> int:
             print(json.dumps({"bundle": str(path), "detector": name,
                               "metrics": {v: {k: x for k, x in m.items() if k != "clip_scores"}
                                           for v, m in manifest.metrics.items() if isinstance(m, dict)},
-                              "models": {k: {"bytes": v.files["model"].bytes, "threshold": v.threshold.to_json()}
+                              "models": {k: {"bytes": v.size_bytes, "threshold": v.threshold.to_json()}
                                          for k, v in manifest.models.items()},
                               "reliability": manifest.reliability or None}))
             continue

@@ -1,0 +1,77 @@
+"""The fused machine-sound detector: several member models on one feature row, their scores z-normalised
+and fused without labels (the default of `vigil train audio`; train.fused_audio fits it).
+
+The manifest's ``detector.params`` lists the members (name and how each scores: a registered kind
+such as ``projection_norm`` or ``model_output``) and the rule (``mean``, ``max`` or ``min``); each
+variant holds one model file per member (role = member name) and, under ``fusion``, each member's
+[mean, std] of its out-of-fold normal window scores on that variant. Members run in the bundle's
+order, each on the whole standardized row (its model slices its own columns).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edge.bundle.loader import Bundle
+from edge.detectors.base import Detector, kinds, register
+from edge.detectors.interpreter import TFLiteModel, load_interpreter
+from edge.detectors.tflite import _TFLiteDetector
+from edge.errors import BundleError
+
+FUSED = "fused"
+RULES = ("mean", "max", "min")
+
+
+@register(FUSED)
+class FusedDetector(Detector):
+    """Rows (n, dim) in the features' units -> fused score (n,) float32: rule over members of (s - mean) / std."""
+
+    def __init__(self, members: dict[str, Detector], scales: dict[str, tuple[float, float]], rule: str) -> None:
+        if rule not in RULES or set(members) != set(scales):
+            raise ValueError(f"rule {rule!r} (expected one of {RULES}), members {sorted(members)} and scales "
+                             f"{sorted(scales)} must match")
+        self.members, self.scales, self.rule = members, scales, rule
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle, variant: str, *, num_threads: int = 1, **_: Any) -> FusedDetector:
+        chosen = bundle.variant(variant)
+        params = bundle.manifest.detector_params
+        fusion = chosen.entry.extra.get("fusion")
+        where = f"{bundle.path}: models.{chosen.name}"
+        if not isinstance(fusion, dict):
+            raise BundleError(f"{where}.fusion missing (expected each member's [mean, std] of normal scores)")
+        registered = kinds()
+        mean, std = bundle.normalization()
+        members: dict[str, Detector] = {}
+        scales = {}
+        for member in params.get("members", []):
+            name, score = member.get("name"), member.get("score")
+            kind = registered.get(score)
+            pair = fusion.get(name)
+            if kind is None or not issubclass(kind, _TFLiteDetector) or name not in chosen.paths:
+                raise BundleError(f"{where}: member {name!r} scores by {score!r} (expected a TFLite kind and a "
+                                  f"file of role {name!r})")
+            if not (isinstance(pair, list) and len(pair) == 2 and pair[1] > 0):
+                raise BundleError(f"{where}.fusion.{name}: {pair!r} (expected [mean, std > 0])")
+            model = TFLiteModel(load_interpreter(chosen.paths[name], num_threads=num_threads))
+            members[name] = kind(model, mean, std)
+            scales[name] = (float(pair[0]), float(pair[1]))
+        rule = params.get("rule")
+        if not members or rule not in RULES:
+            raise BundleError(f"{bundle.path}: detector.params lists {len(members)} members and rule {rule!r} "
+                              f"(expected members and one of {', '.join(RULES)})")
+        return cls(members, scales, str(rule))
+
+    def member_scores(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        """Each member's z-normalised scores (n,) float64: 0 is a typical normal window, 1 one std above."""
+        return {name: (det.score(features).astype(np.float64) - self.scales[name][0]) / self.scales[name][1]
+                for name, det in self.members.items()}
+
+    def score(self, features: np.ndarray, missing: np.ndarray | None = None, *, first: int = 0) -> np.ndarray:
+        if features.shape[0] == 0:
+            return np.empty(0, dtype=np.float32)
+        z = np.stack(list(self.member_scores(features).values()))
+        fused = {"mean": z.mean(axis=0), "max": z.max(axis=0), "min": z.min(axis=0)}[self.rule]
+        return fused.astype(np.float32)
