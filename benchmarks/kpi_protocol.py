@@ -6,7 +6,8 @@ validation part that picks the epoch and the threshold); the test part is scored
 training tail as context (every test point scored). The baselines' thresholds come from the same
 rule on their scores of the same validation part. Test labels are used only for the figures:
 best F1 (threshold tuned on the test part: an upper bound), F1 at the threshold chosen from the
-validation part, AUC, all with Donut's delay-7 adjustment; missing points are left out.
+validation part, AUC, all with Donut's delay-7 adjustment; beside them, without adjustment:
+point-wise F1 at that threshold, event-level precision and recall, AUC-PR. Missing points are left out.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from train.series_threshold import choose_threshold
 
 TRAIN_FRACTION = 0.7
 DELAY = 7
+# per method and series; the last five without the delay adjustment (train.series_metrics)
+FIGURES = ("points", "anomalous_points", "threshold", "auc", "best_f1_adjusted", "f1_at_threshold_adjusted",
+           "f1_at_threshold", "event_precision", "event_recall", "segments", "false_alarms", "auc_pr")
 
 
 def load_labelled(path: Path, nab_windows: dict[str, Any] | None = None, nab_key: str = "") -> Series:
@@ -63,8 +67,7 @@ def f1_adjusted_at(scores: np.ndarray, labels: np.ndarray, threshold: float) -> 
 
 def _figures(scores: np.ndarray, test: Series, threshold: float) -> dict[str, Any]:
     m = point_metrics(np.where(test.missing, np.nan, scores), test.labels & ~test.missing, threshold, delay=DELAY)
-    return {k: m.get(k) for k in ("points", "anomalous_points", "threshold", "auc", "best_f1_adjusted",
-                                  "f1_at_threshold_adjusted")}
+    return {k: m.get(k) for k in FIGURES}
 
 
 def baseline(name: str, series: Series, cut: int, valid_fraction: float) -> dict[str, Any]:
@@ -156,8 +159,7 @@ def refresh(path: Path, out: Path, valid_fraction: float, *, nab_windows: dict[s
         entry = row[f"donut_{variant}"]
         entry.setdefault("as_run", {k: entry[k] for k in ("threshold", "f1_at_threshold_adjusted")})
         scores = np.where(test.missing, np.nan, stored[f"test_{variant}_scores"])
-        entry.update({k: v for k, v in _figures(scores, test, threshold).items()
-                      if k in ("threshold", "f1_at_threshold_adjusted")})
+        entry.update(_figures(scores, test, threshold))
         row["rule"] = rule
     for name in ("robust_zscore", "spectral_residual"):
         row[name] = baseline(name, series, len(train.values), valid_fraction)

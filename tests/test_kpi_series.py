@@ -16,6 +16,7 @@ from edge.pipeline.series_scorer import donut_scorer, kpi_series, score_series
 from edge.service.config import parse_config
 from edge.service.daemon import Service, prepare
 from tests.conftest import ROOT, run_vigil
+from train.quantization_check import INT8_RANK_MIN
 from train.series_baselines import rolling_robust_zscore, spectral_residual
 from train.series_metrics import adjust, adjusted_f1_curve
 from train.series_threshold import NORMAL_SCORES_KEPT, choose_threshold
@@ -114,6 +115,20 @@ def test_threshold_from_validation_labels_and_calibration_record(kpi_bundle: Pat
         assert 0 < len(normal) <= NORMAL_SCORES_KEPT
         assert manifest["models"][variant]["threshold"]["window"] > float(np.median(normal))
     assert "validation part" in calibration["source"]
+
+
+def test_int8_variant_records_its_rank_check_and_the_gateway_runs_it(kpi_bundle: Path) -> None:
+    entry = json.loads((kpi_bundle / "manifest.json").read_text())["models"]["int8"]
+    check = entry["quantization_check"]
+    assert -1.0 <= check["int8_rank_correlation"] <= 1.0 and check["bound"] == INT8_RANK_MIN
+    tried = "int16x8_rank_correlation" in check  # int16x8 is tried only where int8 ranks unlike float32
+    assert tried == (check["int8_rank_correlation"] < INT8_RANK_MIN)
+    kept = tried and check["int16x8_rank_correlation"] > check["int8_rank_correlation"]
+    assert ("int16" in entry["quantization"]) == kept
+    bundle = load_bundle(kpi_bundle)
+    series = kpi_series(head(SMALL, 200, kpi_bundle.parent / "score.csv"))
+    scores = score_series(bundle, donut_scorer(bundle, "int8", samples=2), series)
+    assert np.isfinite(scores).sum() > 100  # whichever decoder it kept
 
 
 def test_choose_threshold_catches_the_validation_segment_under_a_tail_cap() -> None:

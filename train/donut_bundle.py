@@ -13,6 +13,7 @@ its own last `config.window` points).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from train.donut import DonutConfig, fit_donut
 from train.export import to_tflite
 from train.held_out import series_held_out
 from train.kpi_defaults import AUTO_MENU
+from train.quantization_check import INT8_RANK_MIN, rank_agreement
 from train.series_metrics import adjusted_f1_curve, segments
 from train.series_threshold import DEFAULT_PERCENTILE, choose_threshold, normal_window
 
@@ -96,7 +98,8 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
                        iterations: int = DEFAULT_ITERATIONS, use_labels: bool = True,
                        progress: bool = False, keep_validation: dict[str, Any] | None = None,
                        combine: str = "donut", default_variant: str = "int8",
-                       auto_menu: tuple[str, ...] = AUTO_MENU) -> Manifest:
+                       auto_menu: tuple[str, ...] = AUTO_MENU, alarms_per_day: float | None = None,
+                       int16_where_int8_loses: bool = False) -> Manifest:
     """Fit Donut on the series, export encoder and decoder (float32, int8), threshold, write `out`.
 
     use_labels False: threshold by the tail rule even when the validation part has labels.
@@ -106,7 +109,12 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
     or without labels; recorded under models.<variant>.score_choice). Spectral residual needs
     SR_WINDOW points of context: series shorter than twice that leave it out of the menu.
     keep_validation: filled with {variant: (scores (m,), labels (m,))} of the validation points.
+    alarms_per_day: the label-free threshold instead (train.series_threshold.evt_threshold at this many
+    normal points over it per day of the series' median interval; timestamped series only).
+    int16_where_int8_loses: the int8 variant's decoder becomes int16x8 where its validation scores
+    rank unlike float32's (_int16_decoder_if_better; recorded under models.int8.quantization_check).
     """
+    risk = None if alarms_per_day is None else alarms_per_day * _interval_seconds(series) / 86400.0
     config = replace(config, window=spec.window)
     usable = np.concatenate([s.values[~(s.missing | s.labels)] for s in series])
     mean, std = float(usable.mean()), float(max(usable.std(), 1e-6))
@@ -145,31 +153,22 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
         source = ""
         menu = _menu(combine, auto_menu, min(len(s.values) for s in series) >= 2 * SR_WINDOW)
         dz_window = _dz_window(menu, spec.window)
+        valid_donut: dict[str, np.ndarray] = {}
         for variant in ("float32", "int8"):
-            scorer = load_detector(bundle, variant)
-            held: list[dict[str, np.ndarray]] = []
-            truth: list[np.ndarray] = []
-            tails: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
-            for s in series:
-                cut = len(s.values) - int(len(s.values) * config.valid_fraction)
-                start = max(cut - spec.window + 1, 0)  # the window before the validation part is its context
-                part = Series(s.path, s.values[start:], s.missing[start:], s.labels[start:], s.position[start:],
-                              s.position_name)
-                keep = ~s.missing[cut:]
-                parts = {"zscore": series_zscore(part.values, part.missing, spec.window)[cut - start :]}
-                if any("donut" in COMBOS[m] for m in menu):  # Donut's MCMC scoring is the costly part
-                    parts["donut"] = score_series(bundle, scorer, part)[cut - start :]
-                if any("sr" in COMBOS[m] for m in menu):
-                    a = max(cut - SR_WINDOW + 1, 0)
-                    parts["sr"] = series_sr(s.values[a:], s.missing[a:])[cut - a :]
-                if any("dzscore" in COMBOS[m] for m in menu):  # over the bundle's whole window (see _dz_window)
-                    a = max(cut - dz_window + 1, 0)
-                    parts["dzscore"] = series_dzscore(s.values[a:], s.missing[a:], dz_window)[cut - a :]
-                held.append({k: v[keep] for k, v in parts.items()})
-                truth.append(s.labels[cut:][keep] & use_labels)
-                tails.append((s.labels[cut:], s.missing[cut:], parts))
+            held, truth, tails = _validation_parts(bundle, variant, series, spec, config, menu, dz_window, use_labels)
             labels = np.concatenate(truth)
             valid = {k: np.concatenate([h[k] for h in held]) for k in held[0]}
+            if int16_where_int8_loses and variant == "int8" and "donut" in valid:
+                entries["int8"], restaged, redone = _int16_decoder_if_better(
+                    writer, manifest, entries, models.decoder, dec_rows, config.seed, valid_donut["float32"],
+                    valid["donut"], lambda b: _validation_parts(b, "int8", series, spec, config, menu, dz_window,
+                                                                use_labels))
+                bundle = restaged or bundle
+                if redone is not None:
+                    held, truth, tails = redone
+                    valid = {k: np.concatenate([h[k] for h in held]) for k in held[0]}
+            if "donut" in valid:
+                valid_donut[variant] = valid["donut"]
             options = {}
             for name in menu:
                 scales = fit_part_scales({p: valid[p] for p in COMBOS[name]}, labels)  # normal validation points
@@ -185,7 +184,9 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
                 keep_validation[variant] = (scores, labels)
             scored = ~np.isnan(scores)  # a score without Donut has none where no part has one
             scores, labels = scores[scored], labels[scored]
-            threshold, rule = choose_threshold(scores, labels, percentile=percentile)
+            threshold, rule = choose_threshold(scores, labels, percentile=percentile, risk=risk)
+            if risk is not None:
+                rule["alarms_per_day"] = alarms_per_day
             entries[variant] = replace(
                 entries[variant], threshold=Threshold(threshold), score=chosen, score_choice=choice,
                 combine=None if chosen == "donut" else scales,  # the threshold is then on the combined score
@@ -201,6 +202,75 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
         writer.write(manifest)
         writer.commit()
     return manifest
+
+
+Parts = tuple[list[dict[str, np.ndarray]], list[np.ndarray], list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]]
+
+
+def _validation_parts(bundle: Any, variant: str, series: list[Series], spec: EcgSpec, config: DonutConfig,
+                      menu: tuple[str, ...], dz_window: int, use_labels: bool) -> Parts:
+    """Per series, the parts' scores on its validation part: (scored points' parts {name: (m,)}, their
+    labels (m,), (labels, missing, parts) of every validation point)."""
+    scorer = load_detector(bundle, variant)
+    held: list[dict[str, np.ndarray]] = []
+    truth: list[np.ndarray] = []
+    tails: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
+    for s in series:
+        cut = len(s.values) - int(len(s.values) * config.valid_fraction)
+        start = max(cut - spec.window + 1, 0)  # the window before the validation part is its context
+        part = Series(s.path, s.values[start:], s.missing[start:], s.labels[start:], s.position[start:],
+                      s.position_name)
+        keep = ~s.missing[cut:]
+        parts = {"zscore": series_zscore(part.values, part.missing, spec.window)[cut - start :]}
+        if any("donut" in COMBOS[m] for m in menu):  # Donut's MCMC scoring is the costly part
+            parts["donut"] = score_series(bundle, scorer, part)[cut - start :]
+        if any("sr" in COMBOS[m] for m in menu):
+            a = max(cut - SR_WINDOW + 1, 0)
+            parts["sr"] = series_sr(s.values[a:], s.missing[a:])[cut - a :]
+        if any("dzscore" in COMBOS[m] for m in menu):  # over the bundle's whole window (see _dz_window)
+            a = max(cut - dz_window + 1, 0)
+            parts["dzscore"] = series_dzscore(s.values[a:], s.missing[a:], dz_window)[cut - a :]
+        held.append({k: v[keep] for k, v in parts.items()})
+        truth.append(s.labels[cut:][keep] & use_labels)
+        tails.append((s.labels[cut:], s.missing[cut:], parts))
+    return held, truth, tails
+
+
+def _int16_decoder_if_better(writer: BundleWriter, manifest: Manifest, entries: dict[str, ModelEntry],
+                             decoder: Any, dec_rows: np.ndarray, seed: int, float_scores: np.ndarray,
+                             int8_scores: np.ndarray, rescore: Callable[[Any], Parts]
+                             ) -> tuple[ModelEntry, Any, Parts | None]:
+    """The int8 variant's entry, the staged bundle (None: unchanged) and the rescored validation parts
+    (None: unchanged).
+
+    Where the int8 variant's validation scores rank the points unlike float32's (train.quantization_check),
+    its decoder is re-exported with int16 activations (int8 weights) and kept if it ranks closer.
+    """
+    rho = rank_agreement(float_scores, int8_scores)
+    entry = entries["int8"]
+    check: dict[str, Any] = {"int8_rank_correlation": round(rho, 4), "bound": INT8_RANK_MIN}
+    if rho >= INT8_RANK_MIN:
+        return replace(entry, extra={**entry.extra, "quantization_check": check}), None, None
+    int8_blob = writer.path(entry.files["decoder"].file).read_bytes()
+    blob = to_tflite(decoder, representative=dec_rows, seed=seed, quantization="int16x8")
+    trial = replace(entry, files={**entry.files, "decoder": writer.add_model("int8", blob, "decoder")},
+                    quantization="int8 encoder; decoder with int8 weights, int16 activations (TFLite 16x8)")
+    bundle = writer.write(replace(manifest, models={**entries, "int8": trial}))
+    redone = rescore(bundle)
+    rho16 = rank_agreement(float_scores, np.concatenate([h["donut"] for h in redone[0]]))
+    check["int16x8_rank_correlation"] = round(rho16, 4)
+    if rho16 > rho:
+        return replace(trial, extra={**trial.extra, "quantization_check": check}), bundle, redone
+    writer.add_model("int8", int8_blob, "decoder")  # the int8 decoder back: int16 did not help
+    return replace(entry, extra={**entry.extra, "quantization_check": check}), writer.write(
+        replace(manifest, models=dict(entries))), None
+
+
+def _interval_seconds(series: list[Series]) -> float:
+    """The median interval between points (s) of timestamped series."""
+    if any(s.position_name != "timestamp" for s in series):
+        raise ValueError("an alarm rate needs timestamped points")
+    return float(np.median(np.concatenate([np.diff(s.position) for s in series])))
 
 
 def _warmup(last: Series, window: int) -> Warmup:

@@ -36,6 +36,7 @@ SCORES = ("auto", "donut", "donut+z", "donut+z+sr", "z+sr", "z", "z+sr+dz", "z+d
 DEFAULT_SCORE = "auto"
 AUTO_MENU = ("z+sr+dz", "donut")  # "auto"'s candidates, in order of preference (the first without labels)
 DEFAULT_VARIANT = "float32"
+DEFAULT_ALARMS_PER_DAY = 1.0  # --threshold evt: see reports/kpi-series.md for what it gives
 
 
 def kpi_defaults(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +47,13 @@ def kpi_defaults(parser: argparse.ArgumentParser) -> None:
                              "robust z-score, spectral residual, a robust z-score of the steps), each scaled by its "
                              f"validation normal scores; auto: whichever of {', '.join(AUTO_MENU)} has the best F1 "
                              f"on the validation labels, {AUTO_MENU[0]} without labels (default {DEFAULT_SCORE})")
+    parser.add_argument("--threshold", choices=("labels", "evt"), default="labels",
+                        help="labels: the best adjusted F1 on labelled validation anomalies, else --percentile "
+                             "(default); evt: without labels, extreme-value theory on the validation scores for "
+                             "--alarms-per-day")
+    parser.add_argument("--alarms-per-day", type=float, default=DEFAULT_ALARMS_PER_DAY,
+                        help="with --threshold evt: normal points expected over the threshold per day "
+                             f"(default {DEFAULT_ALARMS_PER_DAY:g})")
     parser.add_argument("--variant", choices=("float32", "int8"), default=DEFAULT_VARIANT,
                         help=f"the bundle's default variant for score/serve (default {DEFAULT_VARIANT}; "
                              "both are exported)")

@@ -31,14 +31,19 @@ DEFAULT_PERCENTILE = 99.9
 
 
 def choose_threshold(scores: np.ndarray, labels: np.ndarray, *, delay: int = 7, percentile: float = DEFAULT_PERCENTILE,
-                     cap_percentile: float | None = None) -> tuple[float, dict[str, Any]]:
+                     cap_percentile: float | None = None, risk: float | None = None) -> tuple[float, dict[str, Any]]:
     """scores (n,) finite validation scores, labels (n,) bool -> (threshold, rule) for "score > threshold".
 
     percentile: the rule without labels; cap_percentile (default: percentile) caps the F1 rule.
+    risk: the label-free rule instead (evt_threshold on the normal scores: the share of normal
+    points expected over the threshold, e.g. alarms per day * interval s / 86400).
     """
     cap_percentile = percentile if cap_percentile is None else cap_percentile
     labels = labels.astype(bool)
     normal = scores[~labels]
+    if risk is not None:
+        return evt_threshold(normal if normal.size else scores, risk), {
+            "kind": "evt", "value": risk, "init_percentile": EVT_INIT_PERCENTILE}
     if not segments(labels) or not normal.size:
         return float(np.percentile(normal if normal.size else scores, percentile)), {
             "kind": "percentile", "value": percentile}
@@ -61,3 +66,28 @@ def normal_window(scores: np.ndarray, labels: np.ndarray, seed: int = 0) -> list
     if normal.size > NORMAL_SCORES_KEPT:
         normal = normal[np.sort(np.random.default_rng(seed).choice(normal.size, NORMAL_SCORES_KEPT, replace=False))]
     return [round(float(s), 5) for s in normal]
+
+
+EVT_INIT_PERCENTILE = 98.0  # SPOT's initial threshold: the peaks above it are fitted
+
+
+def evt_threshold(normal: np.ndarray, risk: float, init_percentile: float = EVT_INIT_PERCENTILE) -> float:
+    """Normal scores (n,) and a risk (probability that a normal point exceeds the threshold, e.g.
+    alarms per day * interval s / 86400) -> the threshold, by extreme-value theory (SPOT's initial
+    step, Siffer et al. KDD 2017): a generalised Pareto fitted to the peaks over the
+    `init_percentile`-th percentile, extrapolated to `risk`. A quantile is no better than the n
+    points it comes from; the fitted tail goes beyond them, where a threshold for a few alarms per
+    day lies on short series. With too few peaks (under 10): the empirical quantile.
+    """
+    from scipy import stats
+
+    normal = normal[np.isfinite(normal)]
+    t0 = float(np.percentile(normal, init_percentile))
+    peaks = normal[normal > t0] - t0
+    if peaks.size < 10 or risk * normal.size >= peaks.size:
+        return float(np.percentile(normal, 100.0 * (1.0 - min(max(risk, 0.0), 1.0))))
+    gamma, _, sigma = stats.genpareto.fit(peaks, floc=0.0)
+    ratio = risk * normal.size / peaks.size
+    if abs(gamma) < 1e-6:
+        return t0 - sigma * float(np.log(ratio))
+    return t0 + sigma / gamma * (ratio ** -gamma - 1.0)

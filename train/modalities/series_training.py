@@ -85,6 +85,8 @@ class SeriesTraining(ModalityTraining):
                                  ("patience", args.patience, 1)):
             if value < low:
                 raise ConfigError(f"--{name} {value}: expected at least {low}")
+        if getattr(args, "threshold", None) == "evt" and not args.alarms_per_day > 0:
+            raise ConfigError(f"--alarms-per-day {args.alarms_per_day}: expected a number above 0")
         from edge.pipeline.series_scorer import load_series
 
         if self.rate_from_files:  # the model is trained at the recordings' rate: they must share one
@@ -104,7 +106,10 @@ class SeriesTraining(ModalityTraining):
         config = DonutConfig(latent=args.latent, max_epochs=args.epochs, patience=args.patience, seed=args.seed)
         check_training_series(series, config.valid_fraction, spec.window)
         # KPI: the score and default variant of train.kpi_defaults; ECG bundles keep Donut alone on int8
-        scoring = {"combine": args.score, "default_variant": args.variant} if self.combine else {}
+        scoring: dict[str, Any] = {"combine": args.score, "default_variant": args.variant,
+                                   "int16_where_int8_loses": True} if self.combine else {}
+        if self.combine and args.threshold == "evt":
+            scoring["alarms_per_day"] = args.alarms_per_day
         manifest = train_donut_bundle(series, spec, self.name, args.out, config, percentile=args.percentile,
                                       samples=args.samples, iterations=args.iterations,
                                       use_labels=not args.ignore_labels, progress=sys.stderr.isatty(), **scoring)
@@ -122,6 +127,8 @@ class SeriesTraining(ModalityTraining):
         how = (f"maximising the delay-{rule['value']} adjusted F1 on {rule['validation_segments']} labelled "
                f"validation segment(s) (validation F1 {rule['validation_f1']:.2f}{capped})"
                if rule["kind"] == "adjusted-f1" else
+               f"extreme-value theory on the validation scores for {rule['alarms_per_day']:g} false-alarm "
+               "point(s) per day" if rule["kind"] == "evt" else
                f"the {rule['value']:g}th percentile of validation scores (no labelled anomalies there)")
         thresholds = ", ".join(f"{v} {t:.3f}" for v, t in summary["thresholds"].items())
         print(f"{args.out}: Donut ({self.name}), best epoch {summary['best_epoch'] + 1}, trained in "
