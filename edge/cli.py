@@ -19,6 +19,7 @@ from pathlib import Path
 from edge import __version__
 from edge.errors import ConfigError, MissingExtraError, VigilError, file_system_error
 from edge.features.spec import FEATURE_SETS
+from edge.outputs import terminated
 from edge.text import DefaultsParser
 
 log = logging.getLogger("vigil")
@@ -236,9 +237,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _terminated(signum: int, _frame: object) -> None:
-    """SIGTERM (kill, timeout, a closed session) ends a command as Ctrl-C does: staging folders beside
-    --out and clips cut into the temporary folder are removed on the way out (the default action left them)."""
-    raise SystemExit(128 + signum)
+    terminated(signum)  # edge.outputs: raised now, and again at the next output step if it was swallowed
 
 
 def _output_option(argv: list[str]) -> str | None:

@@ -30,6 +30,24 @@ _SUFFIXES = {
 }
 
 
+_TERMINATED: list[int] = []  # the signal that asked a command to stop, once it arrived
+
+
+def terminated(signum: int) -> None:
+    """SIGTERM (kill, timeout, a closed session) ends a command as Ctrl-C does: staging folders beside --out
+    and clips cut into the temporary folder are removed on the way out. The SystemExit raised here can be
+    swallowed when the signal lands inside a C extension's callback (TensorFlow turns it into a SystemError
+    it handles), so it is remembered and raised again at the next output step (``stop_if_terminated``)."""
+    _TERMINATED.append(signum)
+    raise SystemExit(128 + signum)
+
+
+def stop_if_terminated() -> None:
+    """Raise the remembered SystemExit, if a stop was asked and swallowed: before writing or committing."""
+    if _TERMINATED:
+        raise SystemExit(128 + _TERMINATED[0])
+
+
 def _is_bundle(path: Path) -> bool:
     try:
         manifest = json.loads((path / MANIFEST).read_text())

@@ -331,6 +331,7 @@ def test_failed_train_all_keeps_the_bundles_it_was_to_replace(tmp_path: Path) ->
     out = tmp_path / "bundles"
     out.mkdir()
     shutil.copytree(BUNDLES / "fan", out / "fan")
+    kept = sorted(p.name for p in (out / "fan").iterdir())
     data = tmp_path / "muted"
     data.mkdir()
     for i in range(2):
@@ -338,7 +339,7 @@ def test_failed_train_all_keeps_the_bundles_it_was_to_replace(tmp_path: Path) ->
     one_line(run_vigil("train", "audio", str(data), "--detector", "all", "--out", str(out), "--force", "--folds", "2"),
              "every sample is 0")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundles", "muted"]
-    assert sorted(p.name for p in (out / "fan").iterdir()) == ["manifest.json", "model_int8.tflite"]
+    assert sorted(p.name for p in (out / "fan").iterdir()) == kept and "manifest.json" in kept
 
 
 def test_float_wav_of_integer_scaled_samples_is_refused(tmp_path: Path, clip_per_type: dict[str, Path]) -> None:

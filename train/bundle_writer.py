@@ -15,7 +15,7 @@ from types import TracebackType
 
 from edge.bundle.loader import Bundle, load_bundle, sha256_file, write_manifest
 from edge.bundle.manifest import Manifest, ModelFile
-from edge.outputs import as_mkdir, check_dir
+from edge.outputs import as_mkdir, check_dir, stop_if_terminated
 
 
 class BundleWriter:
@@ -23,6 +23,7 @@ class BundleWriter:
     then ``commit``; leaving the block without a commit removes the staging folder."""
 
     def __init__(self, out: Path) -> None:
+        stop_if_terminated()  # a stop that TensorFlow swallowed is honoured here: no new work after it
         self.out = out
         out.parent.mkdir(parents=True, exist_ok=True)
         self.staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
@@ -53,6 +54,7 @@ class BundleWriter:
         """Put the staged bundle at ``out``, replacing a bundle already there: only a vigil bundle (the
         command checked that, and --force, before training; checked again here), never other files.
         The folder gets mkdir's permissions (umask applied), not mkdtemp's 0700."""
+        stop_if_terminated()  # never put a bundle in place after a stop was asked
         check_dir(self.out, "bundle", force=True)
         as_mkdir(self.staging)
         old = None
