@@ -5,7 +5,8 @@ for a recorded file (`vigil beats`, edge.fetal.analyze) and for a live stream (e
 filled before: the Stream hands the stage contiguous blocks), and returns what became final
 (FetalOutput). Decisions are the same for a file and a live stream:
 
-- quality: frame scores (0.1 s; overall = the worst lead, per kind) go through one Decider per kind.
+- quality: frame scores (0.1 s; overall = the worst lead, per kind) go through one Decider per kind of
+  FetalSettings.quality_event_kinds (by default an event once a fault has lasted 10 s).
   A frame is judged once low_fetal can be: a fetal beat after it is known, or the beat tracker has
   passed `LOW_FETAL_WAIT_S` beyond it (or the input ended);
 - FHR mask: an FHR point is missing (``masked``) when the second holding it (whole seconds from the
@@ -60,6 +61,15 @@ class FetalOutput:
     frame_scores: np.ndarray | None = None
 
 
+def quality_deciders(settings: FetalSettings, config: QualityConfig) -> dict[str, Decider]:
+    """One Decider per kind of ``settings.quality_event_kinds`` over the overall (worst lead) frame scores: a
+    kind whose score tops out lower (wander, low_fetal: ranked under the other faults) on its own scale."""
+    top = {"wander": config.wander_max, "low_fetal": config.low_fetal_max}
+    return {k: Decider(settings.quality_threshold * top.get(k, 1.0), on_windows=settings.quality_on_frames,
+                       off_windows=settings.quality_off_frames, detector=f"fetal-{k}")
+            for k in KINDS if k in settings.quality_event_kinds}
+
+
 class FetalChain:
     """Beats (BeatTracker), FHR (FhrTracker), quality (QualityMonitor) and their decisions (module docstring).
 
@@ -80,8 +90,7 @@ class FetalChain:
         self.ctg_config = CtgConfig(fhr=self.fhr_config)
         # a kind whose score tops out lower (wander: ranked under the other faults) is judged on its own scale
         self.top = {"wander": self.quality_config.wander_max, "low_fetal": self.quality_config.low_fetal_max}
-        self.deciders = {k: Decider(s.quality_threshold * self.top.get(k, 1.0), on_windows=s.quality_on_frames,
-                                    off_windows=s.quality_off_frames, detector=f"fetal-{k}") for k in KINDS}
+        self.deciders = quality_deciders(s, self.quality_config)
         self.hop_s = self.quality.hop / self.fs if self.quality is not None else 0.1
         self._waiting_t: list[np.ndarray] = []  # frames scored, not judged yet (their beats are to come)
         self._waiting_s: list[np.ndarray] = []
@@ -164,8 +173,8 @@ class FetalChain:
         full[:, : len(SIGNAL_KINDS)] = scores
         full[:, KINDS.index("low_fetal")] = low[:, None]
         overall = full.max(axis=2)
-        for k, kind in enumerate(KINDS):
-            out.events += self.deciders[kind].update(overall[:, k], times, self.hop_s)
+        for kind, decider in self.deciders.items():
+            out.events += decider.update(overall[:, KINDS.index(kind)], times, self.hop_s)
         s = self.settings
         mask = [KINDS.index(k) for k in MASK_KINDS]
         lead_bad = full[:, mask].max(axis=1) >= s.quality_threshold  # (n, leads)
