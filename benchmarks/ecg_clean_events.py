@@ -252,7 +252,8 @@ def fetal_tables(data: Path, settings: FetalSettings) -> list[str]:
              "| set | record | s | " + " | ".join(k.removeprefix("fetal-") for k in kinds) + " | all |",
              "|---|---|---|" + "---|" * (len(kinds) + 1)]
     for group, name, seconds, f, b, a in rows:
-        cells = [f"{b.get(k, 0)} / {a.get(k, 0)}" if k not in f else str(f[k]) for k in kinds]
+        cells = [f"{b.get(k, 0)} / {a.get(k, 0)}" if k.removeprefix("fetal-") in QUALITY_KINDS else str(f.get(k, 0))
+                 for k in kinds]
         lines.append(f"| {group} | {name} | {seconds:.0f} | " + " | ".join(cells)
                      + f" | {sum((b + f).values())} / {sum((a + f).values())} |")
     lines += ["", "| set | records | hours | quality before | per hour (95 % upper) | quality after | per hour "
