@@ -20,7 +20,7 @@ fetal anomalies: the Challenge gives no rhythm labels) and fecg-tokarev (no labe
 kinds the chain emits are counted, so CTG events join the table once the chain raises them.
 --quality-on-frames: its quality events opened only after that many 0.1 s frames over the threshold (the
 manifest's ``fetal.quality_on_frames``; 100 by default); its quality events are also counted under the rule
-before (BEFORE_FETAL: 5 frames to open, 10 to close, every kind), on the same judged frames.
+before (BEFORE_FETAL: 5 frames to open, 10 to close, every kind, no pause bridged), on the same judged frames.
 """
 
 from __future__ import annotations
@@ -194,7 +194,8 @@ def clean_recordings(data: Path) -> list[tuple[str, str, Any]]:
     return out
 
 
-BEFORE_FETAL = FetalSettings(quality_on_frames=5, quality_off_frames=10, quality_event_kinds=QUALITY_KINDS)
+BEFORE_FETAL = FetalSettings(quality_on_frames=5, quality_off_frames=10, quality_event_kinds=QUALITY_KINDS,
+                             quality_gap_frames=0)
 
 
 def fetal_events(opener: Any, settings: FetalSettings) -> tuple[float, Counter[str], np.ndarray, np.ndarray]:

@@ -7,8 +7,8 @@ Per record and seed (100 x record index + seed, as benchmarks/fetal_quality_eval
 x --length). The
 injected leads go through the fetal chain as a file stream runs them (edge.fetal.chain, primed); its judged
 frames are decided twice with the chain's own deciders (edge.fetal.chain.quality_deciders): under BEFORE (5
-frames of 0.1 s to open, 10 to close, every kind) and under the defaults (FetalSettings). Printed per kind:
-the episodes, those an event of their own kind overlaps, those any quality event overlaps; and the quality
+frames of 0.1 s to open, 10 to close, every kind, no pause bridged) and under the defaults (FetalSettings).
+Printed per kind: the episodes, those an event of their own kind overlaps, those any quality event overlaps; and the quality
 events overlapping no episode. The scores are the same under both rules: their AUCs do not move
 (benchmarks/fetal_quality_eval.py).
 """
@@ -28,7 +28,7 @@ from edge.fetal.quality import KINDS, QualityConfig
 from edge.pipeline.decider import Event
 from train.fetal_inject import QUALITY_KINDS, inject_leads
 
-BEFORE = FetalSettings(quality_on_frames=5, quality_off_frames=10, quality_event_kinds=KINDS)
+BEFORE = FetalSettings(quality_on_frames=5, quality_off_frames=10, quality_event_kinds=KINDS, quality_gap_frames=0)
 
 
 def judged_frames(x: np.ndarray, labels: list[str], fs: float) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,8 @@ from edge.sources.base import Block
 LABELS = ("Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4")
 # an event for every kind after 0.5 s over the threshold (the defaults wait 10 s, flatline, clipping, motion and
 # low_fetal only): the tests of what the scores flag, with faults of a few seconds
-SHORT_EVENTS = FetalSettings(quality_on_frames=5, quality_off_frames=10, quality_event_kinds=KINDS)
+SHORT_EVENTS = FetalSettings(quality_on_frames=5, quality_off_frames=10, quality_event_kinds=KINDS,
+                             quality_gap_frames=0)
 
 
 @dataclass

@@ -56,7 +56,7 @@ def stage_events(bundle: Path) -> tuple[list[Event], int]:
 
 def test_the_bundles_quality_threshold_decides_the_fetal_events_and_the_fhr_mask(tmp_path: Path) -> None:
     # 0.5 s over the threshold opens an event (the default waits 10 s: the 3 s lost would raise none)
-    short = {"quality_on_frames": 5, "quality_off_frames": 10}
+    short = {"quality_on_frames": 5, "quality_off_frames": 10, "quality_gap_frames": 0}
     default, default_points = stage_events(bundle_with(tmp_path / "a", short))
     flat = [e for e in default if e.detector == "fetal-flatline"]
     assert any(e.start_s <= 20.5 and e.end_s >= 22.5 and e.threshold == 0.5 for e in flat), flat
