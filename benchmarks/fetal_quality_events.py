@@ -8,8 +8,8 @@ x --length). The
 injected leads go through the fetal chain as a file stream runs them (edge.fetal.chain, primed); its judged
 frames are decided twice with the chain's own deciders (edge.fetal.chain.quality_deciders): under BEFORE (5
 frames of 0.1 s to open, 10 to close, every kind, no pause bridged) and under the defaults (FetalSettings).
-Printed per kind: the episodes, those an event of their own kind overlaps, those any quality event overlaps; and the quality
-events overlapping no episode. The scores are the same under both rules: their AUCs do not move
+Printed per kind: the episodes, those an event of their own kind overlaps, those any quality event overlaps;
+and the quality events overlapping no episode. The scores are the same under both rules: their AUCs do not move
 (benchmarks/fetal_quality_eval.py).
 """
 
