@@ -19,7 +19,8 @@ by kind, on the clean abdominal recordings: adfecgdb (Abdomen_1..4), cinc2013-se
 fetal anomalies: the Challenge gives no rhythm labels) and fecg-tokarev (no labels; assumed normal). Whatever
 kinds the chain emits are counted, so CTG events join the table once the chain raises them.
 --quality-on-frames: its quality events opened only after that many 0.1 s frames over the threshold (the
-manifest's ``fetal.quality_on_frames``; 5 by default).
+manifest's ``fetal.quality_on_frames``; 100 by default); its quality events are also counted under the rule
+before (BEFORE_FETAL: 5 frames to open, 10 to close, every kind, no pause bridged), on the same judged frames.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from edge.bundle.manifest_parts import FetalSettings
 from edge.commands.scoring import pin_to_one_core
 from edge.features.ecg import EcgSpec
 from edge.fetal.quality import KINDS as QUALITY_KINDS
+from edge.fetal.quality import QualityConfig
 from edge.pipeline.decider import Decider, Event
 from edge.pipeline.series_scorer import donut_scorer, ecg_series, score_series
 from train.donut import DonutConfig
@@ -192,44 +194,79 @@ def clean_recordings(data: Path) -> list[tuple[str, str, Any]]:
     return out
 
 
-def fetal_events(opener: Any, settings: FetalSettings) -> tuple[float, Counter[str]]:
-    """A recording through the fetal chain as a file stream runs it (primed): its seconds and events by kind."""
+BEFORE_FETAL = FetalSettings(quality_on_frames=5, quality_off_frames=10, quality_event_kinds=QUALITY_KINDS,
+                             quality_gap_frames=0)
+
+
+def fetal_events(opener: Any, settings: FetalSettings) -> tuple[float, Counter[str], np.ndarray, np.ndarray]:
+    """A recording through the fetal chain as a file stream runs it (primed): its seconds, its events by kind, and
+    its judged quality frames: start times (f,) s and overall (worst lead) scores (f, len(KINDS))."""
     from edge.fetal.chain import FetalChain
 
     fs, labels, blocks = opener()
     chain = FetalChain(fs, labels, settings=settings)
     chain.prime(blocks())
     events: list[Event] = []
+    times, scores = [], []
     samples = 0
+
+    def keep(out: Any) -> None:
+        events.extend(out.events)
+        if out.frame_scores is not None:
+            times.append(out.frame_times)
+            scores.append(out.frame_scores.max(axis=2))
+
     for block in blocks():
         samples += block.shape[0]
-        events += chain.push(block).events
-    events += chain.finish().events
-    return samples / fs, Counter(e.detector for e in events)
+        keep(chain.push(block))
+    keep(chain.finish())
+    return samples / fs, Counter(e.detector for e in events), np.concatenate(times), np.concatenate(scores)
+
+
+def quality_counts(times: np.ndarray, overall: np.ndarray, settings: FetalSettings) -> Counter[str]:
+    """The quality events the chain's deciders (edge.fetal.chain.quality_deciders) raise on judged frames."""
+    from edge.fetal.chain import quality_deciders
+
+    hop_s = float(np.median(np.diff(times))) if times.size > 1 else 0.1
+    out: Counter[str] = Counter()
+    for kind, decider in quality_deciders(settings, QualityConfig()).items():
+        column = overall[:, QUALITY_KINDS.index(kind)]
+        out[decider.detector] += len(decider.update(column, times, hop_s) + decider.flush())
+    return out
 
 
 def fetal_tables(data: Path, settings: FetalSettings) -> list[str]:
-    """Events of the fetal chain on the clean abdominal recordings, per record, per set and per kind."""
-    rows = [(group, name, *fetal_events(opener, settings)) for group, name, opener in clean_recordings(data)]
-    kinds = sorted({k for *_, c in rows for k in c})
-    fhr = [k for k in kinds if k.removeprefix("fetal-") not in QUALITY_KINDS]  # rhythm (and CTG) events
-    lines = [f"Fetal stage (quality + FHR events) on clean abdominal recordings, every event it emits "
-             f"({settings.quality_on_frames} quality frames of 0.1 s to open):", "",
+    """Events of the fetal chain on the clean abdominal recordings, per record, per set and per kind: its quality
+    events under the rule before (BEFORE_FETAL) and under ``settings``, its FHR events."""
+    rows = []
+    for group, name, opener in clean_recordings(data):
+        seconds, every, times, overall = fetal_events(opener, settings)
+        fhr = Counter({k: n for k, n in every.items() if k.removeprefix("fetal-") not in QUALITY_KINDS})
+        rows.append((group, name, seconds, fhr, quality_counts(times, overall, BEFORE_FETAL),
+                     quality_counts(times, overall, settings)))
+        assert quality_counts(times, overall, settings) + fhr == every, (name, every)  # the chain's own count
+    kinds = sorted({k for *_, f, b, _a in rows for k in (*f, *b)})
+    lines = [f"Fetal stage on clean abdominal recordings: quality events before ({BEFORE_FETAL.quality_on_frames} "
+             f"frames of 0.1 s to open, {BEFORE_FETAL.quality_off_frames} to close, every kind) / after "
+             f"({settings.quality_on_frames} to open, {settings.quality_off_frames} to close, "
+             f"{', '.join(settings.quality_event_kinds)}); FHR events:", "",
              "| set | record | s | " + " | ".join(k.removeprefix("fetal-") for k in kinds) + " | all |",
              "|---|---|---|" + "---|" * (len(kinds) + 1)]
-    for group, name, seconds, c in rows:
-        lines.append(f"| {group} | {name} | {seconds:.0f} | " + " | ".join(str(c.get(k, 0)) for k in kinds)
-                     + f" | {sum(c.values())} |")
-    lines += ["", "| set | records | hours | all events | per hour (95 % upper) | FHR events | per hour (95 % upper) |",
-              "|---|---|---|---|---|---|---|"]
+    for group, name, seconds, f, b, a in rows:
+        cells = [f"{b.get(k, 0)} / {a.get(k, 0)}" if k.removeprefix("fetal-") in QUALITY_KINDS else str(f.get(k, 0))
+                 for k in kinds]
+        lines.append(f"| {group} | {name} | {seconds:.0f} | " + " | ".join(cells)
+                     + f" | {sum((b + f).values())} / {sum((a + f).values())} |")
+    lines += ["", "| set | records | hours | quality before | per hour (95 % upper) | quality after | per hour "
+              "(95 % upper) | FHR events | per hour (95 % upper) |", "|---|---|---|---|---|---|---|---|---|"]
     for group in [*dict.fromkeys(g for g, *_ in rows), "all"]:
         mine = [r for r in rows if group in ("all", r[0])]
         hours = sum(r[2] for r in mine) / 3600
-        every = sum(sum(r[3].values()) for r in mine)
-        rhythm = sum(r[3].get(k, 0) for r in mine for k in fhr)
-        lines.append(f"| {group} | {len(mine)} | {hours:.2f} | {every} | {every / hours:.0f} "
-                     f"({upper_rate(every, hours):.0f}) | {rhythm} | {rhythm / hours:.1f} "
-                     f"({upper_rate(rhythm, hours):.1f}) |")
+        cells = []
+        for column in (4, 5, 3):
+            n = sum(sum(r[column].values()) for r in mine)
+            cells.append(f"{n} | {n / hours:.1f} ({upper_rate(n, hours):.1f})")
+        lines.append(f"| {group} | {len(mine)} | {hours:.2f} | " + " | ".join(cells) + " |")
     return lines
 
 

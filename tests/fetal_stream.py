@@ -8,13 +8,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.bundle.manifest_parts import FetalSettings
 from edge.fetal.chain import FetalChain, FetalOutput
 from edge.fetal.fhr import FhrPoint
+from edge.fetal.quality import KINDS
 from edge.pipeline.decider import Event
 from edge.pipeline.stream import contiguous
 from edge.sources.base import Block
 
 LABELS = ("Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4")
+# an event for every kind after 0.5 s over the threshold (the defaults wait 10 s, flatline, clipping, motion and
+# low_fetal only): the tests of what the scores flag, with faults of a few seconds
+SHORT_EVENTS = FetalSettings(quality_on_frames=5, quality_off_frames=10, quality_event_kinds=KINDS,
+                             quality_gap_frames=0)
 
 
 @dataclass
@@ -39,8 +45,9 @@ class Collected:
 
 def run_chain(x: np.ndarray, step: int, lost: Callable[[int], bool] = lambda start: False,
               chain: FetalChain | None = None) -> Collected:
-    """x (n, leads) µV sent in blocks of `step` samples from 0 (those whose start is `lost` never arrive)."""
-    chain = chain or FetalChain(1000.0, LABELS[: x.shape[1]])
+    """x (n, leads) µV sent in blocks of `step` samples from 0 (those whose start is `lost` never arrive), through
+    `chain` (by default one deciding with SHORT_EVENTS)."""
+    chain = chain or FetalChain(1000.0, LABELS[: x.shape[1]], settings=SHORT_EVENTS)
     got, end = Collected(), 0
     for start in range(0, x.shape[0], step):
         if lost(start):

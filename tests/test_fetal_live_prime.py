@@ -13,6 +13,7 @@ from edge.fetal.stage import FetalStage
 from edge.io.multilead import open_leads
 from edge.sources.file import EdfRecording
 from tests.conftest import ROOT
+from tests.fetal_stream import SHORT_EVENTS
 from tests.leads_edf import LABELS, write_edf
 from train.fetal_inject import _quality
 
@@ -38,7 +39,7 @@ def test_a_file_stream_primes_quality_and_finds_an_early_fault_as_vigil_beats_do
     entries = [q for q in doc["quality"] if q["kind"] == "mains" and q["lead"] is None and q["score"] >= 0.5]
     assert entries and min(q["start_s"] for q in entries) <= 3.5 and max(q["end_s"] for q in entries) >= 5.5
 
-    stage = FetalStage("0" * 64, 1000.0)
+    stage = FetalStage("0" * 64, 1000.0, SHORT_EVENTS)  # a mains event after 0.5 s (the default raises none)
     recording = EdfRecording(path, label="Direct_1", fs=1000.0)
     blocks = recording.blocks()
     first = next(blocks)

@@ -55,15 +55,17 @@ def stage_events(bundle: Path) -> tuple[list[Event], int]:
 
 
 def test_the_bundles_quality_threshold_decides_the_fetal_events_and_the_fhr_mask(tmp_path: Path) -> None:
-    default, default_points = stage_events(bundle_with(tmp_path / "a", None))
+    # 0.5 s over the threshold opens an event (the default waits 10 s: the 3 s lost would raise none)
+    short = {"quality_on_frames": 5, "quality_off_frames": 10, "quality_gap_frames": 0}
+    default, default_points = stage_events(bundle_with(tmp_path / "a", short))
     flat = [e for e in default if e.detector == "fetal-flatline"]
     assert any(e.start_s <= 20.5 and e.end_s >= 22.5 and e.threshold == 0.5 for e in flat), flat
     # a lost stretch scores flatline 1.0: a threshold of 1.0 (an event needs a score over it) raises none there
-    strict, strict_points = stage_events(bundle_with(tmp_path / "b", {"quality_threshold": 1.0}))
+    strict, strict_points = stage_events(bundle_with(tmp_path / "b", short | {"quality_threshold": 1.0}))
     assert not [e for e in strict if e.detector == "fetal-flatline" and e.end_s > 20.0 and e.start_s < 23.0]
     assert all(e.threshold in (1.0, 0.5, 0.35) for e in strict if e.detector != "fetal-flatline")
     # a low threshold counts more frames bad: FHR points masked (59 valid points at 0.5, 56 at 0.01)
-    _, loose_points = stage_events(bundle_with(tmp_path / "c", {"quality_threshold": 0.01}))
+    _, loose_points = stage_events(bundle_with(tmp_path / "c", short | {"quality_threshold": 0.01}))
     print(default_points, strict_points, loose_points)
     assert loose_points < default_points <= strict_points
 
@@ -79,7 +81,8 @@ def test_the_bundles_fhr_thresholds_reach_the_fhr_rules(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fetal, word", [({"quality_treshold": 0.4}, "quality_threshold"),
-                                         ({"brady_bpm": 170}, "brady_bpm"), ({"quality_on_frames": 0}, "on_frames")])
+                                         ({"brady_bpm": 170}, "brady_bpm"), ({"quality_on_frames": 0}, "on_frames"),
+                                         ({"quality_event_kinds": ["noise"]}, "quality_event_kinds")])
 def test_a_bad_fetal_table_is_refused_by_name(tmp_path: Path, fetal: dict[str, object], word: str) -> None:
     with pytest.raises(BundleError, match=word):
         load_bundle(bundle_with(tmp_path, fetal))

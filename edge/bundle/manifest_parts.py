@@ -147,34 +147,53 @@ class FetalSettings:
     """The fetal stage's decisions (manifest ``fetal`` table; `vigil beats` uses these defaults).
 
     Quality: a frame (0.1 s) is over when its score exceeds ``quality_threshold`` (0..1; wander and
-    low_fetal on their own scale: times their highest score); ``quality_on_frames`` frames over open an
-    event, ``quality_off_frames`` under close it. An FHR point is missing when, in its second, at least
+    low_fetal on their own scale: times their highest score); ``quality_on_frames`` consecutive frames over
+    open an event of that kind, ``quality_off_frames`` under close it (a fault that pauses for less stays
+    one event); a frame under the threshold within ``quality_gap_frames`` of one over still counts as over
+    (1 s: the FHR mask judges whole seconds, so a flickering score is a fault lasting through it). Only
+    ``quality_event_kinds`` raise events (every kind's scores stay in `vigil beats`). The
+    defaults follow from what a quality event is for: a user is told when the FHR has been lost or wrong
+    for 10 s, so an event opens after 10 s of a fault of a kind that makes the FHR missing (the FHR
+    mask's flatline, clipping, motion, and low_fetal); mains and wander, which the beat detector filters
+    out, raise none (on clean recordings their 1-s episodes were most of the events: 224 an hour,
+    reports/fetal-ecg/README.md). An FHR point is missing when, in its second, at least
     ``mask_lead_fraction`` of the leads had a flatline, clipping or motion score at or over the threshold,
     or low_fetal had. FHR events (bpm): bradycardia under ``brady_bpm``, tachycardia over ``tachy_bpm``,
     a deceleration ``decel_drop_bpm`` under the baseline (FIGO 2015).
     """
 
     quality_threshold: float = 0.5
-    quality_on_frames: int = 5  # 0.5 s to open
-    quality_off_frames: int = 10  # 1 s to close
+    quality_on_frames: int = 100  # 10 s to open: the FHR unusable for 10 s
+    quality_off_frames: int = 50  # 5 s clean to close
     mask_lead_fraction: float = 0.5  # one bad lead of four does not stop the fused beat detector
     brady_bpm: float = 110.0
     tachy_bpm: float = 160.0
     decel_drop_bpm: float = 15.0
+    quality_gap_frames: int = 10  # 1 s
+    quality_event_kinds: tuple[str, ...] = ("flatline", "clipping", "motion", "low_fetal")
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self) | {"quality_event_kinds": list(self.quality_event_kinds)}
 
     @classmethod
     def parse(cls, table: Table) -> FetalSettings:
+        from edge.fetal.quality import KINDS  # here: edge.fetal imports this module
+
         table.expect({f.name for f in fields(cls)})
         d = cls()
+        kinds = table.get("quality_event_kinds", list, list(d.quality_event_kinds))
+        for kind in kinds:
+            if kind not in KINDS:
+                raise BundleError(f"{table.key('quality_event_kinds')}: {kind!r} is not one of {', '.join(KINDS)}")
         out = cls(table.positive("quality_threshold", d.quality_threshold),
                   table.positive("quality_on_frames", d.quality_on_frames, int),
                   table.positive("quality_off_frames", d.quality_off_frames, int),
                   table.positive("mask_lead_fraction", d.mask_lead_fraction),
                   table.positive("brady_bpm", d.brady_bpm), table.positive("tachy_bpm", d.tachy_bpm),
-                  table.positive("decel_drop_bpm", d.decel_drop_bpm))
+                  table.positive("decel_drop_bpm", d.decel_drop_bpm),
+                  table.get("quality_gap_frames", int, d.quality_gap_frames), tuple(kinds))
+        if out.quality_gap_frames < 0:
+            raise BundleError(f"{table.key('quality_gap_frames')}: {out.quality_gap_frames} (expected an integer >= 0)")
         if out.mask_lead_fraction > 1 or out.brady_bpm >= out.tachy_bpm:
             raise BundleError(f"{table.where or 'fetal'}: mask_lead_fraction {out.mask_lead_fraction:g}, brady_bpm "
                               f"{out.brady_bpm:g}, tachy_bpm {out.tachy_bpm:g} (expected a fraction <= 1 and "

@@ -5,7 +5,9 @@ for a recorded file (`vigil beats`, edge.fetal.analyze) and for a live stream (e
 filled before: the Stream hands the stage contiguous blocks), and returns what became final
 (FetalOutput). Decisions are the same for a file and a live stream:
 
-- quality: frame scores (0.1 s; overall = the worst lead, per kind) go through one Decider per kind.
+- quality: frame scores (0.1 s; overall = the worst lead, per kind) go through one Decider per kind of
+  FetalSettings.quality_event_kinds (by default an event once a fault has lasted 10 s, through pauses of
+  up to 1 s: FaultDecider).
   A frame is judged once low_fetal can be: a fetal beat after it is known, or the beat tracker has
   passed `LOW_FETAL_WAIT_S` beyond it (or the input ended);
 - FHR mask: an FHR point is missing (``masked``) when the second holding it (whole seconds from the
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -60,6 +62,51 @@ class FetalOutput:
     frame_scores: np.ndarray | None = None
 
 
+class FaultDecider:
+    """A Decider over one kind's overall frame scores (f,) where a fault lasts through pauses of up to ``gap``
+    frames under the threshold: each frame is judged on the highest score of it and the ``gap`` frames before
+    it (a flickering score is one lasting fault, as the FHR mask, which judges whole seconds, sees it); an
+    event's end is then set back to the end of its last frame really over the threshold."""
+
+    def __init__(self, decider: Decider, gap: int) -> None:
+        self.decider, self.gap = decider, gap
+        self.detector = decider.detector
+        self._tail = np.zeros(0, np.float32)  # the last `gap` frames' scores
+        self._over_ends = np.zeros(0)  # ends (s) of recent frames over the threshold
+
+    def update(self, scores: np.ndarray, times: np.ndarray, hop_s: float) -> list[Event]:
+        """Frame scores (f,) at start times (f,) s, frames of hop_s s -> the events that closed."""
+        scores = np.asarray(scores, dtype=np.float32)
+        if scores.size == 0:
+            return []
+        joined = np.concatenate([np.full(self.gap - self._tail.size, -np.inf, np.float32), self._tail, scores])
+        held = np.lib.stride_tricks.sliding_window_view(joined, self.gap + 1).max(axis=1)
+        self._tail = joined[joined.size - self.gap :] if self.gap else self._tail
+        ends = np.concatenate([self._over_ends, times[scores > self.decider.threshold] + hop_s])
+        out = [self._trim(e, ends) for e in self.decider.update(held, times, hop_s)]
+        # an open event closes at most off_windows + gap frames after its last frame over: older ends are not needed
+        self._over_ends = ends[ends > times[-1] - (self.decider.off_windows + self.gap + 2) * hop_s]
+        return out
+
+    def flush(self) -> list[Event]:
+        return [self._trim(e, self._over_ends) for e in self.decider.flush()]
+
+    @staticmethod
+    def _trim(event: Event, ends: np.ndarray) -> Event:
+        inside = ends[(ends > event.start_s) & (ends <= event.end_s + 1e-9)]
+        return replace(event, end_s=float(inside.max())) if inside.size else event
+
+
+def quality_deciders(settings: FetalSettings, config: QualityConfig) -> dict[str, FaultDecider]:
+    """One FaultDecider per kind of ``settings.quality_event_kinds`` over the overall (worst lead) frame scores:
+    a kind whose score tops out lower (wander, low_fetal: ranked under the other faults) on its own scale."""
+    top = {"wander": config.wander_max, "low_fetal": config.low_fetal_max}
+    return {k: FaultDecider(Decider(settings.quality_threshold * top.get(k, 1.0), on_windows=settings.quality_on_frames,
+                                    off_windows=settings.quality_off_frames, detector=f"fetal-{k}"),
+                            settings.quality_gap_frames)
+            for k in KINDS if k in settings.quality_event_kinds}
+
+
 class FetalChain:
     """Beats (BeatTracker), FHR (FhrTracker), quality (QualityMonitor) and their decisions (module docstring).
 
@@ -80,8 +127,7 @@ class FetalChain:
         self.ctg_config = CtgConfig(fhr=self.fhr_config)
         # a kind whose score tops out lower (wander: ranked under the other faults) is judged on its own scale
         self.top = {"wander": self.quality_config.wander_max, "low_fetal": self.quality_config.low_fetal_max}
-        self.deciders = {k: Decider(s.quality_threshold * self.top.get(k, 1.0), on_windows=s.quality_on_frames,
-                                    off_windows=s.quality_off_frames, detector=f"fetal-{k}") for k in KINDS}
+        self.deciders = quality_deciders(s, self.quality_config)
         self.hop_s = self.quality.hop / self.fs if self.quality is not None else 0.1
         self._waiting_t: list[np.ndarray] = []  # frames scored, not judged yet (their beats are to come)
         self._waiting_s: list[np.ndarray] = []
@@ -164,8 +210,8 @@ class FetalChain:
         full[:, : len(SIGNAL_KINDS)] = scores
         full[:, KINDS.index("low_fetal")] = low[:, None]
         overall = full.max(axis=2)
-        for k, kind in enumerate(KINDS):
-            out.events += self.deciders[kind].update(overall[:, k], times, self.hop_s)
+        for kind, decider in self.deciders.items():
+            out.events += decider.update(overall[:, KINDS.index(kind)], times, self.hop_s)
         s = self.settings
         mask = [KINDS.index(k) for k in MASK_KINDS]
         lead_bad = full[:, mask].max(axis=1) >= s.quality_threshold  # (n, leads)
