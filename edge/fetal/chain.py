@@ -74,6 +74,11 @@ class FaultDecider:
         self._tail = np.zeros(0, np.float32)  # the last `gap` frames' scores
         self._over_ends = np.zeros(0)  # ends (s) of recent frames over the threshold
 
+    @property
+    def threshold(self) -> float:
+        """The score over which a frame counts as faulty (its Decider's)."""
+        return self.decider.threshold
+
     def update(self, scores: np.ndarray, times: np.ndarray, hop_s: float) -> list[Event]:
         """Frame scores (f,) at start times (f,) s, frames of hop_s s -> the events that closed."""
         scores = np.asarray(scores, dtype=np.float32)
