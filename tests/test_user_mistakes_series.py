@@ -93,10 +93,10 @@ def test_a_lead_given_twice_is_refused() -> None:
                        "--channels", "'Abdomen_1' given twice")
 
 
-def write_edf_in(path: Path, unit: str, seconds: int = 60) -> None:
-    """r01's first minute (Direct_1 and the abdominal leads) with its physical values in `unit`."""
+def write_edf_in(path: Path, unit: str, seconds: int = 60, record: str = "r01") -> None:
+    """A record's first minute (Direct_1 and the abdominal leads) with its physical values in `unit`."""
     factor = {"uV": 1.0, "mV": 1e-3}[unit]
-    with pyedflib.EdfReader(str(ADFECG / "r01.edf")) as reader:
+    with pyedflib.EdfReader(str(ADFECG / f"{record}.edf")) as reader:
         headers = [reader.getSignalHeader(i) for i in range(5)]
         signals = [reader.readSignal(i, 0, 1000 * seconds) * factor for i in range(5)]
     for h in headers:
@@ -255,7 +255,7 @@ def test_a_failing_sink_stops_neither_the_stream_nor_the_event_log(tmp_path: Pat
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(Outbox, "put", full)
-    write_edf_in(tmp_path / "uv.edf", "uV")
+    write_edf_in(tmp_path / "uv.edf", "uV", record="r10")  # an electrode artefact at 7.7 s: an event to deliver
     config = parse_config({"gateway": {"name": "gw", "state_dir": str(tmp_path / "state")},
                            "mqtt": {"host": "127.0.0.1", "port": 1},
                            "streams": [{"name": "ecg", "kind": "file", "bundle": str(ECG_BUNDLE),
