@@ -27,6 +27,8 @@ class BeatParams:
     core_s: float = 6.0
     margin_s: float = 3.0
     cancel: str = "ts"
+    also_cancel: tuple[str, ...] = ()  # cancellations tried beside `cancel`: the window keeps the best fetal pick
+    also_under: float = 0.0  # ... only when the pick so far has a rhythm_quality at or over this
     components: int = 2
     fetal: FetalParams = field(default_factory=FetalParams)
     # a window's fetal rhythm becomes the next windows' prior (FetalParams.prior_weight) when its path's
@@ -52,7 +54,15 @@ def process_window(x: np.ndarray, fs: float, params: BeatParams,
     xf = notch_mains(bandpass(x - np.median(x, axis=0), fs, *PREP_BAND_HZ), fs)
     maternal = detect_maternal(xf, fs)
     residual = cancel_maternal(xf, maternal, fs, method=params.cancel, components=params.components)
-    return maternal, pick_fetal(residual, fs, params.fetal, maternal, prior_rr), residual
+    pick = pick_fetal(residual, fs, params.fetal, maternal, prior_rr)
+    for method in params.also_cancel:
+        if pick.quality < params.also_under:
+            break
+        other = cancel_maternal(xf, maternal, fs, method=method, components=params.components)
+        again = pick_fetal(other, fs, params.fetal, maternal, prior_rr)
+        if again.quality < pick.quality:
+            pick, residual = again, other
+    return maternal, pick, residual
 
 
 class BeatTracker:

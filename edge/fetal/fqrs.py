@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.fetal.beat_path import best_paths
 from edge.fetal.prep import bandpass, moving_average, robust_scale
 
 BAND_HZ = (10.0, 45.0)
@@ -264,12 +265,13 @@ def _channel_paths(env: np.ndarray, fs: float, mrr: float | None, params: FetalP
         return []
     # the period: of the autocorrelation's highest peaks, the one whose best beat path scores most
     # (a harmonic of the true period makes a path of noise peaks or of every other beat: less)
-    paths = [_best_path(cand, height, t0, params) for t0 in period_candidates(env, fs, mrr, params.periods)]
-    out = [max(paths, key=lambda ps: ps[1])[0]]
+    periods = period_candidates(env, fs, mrr, params.periods)
+    paths = best_paths(cand, height, periods + ([prior] if prior is not None else []), params)
+    out = [max(paths[:len(periods)], key=lambda ps: ps[1])[0]]
     if prior is not None:
         # the prior's path is judged beside it by rhythm_quality, not by the picker's score: a weak fetal QRS
         # at the rate kept scores under a path of stronger peaks at another rate
-        at_prior = _best_path(cand, height, prior, params)[0]
+        at_prior = paths[-1][0]
         if at_prior.size != out[0].size or not np.array_equal(at_prior, out[0]):
             out.append(at_prior)
     return out
@@ -331,51 +333,6 @@ def _fastica(z: np.ndarray, iterations: int = 50) -> np.ndarray:
         u, _s, vt = np.linalg.svd(w_new)
         w = u @ vt
     return w
-
-
-def _best_path(t: np.ndarray, a: np.ndarray, t0: float, p: FetalParams) -> tuple[np.ndarray, float]:
-    """Dynamic programming over candidate peaks t (N,) of height a (N,) with expected interval t0 -> (path, score).
-
-    With p.follow, each candidate remembers the beat interval of its best path (rr[j]); an interval is
-    judged against that (dev) and, more weakly, against t0, so a run of beats at a new rate (a sudden
-    tachycardia, 0.7x the RR) pays one transition instead of a penalty per beat.
-    """
-    n = t.size
-    gain = a - p.beat_cost
-    best = gain.copy()
-    prev = np.full(n, -1)
-    rr = np.full(n, float(t0))
-    for j in range(1, n):
-        d = (t[j] - t[:j]) / t0
-        k = np.maximum(np.rint(d), 1.0)
-        if p.follow:
-            ref = rr[:j]
-            k = np.maximum(np.rint((t[j] - t[:j]) / ref), 1.0)
-            beat = (t[j] - t[:j]) / k  # the beat interval this link implies
-            dev = beat / ref - 1.0
-            rel0 = beat / t0
-            ok = (np.abs(dev) <= p.follow_deviation) & (k <= 3) & (rel0 >= p.t0_range[0]) & (rel0 <= p.t0_range[1])
-            cost = p.rr_penalty * dev**2 + p.t0_penalty * (rel0 - 1.0) ** 2
-        else:
-            dev = d / k - 1.0
-            ok = (np.abs(dev) <= p.max_deviation) & (k <= 3)
-            cost = p.rr_penalty * dev**2
-        if not ok.any():
-            continue
-        link = best[:j] - cost - p.skip_penalty * (k - 1)
-        link[~ok] = -np.inf
-        i = int(np.argmax(link))
-        if link[i] > 0:
-            best[j] = gain[j] + link[i]
-            prev[j] = i
-            rr[j] = (t[j] - t[i]) / k[i]
-    j = int(np.argmax(best))
-    score = float(best[j])
-    out = []
-    while j >= 0:
-        out.append(j)
-        j = int(prev[j])
-    return t[np.array(out[::-1], dtype=np.int64)], score
 
 
 def _refine(y: np.ndarray, peaks: np.ndarray, half: int) -> np.ndarray:
