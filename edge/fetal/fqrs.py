@@ -20,6 +20,9 @@
    (``matched_envelope``); its path replaces the first one when its quality index is better. A window
    whose beats share no waveform (``template_consistency`` under ``abstain_consistency``) gets
    no beats (the chain marks it low_fetal) rather than invented ones.
+7. With a prior interval (``prior_rr``: the rhythm of the windows before, edge.fetal.beat_tracker), each
+   channel's path at that period competes too, and rhythm_quality counts a path's distance from it: on
+   set-a-dev a02 a path at the maternal leftovers' rhythm, on a61 one at half the rate, were chosen without it.
 """
 
 from __future__ import annotations
