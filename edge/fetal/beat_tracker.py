@@ -35,8 +35,8 @@ class BeatParams:
     margin_s: float = 3.0
     cancel: str = "ts"
     # cancellations tried beside `cancel`, the window keeping the pick of the best rhythm_quality: the template
-    # scaled per beat follows a maternal QRS that breathing modulates, which the plain mean leaves behind (set-a-dev
-    # a02, a07, a09), but fits noise where the modulation is small (a48 0.967 -> 0.767 with it alone)
+    # scaled per beat follows a maternal QRS whose amplitude changes beat to beat, which the plain mean leaves behind
+    # (set-a-dev a02, a07, a09), but fits noise where it changes little (a48 0.967 -> 0.767 with it alone)
     also_cancel: tuple[str, ...] = ("ts-scaled",)
     components: int = 2
     fetal: FetalParams = field(default_factory=FetalParams)
