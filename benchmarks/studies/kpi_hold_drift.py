@@ -11,7 +11,8 @@ skipped, as a gateway would run them on its stream of scores:
   threshold, an alarm that must hold for N points); the first N - 1 points of the stream are unscored;
 - "norm qQ D": (s - median) / (Q-th percentile - median) of the previous D scored points (a day:
   1440 points at 60 s, 288 at 300 s), so a drift of the score's scale between validation and test
-  is divided out before the threshold; unscored until MIN_HISTORY points are seen;
+  is divided out before the threshold; unscored until MIN_HISTORY points are seen; "floor f": that
+  spread at least f times the fitting part's (a flat day would otherwise divide by ~0);
 - "choice A|B|...": per series, the candidate that did best when its threshold was set on the first
   half of the data given and scored on the second half (the first on ties or without labels in
   both halves), then set on all of it: a choice from validation data only.
@@ -21,6 +22,10 @@ part, delay-7 adjusted F1 on its second half, the 15 series with labels in both 
 ("valid-halves", the figure that decides; a candidate replaces the served rule only if it gains
 0.03 or more); the test columns (threshold set on the whole validation part) are reported, never
 used to choose.
+
+Beside them, "gateway events": the served score at the bundle's threshold decided by the gateway's
+Decider with a given debounce (points to open, points to close), the points inside its events
+scored as the flagged points (what a user of `vigil run` gets, train.kpi_defaults.KPI_DECIDER).
 
   .venv/bin/python -m benchmarks.studies.kpi_hold_drift --out /tmp/kpi-work/kpi-bench [--table NAME]
 """
