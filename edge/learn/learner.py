@@ -21,12 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle.loader import Bundle
+from edge.bundle.loader import Bundle, load_bundle
 from edge.detectors.base import load_detector
 from edge.learn.learned_bundle import check_learnable, write_learned
 from edge.learn.refit import MIN_WINDOWS
 from edge.learn.store import STATE, FeatureStore
 from edge.learn.versions import next_version, switch
+from edge.outputs import as_mkdir
 from edge.pipeline.assembly import rebind
 from edge.pipeline.stream import Stream
 from edge.pipeline.stream_state import StreamState
@@ -82,9 +83,11 @@ class Learner:
         path = self.bundle.path
         staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.learn-", dir=path.parent))
         try:
-            learned = write_learned(self.bundle, rows, t, staging, stream=self.stream,
-                                    learned_s=self.store.learned_s, version=next_version(path))
+            write_learned(self.bundle, rows, t, staging, stream=self.stream, learned_s=self.store.learned_s,
+                          version=next_version(path))
+            as_mkdir(staging)  # mkdtemp's 0700 would hide the bundle from a service running as another user
             switch(path, staging)
+            learned = load_bundle(path)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
