@@ -24,7 +24,8 @@ from edge.bundle.manifest_parts import Calibration, NormalScores
 from edge.commands.calibrate import Rule, _keep
 from edge.detectors.array_projection import ARRAY_PROJECTION
 from edge.detectors.fused import FUSED, RULES
-from edge.learn.refit import FOLDS, Member, members_of, out_of_fold
+from edge.learn.refit import FOLDS, Member, Projection, members_of, out_of_fold
+from edge.learn.store import clip_means
 from edge.pipeline.calibration_scores import CLIP_SECONDS
 
 VARIANT = "float32"
@@ -54,11 +55,19 @@ def threshold_rule(manifest: Manifest) -> Rule:
     return Rule("percentile", 95.0)
 
 
-def clip_means(window: np.ndarray, t: np.ndarray, clip_seconds: float = CLIP_SECONDS) -> np.ndarray:
-    """Mean window score (n,) over each run of ``clip_seconds`` of learned time t (n,) s -> (clips,)."""
-    groups = np.floor(t / clip_seconds).astype(np.int64)
-    _, first = np.unique(groups, return_index=True)
-    return np.array([part.mean() for part in np.split(window, np.sort(first)[1:])])
+def fuse(scores: dict[str, np.ndarray], scales: dict[str, list[float]], rule: str) -> np.ndarray:
+    """Members' window scores (n,) and [mean, std] -> the fused score (n,) float64 (the FusedDetector's rule)."""
+    z = np.stack([(scores[name] - scales[name][0]) / scales[name][1] for name in scales])
+    return {"mean": z.mean(axis=0), "max": z.max(axis=0), "min": z.min(axis=0)}[rule]
+
+
+def refit_fused(x: np.ndarray, members: list[Member], rule: str) -> tuple[dict[str, Projection],
+                                                                            dict[str, list[float]], np.ndarray]:
+    """Standardized learned windows x (n, dim) in time order -> each member's projection fitted on all of
+    them, its z-scale [mean, std] of out-of-fold window scores, and the fused out-of-fold scores (n,)."""
+    oof = out_of_fold(x, members)
+    scales = {name: [float(s.mean()), max(float(s.std()), 1e-9)] for name, s in oof.items()}
+    return {m.name: m.fit(x) for m in members}, scales, fuse(oof, scales, rule)
 
 
 def _npz(mu: np.ndarray, w: np.ndarray) -> bytes:
@@ -74,20 +83,16 @@ def learned_manifest(bundle: Bundle, rows: np.ndarray, t: np.ndarray, *, stream:
     members = check_learnable(bundle)
     m = bundle.manifest
     x = (rows.astype(np.float64) - m.mean) / m.std
-    oof = out_of_fold(x, members)
-    scales = {name: [float(s.mean()), max(float(s.std()), 1e-9)] for name, s in oof.items()}
-    z = np.stack([(oof[name] - scales[name][0]) / scales[name][1] for name in oof])
-    rule_name = str(m.detector_params["rule"])
-    fused = {"mean": z.mean(axis=0), "max": z.max(axis=0), "min": z.min(axis=0)}[rule_name]
-    clips = clip_means(fused, t)
+    projections, scales, fused = refit_fused(x, members, str(m.detector_params["rule"]))
+    clips = clip_means(fused, t, CLIP_SECONDS)
     rule = threshold_rule(m)
     threshold = Threshold(rule.threshold(fused), rule.threshold(clips))
     files = {}
-    for member in members:
-        blob = _npz(*member.fit(x))
-        path = staging / f"{member.name}_{VARIANT}.npz"
+    for name, projection in projections.items():
+        blob = _npz(*projection)
+        path = staging / f"{name}_{VARIANT}.npz"
         path.write_bytes(blob)
-        files[member.name] = ModelFile(path.name, sha256_file(path), len(blob))
+        files[name] = ModelFile(path.name, sha256_file(path), len(blob))
     params = dict(m.detector_params)
     params["members"] = [{**entry, "score": ARRAY_PROJECTION, "refit": "gateway"}
                          for entry in params.get("members", [])]

@@ -148,6 +148,14 @@ class FeatureStore:
         self._rows, self._t = [], []
 
 
+def clip_means(window: np.ndarray, t: np.ndarray, clip_seconds: float) -> np.ndarray:
+    """Mean window score (n,) over each run of ``clip_seconds`` of learned time t (n,) s, in time order -> (clips,)
+    (as `vigil calibrate` cuts a long recording into clips)."""
+    groups = np.floor(t / clip_seconds).astype(np.int64)
+    starts = np.flatnonzero(np.diff(groups, prepend=groups[:1] - 1))
+    return np.array([part.mean() for part in np.split(window, starts[1:])])
+
+
 def open_store(path: Path) -> FeatureStore:
     """An existing store (`vigil calibrate --features`, `vigil train audio --features`), read as it was saved."""
     state = path / STATE
