@@ -104,8 +104,9 @@ class FeatureStore:
                 self._thin()
         self._write_state()
 
-    def _append_block(self, rows: np.ndarray, t: np.ndarray) -> None:
-        number = 1 + max((int(name[6:12]) for name, _ in self.blocks), default=0)
+    def _append_block(self, rows: np.ndarray, t: np.ndarray, after: int = 0) -> None:
+        """Write rows as the next block, numbered after every block listed and ``after``."""
+        number = 1 + max([after, *(int(name[6:12]) for name, _ in self.blocks)])
         name = f"block-{number:06d}.npz"
         _write_atomic(self.folder / name, lambda h: np.savez(h, rows=rows, t=t))
         self.blocks.append([name, int(rows.shape[0])])
@@ -114,10 +115,11 @@ class FeatureStore:
         """Keep every other row (the store spans the same time, half as dense) and double the stride."""
         rows, t = self.rows()
         old = [name for name, _ in self.blocks]
+        last = max(int(name[6:12]) for name in old)  # new blocks never take an old one's name
         self.blocks = []
         rows, t = rows[::2], t[::2]
         for i in range(0, rows.shape[0], self.block_rows):
-            self._append_block(rows[i : i + self.block_rows], t[i : i + self.block_rows])
+            self._append_block(rows[i : i + self.block_rows], t[i : i + self.block_rows], last)
         self.stride *= 2
         self._write_state()  # the new blocks are named before the old ones go
         for name in old:
