@@ -20,7 +20,8 @@ Splits by clip:
 
 AUC: mean and std over the splits of the per-split AUC; counts per split. The cost: refit (out-of-fold
 folds and the final fit) of N windows (real slider windows drawn with replacement, tiny noise added so
-no row repeats), on one core (BLAS threads 1), median of 3 runs.
+no row repeats), on one core (BLAS threads 1), CPU seconds, median of 3 runs; the peak memory the
+refit allocates (tracemalloc, on top of the rows themselves).
 """
 
 from __future__ import annotations
@@ -119,8 +120,10 @@ def id_curves(windows: Windows, clips: list[Clip]) -> dict[str, dict[int, dict[s
     return out
 
 
-def cost(windows: Windows, clips: list[Clip]) -> dict[int, float]:
-    """Seconds to refit N windows on one core (median of 3)."""
+def cost(windows: Windows, clips: list[Clip]) -> dict[int, tuple[float, float]]:
+    """Seconds to refit N windows on one core (median of 3) and the refit's peak NumPy memory (MB, tracemalloc)."""
+    import tracemalloc
+
     real = np.concatenate([windows.of(c) for c in clips]).astype(np.float64)
     m = windows.bundle.manifest
     members = members_of(m.detector_params, real.shape[1])
@@ -135,7 +138,11 @@ def cost(windows: Windows, clips: list[Clip]) -> dict[int, float]:
             start = time.process_time()
             refit_fused(x, members, str(m.detector_params["rule"]))
             times.append(time.process_time() - start)
-        out[n] = float(np.median(times))
+        tracemalloc.start()
+        refit_fused(x, members, str(m.detector_params["rule"]))
+        peak = tracemalloc.get_traced_memory()[1] / 1e6
+        tracemalloc.stop()
+        out[n] = (float(np.median(times)), peak)
     return out
 
 
@@ -155,9 +162,9 @@ def main() -> None:
                   f"{r['auc_mean']:.3f} | {r['auc_std']:.3f} |")
     slider = discover_clips(DATA / "dcase2020-slider-id00-train")
     seconds = cost(windows, slider)
-    print("\n| windows | refit s (one core, x86) |\n|---|---|")
-    for n, s in seconds.items():
-        print(f"| {n} | {s:.2f} |")
+    print("\n| windows | refit s (one core, x86) | peak NumPy memory of the refit, MB |\n|---|---|---|")
+    for n, (s, mb) in seconds.items():
+        print(f"| {n} | {s:.2f} | {mb:.0f} |")
     if args.json:
         args.json.write_text(json.dumps({"curves": {k: {str(n): r for n, r in v.items()} for k, v in result.items()},
                                          "cost_s": seconds}, indent=1))
