@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -74,3 +75,16 @@ def test_vigil_run_refuses_a_bad_learn_value_in_one_line(tmp_path: Path) -> None
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "streams[0].learn" in lines[0] and '"2h"' in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_status_page_and_mqtt_say_a_stream_is_learning_and_how_far() -> None:
+    from edge.observe.health import stream_line, stream_summary
+    from edge.observe.home_assistant import state_payload
+    from edge.pipeline.stream_state import StreamState
+
+    state = StreamState("pump-1", "microphone", "audio", "fused", "int8", 2.0)
+    assert "learning" not in stream_line(state, None, "off") and stream_summary(state)["learning"] is None
+    state.learning = {"learned_s": 120.4, "total_s": 7200.0, "windows": 235}
+    assert "learning 120 of 7200 s" in stream_line(state, None, "off")
+    assert stream_summary(state)["learning"] == state.learning == state.snapshot()["learning"]
+    assert json.loads(state_payload(state))["learning"] == {"learned_s": 120.4, "total_s": 7200.0, "windows": 235}
