@@ -131,3 +131,22 @@ def test_numpy_maha_refit_scores_as_the_trained_tflite_float32_member(windows: n
         path.unlink(missing_ok=True)
     tflite_scores = np.sqrt(np.sum(y.astype(np.float64) ** 2, axis=1))
     assert np.allclose(project(x.astype(np.float64), maha.fit(x.astype(np.float64))), tflite_scores, rtol=2e-3)
+
+
+def test_switch_exchanges_the_two_folders_in_one_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """renameat2(RENAME_EXCHANGE) swaps them at once: the two-rename fallback (the bundle path absent for an
+    instant) is not taken on this file system."""
+    from edge.learn import versions as module
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "which").write_text("a")
+    (b / "which").write_text("b")
+
+    def no_rename(*_: object) -> None:
+        raise AssertionError("fell back to two renames")
+
+    monkeypatch.setattr(Path, "rename", no_rename)
+    module._exchange(a, b)
+    assert (a / "which").read_text() == "b" and (b / "which").read_text() == "a"
