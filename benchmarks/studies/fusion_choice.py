@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.studies.detector_selection import float_scorer
-from benchmarks.studies.fusion_rules import COMBINES, NORMS, WEIGHTS, Record, fused_clip_scores, member_clip_scores
+from benchmarks.studies.fusion_rules import COMBINES, NORMS, WEIGHTS, Record, fused_clip_scores, normalised, weights
 from edge.features.spec import FeatureSpec
 from edge.io.wav import load_mono
 from train.audio import folds_by_clip
@@ -65,6 +65,7 @@ LOGMEL, WRITEUP = slice(0, 2 * N_MELS), slice(2 * N_MELS, None)
 KINDS = {"maha": ("maha", LOGMEL), "kmeans": ("kmeans", WRITEUP), "gmm": ("gmm", WRITEUP),
          "knn": ("knn", LOGMEL), "maha17": ("maha-stats", WRITEUP), "knn17": ("knn", WRITEUP)}
 MEMBERS = ("maha", "kmeans", "gmm", "maha17", "knn17")
+REFERENCE = ("maha", "kmeans")  # the current members: a rule must not fall more than 0.03 below the better
 SETS = ("maha+kmeans", "maha+kmeans+gmm", "maha+kmeans+maha17", "maha+kmeans+knn17", "maha+maha17")
 
 
@@ -159,47 +160,65 @@ def raw_scores(members: tuple[str, ...]) -> dict:
     return raw
 
 
-def methods(members: tuple[str, ...], sets: tuple[str, ...]) -> dict[str, Callable[[dict[str, Record]], np.ndarray]]:
-    """Name -> split records -> test clip scores: every member alone, then every set x rule."""
-    out: dict[str, Callable[[dict[str, Record]], np.ndarray]] = {
-        m: (lambda r, m=m: member_clip_scores(r[m])) for m in (*members, "kmeans-1s")}
+Z = Callable[[str, str], Record]  # (member, normalisation) -> the member's normalised record of a split
+
+
+def methods(members: tuple[str, ...], sets: tuple[str, ...]) -> dict[str, Callable[[Z], np.ndarray]]:
+    """Name -> (normalised records of a split) -> test clip scores: every member alone (std), then every
+    set x normalisation x weight x combine."""
+    out: dict[str, Callable[[Z], np.ndarray]] = {
+        m: (lambda z, m=m: np.array([x.mean() for x in z(m, "std")["test"]])) for m in (*members, "kmeans-1s")}
     for group, n, w, c in itertools.product(sets, NORMS, WEIGHTS, COMBINES):
         if w.startswith("select-") and c == "max":
             continue  # one member: the combine does not matter
         names = tuple(group.split("+"))
         out[f"{c}({group}) {n} {w}"] = (
-            lambda r, names=names, n=n, w=w, c=c: fused_clip_scores({m: r[m] for m in names}, n, w, c))
+            lambda z, names=names, n=n, w=w, c=c: fused_clip_scores({m: z(m, n) for m in names}, w, c))
     return out
 
 
 def evaluate(raw: dict, members: tuple[str, ...], sets: tuple[str, ...]) -> dict:
     """Per machine and method: pooled AUC and pAUC, with the counts."""
     result: dict = {}
+    chosen = methods(members, sets)
     for machine, m in raw.items():
         y = np.array(m["labels"])
-        pooled = {name: np.concatenate([fn(s) for s in m["splits"]]) for name, fn in methods(members, sets).items()}
+        pooled: dict[str, list[np.ndarray]] = {name: [] for name in chosen}
+        for split in m["splits"]:
+            memo: dict[tuple[str, str], Record] = {}
+
+            def z(member: str, how: str, split: dict = split, memo: dict = memo) -> Record:
+                if (member, how) not in memo:
+                    memo[(member, how)] = normalised(split[member], how)
+                return memo[(member, how)]
+
+            for name, fn in chosen.items():
+                pooled[name].append(fn(z))
         result[machine] = {"splits": len(m["splits"]), "fit_clips": m["fit_clips"], "normal": int((y == 0).sum()),
                            "anomalous": int(y.sum()),
-                           "methods": {n: {k: clip_metrics(y, v, 0.0)[k] for k in ("auc", "pauc")}
+                           "methods": {n: {k: clip_metrics(y, np.concatenate(v), 0.0)[k] for k in ("auc", "pauc")}
                                        for n, v in pooled.items()}}
     return result
 
 
+def _row(result: dict, name: str, ids: list[str]) -> tuple[list[float], float, float, float]:
+    """A method's AUC per machine, its worst, its largest shortfall below the better of the current
+    members (REFERENCE) on the same machine, and its mean over `ids`."""
+    aucs = [result[m]["methods"][name]["auc"] for m in result]
+    best = [max(result[m]["methods"][k]["auc"] for k in REFERENCE) for m in result]
+    shortfall = max(b - a for a, b in zip(aucs, best, strict=True))
+    return aucs, min(aucs), shortfall, float(np.mean([result[m]["methods"][name]["auc"] for m in ids]))
+
+
 def table(result: dict, members: tuple[str, ...], top: int) -> None:
-    """Markdown: per method the AUC per id, the worst id, the largest shortfall below the best single
-    member of that id, the mean (the columns that chose the default); the members, then the `top` fusions
-    by worst id and then mean."""
+    """Markdown: per method the AUC per id, the worst id, the largest shortfall below the better of
+    maha and kmeans on that id, the mean (the columns that choose); the members, then the `top`
+    fusions by worst id and then mean."""
     ids = [m for m in result if "train clips" not in m]
-    rows = []
-    for name in next(iter(result.values()))["methods"]:
-        aucs = [result[m]["methods"][name]["auc"] for m in result]
-        best = [max(result[m]["methods"][k]["auc"] for k in members) for m in result]
-        shortfall = max(b - a for a, b in zip(aucs, best, strict=True))
-        mean = float(np.mean([result[m]["methods"][name]["auc"] for m in ids]))
-        rows.append((name, aucs, min(aucs), shortfall, mean))
+    rows = [(name, *_row(result, name, ids)) for name in next(iter(result.values()))["methods"]]
     single = [r for r in rows if r[0] in (*members, "kmeans-1s")]
     fused = sorted((r for r in rows if r not in single), key=lambda r: (-round(r[2], 3), -r[4]))[:top]
-    print("| method | " + " | ".join(result) + " | worst id | largest shortfall below the best member | mean (6 ids) |")
+    print("| method | " + " | ".join(result) + " | worst id | largest shortfall below maha or kmeans | mean (6 ids) |")
     print("|---|" + "---|" * (len(result) + 3))
     for name, aucs, worst, shortfall, mean in single + fused:
         print(f"| {name} | " + " | ".join(f"{a:.3f}" for a in aucs)
@@ -207,6 +226,46 @@ def table(result: dict, members: tuple[str, ...], top: int) -> None:
     print("\nclips per id (splits, fit clips per split, pooled normal + anomalous test scores): "
           + "; ".join(f"{m}: {t['splits']}, {t['fit_clips']}, {t['normal']} + {t['anomalous']}"
                       for m, t in result.items()))
+
+
+def held_out_choice(result: dict) -> None:
+    """Is choosing a rule on these machines itself sound? For each machine, choose the method (members
+    and every rule) on the OTHER machines (both slider rows count as one machine) by worst id, then
+    mean, and print what the choice scores on the machine left out."""
+    names = list(next(iter(result.values()))["methods"])
+    print("\n| machine left out | chosen on the others (worst id, then mean) | its AUC there | maha | kmeans | "
+          "max(maha+kmeans) std equal |")
+    print("|---|---|---|---|---|---|")
+    got = []
+    for held in result:
+        rest = [m for m in result if m != held and not ("slider" in held and "slider" in m)]
+        chosen = max(names, key=lambda n: (round(min(result[m]["methods"][n]["auc"] for m in rest), 3),
+                                           np.mean([result[m]["methods"][n]["auc"] for m in rest])))
+        auc = [result[held]["methods"][n]["auc"] for n in (chosen, "maha", "kmeans", "max(maha+kmeans) std equal")]
+        got.append(auc[0])
+        print(f"| {held} | {chosen} | " + " | ".join(f"{a:.3f}" for a in auc) + " |")
+    print(f"\nchosen on the others, scored on the machine left out: worst {min(got):.3f}, mean over the 6 ids "
+          f"{np.mean([a for a, m in zip(got, result, strict=True) if 'train clips' not in m]):.3f}")
+
+
+def favoured(raw: dict, result: dict) -> None:
+    """Does a label-free criterion favour the member that separates the real anomalies better? Per
+    machine: in how many splits each weight gives maha more weight than kmeans (std z), against the
+    member with the higher pooled real-anomaly AUC."""
+    criteria = ("faults", "clip-compact", "compact")
+    print("\n| machine | better member on the real anomalies (AUC maha / kmeans) | "
+          + " | ".join(f"splits where `{c}` favours maha" for c in criteria) + " |")
+    print("|---|---|" + "---|" * len(criteria))
+    for machine, m in raw.items():
+        counts = dict.fromkeys(criteria, 0)
+        for split in m["splits"]:
+            zs = {k: normalised(split[k], "std") for k in REFERENCE}
+            for c in criteria:
+                w = weights(zs, c)
+                counts[c] += int(w["maha"] > w["kmeans"])
+        a = [result[machine]["methods"][k]["auc"] for k in REFERENCE]
+        print(f"| {machine} | {REFERENCE[int(a[1] > a[0])]} ({a[0]:.3f} / {a[1]:.3f}) | "
+              + " | ".join(f"{n} of {len(m['splits'])}" for n in counts.values()) + " |")
 
 
 def main() -> None:
@@ -227,6 +286,8 @@ def main() -> None:
             args.scores.write_bytes(pickle.dumps(raw))
     result = evaluate(raw, members, sets)
     table(result, members, args.top)
+    held_out_choice(result)
+    favoured(raw, result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
 

@@ -114,23 +114,20 @@ def weights(zs: dict[str, Record], how: str) -> dict[str, float]:
     return w
 
 
-def fused_clip_scores(records: dict[str, Record], norm_how: str, weight_how: str, combine: str) -> np.ndarray:
-    """The members' raw records of one split -> fused clip scores of its test clips (n_tests,)."""
-    zs = {}
-    for m, r in records.items():
-        f = normaliser(r["oof"], norm_how)
-        zs[m] = {"oof": [f(x) for x in r["oof"]], "test": [f(x) for x in r["test"]],
-                 "faulted": {k: [f(x) for x in v] for k, v in r.get("faulted", {}).items()}}
+def normalised(record: Record, how: str) -> Record:
+    """A member's raw record with every score mapped to z by `how` (of its out-of-fold normal scores)."""
+    f = normaliser(record["oof"], how)
+    return {"oof": [f(x) for x in record["oof"]], "test": [f(x) for x in record["test"]],
+            "faulted": {k: [f(x) for x in v] for k, v in record.get("faulted", {}).items()}}
+
+
+def fused_clip_scores(zs: dict[str, Record], weight_how: str, combine: str) -> np.ndarray:
+    """The members' normalised records of one split -> fused clip scores of its test clips (n_tests,)."""
     w = weights(zs, weight_how)
     used = [m for m in zs if w[m] > 0]
     out = []
     for i in range(len(next(iter(zs.values()))["test"])):
         rows = np.stack([w[m] * zs[m]["test"][i] for m in used])
-        out.append(float((rows.max(axis=0) if combine == "max" else rows.sum(axis=0) / sum(w[m] for m in used)).mean()))
+        fused = rows.max(axis=0) if combine == "max" else rows.sum(axis=0) / sum(w[m] for m in used)
+        out.append(float(fused.mean()))
     return np.array(out)
-
-
-def member_clip_scores(record: Record) -> np.ndarray:
-    """One member alone: its test clip scores z'd by its out-of-fold window mean and std (n_tests,)."""
-    f = normaliser(record["oof"], "std")
-    return np.array([f(x).mean() for x in record["test"]])
