@@ -27,7 +27,7 @@ Then a *weight* per member multiplies its z (1 for every member unless said):
   the normal clip z, floored at ``FLOOR``;
 * ``select-faults`` / ``select-compact``: weight 1 for the member best by that criterion, 0 for the rest.
 
-The *combine* is the mean or the max of the weighted z per window; clip score = mean window score.
+The *combine* is the mean, max or min of the weighted z per window; clip score = mean window score.
 A weight is a division of the member's scale (w z = (s - a) / (b / w)), so every rule but ``quantile``
 is stored as each member's [a, b / w] and the gateway's FusedDetector scores it unchanged.
 """
@@ -44,7 +44,7 @@ KNOTS = np.array([0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99])
 FLOOR = 0.05  # a member whose faults do not move at all keeps a sliver of weight under the mean rule
 NORMS = ("std", "clip-std", "robust", "mad", "quantile")
 WEIGHTS = ("equal", "compact", "clip-compact", "faults", "select-faults", "select-compact")
-COMBINES = ("mean", "max")
+COMBINES = ("mean", "max", "min")
 
 Record = dict[str, Any]  # "oof": [(n_i,) per fit clip], "test": [(m_j,) per test clip], "faulted": {kind: [(n_i,)]}
 Scaler = Callable[[np.ndarray], np.ndarray]
@@ -128,6 +128,7 @@ def fused_clip_scores(zs: dict[str, Record], weight_how: str, combine: str) -> n
     out = []
     for i in range(len(next(iter(zs.values()))["test"])):
         rows = np.stack([w[m] * zs[m]["test"][i] for m in used])
-        fused = rows.max(axis=0) if combine == "max" else rows.sum(axis=0) / sum(w[m] for m in used)
+        fused = {"max": rows.max, "min": rows.min}[combine](axis=0) if combine in ("max", "min") else (
+            rows.sum(axis=0) / sum(w[m] for m in used))
         out.append(float(fused.mean()))
     return np.array(out)
