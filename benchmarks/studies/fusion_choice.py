@@ -1,9 +1,9 @@
 """Which label-free fusion of which members makes the machine-sound default: float scores, per machine id.
 
-Usage (from the project root; fitting every member on every split takes about 20 min on one core,
-the rules then seconds):
+Usage (from the project root; fitting every member on every split takes about 12 min on the shared
+machine, the 350 rules then about 2 min; a --scores file holds the --members it was fitted with):
   nice -n 10 .venv/bin/python -m benchmarks.studies.fusion_choice --scores raw.pkl [--json out.json]
-  .venv/bin/python -m benchmarks.studies.fusion_choice --scores raw.pkl --sets maha+kmeans   # refits nothing
+  .venv/bin/python -m benchmarks.studies.fusion_choice --scores raw.pkl --sets maha+kmeans   # fits nothing
 
 Machines: every machine id with at least 5 normal clips in dcase2020-task2-dev-samples +
 dcase2020-task2-lite (fan 06, pump 04, slider 00, toycar 04, toyconveyor 01, valve 02). Splits by
@@ -24,11 +24,15 @@ clip's file name; the reliability estimate's copies), then the final model's win
 test clips. The fusion rules (benchmarks/studies/fusion_rules.py: normalisation x weight x combine)
 are computed from those, label-free.
 
-The table's columns that choose: the worst id's AUC, the largest shortfall below the best single
-member of the same id, and the mean over the 6 ids. AUC and pAUC (max FPR 0.1) pool the held-out
-normal clips and the anomalous clips of every split of an id (scores are normalised per split, so
-splits share one scale). Float scores (Keras models in memory): the choice; the exported int8 and
-float32 bundles of the chosen fusion are measured on the gateway path by benchmarks/fused_audio.py.
+The table's columns that choose: the worst id's AUC, the largest shortfall below the better of
+``maha`` and ``kmeans`` (the shipped members) on the same id, and the mean over the 6 ids. Two
+checks follow it: the method chosen on the other machines and scored on the one left out (is the
+choice itself sound?), and per id how often each label-free weight favours ``maha`` over ``kmeans``
+against the member with the better real-anomaly AUC (does the criterion see it?). AUC and pAUC
+(max FPR 0.1) pool the held-out normal clips and the anomalous clips of every split of an id (scores
+are normalised per split, so splits share one scale). Float scores (Keras models in memory): the
+choice; the exported int8 and float32 bundles of the chosen fusion are measured on the gateway path
+by benchmarks/fused_audio.py.
 """
 
 from __future__ import annotations
