@@ -80,6 +80,11 @@ def inject_leads(samples: np.ndarray, r_peaks: np.ndarray, fs: float, *, per_kin
     rng = np.random.default_rng(seed)
     x = np.asarray(samples, dtype=np.float64).copy()
     n, c = x.shape
+    # samples the record lost (NaN) stay lost, where they were; meanwhile they hold the lead's median so
+    # that a fault's filters and medians are not NaN over its whole episode
+    lost = np.isnan(x)
+    if lost.any():
+        x = np.where(lost, np.nanmedian(x, axis=0), x)
     peaks = np.asarray(r_peaks, dtype=np.int64).copy()
     mask = np.zeros(n, dtype=np.int8)
     lead_mask = np.zeros((n, c), dtype=bool)
@@ -133,4 +138,5 @@ def inject_leads(samples: np.ndarray, r_peaks: np.ndarray, fs: float, *, per_kin
         taken[max(0, a - guard) : hi + guard] = True
         mask[a:hi] = KINDS.index(kind) + 1
         episodes.append((kind, a, hi, leads))
+    x[lost] = np.nan
     return LeadInjection(x, mask, lead_mask, np.unique(peaks), sorted(episodes, key=lambda e: e[1]))

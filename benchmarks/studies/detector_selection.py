@@ -38,6 +38,8 @@ def float_scorer(kind: DetectorKind, x: np.ndarray, options: DetectorOptions,
         out = np.asarray(trained.model(((f - mean) / std).astype(np.float32)))
         if trained.score == "projection_norm":
             return np.sqrt(np.sum(out * out, axis=1))
+        if trained.score == "nearest_offset_norm":  # (m, centres, d) offsets: the nearest centre's norm
+            return np.sqrt(np.sum(out * out, axis=2).min(axis=1))
         if trained.score == "reconstruction_mse":
             z = (f - mean) / std
             return np.mean(np.square(out - z), axis=1)

@@ -2,7 +2,7 @@
 
     python -m benchmarks.studies.fetal_excerpts_eval [--data ../shared/data] [--excerpt-s 60] [--seeds 2]
                                                      [--seed-base 300]
-                                                     [--no-tokarev]
+                                                     [--no-tokarev] [--set-a]
 
 The hidden acceptance recordings may be short (the PhysioNet/CinC Challenge 2013 set: 1 minute, 4
 abdominal leads at 1 kHz). Each adfecgdb record (300 s) is cut into consecutive `--excerpt-s` pieces
@@ -18,6 +18,10 @@ of the record), which is what `vigil beats` does with a file that short:
   score read back from the JSON `quality` entries (overall lead) per 0.1 s frame: the highest entry
   of any kind ("overall"), and of the kind itself ("own"). Two poolings: the mean of the per-piece
   AUCs, and one AUC over the frames of all pieces together (scores must also compare across files).
+
+--set-a: the CinC 2013 set-a-dev records instead (1 minute, 4 abdominal leads at 1 kHz, other devices and
+mothers, a few NaN samples: the kind of recording the hidden acceptance set holds), each as its own file
+with its reference fetal QRS; per record, the AUC per kind (rows) rather than per excerpt column.
 
 fecg-tokarev (no annotations, 500 and 1000 Hz, 8 leads, 29-140 s): per recording, beats found, the
 share of FHR points in 100-180 bpm, and the share of time flagged >= half of each kind's highest score.
@@ -104,6 +108,27 @@ def faulty_piece(x: np.ndarray, peaks: np.ndarray, fs: float, labels: list[str],
     return out
 
 
+def load_set_a(folder: Path, record: str) -> tuple[np.ndarray, list[str], float, np.ndarray]:
+    """(n, 4) uV (NaN where the record lost samples), labels, fs, reference fetal QRS (sample indices)."""
+    import wfdb
+
+    x, fields = wfdb.rdsamp(str(folder / record))
+    return x, list(fields["sig_name"]), float(fields["fs"]), wfdb.rdann(str(folder / record), "fqrs").sample
+
+
+def per_record_rows(faulty: dict[str, list[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]]) -> str:
+    """A table: one row per record, one column per quality kind (overall score's AUC, pooled over seeds)."""
+    lines = ["| record | " + " | ".join(QUALITY_KINDS) + " |", "|---|" + "---|" * len(QUALITY_KINDS)]
+    for rec, rows in faulty.items():
+        cells = []
+        for kind in QUALITY_KINDS:
+            o, lab = np.concatenate([row[kind][0] for row in rows]), np.concatenate([row[kind][2] for row in rows])
+            auc = _auc(o[lab == 1], o[lab == 0])
+            cells.append("-" if auc is None else f"{auc:.3f}")
+        lines.append(f"| {rec} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def tokarev_rows(folder: Path) -> list[str]:
     import scipy.io
 
@@ -134,11 +159,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-tokarev", action="store_true")
     parser.add_argument("--steady-mains", type=float, default=0.0, help="add a device's steady 50 Hz (x lead scale)")
     parser.add_argument("--quantize", type=float, default=0.0, help="round samples to multiples of this many uV")
+    parser.add_argument("--set-a", action="store_true", help="the cinc2013-set-a-dev records, each as one file")
     args = parser.parse_args(argv)
+    if args.set_a:
+        args.records = (args.data / "cinc2013-set-a-dev" / "RECORDS").read_text().split()
     clean: dict[str, list[dict[str, float]]] = {}
     faulty: dict[str, list[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]] = {}
     for r, rec in enumerate(args.records):
-        x, labels, fs, peaks = load_abdominal(args.data / "adfecgdb" / f"{rec}.edf")
+        if args.set_a:
+            x, labels, fs, peaks = load_set_a(args.data / "cinc2013-set-a-dev", rec)
+            args.excerpt_s = x.shape[0] / fs
+        else:
+            x, labels, fs, peaks = load_abdominal(args.data / "adfecgdb" / f"{rec}.edf")
         n = round(args.excerpt_s * fs)
         clean[rec], faulty[rec] = [], []
         for p, a in enumerate(range(0, x.shape[0] - n + 1, n)):
@@ -152,7 +184,8 @@ def main(argv: list[str]) -> int:
             for s in range(args.seeds):
                 faulty[rec].append(faulty_piece(xe, pe, fs, labels, name, args.seed_base + 1000 * r + 10 * p + s))
     pieces = sum(len(v) for v in clean.values())
-    print(f"adfecgdb in {args.excerpt_s:g} s excerpts, each analysed as its own file ({pieces} excerpts)"
+    print((f"cinc2013-set-a-dev, {pieces} records" if args.set_a else "adfecgdb")
+          + f" in {args.excerpt_s:g} s excerpts, each analysed as its own file ({pieces} excerpts)"
           + (f", steady 50 Hz at {args.steady_mains:g}x each lead's scale added" if args.steady_mains else "")
           + (f", samples rounded to {args.quantize:g} uV" if args.quantize else "") + "\n")
     print("| record | excerpts | Se | PPV | F1 | min F1 | " + " | ".join(f"clean {k} >= {_flag(k):g}" for k in QKINDS)
@@ -165,6 +198,8 @@ def main(argv: list[str]) -> int:
               + " | ".join(f"{np.mean([r['flag_' + k] for r in rows]):.3f}" for k in QKINDS) + " |")
     print(f"\nOne episode of each quality kind per excerpt and seed ({args.seeds} seeds), AUC from the JSON `quality`"
           " entries: overall / own score; mean of per-excerpt AUCs, then pooled over all excerpts\n")
+    if args.set_a:
+        print(per_record_rows(faulty) + "\n")
     print("| kind | " + " | ".join(args.records) + " | mean per excerpt | min per excerpt | pooled |")
     print("|---|" + "---|" * (len(args.records) + 3))
     for kind in QUALITY_KINDS:

@@ -49,8 +49,8 @@ class ReconstructionDetector(_TFLiteDetector):
 
 @register("model_output")
 class OutputDetector(_TFLiteDetector):
-    """Detectors whose model outputs the score itself, (n, 1): K-means distance, GMM minus
-    log-likelihood, SVM minus decision function, GAN 1 - D(x)."""
+    """Detectors whose model outputs the score itself, (n, 1): GMM minus log-likelihood, SVM minus
+    decision function, GAN 1 - D(x), kNN distance (float32)."""
 
     def _score(self, x: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(self._model(x)[:, 0])

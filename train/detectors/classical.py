@@ -9,7 +9,7 @@ from sklearn.svm import SVC
 
 from edge.errors import ConfigError
 from train.detectors import DetectorOptions, Trained, headroom
-from train.detectors.graphs import NearestCentreDistance, NegativeLogLikelihood, NegativeRbfDecision, scoring_model
+from train.detectors.graphs import CentreOffsets, NegativeLogLikelihood, NegativeRbfDecision, scoring_model
 
 
 def _at_most_windows(option: str, value: int, x: np.ndarray) -> None:
@@ -22,9 +22,9 @@ def _at_most_windows(option: str, value: int, x: np.ndarray) -> None:
 def fit_kmeans(x: np.ndarray, _anomalous: np.ndarray | None, options: DetectorOptions) -> Trained:
     _at_most_windows("--clusters", options.clusters, x)
     km = KMeans(n_clusters=options.clusters, n_init=10, random_state=options.seed).fit(x)
-    model = scoring_model(NearestCentreDistance(km.cluster_centers_), x.shape[1], "kmeans")
-    return Trained(model, "model_output", headroom(x), params={"clusters": options.clusters,
-                                                               "inertia": float(km.inertia_)})
+    model = scoring_model(CentreOffsets(km.cluster_centers_), x.shape[1], "kmeans")
+    return Trained(model, "nearest_offset_norm", headroom(x), params={"clusters": options.clusters,
+                                                                      "inertia": float(km.inertia_)})
 
 
 def precision_cholesky(gmm: GaussianMixture) -> np.ndarray:

@@ -32,6 +32,21 @@ class _Constants(keras.layers.Layer):
                                                 initializer=keras.initializers.Constant(value)))
 
 
+class CentreOffsets(_Constants):
+    """K-means graph: x minus every centre, (n, d) -> (n, k, d); the gateway takes the nearest norm.
+
+    The norm and the minimum run in NumPy on dequantized offsets (edge/detectors/projection.py): an int8
+    SQRT needs version 2 of the op, which tflite-runtime 2.14 lacks, and a large distance is never
+    clipped by an int8 output range (each offset has its own column).
+    """
+
+    def __init__(self, centres: np.ndarray, **kwargs: Any) -> None:
+        super().__init__({"centres": centres[None, :, :]}, **kwargs)
+
+    def call(self, x: Any) -> Any:
+        return ops.expand_dims(x, 1) - self.centres
+
+
 class NearestCentreDistance(_Constants):
     """K-means score: Euclidean distance to the nearest centre, (n, d) -> (n, 1)."""
 
