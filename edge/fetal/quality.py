@@ -63,7 +63,14 @@ from edge.fetal.mains import excess_db, line_powers
 from edge.fetal.mains import mains_score as mains_score  # re-exported: benchmarks/studies/fetal_quality_tune.py
 from edge.fetal.quality_arrays import _boxcar, _hold_missing, _mirror, _run_lengths, _windows
 from edge.fetal.quality_arrays import low_fetal_scores as low_fetal_scores  # re-exported: part of this API
-from edge.fetal.quality_missing import frames_near_missing, missing_share, near_missing, reaches, typical
+from edge.fetal.quality_missing import (
+    frames_near_missing,
+    missing_run_so_far,
+    missing_share,
+    near_missing,
+    reaches,
+    typical,
+)
 from edge.fetal.wander import CrossLeadWander
 
 KINDS = ("flatline", "clipping", "mains", "wander", "motion", "low_fetal")
@@ -115,6 +122,7 @@ class QualityConfig:
     motion_window_s: float = 1.0
     motion_onset: float = 1.0
     motion_spread: float = 1.0
+    missing_gap_s: float = 0.01  # shorter missing runs are held over, the other kinds still judged (a lost sample)
     segment_min_score: float = 0.1  # frames below this make no segment
     segment_max_s: float = 1.0  # segments are cut so a long one still shows how its score varies
 
@@ -140,7 +148,9 @@ class QualityMonitor:
         # the longest window's half, the moving averages' reach (0.6 s) and a frame
         reach = max(self.cfg.wander_window_s, self.cfg.clip_window_s) / 2 + 0.6
         self.pad = (int(np.ceil(reach * fs / self.hop)) + 1) * self.hop
-        self._buf = np.zeros((0, 2 * len(labels)))  # samples (missing ones held), then 1.0 where missing
+        self._buf = np.zeros((0, 2 * len(labels)))  # samples (missing ones held), then 1 missing, 2 in a long gap
+        self._gap = max(1, round(self.cfg.missing_gap_s * fs))
+        self._run = np.zeros(len(labels), dtype=np.int64)  # missing samples in a row at the end of the last block
         self._reach = reaches(self.cfg, self.fs)
         self._keep = np.ones((0, len(labels)), dtype=bool)  # the frames being scored that enter the history
         self._last = np.zeros(len(labels))  # the last finite sample per lead (missing samples hold it)
@@ -156,7 +166,8 @@ class QualityMonitor:
     def push(self, block: np.ndarray, *, final: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Add samples (m, channels); return frame start times (f,) s and scores (f, 5, channels) float32."""
         raw = np.asarray(block, dtype=np.float64).reshape(-1, len(self.labels))
-        block = np.concatenate([_hold_missing(raw, self._last), ~np.isfinite(raw)], axis=1)
+        run, self._run = missing_run_so_far(~np.isfinite(raw), self._run)
+        block = np.concatenate([_hold_missing(raw, self._last), (run > 0) + 1.0 * (run >= self._gap)], axis=1)
         if block.shape[0]:
             self._last = block[-1, : len(self.labels)].copy()
         empty = np.zeros(0), np.zeros((0, len(SIGNAL_KINDS), len(self.labels)), dtype=np.float32)
@@ -219,8 +230,10 @@ class QualityMonitor:
         hist = np.asarray(self._history[name])
         return typical(hist, q, np.zeros(hist.shape[1:]))
 
-    def _features(self, buf: np.ndarray, centres: np.ndarray, miss: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw per-frame features (frames, channels) before history normalization; miss (n, channels) bool."""
+    def _features(self, buf: np.ndarray, centres: np.ndarray, miss: np.ndarray,
+                  gap: np.ndarray) -> dict[str, np.ndarray]:
+        """Raw per-frame features (frames, channels) before history normalization; miss, gap (n, channels) bool:
+        missing samples, and those in a gap of at least `missing_gap_s`."""
         cfg, fs = self.cfg, self.fs
         scale = np.median(np.abs(buf - np.median(buf, axis=0)), axis=0) + 1e-9
         diff = np.abs(np.diff(buf, axis=0, prepend=buf[:1]))
@@ -259,8 +272,8 @@ class QualityMonitor:
         # less what the other leads' wander predicts of it
         wander = base - _boxcar(base, round(cfg.wander_highpass_s / 0.01))
         # near missing samples the held value's steps are no wander; zero there, they stay out of the regression
-        if miss.any():
-            wander[near_missing(miss, np.arange(m) * dec + dec // 2, self._reach["wander_signal"])] = 0.0
+        if gap.any():
+            wander[near_missing(gap, np.arange(m) * dec + dec // 2, self._reach["wander_signal"])] = 0.0
         wander = np.concatenate([wander[:1].repeat(edge, 0), wander, wander[-1:].repeat(edge, 0)])
         f["wander"] = self._wander.rms(wander, cc)
         resid = np.abs(coarse - base)
@@ -270,10 +283,12 @@ class QualityMonitor:
 
     def _score(self, buf: np.ndarray, centres: np.ndarray) -> np.ndarray:
         cfg, leads = self.cfg, len(self.labels)
-        buf, miss = buf[:, :leads], buf[:, leads:] > 0.5
-        near = frames_near_missing(miss, centres, self._reach)
+        # a missing sample scores as flatline; only a gap of `missing_gap_s` stops the other kinds (edge/fetal/
+        # quality_missing.py): set-a records lose single samples at every maternal QRS peak of a lead
+        buf, miss, gap = buf[:, :leads], buf[:, leads:] > 0.5, buf[:, leads:] > 1.5
+        near = frames_near_missing(gap, centres, self._reach)
         self._keep = ~near["wander"]
-        f = self._features(buf, centres, miss)
+        f = self._features(buf, centres, miss, gap)
         self.last_features = f
         out = np.zeros((centres.size, len(SIGNAL_KINDS), buf.shape[1]), dtype=np.float32)
         act_ratio = f["act"] / (self._ref("act", f["act"]) + 1e-12)
