@@ -59,7 +59,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.fetal.mains import excess_db, line_powers
+from edge.fetal.mains import excess_db, line_powers, phasor_powers
 from edge.fetal.mains import mains_score as mains_score  # re-exported: benchmarks/studies/fetal_quality_tune.py
 from edge.fetal.quality_arrays import _boxcar, _hold_missing, _mirror, _run_lengths, _windows
 from edge.fetal.quality_arrays import low_fetal_scores as low_fetal_scores  # re-exported: part of this API
@@ -106,6 +106,7 @@ class QualityConfig:
     clip_onset: float = 0.25  # plateau samples at the extremes, in units of 20 ms
     mains_window_s: float = 0.5
     mains_excess: bool = True  # the rise as added power (edge/fetal/mains.py), else dB over the typical dB
+    mains_phasor: bool = True  # powers as median demodulated phasors (robust to QRS complexes), else a Hann spectrum
     mains_onset_db: float = 15.0  # on the rise
     mains_spread_db: float = 8.0
     mains_absolute_db: float = 24.0  # the onset on the level itself (clean adfecgdb leads: up to about 20 dB)
@@ -314,8 +315,9 @@ class QualityMonitor:
         return out
 
     def _mains(self, buf: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return line_powers(_windows(buf, centres, round(self.cfg.mains_window_s * self.fs)), self.fs,
-                           self.cfg.mains_window_s)
+        powers = phasor_powers if self.cfg.mains_phasor else line_powers
+        width = round(self.cfg.mains_window_s * self.fs)
+        return powers(_windows(buf, centres, width), self.fs, self.cfg.mains_window_s)
 
 
 def quality_scores(x: np.ndarray, fs: float, labels: Sequence[str], *, fetal_peaks: np.ndarray | None = None,
