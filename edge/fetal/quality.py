@@ -248,6 +248,9 @@ class QualityMonitor:
         need = np.clip(3 * self._ref("run", longest), shortest, longest_needed)
         f["run_share"] = _windows((runs >= need) & ~miss, centres, round(cfg.flat_window_s * fs)).mean(axis=1)
         f["act"] = np.sqrt((_windows(diff, centres, round(cfg.motion_window_s * fs)) ** 2).mean(axis=1)) + 1e-12
+        # the ADC's step as seen in the window (the smallest change): motion's typical value is floored there
+        step = _windows(np.where(diff > 1e-7 * scale, diff, np.inf), centres, round(cfg.motion_window_s * fs))
+        f["step"] = np.minimum(step.min(axis=1), scale)
         # clipping: plateau samples at the window's extremes, not counted when the window is flat
         width = round(cfg.clip_window_s * fs)
         cw = _windows(buf, centres, width)
@@ -302,7 +305,7 @@ class QualityMonitor:
         # to, the lead's typical value
         self.last_levels = {"mains": f["mains_db"] - self._ref("mains", f["mains_db"]), "mains_abs": f["mains_db"],
                             "wander": f["wander"] / (self._ref("wander", f["wander"]) + 1e-12),
-                            "motion": f["motion"] / (self._ref("motion", f["motion"]) + 1e-12)}
+                            "motion": f["motion"] / (np.maximum(self._ref("motion", f["motion"]), f["step"]) + 1e-12)}
         self.last_levels["mains_excess"] = excess_db(f["line"], f["near"], self._ref("line", f["line"]),
                                                      self._quantile("line", 84.0),
                                                      self._ref("near", f["near"]))
