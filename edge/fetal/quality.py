@@ -259,7 +259,9 @@ class QualityMonitor:
         f["clip_share"] = (((cw == hi) | (cw == lo)) & plateau).sum(axis=1) / (0.02 * fs)
         f["moving"] = ((hi - lo)[:, 0] > 1e-6 * scale).astype(float)
         f["line"], f["near"] = self._mains(buf, centres)  # (frames, 2, leads) dB at 50 and 60 Hz
-        f["mains_db"] = (f["line"] - f["near"]).max(axis=1)
+        # the level itself (the absolute onset) stays on the Hann spectrum's dB, on which it was set
+        line, near = self._mains(buf, centres, False) if cfg.mains_phasor else (f["line"], f["near"])
+        f["mains_db"] = (line - near).max(axis=1)
         # baseline: a 0.3 s running median of 10 ms samples (robust to QRS complexes, unlike a mean);
         # taken after moving means over one 50 Hz and one 60 Hz period, which null the mains
         # and its harmonics, so that motion and wander do not respond to mains
@@ -317,8 +319,8 @@ class QualityMonitor:
             out[:, k][near[kind]] = 0.0
         return out
 
-    def _mains(self, buf: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        powers = phasor_powers if self.cfg.mains_phasor else line_powers
+    def _mains(self, buf: np.ndarray, centres: np.ndarray, phasor: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+        powers = phasor_powers if (self.cfg.mains_phasor if phasor is None else phasor) else line_powers
         width = round(self.cfg.mains_window_s * self.fs)
         return powers(_windows(buf, centres, width), self.fs, self.cfg.mains_window_s)
 
