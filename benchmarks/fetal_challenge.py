@@ -42,7 +42,7 @@ TOL_S = 0.05
 HOP_S = 0.1
 ADFECGDB = ("r01", "r04", "r07", "r08", "r10")
 # the one constant under study for --split: (field of FetalParams, values tried)
-CANDIDATES: tuple[str, tuple[Any, ...]] = ("irregularity_weight", (1.0, 3.0, 5.0))
+CANDIDATES: tuple[str, tuple[Any, ...]] = ("prior_weight", (0.0, 0.5, 1.0, 2.0))
 
 
 def kept_time(fetal: np.ndarray, fs: float, n: int) -> np.ndarray:
@@ -138,9 +138,16 @@ def split_check(folder: Path) -> None:
     """Choose CANDIDATES' value on the even-numbered set-a-dev records, report the odd ones, and the reverse."""
     field, values = CANDIDATES
     refs = references("seta", folder)
-    f1 = {v: {r: score_record(p, ref, BeatParams(fetal=dataclasses.replace(BeatParams().fetal, **{field: v})))["f1"]
-              for r, p, ref in refs} for v in values}
-    print(f"\nsplit check on {field} (values {', '.join(map(str, values))}): mean F1 per half")
+    scores = {v: {r: score_record(p, ref, BeatParams(fetal=dataclasses.replace(BeatParams().fetal, **{field: v})))
+                  for r, p, ref in refs} for v in values}
+    f1 = {v: {r: s["f1"] for r, s in rows.items()} for v, rows in scores.items()}
+    print(f"\nsplit check on {field}: mean F1 (Event 4, bpm^2) per half and value")
+    print("| value | even F1 | odd F1 | even E4 | odd E4 |\n|---|---|---|---|---|")
+    for v, rows in scores.items():
+        half = [[s for r, s in rows.items() if int(r[1:]) % 2 == p] for p in (0, 1)]
+        print(f"| {v} | {np.mean([s['f1'] for s in half[0]]):.3f} | {np.mean([s['f1'] for s in half[1]]):.3f} "
+              f"| {np.nanmean([s['e4'] for s in half[0]]):.1f} | {np.nanmean([s['e4'] for s in half[1]]):.1f} |")
+    print(f"\nchosen by mean F1 on one half, reported on the other ({field})")
     print("| chosen on | value | F1 there | reported on | F1 there |\n|---|---|---|---|---|")
     for on, other in ((0, 1), (1, 0)):
         half = {p: [r for r, *_ in refs if int(r[1:]) % 2 == p] for p in (0, 1)}

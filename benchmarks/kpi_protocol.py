@@ -105,6 +105,7 @@ def run_series(path: Path, config: DonutConfig, *, nab_windows: dict[str, Any] |
         row["fit_seconds"] = manifest.training["seconds"]
         row["epochs"] = len(manifest.training["loss"]["loss"])
         row["best_epoch"] = manifest.training["best_epoch"]
+        row["val_loss"] = [round(v, 5) for v in manifest.training["loss"]["val_loss"]]  # when the best came
         row["rule"] = manifest.calibration.rule if manifest.calibration else None
         bundle = load_bundle(Path(tmp) / "b")
         for variant in variants:

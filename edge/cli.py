@@ -186,10 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-ble", action="store_true", help="audio inputs only")
     p.set_defaults(func=_devices)
 
-    from edge.commands import calibrate, record  # their options live beside their code
+    from edge.commands import bundle_versions, calibrate, record  # their options live beside their code
 
     calibrate.add_parser(sub)
     record.add_parser(sub)
+    bundle_versions.add_parser(sub)
 
     p = sub.add_parser("demo", help="score the bundled sample clips with the bundled models "
                        "(per machine id: clips it never saw)")

@@ -24,7 +24,7 @@ MANIFEST = "manifest.json"
 # entries a vigil output of each kind may hold (file suffixes; folders are checked recursively)
 _NOUN = {"bundle": "vigil bundle", "report": "vigil report", "headers": "set of vigil C headers"}
 _SUFFIXES = {
-    "bundle": (".tflite", ".json"),
+    "bundle": (".tflite", ".json", ".npz"),  # .npz: members refitted on the gateway
     "report": (".md", ".json", ".png", ".csv"),
     "headers": (".h",),
 }

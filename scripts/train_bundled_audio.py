@@ -45,15 +45,17 @@ def vigil(*args: str) -> str:
 
 
 def ship(full: Path, target: Path) -> None:
-    """Copy a bundle with only its default variant (the one the gateway runs) and a manifest to match."""
+    """Copy a bundle with its default variant (the one the gateway runs) and its int8 one (what `vigil
+    export-c` writes for a microcontroller), and a manifest to match."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
     manifest = json.loads((full / "manifest.json").read_text())
-    variant = manifest["default_variant"]
-    manifest["models"] = {variant: manifest["models"][variant]}
-    for file in manifest["models"][variant].get("files", {"model": manifest["models"][variant]}).values():
-        shutil.copy2(full / file["file"], target)
+    kept = {manifest["default_variant"], "int8"}
+    manifest["models"] = {v: entry for v, entry in manifest["models"].items() if v in kept}
+    for entry in manifest["models"].values():
+        for file in entry.get("files", {"model": entry}).values():
+            shutil.copy2(full / file["file"], target)
     (target / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 

@@ -63,9 +63,10 @@ def test_a_bundle_without_a_members_scales_is_refused_naming_the_field(tmp_path:
     bundle = Path(shutil.copytree(ROOT / "edge" / "data" / "bundles" / "fan", tmp_path / "fan"))
     assert isinstance(load_detector(load_bundle(bundle)), FusedDetector)
     raw = json.loads((bundle / "manifest.json").read_text())
-    del raw["models"]["int8"]["fusion"]["kmeans"]
+    variant = raw["default_variant"]
+    del raw["models"][variant]["fusion"]["kmeans"]
     (bundle / "manifest.json").write_text(json.dumps(raw))
-    with pytest.raises(BundleError, match=r"models\.int8\.fusion\.kmeans: None \(expected \[mean, std > 0\]\)"):
+    with pytest.raises(BundleError, match=rf"models\.{variant}\.fusion\.kmeans: None \(expected \[mean, std > 0\]\)"):
         load_detector(load_bundle(bundle))
 
 

@@ -12,10 +12,12 @@ import pytest
 from edge.bundle.loader import load_bundle
 from edge.errors import InputFileError
 from edge.io.kpi_csv import KpiColumns, read_kpi_csv
+from edge.pipeline.decider import Decider
 from edge.pipeline.series_scorer import donut_scorer, kpi_series, score_series
 from edge.service.config import parse_config
 from edge.service.daemon import Service, prepare
 from tests.conftest import ROOT, run_vigil
+from train.kpi_defaults import KPI_DECIDER
 from train.quantization_check import INT8_RANK_MIN
 from train.series_baselines import rolling_robust_zscore, spectral_residual
 from train.series_metrics import adjust, adjusted_f1_curve
@@ -129,6 +131,17 @@ def test_int8_variant_records_its_rank_check_and_the_gateway_runs_it(kpi_bundle:
     series = kpi_series(head(SMALL, 200, kpi_bundle.parent / "score.csv"))
     scores = score_series(bundle, donut_scorer(bundle, "int8", samples=2), series)
     assert np.isfinite(scores).sum() > 100  # whichever decoder it kept
+
+
+def test_an_event_opens_on_one_point_over_the_threshold(kpi_bundle: Path) -> None:
+    """The threshold was chosen point by point: the gateway's event must not wait for 3 points over it
+    (KPI anomalies of 1-2 points had no event at all)."""
+    assert json.loads((kpi_bundle / "manifest.json").read_text())["decider"] == KPI_DECIDER.to_json()
+    decider = Decider.from_bundle(load_bundle(kpi_bundle), "float32")
+    scores = np.full(20, decider.threshold - 1.0)
+    scores[5], scores[12:14] = decider.threshold + 1.0, decider.threshold + 1.0
+    events = decider.update(scores, np.arange(20.0), 1.0) + decider.flush()
+    assert [(e.start_s, e.end_s) for e in events] == [(5.0, 6.0), (12.0, 14.0)]
 
 
 def test_choose_threshold_catches_the_validation_segment_under_a_tail_cap() -> None:

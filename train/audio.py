@@ -59,6 +59,8 @@ class AudioTrainConfig:
     test_fraction: float = 0.0
     anomaly_fit_fraction: float | None = None  # None: 0.5 when a supervised detector is trained, else 0
     clip_seconds: float = DEFAULT_CLIP_SECONDS  # longer recordings are cut into clips of about this length
+    # --features STORE: a gateway learning period's rows (n, dim) in the features' units, added to every fit
+    learned_rows: np.ndarray | None = field(default=None, compare=False)
 
     def kinds(self) -> list[DetectorKind]:
         kinds = registry()
@@ -155,6 +157,9 @@ def _fit_write(kind: DetectorKind, fit: list[Clip], fit_anomalous: list[Clip], w
     options = config.options
     spec = kind.spec(options)
     x = cache.stack(fit, spec)
+    learned = config.learned_rows
+    if learned is not None and learned.shape[1] == x.shape[1]:  # every fit, the folds' too: thresholds match
+        x = np.concatenate([x, learned])
     mean = x.mean(axis=0)
     std = np.maximum(x.std(axis=0), 1e-3)  # a constant feature must not blow up the standardized value
     x_std = ((x - mean) / std).astype(np.float32)
@@ -164,6 +169,8 @@ def _fit_write(kind: DetectorKind, fit: list[Clip], fit_anomalous: list[Clip], w
     extra = {}
     if kind.fit_on_frames:  # the frames' own scale: the window means' std is smaller than a frame's
         frames = cache.stack(fit, kind.frame_spec(options))
+        if learned is not None and learned.shape[1] == x.shape[1]:  # a learned window's band means stand for frames
+            frames = np.concatenate([frames, learned[:, : frames.shape[1]]])
         extra["frames"] = ((frames - mean[: frames.shape[1]]) / std[: frames.shape[1]]).astype(np.float32)
     _deterministic()
     started = time.time()
@@ -315,7 +322,8 @@ def _finish(writer: BundleWriter, manifest: Manifest, oof: dict[str, dict[str, A
                           "of": f"{how}: window and clip scores per variant"},
         provenance={"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": config.options.seed,
                     "data_dir": source, "fit_files": _files(split.fit + split.fit_anomalous),
-                    "threshold_files": [], "reserved_test_files": _files(split.test), "versions": _versions()})
+                    "threshold_files": [], "reserved_test_files": _files(split.test), "versions": _versions(),
+                    **({} if config.learned_rows is None else {"learned_rows": int(config.learned_rows.shape[0])})})
     writer.write(manifest)
     test_normal = [c for c in split.test if c.label == 0]
     anomalous = [c for c in split.test if c.label == 1]

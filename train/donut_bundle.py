@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from edge.bundle.loader import sha256_file
-from edge.bundle.manifest import DetectorEntry, Manifest, ModelEntry, Threshold
+from edge.bundle.manifest import DeciderSettings, DetectorEntry, Manifest, ModelEntry, Threshold
 from edge.bundle.manifest_parts import Calibration, NormalScores, Warmup
 from edge.detectors.base import load_detector
 from edge.detectors.kpi_combine import combine_parts, fit_part_scales, series_dzscore, series_zscore
@@ -99,7 +99,7 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
                        progress: bool = False, keep_validation: dict[str, Any] | None = None,
                        combine: str = "donut", default_variant: str = "int8",
                        auto_menu: tuple[str, ...] = AUTO_MENU, alarms_per_day: float | None = None,
-                       int16_where_int8_loses: bool = False) -> Manifest:
+                       int16_where_int8_loses: bool = False, decider: DeciderSettings | None = None) -> Manifest:
     """Fit Donut on the series, export encoder and decoder (float32, int8), threshold, write `out`.
 
     use_labels False: threshold by the tail rule even when the validation part has labels.
@@ -113,6 +113,7 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
     normal points over it per day of the series' median interval; timestamped series only).
     int16_where_int8_loses: the int8 variant's decoder becomes int16x8 where its validation scores
     rank unlike float32's (_int16_decoder_if_better; recorded under models.int8.quantization_check).
+    decider: the gateway's event debounce written to the manifest (None: the Decider's default).
     """
     risk = None if alarms_per_day is None else alarms_per_day * _interval_seconds(series) / 86400.0
     config = replace(config, window=spec.window)
@@ -146,7 +147,8 @@ def train_donut_bundle(series: list[Series], spec: EcgSpec, modality: str, out: 
                         "fit_files": [{"file": s.path.name, "sha256": sha256_file(s.path)} for s in series],
                         "versions": _versions()},
             # a later file may continue the series: the bundle keeps its tail
-            warmup=_warmup(series[-1], spec.window) if modality_named(modality).timestamped else None)
+            warmup=_warmup(series[-1], spec.window) if modality_named(modality).timestamped else None,
+            decider_table=decider)
         bundle = writer.write(manifest)
         normal_scores: dict[str, NormalScores] = {}
         rule: dict[str, Any] = {}

@@ -13,6 +13,10 @@ window threshold (rule on every window score, pooled). Donut (ECG, KPI) bundles 
 the rule runs on the scores of points that end a full window and are neither missing nor labelled;
 their clip threshold is set equal to the window threshold.
 
+From a learn store (``--features STORE``: the feature rows a stream's learning period kept, under the
+service's state directory learn/STREAM) the rows are scored by each variant's detector; clip scores
+are the mean window score over each ``clip_seconds`` of learned time.
+
 Without recordings the rule runs on the normal score distribution the bundle stores in
 the manifest's ``calibration.normal_scores`` (out-of-fold scores written at training time, or
 the scores of the last calibration's recordings). The model files are never touched, so their
@@ -128,6 +132,23 @@ def _expand(files: list[Path], suffixes: tuple[str, ...]) -> list[Path]:
     return out
 
 
+def feature_scores(bundle: Bundle, store_path: Path, clip_seconds: float = CLIP_SECONDS) -> dict[str, NormalScores]:
+    """normal_scores per variant from a learn store's rows, scored by each variant's detector."""
+    from edge.detectors.base import load_detector
+    from edge.learn.store import clip_means, open_store
+
+    rows, t = open_store(store_path).rows()
+    dim = int(bundle.manifest.mean.shape[0])
+    if bundle.modality != "audio" or rows.shape[1] != dim or rows.shape[0] == 0:
+        raise InputFileError(f"--features {store_path}: {rows.shape[0]} rows of {rows.shape[1]} values (expected "
+                             f"rows of the {dim} features of the {bundle.modality} bundle {bundle.path})")
+    result = {}
+    for variant in bundle.variants:
+        window = load_detector(bundle, variant).score(rows).astype(np.float64)
+        result[variant] = NormalScores(_keep(window), _keep(clip_means(window, t, clip_seconds)))
+    return result
+
+
 def stored_scores(bundle: Bundle) -> dict[str, NormalScores]:
     """The normal score distribution the bundle keeps, checked to cover every variant."""
     calibration = bundle.manifest.calibration
@@ -145,11 +166,17 @@ def stored_scores(bundle: Bundle) -> dict[str, NormalScores]:
 
 
 def calibrated_manifest(bundle: Bundle, rule: Rule, files: list[Path], clip_seconds: float = CLIP_SECONDS,
-                        ) -> Manifest:
-    """The bundle's manifest with thresholds chosen by `rule` (recordings, or stored scores)."""
+                        features: Path | None = None) -> Manifest:
+    """The bundle's manifest with thresholds chosen by `rule` (recordings, a learn store, or stored scores)."""
     manifest = bundle.manifest
     previous = manifest.calibration or Calibration()
-    scores = new_scores(bundle, files, clip_seconds) if files else stored_scores(bundle)
+    if features is not None and files:
+        raise ConfigError(f"--features {features} and {len(files)} recording(s): expected one source of normal "
+                          "scores, the recordings or the learn store")
+    if features is not None:
+        scores = feature_scores(bundle, features, clip_seconds)
+    else:
+        scores = new_scores(bundle, files, clip_seconds) if files else stored_scores(bundle)
     history = [*(previous.history or []), {
         "rule": previous.rule if previous.rule is not None else
         previous.extra.get("rule", manifest.threshold_method or None),
@@ -163,7 +190,11 @@ def calibrated_manifest(bundle: Bundle, rule: Rule, files: list[Path], clip_seco
         clip = rule.threshold(np.asarray(entry.clip)) if entry.clip else window
         models[variant] = replace(models[variant], threshold=Threshold(window, clip))
     first = scores[next(iter(scores))]
-    if files:
+    if features is not None:
+        n_clips = len(first.clip or [])
+        source = f"vigil calibrate: learn store {features} ({len(first.window)} windows, {n_clips} clips)"
+        clips = []
+    elif files:
         clips_cut = "clip" in bundle.input_modality.levels  # recordings were cut into clips
         n_clips = len(first.clip or []) if clips_cut else len(files)
         unit = f"{len(files)} normal recording(s)" + (f" ({n_clips} clips)" if clips_cut else "")
@@ -230,7 +261,8 @@ def write_calibrated(bundle: Bundle, manifest: Manifest | None, *, out: Path | N
 
 
 def calibrate(bundle_path: Path, files: list[Path], rule: Rule, *, out: Path | None = None,
-              force: bool = False, clip_seconds: float = CLIP_SECONDS) -> tuple[Bundle, Manifest]:
+              force: bool = False, clip_seconds: float = CLIP_SECONDS,
+              features: Path | None = None) -> tuple[Bundle, Manifest]:
     """Re-choose every variant's thresholds; returns (the original bundle, the new manifest)."""
     bundle = load_bundle(bundle_path)
     if out is None and not force:  # refuse before the scoring work
@@ -240,7 +272,8 @@ def calibrate(bundle_path: Path, files: list[Path], rule: Rule, *, out: Path | N
     if not clip_seconds > 0:
         raise ConfigError(f"--clip-seconds {clip_seconds:g}: expected a length in s above 0")
     bundle.input_modality.check_clip_seconds(bundle.window_spec, clip_seconds)
-    manifest = calibrated_manifest(bundle, rule, _expand(files, bundle.input_modality.suffixes), clip_seconds)
+    manifest = calibrated_manifest(bundle, rule, _expand(files, bundle.input_modality.suffixes), clip_seconds,
+                                   features)
     write_calibrated(bundle, manifest, out=out, force=force)
     return bundle, manifest
 
@@ -255,6 +288,9 @@ def add_parser(sub: Any) -> None:
     rule = p.add_mutually_exclusive_group(required=True)
     rule.add_argument("--fpr", type=float, help="false-positive rate on the normal scores, e.g. 0.01")
     rule.add_argument("--percentile", type=float, help="percentile of the normal scores, e.g. 99")
+    p.add_argument("--features", type=Path, metavar="STORE",
+                   help="instead of recordings: the feature rows a stream's learning period kept (the service's "
+                        "state directory learn/STREAM), scored by the bundle")
     p.add_argument("--out", type=Path, help="write the calibrated bundle here (must not exist)")
     p.add_argument("--force", action="store_true", help="without --out: update BUNDLE's manifest in place")
     p.add_argument("--clip-seconds", type=float, default=CLIP_SECONDS,
@@ -267,7 +303,7 @@ def add_parser(sub: Any) -> None:
 def run(args: Any) -> int:
     rule = Rule("fpr", args.fpr) if args.fpr is not None else Rule("percentile", args.percentile)
     bundle, manifest = calibrate(args.bundle, args.files, rule, out=args.out, force=args.force,
-                                 clip_seconds=args.clip_seconds)
+                                 clip_seconds=args.clip_seconds, features=args.features)
     target = args.out or args.bundle
     assert manifest.calibration is not None, "calibrated_manifest always writes a calibration"
     report: dict[str, Any] = {"bundle": str(target), "rule": rule.to_json(),

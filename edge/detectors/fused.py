@@ -3,7 +3,8 @@ and fused without labels (the default of `vigil train audio`; train.fused_audio 
 
 The manifest's ``detector.params`` lists the members (name and how each scores: a registered kind
 such as ``projection_norm`` or ``model_output``) and the rule (``mean``, ``max`` or ``min``); each
-variant holds one model file per member (role = member name) and, under ``fusion``, each member's
+variant holds one model file per member (role = member name: a .tflite, or the .npz of a member
+refitted on the gateway, ``array_projection``) and, under ``fusion``, each member's
 [mean, std] of its out-of-fold normal window scores on that variant. Members run in the bundle's
 order, each on the whole standardized row (its model slices its own columns).
 """
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from edge.bundle.loader import Bundle
+from edge.detectors.array_projection import ArrayProjectionDetector
 from edge.detectors.base import Detector, kinds, register
 from edge.detectors.interpreter import TFLiteModel, load_interpreter
 from edge.detectors.tflite import _TFLiteDetector
@@ -50,13 +52,18 @@ class FusedDetector(Detector):
             name, score = member.get("name"), member.get("score")
             kind = registered.get(score)
             pair = fusion.get(name)
-            if kind is None or not issubclass(kind, _TFLiteDetector) or name not in chosen.paths:
-                raise BundleError(f"{where}: member {name!r} scores by {score!r} (expected a TFLite kind and a "
-                                  f"file of role {name!r})")
+            tflite = kind is not None and issubclass(kind, _TFLiteDetector)
+            if not (tflite or kind is ArrayProjectionDetector) or name not in chosen.paths:
+                raise BundleError(f"{where}: member {name!r} scores by {score!r} (expected a TFLite kind or "
+                                  f"{ArrayProjectionDetector.__name__}'s, and a file of role {name!r})")
             if not (isinstance(pair, list) and len(pair) == 2 and pair[1] > 0):
                 raise BundleError(f"{where}.fusion.{name}: {pair!r} (expected [mean, std > 0])")
-            model = TFLiteModel(load_interpreter(chosen.paths[name], num_threads=num_threads))
-            members[name] = kind(model, mean, std)
+            if tflite:
+                assert kind is not None and issubclass(kind, _TFLiteDetector)
+                members[name] = kind(TFLiteModel(load_interpreter(chosen.paths[name], num_threads=num_threads)),
+                                     mean, std)
+            else:  # refitted on the gateway (edge.learn): arrays scored in NumPy
+                members[name] = ArrayProjectionDetector.from_file(chosen.paths[name], mean, std)
             scales[name] = (float(pair[0]), float(pair[1]))
         rule = params.get("rule")
         if not members or rule not in RULES:

@@ -32,12 +32,15 @@ def stream_summary(state: StreamState) -> dict[str, Any]:
             "samples": state.samples, "missing_samples": state.missing_samples,
             "missing_percent": round(100 * state.missing_fraction, 2), "reconnects": state.reconnects,
             "threshold": state.threshold, "last_score": None if score != score else round(score, 6),
-            "anomaly": state.anomaly, "open_event": state.open_summary(), "reliability": state.reliability}
+            "anomaly": state.anomaly, "open_event": state.open_summary(), "reliability": state.reliability,
+            "learning": state.learning}
 
 
 def stream_line(state: StreamState, outbox: int | None, broker: str) -> str:
     """One line: `name: state, N windows, N events, missing P %, outbox N, broker S`."""
     head = f"{state.name}: {state.state}" + (f" ({state.reason})" if state.reason else "")
+    if state.learning is not None:  # no events until the period is learned
+        head += f", learning {state.learning['learned_s']:.0f} of {state.learning['total_s']:.0f} s"
     outbox_part = f", outbox {outbox}" if outbox is not None else ""
     return (f"{head}, {state.windows} windows, {state.events} events, missing {100 * state.missing_fraction:.1f} %"
             f"{outbox_part}, broker {broker}")

@@ -10,7 +10,8 @@ Per stream (Home Assistant's documented discovery fields, https://www.home-assis
 all reading one retained JSON state topic, vigil/<gateway>/<stream>/state:
   {"anomaly": "ON"|"OFF", "kind": str|null, "event_id": str|null, "score": float|null, "threshold": float,
    "fhr_bpm": float|null, "state": "running", "reason": str|null, "available": "online"|"offline",
-   "model": "slider int8 3f2a9c1e0b7d", "reliability": 0.84|null, "reliability_advice": str|null}
+   "model": "slider int8 3f2a9c1e0b7d", "reliability": 0.84|null, "reliability_advice": str|null,
+   "learning": {"learned_s", "total_s", "windows"}|null}  (learning: no events until the period is learned)
 
 Events of the stream's own detector set "anomaly" while they are open (with the "event_id" of their
 opened record); events that a further stage
@@ -124,7 +125,8 @@ def state_payload(state: StreamState, held: tuple[str, str] | None = None) -> st
                        "reason": state.reason, "available": "online" if state.state == "running" else "offline",
                        "model": state.model or None,
                        "reliability": None if state.reliability is None else state.reliability["estimate"],
-                       "reliability_advice": None if state.reliability is None else state.reliability["advice"]})
+                       "reliability_advice": None if state.reliability is None else state.reliability["advice"],
+                       "learning": state.learning})
 
 
 class Discovery:

@@ -37,6 +37,15 @@ def build_stream(bundle: Bundle, detector: Detector, *, spec: FeatureSpec | EcgS
     return Stream(window_spec, detector, decider, column=column, head=head, max_span_s=max_span_s)
 
 
+def rebind(stream: Stream, bundle: Bundle, detector: Detector) -> None:
+    """Score a running stream with another version of its bundle (the same features: a learned version): its
+    detector and that variant's Decider; the ring buffer, window count and positions go on."""
+    decider = Decider.from_bundle(bundle, detector.variant)
+    decider.explain = bundle.input_modality.explainer(bundle, stream.spec)
+    decider.update_every_s = stream.decider.update_every_s
+    stream.detector, stream.decider = detector, decider
+
+
 @dataclass
 class Pipeline:
     """What runs for one input: the stream and the further stages of the bundle's modality (fetal beats)."""

@@ -32,14 +32,16 @@ if TYPE_CHECKING:
 @dataclass
 class StreamOutput:
     """What one push produced: scores (n,) float32, their positions (n,) in samples, events (closed ones, and
-    opened and update ones from a live Decider: ``update_every_s``); a beat stage adds the fetal heart rate:
-    (times (k,) s, bpm (k,)) of its new valid points, and its latest CTG reading (JSON types) when it made one."""
+    opened and update ones from a live Decider: ``update_every_s``), the scored rows (n, dim); a beat stage adds
+    the fetal heart rate: (times (k,) s, bpm (k,)) of its new valid points, and its latest CTG reading (JSON
+    types) when it made one."""
 
     scores: np.ndarray
     starts: np.ndarray
     events: list[Event] = field(default_factory=list)
     fhr: tuple[np.ndarray, np.ndarray] | None = None
     ctg: dict[str, Any] | None = None
+    rows: np.ndarray | None = None  # the scored windows' feature rows (n, dim) (a learning period keeps them)
 
 
 class Stream:
@@ -99,10 +101,13 @@ class Stream:
             outputs.append(self.process())
         if len(outputs) == 1:
             return outputs[0]
+        scored = [o.rows for o in outputs if o.scores.size]
+        rows = [r for r in scored if r is not None]
         return StreamOutput(
             np.concatenate([o.scores for o in outputs]) if outputs else np.empty(0, np.float32),
             np.concatenate([o.starts for o in outputs]) if outputs else np.empty(0, np.int64),
             [e for o in outputs for e in o.events],
+            rows=np.concatenate(rows) if rows and len(rows) == len(scored) else None,
         )
 
     def process(self) -> StreamOutput:
@@ -138,7 +143,7 @@ class Stream:
             scores, positions = np.concatenate([head[0], scores]), np.concatenate([head[1], positions])
         rows = features if head is None else None  # one row per decided window: the events can say where
         events = self.decider.update(decided[0], decided[1] / f.rate, f.score_span / f.rate, rows)
-        return StreamOutput(scores, positions, events)
+        return StreamOutput(scores, positions, events, rows=rows)
 
     def _score_head(self, features: np.ndarray, missing: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray,
                                                                                                   np.ndarray]:

@@ -78,6 +78,7 @@ class StreamState:
     signal: Trace = field(init=False, repr=False)  # (time_s, min, max)
     fhr: Trace = field(init=False, repr=False)  # (time_s, beats per minute)
     ctg: dict[str, Any] | None = None  # the beat stage's latest CTG reading (edge.fetal.ctg, JSON types)
+    learning: dict[str, Any] | None = None  # a learning period: {"learned_s", "total_s", "windows"}; no events
     _pending: np.ndarray = field(init=False, repr=False)
     _pending_start: int = field(default=0, init=False, repr=False)
 
@@ -175,7 +176,7 @@ class StreamState:
             "source": dict(self.source_health),
             "recent_scores": [[round(t, 4), s] for t, s in self.recent_scores],
             "recent_events": [r.event_id for r in self.recent_events],
-            "open_event": self.open_summary(),
+            "open_event": self.open_summary(), "learning": self.learning,
         }
 
     def open_summary(self) -> dict[str, Any] | None:

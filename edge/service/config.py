@@ -17,11 +17,12 @@ from typing import Any
 
 from edge.config_table import Table, resolve
 from edge.errors import ConfigError
+from edge.learn.period import parse_duration
 from edge.observe.web.settings import HttpSettings, parse_listen
 from edge.sinks.base import SinkConfig, SinkContext, sink_kinds
 from edge.sources.base import SourceConfig, source_kinds
 
-_STREAM_KEYS = frozenset({"name", "kind", "bundle", "variant", "stall_s"})
+_STREAM_KEYS = frozenset({"name", "kind", "bundle", "variant", "stall_s", "learn"})
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class StreamConfig:
     source: SourceConfig
     variant: str | None = None
     stall_s: float = 10.0  # running without progress for this long: the watchdog stops being fed
+    learn_s: float | None = None  # a learning period (s) before events: edge.learn
     where: str = field(default="stream", compare=False)  # its table in the config file: streams[0]
 
 
@@ -58,10 +60,16 @@ def _stream(table: Any, where: str, base: Path) -> StreamConfig:
     kind = head.get("kind", str, choices=tuple(kinds))
     source_type = kinds[kind].config_type
     head.expect(_STREAM_KEYS | source_type.keys)
+    variant = head.get("variant", str, None, choices=("int8", "float32"))
+    learn_s = None
+    if "learn" in head.table:
+        learn_s = parse_duration(head.table["learn"], head.key("learn"))
+        if variant == "int8":  # what a learning period writes has no int8 model to switch to
+            raise ConfigError(f"{head.key('variant')}: 'int8' with {head.key('learn')} (expected no variant or "
+                              "'float32': the learned bundle is float32, refitted in NumPy on the gateway)")
     return StreamConfig(name=head.topic_level("name"), kind=kind, bundle=resolve(base, head.get("bundle", str)),
-                        source=source_type.parse(head),
-                        variant=head.get("variant", str, None, choices=("int8", "float32")),
-                        stall_s=head.positive("stall_s", 10.0), where=where)
+                        source=source_type.parse(head), variant=variant,
+                        stall_s=head.positive("stall_s", 10.0), learn_s=learn_s, where=where)
 
 
 def _sinks(top: Table, context: SinkContext) -> tuple[SinkConfig, ...]:

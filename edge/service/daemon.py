@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import math
 import signal
 import time
 from collections.abc import Iterable, Sequence
@@ -36,6 +37,7 @@ from typing import Any
 
 from edge.bundle.loader import Bundle, load_bundle
 from edge.errors import ConfigError, VigilError
+from edge.learn.learner import Learner, learn_push
 from edge.observe.health import NO_STREAMS
 from edge.pipeline.assembly import assemble, start_series
 from edge.pipeline.decider import Event
@@ -64,14 +66,17 @@ class Runner:
     task: asyncio.Task[None] | None = None
     crashed: bool = False  # ended by an unexpected exception (a bug, not a stated reason)
     open_ids: dict[tuple[str, float], str] = field(default_factory=dict)  # (detector, start_s) -> its event_id
+    learner: Learner | None = None  # a learning period still running (the config's ``learn``)
 
 
-def prepare(config: StreamConfig, *, check_source: bool = True, update_every_s: float | None = None) -> Runner:
+def prepare(config: StreamConfig, *, check_source: bool = True, update_every_s: float | None = None,
+            state_dir: Path | None = None) -> Runner:
     """Load and verify a stream's bundle, check that its source can feed it, build its pipeline (raises a
     ConfigError naming the stream's key, e.g. ``streams[0].bundle``, and the value). check_source=False
     for a stream that runs unchanged (a reload): its source is known to work, and a recording it holds
     open may not be opened twice (pyedflib opens an EDF once per process). ``update_every_s``: the Decider
-    also reports its open event, opened and then at most once per this many stream seconds (Decider)."""
+    also reports its open event, opened and then at most once per this many stream seconds (Decider).
+    A stream with ``learn`` resumes its learning period from ``state_dir`` (none once it was learned)."""
     where = config.where
     try:
         bundle = load_bundle(config.bundle)
@@ -89,8 +94,17 @@ def prepare(config: StreamConfig, *, check_source: bool = True, update_every_s: 
                         signal_unit=needs.unit or bundle.input_modality.raw_unit,
                         reliability=reliability_of(bundle.manifest.reliability),
                         bundle_created=str(bundle.manifest.provenance.get("created") or "") or None)
+    learner = None
+    if config.learn_s is not None and state_dir is not None:
+        try:
+            learner = Learner.open(state_dir, config.name, bundle, config.learn_s)
+        except ValueError as exc:
+            raise ConfigError(f"{where}.learn: {exc}") from None
+    if learner is not None:
+        pipeline.stream.decider.threshold = math.inf  # learning: scored and shown, never an event
+        state.learning = learner.progress(0.0)
     return Runner(config, bundle, open_source(config.kind, config.source, needs), pipeline.stream, state,
-                  pipeline.stages)
+                  pipeline.stages, learner=learner)
 
 
 def reliability_of(entry: dict[str, Any]) -> dict[str, Any] | None:
@@ -104,8 +118,8 @@ def prepare_all(config: ServiceConfig, running: Sequence[StreamConfig] = ()) -> 
     """Every stream's Runner, or a ConfigError naming the config file first; ``running``: the configs of the
     streams running now, whose sources are not checked again."""
     try:
-        return {s.name: prepare(s, check_source=s not in running, update_every_s=config.event_update_s)
-                for s in config.streams}
+        return {s.name: prepare(s, check_source=s not in running, update_every_s=config.event_update_s,
+                                state_dir=config.state_dir) for s in config.streams}
     except ConfigError as exc:
         raise ConfigError(f"{config.source}: {exc}" if config.source else str(exc)) from None
 
@@ -175,6 +189,9 @@ class Service:
                     state.stream_seconds, state.samples = stream.seconds, stream.ring.end - stream.origin
                     state.missing_samples = stream.missing_samples
                     self._emit(runner, out.events)
+                    if runner.learner is not None and (learned := await learn_push(
+                            runner.learner, stream, state, out.rows, out.starts / rate, runner.config.variant)):
+                        runner.bundle, runner.learner = learned, None
                     for stage in runner.stages:
                         staged = stage.push(part)
                         self._emit(runner, staged.events, stage)
@@ -198,6 +215,9 @@ class Service:
             state.set("failed", f"{type(exc).__name__}: {exc}")
             log.exception("stream %s failed", state.name)
         finally:
+            if runner.learner is not None:  # a restart resumes from every window heard
+                with contextlib.suppress(Exception):
+                    runner.learner.store.flush()
             self._emit(runner, stream.finish())
             for stage in runner.stages:
                 self._emit(runner, stage.finish(), stage)
@@ -294,6 +314,8 @@ class Service:
         sinks += "".join(f", {name} {h.get('held', 0)} held for the disk, {h.get('dropped', 0)} dropped"
                          for name, h in healths if h.get("held") or h.get("dropped"))  # only while it matters
         streams = ", ".join(f"{s.name} {s.windows} windows {s.events} events"
+                            + (f" learning {s.learning['learned_s']:.0f}/{s.learning['total_s']:.0f} s"
+                               if s.learning else "")
                             + (f" FAILED ({s.reason})" if s.state == "failed" else "")
                             + (f" waiting ({s.reason})" if s.state == "waiting" else "") for s in self.states())
         stalled = self.stalled()

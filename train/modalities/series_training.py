@@ -21,7 +21,7 @@ from edge.outputs import check_dir, staged_dir
 from edge.text import number
 from train.donut_bundle import DEFAULT_ITERATIONS, DEFAULT_SAMPLES
 from train.held_out import held_out_lines
-from train.kpi_defaults import kpi_defaults
+from train.kpi_defaults import KPI_DECIDER, kpi_defaults
 from train.modalities.base import ModalityTraining, register_training, require_tensorflow
 
 
@@ -107,7 +107,7 @@ class SeriesTraining(ModalityTraining):
         check_training_series(series, config.valid_fraction, spec.window)
         # KPI: the score and default variant of train.kpi_defaults; ECG bundles keep Donut alone on int8
         scoring: dict[str, Any] = {"combine": args.score, "default_variant": args.variant,
-                                   "int16_where_int8_loses": True} if self.combine else {}
+                                   "int16_where_int8_loses": True, "decider": KPI_DECIDER} if self.combine else {}
         if self.combine and args.threshold == "evt":
             scoring["alarms_per_day"] = args.alarms_per_day
         manifest = train_donut_bundle(series, spec, self.name, args.out, config, percentile=args.percentile,

@@ -43,6 +43,10 @@ class SoundTraining(ModalityTraining):
                        help="bundle directory to write (a vigil bundle there is replaced with --force); "
                             "with --detector all, one per kind inside")
         _training_options(p, DEFAULT_DETECTOR)
+        p.add_argument("--features", type=Path, metavar="STORE",
+                       help="also fit on the feature rows a gateway's learning period kept (its state directory "
+                            "learn/STREAM): added to every fit of the fused default (the folds' too); thresholds stay "
+                            "out-of-fold scores of DIR's clips")
         _output_options(p)
         p.set_defaults(func=self.train)
         return p
@@ -101,7 +105,27 @@ def _config(args: argparse.Namespace) -> AudioTrainConfig:
                             percentile=args.percentile, folds=args.folds,
                             test_fraction=args.test_fraction if args.test_fraction is not None else
                             (0.25 if args.command == "evaluate" else 0.0),
-                            anomaly_fit_fraction=args.anomaly_fit_fraction, clip_seconds=args.clip_seconds)
+                            anomaly_fit_fraction=args.anomaly_fit_fraction, clip_seconds=args.clip_seconds,
+                            learned_rows=_learned_rows(args))
+
+
+def _learned_rows(args: argparse.Namespace) -> Any:
+    """--features STORE: its rows (n, dim) in the features' units, for the fused default only."""
+    store = getattr(args, "features", None)
+    if store is None:
+        return None
+    from edge.features.spec import FeatureSpec
+    from edge.learn.store import open_store
+
+    dim = FeatureSpec.default("logmel-stats-seed").dim
+    if args.detector != "fused":
+        raise ConfigError(f"--features {store} with --detector {args.detector}: expected the fused default (its "
+                          "members are what a learning period keeps features for)")
+    rows, _ = open_store(store).rows()
+    if rows.shape[1] != dim or rows.shape[0] == 0:
+        raise ConfigError(f"--features {store}: {rows.shape[0]} rows of {rows.shape[1]} values (expected rows of the "
+                          f"{dim} logmel-stats-seed features)")
+    return rows
 
 
 def _kinds(detector: str) -> list[Any]:

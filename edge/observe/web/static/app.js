@@ -181,7 +181,9 @@ function update(msg) {
     const card = cards[s.name] || (cards[s.name] = makeCard(s));
     card.sec.classList.toggle("anomaly", s.anomaly);
     card.sec.dataset.state = s.state;
-    card.badge.textContent = s.state;
+    // a learning period: scored and shown, no event until it has been heard (edge.learn)
+    card.badge.textContent = s.learning ? s.state + " · learning " + Math.round(s.learning.learned_s) + " of " +
+      Math.round(s.learning.total_s) + " s" : s.state;
     card.badge.className = "badge " + s.state;
     card.health.textContent = s.windows + " windows · " + s.events + " events · missing " +
       s.missing_percent.toFixed(1) + " % · reconnects " + s.reconnects +
