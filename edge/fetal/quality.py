@@ -10,8 +10,9 @@ Kinds (each a score in 0..1, higher = worse, per frame of `hop_s` seconds and pe
   of a 1 s window, counted in 20 ms units, while the window is not flat (amplifiers clip at a
   rail, ADCs at a code), above the onset or 3x the lead's 75th percentile (a coarse ADC puts a
   plateau on every peak); never together with flatline
-- mains: 50 or 60 Hz interference: the power of the line bins (+-2 Hz) of a 0.5 s Hann spectrum over
-  the median power of the bins 5-12 Hz away, in dB, less the lead's typical value of it (so the
+- mains: 50 or 60 Hz interference: the power at the line over the median power 5-12 Hz away, in a
+  0.5 s window (as median demodulated phasors, robust to a large maternal QRS: edge/fetal/mains.py;
+  `mains_phasor` False: a Hann spectrum's bins), in dB, less the lead's typical value of it (so the
   mains a lead always carries does not count, a rise does: on adfecgdb the clean leads' own level
   varies by 10-20 dB between records and leads), or with `mains_excess` the line power ADDED over its
   typical power, over the neighbours' power (edge/fetal/mains.py: on a lead already full of steady mains
@@ -24,7 +25,9 @@ Kinds (each a score in 0..1, higher = worse, per frame of `hop_s` seconds and pe
   respiratory drift left aside), after what the other leads explain of it is taken away
   (edge/fetal/wander.py: maternal breathing moves every electrode), relative to the lead's typical value
 - motion: the median over 1 s of |signal - baseline| at 10 ms steps (about 2-25 Hz, mains nulled; a median, so QRS
-  complexes, 10-15 % of the time, do not count), relative to the lead's typical value
+  complexes, 10-15 % of the time, do not count), relative to the lead's typical value, itself at least the
+  smallest change in the window (a coarse ADC: a running median equals a monotone stretch exactly, so the
+  level is often 0, and a typical value of 0 made every other frame motion)
 - low_fetal: the fetal beats passed in leave a gap longer than 1.7x their median interval
 
 "The lead's typical value" is the median of that feature over the last `history_s` seconds (the
