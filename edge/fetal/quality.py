@@ -25,9 +25,7 @@ Kinds (each a score in 0..1, higher = worse, per frame of `hop_s` seconds and pe
   respiratory drift left aside), after what the other leads explain of it is taken away
   (edge/fetal/wander.py: maternal breathing moves every electrode), relative to the lead's typical value
 - motion: the median over 1 s of |signal - baseline| at 10 ms steps (about 2-25 Hz, mains nulled; a median, so QRS
-  complexes, 10-15 % of the time, do not count), relative to the lead's typical value, itself at least the
-  smallest change in the window (a coarse ADC: a running median equals a monotone stretch exactly, so the
-  level is often 0, and a typical value of 0 made every other frame motion)
+  complexes, 10-15 % of the time, do not count), relative to the lead's typical value, at least the ADC's step
 - low_fetal: the fetal beats passed in leave a gap longer than 1.7x their median interval
 
 "The lead's typical value" is the median of that feature over the last `history_s` seconds (the
@@ -236,8 +234,7 @@ class QualityMonitor:
 
     def _features(self, buf: np.ndarray, centres: np.ndarray, miss: np.ndarray,
                   gap: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw per-frame features (frames, channels) before history normalization; miss, gap (n, channels) bool:
-        missing samples, and those in a gap of at least `missing_gap_s`."""
+        """Raw per-frame features (frames, channels); miss, gap (n, channels): missing, in a gap >= missing_gap_s."""
         cfg, fs = self.cfg, self.fs
         scale = np.median(np.abs(buf - np.median(buf, axis=0)), axis=0) + 1e-9
         diff = np.abs(np.diff(buf, axis=0, prepend=buf[:1]))
@@ -251,7 +248,8 @@ class QualityMonitor:
         need = np.clip(3 * self._ref("run", longest), shortest, longest_needed)
         f["run_share"] = _windows((runs >= need) & ~miss, centres, round(cfg.flat_window_s * fs)).mean(axis=1)
         f["act"] = np.sqrt((_windows(diff, centres, round(cfg.motion_window_s * fs)) ** 2).mean(axis=1)) + 1e-12
-        # the ADC's step as seen in the window (the smallest change): motion's typical value is floored there
+        # the smallest change in the window (a coarse ADC's step): a running median equals a monotone stretch
+        # exactly, so motion's level is often 0 there, and a typical value of 0 made every other frame motion
         step = _windows(np.where(diff > 1e-7 * scale, diff, np.inf), centres, round(cfg.motion_window_s * fs))
         f["step"] = np.minimum(step.min(axis=1), scale)
         # clipping: plateau samples at the window's extremes, not counted when the window is flat
