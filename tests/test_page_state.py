@@ -64,7 +64,7 @@ def test_fhr_slot_reaches_metrics_and_home_assistant() -> None:
     assert json.loads(state_payload(s)) == {"anomaly": "ON", "kind": "dense-ae", "event_id": None, "score": 7.5,
                                             "threshold": 6.7, "fhr_bpm": 143.5, "state": "starting", "reason": None,
                                             "available": "offline", "model": None, "reliability": None,
-                                            "reliability_advice": None}
+                                            "reliability_advice": None, "learning": None}
 
 
 def test_a_waiting_stream_shows_in_metrics_with_its_state() -> None:

@@ -52,7 +52,7 @@ def test_a_replayed_file_fills_its_state_and_every_sink(tmp_path: Path) -> None:
     assert state["stream_seconds"] == 5.0 and state["missing_fraction"] == 0.0
     assert len(state["recent_scores"]) == min(600, state["windows"])
     assert state["recent_events"] == [r.event_id for r in sink.records]
-    assert state["threshold"] == runner.bundle.variant().window_threshold and state["variant"] == "int8"
+    assert state["threshold"] == runner.bundle.variant().window_threshold and state["variant"] == runner.bundle.default_variant
     assert service.stalled() == []  # a file that ended is not a stalled stream
 
 
