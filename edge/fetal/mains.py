@@ -13,13 +13,14 @@ lead's typical values (medians over its history):
 
 The powers come from one of two estimators. `line_powers`: a Hann spectrum of the window. `phasor_powers`
 (the default): the window's half-period difference (x(t) - x(t - 1/(2 f)): twice the line, no baseline)
-demodulated at each frequency, and the median of the real and imaginary parts over the window. A line is
-a steady phasor there and survives the median; a QRS complex is a few tens of ms of the window and does
-not. On set-a records whose maternal QRS is large over a quiet background (a02, a09: std 4-5x the MAD),
-the QRS filled the spectrum's line and neighbour bins, so a 50 Hz episode of 2x the MAD rose 5-13 dB
-over its neighbours, under the 15 dB onset; as phasors, 25-40 dB. A coarse ADC (set-a: 8 uV steps on some
-leads) makes most differences 0 and the medians 0: the neighbours' power is floored at the median's
-power for the quantization noise of the smallest step seen in the window.
+demodulated at each frequency, and the mean of the middle KEEP of the real and imaginary parts over the
+window (a trimmed mean). A line is a steady phasor there and survives; a QRS complex is a few tens of ms of
+the window, in the tails, and does not (a plain median did as well, but jumps on a coarse ADC).
+On set-a records whose maternal QRS is large over a quiet background (a02, a09: std 4-5x the MAD), the QRS
+filled the spectrum's line and neighbour bins, so a 50 Hz episode of 2x the MAD rose only 5-13 dB over its
+neighbours, under the 15 dB onset (reports/fetal-quality, eighth round). A coarse ADC (set-a: 8 uV steps on
+some leads) makes most differences 0: the neighbours' power is floored at the phasor power of the
+quantization noise of the smallest step seen in the window.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def _midmean(x: np.ndarray) -> np.ndarray:
 
 def phasor_powers(w: np.ndarray, fs: float, window_s: float) -> tuple[np.ndarray, np.ndarray]:
     """w (frames, n, leads) windows -> (line dB, neighbour dB), each (frames, 2, leads): the power (uV^2) of the
-    median demodulated phasor (module docstring) at the line, and the median of it at the neighbours
+    trimmed-mean demodulated phasor (module docstring) at the line, and the median of it at the neighbours
     (every 2 Hz 5-12 Hz away, not within 3 Hz of the other line), floored at quantization noise."""
     line_db = np.full((w.shape[0], len(LINES_HZ), w.shape[2]), _FLOOR_DB)
     near_db = line_db.copy()
@@ -80,7 +81,7 @@ def phasor_powers(w: np.ndarray, fs: float, window_s: float) -> tuple[np.ndarray
             re = _midmean(d * np.cos(2 * np.pi * f * t)[None, :, None])
             im = _midmean(d * np.sin(2 * np.pi * f * t)[None, :, None])
             powers.append((re**2 + im**2) / (2 * np.sin(np.pi * f * lag / fs)) ** 2)
-        # the median of n products of white noise of variance s^2 (the difference of two quantization
+        # the average of n products of white noise of variance s^2 (the difference of two quantization
         # errors of the smallest step q: s^2 = q^2 / 6) has a power of about pi s^2 / (2 n), /4 for the gain
         ad = np.abs(d)
         step = np.where(ad > 0, ad, np.inf).min(axis=1)
