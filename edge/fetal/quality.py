@@ -10,8 +10,9 @@ Kinds (each a score in 0..1, higher = worse, per frame of `hop_s` seconds and pe
   of a 1 s window, counted in 20 ms units, while the window is not flat (amplifiers clip at a
   rail, ADCs at a code), above the onset or 3x the lead's 75th percentile (a coarse ADC puts a
   plateau on every peak); never together with flatline
-- mains: 50 or 60 Hz interference: the power of the line bins (+-2 Hz) of a 0.5 s Hann spectrum over
-  the median power of the bins 5-12 Hz away, in dB, less the lead's typical value of it (so the
+- mains: 50 or 60 Hz interference: the power at the line over the median power 5-12 Hz away, in a
+  0.5 s window (as median demodulated phasors, robust to a large maternal QRS: edge/fetal/mains.py;
+  `mains_phasor` False: a Hann spectrum's bins), in dB, less the lead's typical value of it (so the
   mains a lead always carries does not count, a rise does: on adfecgdb the clean leads' own level
   varies by 10-20 dB between records and leads), or with `mains_excess` the line power ADDED over its
   typical power, over the neighbours' power (edge/fetal/mains.py: on a lead already full of steady mains
@@ -24,7 +25,7 @@ Kinds (each a score in 0..1, higher = worse, per frame of `hop_s` seconds and pe
   respiratory drift left aside), after what the other leads explain of it is taken away
   (edge/fetal/wander.py: maternal breathing moves every electrode), relative to the lead's typical value
 - motion: the median over 1 s of |signal - baseline| at 10 ms steps (about 2-25 Hz, mains nulled; a median, so QRS
-  complexes, 10-15 % of the time, do not count), relative to the lead's typical value
+  complexes, 10-15 % of the time, do not count), relative to the lead's typical value, at least the ADC's step
 - low_fetal: the fetal beats passed in leave a gap longer than 1.7x their median interval
 
 "The lead's typical value" is the median of that feature over the last `history_s` seconds (the
@@ -59,11 +60,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.fetal.mains import excess_db, line_powers
+from edge.fetal.mains import excess_db, line_powers, phasor_powers
 from edge.fetal.mains import mains_score as mains_score  # re-exported: benchmarks/studies/fetal_quality_tune.py
 from edge.fetal.quality_arrays import _boxcar, _hold_missing, _mirror, _run_lengths, _windows
 from edge.fetal.quality_arrays import low_fetal_scores as low_fetal_scores  # re-exported: part of this API
-from edge.fetal.quality_missing import frames_near_missing, missing_share, near_missing, reaches, typical
+from edge.fetal.quality_missing import (
+    frames_near_missing,
+    missing_run_so_far,
+    missing_share,
+    near_missing,
+    reaches,
+    typical,
+)
 from edge.fetal.wander import CrossLeadWander
 
 KINDS = ("flatline", "clipping", "mains", "wander", "motion", "low_fetal")
@@ -99,6 +107,7 @@ class QualityConfig:
     clip_onset: float = 0.25  # plateau samples at the extremes, in units of 20 ms
     mains_window_s: float = 0.5
     mains_excess: bool = True  # the rise as added power (edge/fetal/mains.py), else dB over the typical dB
+    mains_phasor: bool = True  # powers as median demodulated phasors (robust to QRS complexes), else a Hann spectrum
     mains_onset_db: float = 15.0  # on the rise
     mains_spread_db: float = 8.0
     mains_absolute_db: float = 24.0  # the onset on the level itself (clean adfecgdb leads: up to about 20 dB)
@@ -115,6 +124,7 @@ class QualityConfig:
     motion_window_s: float = 1.0
     motion_onset: float = 1.0
     motion_spread: float = 1.0
+    missing_gap_s: float = 0.01  # shorter missing runs are held over, the other kinds still judged (a lost sample)
     segment_min_score: float = 0.1  # frames below this make no segment
     segment_max_s: float = 1.0  # segments are cut so a long one still shows how its score varies
 
@@ -140,7 +150,9 @@ class QualityMonitor:
         # the longest window's half, the moving averages' reach (0.6 s) and a frame
         reach = max(self.cfg.wander_window_s, self.cfg.clip_window_s) / 2 + 0.6
         self.pad = (int(np.ceil(reach * fs / self.hop)) + 1) * self.hop
-        self._buf = np.zeros((0, 2 * len(labels)))  # samples (missing ones held), then 1.0 where missing
+        self._buf = np.zeros((0, 2 * len(labels)))  # samples (missing ones held), then 1 missing, 2 in a long gap
+        self._gap = max(1, round(self.cfg.missing_gap_s * fs))
+        self._run = np.zeros(len(labels), dtype=np.int64)  # missing samples in a row at the end of the last block
         self._reach = reaches(self.cfg, self.fs)
         self._keep = np.ones((0, len(labels)), dtype=bool)  # the frames being scored that enter the history
         self._last = np.zeros(len(labels))  # the last finite sample per lead (missing samples hold it)
@@ -156,7 +168,8 @@ class QualityMonitor:
     def push(self, block: np.ndarray, *, final: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Add samples (m, channels); return frame start times (f,) s and scores (f, 5, channels) float32."""
         raw = np.asarray(block, dtype=np.float64).reshape(-1, len(self.labels))
-        block = np.concatenate([_hold_missing(raw, self._last), ~np.isfinite(raw)], axis=1)
+        run, self._run = missing_run_so_far(~np.isfinite(raw), self._run)
+        block = np.concatenate([_hold_missing(raw, self._last), (run > 0) + 1.0 * (run >= self._gap)], axis=1)
         if block.shape[0]:
             self._last = block[-1, : len(self.labels)].copy()
         empty = np.zeros(0), np.zeros((0, len(SIGNAL_KINDS), len(self.labels)), dtype=np.float32)
@@ -219,8 +232,9 @@ class QualityMonitor:
         hist = np.asarray(self._history[name])
         return typical(hist, q, np.zeros(hist.shape[1:]))
 
-    def _features(self, buf: np.ndarray, centres: np.ndarray, miss: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw per-frame features (frames, channels) before history normalization; miss (n, channels) bool."""
+    def _features(self, buf: np.ndarray, centres: np.ndarray, miss: np.ndarray,
+                  gap: np.ndarray) -> dict[str, np.ndarray]:
+        """Raw per-frame features (frames, channels); miss, gap (n, channels): missing, in a gap >= missing_gap_s."""
         cfg, fs = self.cfg, self.fs
         scale = np.median(np.abs(buf - np.median(buf, axis=0)), axis=0) + 1e-9
         diff = np.abs(np.diff(buf, axis=0, prepend=buf[:1]))
@@ -234,6 +248,10 @@ class QualityMonitor:
         need = np.clip(3 * self._ref("run", longest), shortest, longest_needed)
         f["run_share"] = _windows((runs >= need) & ~miss, centres, round(cfg.flat_window_s * fs)).mean(axis=1)
         f["act"] = np.sqrt((_windows(diff, centres, round(cfg.motion_window_s * fs)) ** 2).mean(axis=1)) + 1e-12
+        # the smallest change in the window (a coarse ADC's step): a running median equals a monotone stretch
+        # exactly, so motion's level is often 0 there, and a typical value of 0 made every other frame motion
+        step = _windows(np.where(diff > 1e-7 * scale, diff, np.inf), centres, round(cfg.motion_window_s * fs))
+        f["step"] = np.minimum(step.min(axis=1), scale)
         # clipping: plateau samples at the window's extremes, not counted when the window is flat
         width = round(cfg.clip_window_s * fs)
         cw = _windows(buf, centres, width)
@@ -242,7 +260,9 @@ class QualityMonitor:
         f["clip_share"] = (((cw == hi) | (cw == lo)) & plateau).sum(axis=1) / (0.02 * fs)
         f["moving"] = ((hi - lo)[:, 0] > 1e-6 * scale).astype(float)
         f["line"], f["near"] = self._mains(buf, centres)  # (frames, 2, leads) dB at 50 and 60 Hz
-        f["mains_db"] = (f["line"] - f["near"]).max(axis=1)
+        # the level itself (the absolute onset) stays on the Hann spectrum's dB, on which it was set
+        line, near = self._mains(buf, centres, False) if cfg.mains_phasor else (f["line"], f["near"])
+        f["mains_db"] = (line - near).max(axis=1)
         # baseline: a 0.3 s running median of 10 ms samples (robust to QRS complexes, unlike a mean);
         # taken after moving means over one 50 Hz and one 60 Hz period, which null the mains
         # and its harmonics, so that motion and wander do not respond to mains
@@ -259,8 +279,8 @@ class QualityMonitor:
         # less what the other leads' wander predicts of it
         wander = base - _boxcar(base, round(cfg.wander_highpass_s / 0.01))
         # near missing samples the held value's steps are no wander; zero there, they stay out of the regression
-        if miss.any():
-            wander[near_missing(miss, np.arange(m) * dec + dec // 2, self._reach["wander_signal"])] = 0.0
+        if gap.any():
+            wander[near_missing(gap, np.arange(m) * dec + dec // 2, self._reach["wander_signal"])] = 0.0
         wander = np.concatenate([wander[:1].repeat(edge, 0), wander, wander[-1:].repeat(edge, 0)])
         f["wander"] = self._wander.rms(wander, cc)
         resid = np.abs(coarse - base)
@@ -270,10 +290,12 @@ class QualityMonitor:
 
     def _score(self, buf: np.ndarray, centres: np.ndarray) -> np.ndarray:
         cfg, leads = self.cfg, len(self.labels)
-        buf, miss = buf[:, :leads], buf[:, leads:] > 0.5
-        near = frames_near_missing(miss, centres, self._reach)
+        # a missing sample scores as flatline; only a gap of `missing_gap_s` stops the other kinds (edge/fetal/
+        # quality_missing.py): set-a records lose single samples at every maternal QRS peak of a lead
+        buf, miss, gap = buf[:, :leads], buf[:, leads:] > 0.5, buf[:, leads:] > 1.5
+        near = frames_near_missing(gap, centres, self._reach)
         self._keep = ~near["wander"]
-        f = self._features(buf, centres, miss)
+        f = self._features(buf, centres, miss, gap)
         self.last_features = f
         out = np.zeros((centres.size, len(SIGNAL_KINDS), buf.shape[1]), dtype=np.float32)
         act_ratio = f["act"] / (self._ref("act", f["act"]) + 1e-12)
@@ -286,7 +308,7 @@ class QualityMonitor:
         # to, the lead's typical value
         self.last_levels = {"mains": f["mains_db"] - self._ref("mains", f["mains_db"]), "mains_abs": f["mains_db"],
                             "wander": f["wander"] / (self._ref("wander", f["wander"]) + 1e-12),
-                            "motion": f["motion"] / (self._ref("motion", f["motion"]) + 1e-12)}
+                            "motion": f["motion"] / (np.maximum(self._ref("motion", f["motion"]), f["step"]) + 1e-12)}
         self.last_levels["mains_excess"] = excess_db(f["line"], f["near"], self._ref("line", f["line"]),
                                                      self._quantile("line", 84.0),
                                                      self._ref("near", f["near"]))
@@ -298,9 +320,10 @@ class QualityMonitor:
             out[:, k][near[kind]] = 0.0
         return out
 
-    def _mains(self, buf: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return line_powers(_windows(buf, centres, round(self.cfg.mains_window_s * self.fs)), self.fs,
-                           self.cfg.mains_window_s)
+    def _mains(self, buf: np.ndarray, centres: np.ndarray, phasor: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+        powers = phasor_powers if (self.cfg.mains_phasor if phasor is None else phasor) else line_powers
+        width = round(self.cfg.mains_window_s * self.fs)
+        return powers(_windows(buf, centres, width), self.fs, self.cfg.mains_window_s)
 
 
 def quality_scores(x: np.ndarray, fs: float, labels: Sequence[str], *, fetal_peaks: np.ndarray | None = None,

@@ -56,6 +56,19 @@ def frames_near_missing(miss: np.ndarray, centres: np.ndarray, reach: dict[str, 
     return near
 
 
+def missing_run_so_far(miss: np.ndarray, carry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """miss (m, c) bool, carry (c,) the missing samples in a row before it -> (m, c) int, each sample's place in its
+    run of missing samples counted from the run's start (0 where not missing; causal, so a stream's blocks give
+    the same counts as one array), and the new carry."""
+    m = miss.shape[0]
+    if m == 0:
+        return np.zeros(miss.shape, dtype=np.int64), carry
+    pos = np.arange(1, m + 1)[:, None]
+    last_ok = np.maximum.accumulate(np.where(miss, 0, pos), axis=0)  # the last present sample so far, 0 = none
+    run = np.where(miss, pos - last_ok + np.where(last_ok == 0, carry[None, :], 0), 0)
+    return run, run[-1].copy()
+
+
 def missing_share(miss: np.ndarray, centres: np.ndarray, hop: int) -> np.ndarray:
     """(f, c) float: the share of each frame's own `hop` samples (around its centre) that are missing."""
     n = miss.shape[0]
