@@ -4,7 +4,8 @@ Members (by their name in the bundle's ``detector.params.members``, each on its 
 standardized row):
 
 * ``maha``: Mahalanobis distance with a Ledoit-Wolf shrunk covariance (``ledoit_wolf``: sklearn's
-  ``LedoitWolf`` written in NumPy; train/tests check they agree). A member fitted as two blocks (its
+  ``LedoitWolf`` written in NumPy, because the gateway install carries no scikit-learn for one short
+  estimator; tests check they agree). A member fitted as two blocks (its
   params carry ``rms``: band means and band stds, each whitened and scaled to unit RMS on the normal
   windows) is refitted as two blocks; the band means' covariance then comes from the learned windows,
   not single frames (the store keeps windows; an hour gives thousands of them).
