@@ -39,8 +39,9 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from edge.bundle.loader import load_bundle  # noqa: E402
+from edge.detectors.fused import fuse_scores  # noqa: E402
 from edge.io.wav import load_mono  # noqa: E402
-from edge.learn.learned_bundle import fuse, refit_fused  # noqa: E402
+from edge.learn.learned_bundle import refit_fused  # noqa: E402
 from edge.learn.refit import members_of, project  # noqa: E402
 from train.dataset import Clip, discover_clips  # noqa: E402
 from train.metrics import clip_metrics  # noqa: E402
@@ -76,7 +77,7 @@ def clip_aucs(windows: Windows, fit: list[Clip], tests: list[Clip]) -> float:
     scores = []
     for clip in tests:
         x = (windows.of(clip).astype(np.float64) - mean) / std
-        scores.append(float(fuse({n: project(x, p) for n, p in projections.items()}, scales, rule).mean()))
+        scores.append(float(fuse_scores({n: project(x, p) for n, p in projections.items()}, scales, rule).mean()))
     labels = np.array([c.label for c in tests])
     return float(clip_metrics(labels, np.array(scores), 0.0)["auc"])
 

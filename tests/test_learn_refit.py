@@ -10,9 +10,10 @@ import pytest
 
 from edge.bundle.loader import load_bundle, sha256_file
 from edge.detectors.base import load_detector
+from edge.detectors.fused import fuse_scores
 from edge.errors import BundleError
 from edge.io.wav import load_mono
-from edge.learn.learned_bundle import check_learnable, fuse, write_learned
+from edge.learn.learned_bundle import check_learnable, write_learned
 from edge.learn.refit import contiguous_folds, ledoit_wolf, out_of_fold, project
 from edge.learn.versions import MARKER, history_dir, rollback, switch, versions
 from tests.conftest import run_vigil
@@ -74,7 +75,7 @@ def test_learned_version_switches_scores_in_numpy_and_rolls_back(windows: np.nda
     from edge.detectors.array_projection import read_projection
 
     projections = {name: read_projection(path) for name, path in current.variant().paths.items()}
-    expected = fuse({n: project(x, (mu.astype(np.float64), w.astype(np.float64))) for n, (mu, w) in
+    expected = fuse_scores({n: project(x, (mu.astype(np.float64), w.astype(np.float64))) for n, (mu, w) in
                      projections.items()}, current.variant().entry.extra["fusion"], m.detector_params["rule"])
     assert np.allclose(detector.score(windows), expected, rtol=1e-4, atol=1e-4)
     # the thresholds: the bundle's rule (95th percentile) on out-of-fold scores, which lie above in-sample ones

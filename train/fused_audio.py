@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from edge.bundle.manifest import DetectorEntry, Manifest, ModelEntry, Threshold
-from edge.detectors.fused import FUSED  # the kind's name (--detector) and the gateway's Detector name
+from edge.detectors.fused import FUSED, fuse_scores  # the kind's name (--detector) and the gateway's Detector name
 from train.bundle_writer import BundleWriter
 from train.dataset import Clip, Split
 from train.detectors import DetectorKind, DetectorOptions, Trained, headroom, registry
@@ -79,9 +79,8 @@ def z_scales(oof: Scores) -> dict[str, list[float]]:
 
 
 def fuse(windows: dict[str, np.ndarray], scales: dict[str, list[float]], rule: str = RULE) -> np.ndarray:
-    """Member window scores (n,) and their [mean, std] -> fused window scores (n,) float64."""
-    z = np.stack([(np.asarray(windows[m], dtype=np.float64) - scales[m][0]) / scales[m][1] for m in scales])
-    return {"mean": z.mean(axis=0), "max": z.max(axis=0), "min": z.min(axis=0)}[rule]
+    """Member window scores (n,) and their [mean, std] -> fused window scores (n,) float64 (the gateway's rule)."""
+    return fuse_scores(windows, scales, rule)
 
 
 def fused_scores(members: dict[str, Scores], counts: list[int]) -> tuple[Scores, dict[str, dict[str, list[float]]]]:

@@ -11,6 +11,7 @@ order, each on the whole standardized row (its model slices its own columns).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,16 @@ from edge.detectors.tflite import _TFLiteDetector
 from edge.errors import BundleError
 
 FUSED = "fused"
-RULES = ("mean", "max", "min")
+# the label-free fusion rules, each over the members axis
+REDUCERS: dict[str, Callable[..., Any]] = {"mean": np.mean, "max": np.max, "min": np.min}
+RULES = tuple(REDUCERS)
+
+
+def fuse_scores(scores: dict[str, np.ndarray], scales: dict[str, list[float]], rule: str) -> np.ndarray:
+    """Members' scores (n,) and each member's [mean, std] of normal scores -> the rule over their
+    z-scores (n,) float64."""
+    z = np.stack([(np.asarray(scores[name], np.float64) - scales[name][0]) / scales[name][1] for name in scales])
+    return np.asarray(REDUCERS[rule](z, axis=0))
 
 
 @register(FUSED)
@@ -80,5 +90,4 @@ class FusedDetector(Detector):
         if features.shape[0] == 0:
             return np.empty(0, dtype=np.float32)
         z = np.stack(list(self.member_scores(features).values()))
-        fused = {"mean": z.mean(axis=0), "max": z.max(axis=0), "min": z.min(axis=0)}[self.rule]
-        return fused.astype(np.float32)
+        return np.asarray(REDUCERS[self.rule](z, axis=0), dtype=np.float32)

@@ -23,7 +23,7 @@ from edge.bundle.manifest import DetectorEntry, Manifest, ModelEntry, ModelFile,
 from edge.bundle.manifest_parts import Calibration, NormalScores
 from edge.commands.calibrate import Rule, _keep
 from edge.detectors.array_projection import ARRAY_PROJECTION
-from edge.detectors.fused import FUSED, RULES
+from edge.detectors.fused import FUSED, RULES, fuse_scores
 from edge.learn.refit import FOLDS, Member, Projection, members_of, out_of_fold
 from edge.learn.store import clip_means
 from edge.pipeline.calibration_scores import CLIP_SECONDS
@@ -55,19 +55,13 @@ def threshold_rule(manifest: Manifest) -> Rule:
     return Rule("percentile", 95.0)
 
 
-def fuse(scores: dict[str, np.ndarray], scales: dict[str, list[float]], rule: str) -> np.ndarray:
-    """Members' window scores (n,) and [mean, std] -> the fused score (n,) float64 (the FusedDetector's rule)."""
-    z = np.stack([(scores[name] - scales[name][0]) / scales[name][1] for name in scales])
-    return {"mean": z.mean(axis=0), "max": z.max(axis=0), "min": z.min(axis=0)}[rule]
-
-
 def refit_fused(x: np.ndarray, members: list[Member], rule: str) -> tuple[dict[str, Projection],
                                                                             dict[str, list[float]], np.ndarray]:
     """Standardized learned windows x (n, dim) in time order -> each member's projection fitted on all of
     them, its z-scale [mean, std] of out-of-fold window scores, and the fused out-of-fold scores (n,)."""
     oof = out_of_fold(x, members)
     scales = {name: [float(s.mean()), max(float(s.std()), 1e-9)] for name, s in oof.items()}
-    return {m.name: m.fit(x) for m in members}, scales, fuse(oof, scales, rule)
+    return {m.name: m.fit(x) for m in members}, scales, fuse_scores(oof, scales, rule)
 
 
 def _npz(mu: np.ndarray, w: np.ndarray) -> bytes:
