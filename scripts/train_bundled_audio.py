@@ -132,7 +132,7 @@ def main() -> None:
         manifest["name"] = f"{manifest['detector']['kind']}-{machine}"  # the fit folder has no machine-type name
         (full / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         result = json.loads(vigil("evaluate", str(work / "unseen"), "--bundle", str(full), "--report",
-                                  str(args.out / "reports" / machine), "--json"))
+                                  str(args.out / "reports" / machine), "--json", "--force"))  # our own report
         f32, i8 = result["variants"]["float32"], result["variants"]["int8"]
         held_out = {"machine_id": ident, "fitted_normal_clips": len(fit), "normal": f32["n_normal"],
                     "anomalous": f32["n_anomalous"], "table": TABLE,

@@ -86,7 +86,7 @@ def test_default_detector_learns_every_clip_with_out_of_fold_thresholds(default_
         assert m["models"][variant]["threshold"]["clip"] == pytest.approx(np.percentile(scores["clip"], 95.0))
         # each member's z scale: [mean, std > 0] of its own out-of-fold windows; the fused windows are the
         # larger z, so on normal windows they sit above 0 on average (each member's z averages 0 there)
-        assert set(m["models"][variant]["fusion"]) == {"maha", "kmeans"}
+        assert set(m["models"][variant]["fusion"]) == {"maha", "maha-envelope"}
         assert all(sd > 0 for _, sd in m["models"][variant]["fusion"].values()) and np.mean(scores["window"]) > 0
 
 
@@ -96,7 +96,7 @@ def test_fused_default_is_the_larger_of_its_members_z_scores(default_bundle: Pat
     bundle = load_bundle(default_bundle)
     x = bundle.spec.compute(load_mono(sorted((dcase / "anomalous" / "slider").glob("*.wav"))[0], sr=16000))
     detector = load_detector(bundle, "int8")
-    assert isinstance(detector, FusedDetector) and list(detector.members) == ["maha", "kmeans"]
+    assert isinstance(detector, FusedDetector) and list(detector.members) == ["maha", "maha-envelope"]
     fusion = bundle.manifest.models["int8"].extra["fusion"]
     raw = {name: member.score(x) for name, member in detector.members.items()}
     expected = np.max([(raw[n] - fusion[n][0]) / fusion[n][1] for n in raw], axis=0)

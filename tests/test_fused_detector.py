@@ -64,9 +64,10 @@ def test_a_bundle_without_a_members_scales_is_refused_naming_the_field(tmp_path:
     assert isinstance(load_detector(load_bundle(bundle)), FusedDetector)
     raw = json.loads((bundle / "manifest.json").read_text())
     variant = raw["default_variant"]
-    del raw["models"][variant]["fusion"]["kmeans"]
+    del raw["models"][variant]["fusion"]["maha-envelope"]
     (bundle / "manifest.json").write_text(json.dumps(raw))
-    with pytest.raises(BundleError, match=rf"models\.{variant}\.fusion\.kmeans: None \(expected \[mean, std > 0\]\)"):
+    expected = rf"models\.{variant}\.fusion\.maha-envelope: None \(expected \[mean, std > 0\]\)"
+    with pytest.raises(BundleError, match=expected):
         load_detector(load_bundle(bundle))
 
 

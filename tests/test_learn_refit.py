@@ -25,7 +25,7 @@ TRAIN = ROOT.parent / "shared" / "data" / "dcase2020-slider-id00-train"
 
 @pytest.fixture(scope="module")
 def windows() -> np.ndarray:
-    """Feature rows (n, 273) of 3 slider training clips in time order, as a stream hears them."""
+    """Feature rows (n, 256) of 3 slider training clips in time order, as a stream hears them."""
     spec = load_bundle(SLIDER).spec
     return np.concatenate([spec.compute(load_mono(p, sr=spec.sr)) for p in sorted(TRAIN.glob("*.wav"))[:3]])
 
@@ -113,7 +113,8 @@ def test_history_refuses_what_vigil_did_not_write(tmp_path: Path) -> None:
 
 
 @pytest.mark.training
-def test_numpy_maha_refit_scores_as_the_trained_tflite_float32_member(windows: np.ndarray) -> None:
+@pytest.mark.parametrize("name", ["maha", "maha-envelope"])
+def test_numpy_refit_scores_as_the_trained_tflite_float32_member(windows: np.ndarray, name: str) -> None:
     from edge.detectors.interpreter import TFLiteModel, load_interpreter
     from train.detectors import DetectorOptions
     from train.export import to_tflite
@@ -121,17 +122,18 @@ def test_numpy_maha_refit_scores_as_the_trained_tflite_float32_member(windows: n
 
     bundle = load_bundle(SLIDER)
     x = ((windows - bundle.manifest.mean) / bundle.manifest.std).astype(np.float32)
-    maha = next(m for m in check_learnable(bundle) if m.name == "maha")
+    member = next(m for m in check_learnable(bundle) if m.name == name)
     # the trained member's band-means covariance comes from frames; the gateway's from the windows' band means
-    trained = member_kind("maha").fit(x, None, DetectorOptions(), frames=x[:, :128])
-    path = Path(__file__).parent / ".maha_float32.tflite"
+    scale = {"scale": (bundle.manifest.mean, bundle.manifest.std)} if name == "maha-envelope" else {}
+    trained = member_kind(name).fit(x, None, DetectorOptions(), frames=x[:, :128], **scale)
+    path = Path(__file__).parent / f".{name}_float32.tflite"
     try:
         path.write_bytes(to_tflite(trained.model))
         y = TFLiteModel(load_interpreter(path))(x)
     finally:
         path.unlink(missing_ok=True)
     tflite_scores = np.sqrt(np.sum(y.astype(np.float64) ** 2, axis=1))
-    assert np.allclose(project(x.astype(np.float64), maha.fit(x.astype(np.float64))), tflite_scores, rtol=2e-3)
+    assert np.allclose(project(x.astype(np.float64), member.fit(x.astype(np.float64))), tflite_scores, rtol=2e-3)
 
 
 def test_switch_exchanges_the_two_folders_in_one_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -166,12 +166,14 @@ def _fit_write(kind: DetectorKind, fit: list[Clip], fit_anomalous: list[Clip], w
     anomalous = None
     if kind.supervised:
         anomalous = ((cache.stack(fit_anomalous, spec) - mean) / std).astype(np.float32)
-    extra = {}
+    extra: dict[str, Any] = {}
     if kind.fit_on_frames:  # the frames' own scale: the window means' std is smaller than a frame's
         frames = cache.stack(fit, kind.frame_spec(options))
         if learned is not None and learned.shape[1] == x.shape[1]:  # a learned window's band means stand for frames
             frames = np.concatenate([frames, learned[:, : frames.shape[1]]])
         extra["frames"] = ((frames - mean[: frames.shape[1]]) / std[: frames.shape[1]]).astype(np.float32)
+    if kind.fit_on_scale:
+        extra["scale"] = (mean, std)
     _deterministic()
     started = time.time()
     trained = kind.fit(x_std, anomalous, options, **extra)

@@ -29,9 +29,11 @@ def float_scorer(kind: DetectorKind, x: np.ndarray, options: DetectorOptions,
     """Fit `kind` on raw features x (n, d) (and raw log-mel frames (m, n_mels) for kinds fitted on
     frames); a function raw features (m, d) -> window scores (m,) (float Keras)."""
     mean, std = x.mean(axis=0), np.maximum(x.std(axis=0), 1e-3)
-    extra = {}
+    extra: dict[str, object] = {}
     if frames is not None:
         extra["frames"] = ((frames - mean[: frames.shape[1]]) / std[: frames.shape[1]]).astype(np.float32)
+    if kind.fit_on_scale:
+        extra["scale"] = (mean, std)
     trained = kind.fit(((x - mean) / std).astype(np.float32), None, options, **extra)
 
     def score(f: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ from edge.pipeline.stream_state import StreamState
 
 log = logging.getLogger("vigil.learn")
 
-MAX_ROWS = 20000  # 20000 x 273 float32 = 22 MB on disk and at most that in memory while thinning or refitting
+MAX_ROWS = 20000  # 20000 x 256 float32 = 20 MB on disk and at most that in memory while thinning or refitting
 
 
 class Learner:

@@ -9,6 +9,9 @@ standardized row):
   params carry ``rms``: band means and band stds, each whitened and scaled to unit RMS on the normal
   windows) is refitted as two blocks; the band means' covariance then comes from the learned windows,
   not single frames (the store keeps windows; an hour gives thousands of them).
+* ``maha-envelope``: the two-block form on the spectral envelope (``envelope_projection``: the first
+  ``coefficients`` cepstral coefficients of the band means' and band stds' dB values); training
+  fits it with this same function, on single frames for the band means.
 * ``kmeans`` (one centre): the mean of the member's columns.
 
 Each member is a projection (mu (dim,), W (dim, k)) scored ||(x - mu) W|| (``ArrayProjectionDetector``).
@@ -27,6 +30,7 @@ from itertools import pairwise
 from typing import Any
 
 import numpy as np
+import scipy.fft
 
 Projection = tuple[np.ndarray, np.ndarray]  # mu (dim,), W (dim, k)
 FOLDS = 5
@@ -90,6 +94,38 @@ def fit_mahalanobis(x: np.ndarray, blocks: bool) -> Projection:
     return np.concatenate([mu_m, mu_s]), w
 
 
+def dct_basis(n: int, k: int) -> np.ndarray:
+    """(n, k): x (m, n) @ basis = the first k orthonormal DCT-II coefficients of each row (the cepstrum)."""
+    return scipy.fft.dct(np.eye(n), norm="ortho", axis=1)[:, :k]
+
+
+def envelope_projection(x: np.ndarray, frames: np.ndarray | None, mean: np.ndarray, std: np.ndarray,
+                        k: int) -> Projection:
+    """The envelope distance of standardized rows as ||(x - mu) W||: mu (2 n_mels,), W (2 n_mels, 2 k).
+
+    x: standardized windows (n, 2 n_mels), band means then stds; frames: standardized single frames
+    (m, n_mels) for the band means' covariance (None: the windows' band means); mean, std (2 n_mels,):
+    the standardization, undone so that the DCT sees dB values, as MFCCs are taken. Each block's k
+    coefficients are whitened (Ledoit-Wolf after scaling each to unit std) and scaled to unit RMS on
+    the windows; the DCT folds into W, so the member scores as any projection."""
+    n_mels = x.shape[1] // 2
+    basis = dct_basis(n_mels, k)
+    w = np.zeros((2 * n_mels, 2 * k))
+    b = np.zeros(2 * k)
+    for i, part in enumerate((slice(0, n_mels), slice(n_mels, 2 * n_mels))):
+        to_cep = std[part, None] * basis  # standardized band values -> cepstrum of the dB values, less a constant
+        offset = mean[part] @ basis
+        rows = frames if i == 0 and frames is not None else x[:, part]
+        mu_c, w_c = _scaled_whitening(rows.astype(np.float64) @ to_cep + offset)
+        rms = float(np.sqrt(np.mean(np.sum(((x[:, part] @ to_cep + offset - mu_c) @ w_c) ** 2, axis=1))))
+        cols = slice(i * k, (i + 1) * k)
+        w[part, cols] = to_cep @ w_c / rms
+        b[cols] = (offset - mu_c) @ w_c / rms
+    # x W + b = (x - mu) W with mu W = -b: W has full column rank, so lstsq solves it exactly
+    mu = -np.linalg.lstsq(w.T, b, rcond=None)[0]
+    return mu, w
+
+
 def fit_centre(x: np.ndarray) -> Projection:
     """K-means with one centre: the centre is the mean, the distance Euclidean."""
     return x.mean(axis=0), np.eye(x.shape[1])
@@ -119,8 +155,10 @@ def project(x: np.ndarray, projection: Projection) -> np.ndarray:
     return np.linalg.norm((x - mu) @ w, axis=1)
 
 
-def members_of(params: dict[str, Any], dim: int) -> list[Member]:
-    """The refittable members a fused bundle's detector.params lists; ValueError naming one that is not."""
+def members_of(params: dict[str, Any], mean: np.ndarray, std: np.ndarray) -> list[Member]:
+    """The refittable members a fused bundle's detector.params lists, for rows standardized by mean and
+    std (dim,); ValueError naming one that is not."""
+    dim = int(mean.shape[0])
     out = []
     for entry in params.get("members") or []:
         name = entry.get("name")
@@ -128,13 +166,17 @@ def members_of(params: dict[str, Any], dim: int) -> list[Member]:
         if name == "maha":
             out.append(Member(name, int(columns[0]), int(columns[1]),
                               partial(fit_mahalanobis, blocks="rms" in entry)))
+        elif name == "maha-envelope":
+            a, b = int(columns[0]), int(columns[1])
+            out.append(Member(name, a, b, partial(envelope_projection, frames=None, mean=mean[a:b], std=std[a:b],
+                                                  k=int(entry["coefficients"]))))
         elif name == "kmeans" and int(entry.get("clusters", 1)) == 1:
             out.append(Member(name, int(columns[0]), int(columns[1]), fit_centre))
         else:
-            raise ValueError(f"member {name!r} cannot be refitted on the gateway (expected maha, or kmeans with "
-                             "one centre)")
+            raise ValueError(f"member {name!r} cannot be refitted on the gateway (expected maha, "
+                             "maha-envelope, or kmeans with one centre)")
     if not out:
-        raise ValueError("no members (expected a fused bundle of maha and kmeans)")
+        raise ValueError("no members (expected a fused bundle of maha and maha-envelope)")
     return out
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from edge.errors import InputFileError
 
 STATE = "state.json"
-BLOCK_ROWS = 256  # rows per block file: ~2 min of 0.5 s windows, 280 KB of 273-value rows
+BLOCK_ROWS = 256  # rows per block file: ~2 min of 0.5 s windows, 260 KB of 256-value rows
 
 
 def _write_atomic(path: Path, write: Any) -> None:

@@ -43,7 +43,8 @@ class Trained:
 
 # fit(x, anomalous, options) -> Trained. x: standardized normal windows (n, dim); anomalous: standardized
 # anomalous windows (supervised kinds) or None. Kinds with fit_on_frames also get frames=: standardized
-# log-mel frames (m, n_mels) under the normal windows.
+# log-mel frames (m, n_mels) under the normal windows; kinds with fit_on_scale get scale=: the
+# standardization's mean and std (dim,) each.
 FitFn = Callable[..., Trained]
 
 
@@ -61,6 +62,7 @@ class DetectorKind:
     # Also fitted on the single log-mel frames under the windows (fit(..., frames=)): ten 10 s clips
     # give ~3,000 frames against ~190 windows, enough to estimate 128 x 128 band correlations
     fit_on_frames: bool = False
+    fit_on_scale: bool = False  # also gets scale=(mean, std) of the standardization (fit(..., scale=))
 
     def sequence(self, options: DetectorOptions) -> int:
         return options.sequence if self.sequence_option else 1
@@ -87,6 +89,10 @@ def registry() -> dict[str, DetectorKind]:
                      fit_on_frames=True, default_variant="float32",
                      variant_reason=_IDS + "int8 AUC 0.700 vs float32 0.733 on fan id_06, 0.640 vs 0.680 on "
                      "toycar id_04"),
+        DetectorKind("maha-envelope", "logmel-stats", False, fewshot.fit_mahalanobis_envelope,
+                     f"maha on the spectral envelope: the first {fewshot.ENVELOPE_COEFFICIENTS} cepstral coefficients "
+                     "(DCT of the dB bands) of the 1 s band means and of the band stds",
+                     fit_on_frames=True, fit_on_scale=True),  # int8 within 0.01 of float32 per id (fused_audio)
         DetectorKind("maha-stats", "logmel-stats", False, fewshot.fit_mahalanobis,
                      "Mahalanobis distance (Ledoit-Wolf shrinkage) of per-band log-mel mean and std to normal windows"),
         # float32 by default: ||x||^2 - 2 x.b + ||b||^2 is a difference of large terms, and int8
@@ -125,7 +131,8 @@ def registry() -> dict[str, DetectorKind]:
 
 
 _IDS = "measured by benchmarks/fewshot_audio.py ids (fit on the other normal clips of one machine id): "
-DETECTOR_NAMES = ("fused", "maha", "maha-stats", "knn", "dense-ae", "kmeans", "gmm", "svm", "conv-ae", "lstm-ae", "gan")
+DETECTOR_NAMES = ("fused", "maha", "maha-envelope", "maha-stats", "knn", "dense-ae", "kmeans", "gmm", "svm", "conv-ae",
+                  "lstm-ae", "gan")
 
 
 def headroom(x: np.ndarray) -> np.ndarray:

@@ -116,15 +116,16 @@ def _learned_rows(args: argparse.Namespace) -> Any:
         return None
     from edge.features.spec import FeatureSpec
     from edge.learn.store import open_store
+    from train.fused_audio import FEATURE_SET
 
-    dim = FeatureSpec.default("logmel-stats-seed").dim
+    dim = FeatureSpec.default(FEATURE_SET).dim
     if args.detector != "fused":
         raise ConfigError(f"--features {store} with --detector {args.detector}: expected the fused default (its "
                           "members are what a learning period keeps features for)")
     rows, _ = open_store(store).rows()
     if rows.shape[1] != dim or rows.shape[0] == 0:
         raise ConfigError(f"--features {store}: {rows.shape[0]} rows of {rows.shape[1]} values (expected rows of the "
-                          f"{dim} logmel-stats-seed features)")
+                          f"{dim} {FEATURE_SET} features)")
     return rows
 
 
