@@ -4,7 +4,8 @@ Usage (from the project root; a few minutes on the shared 2-core machine):
   nice -n 10 .venv/bin/python -m benchmarks.learning_curve [--json out.json]
 
 What is refitted is what a stream's ``learn`` period refits (edge.learn): the fused default's maha
-(two-block Ledoit-Wolf whitening) and kmeans (one centre) members on the ``logmel-stats-seed`` windows
+(two-block Ledoit-Wolf whitening) and maha-envelope (the same on 24 cepstral coefficients) members on the
+bundle's ``logmel-stats`` windows
 of the fit clips, taken in time order (clip after clip) as a stream hears them; z-scales from
 out-of-fold scores (5 contiguous time blocks); fused by the bundled default's rule (max). The features'
 standardization is the fit windows' own mean and std, as training computes it. Clip score = mean fused
@@ -71,7 +72,7 @@ def clip_aucs(windows: Windows, fit: list[Clip], tests: list[Clip]) -> float:
     m = windows.bundle.manifest
     rows = np.concatenate([windows.of(c) for c in fit]).astype(np.float64)
     mean, std = rows.mean(axis=0), np.maximum(rows.std(axis=0), 1e-6)
-    members = members_of(m.detector_params, rows.shape[1])
+    members = members_of(m.detector_params, mean, std)
     rule = str(m.detector_params["rule"])
     projections, scales, _ = refit_fused((rows - mean) / std, members, rule)
     scores = []
@@ -127,7 +128,7 @@ def cost(windows: Windows, clips: list[Clip]) -> dict[int, tuple[float, float]]:
 
     real = np.concatenate([windows.of(c) for c in clips]).astype(np.float64)
     m = windows.bundle.manifest
-    members = members_of(m.detector_params, real.shape[1])
+    members = members_of(m.detector_params, real.mean(axis=0), np.maximum(real.std(axis=0), 1e-6))
     rng = np.random.default_rng(0)
     out = {}
     for n in COST_N:
