@@ -15,7 +15,8 @@ from edge.io.kpi_csv import KpiColumns, read_kpi_csv
 from edge.pipeline.decider import Decider
 from edge.pipeline.series_scorer import donut_scorer, kpi_series, score_series
 from edge.service.config import parse_config
-from edge.service.daemon import Service, prepare
+from edge.service.daemon import Service
+from edge.service.runner import prepare
 from tests.conftest import ROOT, run_vigil
 from train.kpi_defaults import KPI_DECIDER
 from train.quantization_check import INT8_RANK_MIN

@@ -34,7 +34,7 @@ def test_the_advice_asks_for_more_recording_only_when_needed() -> None:
 
 def test_vigil_status_shows_the_bundles_estimate_and_advice() -> None:
     from edge.observe.health import format_status
-    from edge.service.daemon import reliability_of
+    from edge.service.runner import reliability_of
 
     shown = reliability_of({"estimate": 0.84, "advice": "2 of 10 normal clips look unlike the rest", "faults": {}})
     assert shown == {"estimate": 0.84, "advice": "2 of 10 normal clips look unlike the rest"}

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from edge.service.config import parse_config
-from edge.service.daemon import Service, prepare
+from edge.service.daemon import Service
+from edge.service.runner import prepare
 from tests.conftest import ROOT
 from tests.mosquitto import Broker
 from tests.test_cli_errors import assert_clean_error

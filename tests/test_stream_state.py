@@ -9,7 +9,8 @@ from pathlib import Path
 from edge.detectors.base import load_detector
 from edge.pipeline.file_scoring import score_file
 from edge.service.config import parse_config
-from edge.service.daemon import Runner, Service, prepare
+from edge.service.daemon import Service
+from edge.service.runner import Runner, prepare
 from edge.sinks.base import Sink
 from edge.sinks.events import EventRecord
 from tests.conftest import ROOT
