@@ -34,7 +34,8 @@ from sklearn.metrics import roc_auc_score
 
 from edge.fetal.fhr_events import FhrConfig, detect_fhr_events, event_scores, fhr_from_peaks, resample_fhr
 from edge.fetal.quality import KINDS as QKINDS
-from edge.fetal.quality import QualityConfig, bad_mask, low_fetal_scores, quality_scores, segments_from_scores
+from edge.fetal.quality import QualityConfig, low_fetal_scores, quality_scores
+from edge.fetal.quality_segments import bad_mask, segments_from_scores
 from train.fetal_inject import KINDS, QUALITY_KINDS, inject_leads
 
 RECORDS = ("r01", "r04", "r07", "r08", "r10")

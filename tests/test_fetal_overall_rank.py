@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from edge.fetal.analyze import analyze
-from edge.fetal.quality import QualityConfig, QualitySegment, bad_mask
+from edge.fetal.quality import QualityConfig, QualitySegment
+from edge.fetal.quality_segments import bad_mask
 from edge.io.multilead import open_leads
 from tests.conftest import ROOT
 

@@ -16,12 +16,10 @@ from edge.fetal.quality import (
     QualityConfig,
     QualityMonitor,
     QualitySegment,
-    assess_quality,
-    bad_mask,
     low_fetal_scores,
-    mask_fhr,
     quality_scores,
 )
+from edge.fetal.quality_segments import assess_quality, bad_mask, mask_fhr
 
 RECORD = Path(__file__).resolve().parents[2] / "shared" / "data" / "adfecgdb" / "r01.edf"
 LABELS = ["Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4"]

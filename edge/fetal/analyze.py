@@ -20,7 +20,8 @@ from edge.fetal.chain import FetalChain
 from edge.fetal.ctg import CtgReading, ctg_reading
 from edge.fetal.fhr import FhrPoint
 from edge.fetal.fhr_events import FhrEvent
-from edge.fetal.quality import QualityConfig, QualitySegment, segments_from_scores
+from edge.fetal.quality import QualityConfig, QualitySegment
+from edge.fetal.quality_segments import segments_from_scores
 from edge.io.multilead import LeadRecording
 
 BLOCK_S = 1.0  # read size: what a live source would deliver in about a second

@@ -18,7 +18,7 @@ Definitions (FIGO 2015 intrapartum CTG consensus; NICE NG229 uses the same thres
   for more than 50 min")
 
 Input: an FHR series (t_s, bpm) with NaN for missing (beats lost, or bad signal quality marked by
-edge.fetal.quality.mask_fhr); it is put on a regular grid of `rate_hz` (4 Hz as cardiotocographs).
+edge.fetal.quality_segments.mask_fhr); it is put on a regular grid of `rate_hz` (4 Hz as cardiotocographs).
 Gaps up to `bridge_s` are bridged by holding the previous value; longer gaps break events.
 """
 
