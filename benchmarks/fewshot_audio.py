@@ -44,11 +44,12 @@ import numpy as np
 from edge.bundle.loader import load_bundle
 from edge.detectors.base import load_detector
 from edge.io.wav import load_mono
-from train.audio import AudioTrainConfig, FeatureCache, _fit_write
+from train.audio import AudioTrainConfig, FeatureCache, _fit_write, train_bundle
 from train.bundle_writer import BundleWriter
-from train.dataset import Clip, discover_clips
+from train.dataset import Clip, Split, discover_clips
 from train.detectors import DetectorOptions, registry
 from train.faults import FAULT_KINDS, inject
+from train.fused_audio import FUSED
 from train.metrics import clip_metrics
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data"
@@ -63,8 +64,12 @@ def fit_score(kind_name: str, fit: list[Clip], tests: dict[str, list[np.ndarray]
     config = AudioTrainConfig(detector=kind_name, options=DetectorOptions(seed=seed, epochs=20))
     out: dict[str, dict[str, np.ndarray]] = {}
     with tempfile.TemporaryDirectory() as tmp, BundleWriter(Path(tmp) / "bundle") as writer:
-        _fit_write(kind, fit, [], writer, config, cache)  # scored from staging, never committed
-        bundle = load_bundle(writer.staging)
+        if kind_name == FUSED:  # its members' z scales come from out-of-fold scores: the whole `train audio` path
+            train_bundle(kind, Split(fit, [], [], []), Path(tmp) / "fused", config, cache, tmp)
+            bundle = load_bundle(Path(tmp) / "fused")
+        else:
+            _fit_write(kind, fit, [], writer, config, cache)  # scored from staging, never committed
+            bundle = load_bundle(writer.staging)
         for variant in VARIANTS:
             det = load_detector(bundle, variant)
             out[variant] = {g: np.array([float(det.score(bundle.spec.compute(y)).mean()) for y in ys])
