@@ -4,12 +4,15 @@ the bundle's normal statistics, and the Decider keeps the feature row of each ev
 from __future__ import annotations
 
 import itertools
+import json
 
+import jsonschema
 import numpy as np
 
 from edge.features.explain import Explainer, band_edges_hz
 from edge.features.spec import FeatureSpec
 from edge.pipeline.decider import Decider
+from edge.sinks.events import make_record, schema
 
 
 def spec_and_stats(set_name: str) -> tuple[FeatureSpec, np.ndarray, np.ndarray]:
@@ -51,3 +54,19 @@ def test_an_event_is_explained_by_its_peak_window() -> None:
     rows[2] = -1.0  # the decider kept a copy of the peak row, not a view of the caller's array
     assert seen[-1][0] == 2.0
     assert Decider(1.0, on_windows=1, off_windows=1).update(scores, np.arange(6.0), 1.0, rows)[0].explain is None
+
+
+def test_an_event_names_the_part_that_heard_its_peak_window_in_every_record() -> None:
+    decider = Decider(1.0, on_windows=2, off_windows=1, update_every_s=100.0)
+    decider.attribute = lambda row: {"member": f"m{int(row[0])}", "z": {f"m{int(row[0])}": float(row[0])}}
+    scores = np.array([0.5, 2.0, 5.0, 3.0, 0.2, 0.1])
+    rows = np.arange(scores.size, dtype=float)[:, None] * np.ones((1, 4))
+    opened, closed = decider.update(scores, np.arange(scores.size, dtype=float), 1.0, rows)
+    assert opened.heard_by == closed.heard_by == {"member": "m2", "z": {"m2": 2.0}}
+    record = json.loads(make_record(closed, gateway="g", stream="s", detector="fused", model_sha256="0" * 64,
+                                    stream_epoch_s=0.0).to_json())
+    assert record["heard_by"] == {"member": "m2", "z": {"m2": 2.0}}
+    jsonschema.validate(record, schema())
+    assert closed.to_json()["heard_by"]["member"] == "m2"  # as `vigil score --json` prints it
+    plain = Decider(1.0, on_windows=1, off_windows=1).update(scores, np.arange(6.0), 1.0, rows)[0]
+    assert plain.heard_by is None and "heard_by" not in plain.to_json()

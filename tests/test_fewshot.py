@@ -184,3 +184,8 @@ def test_an_event_names_the_band_where_a_whine_was_added(default_bundle: Path, t
     assert events, "a tone as loud as the clip should raise an event"
     for event in events:
         assert any(r["from_hz"] <= freq_hz <= r["to_hz"] for r in event.explain), event.explain
+        # the member that heard the peak window most is named, with the z that set the fused (max) score
+        heard = event.heard_by
+        assert heard is not None and set(heard["z"]) == {"maha", "maha-envelope"}, heard
+        assert heard["z"][heard["member"]] == max(heard["z"].values())
+        assert heard["z"][heard["member"]] == pytest.approx(event.peak_score, abs=2e-3)

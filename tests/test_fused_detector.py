@@ -52,6 +52,14 @@ def test_members_are_z_normalised_then_fused_by_the_rule(rule: str, expected: li
     assert fused.score(np.empty((0, 2))).shape == (0,)
 
 
+@pytest.mark.parametrize("rule", ["max", "mean"])
+def test_the_member_that_heard_a_row_most_is_named_with_every_z(rule: str) -> None:
+    scales = {"a": (3.0, 3.0), "b": (10.0, 5.0)}
+    fused = FusedDetector({"a": _Column(0), "b": _Column(1)}, scales, rule)
+    assert fused.attribution(np.array([6.0, 30.0])) == {"member": "b", "z": {"a": 1.0, "b": 4.0}}
+    assert fused.attribution(np.array([15.0, 10.0])) == {"member": "a", "z": {"a": 4.0, "b": 0.0}}
+
+
 def test_fusion_refuses_an_unknown_rule_or_unscaled_member() -> None:
     with pytest.raises(ValueError, match="rule 'median'"):
         FusedDetector({"a": _Column(0)}, {"a": (0.0, 1.0)}, "median")

@@ -41,6 +41,11 @@ class Detector(ABC):
         """The detector of one verified bundle variant (options: kind-specific, e.g. num_threads)."""
         raise NotImplementedError(f"{cls.__name__} cannot be built from a bundle")
 
+    def attribution(self, row: np.ndarray) -> dict[str, Any] | None:
+        """What in the detector made one feature row (dim,) score as it did, for an event's peak window;
+        None for a detector of one part (the fused detector names its member)."""
+        return None
+
 
 _KINDS: dict[str, type[Detector]] = {}
 D = TypeVar("D", bound=type[Detector])

@@ -86,6 +86,13 @@ class FusedDetector(Detector):
         return {name: (det.score(features).astype(np.float64) - self.scales[name][0]) / self.scales[name][1]
                 for name, det in self.members.items()}
 
+    def attribution(self, row: np.ndarray) -> dict[str, Any] | None:
+        """Which member heard one feature row (dim,) most: {"member": name, "z": {member: z}}. Under the max
+        rule that member's z is the fused score; under mean or min every member counts, and this names the
+        one that moved furthest."""
+        z = {name: round(float(s[0]), 3) for name, s in self.member_scores(np.asarray(row)[None, :]).items()}
+        return {"member": max(z, key=z.__getitem__), "z": z}
+
     def score(self, features: np.ndarray, missing: np.ndarray | None = None, *, first: int = 0) -> np.ndarray:
         if features.shape[0] == 0:
             return np.empty(0, dtype=np.float32)

@@ -34,6 +34,7 @@ def build_stream(bundle: Bundle, detector: Detector, *, spec: FeatureSpec | EcgS
     decider = Decider.from_bundle(bundle, detector.variant)
     window_spec = spec or bundle.window_spec
     decider.explain = bundle.input_modality.explainer(bundle, window_spec)  # machine sound: the bands
+    decider.attribute = detector.attribution
     return Stream(window_spec, detector, decider, column=column, head=head, max_span_s=max_span_s)
 
 
@@ -42,6 +43,7 @@ def rebind(stream: Stream, bundle: Bundle, detector: Detector) -> None:
     detector and that variant's Decider; the ring buffer, window count and positions go on."""
     decider = Decider.from_bundle(bundle, detector.variant)
     decider.explain = bundle.input_modality.explainer(bundle, stream.spec)
+    decider.attribute = detector.attribution
     decider.update_every_s = stream.decider.update_every_s
     stream.detector, stream.decider = detector, decider
 

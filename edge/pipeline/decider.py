@@ -53,14 +53,16 @@ class Event:
     detector: str = ""
     phase: Phase = "closed"
     explain: list[dict[str, Any]] | None = field(default=None, compare=False)  # where its peak window differs
+    heard_by: dict[str, Any] | None = field(default=None, compare=False)  # fused: the member that heard the peak
 
     def to_json(self) -> dict[str, Any]:
-        """The event as `vigil score --json` prints it (``detector`` and ``explain`` only when there are; files
-        report closed events only, so no phase)."""
+        """The event as `vigil score --json` prints it (``detector``, ``explain`` and ``heard_by`` only when there
+        are; files report closed events only, so no phase)."""
         out: dict[str, Any] = {"start_s": self.start_s, "end_s": self.end_s, "peak_score": self.peak_score,
                                "threshold": self.threshold, "windows": self.windows}
         return out | ({"detector": self.detector} if self.detector else {}) | \
-            ({"explain": self.explain} if self.explain is not None else {})
+            ({"explain": self.explain} if self.explain is not None else {}) | \
+            ({"heard_by": self.heard_by} if self.heard_by is not None else {})
 
 
 @dataclass
@@ -72,6 +74,7 @@ class _Open:
 
 
 Explain = Callable[[np.ndarray], list[dict[str, Any]]]
+Attribute = Callable[[np.ndarray], dict[str, Any] | None]
 
 
 class Decider:
@@ -95,6 +98,7 @@ class Decider:
         self._last_over_end = 0.0
         self._reported = (0.0, 0.0)  # (window start, event end) when the open event was last reported
         self.explain: Explain | None = None  # names what made the peak window unlike normal (its feature row)
+        self.attribute: Attribute | None = None  # names the detector's part that heard the peak window
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, variant: str | None = None) -> Decider:
@@ -112,12 +116,12 @@ class Decider:
         """Feed window scores (n,) with their start times (n,) in s; returns the events that closed, in
         order, and with ``update_every_s`` set the events that opened or moved on too (module docstring).
         ``rows`` (n, dim): the windows' feature rows; with ``explain`` set, each event says what made its
-        peak window unlike normal.
+        peak window unlike normal, and with ``attribute`` set, which part of the detector heard it.
 
         The loop runs once per window (at most a few dozen per second), not per sample.
         """
         out = []
-        kept = rows if self.explain is not None else None
+        kept = rows if self.explain is not None or self.attribute is not None else None
         for i, (score, start) in enumerate(zip(scores.tolist(), starts_s.tolist(), strict=True)):
             over = score > self.threshold
             if self._open is None:
@@ -159,15 +163,19 @@ class Decider:
         assert self._open is not None
         self._reported = (start_s, self._last_over_end)
         return Event(self._open.start_s, self._last_over_end, float(self._open.peak), self.threshold,
-                     self._open.windows, self.detector, phase, self._explained(self._open))
+                     self._open.windows, self.detector, phase, self._explained(self._open),
+                     self._attributed(self._open))
 
     def _close(self, event: _Open) -> Event:
         self._open, self._run_over, self._run_under = None, 0, 0
         return Event(event.start_s, self._last_over_end, float(event.peak), self.threshold, event.windows,
-                     self.detector, explain=self._explained(event))
+                     self.detector, explain=self._explained(event), heard_by=self._attributed(event))
 
     def _explained(self, event: _Open) -> list[dict[str, Any]] | None:
         return None if self.explain is None or event.row is None else self.explain(event.row)
+
+    def _attributed(self, event: _Open) -> dict[str, Any] | None:
+        return None if self.attribute is None or event.row is None else self.attribute(event.row)
 
     def flush(self) -> list[Event]:
         """Close an event still open (end of the stream, shutdown, reload)."""

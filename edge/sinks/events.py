@@ -38,11 +38,13 @@ class EventRecord:
     windows: int
     phase: Phase = "closed"
     explain: list[dict[str, Any]] | None = None  # machine sound: where the peak window differs (bands)
+    heard_by: dict[str, Any] | None = None  # a fused detector: the member that heard the peak window most
 
     def to_json(self) -> str:
         out = asdict(self)
-        if out["explain"] is None:
-            del out["explain"]
+        for optional in ("explain", "heard_by"):
+            if out[optional] is None:
+                del out[optional]
         return json.dumps(out, sort_keys=True)
 
     @property
@@ -68,7 +70,7 @@ def make_record(event: Event, *, gateway: str, stream: str, detector: str, model
     return EventRecord(SCHEMA, event_id or new_event_id(), gateway, stream, detector, model_sha256,
                        _iso(stream_epoch_s + event.start_s), _iso(stream_epoch_s + event.end_s),
                        round(event.start_s, 4), round(event.end_s, 4), float(event.peak_score), float(event.threshold),
-                       int(event.windows), event.phase, event.explain)
+                       int(event.windows), event.phase, event.explain, event.heard_by)
 
 
 def schema() -> dict[str, Any]:

@@ -55,7 +55,7 @@ def _event_row(record: EventRecord) -> dict[str, Any]:
     """An event for the page: stream times (s), wall clock (ISO 8601 UTC), peak score, detector and kind."""
     return {"event_id": record.event_id, "start_s": round(record.start_s, 3), "end_s": round(record.end_s, 3),
             "start": record.start, "end": record.end, "peak": round(record.peak_score, 5), "detector": record.detector,
-            "kind": event_kind(record.detector), "explain": record.explain}
+            "kind": event_kind(record.detector), "explain": record.explain, "heard_by": record.heard_by}
 
 
 class LivePage:

@@ -97,12 +97,14 @@ function axis(div, which, label, fmt, extra) {
   }}, extra || {});
 }
 
-// where an event's peak window differs from normal: its mel bands (Hz) or named features, with their share
-function where(explain) {
-  if (!explain || !explain.length) return "";
+// where an event's peak window differs from normal: its mel bands (Hz) or named features, with their share;
+// and, for a fused detector, the member that heard it most (its z)
+function where(explain, heardBy) {
+  const by = heardBy ? " · heard by " + heardBy.member + " (z " + heardBy.z[heardBy.member].toFixed(1) + ")" : "";
+  if (!explain || !explain.length) return by;
   const hz = (v) => v >= 1000 ? (v / 1000).toFixed(1) + " kHz" : Math.round(v) + " Hz";
   return " · listen at " + explain.map((p) => (p.feature || hz(p.from_hz) + "–" + hz(p.to_hz)) + " (" +
-    Math.round(100 * p.share) + " %)").join(", ");
+    Math.round(100 * p.share) + " %)").join(", ") + by;
 }
 
 // the bundle a stream scores with: name, detector, variant, model file hash and build date
@@ -202,7 +204,7 @@ function update(msg) {
       card.events.push([e.start_s, e.end_s]);
       const li = el("li", "event", e.start_s.toFixed(1) + "–" + e.end_s.toFixed(1) + " s, peak " +
         e.peak.toPrecision(4) + " · " + e.detector + " (" + e.kind + ") · " + clock(e.start) + "–" + clock(e.end) +
-        where(e.explain));
+        where(e.explain, e.heard_by));
       li.dataset.kind = e.kind;
       li.dataset.eventId = e.event_id;
       card.list.insertBefore(li, card.openLi ? card.openLi.nextSibling : card.list.firstChild);
