@@ -23,12 +23,13 @@ curve: the 75 normal training clips of (probable) slider id 00: fit on n = 5, 10
 
 Every model is exported as `vigil train audio` exports it and scored by the gateway's Detector
 (edge.detectors.base, TFLite) on the features the gateway computes; clip score = mean window score.
-kmeans = the write-up's 17 features + K-means(1), the baseline. The default detector was chosen on
-these figures only (never on a clip of the acceptance machine, which this data does not hold). First
-maha-stats (one covariance of the windows) was chosen: it tied the best on the one machine with enough
-clips (curve, real anomalies) and led on injected faults. maha replaced it (the band means'
-covariance from single frames): ids mean AUC 0.742 against 0.661, types 0.624 against 0.598, the
-same curve on real anomalies (1.000) and within 0.05 on each injected fault kind.
+kmeans = the write-up's 17 features + K-means(1), the baseline. ``fused`` (the default) is trained as
+`vigil train audio` trains it (members, out-of-fold z scales). The single-detector default that came
+before the fused one was chosen on these figures only (never on a clip of the acceptance machine, which
+this data does not hold): first maha-stats (one covariance of the windows), then maha (the band means'
+covariance from single frames): ids mean AUC 0.742 against 0.661, types 0.624 against 0.598, the same
+curve on real anomalies (1.000) and within 0.05 on each injected fault kind. The fused default's
+members and rule: reports/machine-sound/fused-default.md.
 """
 
 from __future__ import annotations
@@ -63,13 +64,14 @@ def fit_score(kind_name: str, fit: list[Clip], tests: dict[str, list[np.ndarray]
     kind = registry()[kind_name]
     config = AudioTrainConfig(detector=kind_name, options=DetectorOptions(seed=seed, epochs=20))
     out: dict[str, dict[str, np.ndarray]] = {}
-    with tempfile.TemporaryDirectory() as tmp, BundleWriter(Path(tmp) / "bundle") as writer:
+    with tempfile.TemporaryDirectory() as tmp:
         if kind_name == FUSED:  # its members' z scales come from out-of-fold scores: the whole `train audio` path
             train_bundle(kind, Split(fit, [], [], []), Path(tmp) / "fused", config, cache, tmp)
             bundle = load_bundle(Path(tmp) / "fused")
         else:
-            _fit_write(kind, fit, [], writer, config, cache)  # scored from staging, never committed
-            bundle = load_bundle(writer.staging)
+            with BundleWriter(Path(tmp) / "bundle") as writer:
+                _fit_write(kind, fit, [], writer, config, cache)  # scored from staging, never committed
+                bundle = load_bundle(writer.staging)
         for variant in VARIANTS:
             det = load_detector(bundle, variant)
             out[variant] = {g: np.array([float(det.score(bundle.spec.compute(y)).mean()) for y in ys])

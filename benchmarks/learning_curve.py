@@ -54,7 +54,7 @@ COST_N = (1000, 5000, 14000, 20000)  # 14000 windows: about 2 h of stream at ~0.
 
 
 class Windows:
-    """Feature rows (windows, 273) float32 of each clip, computed once."""
+    """Feature rows (windows, dim) float32 of each clip in the bundle's feature set, computed once."""
 
     def __init__(self) -> None:
         self.bundle = load_bundle(BUNDLE)
@@ -72,7 +72,7 @@ def clip_aucs(windows: Windows, fit: list[Clip], tests: list[Clip]) -> float:
     m = windows.bundle.manifest
     rows = np.concatenate([windows.of(c) for c in fit]).astype(np.float64)
     mean, std = rows.mean(axis=0), np.maximum(rows.std(axis=0), 1e-6)
-    members = members_of(m.detector_params, mean, std)
+    members = members_of(m.detector_params, std)
     rule = str(m.detector_params["rule"])
     projections, scales, _ = refit_fused((rows - mean) / std, members, rule)
     scores = []
@@ -128,7 +128,7 @@ def cost(windows: Windows, clips: list[Clip]) -> dict[int, tuple[float, float]]:
 
     real = np.concatenate([windows.of(c) for c in clips]).astype(np.float64)
     m = windows.bundle.manifest
-    members = members_of(m.detector_params, real.mean(axis=0), np.maximum(real.std(axis=0), 1e-6))
+    members = members_of(m.detector_params, np.maximum(real.std(axis=0), 1e-6))
     rng = np.random.default_rng(0)
     out = {}
     for n in COST_N:

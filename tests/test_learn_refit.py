@@ -14,7 +14,7 @@ from edge.detectors.fused import fuse_scores
 from edge.errors import BundleError
 from edge.io.wav import load_mono
 from edge.learn.learned_bundle import check_learnable, write_learned
-from edge.learn.refit import contiguous_folds, ledoit_wolf, out_of_fold, project
+from edge.learn.refit import contiguous_folds, ledoit_wolf, members_of, out_of_fold, project
 from edge.learn.versions import MARKER, history_dir, rollback, switch, versions
 from tests.conftest import run_vigil
 
@@ -89,6 +89,22 @@ def test_learned_version_switches_scores_in_numpy_and_rolls_back(windows: np.nda
     assert {p.name: sha256_file(p) for p in bundle_path.iterdir()} == original  # the trained version, as it was
     assert rollback(bundle_path, 2) == (1, 2) and load_bundle(bundle_path).default_variant == "float32"
     assert sorted(p.name for p in history_dir(bundle_path).iterdir()) == ["1", MARKER]
+
+
+def test_members_of_refits_an_older_maha_and_kmeans_bundle_and_names_a_bad_envelope_entry() -> None:
+    """A fused bundle trained before the envelope member (maha on the 256 log-mel columns, K-means with one
+    centre on the 17 after them) still learns; an envelope entry without its coefficients is refused."""
+    x = np.random.default_rng(0).normal(size=(400, 273))
+    params = {"members": [{"name": "maha", "columns": [0, 256], "rms": [1.0, 1.0]},
+                          {"name": "kmeans", "columns": [256, 273], "clusters": 1}]}
+    maha, kmeans = members_of(params, np.ones(273))
+    mu, w = kmeans.fit(x)
+    np.testing.assert_allclose(project(x, (mu, w)), np.linalg.norm(x[:, 256:] - x[:, 256:].mean(axis=0), axis=1),
+                               rtol=1e-5)
+    assert project(x, maha.fit(x)).shape == (400,) and not np.any(maha.fit(x)[1][256:])
+    bad = {"members": [{"name": "maha-envelope", "columns": [0, 256]}]}
+    with pytest.raises(ValueError, match="maha-envelope: coefficients None"):
+        members_of(bad, np.ones(256))
 
 
 def test_history_refuses_what_vigil_did_not_write(tmp_path: Path) -> None:

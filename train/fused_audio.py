@@ -11,9 +11,9 @@ same folds as the thresholds; per variant, kept in the manifest under the varian
 fused window score is the ``RULE`` of the members' z (no label is used). The fused out-of-fold
 scores set the thresholds as for any detector.
 
-RULE and MEMBERS were chosen by benchmarks/studies/fusion_choice.py on the worst machine id and the
-mean over machine ids together (repeated splits by clip, never a test clip); the figures are in
-reports/machine-sound/fused-default.md.
+RULE was chosen by benchmarks/studies/fusion_choice.py and MEMBERS by benchmarks/studies/envelope_choice.py
+(third round), on the worst machine id and the mean over machine ids together (repeated splits by clip,
+never a test clip); the figures are in reports/machine-sound/fused-default.md.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ DESCRIPTION = ("max of z-normalised scores (by their out-of-fold normal window s
 # rule's int8 within 0.012 AUC of float32 on every id (fan id_06 0.711 vs 0.722, pump id_04 0.806 vs
 # 0.794). The maha + K-means default it replaced lost 0.023 on fan id_06 and ran float32.
 FUSED_VARIANT = "int8"
-VARIANT_REASON: str | None = None
 Scores = dict[str, dict[str, Any]]  # per variant: {"clip": (n_clips,), "window": (n_windows,)}
 
 
@@ -58,7 +57,7 @@ def member_kind(name: str) -> DetectorKind:
     def fit(x: np.ndarray, anomalous: np.ndarray | None, options: DetectorOptions, **extra: Any) -> Trained:
         import keras
 
-        if "scale" in extra:  # the standardization of the member's own columns
+        if "scale" in extra:  # a member reads its own columns: their mean and std, not the whole row's
             extra["scale"] = tuple(a[start:stop] for a in extra["scale"])
         trained = base.fit(x[:, start:stop], None, options, **extra)
         inputs = keras.Input(shape=(x.shape[1],), name="features")
@@ -77,8 +76,7 @@ def fused_kind() -> DetectorKind:
     def no_fit(*_: Any, **__: Any) -> Trained:
         raise TypeError("the fused detector is fitted member by member (train.fused_audio.fit_fused)")
 
-    return DetectorKind(FUSED, FEATURE_SET, False, no_fit, DESCRIPTION, default_variant=FUSED_VARIANT,
-                        variant_reason=VARIANT_REASON)
+    return DetectorKind(FUSED, FEATURE_SET, False, no_fit, DESCRIPTION, default_variant=FUSED_VARIANT)
 
 
 def z_scales(oof: Scores) -> dict[str, list[float]]:
@@ -133,8 +131,7 @@ def fit_fused(fit: list[Clip], writer: BundleWriter, config: Any, cache: Any,
                                         for n, p in parts.items()]}
     manifest = dataclasses.replace(
         first, name=first.name.replace(first.detector_kind, FUSED, 1),
-        detector=DetectorEntry(FUSED, FUSED, params, DESCRIPTION, False,
-                               extra={"default_variant_reason": VARIANT_REASON} if VARIANT_REASON else {}),
+        detector=DetectorEntry(FUSED, FUSED, params, DESCRIPTION, False),
         models=models,
         default_variant=fused_kind().default_variant,
         training={"loss": {}, "members": {n: p.training for n, p in parts.items()}})  # closed form: no loss curve

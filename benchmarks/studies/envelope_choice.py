@@ -34,7 +34,7 @@ def envelope_scorer(fit: list[Clip], feats: Features, k: int) -> Scorer:
     x = np.concatenate([feats(c)[0][:, :N_LOGMEL] for c in fit]).astype(np.float64)
     mean, std = x.mean(axis=0), np.maximum(x.std(axis=0), 1e-3)
     frames = (np.concatenate([feats(c)[1] for c in fit]) - mean[:128]) / std[:128]
-    projection = envelope_projection((x - mean) / std, frames, mean, std, k)
+    projection = envelope_projection((x - mean) / std, frames, std, k)
     return lambda rows: project((rows[:, :N_LOGMEL] - mean) / std, projection)
 
 

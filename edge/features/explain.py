@@ -52,7 +52,7 @@ class Explainer:
 
     def __call__(self, row: np.ndarray) -> list[dict[str, Any]]:
         z2 = np.square((np.asarray(row, np.float64) - self.mean) * self.inv_std)
-        # the fused set's 17 features are not bands: its explanation names the log-mel bands only
+        # logmel-stats-seed's 17 features are not bands: its explanation names the log-mel bands only
         per_part = np.bincount(self.parts, weights=z2)[: self.spec.n_mels if self.edges is not None else None]
         total = float(per_part.sum())
         if not total > 0:

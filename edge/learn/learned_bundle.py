@@ -41,7 +41,7 @@ def check_learnable(bundle: Bundle) -> list[Member]:
                          "bundle `vigil train audio` makes by default)")
     if m.detector_params.get("rule") not in RULES:
         raise ValueError(f"{bundle.path}: fusion rule {m.detector_params.get('rule')!r} (expected one of {RULES})")
-    return members_of(m.detector_params, m.mean, m.std)
+    return members_of(m.detector_params, m.std)
 
 
 def threshold_rule(manifest: Manifest) -> Rule:

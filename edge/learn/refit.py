@@ -99,28 +99,29 @@ def dct_basis(n: int, k: int) -> np.ndarray:
     return scipy.fft.dct(np.eye(n), norm="ortho", axis=1)[:, :k]
 
 
-def envelope_projection(x: np.ndarray, frames: np.ndarray | None, mean: np.ndarray, std: np.ndarray,
-                        k: int) -> Projection:
+def envelope_projection(x: np.ndarray, frames: np.ndarray | None, std: np.ndarray, k: int) -> Projection:
     """The envelope distance of standardized rows as ||(x - mu) W||: mu (2 n_mels,), W (2 n_mels, 2 k).
 
     x: standardized windows (n, 2 n_mels), band means then stds; frames: standardized single frames
-    (m, n_mels) for the band means' covariance (None: the windows' band means); mean, std (2 n_mels,):
-    the standardization, undone so that the DCT sees dB values, as MFCCs are taken. Each block's k
-    coefficients are whitened (Ledoit-Wolf after scaling each to unit std) and scaled to unit RMS on
-    the windows; the DCT folds into W, so the member scores as any projection."""
+    (m, n_mels) for the band means' covariance (None: the windows' band means); std (2 n_mels,): the
+    standardization's scale, undone so that the DCT weighs each band by its dB deviation, as MFCCs are
+    taken (the mean needs no undoing: the whitening centres each block). Each block's k coefficients are
+    whitened (Ledoit-Wolf after scaling each to unit std) and scaled to unit RMS on the windows; the DCT
+    folds into W, so the member scores as any projection. mu is the least-norm row with zero distance,
+    not the normal windows' mean."""
     n_mels = x.shape[1] // 2
     basis = dct_basis(n_mels, k)
     w = np.zeros((2 * n_mels, 2 * k))
     b = np.zeros(2 * k)
     for i, part in enumerate((slice(0, n_mels), slice(n_mels, 2 * n_mels))):
-        to_cep = std[part, None] * basis  # standardized band values -> cepstrum of the dB values, less a constant
-        offset = mean[part] @ basis
+        # a standardized value times its band's std is its dB deviation; the DCT of those is the cepstrum
+        to_cep = std[part, None] * basis
         rows = frames if i == 0 and frames is not None else x[:, part]
-        mu_c, w_c = _scaled_whitening(rows.astype(np.float64) @ to_cep + offset)
-        rms = float(np.sqrt(np.mean(np.sum(((x[:, part] @ to_cep + offset - mu_c) @ w_c) ** 2, axis=1))))
+        mu_c, w_c = _scaled_whitening(rows.astype(np.float64) @ to_cep)
+        rms = float(np.sqrt(np.mean(np.sum(((x[:, part] @ to_cep - mu_c) @ w_c) ** 2, axis=1))))
         cols = slice(i * k, (i + 1) * k)
         w[part, cols] = to_cep @ w_c / rms
-        b[cols] = (offset - mu_c) @ w_c / rms
+        b[cols] = -mu_c @ w_c / rms
     # x W + b = (x - mu) W with mu W = -b: W has full column rank, so lstsq solves it exactly
     mu = -np.linalg.lstsq(w.T, b, rcond=None)[0]
     return mu, w
@@ -155,10 +156,10 @@ def project(x: np.ndarray, projection: Projection) -> np.ndarray:
     return np.linalg.norm((x - mu) @ w, axis=1)
 
 
-def members_of(params: dict[str, Any], mean: np.ndarray, std: np.ndarray) -> list[Member]:
-    """The refittable members a fused bundle's detector.params lists, for rows standardized by mean and
-    std (dim,); ValueError naming one that is not."""
-    dim = int(mean.shape[0])
+def members_of(params: dict[str, Any], std: np.ndarray) -> list[Member]:
+    """The refittable members a fused bundle's detector.params lists, for rows standardized by std (dim,)
+    (and a mean); ValueError naming one that is not, or a member entry that does not fit them."""
+    dim = int(std.shape[0])
     out = []
     for entry in params.get("members") or []:
         name = entry.get("name")
@@ -168,8 +169,11 @@ def members_of(params: dict[str, Any], mean: np.ndarray, std: np.ndarray) -> lis
                               partial(fit_mahalanobis, blocks="rms" in entry)))
         elif name == "maha-envelope":
             a, b = int(columns[0]), int(columns[1])
-            out.append(Member(name, a, b, partial(envelope_projection, frames=None, mean=mean[a:b], std=std[a:b],
-                                                  k=int(entry["coefficients"]))))
+            k = entry.get("coefficients")
+            if not isinstance(k, int) or not 0 < k <= (b - a) // 2 or (b - a) % 2:
+                raise ValueError(f"member maha-envelope: coefficients {k!r} on columns {columns} (expected an even "
+                                 "number of columns, band means then stds, and 1 to half of them coefficients)")
+            out.append(Member(name, a, b, partial(envelope_projection, frames=None, std=std[a:b], k=k)))
         elif name == "kmeans" and int(entry.get("clusters", 1)) == 1:
             out.append(Member(name, int(columns[0]), int(columns[1]), fit_centre))
         else:

@@ -19,9 +19,15 @@ from edge.bundle.loader import Bundle
 from edge.detectors.base import Detector, load_detector
 from edge.features.ecg import EcgSpec
 from edge.features.spec import FeatureSpec
-from edge.pipeline.decider import Decider, Event
+from edge.pipeline.decider import Attribute, Decider, Event
 from edge.pipeline.stream import Stage, Stream, stages_for
 from edge.sources.base import Block
+
+
+def attribution_of(detector: Detector) -> Attribute | None:
+    """The detector's attribution where its kind has one (the fused detector): the Decider then keeps each
+    event's peak row for it; other streams keep no row."""
+    return detector.attribution if type(detector).attribution is not Detector.attribution else None
 
 
 def build_stream(bundle: Bundle, detector: Detector, *, spec: FeatureSpec | EcgSpec | None = None, column: int = 0,
@@ -34,7 +40,7 @@ def build_stream(bundle: Bundle, detector: Detector, *, spec: FeatureSpec | EcgS
     decider = Decider.from_bundle(bundle, detector.variant)
     window_spec = spec or bundle.window_spec
     decider.explain = bundle.input_modality.explainer(bundle, window_spec)  # machine sound: the bands
-    decider.attribute = detector.attribution
+    decider.attribute = attribution_of(detector)
     return Stream(window_spec, detector, decider, column=column, head=head, max_span_s=max_span_s)
 
 
@@ -43,7 +49,7 @@ def rebind(stream: Stream, bundle: Bundle, detector: Detector) -> None:
     detector and that variant's Decider; the ring buffer, window count and positions go on."""
     decider = Decider.from_bundle(bundle, detector.variant)
     decider.explain = bundle.input_modality.explainer(bundle, stream.spec)
-    decider.attribute = detector.attribution
+    decider.attribute = attribution_of(detector)
     decider.update_every_s = stream.decider.update_every_s
     stream.detector, stream.decider = detector, decider
 

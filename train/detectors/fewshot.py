@@ -95,8 +95,9 @@ def fit_mahalanobis_frames(x: np.ndarray, _anomalous: np.ndarray | None, options
 def fit_mahalanobis_envelope(x: np.ndarray, _anomalous: np.ndarray | None, options: DetectorOptions, *,
                              frames: np.ndarray, scale: tuple[np.ndarray, np.ndarray]) -> Trained:
     """x: standardized windows (n, 2 * n_mels); frames: standardized frames (m, n_mels); scale: the
-    standardization's mean and std (2 n_mels,) each."""
-    mu, w = envelope_projection(x, frames, *scale, ENVELOPE_COEFFICIENTS)
+    standardization's mean and std (2 n_mels,) each (the std is what the cepstrum needs). The model maps
+    (n, 2 n_mels) to (n, 2 * ENVELOPE_COEFFICIENTS), the gateway takes its norm."""
+    mu, w = envelope_projection(x, frames, scale[1], ENVELOPE_COEFFICIENTS)
     params = {"dim": int(x.shape[1]), "windows": int(x.shape[0]), "frames": int(frames.shape[0]),
               "coefficients": ENVELOPE_COEFFICIENTS}
     return Trained(whitening_model(mu, w), "projection_norm", headroom(x), params=params)

@@ -123,6 +123,8 @@ def _learned_rows(args: argparse.Namespace) -> Any:
         raise ConfigError(f"--features {store} with --detector {args.detector}: expected the fused default (its "
                           "members are what a learning period keeps features for)")
     rows, _ = open_store(store).rows()
+    if rows.shape[1] == FeatureSpec.default("logmel-stats-seed").dim:  # learned under the default before the
+        rows = rows[:, :dim]  # envelope member: these 256 values, then the write-up's 17 features
     if rows.shape[1] != dim or rows.shape[0] == 0:
         raise ConfigError(f"--features {store}: {rows.shape[0]} rows of {rows.shape[1]} values (expected rows of the "
                           f"{dim} {FEATURE_SET} features)")
