@@ -2,6 +2,7 @@
 
 Usage (from the project root; about 3 min on the shared 2-core machine):
   nice -n 10 .venv/bin/python -m benchmarks.studies.envelope_choice [--coefficients 13,16,20,24,32,48,64,128]
+  nice -n 10 .venv/bin/python -m benchmarks.studies.envelope_choice --tiny-ids   # the check on other ids (1 min)
 
 Same machines, splits and pooling as benchmarks/studies/fusion_choice.py (its docstring): leave one
 normal clip out per machine id with at least 5 normal clips, slider id 00 also fitted on 5 seeded
@@ -11,6 +12,12 @@ scores are z-normalised by its out-of-fold normal window scores (k = 5 folds by 
 members of the default before), ``env-K`` (``edge.learn.refit.envelope_projection`` with K cepstral
 coefficients: the band means' covariance from single frames, as the trained member), and the max and
 mean of ``maha`` with each ``env-K``. No test clip is fitted on, normalised with or looked at.
+
+--tiny-ids: a check on the machine ids the choice never saw, those with 2 normal clips (dev-samples
++ lite): fit each member (``maha``, ``maha-envelope`` with 24 coefficients, ``kmeans``) on one normal
+clip, score the other and the id's anomalous clips, both ways round; the share of (normal, anomalous)
+pairs ranked right (4 pairs per id with 2 anomalous clips). Members only: one fit clip gives no
+out-of-fold scores to fuse with.
 """
 
 from __future__ import annotations
@@ -20,10 +27,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from benchmarks.studies.fusion_choice import Features, machines, member_scorer
+from benchmarks.studies.fusion_choice import DATA, Features, machines, member_scorer
 from edge.learn.refit import envelope_projection, project
 from train.audio import folds_by_clip
-from train.dataset import Clip
+from train.dataset import Clip, discover_clips
 from train.metrics import clip_metrics
 
 N_LOGMEL = 256
@@ -57,10 +64,40 @@ def split_windows(name: str, fit: list[Clip], tests: list[Clip], feats: Features
     return [(score(feats(c)[0]) - normal.mean()) / normal.std() for c in tests]
 
 
+def tiny_ids() -> None:
+    """The --tiny-ids check (module docstring): one row per machine id, then the mean over them."""
+    clips = discover_clips(DATA / "dcase2020-task2-dev-samples") + discover_clips(DATA / "dcase2020-task2-lite")
+    feats = Features()
+    members = ("maha", "envelope", "kmeans")
+    shares: dict[str, list[float]] = {m: [] for m in members}
+    print("| machine id | pairs | " + " | ".join(members) + " |\n|---|---|" + "---|" * len(members))
+    for machine, mid in sorted({(c.machine_type or "", (c.machine_id or "").removeprefix("id_")) for c in clips}):
+        mine = [c for c in clips if (c.machine_type, (c.machine_id or "").removeprefix("id_")) == (machine, mid)]
+        normal, anomalous = [c for c in mine if c.label == 0], [c for c in mine if c.label == 1]
+        if len(normal) != 2 or not anomalous:
+            continue
+        row = []
+        for m in members:
+            right = []
+            for k in (0, 1):
+                score = member_scorer(m, [normal[k]], feats, 0)
+                held = float(score(feats(normal[1 - k])[0]).mean())
+                right += [float(score(feats(c)[0]).mean() > held) for c in anomalous]
+            shares[m].append(float(np.mean(right)))
+            row.append(shares[m][-1])
+        print(f"| {machine} id_{mid} | {2 * len(anomalous)} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
+    means = " | ".join(f"{np.mean(v):.3f}" for v in shares.values())
+    print(f"| mean over {len(shares['maha'])} ids | | {means} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--coefficients", default="13,16,20,24,32,48,64,128")
+    parser.add_argument("--tiny-ids", action="store_true", help="the check on the ids with 2 normal clips")
     args = parser.parse_args()
+    if args.tiny_ids:
+        tiny_ids()
+        return
     envs = [f"env-{k}" for k in args.coefficients.split(",")]
     singles = ["maha", "kmeans", *envs]
     fused = [f"{rule}(maha+{e})" for e in envs for rule in ("max", "mean")]
