@@ -162,8 +162,9 @@ def test_chromium_sees_an_event_appear(tmp_path: Path) -> None:
             assert card.locator("li.event.open").count() == 0
             text = card.locator("li.event").first.inner_text()
             where = r"[\d.]+ k?Hz–[\d.]+ k?Hz \(\d+ %\)"  # the bands its peak window moved (machine sound)
+            heard = r" · heard by (?:maha|maha-envelope) \(z [\d.]+\)"  # the fused member that heard the peak
             assert re.fullmatch(rf"\d+\.\d–\d+\.\d s, peak \d\S* · [\w-]+ \(anomaly\) · {clock}–{clock} · "
-                                rf"listen at {where}(, {where}){{2}}", text), text
+                                rf"listen at {where}(, {where}){{2}}{heard}", text), text
             bundle_line = card.locator(".bundle").inner_text()  # the variant the gateway runs: int8 or float32
             assert re.fullmatch(rf"model \S+ · [\w-]+ (?:int8|float32) · sha256 [0-9a-f]{{12}} · "
                                 rf"built \d{{4}}-\d\d-\d\d · stream time 0 at {clock}", bundle_line), bundle_line
