@@ -21,23 +21,26 @@ import numpy as np
 
 from edge.errors import BundleError, MissingExtraError
 
-_BACKENDS = (
-    ("ai_edge_litert.interpreter", "ai-edge-litert"),
-    ("tflite_runtime.interpreter", "tflite-runtime"),
-    ("tensorflow.lite", "tensorflow"),
+_BACKENDS = (  # (module, attribute path of its Interpreter class, backend name)
+    ("ai_edge_litert.interpreter", "Interpreter", "ai-edge-litert"),
+    ("tflite_runtime.interpreter", "Interpreter", "tflite-runtime"),
+    # TF 2.21's `tensorflow.lite` module lacks the class; the public API reaches it as tf.lite.Interpreter
+    ("tensorflow", "lite.Interpreter", "tensorflow"),
 )
 
 
 def interpreter_class(prefer: str | None = None) -> tuple[type, str]:
     """The first importable Interpreter class and its backend name (or the one named by prefer)."""
-    for module_name, backend in _BACKENDS:
+    for module_name, attribute, backend in _BACKENDS:
         if prefer and backend != prefer:
             continue
         try:
-            module = importlib.import_module(module_name)
+            found: Any = importlib.import_module(module_name)
         except ImportError:
             continue
-        return module.Interpreter, backend
+        for name in attribute.split("."):
+            found = getattr(found, name)
+        return found, backend
     raise MissingExtraError(
         "no TFLite interpreter found: install the 'edge' extra (ai-edge-litert) or 'edge-legacy' (tflite-runtime)"
     )
