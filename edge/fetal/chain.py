@@ -126,8 +126,10 @@ class FetalChain:
         self.settings = s = settings or FetalSettings()
         self.beats = BeatTracker(fs, len(labels), params)
         self.fhr = FhrTracker(fs)
-        self.quality = QualityMonitor(fs, labels, quality_config) if quality else None
-        self.quality_config = quality_config or QualityConfig()
+        self.quality_config = qc = quality_config or QualityConfig()
+        # scored a second of frames at a time (as a file is read: edge.fetal.analyze), not per 23-sample BLE frame:
+        # a frame is judged only once the beats are final 3 s or more behind the input, so no decision comes later
+        self.quality = QualityMonitor(fs, labels, qc, min_frames=round(1.0 / qc.hop_s)) if quality else None
         self.fhr_config = FhrConfig(brady_bpm=s.brady_bpm, tachy_bpm=s.tachy_bpm, decel_drop_bpm=s.decel_drop_bpm)
         self.ctg_config = CtgConfig(fhr=self.fhr_config)
         # a kind whose score tops out lower (wander: ranked under the other faults) is judged on its own scale

@@ -144,9 +144,14 @@ class QualityMonitor:
     Frames are emitted once their longest analysis window (`wander_window_s`) is complete.
     """
 
-    def __init__(self, fs: float, labels: Sequence[str], config: QualityConfig | None = None) -> None:
+    def __init__(self, fs: float, labels: Sequence[str], config: QualityConfig | None = None, *,
+                 min_frames: int = 1) -> None:
+        """min_frames: score only once that many frames are complete (or at the end): each scoring reads a pad of
+        about 3.4 s of samples and the history's medians whatever the frames, so a live stream's small blocks
+        (the wearable's 23 samples) are scored a second at a time, not frame by frame."""
         self.fs, self.labels, self.cfg = float(fs), list(labels), config or QualityConfig()
         self.hop = max(1, round(self.cfg.hop_s * fs))
+        self.min_frames = max(1, int(min_frames))
         # the longest window's half, the moving averages' reach (0.6 s) and a frame
         reach = max(self.cfg.wander_window_s, self.cfg.clip_window_s) / 2 + 0.6
         self.pad = (int(np.ceil(reach * fs / self.hop)) + 1) * self.hop
@@ -184,7 +189,7 @@ class QualityMonitor:
         if final and buf.shape[0]:
             buf = np.concatenate([buf, _mirror(buf[::-1], self.pad)])
         ready = (buf.shape[0] - self.pad - self._lead_in) // self.hop  # frames whose windows are complete
-        if ready <= 0:
+        if ready <= 0 or (ready < self.min_frames and not final):
             self._buf = buf
             return empty
         centres = self._lead_in + np.arange(ready) * self.hop + self.hop // 2
