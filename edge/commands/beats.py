@@ -119,7 +119,7 @@ def bench(args: argparse.Namespace, cpu: int | None) -> int:
             rec = open_leads(path)
             try:
                 chain = FetalChain(rec.fs, rec.labels)
-                # a started gateway has imported scipy.signal and designed its filters: do that first
+                # a started gateway has designed its filters and warmed its imports: do that first
                 warm = np.random.default_rng(0).standard_normal((chain.beats.window, len(rec.labels)))
                 process_window(warm, rec.fs, chain.beats.params)
                 size = max(1, round(rec.fs / 10))

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.fetal.beat_path import best_paths
+from edge.fetal.dsp import fftconvolve_same, find_peaks
 from edge.fetal.prep import bandpass, moving_average, robust_scale
 
 BAND_HZ = (10.0, 45.0)
@@ -95,11 +96,9 @@ def clip_bursts(e: np.ndarray, fs: float, factor: float = 3.0, quantile: float =
     burst of motion artefact (a second or two of loud peaks) is too few to move that quantile. So
     the burst, clipped, neither dominates the autocorrelation nor the fusion weights.
     """
-    from scipy.signal import find_peaks
-
     out = e.copy()
     for lead in range(e.shape[1]):
-        peaks, _ = find_peaks(e[:, lead], distance=max(1, round(0.1 * fs)))
+        peaks = find_peaks(e[:, lead], distance=max(1, round(0.1 * fs)))
         if peaks.size:
             level = float(np.percentile(e[peaks, lead], quantile))
             np.minimum(out[:, lead], factor * level, out=out[:, lead])
@@ -139,11 +138,9 @@ def periodicity(e: np.ndarray, fs: float, maternal_rr: float | None = None, excl
 
 def period_candidates(f: np.ndarray, fs: float, maternal_rr: float | None, count: int = 3) -> list[float]:
     """The `count` highest autocorrelation peaks of a fused envelope f (n,) at fetal lags, in samples."""
-    from scipy.signal import find_peaks
-
     seg, lo = autocorrelation(f[:, None], fs, maternal_rr)
     ac = seg[:, 0]
-    peaks, _ = find_peaks(np.concatenate([[-np.inf], ac, [-np.inf]]))
+    peaks = find_peaks(np.concatenate([[-np.inf], ac, [-np.inf]]))
     peaks = peaks - 1
     peaks = peaks[ac[peaks] > 0]
     if peaks.size == 0:
@@ -239,8 +236,6 @@ def matched_envelope(y: np.ndarray, path: np.ndarray, fs: float, half_s: float =
     by 1 / its variance, and the channels are summed: a QRS too weak to stand out in any one channel adds up
     coherently across them, the noise does not (on set-a-dev a07, a09, a21 and a48 it found 3-7 % more of
     the reference beats than the best single channel's envelope)."""
-    from scipy.signal import fftconvolve
-
     half = round(half_s * fs)
     beats = path[(path >= half) & (path < y.shape[0] - half)]
     if beats.size < 6:
@@ -248,7 +243,7 @@ def matched_envelope(y: np.ndarray, path: np.ndarray, fs: float, half_s: float =
     template = y[beats[:, None] + np.arange(-half, half + 1)[None, :]].mean(axis=0)  # (2 half + 1, channels)
     out = np.zeros(y.shape[0])
     for c in range(y.shape[1]):
-        out += fftconvolve(y[:, c], template[::-1, c], mode="same") / max(float(np.var(y[:, c])), 1e-12)
+        out += fftconvolve_same(y[:, c], template[::-1, c]) / max(float(np.var(y[:, c])), 1e-12)
     out = np.maximum(out, 0.0)
     positive = out[out > 0]
     return out / max(float(np.median(positive)) if positive.size else 1.0, 1e-12)
@@ -259,9 +254,7 @@ def _channel_paths(env: np.ndarray, fs: float, mrr: float | None, params: FetalP
     """The beat paths (sample indices) of one envelope env (n,) to judge: the picker's own (the best scoring of
     the autocorrelation's periods) and, with a prior interval (samples), the path at that period when it
     differs; none without two candidate peaks."""
-    from scipy.signal import find_peaks
-
-    cand, _ = find_peaks(env, distance=max(1, round(0.1 * fs)))
+    cand = find_peaks(env, distance=max(1, round(0.1 * fs)))
     if cand.size < 2:
         return []
     height = np.minimum(env[cand] / np.percentile(env[cand], 90), 2.0)

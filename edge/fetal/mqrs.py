@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edge.fetal.dsp import find_peaks
 from edge.fetal.prep import bandpass, moving_average, robust_scale
 
 MIN_RR_S = 0.33  # maternal rate at most ~180 bpm
@@ -44,15 +45,13 @@ def detect_maternal(x: np.ndarray, fs: float, *, align_s: float = 0.015) -> np.n
     not raise it. (With the 99.5th percentile of the window as the level, a 2-s burst 6x the ECG on CinC
     2013 record a69 hid every maternal beat of two windows, and the fetal picker locked on them.)
     """
-    from scipy.signal import find_peaks
-
     n = x.shape[0]
     if n < fs:
         return np.empty(0, np.int64)
     f = maternal_feature(x, fs)
     span = round(1.5 * fs)
     level = float(np.median(f[: n // span * span].reshape(-1, span).max(axis=1))) if n >= span else float(f.max())
-    peaks, _ = find_peaks(f, height=0.3 * level, distance=max(1, round(MIN_RR_S * fs)))
+    peaks = find_peaks(f, height=0.3 * level, distance=max(1, round(MIN_RR_S * fs)))
     # the artefact's own peaks are no maternal beats: as beats they would join (and spoil) the template
     peaks = peaks[f[peaks] <= ARTEFACT_LEVEL * level]
     if peaks.size < 3:

@@ -1,48 +1,38 @@
 """Filtering of abdominal ECG blocks: zero-phase band-pass and mains notches.
 
-scipy.signal is imported on first use: the gateway loads it only for ECG streams (the process's
-resident set on a Pi stays smaller for audio-only configurations). Filter designs are cached per
-(band, fs) because a stream filters thousands of blocks with the same design.
+The filters are edge.fetal.dsp's, not scipy.signal's (whose import costs the gateway about 49 MB). Filter
+designs are cached per (band, fs) because a stream filters thousands of blocks with the same design.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
-
-@lru_cache(maxsize=32)
-def _bandpass_sos(low: float, high: float, fs: float, order: int) -> Any:
-    from scipy import signal
-
-    high = min(high, 0.45 * fs)
-    return signal.butter(order, [low, high], btype="bandpass", fs=fs, output="sos")
+from edge.fetal.dsp import butter_bandpass_sos, notch_sos, sosfiltfilt
 
 
 @lru_cache(maxsize=32)
-def _notch_sos(f0: float, fs: float, q: float) -> Any:
-    from scipy import signal
+def _bandpass_sos(low: float, high: float, fs: float, order: int) -> np.ndarray:
+    return butter_bandpass_sos(order, low, min(high, 0.45 * fs), fs)
 
-    b, a = signal.iirnotch(f0, q, fs=fs)
-    return signal.tf2sos(b, a)
+
+@lru_cache(maxsize=32)
+def _notch_sos(f0: float, fs: float, q: float) -> np.ndarray:
+    return notch_sos(f0, q, fs)
 
 
 def bandpass(x: np.ndarray, fs: float, low: float, high: float, order: int = 2) -> np.ndarray:
     """Zero-phase Butterworth band-pass along axis 0. x (n, ...) -> float64 (n, ...)."""
-    from scipy import signal
-
-    return np.asarray(signal.sosfiltfilt(_bandpass_sos(low, high, fs, order), x, axis=0))
+    return sosfiltfilt(_bandpass_sos(low, high, fs, order), x)
 
 
 def notch_mains(x: np.ndarray, fs: float, mains: tuple[float, ...] = (50.0, 60.0), q: float = 30.0) -> np.ndarray:
     """Zero-phase notches at the mains frequencies below Nyquist. x (n, ...) -> float64 (n, ...)."""
-    from scipy import signal
-
     for f0 in mains:
         if f0 < 0.45 * fs:
-            x = signal.sosfiltfilt(_notch_sos(f0, fs, q), x, axis=0)
+            x = sosfiltfilt(_notch_sos(f0, fs, q), x)
     return np.asarray(x)
 
 
