@@ -109,7 +109,9 @@ def run_series(path: Path, config: DonutConfig, *, nab_windows: dict[str, Any] |
         row["val_loss"] = [round(v, 5) for v in manifest.training["loss"]["val_loss"]]  # when the best came
         row["rule"] = manifest.calibration.rule if manifest.calibration else None
         if "int8" in manifest.models:
-            row["quantization_check"] = manifest.models["int8"].extra.get("quantization_check")
+            int8 = manifest.models["int8"]
+            check = int8.extra.get("quantization_check") or {}
+            row["quantization_check"] = check | {"quantization": int8.quantization}
         bundle = load_bundle(Path(tmp) / "b")
         for variant in variants:
             scorer = donut_scorer(bundle, variant, samples=samples, iterations=iterations)

@@ -317,3 +317,46 @@ def test_a_lead_off_from_start_to_end_stays_flatline(clean: np.ndarray) -> None:
         _, scores = quality_scores(data, FS, LABELS)
         assert scores[:, KINDS.index("flatline"), 2].min() == 1.0
         assert (scores[:, KINDS.index("flatline"), [0, 1, 3]] >= 0.5).mean() == 0.0
+
+
+def test_batched_frames_are_the_frame_by_frame_ones_at_most_a_second_later(clean: np.ndarray) -> None:
+    """min_frames=10 (the live chain's): the wearable's 23-sample blocks score nothing until ten frames are
+    complete, then those ten; the end flushes the rest. The frames are the same; the scores differ only
+    where the history's median takes in the batch's other frames."""
+    x = clean[:30000]
+    single, batched = QualityMonitor(FS, LABELS), QualityMonitor(FS, LABELS, min_frames=10)
+    got: dict[str, list[np.ndarray]] = {"t1": [], "s1": [], "t10": [], "s10": []}
+    late = 0.0
+    for start in range(0, x.shape[0], 23):
+        final = start + 23 >= x.shape[0]
+        t1, s1 = single.push(x[start : start + 23], final=final)
+        t10, s10 = batched.push(x[start : start + 23], final=final)
+        assert t10.size == 0 or t10.size >= 10 or final
+        got["t1"].append(t1), got["s1"].append(s1), got["t10"].append(t10), got["s10"].append(s10)
+        if t1.size:  # how long the batched monitor held the frames the single one just gave
+            done = np.concatenate(got["t10"])
+            late = max(late, float(np.sum(~np.isin(t1, done))))
+    np.testing.assert_array_equal(np.concatenate(got["t10"]), np.concatenate(got["t1"]))
+    assert 0 < late < 10  # held back, never more than a batch
+    diff = np.abs(np.concatenate(got["s10"]) - np.concatenate(got["s1"]))
+    assert diff.max() < 0.15 and np.median(diff) < 0.01
+
+
+def test_the_live_chain_batches_quality_without_delaying_a_decision(clean: np.ndarray) -> None:
+    """FetalChain picks its batch from the slack between the beats' margin and the monitor's lag: every FHR
+    point and judged frame comes out of the same push as with frame-by-frame scoring."""
+    from edge.fetal.chain import FetalChain
+
+    x = clean[:30000]
+    batched, single = FetalChain(FS, LABELS), FetalChain(FS, LABELS)
+    assert batched.quality is not None and single.quality is not None
+    assert batched.quality.min_frames == 10
+    single.quality.min_frames = 1
+    frames = points = 0
+    for start in range(0, x.shape[0], 23):
+        a, b = batched.push(x[start : start + 23]), single.push(x[start : start + 23])
+        np.testing.assert_array_equal(a.frame_times, b.frame_times)
+        assert [p.t for p in a.fhr] == [p.t for p in b.fhr]
+        assert a.masked == b.masked
+        frames, points = frames + a.frame_times.size, points + len(a.fhr)
+    assert frames > 100 and points > 20  # judged frames and FHR points did come out

@@ -6,6 +6,7 @@ scipy, soundfile, pyedflib); the project is put on PYTHONPATH.
   correlated over 0.999 (different int8 kernels round a few values differently).
 - The bundled machine-sound bundles (the fused default) score there as LiteRT does: the K-means member's int8
   graph needs no SQRT (version 2 of that op, int8, is missing in tflite-runtime 2.14).
+- The third runtime, TensorFlow's interpreter (the desktop fallback), scores a bundled model as LiteRT does.
 """
 
 from __future__ import annotations
@@ -64,3 +65,21 @@ def test_tflite_runtime_with_numpy1(tmp_path: Path) -> None:
     assert legacy.size == litert.size >= 4 * len(WAVS)
     # fused z-scores sit around 0: compare in units of the members' normal spread, not relatively
     np.testing.assert_allclose(legacy, litert, atol=0.05)
+
+
+@pytest.mark.training  # imports TensorFlow (seconds)
+def test_tensorflow_fallback_loads_a_bundled_model_as_litert_does() -> None:
+    """The desktop fallback (tf.lite.Interpreter) scores a bundled model as LiteRT does; TF 2.21's
+    `tensorflow.lite` module has no Interpreter of its own, which broke `prefer="tensorflow"`."""
+    from edge.detectors.interpreter import TFLiteModel, interpreter_class, load_interpreter
+
+    model = next((ROOT / "edge" / "data" / "bundles" / "fan").rglob("*.tflite"))
+    assert interpreter_class("tensorflow")[1] == "tensorflow"
+    tf_model = TFLiteModel(load_interpreter(model, prefer="tensorflow"))
+    interpreter = load_interpreter(model, prefer="ai-edge-litert")
+    shape = interpreter.get_input_details()[0]["shape"][1:]
+    litert = TFLiteModel(interpreter)
+    rows = np.random.default_rng(0).normal(size=(5, *shape)).astype(np.float32)
+    for a, b in zip(tf_model.run(rows), litert.run(rows), strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

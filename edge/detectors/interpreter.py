@@ -1,8 +1,8 @@
 """The TFLite interpreter factory: LiteRT first, then tflite-runtime 2.14, then TensorFlow.
 
 ``ai_edge_litert`` is current and works with NumPy 2; ``tflite_runtime`` 2.14 needs numpy<2 (the
-``edge-legacy`` extra); ``tensorflow.lite`` is the desktop fallback. Modules are imported lazily
-by name so that importing ``edge`` never pulls TensorFlow in.
+``edge-legacy`` extra); TensorFlow's ``tf.lite.Interpreter`` is the desktop fallback. Modules are
+imported lazily by name so that importing ``edge`` never pulls TensorFlow in.
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ def interpreter_class(prefer: str | None = None) -> tuple[type, str]:
             continue
         try:
             found: Any = importlib.import_module(module_name)
-        except ImportError:
+            for name in attribute.split("."):
+                found = getattr(found, name)
+        except (ImportError, AttributeError):  # not installed, or a build without the interpreter
             continue
-        for name in attribute.split("."):
-            found = getattr(found, name)
         return found, backend
     raise MissingExtraError(
         "no TFLite interpreter found: install the 'edge' extra (ai-edge-litert) or 'edge-legacy' (tflite-runtime)"

@@ -127,9 +127,13 @@ class FetalChain:
         self.beats = BeatTracker(fs, len(labels), params)
         self.fhr = FhrTracker(fs)
         self.quality_config = qc = quality_config or QualityConfig()
-        # scored a second of frames at a time (as a file is read: edge.fetal.analyze), not per 23-sample BLE frame:
-        # a frame is judged only once the beats are final 3 s or more behind the input, so no decision comes later
-        self.quality = QualityMonitor(fs, labels, qc, min_frames=round(1.0 / qc.hop_s)) if quality else None
+        self.quality = QualityMonitor(fs, labels, qc) if quality else None
+        if self.quality is not None:
+            # Scored up to a second of frames at a time, not per 23-sample BLE block (each scoring reads ~3.4 s
+            # of samples). A frame is judged only once its beats are final, margin_s (3 s) behind the input;
+            # a batch within the slack between that and the monitor's own lag (its pad, ~1.7 s) delays nothing.
+            slack_s = self.beats.params.margin_s - self.quality.pad / self.fs
+            self.quality.min_frames = max(1, int(min(1.0, slack_s) / qc.hop_s + 1e-9))
         self.fhr_config = FhrConfig(brady_bpm=s.brady_bpm, tachy_bpm=s.tachy_bpm, decel_drop_bpm=s.decel_drop_bpm)
         self.ctg_config = CtgConfig(fhr=self.fhr_config)
         # a kind whose score tops out lower (wander: ranked under the other faults) is judged on its own scale

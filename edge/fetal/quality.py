@@ -141,7 +141,8 @@ class QualityMonitor:
     the other kinds score 0 where their windows reach one (edge/fetal/quality_missing.py).
 
     The monitor holds at most a pad of samples plus `history_s` of per-frame features: bounded memory.
-    Frames are emitted once their longest analysis window (`wander_window_s`) is complete.
+    Frames are emitted once their longest analysis window (`wander_window_s`) is complete, and, with
+    `min_frames` above 1, only once that many are (the live chain batches a second of frames).
     """
 
     def __init__(self, fs: float, labels: Sequence[str], config: QualityConfig | None = None, *,
